@@ -1,0 +1,86 @@
+"""``score(state, model, now)``: the only way a number comes out of a lead's state."""
+
+from __future__ import annotations
+
+import math
+
+from scoring.bands import Thresholds, band_for, default_thresholds
+from scoring.model import DAY, Model, Rule, RuleKind
+from scoring.score import Contribution, Score
+from scoring.state import LeadState
+
+
+def feature(rule: Rule, state: LeadState, now: float) -> float:
+    """The rule's feature value for this lead at ``now`` (unix seconds)."""
+    if rule.kind is RuleKind.FIT:
+        return 1.0 if rule.id in state.fit else 0.0
+    if rule.kind is RuleKind.INACTIVITY:
+        since = state.active_at if state.active_at is not None else state.first_seen
+        if since is None or rule.inactive_days is None:
+            return 0.0
+        return 1.0 if now - since >= rule.inactive_days * DAY else 0.0
+    intent = state.intent.get(rule.id)
+    if intent is None:
+        return 0.0
+    value = intent.read(now, rule.half_life_seconds)
+    return value if rule.cap is None else min(rule.cap, value)
+
+
+def probability(model: Model, total: float) -> float:
+    """``σ(intercept + total / points_per_logodds)``, computed without overflow."""
+    z = model.intercept + total / model.points_per_logodds
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def _level(cutoffs: tuple[tuple[object, float], ...], points: float, below: object) -> object:
+    for level, least in cutoffs:
+        if points >= least:
+            return level
+    return below
+
+
+def score(
+    state: LeadState, model: Model, now: float, thresholds: Thresholds | None = None
+) -> Score:
+    """Score a lead at ``now`` (unix seconds). ``thresholds`` are the band edges resolved
+    from current scores when the model's bands are percentiles (see ``scoring.bands``)."""
+    contributions: list[Contribution] = []
+    fit = intent = 0.0
+    for rule in model.rules:
+        value = feature(rule, state, now)
+        if value == 0.0:
+            continue
+        points = rule.points * value
+        counted = state.intent.get(rule.id) if rule.kind is RuleKind.INTENT else None
+        contributions.append(
+            Contribution(
+                rule=rule.id,
+                label=rule.label,
+                group=rule.group,
+                points=points,
+                weight=rule.points,
+                value=value,
+                count=counted.count if counted else None,
+                last_seen=counted.as_of if counted else None,
+            )
+        )
+        if rule.kind is RuleKind.FIT:
+            fit += points
+        else:
+            intent += points
+    contributions.sort(key=lambda c: -abs(c.points))
+    total = fit + intent
+    edges = thresholds or default_thresholds(model.bands)
+    return Score(
+        total=total,
+        fit=fit,
+        intent=intent,
+        band=band_for(total, edges),
+        grade=str(_level(model.grades, fit, "D")),
+        engagement=int(_level(model.engagement, intent, 1)),  # type: ignore[call-overload]
+        probability=probability(model, total),
+        contributions=tuple(contributions),
+    )
