@@ -1,0 +1,1 @@
+"""SQL storage: tables, the async engine, migrations and repository functions."""

@@ -1,0 +1,126 @@
+"""The SQL tables. One lead row holds its compact feature state and its current score."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import JSONType, UTCDateTime
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+
+
+def _dt(*, index: bool = False, nullable: bool = False) -> Any:
+    return Field(sa_type=UTCDateTime, index=index, nullable=nullable)
+
+
+class Lead(SQLModel, table=True):
+    """A lead: identity, display facts, feature state (``scoring.LeadState.to_dict``) and
+    the current score, stored so top-N queries and digests never recompute."""
+
+    __tablename__ = "leads"
+    __table_args__ = (Index("ix_leads_band_score", "band", "score"),)
+
+    id: str = Field(primary_key=True, max_length=255)
+    email: str | None = Field(default=None, index=True, max_length=320)
+    name: str | None = Field(default=None, max_length=255)
+    company: str | None = Field(default=None, max_length=255)
+    anonymous: bool = Field(default=False)
+    state: dict[str, Any] = _json()
+    score: float = Field(default=0.0, index=True)
+    fit: float = 0.0
+    intent: float = 0.0
+    band: str = Field(default="cold", max_length=8)
+    grade: str = Field(default="D", max_length=1)
+    engagement: int = 1
+    probability: float = 0.0
+    first_seen_at: datetime = _dt()
+    last_event_at: datetime = _dt()
+    scored_at: datetime = _dt()
+    alerted_at: datetime | None = _dt(nullable=True)
+
+
+class Identity(SQLModel, table=True):
+    """Every identifier a lead is known by (``user:…``, ``email:…``, ``anon:…``)."""
+
+    __tablename__ = "identities"
+
+    key: str = Field(primary_key=True, max_length=400)
+    lead_id: str = Field(index=True, max_length=255)
+
+
+class Event(SQLModel, table=True):
+    """Every accepted call, once: ``message_id`` makes retries harmless."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("message_id", name="uq_events_message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(max_length=255)
+    lead_id: str = Field(index=True, max_length=255)
+    type: str = Field(max_length=16)
+    name: str | None = Field(default=None, max_length=255)
+    timestamp: datetime = _dt()
+    received_at: datetime = _dt()
+    payload: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+    )
+
+
+class ScoreChange(SQLModel, table=True):
+    """A change of band, or of score beyond the configured delta, and what caused it."""
+
+    __tablename__ = "score_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: str = Field(index=True, max_length=255)
+    at: datetime = _dt()
+    score: float
+    band: str = Field(max_length=8)
+    previous_score: float | None = None
+    previous_band: str | None = Field(default=None, max_length=8)
+    cause: str = Field(max_length=255)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message decided in the same transaction as its cause, delivered later, once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_outbox_dedupe_key"),
+        Index("ix_outbox_status_available", "status", "available_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    lead_id: str | None = Field(default=None, index=True, max_length=255)
+    destination: str = Field(max_length=255)
+    dedupe_key: str = Field(max_length=255)
+    payload: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+    )
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    available_at: datetime = _dt()
+    created_at: datetime = _dt()
+    sent_at: datetime | None = _dt(nullable=True)
+    last_error: str | None = None
+
+
+class Feedback(SQLModel, table=True):
+    """A rep's judgement of a lead, with the features the lead had at that moment."""
+
+    __tablename__ = "feedback"
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: str = Field(index=True, max_length=255)
+    outcome: str = Field(max_length=16)
+    reason: str | None = None
+    by: str = Field(max_length=255)
+    at: datetime = _dt()
+    features: dict[str, Any] = _json()
