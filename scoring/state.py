@@ -80,9 +80,15 @@ class LeadState:
         self.first_seen = at if self.first_seen is None else min(self.first_seen, at)
 
     def identify(self, traits: Mapping[str, Any], model: Model, at: float) -> None:
-        """Merge new traits (at time ``at``) and re-evaluate the fit rules."""
+        """Merge new traits (at time ``at``) and re-evaluate the fit rules.
+
+        ``email_domain`` is derived from ``email`` so rules can match free-mail or
+        competitor domains."""
         self.seen(at)
         merge_traits(self.traits, traits)
+        email = self.traits.get("email")
+        if isinstance(email, str) and "@" in email:
+            self.traits["email_domain"] = email.rsplit("@", 1)[1].strip().lower()
         self.refit(model)
 
     def refit(self, model: Model) -> None:
