@@ -1,0 +1,1 @@
+"""The leadbot application: webhooks, pipeline, alerts, chat adapters, scheduler and CLI."""

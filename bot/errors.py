@@ -1,0 +1,48 @@
+"""Errors the bot answers to its callers with.
+
+Every message here may be returned to whoever sent the request, so none of them ever quotes a
+secret; they name the field and the bad value instead.
+"""
+
+from typing import Any
+
+
+class SignatureError(Exception):
+    """A webhook request whose signature could not be verified.
+
+    `reason` is safe to send back to the caller: it says what was wrong with the request
+    (a missing header, a stale timestamp), never which secret was expected.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class InputError(Exception):
+    """A webhook body that cannot be accepted, with every problem found in it.
+
+    `status` is 413 when any problem is a size limit, else 400. `problems` holds
+    `(field path, message)` pairs, e.g. `("batch[3].timestamp", "not an ISO 8601 time: 'x'")`;
+    the path is "" when the problem is the body as a whole.
+    """
+
+    def __init__(self, status: int, problems: list[tuple[str, str]]) -> None:
+        if not problems:
+            raise ValueError("InputError needs at least one problem")
+        super().__init__("; ".join(_line(field, msg) for field, msg in problems))
+        self.status = status
+        self.problems = problems
+
+    def to_json(self) -> dict[str, Any]:
+        """The response body: the first problem up front, all of them under `errors`."""
+        field, message = self.problems[0]
+        return {
+            "error": message,
+            "field": field,
+            "errors": [{"field": f, "message": m} for f, m in self.problems],
+        }
+
+
+def _line(field: str, message: str) -> str:
+    return f"{field}: {message}" if field else message
