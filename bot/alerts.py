@@ -1,0 +1,95 @@
+"""The alert policy and the neutral alert message every chat platform renders.
+
+An alert is decided inside the ingest transaction and written to the outbox there, so a
+crash or a chat outage can delay it but never lose or double it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from scoring import Band, Score
+
+ACTIONS = ("claim", "qualify", "disqualify", "snooze")
+
+
+@dataclass(frozen=True, slots=True)
+class WhyNow:
+    """The event that tipped the lead over: its kind, name, time and the rules it hit."""
+
+    type: str
+    name: str
+    at: float
+    rules: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        what = f"{self.type}: {self.name}" if self.name else self.type
+        return f"{what} ({', '.join(self.rules)})" if self.rules else what
+
+
+def should_alert(
+    *,
+    previous_band: str | None,
+    band: Band,
+    alerted_at: float | None,
+    now: float,
+    cooldown_seconds: float,
+    anonymous: bool,
+) -> bool:
+    """One alert per crossing into hot, none for anonymous visitors, none within the
+    cooldown of the last alert (a lead flapping around the edge must not spam a channel)."""
+    if anonymous or band is not Band.HOT or previous_band == Band.HOT:
+        return False
+    return alerted_at is None or now - alerted_at >= cooldown_seconds
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def profile_facts(traits: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The profile facts a rep wants at a glance, in a fixed order, absent ones left out."""
+    company = traits.get("company")
+    company = company if isinstance(company, Mapping) else {}
+    address = traits.get("address")
+    address = address if isinstance(address, Mapping) else {}
+    candidates = [
+        ("Title", traits.get("title")),
+        ("Company", company.get("name")),
+        ("Employees", company.get("employee_count")),
+        ("Industry", company.get("industry")),
+        ("Country", address.get("country") or traits.get("country")),
+        ("CRM", traits.get("crm")),
+    ]
+    return [(label, str(value)) for label, value in candidates if value not in (None, "")]
+
+
+def alert_payload(
+    *, lead: Mapping[str, Any], traits: Mapping[str, Any], score: Score, why: WhyNow, now: float
+) -> dict[str, Any]:
+    """The neutral alert: lead, score, why now, every contribution, facts and actions."""
+    return {
+        "lead": {k: lead.get(k) for k in ("id", "email", "name", "company")},
+        "score": {
+            "total": round(score.total, 1),
+            "fit": round(score.fit, 1),
+            "intent": round(score.intent, 1),
+            "band": str(score.band),
+            "grade": score.grade,
+            "engagement": score.engagement,
+            "probability": round(score.probability, 4),
+        },
+        "why_now": {
+            "type": why.type,
+            "name": why.name,
+            "at": iso(why.at),
+            "rules": list(why.rules),
+        },
+        "contributions": [c.to_dict() for c in score.contributions],
+        "facts": profile_facts(traits),
+        "actions": list(ACTIONS),
+        "at": iso(now),
+    }

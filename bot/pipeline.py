@@ -1,0 +1,255 @@
+"""Ingest: events → identities → stored feature state → score → history and alerts, in one
+transaction per group of requests, with set-based SQL and no replay of a lead's history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.alerts import WhyNow, alert_payload, should_alert
+from bot.identity import ANON_PREFIX, Resolver, identity_keys
+from bot.inbound import InboundEvent
+from config.loader import LeadbotConfig
+from scoring import LeadState, Model, Score, score
+from scoring.bands import Thresholds, default_thresholds
+from storage import ingest as repo
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def display(traits: Mapping[str, Any]) -> dict[str, str | None]:
+    """Name and company to show for a lead, from whatever traits it has."""
+    name = traits.get("name")
+    if not name:
+        parts = [traits.get("first_name"), traits.get("last_name")]
+        name = " ".join(str(p) for p in parts if p) or None
+    company = traits.get("company")
+    if isinstance(company, Mapping):
+        company = company.get("name")
+    return {
+        "name": str(name)[:255] if name else None,
+        "company": str(company)[:255] if company else None,
+    }
+
+
+@dataclass
+class _Lead:
+    """A lead being worked on inside one transaction."""
+
+    id: str
+    state: LeadState
+    row: dict[str, Any] | None
+    why: WhyNow | None = None
+    why_points: float = float("-inf")
+    last_event: float = 0.0
+
+    def note(self, event: InboundEvent, matched_points: float, rules: tuple[str, ...]) -> None:
+        """Keep the event that mattered most as the 'why now' of any change."""
+        self.last_event = max(self.last_event, event.timestamp)
+        if matched_points >= self.why_points:
+            label = event.name or str(event.properties.get("path") or "")
+            self.why = WhyNow(event.type, label, event.timestamp, rules)
+            self.why_points = matched_points
+
+
+@dataclass
+class Pipeline:
+    """Turns accepted events into stored scores. Safe to share; holds no per-request state."""
+
+    engine: AsyncEngine
+    config: LeadbotConfig
+    thresholds: Thresholds = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.thresholds = default_thresholds(self.config.model.bands)
+
+    @property
+    def model(self) -> Model:
+        return self.config.model
+
+    async def ingest(self, events: Sequence[InboundEvent], *, now: float) -> IngestResult:
+        """Store one request's events in their own transaction."""
+        return (await self.ingest_many([events], now=now))[0]
+
+    async def ingest_many(
+        self, requests: Sequence[Sequence[InboundEvent]], *, now: float
+    ) -> list[IngestResult]:
+        """Store several requests' events in ONE transaction (group commit); all or nothing.
+        Returns each request's counts once the transaction is committed."""
+        async with self.engine.begin() as conn:
+            return await self._apply(conn, requests, now)
+
+    async def _apply(
+        self, conn: AsyncConnection, requests: Sequence[Sequence[InboundEvent]], now: float
+    ) -> list[IngestResult]:
+        events = [e for request in requests for e in request]
+        resolver = Resolver(await repo.resolve_identities(conn, keys=_all_keys(events)))
+        lead_ids = [resolver.assign(e) for e in events]
+        inserted = await repo.insert_new_events(
+            conn, rows=[_event_row(e, lid, now) for e, lid in zip(events, lead_ids, strict=True)]
+        )
+        results, counted = _count(requests, lead_ids, inserted)
+        merges = [(src, dst) for src, dst in resolver.merges if src != dst]
+        rows = await repo.load_leads(
+            conn, ids={lid for _, lid in counted} | {s for s, _ in merges} | {d for _, d in merges}
+        )
+        leads = {lid: _Lead(lid, _state(rows.get(lid)), rows.get(lid)) for lid in rows}
+        for event, lid in counted:
+            lead = leads.get(lid) or leads.setdefault(lid, _Lead(lid, LeadState(), None))
+            self._apply_event(lead, event)
+        for src, dst in merges:
+            await self._merge(conn, leads, src, dst)
+        merged_away = {src for src, _ in merges}
+        await self._store(conn, [v for k, v in leads.items() if k not in merged_away], now)
+        await repo.link_identities(conn, links=resolver.links)
+        return results
+
+    def _apply_event(self, lead: _Lead, event: InboundEvent) -> None:
+        if event.type in ("identify", "alias"):
+            lead.state.identify(event.traits, self.model, event.timestamp)
+            lead.note(event, 0.0, ())
+            return
+        matched = lead.state.event(
+            event.type, event.name, event.properties, self.model, event.timestamp
+        )
+        lead.note(event, sum(r.points for r in matched), tuple(r.label for r in matched))
+
+    async def _merge(
+        self, conn: AsyncConnection, leads: dict[str, _Lead], src: str, dst: str
+    ) -> None:
+        source = leads.get(src)
+        target = leads.get(dst) or leads.setdefault(dst, _Lead(dst, LeadState(), None))
+        if source is not None:
+            target.state.merge(source.state, self.model)
+            target.last_event = max(target.last_event, source.last_event)
+            if target.why is None:
+                target.why, target.why_points = source.why, source.why_points
+        await repo.absorb_lead(conn, source=src, target=dst)
+
+    async def _store(self, conn: AsyncConnection, leads: list[_Lead], now: float) -> None:
+        policy = self.config.alerts
+        upserts: list[dict[str, Any]] = []
+        history: list[dict[str, Any]] = []
+        outbox: list[dict[str, Any]] = []
+        for lead in leads:
+            result = score(lead.state, self.model, now, self.thresholds)
+            row = self._lead_row(lead, result, now)
+            previous = lead.row or {}
+            prev_score, prev_band = previous.get("score"), previous.get("band")
+            moved = abs(result.total - (prev_score or 0.0)) >= policy.history_min_delta
+            if result.band != (prev_band or "cold") or moved:
+                why = lead.why.describe() if lead.why else "update"
+                history.append({
+                    "lead_id": lead.id, "at": _dt(now), "score": result.total,
+                    "band": str(result.band), "previous_score": prev_score,
+                    "previous_band": prev_band, "cause": why[:255],
+                })  # fmt: skip
+            alerted = _ts(previous.get("alerted_at"))
+            if lead.why and should_alert(
+                previous_band=prev_band, band=result.band, alerted_at=alerted, now=now,
+                cooldown_seconds=policy.cooldown_hours * 3600, anonymous=row["anonymous"],
+            ):  # fmt: skip
+                row["alerted_at"] = _dt(now)
+                outbox.append(self._alert_row(lead, row, result, now))
+            upserts.append(row)
+        await repo.upsert_leads(conn, rows=upserts)
+        await repo.add_history(conn, rows=history)
+        await repo.enqueue(conn, rows=outbox)
+
+    def _lead_row(self, lead: _Lead, result: Score, now: float) -> dict[str, Any]:
+        traits = lead.state.traits
+        email = traits.get("email") if isinstance(traits.get("email"), str) else None
+        first = lead.state.first_seen or now
+        last = max(lead.last_event, _ts((lead.row or {}).get("last_event_at")) or first)
+        return {
+            "id": lead.id,
+            "email": email.strip().lower()[:320] if email else None,
+            **display(traits),
+            "anonymous": lead.id.startswith(ANON_PREFIX),
+            "state": lead.state.to_dict(),
+            "score": result.total,
+            "fit": result.fit,
+            "intent": result.intent,
+            "band": str(result.band),
+            "grade": result.grade,
+            "engagement": result.engagement,
+            "probability": result.probability,
+            "first_seen_at": _dt(first),
+            "last_event_at": _dt(last),
+            "scored_at": _dt(now),
+            "alerted_at": (lead.row or {}).get("alerted_at"),
+        }
+
+    def _alert_row(
+        self, lead: _Lead, row: Mapping[str, Any], result: Score, now: float
+    ) -> dict[str, Any]:
+        assert lead.why is not None
+        payload = alert_payload(
+            lead=row, traits=lead.state.traits, score=result, why=lead.why, now=now
+        )
+        return {
+            "kind": "alert",
+            "lead_id": lead.id,
+            "destination": "default",
+            "dedupe_key": f"alert:{lead.id}:{int(now)}",
+            "payload": payload,
+            "status": "pending",
+            "attempts": 0,
+            "available_at": _dt(now),
+            "created_at": _dt(now),
+        }
+
+
+def _all_keys(events: Sequence[InboundEvent]) -> list[str]:
+    return [key for e in events for key in identity_keys(e)]
+
+
+def _state(row: Mapping[str, Any] | None) -> LeadState:
+    return LeadState.from_dict(row["state"]) if row else LeadState()
+
+
+def _event_row(event: InboundEvent, lead_id: str, now: float) -> dict[str, Any]:
+    return {
+        "message_id": event.message_id,
+        "lead_id": lead_id,
+        "type": event.type,
+        "name": (event.name or "")[:255] or None,
+        "timestamp": _dt(event.timestamp),
+        "received_at": _dt(now),
+        "payload": event.raw,
+    }
+
+
+def _count(
+    requests: Sequence[Sequence[InboundEvent]], lead_ids: list[str], inserted: set[str]
+) -> tuple[list[IngestResult], list[tuple[InboundEvent, str]]]:
+    """Per request: accepted vs duplicate. A message id repeated inside the group counts
+    for its first request only."""
+    results, counted, claimed = [], [], set()
+    i = 0
+    for request in requests:
+        accepted = 0
+        for event in request:
+            if event.message_id in inserted and event.message_id not in claimed:
+                claimed.add(event.message_id)
+                counted.append((event, lead_ids[i]))
+                accepted += 1
+            i += 1
+        results.append(IngestResult(accepted, len(request) - accepted))
+    return results, counted
