@@ -1,0 +1,105 @@
+"""Group commit: requests that arrive while a transaction is running share the next one.
+
+Each request is answered only after the transaction holding its events has committed, so
+a 202 always means "stored". Under load many requests share one commit; alone, a request
+pays for one commit as it would anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bot.inbound import InboundEvent
+from bot.pipeline import IngestResult, Pipeline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending:
+    events: Sequence[InboundEvent]
+    done: asyncio.Future[IngestResult]
+
+
+class GroupCommitter:
+    """Feeds queued requests to ``Pipeline.ingest_many`` in groups of up to ``max_events``."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        clock: Callable[[], float],
+        max_events: int = 5_000,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.clock = clock
+        self.max_events = max_events
+        self.on_commit = on_commit
+        self._queue: deque[_Pending] = deque()
+        self._wake = asyncio.Event()
+        self._closed = False
+
+    async def submit(self, events: Sequence[InboundEvent]) -> IngestResult:
+        """Queue one request's events; returns once they are committed (or raises)."""
+        if self._closed:
+            raise RuntimeError("leadbot is shutting down")
+        done: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(events, done))
+        self._wake.set()
+        return await done
+
+    def _take(self) -> list[_Pending]:
+        group: list[_Pending] = []
+        size = 0
+        while self._queue and (not group or size + len(self._queue[0].events) <= self.max_events):
+            item = self._queue.popleft()
+            if not item.done.cancelled():
+                group.append(item)
+                size += len(item.events)
+        return group
+
+    async def run(self) -> None:
+        """The writer loop; run it as a background task, cancel it to stop."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while group := self._take():
+                    await self._commit(group)
+        finally:
+            self._closed = True
+            for item in self._queue:
+                if not item.done.done():
+                    item.done.set_exception(RuntimeError("leadbot is shutting down"))
+
+    async def _commit(self, group: list[_Pending]) -> None:
+        try:
+            results = await self.pipeline.ingest_many([p.events for p in group], now=self.clock())
+        except Exception as exc:
+            if len(group) == 1:
+                log.exception("ingest failed; nothing of the request was stored")
+                _settle(group[0], exc)
+                return
+            # One bad request must not sink its neighbours: retry each on its own.
+            log.warning("group of %d requests failed (%s); retrying one by one", len(group), exc)
+            for item in group:
+                await self._commit([item])
+            return
+        for item, result in zip(group, results, strict=True):
+            _settle(item, result)
+        if self.on_commit is not None:
+            self.on_commit()
+
+
+def _settle(item: _Pending, outcome: IngestResult | BaseException) -> None:
+    if item.done.done():
+        return
+    if isinstance(outcome, BaseException):
+        item.done.set_exception(outcome)
+    else:
+        item.done.set_result(outcome)

@@ -1,0 +1,66 @@
+"""Plain-text rendering of neutral messages, for the console and the CLI.
+
+Lead data comes from outside: control characters are replaced so a crafted name cannot
+move the cursor, clear the screen or forge a line in a terminal or a log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean(value: object) -> str:
+    """A single safe line of text for any value."""
+    return _CONTROL.sub("�", str(value))
+
+
+def when(value: str | float | None) -> str:
+    """``2026-03-12 14:03 UTC`` from an ISO string or unix seconds."""
+    if value is None:
+        return "-"
+    if isinstance(value, int | float):
+        moment = datetime.fromtimestamp(value, UTC)
+    else:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def contribution_lines(contributions: Sequence[Mapping[str, Any]], indent: str = "  ") -> list[str]:
+    """``+30.0  Requested a demo  (1 event, last 2026-03-12 14:03 UTC)`` per contribution."""
+    lines = []
+    width = max((len(clean(c["label"])) for c in contributions), default=0)
+    for c in contributions:
+        line = f"{indent}{c['points']:+6.1f}  {clean(c['label']).ljust(width)}"
+        if c.get("count") is not None:
+            events = "event" if c["count"] == 1 else "events"
+            line += f"  ({c['count']} {events}, last {when(c.get('last_seen'))})"
+        lines.append(line.rstrip())
+    return lines
+
+
+def render_alert(payload: Mapping[str, Any]) -> str:
+    """The hot-lead alert as text: header, why now, fit/intent, breakdown, facts, actions."""
+    lead, sc, why = payload["lead"], payload["score"], payload["why_now"]
+    who = clean(lead.get("name") or lead.get("email") or lead["id"])
+    company = f" ({clean(lead['company'])})" if lead.get("company") else ""
+    what = f'{why["type"]} "{clean(why["name"])}"' if why.get("name") else why["type"]
+    lines = [
+        f"HOT LEAD  {who}{company}  score {sc['total']:.1f}  "
+        f"[{sc['grade']}{sc['engagement']}, p={sc['probability']:.2f}]",
+        f"  why now: {what} at {when(why['at'])}",
+        f"  fit {sc['fit']:.1f} (grade {sc['grade']}) + intent {sc['intent']:.1f} "
+        f"(engagement {sc['engagement']}/4)",
+        *contribution_lines(payload["contributions"], indent="  "),
+    ]
+    facts = payload.get("facts") or []
+    if facts:
+        lines.append("  " + " · ".join(f"{clean(k)}: {clean(v)}" for k, v in facts))
+    if lead.get("email"):
+        lines.append(f"  e-mail: {clean(lead['email'])}")
+    lines.append("  actions: " + " · ".join(payload.get("actions", [])))
+    return "\n".join(lines)
