@@ -86,8 +86,7 @@ def render_report(report: Mapping[str, Any]) -> str:
     company = f" ({clean(report['company'])})" if report.get("company") else ""
     anonymous = "  [anonymous]" if report["anonymous"] else ""
     lines = [
-        f"{who}{company}  id {clean(report['id'])}"
-        + ("  [anonymous]" if report["anonymous"] else ""),
+        f"{who}{company}  id {clean(report['id'])}{anonymous}",
         f"  score {report['score']:.1f}  {report['band']}  grade {report['grade']} · "
         f"engagement {report['engagement']}/4  p={report['probability']:.2f}",
         f"  fit {report['fit']:.1f} + intent {report['intent']:.1f}   "
