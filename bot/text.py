@@ -64,3 +64,17 @@ def render_alert(payload: Mapping[str, Any]) -> str:
         lines.append(f"  e-mail: {clean(lead['email'])}")
     lines.append("  actions: " + " · ".join(payload.get("actions", [])))
     return "\n".join(lines)
+
+
+def render_top(leads: Sequence[Mapping[str, Any]]) -> str:
+    """A ranked table: score, band, fit × engagement cell, who, company."""
+    if not leads:
+        return "No leads yet."
+    lines = [f"{'#':>3}  {'score':>6}  {'band':<5} {'cell':<4} {'lead':<32} company"]
+    for rank, lead in enumerate(leads, 1):
+        who = clean(lead.get("name") or lead.get("email") or lead["id"])[:32]
+        lines.append(
+            f"{rank:>3}  {lead['score']:>6.1f}  {lead['band']:<5} "
+            f"{lead['grade']}{lead['engagement']:<3} {who:<32} {clean(lead.get('company') or '')}"
+        )
+    return "\n".join(lines)

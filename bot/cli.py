@@ -1,0 +1,160 @@
+"""``leadbot``: serve the bot, replay the demo, look leads up, check a config."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from config.errors import ConfigError
+from config.loader import LeadbotConfig, check_config, load_config
+from config.settings import Settings, load_settings
+
+USAGE_ERROR = 2
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _fail(message: str, code: int = USAGE_ERROR) -> int:
+    sys.stderr.write(f"leadbot: {message}\n")
+    return code
+
+
+def _load(args: argparse.Namespace) -> tuple[Settings, LeadbotConfig]:
+    settings = load_settings()
+    path = getattr(args, "config", None) or settings.config_path
+    return settings, load_config(path)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.serve import serve
+
+    settings, config = _load(args)
+    return serve(settings, config, insecure=args.insecure, host=args.host, port=args.port)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo.replay import run_demo
+
+    return asyncio.run(run_demo(seed=args.seed, leads=args.leads, db_path=args.db))
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    problems = check_config(args.file)
+    if problems:
+        for problem in problems:
+            sys.stderr.write(f"{problem}\n")
+        return _fail(f"{len(problems)} problem(s) in {args.file}")
+    config = load_config(args.file)
+    sys.stdout.write(
+        f"{args.file}: OK — {len(config.model.rules)} rules, model '{config.model.name}'\n"
+    )
+    return 0
+
+
+def cmd_webhook_secret(args: argparse.Namespace) -> int:
+    from bot.signatures import generate_secret
+
+    sys.stdout.write(generate_secret() + "\n")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from bot.queries import db_command
+
+    return asyncio.run(db_command(load_settings(), args.action))
+
+
+def cmd_lead(args: argparse.Namespace) -> int:
+    from bot.queries import show_lead
+
+    settings, config = _load(args)
+    return asyncio.run(show_lead(settings, config, args.key, as_json=args.json, now=time.time()))
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from bot.queries import show_stats
+
+    return asyncio.run(show_stats(load_settings(), as_json=args.json))
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    from bot.queries import show_top
+
+    return asyncio.run(show_top(load_settings(), args.n, band=args.band, as_json=args.json))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="leadbot", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="run the bot (webhooks, alerts)")
+    s.add_argument(
+        "--insecure",
+        action="store_true",
+        help="accept unsigned webhooks when no secret is set (never in production)",
+    )
+    s.add_argument("--host", help="listen address (LEADBOT_HOST, default 0.0.0.0)")
+    s.add_argument("--port", type=int, help="listen port (LEADBOT_PORT, default 8080)")
+    s.add_argument("--config", help="scoring model YAML (LEADBOT_CONFIG, default: bundled)")
+    s.set_defaults(func=cmd_serve)
+
+    d = sub.add_parser("demo", help="replay a sample stream through the pipeline and show alerts")
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--leads", type=int, default=200)
+    d.add_argument("--db", help="keep the demo database at this path (default: a temp file)")
+    d.set_defaults(func=cmd_demo)
+
+    c = sub.add_parser("check-config", help="validate a scoring model YAML file")
+    c.add_argument("file")
+    c.set_defaults(func=cmd_check_config)
+
+    w = sub.add_parser("webhook-secret", help="print a fresh LEADBOT_WEBHOOK_SECRET")
+    w.set_defaults(func=cmd_webhook_secret)
+
+    db = sub.add_parser("db", help="database migrations")
+    db.add_argument("action", choices=("upgrade", "current"))
+    db.set_defaults(func=cmd_db)
+
+    lead = sub.add_parser("lead", help="show one lead: score, reasons, history, feedback")
+    lead.add_argument("key", help="lead id, userId or e-mail")
+    lead.add_argument("--json", action="store_true")
+    lead.add_argument("--config", help="scoring model YAML")
+    lead.set_defaults(func=cmd_lead)
+
+    st = sub.add_parser("stats", help="lead, event and band counts")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_stats)
+
+    top = sub.add_parser("top", help="the hottest leads")
+    top.add_argument("n", nargs="?", type=int, default=10)
+    top.add_argument("--band", choices=("hot", "warm", "cold"))
+    top.add_argument("--json", action="store_true")
+    top.set_defaults(func=cmd_top)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return _fail("configuration error: nothing was started")
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

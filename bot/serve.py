@@ -1,0 +1,53 @@
+"""``leadbot serve``: start the bot, saying plainly how it is configured."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from aiohttp import web
+from sqlalchemy.engine import make_url
+
+from bot.app import StartupError, build_app
+from bot.state import VERIFIER
+from config.loader import LeadbotConfig
+from config.settings import Settings
+
+log = logging.getLogger("leadbot")
+
+INSECURE_WARNING = (
+    "WARNING: running with --insecure and no LEADBOT_WEBHOOK_SECRET: webhook signatures are "
+    "NOT checked and anyone who can reach this port can change lead scores."
+)
+
+
+def serve(
+    settings: Settings,
+    config: LeadbotConfig,
+    *,
+    insecure: bool,
+    host: str | None = None,
+    port: int | None = None,
+) -> int:
+    try:
+        app = build_app(settings=settings, config=config, insecure=insecure)
+    except StartupError as exc:
+        sys.stderr.write(f"leadbot: {exc}\n")
+        return 2
+    host, port = host or settings.host, port or settings.port
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    log.info("leadbot on http://%s:%d — database %s", host, port, database)
+    log.info("scoring model '%s' from %s: %d rules, hot at %s",
+             config.model.name, config.source, len(config.model.rules), _hot(config))  # fmt: skip
+    log.info("alerts go to the console (no chat platform configured)")
+    if app[VERIFIER] is None:
+        log.warning(INSECURE_WARNING)
+    web.run_app(app, host=host, port=port, access_log=None, print=None)
+    return 0
+
+
+def _hot(config: LeadbotConfig) -> str:
+    hot = config.model.bands.hot
+    if hot.percentile is not None:
+        return f"the top {100 - hot.percentile:g} % (at least {hot.min_points:g} points)"
+    return f"{hot.points:g} points"
