@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel  # noqa: F401  (autogenerate renders sqlmodel.sql.sqltypes.AutoString)
 from alembic import op
+from sqlalchemy import Text  # noqa: F401  (alembic renders JSONB(astext_type=Text()) unprefixed)
 
 import storage.types  # noqa: F401  (autogenerate renders storage.types.UTCDateTime)
 ${imports if imports else ""}

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 from sqlalchemy.dialects import postgresql
+from sqlmodel.sql.sqltypes import AutoString
 
 import storage.types
 
@@ -28,7 +28,6 @@ depends_on: str | Sequence[str] | None = None
 # Frozen here rather than imported, so a later change to storage.types.JSONType cannot
 # silently change what this revision creates.
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
-String = sqlmodel.sql.sqltypes.AutoString
 UTCDateTime = storage.types.UTCDateTime
 
 
@@ -37,23 +36,23 @@ def _id() -> sa.Column:
 
 
 def _lead_id(*, nullable: bool = False) -> sa.Column:
-    return sa.Column("lead_id", String(length=255), nullable=nullable)
+    return sa.Column("lead_id", AutoString(length=255), nullable=nullable)
 
 
 def upgrade() -> None:
     op.create_table(
         "leads",
-        sa.Column("id", String(length=255), nullable=False),
-        sa.Column("email", String(length=320), nullable=True),
-        sa.Column("name", String(length=255), nullable=True),
-        sa.Column("company", String(length=255), nullable=True),
+        sa.Column("id", AutoString(length=255), nullable=False),
+        sa.Column("email", AutoString(length=320), nullable=True),
+        sa.Column("name", AutoString(length=255), nullable=True),
+        sa.Column("company", AutoString(length=255), nullable=True),
         sa.Column("anonymous", sa.Boolean(), nullable=False),
         sa.Column("state", JSON, nullable=False),
         sa.Column("score", sa.Float(), nullable=False),
         sa.Column("fit", sa.Float(), nullable=False),
         sa.Column("intent", sa.Float(), nullable=False),
-        sa.Column("band", String(length=8), nullable=False),
-        sa.Column("grade", String(length=1), nullable=False),
+        sa.Column("band", AutoString(length=8), nullable=False),
+        sa.Column("grade", AutoString(length=1), nullable=False),
         sa.Column("engagement", sa.Integer(), nullable=False),
         sa.Column("probability", sa.Float(), nullable=False),
         sa.Column("first_seen_at", UTCDateTime(), nullable=False),
@@ -68,7 +67,7 @@ def upgrade() -> None:
 
     op.create_table(
         "identities",
-        sa.Column("key", String(length=400), nullable=False),
+        sa.Column("key", AutoString(length=400), nullable=False),
         _lead_id(),
         sa.PrimaryKeyConstraint("key"),
     )
@@ -77,10 +76,10 @@ def upgrade() -> None:
     op.create_table(
         "events",
         _id(),
-        sa.Column("message_id", String(length=255), nullable=False),
+        sa.Column("message_id", AutoString(length=255), nullable=False),
         _lead_id(),
-        sa.Column("type", String(length=16), nullable=False),
-        sa.Column("name", String(length=255), nullable=True),
+        sa.Column("type", AutoString(length=16), nullable=False),
+        sa.Column("name", AutoString(length=255), nullable=True),
         sa.Column("timestamp", UTCDateTime(), nullable=False),
         sa.Column("received_at", UTCDateTime(), nullable=False),
         sa.Column("payload", JSON, nullable=False),
@@ -95,10 +94,10 @@ def upgrade() -> None:
         _lead_id(),
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.Column("score", sa.Float(), nullable=False),
-        sa.Column("band", String(length=8), nullable=False),
+        sa.Column("band", AutoString(length=8), nullable=False),
         sa.Column("previous_score", sa.Float(), nullable=True),
-        sa.Column("previous_band", String(length=8), nullable=True),
-        sa.Column("cause", String(length=255), nullable=False),
+        sa.Column("previous_band", AutoString(length=8), nullable=True),
+        sa.Column("cause", AutoString(length=255), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_score_history_lead_id", "score_history", ["lead_id"])
@@ -106,17 +105,17 @@ def upgrade() -> None:
     op.create_table(
         "outbox",
         _id(),
-        sa.Column("kind", String(length=32), nullable=False),
+        sa.Column("kind", AutoString(length=32), nullable=False),
         _lead_id(nullable=True),
-        sa.Column("destination", String(length=255), nullable=False),
-        sa.Column("dedupe_key", String(length=255), nullable=False),
+        sa.Column("destination", AutoString(length=255), nullable=False),
+        sa.Column("dedupe_key", AutoString(length=255), nullable=False),
         sa.Column("payload", JSON, nullable=False),
-        sa.Column("status", String(length=16), nullable=False),
+        sa.Column("status", AutoString(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("available_at", UTCDateTime(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("sent_at", UTCDateTime(), nullable=True),
-        sa.Column("last_error", String(), nullable=True),
+        sa.Column("last_error", AutoString(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("dedupe_key", name="uq_outbox_dedupe_key"),
     )
@@ -127,9 +126,9 @@ def upgrade() -> None:
         "feedback",
         _id(),
         _lead_id(),
-        sa.Column("outcome", String(length=16), nullable=False),
-        sa.Column("reason", String(), nullable=True),
-        sa.Column("by", String(length=255), nullable=False),
+        sa.Column("outcome", AutoString(length=16), nullable=False),
+        sa.Column("reason", AutoString(), nullable=True),
+        sa.Column("by", AutoString(length=255), nullable=False),
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.Column("features", JSON, nullable=False),
         sa.PrimaryKeyConstraint("id"),
