@@ -1,0 +1,153 @@
+"""Read-side repository: look leads up, rank them, and count them.
+
+Every function takes the session and keyword-only arguments, and only reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from scoring.model import Band
+from storage.tables import Event, Feedback, Identity, Lead, ScoreChange
+
+
+def _check_limit(limit: int) -> None:
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit!r}")
+
+
+def _identity_keys(key: str) -> list[str]:
+    """Identity keys ``key`` may stand for, most specific first."""
+    return [key, f"user:{key}", f"email:{key.lower()}", f"anon:{key}"]
+
+
+async def find_lead(session: AsyncSession, *, key: str) -> Lead | None:
+    """The lead a rep means by ``key``: its id, else its email (any case), else any
+    identifier it is known by (``user:``, ``email:``, ``anon:`` identities)."""
+    key = key.strip()
+    if not key:
+        return None
+    lead = await session.get(Lead, key)
+    if lead is not None:
+        return lead
+    by_email = select(Lead).where(func.lower(Lead.email) == key.lower())
+    lead = (await session.exec(by_email.order_by(col(Lead.score).desc()).limit(1))).first()
+    if lead is not None:
+        return lead
+    keys = _identity_keys(key)
+    rows = await session.exec(select(Identity).where(col(Identity.key).in_(keys)))
+    found = {identity.key: identity.lead_id for identity in rows}
+    for candidate in keys:
+        if candidate in found:
+            return await session.get(Lead, found[candidate])
+    return None
+
+
+def _searched_fields() -> list[ColumnElement[str]]:
+    return [func.lower(col(field)) for field in (Lead.name, Lead.email, Lead.company)]
+
+
+def _relevance(text: str) -> ColumnElement[int]:
+    """0 when a field equals ``text``, 1 when one starts with it, 2 when one contains it."""
+    fields = _searched_fields()
+    return case(
+        (or_(*(field == text for field in fields)), 0),
+        (or_(*(field.startswith(text, autoescape=True) for field in fields)), 1),
+        else_=2,
+    )
+
+
+async def search_leads(session: AsyncSession, *, text: str, limit: int = 5) -> list[Lead]:
+    """Leads whose name, email or company contains ``text`` (any case): exact matches
+    first, then prefixes, then other substrings; the higher score first within each."""
+    _check_limit(limit)
+    text = text.strip().lower()
+    if not text:
+        return []
+    matches = or_(*(field.contains(text, autoescape=True) for field in _searched_fields()))
+    query = (
+        select(Lead)
+        .where(matches)
+        .order_by(_relevance(text), col(Lead.score).desc(), col(Lead.id))
+        .limit(limit)
+    )
+    return list(await session.exec(query))
+
+
+async def lead_history(
+    session: AsyncSession, *, lead_id: str, limit: int = 20
+) -> list[ScoreChange]:
+    """The lead's score changes, newest first."""
+    _check_limit(limit)
+    query = (
+        select(ScoreChange)
+        .where(ScoreChange.lead_id == lead_id)
+        .order_by(col(ScoreChange.at).desc(), col(ScoreChange.id).desc())
+        .limit(limit)
+    )
+    return list(await session.exec(query))
+
+
+async def lead_feedback(session: AsyncSession, *, lead_id: str) -> list[Feedback]:
+    """Every judgement reps gave on the lead, oldest first."""
+    query = (
+        select(Feedback)
+        .where(Feedback.lead_id == lead_id)
+        .order_by(col(Feedback.at), col(Feedback.id))
+    )
+    return list(await session.exec(query))
+
+
+def _band(band: str) -> Band:
+    try:
+        return Band(band)
+    except ValueError:
+        allowed = ", ".join(b.value for b in Band)
+        raise ValueError(f"band must be one of {allowed}, got {band!r}") from None
+
+
+async def top_leads(
+    session: AsyncSession,
+    *,
+    limit: int = 10,
+    band: str | None = None,
+    include_anonymous: bool = False,
+) -> list[Lead]:
+    """The highest-scored leads, optionally of one band (served by the (band, score) index)."""
+    _check_limit(limit)
+    query = select(Lead)
+    if band is not None:
+        query = query.where(Lead.band == _band(band).value)
+    if not include_anonymous:
+        query = query.where(col(Lead.anonymous).is_(False))
+    query = query.order_by(col(Lead.score).desc(), col(Lead.id)).limit(limit)
+    return list(await session.exec(query))
+
+
+async def _count(session: AsyncSession, query: Any) -> int:
+    return int((await session.exec(query)).one())
+
+
+async def stats(session: AsyncSession) -> dict[str, Any]:
+    """Counts for the status command and digests. ``bands`` counts non-anonymous leads and
+    always holds hot, warm and cold (a band seen in the data but unknown here is kept too)."""
+    anonymous = col(Lead.anonymous)
+    leads = await _count(session, select(func.count()).where(anonymous.is_(False)))
+    anon = await _count(session, select(func.count()).where(anonymous.is_(True)))
+    events = await _count(session, select(func.count()).select_from(Event))
+    per_band = await session.exec(
+        select(Lead.band, func.count()).where(anonymous.is_(False)).group_by(Lead.band)
+    )
+    bands = {band.value: 0 for band in (Band.HOT, Band.WARM, Band.COLD)}
+    bands.update({band: int(n) for band, n in per_band})
+    return {"leads": leads, "anonymous": anon, "events": events, "bands": bands}
+
+
+async def current_scores(session: AsyncSession) -> list[float]:
+    """Every non-anonymous lead's score, ascending: the input of percentile band edges."""
+    query = select(Lead.score).where(col(Lead.anonymous).is_(False)).order_by(col(Lead.score))
+    return [float(score) for score in await session.exec(query)]
