@@ -6,6 +6,7 @@ import hmac
 import time
 
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from bot.signatures import SignatureError, WebhookVerifier, generate_secret, sign
 
@@ -40,6 +41,14 @@ def test_valid_standard_signature_passes(secret: str) -> None:
 def test_header_names_are_case_insensitive(secret: str) -> None:
     headers = {k.title(): v for k, v in build_headers(secret).items()}
     assert "Webhook-Signature" in headers
+    assert WebhookVerifier(secrets=[secret]).verify(headers, BODY) == "standard-webhooks"
+
+
+def test_aiohttp_style_headers_pass(secret: str) -> None:
+    """aiohttp hands over a CIMultiDictProxy with the sender's own capitalisation."""
+    headers = CIMultiDictProxy(
+        CIMultiDict({k.upper(): v for k, v in build_headers(secret).items()})
+    )
     assert WebhookVerifier(secrets=[secret]).verify(headers, BODY) == "standard-webhooks"
 
 
