@@ -9,6 +9,7 @@ order in which events arrive does not change the state, and two states merge by 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,7 +75,8 @@ class LeadState:
     active_at: float | None = None
 
     def copy(self) -> LeadState:
-        return LeadState.from_dict(self.to_dict())
+        # Deep: to_dict shares the nested trait dicts, which identify later mutates.
+        return LeadState.from_dict(deepcopy(self.to_dict()))
 
     def seen(self, at: float) -> None:
         self.first_seen = at if self.first_seen is None else min(self.first_seen, at)
@@ -124,13 +126,15 @@ class LeadState:
     def merge(self, other: LeadState, model: Model) -> None:
         """Fold another state in (an anonymous visitor who turned out to be this lead).
         Traits already known here win over the other's."""
-        theirs = dict(other.traits)
+        theirs: dict[str, Any] = {}  # fresh nested dicts: never alias or mutate other's
+        merge_traits(theirs, other.traits)
         merge_traits(theirs, self.traits)
         self.traits = theirs
         if other.first_seen is not None:
             self.seen(other.first_seen)
         if other.active_at is not None:
-            self.active_at = max(self.active_at or other.active_at, other.active_at)
+            active = self.active_at  # not `or`: 0.0 is a valid unix time
+            self.active_at = other.active_at if active is None else max(active, other.active_at)
         for rule_id, st in other.intent.items():
             mine = self.intent.get(rule_id)
             if mine is None:
