@@ -1,0 +1,114 @@
+"""Environment settings: where the database is, which config file, secrets, server limits.
+
+``load_settings(environ)`` reads an explicit mapping so tests never touch ``os.environ``;
+errors raise ConfigError naming the environment variable, and never echo a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from config.errors import ConfigError, Problem
+from config.pydantic_errors import describe
+
+ENVIRONMENT = "environment"
+"""The ``file`` of a Problem found in environment settings."""
+
+WEBHOOK_SECRET_PREFIX = "whsec_"
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+Port = Annotated[int, Field(ge=0, le=65535)]
+ByteLimit = Annotated[int, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """Settings from the environment. Each field is read from the variable named by its
+    alias; secrets are ``SecretStr`` so reprs and logs show ``**********``."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", populate_by_name=False)
+
+    database_url: str = Field("sqlite+aiosqlite:///./leadbot.db", alias="DATABASE_URL")
+    config_path: str | None = Field(None, alias="LEADBOT_CONFIG")
+    webhook_secret: SecretStr | None = Field(None, alias="LEADBOT_WEBHOOK_SECRET")
+    segment_secret: SecretStr | None = Field(None, alias="LEADBOT_SEGMENT_SECRET")
+    host: str = Field("0.0.0.0", alias="LEADBOT_HOST")
+    port: Port = Field(8080, alias="LEADBOT_PORT")
+    max_event_bytes: ByteLimit = Field(32768, alias="LEADBOT_MAX_EVENT_BYTES")
+    max_body_bytes: ByteLimit = Field(1_048_576, alias="LEADBOT_MAX_BODY_BYTES")
+    log_level: LogLevel = Field("INFO", alias="LEADBOT_LOG_LEVEL")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_webhook_secret(value.get_secret_value())
+        return value
+
+
+def check_webhook_secret(secret: str) -> None:
+    """A Standard Webhooks signing secret is ``whsec_`` + base64 of the key bytes. The
+    message says what is wrong without repeating any of the secret."""
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValueError(
+            f"expected a signing secret starting with {WEBHOOK_SECRET_PREFIX} (as the webhook "
+            "sender shows it); the value given does not (not shown)"
+        )
+    try:
+        key = base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if not key:
+        raise ValueError(
+            f"the part after {WEBHOOK_SECRET_PREFIX} must be non-empty base64; "
+            "the value given is not (not shown)"
+        )
+
+
+_SECRETS = {"webhook_secret", "segment_secret"}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``environ`` (``os.environ`` when None). Empty variables count as unset.
+
+    Every field is passed explicitly, defaults included, so no value can come from
+    anywhere but ``environ``."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for field in Settings.model_fields.values():
+        alias = str(field.alias)
+        raw = env.get(alias)
+        values[alias] = field.get_default() if raw is None or raw.strip() == "" else raw
+    try:
+        return Settings(**values)
+    except ValidationError as err:
+        raise ConfigError(_problems(err)) from None
+
+
+def _problems(err: ValidationError) -> list[Problem]:
+    names = {str(f.alias): name for name, f in Settings.model_fields.items()}
+    problems = []
+    for error in err.errors(include_url=False):
+        variable = str(error["loc"][0]) if error["loc"] else ""
+        secret = names.get(variable) in _SECRETS
+        message = _secret_message(error) if secret else describe(error, None)
+        problems.append(Problem(ENVIRONMENT, None, variable, message))
+    return problems
+
+
+def _secret_message(error: Any) -> str:
+    """Only our own validator's words: pydantic's messages may quote the input."""
+    ctx = error.get("ctx") or {}
+    if error["type"] == "value_error" and "error" in ctx:
+        return str(ctx["error"])
+    return "invalid value (not shown)"
