@@ -20,7 +20,7 @@ class Strict(BaseModel):
     """Base of every YAML section: unknown keys are errors, types are not coerced
     (``points: "20"`` is a mistake worth reporting, not a number)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 def _plain_scalar(value: Any) -> Any:

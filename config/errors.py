@@ -85,6 +85,13 @@ def unknown_key(allowed: Iterable[str]) -> str:
     return f"unknown key; allowed keys: {one_of_words(allowed)}"
 
 
+def bad_key(key: Any) -> str:
+    hint = ""
+    if isinstance(key, bool):
+        hint = ": YAML reads unquoted yes/no/on/off as true/false, so quote the key"
+    return f"keys here must be strings, got {show(key)}{hint}"
+
+
 def duplicate_key(first_line: int) -> str:
     return f"duplicate key (first given at line {first_line}); YAML would keep only the last"
 

@@ -14,7 +14,16 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from config.errors import FieldPath, Problem, format_path, got, one_of_words, show, unknown_key
+from config.errors import (
+    FieldPath,
+    Problem,
+    bad_key,
+    format_path,
+    got,
+    one_of_words,
+    show,
+    unknown_key,
+)
 from config.rules import RULE_CHECK
 from config.yamlmarks import Marks
 
@@ -51,8 +60,12 @@ def problems_from(
     for error in err.errors(include_url=False):
         loc = tuple(error["loc"])
         path: FieldPath = tuple(part for part in loc if part != _KEY)
+        where = path
+        if error["type"] == "invalid_key":  # loc ends in a stand-in for the bad key
+            path = path[:-1]
+            where = (*path, str(error.get("input")))
         message = describe(error, allowed_keys(root, loc[:-1]), allowed_keys(root, loc))
-        problems.append(Problem(name, marks.line_for(path), format_path(path), message))
+        problems.append(Problem(name, marks.line_for(where), format_path(path), message))
     return problems
 
 
@@ -66,8 +79,8 @@ def describe(
         return "required, but missing"
     if kind == "extra_forbidden":
         return unknown_key(parent_keys or [])
-    if error["loc"] and error["loc"][-1] == _KEY:
-        return f"bad key {show(value)}: {_plain(error)}"
+    if kind == "invalid_key" or (kind == "string_type" and error["loc"][-1:] == (_KEY,)):
+        return bad_key(value)
     if kind in ("model_type", "dict_type") and own_keys:
         return got(f"a mapping with keys {one_of_words(own_keys)}", value)
     if kind in _EXPECTED:

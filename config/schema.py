@@ -18,7 +18,12 @@ from config.rules import FitRule, IntentRule, NegativeRule, Positive, Text
 from scoring import BandSpec, Model, Threshold
 
 RULE_SECTIONS = ("fit", "intent", "negative")
-_MODEL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Model)}
+
+
+def _model_default(name: str) -> float:
+    """scoring.Model's own default, so the two never disagree."""
+    (field,) = [f for f in dataclasses.fields(Model) if f.name == name]
+    return float(field.default)  # type: ignore[arg-type]
 
 
 class ThresholdSpec(Strict):
@@ -128,8 +133,8 @@ class EngagementSpec(Strict):
 
 class ModelSpec(Strict):
     name: Text
-    points_per_logodds: Positive = _MODEL_DEFAULTS["points_per_logodds"]
-    intercept: float = _MODEL_DEFAULTS["intercept"]
+    points_per_logodds: Positive = _model_default("points_per_logodds")
+    intercept: float = _model_default("intercept")
     bands: BandsSpec | None = None
     grades: GradesSpec | None = None
     engagement: EngagementSpec | None = None
@@ -162,19 +167,20 @@ class ConfigSpec(Strict):
         return value
 
     def to_model(self) -> Model:
-        spec = self.model
-        rules = tuple(r.to_rule() for r in (*self.fit, *self.intent, *self.negative))
+        specs: list[FitRule | IntentRule | NegativeRule] = [*self.fit, *self.intent]
+        rules = tuple(spec.to_rule() for spec in [*specs, *self.negative])
         extra: dict[str, Any] = {}
-        if spec.bands is not None:
-            extra["bands"] = spec.bands.to_bands()
-        if spec.grades is not None:
-            extra["grades"] = spec.grades.to_grades()
-        if spec.engagement is not None:
-            extra["engagement"] = spec.engagement.to_engagement()
+        model = self.model
+        if model.bands is not None:
+            extra["bands"] = model.bands.to_bands()
+        if model.grades is not None:
+            extra["grades"] = model.grades.to_grades()
+        if model.engagement is not None:
+            extra["engagement"] = model.engagement.to_engagement()
         return Model(
             rules=rules,
-            points_per_logodds=spec.points_per_logodds,
-            intercept=spec.intercept,
-            name=spec.name,
+            points_per_logodds=model.points_per_logodds,
+            intercept=model.intercept,
+            name=model.name,
             **extra,
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from config.errors import ConfigError, FieldPath, Problem, duplicate_key, format_path
@@ -74,9 +75,9 @@ def read_yaml(text: str, name: str) -> Document:
         node = loader.get_single_node()
         if node is None:
             return Document(None, Marks({(): 1}), [])
-        data = loader.construct_document(node)
-        walker = _Walker(loader, name)
+        walker = _Walker(name)
         walker.walk(node, ())
+        data = loader.construct_document(node)
         return Document(data, Marks(walker.lines), walker.problems)
     except yaml.YAMLError as err:
         raise ConfigError([syntax_problem(err, name)]) from None
@@ -96,32 +97,60 @@ def syntax_problem(err: yaml.YAMLError, name: str) -> Problem:
     return Problem(name, None, "", f"YAML syntax error: {err}")
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _Walker:
-    def __init__(self, loader: yaml.SafeLoader, name: str) -> None:
-        self.loader = loader
+    """Records lines from the composed node tree. It runs before construction, which
+    rewrites merge keys (``<<: *anchor``) in place."""
+
+    def __init__(self, name: str) -> None:
+        self.constructor = SafeConstructor()
         self.name = name
         self.lines: dict[FieldPath, int] = {(): 1}
         self.problems: list[Problem] = []
 
     def walk(self, node: Node, path: FieldPath) -> None:
         if isinstance(node, MappingNode):
-            seen: dict[str, int] = {}
-            for key_node, value_node in node.value:
-                key = self._key(key_node)
-                line = key_node.start_mark.line + 1
-                if key in seen:
-                    field = format_path((*path, key))
-                    self.problems.append(Problem(self.name, line, field, duplicate_key(seen[key])))
-                    continue
-                seen[key] = line
-                self.lines[(*path, key)] = line
-                self.walk(value_node, (*path, key))
+            self._mapping(node, path)
         elif isinstance(node, SequenceNode):
             for index, item in enumerate(node.value):
                 self.lines[(*path, index)] = item.start_mark.line + 1
                 self.walk(item, (*path, index))
 
+    def _mapping(self, node: MappingNode, path: FieldPath) -> None:
+        seen: dict[str, int] = {}
+        merged: list[Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == MERGE_TAG:
+                merged.append(value_node)
+                continue
+            key = self._key(key_node)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                field = format_path((*path, key))
+                self.problems.append(Problem(self.name, line, field, duplicate_key(seen[key])))
+                continue
+            seen[key] = line
+            self.lines[(*path, key)] = line
+            self.walk(value_node, (*path, key))
+        # Keys merged from an anchor point at the anchor's lines, unless given explicitly.
+        for value_node in merged:
+            sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
+            for source in sources:
+                if isinstance(source, MappingNode):
+                    self._merge(source, path, seen)
+
+    def _merge(self, source: MappingNode, path: FieldPath, seen: dict[str, int]) -> None:
+        for key_node, value_node in source.value:
+            key = self._key(key_node)
+            if key_node.tag == MERGE_TAG or key in seen:
+                continue
+            seen[key] = key_node.start_mark.line + 1
+            self.lines[(*path, key)] = seen[key]
+            self.walk(value_node, (*path, key))
+
     def _key(self, node: Node) -> str:
         if isinstance(node, ScalarNode):
-            return str(self.loader.construct_object(node))
-        return f"<{node.id} key>"
+            return str(self.constructor.construct_object(node))
+        return f"<{node.tag} key>"

@@ -209,3 +209,21 @@ def test_ids_are_unique_across_sections() -> None:
     (problem,) = caught.value.problems
     assert (problem.line, problem.field) == (5, "negative[0].id")
     assert "fit[0].id, line 3" in problem.message
+
+
+def test_infinite_points_are_refused() -> None:
+    text = "model: {name: x}\nfit:\n  - {id: a, points: .inf, when: {t: x}}\n"
+    with pytest.raises(ConfigError) as caught:
+        load_config(text=text)
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.field) == (3, "fit[0].points")
+    assert problem.message == "expected a finite number, got inf"
+
+
+def test_a_yaml_boolean_key_gets_a_quoting_hint() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(text="model: {name: x}\non: 1\n")
+    (problem,) = caught.value.problems
+    assert problem.line == 2
+    assert "got true" in problem.message
+    assert "quote the key" in problem.message

@@ -77,3 +77,12 @@ def test_duplicate_keys_are_problems_not_silent_overwrites() -> None:
     (problem,) = doc.problems
     assert (problem.line, problem.field) == (4, "a.b")
     assert "first given at line 2" in problem.message
+
+
+def test_merge_keys_are_not_duplicates_and_point_at_the_anchor() -> None:
+    text = "base: &b {points: 1, cap: 2}\nrule:\n  <<: *b\n  id: a\n  cap: 3\n"
+    doc = read_yaml(text, "t.yaml")
+    assert doc.problems == []
+    assert doc.data["rule"] == {"points": 1, "cap": 3, "id": "a"}
+    assert doc.marks.line_for(("rule", "points")) == 1  # merged: where the value is written
+    assert doc.marks.line_for(("rule", "cap")) == 5  # given explicitly: overrides the merge
