@@ -98,8 +98,9 @@ def events(
     draw: st.DrawFn, at: st.SearchStrategy[float] = times, model: Model | None = None
 ) -> Event:
     """A track or page event; given a model, often one aimed at one of its intent rules."""
-    aimed = [r for r in model.rules if r.kind is RuleKind.INTENT] if model else []
-    if aimed and draw(st.booleans()):
+    rules = model.rules if model is not None else ()
+    aimed = [r for r in rules if r.kind is RuleKind.INTENT]
+    if len(aimed) > 0 and draw(st.booleans()):
         rule = draw(st.sampled_from(aimed))
         name = rule.event_name or draw(st.sampled_from(TRACK_NAMES))
         kind = rule.event_type or "track"
