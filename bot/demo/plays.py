@@ -121,20 +121,23 @@ def ideal(stage: Stage) -> DemoLead:
 
 
 def lukewarm(stage: Stage) -> DemoLead:
+    """A good fit who reads but does not buy: mostly blog, one light signal at most, and
+    seldom pricing, early on. Warm under the default model, not hot."""
     rng = stage.rng
     traits, country = profile(stage, good=True)
     w = stage.writer(country, user_id=stage.people.user_id())
     sessions = rng.randint(2, 5)
-    priced = rng.random() < 0.35
+    signal_in = rng.randrange(sessions)
     for i in range(sessions):
         w.session(i / sessions, (i + 1) / sessions, referrer=rng.choice(vocab.REFERRERS))
         if i == 0:
             w.identify(traits)
+            if rng.random() < 0.15:
+                w.page("/pricing")
         for _ in range(rng.randint(2, 4)):
-            w.page(content(rng))
-        if priced and i == sessions - 1:
-            w.page("/pricing")
-        one_content_event(w, rng)
+            w.page(rng.choice((blog(rng), blog(rng), "/product", "/")))
+        if i == signal_in:
+            one_content_event(w, rng)
     return DemoLead(LUKEWARM, w.user_id, None, traits["email"])
 
 
