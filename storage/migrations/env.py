@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy import pool
@@ -25,6 +26,10 @@ from storage.engine import DEFAULT_URL, create_engine
 
 config = context.config
 target_metadata = SQLModel.metadata
+
+# Only the alembic command line has an ini file; inside leadbot, logging is the app's own.
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
 def _url() -> str:
