@@ -63,7 +63,8 @@ class _Lead:
         """Keep the event that mattered most as the 'why now' of any change."""
         self.last_event = max(self.last_event, event.timestamp)
         if matched_points >= self.why_points:
-            label = event.name or str(event.properties.get("path") or "")
+            path = event.properties.get("path") if event.type == "page" else None
+            label = str(path or event.name or "")
             self.why = WhyNow(event.type, label, event.timestamp, rules)
             self.why_points = matched_points
 

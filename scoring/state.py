@@ -108,6 +108,8 @@ class LeadState:
         at: float,
     ) -> list[Rule]:
         """Count a track or page event; returns the intent rules it matched."""
+        if self.first_seen is None:  # a new lead: fit rules may hold on no traits at all
+            self.refit(model)
         self.seen(at)
         self.active_at = at if self.active_at is None else max(self.active_at, at)
         matched = [

@@ -28,13 +28,13 @@ def matches(model: Model, rule_id: str, traits: dict[str, Any]) -> bool:
 @pytest.mark.parametrize(
     ("rule_id", "points"),
     [
-        ("role_sales_leader", 20),
-        ("role_sales_ops", 12),
-        ("company_size_core", 15),
-        ("company_size_small", 7),
-        ("industry_software", 10),
-        ("core_country", 5),
-        ("crm_in_stack", 5),
+        ("role_sales_leader", 15),
+        ("role_sales_ops", 10),
+        ("company_size_core", 12),
+        ("company_size_small", 6),
+        ("industry_software", 8),
+        ("core_country", 4),
+        ("crm_in_stack", 4),
         ("free_mail", -15),
         ("competitor_domain", -50),
         ("student_title", -30),
@@ -165,9 +165,9 @@ def test_ideal_profile_is_hot_grade_a(model: Model) -> None:
     assert result.band is Band.HOT
     assert result.grade == "A"
     assert result.engagement == 4
-    assert result.fit == 55  # leader 20 + size 15 + software 10 + country 5 + CRM 5
+    assert result.fit == 43  # leader 15 + size 12 + software 8 + country 4 + CRM 4
     assert result.intent == pytest.approx(52.08, abs=0.01)
-    assert result.total == pytest.approx(107.08, abs=0.01)
+    assert result.total == pytest.approx(95.08, abs=0.01)
     by_rule = {c.rule: c.points for c in result.contributions}
     assert set(by_rule) == {
         "demo_request",
@@ -194,3 +194,11 @@ def test_student_is_cold_and_negative(model: Model) -> None:
     by_rule = {c.rule: c.points for c in result.contributions}
     assert set(by_rule) == {"student_title", "free_mail", "blog_page"}
     assert by_rule["blog_page"] == pytest.approx(2 ** (-2 / 7), rel=1e-9)
+
+
+def test_fit_alone_never_makes_a_lead_hot(model: Model) -> None:
+    """Hot means a good fit that is also buying: the best possible profile with no
+    activity stays below the hot edge, so an alert always has a 'why now'."""
+    best_fit = sum(max(0.0, r.points) for r in model.fit_rules)  # even exclusive ones
+    assert model.bands.hot.points is not None
+    assert best_fit < model.bands.hot.points

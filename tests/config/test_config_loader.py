@@ -25,7 +25,7 @@ def test_default_loads_from_the_package() -> None:
     assert config.model.intercept == -4.0
     assert config.model.bands.warm == Threshold(points=40.0)
     assert config.model.bands.hot == Threshold(points=70.0)
-    assert config.model.grades == (("A", 40.0), ("B", 25.0), ("C", 10.0))
+    assert config.model.grades == (("A", 35.0), ("B", 22.0), ("C", 10.0))
     assert config.model.engagement == ((4, 40.0), (3, 20.0), (2, 5.0))
     assert check_config(None) == []
     assert check_config(DEFAULT_PATH) == []

@@ -197,11 +197,6 @@ def test_a_copy_does_not_share_nested_traits() -> None:
     assert state.intent == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fit is evaluated on identify/merge only: a rule that holds on empty traits "
-    "(exists: false) is missed until the first identify",
-)
 def test_a_lead_with_only_events_matches_fit_rules_that_need_no_traits() -> None:
     no_company = Rule(
         "no_company",
