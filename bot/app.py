@@ -83,6 +83,7 @@ def build_app(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await pipeline.close()
         await engine.dispose()
 
     app.cleanup_ctx.append(lifecycle)

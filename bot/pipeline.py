@@ -3,12 +3,15 @@ transaction per group of requests, with set-based SQL and no replay of a lead's 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.alerts import WhyNow, alert_payload, should_alert
 from bot.identity import ANON_PREFIX, Resolver, identity_keys
@@ -17,6 +20,7 @@ from config.loader import LeadbotConfig
 from scoring import LeadState, Model, Score, score
 from scoring.bands import Thresholds, default_thresholds
 from storage import ingest as repo
+from storage.engine import sqlite_writer_engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,18 +75,41 @@ class _Lead:
 
 @dataclass
 class Pipeline:
-    """Turns accepted events into stored scores. Safe to share; holds no per-request state."""
+    """Turns accepted events into stored scores. Shared by every request; call ``close()``.
+
+    The transaction body is synchronous code on a ``Connection`` and runs in one go: on
+    SQLite in a single writer thread (SQLite has one writer anyway), on PostgreSQL through
+    ``AsyncConnection.run_sync``. Either way a group of events costs one hop off the event
+    loop, not one per statement.
+    """
 
     engine: AsyncEngine
     config: LeadbotConfig
     thresholds: Thresholds = field(init=False)
+    _writer: Engine | None = field(init=False, default=None)
+    _thread: ThreadPoolExecutor | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.thresholds = default_thresholds(self.config.model.bands)
+        self._writer = sqlite_writer_engine(self.engine)
+        if self._writer is not None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadbot-writer")
 
     @property
     def model(self) -> Model:
         return self.config.model
+
+    async def close(self) -> None:
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+        if self._writer is not None:
+            self._writer.dispose()
+
+    async def __aenter__(self) -> Pipeline:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     async def ingest(self, events: Sequence[InboundEvent], *, now: float) -> IngestResult:
         """Store one request's events in their own transaction."""
@@ -93,21 +120,31 @@ class Pipeline:
     ) -> list[IngestResult]:
         """Store several requests' events in ONE transaction (group commit); all or nothing.
         Returns each request's counts once the transaction is committed."""
+        if self._writer is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._thread, self._transaction, requests, now)
         async with self.engine.begin() as conn:
-            return await self._apply(conn, requests, now)
+            return await conn.run_sync(self._apply, requests, now)
 
-    async def _apply(
-        self, conn: AsyncConnection, requests: Sequence[Sequence[InboundEvent]], now: float
+    def _transaction(
+        self, requests: Sequence[Sequence[InboundEvent]], now: float
+    ) -> list[IngestResult]:
+        assert self._writer is not None
+        with self._writer.begin() as conn:
+            return self._apply(conn, requests, now)
+
+    def _apply(
+        self, conn: Connection, requests: Sequence[Sequence[InboundEvent]], now: float
     ) -> list[IngestResult]:
         events = [e for request in requests for e in request]
-        resolver = Resolver(await repo.resolve_identities(conn, keys=_all_keys(events)))
+        resolver = Resolver(repo.resolve_identities(conn, keys=_all_keys(events)))
         lead_ids = [resolver.assign(e) for e in events]
-        inserted = await repo.insert_new_events(
+        inserted = repo.insert_new_events(
             conn, rows=[_event_row(e, lid, now) for e, lid in zip(events, lead_ids, strict=True)]
         )
         results, counted = _count(requests, lead_ids, inserted)
         merges = [(src, dst) for src, dst in resolver.merges if src != dst]
-        rows = await repo.load_leads(
+        rows = repo.load_leads(
             conn, ids={lid for _, lid in counted} | {s for s, _ in merges} | {d for _, d in merges}
         )
         leads = {lid: _Lead(lid, _state(rows.get(lid)), rows.get(lid)) for lid in rows}
@@ -115,10 +152,10 @@ class Pipeline:
             lead = leads.get(lid) or leads.setdefault(lid, _Lead(lid, LeadState(), None))
             self._apply_event(lead, event)
         for src, dst in merges:
-            await self._merge(conn, leads, src, dst)
+            self._merge(conn, leads, src, dst)
         merged_away = {src for src, _ in merges}
-        await self._store(conn, [v for k, v in leads.items() if k not in merged_away], now)
-        await repo.link_identities(conn, links=resolver.links)
+        self._store(conn, [v for k, v in leads.items() if k not in merged_away], now)
+        repo.link_identities(conn, links=resolver.links)
         return results
 
     def _apply_event(self, lead: _Lead, event: InboundEvent) -> None:
@@ -131,9 +168,7 @@ class Pipeline:
         )
         lead.note(event, sum(r.points for r in matched), tuple(r.label for r in matched))
 
-    async def _merge(
-        self, conn: AsyncConnection, leads: dict[str, _Lead], src: str, dst: str
-    ) -> None:
+    def _merge(self, conn: Connection, leads: dict[str, _Lead], src: str, dst: str) -> None:
         source = leads.get(src)
         target = leads.get(dst) or leads.setdefault(dst, _Lead(dst, LeadState(), None))
         if source is not None:
@@ -141,9 +176,9 @@ class Pipeline:
             target.last_event = max(target.last_event, source.last_event)
             if target.why is None:
                 target.why, target.why_points = source.why, source.why_points
-        await repo.absorb_lead(conn, source=src, target=dst)
+        repo.absorb_lead(conn, source=src, target=dst)
 
-    async def _store(self, conn: AsyncConnection, leads: list[_Lead], now: float) -> None:
+    def _store(self, conn: Connection, leads: list[_Lead], now: float) -> None:
         policy = self.config.alerts
         upserts: list[dict[str, Any]] = []
         history: list[dict[str, Any]] = []
@@ -169,9 +204,9 @@ class Pipeline:
                 row["alerted_at"] = _dt(now)
                 outbox.append(self._alert_row(lead, row, result, now))
             upserts.append(row)
-        await repo.upsert_leads(conn, rows=upserts)
-        await repo.add_history(conn, rows=history)
-        await repo.enqueue(conn, rows=outbox)
+        repo.upsert_leads(conn, rows=upserts)
+        repo.add_history(conn, rows=history)
+        repo.enqueue(conn, rows=outbox)
 
     def _lead_row(self, lead: _Lead, result: Score, now: float) -> dict[str, Any]:
         traits = lead.state.traits

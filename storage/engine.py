@@ -1,12 +1,13 @@
-"""The async engine: SQLite (WAL) by default, PostgreSQL by URL."""
+"""The async engine: SQLite (WAL) by default, PostgreSQL by URL; and the SQLite writer."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -61,3 +62,34 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def _autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(conn: Connection) -> None:
+    # Take the write lock at BEGIN: a transaction that reads then writes can never fail
+    # half-way with SQLITE_BUSY on the upgrade from reader to writer.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def sqlite_writer_engine(engine: AsyncEngine) -> Engine | None:
+    """For a SQLite ``engine``, a synchronous engine on the same file for the ingest writer
+    thread (one thread hop per transaction instead of one per statement); None otherwise."""
+    if not is_sqlite(engine):
+        return None
+    url = engine.url.set(drivername="sqlite")
+    writer = sa_create_engine(
+        url,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        connect_args={"check_same_thread": False},
+        pool_size=1,
+        max_overflow=0,
+    )
+    event.listen(writer, "connect", _sqlite_pragmas)
+    event.listen(writer, "connect", _autocommit_driver)
+    event.listen(writer, "begin", _begin_immediate)
+    return writer

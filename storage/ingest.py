@@ -1,18 +1,21 @@
 """Set-based writes for the ingest hot path: one statement per table per group of events.
 
-These take an ``AsyncConnection`` inside the caller's transaction; nothing here commits.
-SQLAlchemy Core with executemany ("insertmanyvalues") keeps the per-event cost to a row of
-parameters instead of an ORM object.
+These are synchronous functions on a ``Connection`` inside the caller's transaction; nothing
+here commits. The pipeline runs the whole transaction in one go — in a writer thread on
+SQLite, through ``Connection.run_sync`` on PostgreSQL — so a group of events costs one
+hop off the event loop instead of one per statement. SQLAlchemy Core with executemany
+("insertmanyvalues") keeps the per-event cost to a row of parameters, not an ORM object.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import Insert
 
 from storage.tables import Event, Identity, Lead, OutboxMessage, ScoreChange
@@ -33,9 +36,20 @@ LEAD_UPDATE_COLUMNS = (
 )  # fmt: skip
 
 
-def _insert(conn: AsyncConnection, table: Any) -> Insert:
+def _insert(conn: Connection, table: Any) -> Insert:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _lead_upsert(dialect_name: str) -> Insert:
+    """Built once per dialect: ``excluded`` makes a fresh alias each time it is read."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    stmt = dialect.insert(LEADS)
+    return stmt.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=["id"],
+        set_={col: getattr(stmt.excluded, col) for col in LEAD_UPDATE_COLUMNS},
+    )
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -43,9 +57,7 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield items[i : i + CHUNK]
 
 
-async def insert_new_events(
-    conn: AsyncConnection, *, rows: Sequence[Mapping[str, Any]]
-) -> set[str]:
+def insert_new_events(conn: Connection, *, rows: Sequence[Mapping[str, Any]]) -> set[str]:
     """Insert event rows, skipping message ids already stored (or repeated in ``rows``).
 
     Returns the message ids actually inserted: the events to count. The unique constraint
@@ -58,58 +70,53 @@ async def insert_new_events(
         .on_conflict_do_nothing(index_elements=["message_id"])
         .returning(EVENTS.c.message_id)
     )
-    result = await conn.execute(stmt, list(rows))
+    result = conn.execute(stmt, list(rows))
     return {row[0] for row in result}
 
 
-async def resolve_identities(conn: AsyncConnection, *, keys: Iterable[str]) -> dict[str, str]:
+def resolve_identities(conn: Connection, *, keys: Iterable[str]) -> dict[str, str]:
     """Map every known identity key (``user:…``, ``email:…``, ``anon:…``) to its lead id."""
     wanted = sorted(set(keys))
     found: dict[str, str] = {}
     for chunk in _chunks(wanted):
-        result = await conn.execute(
+        result = conn.execute(
             select(IDENTITIES.c.key, IDENTITIES.c.lead_id).where(IDENTITIES.c.key.in_(chunk))
         )
         found.update({key: lead_id for key, lead_id in result})
     return found
 
 
-async def link_identities(conn: AsyncConnection, *, links: Mapping[str, str]) -> None:
+def link_identities(conn: Connection, *, links: Mapping[str, str]) -> None:
     """Record identity key → lead id; a key already linked keeps its lead."""
     if links:
         stmt = _insert(conn, IDENTITIES).on_conflict_do_nothing(index_elements=["key"])
-        await conn.execute(stmt, [{"key": k, "lead_id": v} for k, v in links.items()])
+        conn.execute(stmt, [{"key": k, "lead_id": v} for k, v in links.items()])
 
 
-async def load_leads(conn: AsyncConnection, *, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+def load_leads(conn: Connection, *, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """The stored rows (as dicts) of the given leads that exist."""
     wanted = sorted(set(ids))
     rows: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(wanted):
-        result = await conn.execute(select(LEADS).where(LEADS.c.id.in_(chunk)))
+        result = conn.execute(select(LEADS).where(LEADS.c.id.in_(chunk)))
         for row in result.mappings():
             rows[row["id"]] = dict(row)
     return rows
 
 
-async def upsert_leads(conn: AsyncConnection, *, rows: Sequence[Mapping[str, Any]]) -> None:
+def upsert_leads(conn: Connection, *, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert new leads and rewrite existing ones in one executemany."""
     if not rows:
         return
-    stmt = _insert(conn, LEADS)
-    stmt = stmt.on_conflict_do_update(  # type: ignore[attr-defined]
-        index_elements=["id"],
-        set_={col: getattr(stmt.excluded, col) for col in LEAD_UPDATE_COLUMNS},  # type: ignore[attr-defined]
-    )
-    await conn.execute(stmt, list(rows))
+    conn.execute(_lead_upsert(conn.dialect.name), list(rows))
 
 
-async def add_history(conn: AsyncConnection, *, rows: Sequence[Mapping[str, Any]]) -> None:
+def add_history(conn: Connection, *, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
-        await conn.execute(HISTORY.insert(), list(rows))
+        conn.execute(HISTORY.insert(), list(rows))
 
 
-async def enqueue(conn: AsyncConnection, *, rows: Sequence[Mapping[str, Any]]) -> int:
+def enqueue(conn: Connection, *, rows: Sequence[Mapping[str, Any]]) -> int:
     """Add outbox rows; a row whose ``dedupe_key`` exists is skipped. Returns rows added."""
     if not rows:
         return 0
@@ -118,13 +125,13 @@ async def enqueue(conn: AsyncConnection, *, rows: Sequence[Mapping[str, Any]]) -
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(OUTBOX.c.id)
     )
-    result = await conn.execute(stmt, list(rows))
+    result = conn.execute(stmt, list(rows))
     return len(result.all())
 
 
-async def absorb_lead(conn: AsyncConnection, *, source: str, target: str) -> None:
+def absorb_lead(conn: Connection, *, source: str, target: str) -> None:
     """Move everything of lead ``source`` (an anonymous visitor) onto ``target`` and drop it.
     The caller merges the feature states."""
     for table in (IDENTITIES, EVENTS, HISTORY, OUTBOX):
-        await conn.execute(update(table).where(table.c.lead_id == source).values(lead_id=target))
-    await conn.execute(delete(LEADS).where(LEADS.c.id == source))
+        conn.execute(update(table).where(table.c.lead_id == source).values(lead_id=target))
+    conn.execute(delete(LEADS).where(LEADS.c.id == source))

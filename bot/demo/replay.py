@@ -79,12 +79,12 @@ async def _replay(
     """Each call goes through the real parser and pipeline at its own time; the outbox is
     drained after every call so alerts print in the order they happen."""
     clock = SimulatedClock(0.0)
-    pipeline = Pipeline(engine, config)
     dispatcher = Dispatcher(engine, ConsoleTransport(out), clock=clock)
     alerts = 0
-    for call in calls:
-        events = parse_body(orjson.dumps(call), now=clock.now)
-        clock.now = max(clock.now, events[0].timestamp)
-        await pipeline.ingest(events, now=clock.now)
-        alerts += await dispatcher.run_once()
+    async with Pipeline(engine, config) as pipeline:
+        for call in calls:
+            events = parse_body(orjson.dumps(call), now=clock.now)
+            clock.now = max(clock.now, events[0].timestamp)
+            await pipeline.ingest(events, now=clock.now)
+            alerts += await dispatcher.run_once()
     return alerts

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,6 +13,12 @@ from config.loader import LeadbotConfig
 from scoring import LeadState, score
 from storage.ingest import EVENTS, HISTORY, IDENTITIES, LEADS, OUTBOX
 from tests.bot.conftest import DAY, IDEAL, T0, call, events, identify, page, track
+
+
+@pytest.fixture
+async def pipeline(engine: AsyncEngine, config: LeadbotConfig) -> AsyncIterator[Pipeline]:
+    async with Pipeline(engine, config) as pipeline:
+        yield pipeline
 
 
 async def _lead(engine: AsyncEngine, lead_id: str) -> dict | None:
@@ -27,9 +35,8 @@ async def _count(engine: AsyncEngine, table, *where) -> int:  # type: ignore[no-
 
 
 async def test_identify_and_events_store_an_explained_score(
-    engine: AsyncEngine, config: LeadbotConfig
+    engine: AsyncEngine, pipeline: Pipeline
 ) -> None:
-    pipeline = Pipeline(engine, config)
     result = await pipeline.ingest(
         events(identify("u1", T0, **IDEAL), page("u1", "/pricing", T0 + 60)), now=T0 + 120
     )
@@ -48,14 +55,11 @@ async def test_identify_and_events_store_an_explained_score(
     assert stored.fit == {"leader", "software"}
     assert stored.intent["pricing"].count == 1
     # the stored score is what the pure engine says of the stored state
-    assert score(stored, config.model, T0 + 120).total == pytest.approx(lead["score"])
+    assert score(stored, pipeline.model, T0 + 120).total == pytest.approx(lead["score"])
     assert await _count(engine, EVENTS, EVENTS.c.lead_id == "u1") == 2
 
 
-async def test_a_retried_message_is_counted_once(
-    engine: AsyncEngine, config: LeadbotConfig
-) -> None:
-    pipeline = Pipeline(engine, config)
+async def test_a_retried_message_is_counted_once(engine: AsyncEngine, pipeline: Pipeline) -> None:
     batch = [identify("u1", T0, **IDEAL), page("u1", "/pricing", T0)]
     await pipeline.ingest(events(*batch), now=T0)
     before = await _lead(engine, "u1")
@@ -70,9 +74,8 @@ async def test_a_retried_message_is_counted_once(
 
 
 async def test_a_message_id_twice_in_one_group_counts_for_the_first_request(
-    engine: AsyncEngine, config: LeadbotConfig
+    engine: AsyncEngine, pipeline: Pipeline
 ) -> None:
-    pipeline = Pipeline(engine, config)
     shared = page("u1", "/pricing", T0, messageId="same")
     results = await pipeline.ingest_many([events(shared), events(shared)], now=T0)
     assert [(r.accepted, r.duplicates) for r in results] == [(1, 0), (0, 1)]
@@ -82,9 +85,8 @@ async def test_a_message_id_twice_in_one_group_counts_for_the_first_request(
 
 
 async def test_anonymous_browsing_joins_the_lead_on_identify(
-    engine: AsyncEngine, config: LeadbotConfig
+    engine: AsyncEngine, pipeline: Pipeline
 ) -> None:
-    pipeline = Pipeline(engine, config)
     await pipeline.ingest(
         events(page(None, "/pricing", T0, anonymousId="a-1"),
                page(None, "/pricing", T0 + 10, anonymousId="a-1")),
@@ -112,10 +114,7 @@ async def test_anonymous_browsing_joins_the_lead_on_identify(
     assert LeadState.from_dict(lead["state"]).intent["pricing"].count == 3
 
 
-async def test_alias_links_a_previous_anonymous_id(
-    engine: AsyncEngine, config: LeadbotConfig
-) -> None:
-    pipeline = Pipeline(engine, config)
+async def test_alias_links_a_previous_anonymous_id(engine: AsyncEngine, pipeline: Pipeline) -> None:
     await pipeline.ingest(events(track(None, "Demo Requested", T0, anonymousId="a-9")), now=T0)
     await pipeline.ingest(events(call("alias", T0 + 5, previousId="a-9", userId="u9")), now=T0 + 5)
     lead = await _lead(engine, "u9")
@@ -125,9 +124,8 @@ async def test_alias_links_a_previous_anonymous_id(
 
 
 async def test_email_first_then_user_id_is_one_lead(
-    engine: AsyncEngine, config: LeadbotConfig
+    engine: AsyncEngine, pipeline: Pipeline
 ) -> None:
-    pipeline = Pipeline(engine, config)
     await pipeline.ingest(
         events(call("identify", T0, traits={"email": "Dana@AcmeSoft.com", "title": "VP Sales"})),
         now=T0,
@@ -150,9 +148,8 @@ async def test_email_first_then_user_id_is_one_lead(
 
 
 async def test_crossing_into_hot_queues_exactly_one_alert(
-    engine: AsyncEngine, config: LeadbotConfig
+    engine: AsyncEngine, pipeline: Pipeline
 ) -> None:
-    pipeline = Pipeline(engine, config)
     await pipeline.ingest(events(identify("u1", T0, **IDEAL)), now=T0)
     assert await _count(engine, OUTBOX) == 0
     await pipeline.ingest(events(track("u1", "Demo Requested", T0 + 60)), now=T0 + 60)
@@ -175,9 +172,8 @@ async def test_crossing_into_hot_queues_exactly_one_alert(
 
 
 async def test_no_second_alert_within_the_cooldown_but_one_after(
-    engine: AsyncEngine, config: LeadbotConfig
+    engine: AsyncEngine, pipeline: Pipeline
 ) -> None:
-    pipeline = Pipeline(engine, config)
     await pipeline.ingest(
         events(identify("u1", T0, **IDEAL), track("u1", "Demo Requested", T0)), now=T0
     )
@@ -205,9 +201,8 @@ async def test_no_second_alert_within_the_cooldown_but_one_after(
 
 
 async def test_history_records_band_changes_and_big_moves_with_their_cause(
-    engine: AsyncEngine, config: LeadbotConfig
+    engine: AsyncEngine, pipeline: Pipeline
 ) -> None:
-    pipeline = Pipeline(engine, config)
     await pipeline.ingest(events(identify("u1", T0, **IDEAL)), now=T0)
     await pipeline.ingest(events(identify("u1", T0 + 1, city="Lyon")), now=T0 + 1)  # no change
     await pipeline.ingest(events(track("u1", "Demo Requested", T0 + 2)), now=T0 + 2)
@@ -219,9 +214,8 @@ async def test_history_records_band_changes_and_big_moves_with_their_cause(
 
 
 async def test_arrival_order_does_not_change_the_stored_score(
-    engine: AsyncEngine, config: LeadbotConfig
+    engine: AsyncEngine, pipeline: Pipeline
 ) -> None:
-    pipeline = Pipeline(engine, config)
     calls = [
         identify("u1", T0, **IDEAL),
         page("u1", "/pricing", T0 + 3600),
