@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -109,3 +112,50 @@ async def test_template_renders_every_column_type(db_url: str, tmp_path: Path) -
     generated = next((scripts / "versions").glob("a1_*.py")).read_text()
     assert "storage.types.UTCDateTime(" in generated
     assert "sqlmodel.sql.sqltypes.AutoString(" in generated
+
+
+REPLICA = """
+import asyncio, sys, time
+from storage.engine import create_engine
+from storage.migrate import upgrade
+
+async def main() -> None:
+    engine = create_engine(sys.argv[1])
+    async with engine.connect():  # connected and warm before the common start time
+        pass
+    await asyncio.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+    await upgrade(engine)
+    await engine.dispose()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.postgres
+async def test_replicas_upgrading_together_take_turns(db_url: str) -> None:
+    """Three bot processes migrating one PostgreSQL database at once all succeed."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite is a single-process database; replicas share PostgreSQL")
+    start = str(time.time() + 2.0)  # all three begin together, well after they started
+    replicas = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", REPLICA, db_url, start, stderr=asyncio.subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    try:
+        results = await asyncio.wait_for(
+            asyncio.gather(*(replica.communicate() for replica in replicas)), timeout=60
+        )
+    finally:
+        for replica in replicas:
+            if replica.returncode is None:
+                replica.kill()
+                await replica.wait()
+    errors = [err.decode() for (_, err), r in zip(results, replicas, strict=True) if r.returncode]
+    assert errors == []
+    engine = create_engine(db_url)
+    try:
+        assert await current_revision(engine) == head_revision()
+    finally:
+        await engine.dispose()
