@@ -80,6 +80,14 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         yield url
 
 
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database only, for behaviour SQLite does not have (row locks,
+    several processes); skipped or failed like ``db_url``'s PostgreSQL case."""
+    async for url in _fresh_postgres_database():
+        yield url
+
+
 async def _migrated_engine(url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(url)
     try:

@@ -132,14 +132,12 @@ asyncio.run(main())
 
 
 @pytest.mark.postgres
-async def test_replicas_upgrading_together_take_turns(db_url: str) -> None:
+async def test_replicas_upgrading_together_take_turns(postgres_url: str) -> None:
     """Three bot processes migrating one PostgreSQL database at once all succeed."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("SQLite is a single-process database; replicas share PostgreSQL")
     start = str(time.time() + 2.0)  # all three begin together, well after they started
     replicas = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", REPLICA, db_url, start, stderr=asyncio.subprocess.PIPE
+            sys.executable, "-c", REPLICA, postgres_url, start, stderr=asyncio.subprocess.PIPE
         )
         for _ in range(3)
     ]
@@ -154,7 +152,7 @@ async def test_replicas_upgrading_together_take_turns(db_url: str) -> None:
                 await replica.wait()
     errors = [err.decode() for (_, err), r in zip(results, replicas, strict=True) if r.returncode]
     assert errors == []
-    engine = create_engine(db_url)
+    engine = create_engine(postgres_url)
     try:
         assert await current_revision(engine) == head_revision()
     finally:
