@@ -9,6 +9,7 @@ from tests.bench.phases import CommitCheck, PhaseResult, RunOptions
 RATIO_TARGET = 0.5
 BATCH_EVENTS_TARGET = 50_000
 HOT_GENERATOR_PERCENT = 85.0  # above this the generator may have set the figure
+SATURATED_PERCENT = 85.0  # a floor below this was held back by something else
 
 
 def summary(
@@ -123,20 +124,32 @@ def _context_line(result: dict[str, Any]) -> str:
 
 
 def _warnings(result: dict[str, Any]) -> list[str]:
-    notes = []
     phases = [("single", result["single"])]
     if result["batch"] is not None:
         phases.append(("batch", result["batch"]))
-    for kind, block in phases:
-        for server in ("floor", "leadbot"):
-            m = block[server]["measured"]
-            if m["errors"] or m["status_other"]:
-                notes.append(f"  note: {server} {kind}: {m['errors']} socket errors, "
-                             f"other statuses {m['status_other']}")  # fmt: skip
-            if server == "leadbot" and m["wraps"]:
-                notes.append(f"  note: leadbot {kind}: the pool ran out {m['wraps']}× and was "
-                             "resent (duplicates are acknowledged with accepted=0)")  # fmt: skip
-            if 100.0 * m["generator_cpu_s"] / m["duration_s"] > HOT_GENERATOR_PERCENT:
-                notes.append(f"  note: (!) the generator used most of a core against the "
-                             f"{server} ({kind}): it may have set that figure")  # fmt: skip
+    return [
+        f"  note: {note}"
+        for kind, block in phases
+        for server in ("floor", "leadbot")
+        for note in _notes(f"{server} ({kind})", block[server])
+    ]
+
+
+def _notes(name: str, phase: dict[str, Any]) -> list[str]:
+    """What makes a figure suspect: errors, resent duplicates, a floor held back, a busy
+    generator."""
+    m = phase["measured"]
+    notes = []
+    if m["errors"] or m["status_other"]:
+        notes.append(f"{name}: {m['errors']} socket errors, other statuses {m['status_other']}")
+    if name.startswith("leadbot") and m["wraps"]:
+        notes.append(f"{name}: the pool ran out {m['wraps']}× and was resent "
+                     "(duplicates are acknowledged with accepted=0)")  # fmt: skip
+    cpu = phase["server_cpu_percent"]
+    if name.startswith("floor") and cpu < SATURATED_PERCENT:
+        notes.append(f"{name} used {cpu:.0f} % of a core: not saturated, so its rate (and the "
+                     "ratio) understate what it can do; prefer wrk")  # fmt: skip
+    if 100.0 * m["generator_cpu_s"] / m["duration_s"] > HOT_GENERATOR_PERCENT:
+        notes.append(f"(!) the generator used most of a core against {name}: "
+                     "it may have set that figure")  # fmt: skip
     return notes
