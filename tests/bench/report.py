@@ -82,7 +82,8 @@ def render(result: dict[str, Any]) -> str:
     s = result["single"]
     gen = result["generator"]
     if gen == "wrk":
-        gen += f" ({result['generator_threads']} thread)"
+        threads = result["generator_threads"]
+        gen += f" ({threads} thread{'s' if threads > 1 else ''})"
     lines = [
         "",
         f"leadbot ingest benchmark — generator {gen}, {result['connections']} connections, "
@@ -148,7 +149,7 @@ def _notes(name: str, phase: dict[str, Any]) -> list[str]:
     cpu = phase["server_cpu_percent"]
     if name.startswith("floor") and cpu < SATURATED_PERCENT:
         notes.append(f"{name} used {cpu:.0f} % of a core: not saturated, so its rate (and the "
-                     "ratio) understate what it can do; prefer wrk")  # fmt: skip
+                     "ratio) understate what it can do (box busy? no wrk?)")  # fmt: skip
     if 100.0 * m["generator_cpu_s"] / m["duration_s"] > HOT_GENERATOR_PERCENT:
         notes.append(f"(!) the generator used most of a core against {name}: "
                      "it may have set that figure")  # fmt: skip
