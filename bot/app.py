@@ -70,7 +70,7 @@ def build_app(
         await upgrade(engine)
         pipeline = Pipeline(engine, config)
         dispatcher = Dispatcher(engine, transport or ConsoleTransport(), clock=clock)
-        committer = GroupCommitter(pipeline, clock=clock, on_commit=dispatcher.wake)
+        committer = GroupCommitter(pipeline, clock=clock, on_alert=dispatcher.wake)
         app[ENGINE], app[PIPELINE], app[DISPATCHER], app[COMMITTER] = (
             engine, pipeline, dispatcher, committer,
         )  # fmt: skip

@@ -34,12 +34,12 @@ class GroupCommitter:
         *,
         clock: Callable[[], float],
         max_events: int = 5_000,
-        on_commit: Callable[[], None] | None = None,
+        on_alert: Callable[[], None] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.clock = clock
         self.max_events = max_events
-        self.on_commit = on_commit
+        self.on_alert = on_alert
         self._queue: deque[_Pending] = deque()
         self._wake = asyncio.Event()
         self._closed = False
@@ -79,7 +79,7 @@ class GroupCommitter:
 
     async def _commit(self, group: list[_Pending]) -> None:
         try:
-            results = await self.pipeline.ingest_many([p.events for p in group], now=self.clock())
+            done = await self.pipeline.ingest_many([p.events for p in group], now=self.clock())
         except Exception as exc:
             if len(group) == 1:
                 log.exception("ingest failed; nothing of the request was stored")
@@ -90,10 +90,10 @@ class GroupCommitter:
             for item in group:
                 await self._commit([item])
             return
-        for item, result in zip(group, results, strict=True):
+        for item, result in zip(group, done.results, strict=True):
             _settle(item, result)
-        if self.on_commit is not None:
-            self.on_commit()
+        if done.alerts and self.on_alert is not None:
+            self.on_alert()
 
 
 def _settle(item: _Pending, outcome: IngestResult | BaseException) -> None:

@@ -21,6 +21,7 @@ from scoring import LeadState, Model, Score, score
 from scoring.bands import Thresholds, default_thresholds
 from storage import ingest as repo
 from storage.engine import sqlite_writer_engine
+from storage.ingest import StoredLead
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +30,16 @@ class IngestResult:
     duplicates: int
 
 
+@dataclass(frozen=True, slots=True)
+class GroupResult:
+    """The counts of each request of a group commit, and how many alerts it queued."""
+
+    results: list[IngestResult]
+    alerts: int
+
+
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
-
-
-def _ts(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
 
 
 def display(traits: Mapping[str, Any]) -> dict[str, str | None]:
@@ -58,7 +63,7 @@ class _Lead:
 
     id: str
     state: LeadState
-    row: dict[str, Any] | None
+    row: StoredLead | None
     why: WhyNow | None = None
     why_points: float = float("-inf")
     last_event: float = 0.0
@@ -113,11 +118,11 @@ class Pipeline:
 
     async def ingest(self, events: Sequence[InboundEvent], *, now: float) -> IngestResult:
         """Store one request's events in their own transaction."""
-        return (await self.ingest_many([events], now=now))[0]
+        return (await self.ingest_many([events], now=now)).results[0]
 
     async def ingest_many(
         self, requests: Sequence[Sequence[InboundEvent]], *, now: float
-    ) -> list[IngestResult]:
+    ) -> GroupResult:
         """Store several requests' events in ONE transaction (group commit); all or nothing.
         Returns each request's counts once the transaction is committed."""
         if self._writer is not None:
@@ -126,16 +131,14 @@ class Pipeline:
         async with self.engine.begin() as conn:
             return await conn.run_sync(self._apply, requests, now)
 
-    def _transaction(
-        self, requests: Sequence[Sequence[InboundEvent]], now: float
-    ) -> list[IngestResult]:
+    def _transaction(self, requests: Sequence[Sequence[InboundEvent]], now: float) -> GroupResult:
         assert self._writer is not None
         with self._writer.begin() as conn:
             return self._apply(conn, requests, now)
 
     def _apply(
         self, conn: Connection, requests: Sequence[Sequence[InboundEvent]], now: float
-    ) -> list[IngestResult]:
+    ) -> GroupResult:
         events = [e for request in requests for e in request]
         resolver = Resolver(repo.resolve_identities(conn, keys=_all_keys(events)))
         lead_ids = [resolver.assign(e) for e in events]
@@ -154,9 +157,9 @@ class Pipeline:
         for src, dst in merges:
             self._merge(conn, leads, src, dst)
         merged_away = {src for src, _ in merges}
-        self._store(conn, [v for k, v in leads.items() if k not in merged_away], now)
+        alerts = self._store(conn, [v for k, v in leads.items() if k not in merged_away], now)
         repo.link_identities(conn, links=resolver.links)
-        return results
+        return GroupResult(results, alerts)
 
     def _apply_event(self, lead: _Lead, event: InboundEvent) -> None:
         if event.type in ("identify", "alias"):
@@ -178,41 +181,41 @@ class Pipeline:
                 target.why, target.why_points = source.why, source.why_points
         repo.absorb_lead(conn, source=src, target=dst)
 
-    def _store(self, conn: Connection, leads: list[_Lead], now: float) -> None:
+    def _store(self, conn: Connection, leads: list[_Lead], now: float) -> int:
+        """Score, record history, decide alerts and write it all; returns alerts queued."""
         policy = self.config.alerts
         upserts: list[dict[str, Any]] = []
-        history: list[dict[str, Any]] = []
+        history: list[tuple[Any, ...]] = []
         outbox: list[dict[str, Any]] = []
         for lead in leads:
-            result = score(lead.state, self.model, now, self.thresholds)
+            result = score(lead.state, self.model, now, self.thresholds, explain=False)
             row = self._lead_row(lead, result, now)
-            previous = lead.row or {}
-            prev_score, prev_band = previous.get("score"), previous.get("band")
+            prev_score = lead.row.score if lead.row else None
+            prev_band = lead.row.band if lead.row else None
             moved = abs(result.total - (prev_score or 0.0)) >= policy.history_min_delta
             if result.band != (prev_band or "cold") or moved:
                 why = lead.why.describe() if lead.why else "update"
-                history.append({
-                    "lead_id": lead.id, "at": _dt(now), "score": result.total,
-                    "band": str(result.band), "previous_score": prev_score,
-                    "previous_band": prev_band, "cause": why[:255],
-                })  # fmt: skip
-            alerted = _ts(previous.get("alerted_at"))
+                history.append(
+                    (lead.id, now, result.total, str(result.band), prev_score, prev_band, why[:255])
+                )
             if lead.why and should_alert(
-                previous_band=prev_band, band=result.band, alerted_at=alerted, now=now,
+                previous_band=prev_band, band=result.band, alerted_at=row["alerted_at"], now=now,
                 cooldown_seconds=policy.cooldown_hours * 3600, anonymous=row["anonymous"],
             ):  # fmt: skip
-                row["alerted_at"] = _dt(now)
-                outbox.append(self._alert_row(lead, row, result, now))
+                row["alerted_at"] = now
+                explained = score(lead.state, self.model, now, self.thresholds)
+                outbox.append(self._alert_row(lead, row, explained, now))
             upserts.append(row)
         repo.upsert_leads(conn, rows=upserts)
         repo.add_history(conn, rows=history)
-        repo.enqueue(conn, rows=outbox)
+        return repo.enqueue(conn, rows=outbox)
 
     def _lead_row(self, lead: _Lead, result: Score, now: float) -> dict[str, Any]:
         traits = lead.state.traits
         email = traits.get("email") if isinstance(traits.get("email"), str) else None
         first = lead.state.first_seen or now
-        last = max(lead.last_event, _ts((lead.row or {}).get("last_event_at")) or first)
+        stored = lead.row
+        last = max(lead.last_event, (stored.last_event_at if stored else None) or first)
         return {
             "id": lead.id,
             "email": email.strip().lower()[:320] if email else None,
@@ -226,10 +229,10 @@ class Pipeline:
             "grade": result.grade,
             "engagement": result.engagement,
             "probability": result.probability,
-            "first_seen_at": _dt(first),
-            "last_event_at": _dt(last),
-            "scored_at": _dt(now),
-            "alerted_at": (lead.row or {}).get("alerted_at"),
+            "first_seen_at": first,
+            "last_event_at": last,
+            "scored_at": now,
+            "alerted_at": stored.alerted_at if stored else None,
         }
 
     def _alert_row(
@@ -256,20 +259,14 @@ def _all_keys(events: Sequence[InboundEvent]) -> list[str]:
     return [key for e in events for key in identity_keys(e)]
 
 
-def _state(row: Mapping[str, Any] | None) -> LeadState:
-    return LeadState.from_dict(row["state"]) if row else LeadState()
+def _state(row: StoredLead | None) -> LeadState:
+    return LeadState.from_dict(row.state) if row else LeadState()
 
 
-def _event_row(event: InboundEvent, lead_id: str, now: float) -> dict[str, Any]:
-    return {
-        "message_id": event.message_id,
-        "lead_id": lead_id,
-        "type": event.type,
-        "name": (event.name or "")[:255] or None,
-        "timestamp": _dt(event.timestamp),
-        "received_at": _dt(now),
-        "payload": event.raw,
-    }
+def _event_row(event: InboundEvent, lead_id: str, now: float) -> tuple[Any, ...]:
+    """A row in ``storage.ingest.EVENT_COLUMNS`` order."""
+    name = (event.name or "")[:255] or None
+    return (event.message_id, lead_id, event.type, name, event.timestamp, now, event.raw)
 
 
 def _count(

@@ -42,36 +42,60 @@ def _level(cutoffs: tuple[tuple[object, float], ...], points: float, below: obje
     return below
 
 
+def active_rules(state: LeadState, model: Model) -> list[Rule]:
+    """The rules that can be non-zero for this lead: its matched fit rules, the intent
+    rules it has counts for, and inactivity. O(what the lead did), not O(the model)."""
+    found = [
+        r for rid in state.fit if (r := model.find(rid)) is not None and r.kind is RuleKind.FIT
+    ]
+    found += [
+        r
+        for rid in state.intent
+        if (r := model.find(rid)) is not None and r.kind is RuleKind.INTENT
+    ]
+    found += model.inactivity_rules
+    return found
+
+
 def score(
-    state: LeadState, model: Model, now: float, thresholds: Thresholds | None = None
+    state: LeadState,
+    model: Model,
+    now: float,
+    thresholds: Thresholds | None = None,
+    *,
+    explain: bool = True,
 ) -> Score:
     """Score a lead at ``now`` (unix seconds). ``thresholds`` are the band edges resolved
-    from current scores when the model's bands are percentiles (see ``scoring.bands``)."""
+    from current scores when the model's bands are percentiles (see ``scoring.bands``).
+
+    With ``explain=False`` the contributions are left out: the same totals, for the ingest
+    path, which needs the explanation only when it alerts."""
     contributions: list[Contribution] = []
     fit = intent = 0.0
-    for rule in model.rules:
+    for rule in active_rules(state, model):
         value = feature(rule, state, now)
         if value == 0.0:
             continue
         points = rule.points * value
-        counted = state.intent.get(rule.id) if rule.kind is RuleKind.INTENT else None
-        contributions.append(
-            Contribution(
-                rule=rule.id,
-                label=rule.label,
-                group=rule.group,
-                points=points,
-                weight=rule.points,
-                value=value,
-                count=counted.count if counted else None,
-                last_seen=counted.as_of if counted else None,
-            )
-        )
         if rule.kind is RuleKind.FIT:
             fit += points
         else:
             intent += points
-    contributions.sort(key=lambda c: -abs(c.points))
+        if explain:
+            counted = state.intent.get(rule.id) if rule.kind is RuleKind.INTENT else None
+            contributions.append(
+                Contribution(
+                    rule=rule.id,
+                    label=rule.label,
+                    group=rule.group,
+                    points=points,
+                    weight=rule.points,
+                    value=value,
+                    count=counted.count if counted else None,
+                    last_seen=counted.as_of if counted else None,
+                )
+            )
+    contributions.sort(key=lambda c: (-abs(c.points), model.position(c.rule)))
     total = fit + intent
     edges = thresholds or default_thresholds(model.bands)
     return Score(

@@ -177,6 +177,9 @@ class Model:
     name: str = "model"
     _track: dict[str, tuple[Rule, ...]] = field(init=False, repr=False, compare=False)
     _other: dict[str, tuple[Rule, ...]] = field(init=False, repr=False, compare=False)
+    _by_id: dict[str, Rule] = field(init=False, repr=False, compare=False)
+    _order: dict[str, int] = field(init=False, repr=False, compare=False)
+    _inactivity: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Index intent rules by event so an event is tested only against its candidates.
@@ -191,6 +194,10 @@ class Model:
                 other.setdefault(rule.event_type or "track", []).append(rule)
         object.__setattr__(self, "_track", {k: tuple(v) for k, v in track.items()})
         object.__setattr__(self, "_other", {k: tuple(v) for k, v in other.items()})
+        object.__setattr__(self, "_by_id", {r.id: r for r in self.rules})
+        object.__setattr__(self, "_order", {r.id: i for i, r in enumerate(self.rules)})
+        inactivity = tuple(r for r in self.rules if r.kind is RuleKind.INACTIVITY)
+        object.__setattr__(self, "_inactivity", inactivity)
 
     def candidates(self, event_type: str, name: str | None) -> tuple[Rule, ...]:
         """The intent rules an event of this type and name may match."""
@@ -201,11 +208,20 @@ class Model:
     def fit_rules(self) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.kind is RuleKind.FIT)
 
+    @property
+    def inactivity_rules(self) -> tuple[Rule, ...]:
+        return self._inactivity
+
     def rule(self, rule_id: str) -> Rule:
-        for rule in self.rules:
-            if rule.id == rule_id:
-                return rule
-        raise KeyError(rule_id)
+        """The rule with this id (KeyError if the model has none)."""
+        return self._by_id[rule_id]
+
+    def find(self, rule_id: str) -> Rule | None:
+        return self._by_id.get(rule_id)
+
+    def position(self, rule_id: str) -> int:
+        """Where the rule stands in the model: the tie-break of an explanation's order."""
+        return self._order[rule_id]
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:

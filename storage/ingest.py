@@ -3,21 +3,24 @@
 These are synchronous functions on a ``Connection`` inside the caller's transaction; nothing
 here commits. The pipeline runs the whole transaction in one go — in a writer thread on
 SQLite, through ``Connection.run_sync`` on PostgreSQL — so a group of events costs one
-hop off the event loop instead of one per statement. SQLAlchemy Core with executemany
-("insertmanyvalues") keeps the per-event cost to a row of parameters, not an ORM object.
+hop off the event loop instead of one per statement. The per-event statements are driver
+SQL (``storage.rawsql``); the rare ones (alerts, merges) use SQLAlchemy Core.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+import orjson
+from sqlalchemy import delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import Insert
 
+from storage.rawsql import execute_values, marks, placeholders, time_in, time_out
 from storage.tables import Event, Identity, Lead, OutboxMessage, ScoreChange
 
 LEADS = Lead.__table__  # type: ignore[attr-defined]
@@ -41,37 +44,59 @@ def _insert(conn: Connection, table: Any) -> Insert:
     return dialect.insert(table)  # type: ignore[no-any-return]
 
 
-@functools.cache
-def _lead_upsert(dialect_name: str) -> Insert:
-    """Built once per dialect: ``excluded`` makes a fresh alias each time it is read."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    stmt = dialect.insert(LEADS)
-    return stmt.on_conflict_do_update(  # type: ignore[no-any-return]
-        index_elements=["id"],
-        set_={col: getattr(stmt.excluded, col) for col in LEAD_UPDATE_COLUMNS},
-    )
-
-
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), CHUNK):
         yield items[i : i + CHUNK]
 
 
-def insert_new_events(conn: Connection, *, rows: Sequence[Mapping[str, Any]]) -> set[str]:
-    """Insert event rows, skipping message ids already stored (or repeated in ``rows``).
+EVENT_COLUMNS = ("message_id", "lead_id", "type", "name", "timestamp", "received_at", "payload")
+LEAD_COLUMNS = ("id", "first_seen_at", *LEAD_UPDATE_COLUMNS)
+HISTORY_COLUMNS = ("lead_id", "at", "score", "band", "previous_score", "previous_band", "cause")
+_LEAD_TIMES = frozenset({"first_seen_at", "last_event_at", "scored_at", "alerted_at"})
 
-    Returns the message ids actually inserted: the events to count. The unique constraint
+
+@dataclass(frozen=True, slots=True)
+class StoredLead:
+    """What the pipeline needs of a stored lead (times in unix seconds)."""
+
+    id: str
+    state: dict[str, Any]
+    score: float
+    band: str
+    first_seen_at: float | None
+    last_event_at: float | None
+    alerted_at: float | None
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _in_list(conn: Connection, n: int) -> str:
+    return marks(conn, 1, n)
+
+
+def insert_new_events(conn: Connection, *, rows: Sequence[Sequence[Any]]) -> set[str]:
+    """Insert event rows (``EVENT_COLUMNS`` order; times as unix seconds, payload a dict),
+    skipping message ids already stored or repeated in ``rows``.
+
+    Returns the message ids actually inserted: the events to count. The unique index
     decides, so two replicas racing on one retry still count it once.
     """
     if not rows:
         return set()
-    stmt = (
-        _insert(conn, EVENTS)
-        .on_conflict_do_nothing(index_elements=["message_id"])
-        .returning(EVENTS.c.message_id)
+    values = [
+        (m, lead, kind, name, time_in(conn, at), time_in(conn, got), _json(payload))
+        for m, lead, kind, name, at, got, payload in rows
+    ]
+    returned = execute_values(
+        conn,
+        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})",
+        "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+        values,
+        len(EVENT_COLUMNS),
     )
-    result = conn.execute(stmt, list(rows))
-    return {row[0] for row in result}
+    return {row[0] for row in returned}
 
 
 def resolve_identities(conn: Connection, *, keys: Iterable[str]) -> dict[str, str]:
@@ -79,41 +104,83 @@ def resolve_identities(conn: Connection, *, keys: Iterable[str]) -> dict[str, st
     wanted = sorted(set(keys))
     found: dict[str, str] = {}
     for chunk in _chunks(wanted):
-        result = conn.execute(
-            select(IDENTITIES.c.key, IDENTITIES.c.lead_id).where(IDENTITIES.c.key.in_(chunk))
-        )
-        found.update({key: lead_id for key, lead_id in result})
+        sql = f"SELECT key, lead_id FROM identities WHERE key IN {_in_list(conn, len(chunk))}"
+        found.update(dict(conn.exec_driver_sql(sql, tuple(chunk)).fetchall()))
     return found
 
 
 def link_identities(conn: Connection, *, links: Mapping[str, str]) -> None:
     """Record identity key → lead id; a key already linked keeps its lead."""
     if links:
-        stmt = _insert(conn, IDENTITIES).on_conflict_do_nothing(index_elements=["key"])
-        conn.execute(stmt, [{"key": k, "lead_id": v} for k, v in links.items()])
+        sql = (
+            f"INSERT INTO identities (key, lead_id) VALUES {placeholders(conn, 2)} "
+            "ON CONFLICT (key) DO NOTHING"
+        )
+        conn.exec_driver_sql(sql, list(links.items()))
 
 
-def load_leads(conn: Connection, *, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """The stored rows (as dicts) of the given leads that exist."""
+def load_leads(conn: Connection, *, ids: Iterable[str]) -> dict[str, StoredLead]:
+    """The stored leads among ``ids``."""
     wanted = sorted(set(ids))
-    rows: dict[str, dict[str, Any]] = {}
+    leads: dict[str, StoredLead] = {}
     for chunk in _chunks(wanted):
-        result = conn.execute(select(LEADS).where(LEADS.c.id.in_(chunk)))
-        for row in result.mappings():
-            rows[row["id"]] = dict(row)
-    return rows
+        sql = (
+            "SELECT id, state, score, band, first_seen_at, last_event_at, alerted_at "
+            f"FROM leads WHERE id IN {_in_list(conn, len(chunk))}"
+        )
+        for lid, state, score, band, first, last, alerted in conn.exec_driver_sql(
+            sql, tuple(chunk)
+        ):
+            leads[lid] = StoredLead(
+                lid,
+                state if isinstance(state, dict) else orjson.loads(state),
+                score,
+                band,
+                time_out(first),
+                time_out(last),
+                time_out(alerted),
+            )
+    return leads
 
 
 def upsert_leads(conn: Connection, *, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert new leads and rewrite existing ones in one executemany."""
+    """Insert new leads and rewrite existing ones (``LEAD_COLUMNS``; times as unix seconds,
+    state a dict) in one executemany."""
     if not rows:
         return
-    conn.execute(_lead_upsert(conn.dialect.name), list(rows))
+    values = [
+        tuple(
+            time_in(conn, row[col]) if col in _LEAD_TIMES
+            else _json(row[col]) if col == "state"
+            else row[col]
+            for col in LEAD_COLUMNS
+        )
+        for row in rows
+    ]  # fmt: skip
+    conn.exec_driver_sql(_lead_upsert_sql(conn.dialect.name), values)
 
 
-def add_history(conn: Connection, *, rows: Sequence[Mapping[str, Any]]) -> None:
+@functools.cache
+def _lead_upsert_sql(dialect_name: str) -> str:
+    n = len(LEAD_COLUMNS)
+    postgres = dialect_name == "postgresql"
+    params = ", ".join(f"${i + 1}" for i in range(n)) if postgres else ", ".join("?" * n)
+    updates = ", ".join(f"{col} = excluded.{col}" for col in LEAD_UPDATE_COLUMNS)
+    return (
+        f"INSERT INTO leads ({', '.join(LEAD_COLUMNS)}) VALUES ({params}) "
+        f"ON CONFLICT (id) DO UPDATE SET {updates}"
+    )
+
+
+def add_history(conn: Connection, *, rows: Sequence[Sequence[Any]]) -> None:
+    """Score changes in ``HISTORY_COLUMNS`` order, the time as unix seconds."""
     if rows:
-        conn.execute(HISTORY.insert(), list(rows))
+        values = [(row[0], time_in(conn, row[1]), *row[2:]) for row in rows]
+        sql = (
+            f"INSERT INTO score_history ({', '.join(HISTORY_COLUMNS)}) "
+            f"VALUES {placeholders(conn, len(HISTORY_COLUMNS))}"
+        )
+        conn.exec_driver_sql(sql, values)
 
 
 def enqueue(conn: Connection, *, rows: Sequence[Mapping[str, Any]]) -> int:

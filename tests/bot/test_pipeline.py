@@ -77,7 +77,7 @@ async def test_a_message_id_twice_in_one_group_counts_for_the_first_request(
     engine: AsyncEngine, pipeline: Pipeline
 ) -> None:
     shared = page("u1", "/pricing", T0, messageId="same")
-    results = await pipeline.ingest_many([events(shared), events(shared)], now=T0)
+    results = (await pipeline.ingest_many([events(shared), events(shared)], now=T0)).results
     assert [(r.accepted, r.duplicates) for r in results] == [(1, 0), (0, 1)]
     lead = await _lead(engine, "u1")
     assert lead is not None
