@@ -180,6 +180,7 @@ class Model:
     _by_id: dict[str, Rule] = field(init=False, repr=False, compare=False)
     _order: dict[str, int] = field(init=False, repr=False, compare=False)
     _inactivity: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
+    _fit: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Index intent rules by event so an event is tested only against its candidates.
@@ -198,6 +199,7 @@ class Model:
         object.__setattr__(self, "_order", {r.id: i for i, r in enumerate(self.rules)})
         inactivity = tuple(r for r in self.rules if r.kind is RuleKind.INACTIVITY)
         object.__setattr__(self, "_inactivity", inactivity)
+        object.__setattr__(self, "_fit", tuple(r for r in self.rules if r.kind is RuleKind.FIT))
 
     def candidates(self, event_type: str, name: str | None) -> tuple[Rule, ...]:
         """The intent rules an event of this type and name may match."""
@@ -206,7 +208,7 @@ class Model:
 
     @property
     def fit_rules(self) -> tuple[Rule, ...]:
-        return tuple(r for r in self.rules if r.kind is RuleKind.FIT)
+        return self._fit
 
     @property
     def inactivity_rules(self) -> tuple[Rule, ...]:

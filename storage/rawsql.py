@@ -9,14 +9,12 @@ how each database stores a UTC time.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
-
-# SQLAlchemy's own SQLite DATETIME storage format, so ORM reads parse what we write.
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def is_postgres(conn: Connection) -> bool:
@@ -42,8 +40,15 @@ def time_in(conn: Connection, ts: float | None) -> Any:
     """A unix time as the driver wants it for a UTC timestamp column."""
     if ts is None:
         return None
-    moment = datetime.fromtimestamp(ts, UTC)
-    return moment if is_postgres(conn) else moment.strftime(_SQLITE_TIME)
+    return datetime.fromtimestamp(ts, UTC) if is_postgres(conn) else _sqlite_time(ts)
+
+
+@functools.lru_cache(maxsize=8192)
+def _sqlite_time(ts: float) -> str:
+    # SQLAlchemy's SQLite DATETIME text form, "YYYY-MM-DD HH:MM:SS.ffffff", so ORM reads
+    # parse what is written here. Cached: a group repeats its "now" on every row.
+    naive = datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
+    return naive.isoformat(sep=" ", timespec="microseconds")
 
 
 def time_out(value: Any) -> float | None:
