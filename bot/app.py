@@ -11,15 +11,13 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bot.batcher import GroupCommitter
+from bot.ingest import running_ingest
 from bot.outbox import ConsoleTransport, Dispatcher, Transport
-from bot.pipeline import Pipeline
 from bot.signatures import WebhookVerifier
-from bot.state import COMMITTER, DISPATCHER, ENGINE, LIMITS, PIPELINE, VERIFIER, Limits
+from bot.state import DISPATCHER, ENGINE, INGEST, LIMITS, VERIFIER, Limits
 from bot.webhooks import health, receive_events
-from scoring.bands import resolve_thresholds
-from storage.engine import create_engine, session_factory
-from storage.leads import current_scores
+from bot.writer import IngestProcess
+from storage.engine import create_engine
 from storage.migrate import upgrade
 
 if TYPE_CHECKING:
@@ -27,8 +25,6 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 log = logging.getLogger(__name__)
-
-THRESHOLD_REFRESH_SECONDS = 60.0
 
 
 class StartupError(Exception):
@@ -68,37 +64,26 @@ def build_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         await upgrade(engine)
-        pipeline = Pipeline(engine, config)
         dispatcher = Dispatcher(engine, transport or ConsoleTransport(), clock=clock)
-        committer = GroupCommitter(pipeline, clock=clock, on_alert=dispatcher.wake)
-        app[ENGINE], app[PIPELINE], app[DISPATCHER], app[COMMITTER] = (
-            engine, pipeline, dispatcher, committer,
-        )  # fmt: skip
-        tasks = [asyncio.create_task(committer.run()), asyncio.create_task(dispatcher.run())]
-        if config.model.bands.uses_percentiles:
-            tasks.append(asyncio.create_task(_refresh_thresholds(pipeline)))
-        yield
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(engine.dispose)
+            if settings.ingest == "process":
+                writer = IngestProcess(
+                    database_url=settings.database_url, config=config, on_alert=dispatcher.wake
+                )
+                await writer.start()
+                stack.push_async_callback(writer.close)
+                app[INGEST] = writer
+            else:
+                app[INGEST] = await stack.enter_async_context(
+                    running_ingest(engine, config, clock=clock, on_alert=dispatcher.wake)
+                )
+            app[ENGINE], app[DISPATCHER] = engine, dispatcher
+            delivery = asyncio.create_task(dispatcher.run())
+            yield
+            delivery.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await pipeline.close()
-        await engine.dispose()
+                await delivery
 
     app.cleanup_ctx.append(lifecycle)
     return app
-
-
-async def _refresh_thresholds(pipeline: Pipeline) -> None:
-    """Percentile bands follow the current score distribution, re-read once a minute —
-    off the ingest path, which uses the last edges computed here."""
-    sessions = session_factory(pipeline.engine)
-    while True:
-        try:
-            async with sessions() as session:
-                scores = await current_scores(session)
-            pipeline.thresholds = resolve_thresholds(pipeline.model.bands, scores)
-        except Exception:
-            log.exception("could not refresh percentile band edges; keeping the last ones")
-        await asyncio.sleep(THRESHOLD_REFRESH_SECONDS)

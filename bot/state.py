@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.batcher import GroupCommitter
+from bot.inbound import InboundEvent
 from bot.outbox import Dispatcher
-from bot.pipeline import Pipeline
+from bot.pipeline import IngestResult
 from bot.signatures import WebhookVerifier
+
+
+class Ingest(Protocol):
+    """Stores a request's events and answers once they are committed: ``GroupCommitter``
+    in this process, or ``IngestProcess`` in a writer process."""
+
+    async def submit(self, events: Sequence[InboundEvent]) -> IngestResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +30,7 @@ class Limits:
 
 
 ENGINE = web.AppKey("engine", AsyncEngine)
-PIPELINE = web.AppKey("pipeline", Pipeline)
-COMMITTER = web.AppKey("committer", GroupCommitter)
+INGEST = web.AppKey("ingest", Ingest)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 VERIFIER = web.AppKey("verifier", WebhookVerifier | None)  # type: ignore[arg-type]
 LIMITS = web.AppKey("limits", Limits)

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from bot.errors import InputError, SignatureError
 from bot.inbound import parse_body
-from bot.state import COMMITTER, LIMITS, VERIFIER
+from bot.state import INGEST, LIMITS, VERIFIER
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ async def receive_events(request: web.Request) -> web.Response:
     except InputError as exc:
         return json_response(exc.status, exc.to_json())
     try:
-        result = await app[COMMITTER].submit(events)
+        result = await app[INGEST].submit(events)
     except Exception:
         log.exception("could not store %d events", len(events))
         return json_response(503, {"error": "storage unavailable: nothing was stored, retry"})

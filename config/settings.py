@@ -23,6 +23,7 @@ ENVIRONMENT = "environment"
 
 WEBHOOK_SECRET_PREFIX = "whsec_"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+IngestMode = Literal["process", "thread"]
 Port = Annotated[int, Field(ge=0, le=65535)]
 ByteLimit = Annotated[int, Field(gt=0)]
 
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     max_event_bytes: ByteLimit = Field(32768, alias="LEADBOT_MAX_EVENT_BYTES")
     max_body_bytes: ByteLimit = Field(1_048_576, alias="LEADBOT_MAX_BODY_BYTES")
     log_level: LogLevel = Field("INFO", alias="LEADBOT_LOG_LEVEL")
+    # "process": the ingest writer runs in a child process (a second core under load);
+    # "thread": in the server process (tests, debugging, constrained hosts).
+    ingest: IngestMode = Field("process", alias="LEADBOT_INGEST")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -33,7 +33,8 @@ Post = Callable[..., Awaitable[ClientResponse]]
 
 def _settings(db_url: str, **extra: str) -> Any:
     env = {"DATABASE_URL": db_url, "LEADBOT_WEBHOOK_SECRET": SECRET,
-           "LEADBOT_SEGMENT_SECRET": SEGMENT_SECRET, **extra}  # fmt: skip
+           "LEADBOT_SEGMENT_SECRET": SEGMENT_SECRET, "LEADBOT_INGEST": "thread",
+           **extra}  # fmt: skip
     return load_settings(env)
 
 
@@ -188,17 +189,22 @@ async def test_bad_input_is_refused_with_the_field_and_changes_nothing(
     await _nothing_stored(client)
 
 
+async def _console_shows(console: io.StringIO, text: str, seconds: float = 2.0) -> str:
+    """The console output once ``text`` appears in it (or the time runs out)."""
+    for _ in range(int(seconds / 0.02)):
+        if text in console.getvalue():
+            break
+        await asyncio.sleep(0.02)
+    return console.getvalue()
+
+
 async def test_a_hot_lead_reaches_the_console_with_its_breakdown(
-    client: TestClient,
-    console: io.StringIO,  # type: ignore[type-arg]
+    client: TestClient,  # type: ignore[type-arg]
+    console: io.StringIO,
 ) -> None:
     batch = {"batch": [identify("u1", NOW, **IDEAL), track("u1", "Demo Requested", NOW)]}
     assert (await post(client, batch)).status == 202
-    for _ in range(100):
-        if "HOT LEAD" in console.getvalue():
-            break
-        await asyncio.sleep(0.02)
-    text = console.getvalue()
+    text = await _console_shows(console, "HOT LEAD")
     assert "HOT LEAD  Dana Reyes (AcmeSoft)" in text
     assert "Requested a demo" in text
     assert "Sales leader" in text
@@ -210,13 +216,35 @@ async def test_a_hot_lead_reaches_the_console_with_its_breakdown(
 async def test_without_a_secret_the_bot_refuses_to_run_open(
     db_url: str, config: LeadbotConfig
 ) -> None:
-    settings = load_settings({"DATABASE_URL": db_url})
+    settings = load_settings({"DATABASE_URL": db_url, "LEADBOT_INGEST": "thread"})
     with pytest.raises(StartupError, match="--insecure"):
         build_app(settings=settings, config=config)
 
 
 async def test_insecure_mode_accepts_unsigned_calls(db_url: str, config: LeadbotConfig) -> None:
-    app = build_app(settings=load_settings({"DATABASE_URL": db_url}), config=config, insecure=True)
+    settings = load_settings({"DATABASE_URL": db_url, "LEADBOT_INGEST": "thread"})
+    app = build_app(settings=settings, config=config, insecure=True)
     async with TestClient(TestServer(app)) as client:
         resp = await post(client, identify("u1", NOW, **IDEAL), headers={})
         assert resp.status == 202
+
+
+async def test_the_writer_process_commits_before_answering_and_wakes_delivery(
+    db_url: str, config: LeadbotConfig, console: io.StringIO
+) -> None:
+    """``leadbot serve``'s default: the ingest writer in a child process."""
+    settings = _settings(db_url, LEADBOT_INGEST="process")
+    app = build_app(settings=settings, config=config, transport=ConsoleTransport(console))
+    async with TestClient(TestServer(app)) as client:
+        batch = {"batch": [identify("u1", NOW, **IDEAL), track("u1", "Demo Requested", NOW)]}
+        first = await post(client, batch)
+        assert (first.status, await first.json()) == (202, {"accepted": 2, "duplicates": 0})
+        assert await _count(client, EVENTS) == 2  # committed by the child before the 202
+        again = await post(client, batch)
+        assert (again.status, await again.json()) == (202, {"accepted": 0, "duplicates": 2})
+        answers = await asyncio.gather(
+            *(post(client, page(f"p{i}", "/pricing", NOW)) for i in range(20))
+        )
+        assert [a.status for a in answers] == [202] * 20
+        assert await _count(client, LEADS) == 21
+        assert "HOT LEAD  Dana Reyes" in await _console_shows(console, "HOT LEAD", 5.0)

@@ -1,0 +1,208 @@
+"""The ingest writer in a process of its own, so ingest uses the machine's second core.
+
+One Python process runs on one core at a time (the GIL). The HTTP side — reading requests,
+checking signatures, parsing — and the write side — identities, feature state, scores,
+SQL — each need most of a core under load, so ``leadbot serve`` runs the write side in a
+child process. Parsed events cross a socket pair as compact JSON frames; the child groups
+whatever has arrived into one transaction (``GroupCommitter``) and answers each request
+after the commit. A request is acknowledged only once the child says it is committed.
+
+Frames: a 12-byte header ``!IQ`` (payload length, request id) and an orjson payload.
+Parent → child: a list of events. Child → parent: ``{"accepted", "duplicates"}`` or
+``{"error"}``; request id 0 means "alerts were queued" (wake the dispatcher).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import multiprocessing
+import socket
+import struct
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import astuple
+from typing import Any
+
+import orjson
+
+from bot.batcher import GroupCommitter
+from bot.inbound import InboundEvent
+from bot.ingest import running_ingest
+from bot.pipeline import IngestResult
+from config.loader import LeadbotConfig
+from storage.engine import create_engine
+
+log = logging.getLogger(__name__)
+
+HEADER = struct.Struct("!IQ")
+ALERTS = 0
+RESTART_DELAY = 1.0
+
+
+class WriterUnavailable(Exception):
+    """The writer process stopped before answering; nothing of the request is known stored."""
+
+
+def frame(request_id: int, payload: bytes) -> bytes:
+    return HEADER.pack(len(payload), request_id) + payload
+
+
+def encode_events(events: Sequence[InboundEvent]) -> bytes:
+    return orjson.dumps([astuple(e) for e in events])
+
+
+def decode_events(data: bytes) -> list[InboundEvent]:
+    return [InboundEvent(*fields) for fields in orjson.loads(data)]
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes] | None:
+    """The next frame, or None at a clean end of stream."""
+    try:
+        header = await reader.readexactly(HEADER.size)
+    except asyncio.IncompleteReadError:
+        return None
+    length, request_id = HEADER.unpack(header)
+    return request_id, await reader.readexactly(length)
+
+
+class IngestProcess:
+    """The parent's handle on the writer process: ``submit`` like ``GroupCommitter``."""
+
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        config: LeadbotConfig,
+        on_alert: Callable[[], None] | None = None,
+        max_events: int = 5_000,
+    ) -> None:
+        self._args = (database_url, config, max_events)
+        self.on_alert = on_alert
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[IngestResult]] = {}
+        self._send = asyncio.Lock()
+        self._writer: asyncio.StreamWriter | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def start(self) -> None:
+        parent, child = socket.socketpair()
+        context = multiprocessing.get_context("spawn")
+        self._process = context.Process(
+            target=child_main, args=(child, *self._args), name="leadbot-writer", daemon=True
+        )
+        self._process.start()
+        child.close()
+        reader, self._writer = await asyncio.open_unix_connection(sock=parent)
+        self._reader_task = asyncio.create_task(self._read(reader))
+        log.info("ingest writer process started (pid %s)", self._process.pid)
+
+    async def submit(self, events: Sequence[InboundEvent]) -> IngestResult:
+        """Send one request's events; returns once the writer has committed them."""
+        if self._writer is None or self._closing:
+            raise WriterUnavailable("the ingest writer is not running")
+        request_id = next(self._ids)
+        done: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = done
+        async with self._send:
+            self._writer.write(frame(request_id, encode_events(events)))
+            await self._writer.drain()
+        return await done
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        while (got := await read_frame(reader)) is not None:
+            request_id, payload = got
+            if request_id == ALERTS:
+                if self.on_alert is not None:
+                    self.on_alert()
+                continue
+            done = self._pending.pop(request_id, None)
+            if done is None or done.done():
+                continue
+            answer = orjson.loads(payload)
+            if "error" in answer:
+                done.set_exception(WriterUnavailable(answer["error"]))
+            else:
+                done.set_result(IngestResult(answer["accepted"], answer["duplicates"]))
+        self._fail_pending("the ingest writer stopped")
+        if not self._closing:
+            log.error("the ingest writer process stopped unexpectedly; restarting it")
+            self._writer = None
+            await asyncio.sleep(RESTART_DELAY)
+            if not self._closing:
+                await self.start()
+
+    def _fail_pending(self, reason: str) -> None:
+        pending, self._pending = self._pending, {}
+        for done in pending.values():
+            if not done.done():
+                done.set_exception(WriterUnavailable(reason))
+
+    async def close(self) -> None:
+        """Let the writer finish what it accepted, then stop it."""
+        self._closing = True
+        if self._writer is not None:
+            self._writer.write_eof()
+        if self._reader_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._reader_task), timeout=30)
+        if self._process is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._process.join, 10)
+            if self._process.is_alive():
+                self._process.terminate()
+        if self._writer is not None:
+            self._writer.close()
+        self._fail_pending("leadbot is shutting down")
+
+
+def child_main(
+    sock: socket.socket, database_url: str, config: LeadbotConfig, max_events: int
+) -> None:
+    """Entry point of the writer process."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[writer]: %(message)s"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(sock, database_url, config, max_events))
+
+
+async def _serve(
+    sock: socket.socket, database_url: str, config: LeadbotConfig, max_events: int
+) -> None:
+    engine = create_engine(database_url)
+    reader, writer = await asyncio.open_unix_connection(sock=sock)
+
+    def alerted() -> None:
+        writer.write(frame(ALERTS, b"{}"))
+
+    try:
+        async with running_ingest(
+            engine, config, clock=time.time, on_alert=alerted, max_events=max_events
+        ) as committer:
+            inflight: set[asyncio.Task[None]] = set()
+            while (got := await read_frame(reader)) is not None:
+                task = asyncio.create_task(_handle(committer, writer, *got))
+                inflight.add(task)
+                task.add_done_callback(inflight.discard)
+            await asyncio.gather(*inflight)  # everything accepted is committed and answered
+        await writer.drain()
+    finally:
+        writer.close()
+        await engine.dispose()
+
+
+async def _handle(
+    committer: GroupCommitter, writer: asyncio.StreamWriter, request_id: int, payload: bytes
+) -> None:
+    answer: dict[str, Any]
+    try:
+        result = await committer.submit(decode_events(payload))
+        answer = {"accepted": result.accepted, "duplicates": result.duplicates}
+    except Exception as exc:
+        log.exception("ingest failed; nothing of the request was stored")
+        answer = {"error": f"{type(exc).__name__}: {exc}"}
+    writer.write(frame(request_id, orjson.dumps(answer)))
