@@ -78,28 +78,44 @@ class GroupCommitter:
                     item.done.set_exception(RuntimeError("leadbot is shutting down"))
 
     async def _commit(self, group: list[_Pending]) -> None:
-        try:
-            done = await self.pipeline.ingest_many([p.events for p in group], now=self.clock())
-        except Exception as exc:
-            if len(group) == 1:
-                log.exception("ingest failed; nothing of the request was stored")
-                _settle(group[0], exc)
-                return
-            # One bad request must not sink its neighbours: retry each on its own.
-            log.warning("group of %d requests failed (%s); retrying one by one", len(group), exc)
-            for item in group:
-                await self._commit([item])
-            return
-        for item, result in zip(group, done.results, strict=True):
-            _settle(item, result)
-        if done.alerts and self.on_alert is not None:
+        outcomes, alerts = await commit_isolated(
+            self.pipeline, [p.events for p in group], now=self.clock()
+        )
+        for item, outcome in zip(group, outcomes, strict=True):
+            _settle(item, outcome)
+        if alerts and self.on_alert is not None:
             self.on_alert()
 
 
-def _settle(item: _Pending, outcome: IngestResult | BaseException) -> None:
+Outcome = IngestResult | Exception
+
+
+async def commit_isolated(
+    pipeline: Pipeline, requests: Sequence[Sequence[InboundEvent]], *, now: float
+) -> tuple[list[Outcome], int]:
+    """Commit requests together; if that fails, one by one, so one bad request cannot sink
+    its neighbours. Returns each request's result or error, and the alerts queued."""
+    try:
+        done = await pipeline.ingest_many(requests, now=now)
+    except Exception as exc:
+        if len(requests) == 1:
+            log.exception("ingest failed; nothing of the request was stored")
+            return [exc], 0
+        log.warning("group of %d requests failed (%s); retrying one by one", len(requests), exc)
+        outcomes: list[Outcome] = []
+        alerts = 0
+        for request in requests:
+            one, queued = await commit_isolated(pipeline, [request], now=now)
+            outcomes += one
+            alerts += queued
+        return outcomes, alerts
+    return list(done.results), done.alerts
+
+
+def _settle(item: _Pending, outcome: Outcome) -> None:
     if item.done.done():
         return
-    if isinstance(outcome, BaseException):
+    if isinstance(outcome, Exception):
         item.done.set_exception(outcome)
     else:
         item.done.set_result(outcome)

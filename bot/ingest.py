@@ -30,21 +30,35 @@ async def running_ingest(
     clock: Callable[[], float],
     on_alert: Callable[[], None] | None = None,
     max_events: int = 5_000,
+    inline: bool = False,
 ) -> AsyncIterator[GroupCommitter]:
-    """A started ``GroupCommitter``; on exit, queued requests are answered and it stops."""
-    async with Pipeline(engine, config) as pipeline:
+    """A started ``GroupCommitter``; on exit, queued requests are answered and it stops.
+    ``inline``: see ``Pipeline.inline``."""
+    async with Pipeline(engine, config, inline=inline) as pipeline, following_percentiles(pipeline):
         committer = GroupCommitter(pipeline, clock=clock, max_events=max_events, on_alert=on_alert)
-        tasks = [asyncio.create_task(committer.run())]
-        if config.model.bands.uses_percentiles:
-            tasks.append(asyncio.create_task(follow_percentiles(pipeline)))
+        runner = asyncio.create_task(committer.run())
         try:
             yield committer
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+
+
+@contextlib.asynccontextmanager
+async def following_percentiles(pipeline: Pipeline) -> AsyncIterator[None]:
+    """Keeps the pipeline's band edges on the score distribution when the model's bands
+    are percentiles; does nothing otherwise."""
+    if not pipeline.model.bands.uses_percentiles:
+        yield
+        return
+    task = asyncio.create_task(follow_percentiles(pipeline))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def follow_percentiles(pipeline: Pipeline) -> None:

@@ -90,6 +90,10 @@ class Pipeline:
 
     engine: AsyncEngine
     config: LeadbotConfig
+    # SQLite only: run the transaction on the calling thread. Right where nothing else
+    # shares the thread (the writer process), where a thread hop and the contention for
+    # the GIL with the event loop cost more than the transaction itself.
+    inline: bool = False
     thresholds: Thresholds = field(init=False)
     _writer: Engine | None = field(init=False, default=None)
     _thread: ThreadPoolExecutor | None = field(init=False, default=None)
@@ -97,7 +101,7 @@ class Pipeline:
     def __post_init__(self) -> None:
         self.thresholds = default_thresholds(self.config.model.bands)
         self._writer = sqlite_writer_engine(self.engine)
-        if self._writer is not None:
+        if self._writer is not None and not self.inline:
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadbot-writer")
 
     @property
@@ -125,6 +129,8 @@ class Pipeline:
     ) -> GroupResult:
         """Store several requests' events in ONE transaction (group commit); all or nothing.
         Returns each request's counts once the transaction is committed."""
+        if self._writer is not None and self._thread is None:
+            return self._transaction(requests, now)
         if self._writer is not None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._thread, self._transaction, requests, now)

@@ -3,9 +3,9 @@
 One Python process runs on one core at a time (the GIL). The HTTP side — reading requests,
 checking signatures, parsing — and the write side — identities, feature state, scores,
 SQL — each need most of a core under load, so ``leadbot serve`` runs the write side in a
-child process. Parsed events cross a socket pair as compact JSON frames; the child groups
-whatever has arrived into one transaction (``GroupCommitter``) and answers each request
-after the commit. A request is acknowledged only once the child says it is committed.
+child process. Parsed events cross a socket pair as compact JSON frames; the child commits
+whatever has arrived as one transaction and answers each request after the commit. A
+request is acknowledged only once the child says it is committed.
 
 Frames: a 12-byte header ``!IQ`` (payload length, request id) and an orjson payload.
 Parent → child: a list of events. Child → parent: ``{"accepted", "duplicates"}`` or
@@ -28,10 +28,10 @@ from typing import Any
 
 import orjson
 
-from bot.batcher import GroupCommitter
+from bot.batcher import commit_isolated
 from bot.inbound import InboundEvent
-from bot.ingest import running_ingest
-from bot.pipeline import IngestResult
+from bot.ingest import following_percentiles
+from bot.pipeline import IngestResult, Pipeline
 from config.loader import LeadbotConfig
 from storage.engine import create_engine
 
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 HEADER = struct.Struct("!IQ")
 ALERTS = 0
 RESTART_DELAY = 1.0
+RECEIVE_BYTES = 1 << 20
 
 
 class WriterUnavailable(Exception):
@@ -173,36 +174,73 @@ def child_main(
 async def _serve(
     sock: socket.socket, database_url: str, config: LeadbotConfig, max_events: int
 ) -> None:
+    """Read every frame that has arrived, commit them as one group, answer, repeat.
+
+    The transaction runs on this loop's thread (``inline``): nothing else needs it, and
+    while it runs the next requests pile up in the socket, to form the next group."""
     engine = create_engine(database_url)
-    reader, writer = await asyncio.open_unix_connection(sock=sock)
-
-    def alerted() -> None:
-        writer.write(frame(ALERTS, b"{}"))
-
+    loop = asyncio.get_running_loop()
+    sock.setblocking(False)
     try:
-        async with running_ingest(
-            engine, config, clock=time.time, on_alert=alerted, max_events=max_events
-        ) as committer:
-            inflight: set[asyncio.Task[None]] = set()
-            while (got := await read_frame(reader)) is not None:
-                task = asyncio.create_task(_handle(committer, writer, *got))
-                inflight.add(task)
-                task.add_done_callback(inflight.discard)
-            await asyncio.gather(*inflight)  # everything accepted is committed and answered
-        await writer.drain()
+        async with (
+            Pipeline(engine, config, inline=True) as pipeline,
+            following_percentiles(pipeline),
+        ):
+            pending = bytearray()
+            while chunk := await loop.sock_recv(sock, RECEIVE_BYTES):
+                pending += chunk
+                for group in _groups(take_frames(pending), max_events):
+                    await loop.sock_sendall(sock, await _commit(pipeline, group))
     finally:
-        writer.close()
+        sock.close()
         await engine.dispose()
 
 
-async def _handle(
-    committer: GroupCommitter, writer: asyncio.StreamWriter, request_id: int, payload: bytes
-) -> None:
-    answer: dict[str, Any]
-    try:
-        result = await committer.submit(decode_events(payload))
-        answer = {"accepted": result.accepted, "duplicates": result.duplicates}
-    except Exception as exc:
-        log.exception("ingest failed; nothing of the request was stored")
-        answer = {"error": f"{type(exc).__name__}: {exc}"}
-    writer.write(frame(request_id, orjson.dumps(answer)))
+def take_frames(buffer: bytearray) -> list[tuple[int, bytes]]:
+    """Remove and return the complete frames at the start of ``buffer``."""
+    frames, at = [], 0
+    while len(buffer) - at >= HEADER.size:
+        length, request_id = HEADER.unpack_from(buffer, at)
+        end = at + HEADER.size + length
+        if end > len(buffer):
+            break
+        frames.append((request_id, bytes(buffer[at + HEADER.size : end])))
+        at = end
+    del buffer[:at]
+    return frames
+
+
+def _groups(
+    frames: list[tuple[int, bytes]], max_events: int
+) -> list[list[tuple[int, list[InboundEvent]]]]:
+    """Decoded requests, in groups of at most ``max_events`` events (at least one request)."""
+    groups: list[list[tuple[int, list[InboundEvent]]]] = [[]]
+    size = 0
+    for request_id, payload in frames:
+        events = decode_events(payload)
+        if groups[-1] and size + len(events) > max_events:
+            groups.append([])
+            size = 0
+        groups[-1].append((request_id, events))
+        size += len(events)
+    return [g for g in groups if g]
+
+
+async def _commit(pipeline: Pipeline, group: list[tuple[int, list[InboundEvent]]]) -> bytes:
+    """Commit a group; the reply frames for its requests (and the alert signal)."""
+    outcomes, alerts = await commit_isolated(
+        pipeline, [events for _, events in group], now=time.time()
+    )
+    replies = [
+        frame(request_id, orjson.dumps(_answer(outcome)))
+        for (request_id, _), outcome in zip(group, outcomes, strict=True)
+    ]
+    if alerts:
+        replies.append(frame(ALERTS, b"{}"))
+    return b"".join(replies)
+
+
+def _answer(outcome: IngestResult | Exception) -> dict[str, Any]:
+    if isinstance(outcome, Exception):
+        return {"error": f"{type(outcome).__name__}: {outcome}"}
+    return {"accepted": outcome.accepted, "duplicates": outcome.duplicates}
