@@ -9,7 +9,7 @@ orjson's output rather than a validation library.
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import orjson
@@ -26,9 +26,11 @@ _MS_ABOVE = 1e11  # a number above this is milliseconds (1e11 s is the year 5138
 _EXPECTED_TYPES = ", ".join(CALL_TYPES)
 
 
-@dataclass(frozen=True, slots=True)
-class InboundEvent:
-    """One call, normalized; `raw` is the call object as received (stored as the payload)."""
+class InboundEvent(NamedTuple):
+    """One call, normalized; `raw` is the call object as received (stored as the payload).
+
+    A named tuple rather than a frozen dataclass: thousands are built a second, and between
+    processes (bot/writer.py) they travel as plain lists."""
 
     message_id: str
     type: str  # "identify" | "track" | "page" | "alias"

@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
@@ -38,10 +37,6 @@ class GroupResult:
     alerts: int
 
 
-def _dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC)
-
-
 def display(traits: Mapping[str, Any]) -> dict[str, str | None]:
     """Name and company to show for a lead, from whatever traits it has."""
     name = traits.get("name")
@@ -66,11 +61,9 @@ class _Lead:
     row: StoredLead | None
     why: WhyNow | None = None
     why_points: float = float("-inf")
-    last_event: float = 0.0
 
     def note(self, event: InboundEvent, matched_points: float, rules: tuple[str, ...]) -> None:
         """Keep the event that mattered most as the 'why now' of any change."""
-        self.last_event = max(self.last_event, event.timestamp)
         if matched_points >= self.why_points:
             path = event.properties.get("path") if event.type == "page" else None
             label = str(path or event.name or "")
@@ -182,7 +175,6 @@ class Pipeline:
         target = leads.get(dst) or leads.setdefault(dst, _Lead(dst, LeadState(), None))
         if source is not None:
             target.state.merge(source.state, self.model)
-            target.last_event = max(target.last_event, source.last_event)
             if target.why is None:
                 target.why, target.why_points = source.why, source.why_points
         repo.absorb_lead(conn, source=src, target=dst)
@@ -220,8 +212,8 @@ class Pipeline:
         traits = lead.state.traits
         email = traits.get("email") if isinstance(traits.get("email"), str) else None
         first = lead.state.first_seen or now
+        last = lead.state.last_seen or first
         stored = lead.row
-        last = max(lead.last_event, (stored.last_event_at if stored else None) or first)
         return {
             "id": lead.id,
             "email": email.strip().lower()[:320] if email else None,
@@ -256,8 +248,8 @@ class Pipeline:
             "payload": payload,
             "status": "pending",
             "attempts": 0,
-            "available_at": _dt(now),
-            "created_at": _dt(now),
+            "available_at": now,
+            "created_at": now,
         }
 
 

@@ -23,7 +23,6 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import astuple
 from typing import Any
 
 import orjson
@@ -52,11 +51,11 @@ def frame(request_id: int, payload: bytes) -> bytes:
 
 
 def encode_events(events: Sequence[InboundEvent]) -> bytes:
-    return orjson.dumps([astuple(e) for e in events])
+    return orjson.dumps([tuple(e) for e in events])  # as plain lists
 
 
 def decode_events(data: bytes) -> list[InboundEvent]:
-    return [InboundEvent(*fields) for fields in orjson.loads(data)]
+    return [InboundEvent._make(fields) for fields in orjson.loads(data)]
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes] | None:

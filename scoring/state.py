@@ -63,7 +63,8 @@ class LeadState:
     """What the scoring engine knows of one lead.
 
     ``fit`` holds the ids of the fit rules the traits match; ``intent`` one state per intent
-    rule that ever matched. ``first_seen`` is the earliest event time, ``active_at`` the
+    rule that ever matched. ``first_seen`` and ``last_seen`` are the earliest and newest
+    event times (of any kind), ``active_at`` the
     newest track or page event (None before the first); inactivity is measured from
     ``active_at`` or, before any activity, from ``first_seen``.
     """
@@ -72,6 +73,7 @@ class LeadState:
     fit: frozenset[str] = frozenset()
     intent: dict[str, IntentState] = field(default_factory=dict)
     first_seen: float | None = None
+    last_seen: float | None = None
     active_at: float | None = None
 
     def copy(self) -> LeadState:
@@ -80,6 +82,7 @@ class LeadState:
 
     def seen(self, at: float) -> None:
         self.first_seen = at if self.first_seen is None else min(self.first_seen, at)
+        self.last_seen = at if self.last_seen is None else max(self.last_seen, at)
 
     def identify(self, traits: Mapping[str, Any], model: Model, at: float) -> None:
         """Merge new traits (at time ``at``) and re-evaluate the fit rules.
@@ -132,8 +135,9 @@ class LeadState:
         merge_traits(theirs, other.traits)
         merge_traits(theirs, self.traits)
         self.traits = theirs
-        if other.first_seen is not None:
-            self.seen(other.first_seen)
+        for at in (other.first_seen, other.last_seen):
+            if at is not None:
+                self.seen(at)
         if other.active_at is not None:
             active = self.active_at  # not `or`: 0.0 is a valid unix time
             self.active_at = other.active_at if active is None else max(active, other.active_at)
@@ -153,6 +157,7 @@ class LeadState:
             "fit": sorted(self.fit),
             "intent": {k: [s.value, s.as_of, s.count] for k, s in self.intent.items()},
             "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
             "active_at": self.active_at,
         }
 
@@ -166,6 +171,7 @@ class LeadState:
                 for k, v in (data.get("intent") or {}).items()
             },
             first_seen=data.get("first_seen"),
+            last_seen=data.get("last_seen", data.get("first_seen")),
             active_at=data.get("active_at"),
         )
 

@@ -16,9 +16,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import delete, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.expression import Insert
 
 from storage.rawsql import execute_values, marks, placeholders, time_in, time_out
 from storage.tables import Event, Identity, Lead, OutboxMessage, ScoreChange
@@ -32,16 +30,12 @@ OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 # Keep IN lists and multi-row VALUES well under SQLite's and asyncpg's parameter limits.
 CHUNK = 500
 
-# Lead columns the pipeline rewrites on every upsert (everything but the key and first_seen).
+# Lead columns the pipeline rewrites on every upsert (everything but the key).
 LEAD_UPDATE_COLUMNS = (
     "email", "name", "company", "anonymous", "state", "score", "fit", "intent", "band",
-    "grade", "engagement", "probability", "last_event_at", "scored_at", "alerted_at",
+    "grade", "engagement", "probability", "first_seen_at", "last_event_at", "scored_at",
+    "alerted_at",
 )  # fmt: skip
-
-
-def _insert(conn: Connection, table: Any) -> Insert:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)  # type: ignore[no-any-return]
 
 
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -50,7 +44,7 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 
 EVENT_COLUMNS = ("message_id", "lead_id", "type", "name", "timestamp", "received_at", "payload")
-LEAD_COLUMNS = ("id", "first_seen_at", *LEAD_UPDATE_COLUMNS)
+LEAD_COLUMNS = ("id", *LEAD_UPDATE_COLUMNS)
 HISTORY_COLUMNS = ("lead_id", "at", "score", "band", "previous_score", "previous_band", "cause")
 _LEAD_TIMES = frozenset({"first_seen_at", "last_event_at", "scored_at", "alerted_at"})
 
@@ -63,8 +57,6 @@ class StoredLead:
     state: dict[str, Any]
     score: float
     band: str
-    first_seen_at: float | None
-    last_event_at: float | None
     alerted_at: float | None
 
 
@@ -125,21 +117,12 @@ def load_leads(conn: Connection, *, ids: Iterable[str]) -> dict[str, StoredLead]
     leads: dict[str, StoredLead] = {}
     for chunk in _chunks(wanted):
         sql = (
-            "SELECT id, state, score, band, first_seen_at, last_event_at, alerted_at "
+            "SELECT id, state, score, band, alerted_at "
             f"FROM leads WHERE id IN {_in_list(conn, len(chunk))}"
         )
-        for lid, state, score, band, first, last, alerted in conn.exec_driver_sql(
-            sql, tuple(chunk)
-        ):
-            leads[lid] = StoredLead(
-                lid,
-                state if isinstance(state, dict) else orjson.loads(state),
-                score,
-                band,
-                time_out(first),
-                time_out(last),
-                time_out(alerted),
-            )
+        for lid, state, score, band, alerted in conn.exec_driver_sql(sql, tuple(chunk)):
+            state = state if isinstance(state, dict) else orjson.loads(state)
+            leads[lid] = StoredLead(lid, state, score, band, time_out(alerted))
     return leads
 
 
@@ -183,17 +166,32 @@ def add_history(conn: Connection, *, rows: Sequence[Sequence[Any]]) -> None:
         conn.exec_driver_sql(sql, values)
 
 
+OUTBOX_COLUMNS = ("kind", "lead_id", "destination", "dedupe_key", "payload", "status",
+                  "attempts", "available_at", "created_at")  # fmt: skip
+
+
 def enqueue(conn: Connection, *, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Add outbox rows; a row whose ``dedupe_key`` exists is skipped. Returns rows added."""
+    """Add outbox rows (``OUTBOX_COLUMNS``; times as unix seconds, payload a dict); a row
+    whose ``dedupe_key`` exists is skipped. Returns the rows added."""
     if not rows:
         return 0
-    stmt = (
-        _insert(conn, OUTBOX)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(OUTBOX.c.id)
+    values = [
+        tuple(
+            time_in(conn, row[col]) if col in ("available_at", "created_at")
+            else _json(row[col]) if col == "payload"
+            else row[col]
+            for col in OUTBOX_COLUMNS
+        )
+        for row in rows
+    ]  # fmt: skip
+    added = execute_values(
+        conn,
+        f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)})",
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+        values,
+        len(OUTBOX_COLUMNS),
     )
-    result = conn.execute(stmt, list(rows))
-    return len(result.all())
+    return len(added)
 
 
 def absorb_lead(conn: Connection, *, source: str, target: str) -> None:
