@@ -18,7 +18,15 @@ import orjson
 from sqlalchemy import delete, update
 from sqlalchemy.engine import Connection
 
-from storage.rawsql import execute_values, marks, placeholders, time_in, time_out
+from storage.rawsql import (
+    execute_many,
+    execute_values,
+    marks,
+    placeholders,
+    query,
+    time_in,
+    time_out,
+)
 from storage.tables import Event, Identity, Lead, OutboxMessage, ScoreChange
 
 LEADS = Lead.__table__  # type: ignore[attr-defined]
@@ -97,7 +105,7 @@ def resolve_identities(conn: Connection, *, keys: Iterable[str]) -> dict[str, st
     found: dict[str, str] = {}
     for chunk in _chunks(wanted):
         sql = f"SELECT key, lead_id FROM identities WHERE key IN {_in_list(conn, len(chunk))}"
-        found.update(dict(conn.exec_driver_sql(sql, tuple(chunk)).fetchall()))
+        found.update(dict(query(conn, sql, tuple(chunk))))
     return found
 
 
@@ -108,7 +116,7 @@ def link_identities(conn: Connection, *, links: Mapping[str, str]) -> None:
             f"INSERT INTO identities (key, lead_id) VALUES {placeholders(conn, 2)} "
             "ON CONFLICT (key) DO NOTHING"
         )
-        conn.exec_driver_sql(sql, list(links.items()))
+        execute_many(conn, sql, list(links.items()))
 
 
 def load_leads(conn: Connection, *, ids: Iterable[str]) -> dict[str, StoredLead]:
@@ -120,7 +128,7 @@ def load_leads(conn: Connection, *, ids: Iterable[str]) -> dict[str, StoredLead]
             "SELECT id, state, score, band, alerted_at "
             f"FROM leads WHERE id IN {_in_list(conn, len(chunk))}"
         )
-        for lid, state, score, band, alerted in conn.exec_driver_sql(sql, tuple(chunk)):
+        for lid, state, score, band, alerted in query(conn, sql, tuple(chunk)):
             state = state if isinstance(state, dict) else orjson.loads(state)
             leads[lid] = StoredLead(lid, state, score, band, time_out(alerted))
     return leads
@@ -140,7 +148,7 @@ def upsert_leads(conn: Connection, *, rows: Sequence[Mapping[str, Any]]) -> None
         )
         for row in rows
     ]  # fmt: skip
-    conn.exec_driver_sql(_lead_upsert_sql(conn.dialect.name), values)
+    execute_many(conn, _lead_upsert_sql(conn.dialect.name), values)
 
 
 @functools.cache
@@ -163,7 +171,7 @@ def add_history(conn: Connection, *, rows: Sequence[Sequence[Any]]) -> None:
             f"INSERT INTO score_history ({', '.join(HISTORY_COLUMNS)}) "
             f"VALUES {placeholders(conn, len(HISTORY_COLUMNS))}"
         )
-        conn.exec_driver_sql(sql, values)
+        execute_many(conn, sql, values)
 
 
 OUTBOX_COLUMNS = ("kind", "lead_id", "destination", "dedupe_key", "payload", "status",

@@ -2,9 +2,9 @@
 
 SQLAlchemy's statement compilation and per-value type processing cost more than the
 database itself when thousands of small rows a second go through a handful of statements.
-Here the statements are fixed strings, executed with ``exec_driver_sql`` inside the
-caller's transaction, and values are converted once, by the two functions below that know
-how each database stores a UTC time.
+Here the statements are fixed strings run on the driver's own cursor, inside the caller's
+SQLAlchemy transaction (the same connection), and values are converted once, by the two
+functions below that know how each database stores a UTC time.
 """
 
 from __future__ import annotations
@@ -60,6 +60,25 @@ def time_out(value: Any) -> float | None:
     return datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp()
 
 
+def query(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Run one statement; the rows it returns (none for plain DML)."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+    finally:
+        cursor.close()
+
+
+def execute_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run one statement once per row of parameters (the driver's executemany)."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
 def execute_values(
     conn: Connection, head: str, tail: str, rows: Sequence[Sequence[Any]], cols: int
 ) -> list[Any]:
@@ -70,9 +89,5 @@ def execute_values(
     for i in range(0, len(rows), per):
         chunk = rows[i : i + per]
         params = tuple(v for row in chunk for v in row)
-        result = conn.exec_driver_sql(
-            f"{head} VALUES {marks(conn, len(chunk), cols)} {tail}", params
-        )
-        if result.returns_rows:
-            out.extend(result.fetchall())
+        out += query(conn, f"{head} VALUES {marks(conn, len(chunk), cols)} {tail}", params)
     return out
