@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import logging
 import multiprocessing
+import signal
 import socket
 import struct
 import time
@@ -162,12 +163,15 @@ class IngestProcess:
 def child_main(
     sock: socket.socket, database_url: str, config: LeadbotConfig, max_events: int
 ) -> None:
-    """Entry point of the writer process."""
+    """Entry point of the writer process. It stops when the server closes the socket:
+    Ctrl-C or a SIGTERM sent to the whole process group must not cut a transaction short
+    or leave the server without its writer while it drains."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[writer]: %(message)s"
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(sock, database_url, config, max_events))
+    asyncio.run(_serve(sock, database_url, config, max_events))
 
 
 async def _serve(
