@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Column, Index, UniqueConstraint, func, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import JSONType, UTCDateTime
@@ -24,10 +24,14 @@ class Lead(SQLModel, table=True):
     the current score, stored so top-N queries and digests never recompute."""
 
     __tablename__ = "leads"
-    __table_args__ = (Index("ix_leads_band_score", "band", "score"),)
+    __table_args__ = (
+        Index("ix_leads_band_score", "band", "score"),
+        # Look-ups match e-mails in any case: index the lower-cased form they compare.
+        Index("ix_leads_email_lower", func.lower(text("email"))),
+    )
 
     id: str = Field(primary_key=True, max_length=255)
-    email: str | None = Field(default=None, index=True, max_length=320)
+    email: str | None = Field(default=None, max_length=320)
     name: str | None = Field(default=None, max_length=255)
     company: str | None = Field(default=None, max_length=255)
     anonymous: bool = Field(default=False)

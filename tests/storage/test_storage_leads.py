@@ -259,3 +259,21 @@ async def test_band_filter_uses_the_band_score_index(sqlite_engine: AsyncEngine)
         rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
         plan = " ".join(str(row[-1]) for row in rows)
     assert "ix_leads_band_score" in plan
+
+
+async def test_email_look_up_uses_the_lower_case_index(sqlite_engine: AsyncEngine) -> None:
+    """find_lead compares lower(email): ix_leads_email_lower serves it, no table scan."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        sent.append((statement, params))
+
+    event.listen(sqlite_engine.sync_engine, "before_cursor_execute", record)
+    async with session_factory(sqlite_engine)() as session:
+        await find_lead(session, key="Ada@Example.com")
+    event.remove(sqlite_engine.sync_engine, "before_cursor_execute", record)
+    [(statement, params)] = [s for s in sent if "lower(leads.email)" in s[0]]
+    async with sqlite_engine.connect() as conn:
+        rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+        plan = " ".join(str(row[-1]) for row in rows)
+    assert "ix_leads_email_lower" in plan

@@ -62,7 +62,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_leads_band_score", "leads", ["band", "score"])
-    op.create_index("ix_leads_email", "leads", ["email"])
+    op.create_index("ix_leads_email_lower", "leads", [sa.text("lower(email)")])
     op.create_index("ix_leads_score", "leads", ["score"])
 
     op.create_table(
