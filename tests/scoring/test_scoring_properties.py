@@ -126,6 +126,24 @@ def test_contributions_sum_to_the_score(scenario: Scenario, now: float) -> None:
 
 
 @fast
+@given(scenarios(), times)
+def test_the_ingest_path_scores_without_explaining_but_the_same(
+    scenario: Scenario, now: float
+) -> None:
+    """explain=False (the ingest path) gives exactly the totals of the explained score, and
+    the explanation names every rule that is non-zero, whatever the model holds."""
+    model, messages = scenario
+    state = state_from(messages, model)
+    quick, full = score(state, model, now, explain=False), score(state, model, now)
+    assert quick.contributions == ()
+    assert (quick.total, quick.fit, quick.intent) == (full.total, full.fit, full.intent)
+    assert (quick.band, quick.grade, quick.engagement) == (full.band, full.grade, full.engagement)
+    assert quick.probability == full.probability
+    nonzero = {r.id for r in model.rules if feature(r, state, now) != 0.0}
+    assert {c.rule for c in full.contributions} == nonzero
+
+
+@fast
 @given(scenarios(), st.data(), times)
 def test_the_order_of_events_does_not_matter(
     scenario: Scenario, data: st.DataObject, now: float
