@@ -32,5 +32,5 @@ class Limits:
 ENGINE = web.AppKey("engine", AsyncEngine)
 INGEST = web.AppKey("ingest", Ingest)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
-VERIFIER = web.AppKey("verifier", WebhookVerifier | None)  # type: ignore[arg-type]
+VERIFIER: web.AppKey[WebhookVerifier | None] = web.AppKey("verifier")
 LIMITS = web.AppKey("limits", Limits)

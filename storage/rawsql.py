@@ -65,7 +65,7 @@ def query(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql, params)
-        return cursor.fetchall() if cursor.description else []
+        return list(cursor.fetchall()) if cursor.description else []
     finally:
         cursor.close()
 
