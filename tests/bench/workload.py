@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from bot.demo.people import Company
 from bot.signatures import sign
 
 USERS = 5_000
@@ -42,14 +43,6 @@ TITLES = (
 INDUSTRIES = ("Software", "SaaS", "Retail", "Manufacturing", "Financial Services", "Internet")
 COUNTRIES = ("US", "GB", "DE", "FR", "BR", "IN", "CA", "NL")
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
-
-
-@dataclass(frozen=True, slots=True)
-class Company:
-    name: str
-    domain: str
-    employee_count: int
-    industry: str
 
 
 def _companies(rng: random.Random, count: int = 600) -> list[Company]:

@@ -242,38 +242,33 @@ async def test_current_scores_are_the_non_anonymous_ones(session: AsyncSession) 
     assert await current_scores(session) == [3.0, 55.0, 75.5, 91.0]
 
 
-async def test_band_filter_uses_the_band_score_index(sqlite_engine: AsyncEngine) -> None:
-    """The statement top_leads sends for one band is served by ix_leads_band_score (SQLite's
-    planner, asked directly; PostgreSQL's choice depends on table statistics)."""
+async def _plan(engine: AsyncEngine, marker: str, action: Any) -> str:
+    """SQLite's query plan for the statement ``action`` sends that contains ``marker``."""
     sent: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
         sent.append((statement, params))
 
-    event.listen(sqlite_engine.sync_engine, "before_cursor_execute", record)
-    async with session_factory(sqlite_engine)() as session:
-        await top_leads(session, band="hot")
-    event.remove(sqlite_engine.sync_engine, "before_cursor_execute", record)
-    [(statement, params)] = [s for s in sent if "FROM leads" in s[0]]
-    async with sqlite_engine.connect() as conn:
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    async with session_factory(engine)() as session:
+        await action(session)
+    event.remove(engine.sync_engine, "before_cursor_execute", record)
+    [(statement, params)] = [s for s in sent if marker in s[0]]
+    async with engine.connect() as conn:
         rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
-        plan = " ".join(str(row[-1]) for row in rows)
+        return " ".join(str(row[-1]) for row in rows)
+
+
+async def test_band_filter_uses_the_band_score_index(sqlite_engine: AsyncEngine) -> None:
+    """The statement top_leads sends for one band is served by ix_leads_band_score (SQLite's
+    planner, asked directly; PostgreSQL's choice depends on table statistics)."""
+    plan = await _plan(sqlite_engine, "FROM leads", lambda s: top_leads(s, band="hot"))
     assert "ix_leads_band_score" in plan
 
 
 async def test_email_look_up_uses_the_lower_case_index(sqlite_engine: AsyncEngine) -> None:
     """find_lead compares lower(email): ix_leads_email_lower serves it, no table scan."""
-    sent: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        sent.append((statement, params))
-
-    event.listen(sqlite_engine.sync_engine, "before_cursor_execute", record)
-    async with session_factory(sqlite_engine)() as session:
-        await find_lead(session, key="Ada@Example.com")
-    event.remove(sqlite_engine.sync_engine, "before_cursor_execute", record)
-    [(statement, params)] = [s for s in sent if "lower(leads.email)" in s[0]]
-    async with sqlite_engine.connect() as conn:
-        rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
-        plan = " ".join(str(row[-1]) for row in rows)
+    plan = await _plan(
+        sqlite_engine, "lower(leads.email)", lambda s: find_lead(s, key="Ada@Example.com")
+    )
     assert "ix_leads_email_lower" in plan
