@@ -30,6 +30,7 @@ def _fail(message: str, code: int = USAGE_ERROR) -> int:
 
 def _load(args: argparse.Namespace) -> tuple[Settings, LeadbotConfig]:
     settings = load_settings()
+    logging.getLogger().setLevel(settings.log_level)
     path = getattr(args, "config", None) or settings.config_path
     return settings, load_config(path)
 
