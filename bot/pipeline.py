@@ -90,6 +90,7 @@ class Pipeline:
     thresholds: Thresholds = field(init=False)
     _writer: Engine | None = field(init=False, default=None)
     _thread: ThreadPoolExecutor | None = field(init=False, default=None)
+    _conn: Connection | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.thresholds = default_thresholds(self.config.model.bands)
@@ -104,6 +105,8 @@ class Pipeline:
     async def close(self) -> None:
         if self._thread is not None:
             self._thread.shutdown(wait=True)
+        if self._conn is not None:
+            self._conn.close()
         if self._writer is not None:
             self._writer.dispose()
 
@@ -132,8 +135,12 @@ class Pipeline:
 
     def _transaction(self, requests: Sequence[Sequence[InboundEvent]], now: float) -> GroupResult:
         assert self._writer is not None
-        with self._writer.begin() as conn:
-            return self._apply(conn, requests, now)
+        # One connection for the writer's life: a pool check-out per group costs more than
+        # some of the statements in it.
+        if self._conn is None:
+            self._conn = self._writer.connect()
+        with self._conn.begin():
+            return self._apply(self._conn, requests, now)
 
     def _apply(
         self, conn: Connection, requests: Sequence[Sequence[InboundEvent]], now: float

@@ -115,17 +115,18 @@ class LeadState:
             self.refit(model)
         self.seen(at)
         self.active_at = at if self.active_at is None else max(self.active_at, at)
-        matched = [
-            rule
-            for rule in model.candidates(event_type, name)
-            if all(c.matches(properties) for c in rule.conditions)
-        ]
-        for rule in matched:
-            state = self.intent.get(rule.id)
-            if state is None:
-                self.intent[rule.id] = IntentState(1.0, at, 1)
+        matched = []
+        for rule in model.candidates(event_type, name):
+            for condition in rule.conditions:
+                if not condition.matches(properties):
+                    break
             else:
-                state.add(at, rule.half_life_seconds)
+                matched.append(rule)
+                state = self.intent.get(rule.id)
+                if state is None:
+                    self.intent[rule.id] = IntentState(1.0, at, 1)
+                else:
+                    state.add(at, rule.half_life_seconds)
         return matched
 
     def merge(self, other: LeadState, model: Model) -> None:

@@ -24,6 +24,7 @@ from storage.rawsql import (
     marks,
     placeholders,
     query,
+    time_encoder,
     time_in,
     time_out,
 )
@@ -54,7 +55,6 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 EVENT_COLUMNS = ("message_id", "lead_id", "type", "name", "timestamp", "received_at", "payload")
 LEAD_COLUMNS = ("id", *LEAD_UPDATE_COLUMNS)
 HISTORY_COLUMNS = ("lead_id", "at", "score", "band", "previous_score", "previous_band", "cause")
-_LEAD_TIMES = frozenset({"first_seen_at", "last_event_at", "scored_at", "alerted_at"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +85,9 @@ def insert_new_events(conn: Connection, *, rows: Sequence[Sequence[Any]]) -> set
     """
     if not rows:
         return set()
+    time = time_encoder(conn)
     values = [
-        (m, lead, kind, name, time_in(conn, at), time_in(conn, got), _json(payload))
+        (m, lead, kind, name, time(at), time(got), _json(payload))
         for m, lead, kind, name, at, got, payload in rows
     ]
     returned = execute_values(
@@ -139,14 +140,15 @@ def upsert_leads(conn: Connection, *, rows: Sequence[Mapping[str, Any]]) -> None
     state a dict) in one executemany."""
     if not rows:
         return
+    time = time_encoder(conn)
     values = [
-        tuple(
-            time_in(conn, row[col]) if col in _LEAD_TIMES
-            else _json(row[col]) if col == "state"
-            else row[col]
-            for col in LEAD_COLUMNS
+        (
+            r["id"], r["email"], r["name"], r["company"], r["anonymous"], _json(r["state"]),
+            r["score"], r["fit"], r["intent"], r["band"], r["grade"], r["engagement"],
+            r["probability"], time(r["first_seen_at"]), time(r["last_event_at"]),
+            time(r["scored_at"]), time(r["alerted_at"]),
         )
-        for row in rows
+        for r in rows
     ]  # fmt: skip
     execute_many(conn, _lead_upsert_sql(conn.dialect.name), values)
 
@@ -166,7 +168,8 @@ def _lead_upsert_sql(dialect_name: str) -> str:
 def add_history(conn: Connection, *, rows: Sequence[Sequence[Any]]) -> None:
     """Score changes in ``HISTORY_COLUMNS`` order, the time as unix seconds."""
     if rows:
-        values = [(row[0], time_in(conn, row[1]), *row[2:]) for row in rows]
+        time = time_encoder(conn)
+        values = [(row[0], time(row[1]), *row[2:]) for row in rows]
         sql = (
             f"INSERT INTO score_history ({', '.join(HISTORY_COLUMNS)}) "
             f"VALUES {placeholders(conn, len(HISTORY_COLUMNS))}"

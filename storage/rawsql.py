@@ -10,7 +10,7 @@ functions below that know how each database stores a UTC time.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,9 +38,20 @@ def placeholders(conn: Connection, cols: int) -> str:
 
 def time_in(conn: Connection, ts: float | None) -> Any:
     """A unix time as the driver wants it for a UTC timestamp column."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC) if is_postgres(conn) else _sqlite_time(ts)
+    return time_encoder(conn)(ts)
+
+
+def time_encoder(conn: Connection) -> Callable[[float | None], Any]:
+    """``time_in`` for one connection's database, chosen once for a batch of rows."""
+    return _postgres_time if is_postgres(conn) else _sqlite_time_or_none
+
+
+def _postgres_time(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def _sqlite_time_or_none(ts: float | None) -> str | None:
+    return None if ts is None else _sqlite_time(ts)
 
 
 @functools.lru_cache(maxsize=8192)
