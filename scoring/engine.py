@@ -57,6 +57,54 @@ def active_rules(state: LeadState, model: Model) -> list[Rule]:
     return found
 
 
+def totals(state: LeadState, model: Model, now: float) -> tuple[float, float]:
+    """Fit and intent points at ``now``: the sums of the contributions, computed without
+    building them, over what the lead has touched (the ingest path scores every lead it
+    updates with this)."""
+    find = model.find
+    fit = 0.0
+    for rule_id in state.fit:
+        rule = find(rule_id)
+        if rule is not None and rule.kind is RuleKind.FIT:
+            fit += rule.points
+    intent = 0.0
+    for rule_id, counted in state.intent.items():
+        rule = find(rule_id)
+        if rule is None or rule.kind is not RuleKind.INTENT:
+            continue
+        value = counted.read(now, rule.half_life_seconds)
+        if rule.cap is not None and value > rule.cap:
+            value = rule.cap
+        intent += rule.points * value
+    for rule in model.inactivity_rules:
+        intent += rule.points * feature(rule, state, now)
+    return fit, intent
+
+
+def contributions(state: LeadState, model: Model, now: float) -> tuple[Contribution, ...]:
+    """Every non-zero rule's contribution, largest first (ties in model order)."""
+    found: list[Contribution] = []
+    for rule in active_rules(state, model):
+        value = feature(rule, state, now)
+        if value == 0.0:
+            continue
+        counted = state.intent.get(rule.id) if rule.kind is RuleKind.INTENT else None
+        found.append(
+            Contribution(
+                rule=rule.id,
+                label=rule.label,
+                group=rule.group,
+                points=rule.points * value,
+                weight=rule.points,
+                value=value,
+                count=counted.count if counted else None,
+                last_seen=counted.as_of if counted else None,
+            )
+        )
+    found.sort(key=lambda c: (-abs(c.points), model.position(c.rule)))
+    return tuple(found)
+
+
 def score(
     state: LeadState,
     model: Model,
@@ -70,32 +118,7 @@ def score(
 
     With ``explain=False`` the contributions are left out: the same totals, for the ingest
     path, which needs the explanation only when it alerts."""
-    contributions: list[Contribution] = []
-    fit = intent = 0.0
-    for rule in active_rules(state, model):
-        value = feature(rule, state, now)
-        if value == 0.0:
-            continue
-        points = rule.points * value
-        if rule.kind is RuleKind.FIT:
-            fit += points
-        else:
-            intent += points
-        if explain:
-            counted = state.intent.get(rule.id) if rule.kind is RuleKind.INTENT else None
-            contributions.append(
-                Contribution(
-                    rule=rule.id,
-                    label=rule.label,
-                    group=rule.group,
-                    points=points,
-                    weight=rule.points,
-                    value=value,
-                    count=counted.count if counted else None,
-                    last_seen=counted.as_of if counted else None,
-                )
-            )
-    contributions.sort(key=lambda c: (-abs(c.points), model.position(c.rule)))
+    fit, intent = totals(state, model, now)
     total = fit + intent
     edges = thresholds or default_thresholds(model.bands)
     return Score(
@@ -106,5 +129,5 @@ def score(
         grade=str(_level(model.grades, fit, "D")),
         engagement=int(_level(model.engagement, intent, 1)),  # type: ignore[call-overload]
         probability=probability(model, total),
-        contributions=tuple(contributions),
+        contributions=contributions(state, model, now) if explain else (),
     )

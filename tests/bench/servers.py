@@ -48,10 +48,11 @@ class Server:
         return self.process.pid
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the process so far, all its threads (from /proc)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-        return ticks / os.sysconf("SC_CLK_TCK")
+        """User + system CPU so far of the process and its child processes (leadbot's
+        ingest writer is one), all threads (from /proc)."""
+        return sum(_cpu_ticks(pid) for pid in (self.pid, *_children(self.pid))) / os.sysconf(
+            "SC_CLK_TCK"
+        )
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_SECONDS
@@ -90,6 +91,31 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = _stat(pid)
+    except FileNotFoundError:  # exited between listing and reading
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+
+
+def _children(pid: int) -> list[int]:
+    """Direct child processes (field 4 of /proc/<pid>/stat is the parent id)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat(int(entry.name))[1]) == pid:
+                    found.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+    return found
 
 
 def _start(name: str, command: list[str], env: dict[str, str], log_path: Path) -> Server:
