@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from config.errors import ConfigError, Problem, duplicate_id, file_not_found, sort_problems
 from config.pydantic_errors import problems_from
+from config.routing import Routing, SlackSpec
 from config.schema import RULE_SECTIONS, AlertSettings, ConfigSpec
 from config.yamlmarks import Document, Marks, read_yaml
 from scoring import Model
@@ -29,6 +30,8 @@ class LeadbotConfig:
     model: Model
     alerts: AlertSettings
     source: str
+    slack: SlackSpec = field(default_factory=SlackSpec)
+    routing: Routing = field(default_factory=Routing)
 
 
 def load_config(
@@ -47,7 +50,13 @@ def load_config(
         text = _read(path, name)
     name = name or "<text>"
     spec = _validate(read_yaml(text, name), name)
-    return LeadbotConfig(model=spec.to_model(), alerts=spec.alerts, source=name)
+    return LeadbotConfig(
+        model=spec.to_model(),
+        alerts=spec.alerts,
+        source=name,
+        slack=spec.slack,
+        routing=spec.routing.to_routing(),
+    )
 
 
 def check_config(path: str | os.PathLike[str] | None) -> list[Problem]:
