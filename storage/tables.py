@@ -47,6 +47,11 @@ class Lead(SQLModel, table=True):
     last_event_at: datetime = _dt()
     scored_at: datetime = _dt()
     alerted_at: datetime | None = _dt(nullable=True)
+    # What reps did with it (bot/actions.py): who claimed it first, and until when it is
+    # snoozed. Never written by the ingest upsert, so a new event keeps them.
+    claimed_by: str | None = Field(default=None, max_length=255)
+    claimed_at: datetime | None = _dt(nullable=True)
+    snoozed_until: datetime | None = _dt(nullable=True)
 
 
 class Identity(SQLModel, table=True):
@@ -128,3 +133,31 @@ class Feedback(SQLModel, table=True):
     by: str = Field(max_length=255)
     at: datetime = _dt()
     features: dict[str, Any] = _json()
+
+
+class AlertPost(SQLModel, table=True):
+    """Where an alert was posted (a Slack channel and message ts), so a click can update
+    the message and later news about the lead can go to its thread."""
+
+    __tablename__ = "alert_posts"
+    __table_args__ = (
+        UniqueConstraint("platform", "channel", "ts", name="uq_alert_posts_message"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: str = Field(index=True, max_length=255)
+    outbox_id: int | None = None
+    platform: str = Field(max_length=32)
+    channel: str = Field(max_length=255)
+    ts: str = Field(max_length=64)
+    posted_at: datetime = _dt()
+
+
+class HandledRequest(SQLModel, table=True):
+    """A chat request already acted on (``slack:cmd:<sha256 of the signed body>``): a
+    platform's retry of it is answered without acting twice."""
+
+    __tablename__ = "handled_requests"
+
+    key: str = Field(primary_key=True, max_length=255)
+    at: datetime = _dt(index=True)
