@@ -1,0 +1,284 @@
+"""A fake Slack Web API at the wire, for tests.
+
+An aiohttp app on 127.0.0.1 (ephemeral port) that answers the Web API methods leadbot
+calls, the way ``slack_sdk``'s ``AsyncWebClient(base_url=fake.url)`` sends them (POST or GET
+to ``{base_url}{method}``, JSON or form bodies, ``Authorization: Bearer xoxb-…``). Every
+request is recorded, and failures (500, 429 with ``Retry-After``, ``ok: false`` errors) can be
+injected on demand or for a stretch of time measured on a clock the test controls.
+
+    async with FakeSlack(token="xoxb-test") as fake:
+        client = AsyncWebClient(token="xoxb-test", base_url=fake.url)
+        ...
+        assert fake.calls_to("chat.postMessage")[0].body["channel"] == "C0ALERTS"
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+from aiohttp import web
+
+Clock = Callable[[], float]
+Answer = tuple[int, dict[str, Any], dict[str, str]]  # HTTP status, JSON body, extra headers
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+BOT_USER_ID = "U0LEADBOT"
+BOT_ID = "B0LEADBOT"
+TEAM_ID = "T0LEADBOT"
+# Fields slack_sdk JSON-encodes inside form bodies.
+_JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request the fake received, and how it answered."""
+
+    method: str  # "chat.postMessage", or "response_url" for respond() posts
+    headers: Mapping[str, str]
+    body: dict[str, Any]  # query, form and JSON fields merged
+    at: float  # the fake's clock when it arrived
+    status: int = 200
+    ok: bool = True
+    path: str = ""
+
+
+@dataclass(slots=True)
+class _Window:
+    """``fail_for``: answer ``statuses`` in turn until ``until`` on the clock."""
+
+    until: float
+    statuses: tuple[int, ...]
+    retry_after: int
+    methods: frozenset[str] | None
+    turn: itertools.count = field(default_factory=itertools.count)
+
+
+class FakeSlack:
+    """The fake server; start it with ``async with``."""
+
+    def __init__(self, *, token: str = "xoxb-test", clock: Clock = time.monotonic) -> None:
+        self.token = token
+        self.clock = clock
+        self.calls: list[Call] = []
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self._injected: dict[str, deque[Answer]] = defaultdict(deque)
+        self._windows: list[_Window] = []
+        self._ts = itertools.count(1)
+        self._ids: dict[str, str] = {}
+        self._runner: web.AppRunner | None = None
+        self._port = 0
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/response_url/{id}", self._response_url)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self._port = self._runner.addresses[0][1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        """The Web API base URL, ending with "/" as ``AsyncWebClient`` wants it."""
+        return f"http://127.0.0.1:{self._port}/api/"
+
+    def response_url(self, id: str) -> str:
+        """A ``response_url`` for a slash command or a click; posts to it are recorded."""
+        return f"http://127.0.0.1:{self._port}/response_url/{id}"
+
+    # -- what the tests read ------------------------------------------------------------
+
+    def calls_to(self, method: str, *, ok_only: bool = False) -> list[Call]:
+        """Calls to ``method`` in arrival order; ``ok_only`` keeps the successful ones."""
+        return [c for c in self.calls if c.method == method and (c.ok or not ok_only)]
+
+    def channel_id(self, channel: str) -> str:
+        """The id a channel name (``#alerts``) stands for; ids stand for themselves."""
+        if not channel.startswith("#"):
+            return channel
+        return self._ids.setdefault(channel, f"C{len(self._ids) + 1:08d}")
+
+    # -- failure injection --------------------------------------------------------------
+
+    def fail_next(self, method: str, *, status: int = 500) -> None:
+        """The next call to ``method`` gets HTTP ``status`` (queued: call twice for two)."""
+        self._injected[method].append((status, {"ok": False, "error": "internal_error"}, {}))
+
+    def rate_limit_next(self, method: str, *, retry_after: int = 2) -> None:
+        """The next call to ``method`` gets 429 with ``Retry-After: retry_after``."""
+        self._injected[method].append(_ratelimited(retry_after))
+
+    def error_next(self, method: str, error: str, **extra: Any) -> None:
+        """The next call to ``method`` gets HTTP 200 ``{"ok": false, "error": error}``."""
+        self._injected[method].append((200, {"ok": False, "error": error, **extra}, {}))
+
+    def fail_for(
+        self,
+        seconds: float,
+        *,
+        status: int | Sequence[int] = 500,
+        retry_after: int = 5,
+        methods: Sequence[str] | None = None,
+    ) -> None:
+        """Slack is down for ``seconds`` on the clock from now: every call (to ``methods``,
+        or all but ``response_url``) answers the statuses in turn, 429s with Retry-After."""
+        statuses = (status,) if isinstance(status, int) else tuple(status)
+        chosen = frozenset(methods) if methods is not None else None
+        self._windows.append(_Window(self.clock() + seconds, statuses, retry_after, chosen))
+
+    def _failure(self, method: str) -> Answer | None:
+        if self._injected[method]:
+            return self._injected[method].popleft()
+        now = self.clock()
+        for window in self._windows:
+            if now < window.until and (window.methods is None or method in window.methods):
+                status = window.statuses[next(window.turn) % len(window.statuses)]
+                if status == 429:
+                    return _ratelimited(window.retry_after)
+                return status, {"ok": False, "error": "internal_error"}, {}
+        return None
+
+    # -- HTTP ---------------------------------------------------------------------------
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        body = await _body(request)
+        status, answer, headers = self._answer(method, request, body)
+        self.calls.append(
+            Call(method, dict(request.headers), body, self.clock(), status,
+                 status == 200 and bool(answer.get("ok")), request.path)
+        )  # fmt: skip
+        return web.json_response(answer, status=status, headers=headers)
+
+    def _answer(self, method: str, request: web.Request, body: dict[str, Any]) -> Answer:
+        failure = self._failure(method)
+        if failure is not None:
+            return failure
+        if not self._authorised(request, body):
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        handler = self._handlers().get(method)
+        if handler is None:
+            return 404, {"ok": False, "error": "unknown_method", "req_method": method}, {}
+        return 200, handler(body), {}
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        self.calls.append(
+            Call("response_url", dict(request.headers), body, self.clock(), path=request.path)
+        )
+        return web.Response(text="ok", content_type="text/plain")
+
+    def _authorised(self, request: web.Request, body: Mapping[str, Any]) -> bool:
+        bearer = request.headers.get("Authorization", "")
+        return bearer == f"Bearer {self.token}" or body.get("token") == self.token
+
+    def _handlers(self) -> dict[str, Handler]:
+        return {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "chat.postEphemeral": self._post_ephemeral,
+            "conversations.open": self._open,
+            "views.open": self._views_open,
+            "users.info": self._users_info,
+        }
+
+    # -- methods ------------------------------------------------------------------------
+
+    def _next_ts(self) -> str:
+        n = next(self._ts)
+        return f"{1_700_000_000 + n}.{n:06d}"
+
+    def _auth_test(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True, "url": "https://leadbot-test.example/", "team": "Leadbot Test",
+            "user": "leadbot", "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }  # fmt: skip
+
+    def _post_message(self, body: dict[str, Any]) -> dict[str, Any]:
+        if not body.get("channel"):
+            return {"ok": False, "error": "channel_not_found"}
+        if not body.get("text") and not body.get("blocks"):
+            return {"ok": False, "error": "no_text"}
+        channel, ts = self.channel_id(str(body["channel"])), self._next_ts()
+        message = {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": ts,
+                   "text": body.get("text", ""), "blocks": body.get("blocks", [])}  # fmt: skip
+        if body.get("thread_ts"):
+            message["thread_ts"] = body["thread_ts"]
+        self.messages[(channel, ts)] = message
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _update(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel = self.channel_id(str(body.get("channel", "")))
+        ts = str(body.get("ts", ""))
+        message = self.messages.get((channel, ts))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        message.update({k: body[k] for k in ("text", "blocks") if k in body})
+        return {"ok": True, "channel": channel, "ts": ts, "text": message["text"],
+                "message": message}  # fmt: skip
+
+    def _post_ephemeral(self, body: dict[str, Any]) -> dict[str, Any]:
+        if not body.get("channel") or not body.get("user"):
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _open(self, body: dict[str, Any]) -> dict[str, Any]:
+        users = str(body.get("users", ""))
+        if not users:
+            return {"ok": False, "error": "users_list_not_supplied"}
+        dm = self._ids.setdefault(f"@{users}", f"D{len(self._ids) + 1:08d}")
+        return {"ok": True, "channel": {"id": dm, "is_im": True, "user": users}}
+
+    def _views_open(self, body: dict[str, Any]) -> dict[str, Any]:
+        view = body.get("view")
+        if not body.get("trigger_id") or not isinstance(view, dict):
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True, "view": {**view, "id": f"V{next(self._ts):08d}", "team_id": TEAM_ID}}
+
+    def _users_info(self, body: dict[str, Any]) -> dict[str, Any]:
+        user = str(body.get("user", ""))
+        if not user:
+            return {"ok": False, "error": "user_not_found"}
+        name = user.lower()
+        return {"ok": True, "user": {"id": user, "team_id": TEAM_ID, "name": name,
+                "real_name": f"User {user}", "tz": "UTC", "is_bot": False,
+                "profile": {"real_name": f"User {user}", "display_name": name,
+                            "email": f"{name}@example.com"}}}  # fmt: skip
+
+
+def _ratelimited(retry_after: int) -> Answer:
+    return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    """Query string, form and JSON fields merged; JSON-in-form fields decoded."""
+    body: dict[str, Any] = dict(request.query)
+    if request.content_type == "application/json":
+        data = await request.json() if request.can_read_body else {}
+        body.update(data if isinstance(data, dict) else {"_json": data})
+    elif request.can_read_body:
+        body.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+    for key in _JSON_FIELDS:
+        if isinstance(body.get(key), str) and body[key].startswith(("[", "{")):
+            body[key] = json.loads(body[key])
+    return body
+
+
+__all__ = ["BOT_USER_ID", "TEAM_ID", "Call", "FakeSlack"]
