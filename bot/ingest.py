@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.batcher import GroupCommitter
 from bot.pipeline import Pipeline
+from bot.routing import Router
 from config.loader import LeadbotConfig
 from scoring.bands import resolve_thresholds
 from storage.engine import session_factory
@@ -31,10 +32,12 @@ async def running_ingest(
     on_alert: Callable[[], None] | None = None,
     max_events: int = 5_000,
     inline: bool = False,
+    router: Router | None = None,
 ) -> AsyncIterator[GroupCommitter]:
     """A started ``GroupCommitter``; on exit, queued requests are answered and it stops.
     ``inline``: see ``Pipeline.inline``."""
-    async with Pipeline(engine, config, inline=inline) as pipeline, following_percentiles(pipeline):
+    pipeline = Pipeline(engine, config, inline=inline, router=router or Router())
+    async with pipeline, following_percentiles(pipeline):
         committer = GroupCommitter(pipeline, clock=clock, max_events=max_events, on_alert=on_alert)
         runner = asyncio.create_task(committer.run())
         try:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.alerts import WhyNow, alert_payload, should_alert
 from bot.identity import ANON_PREFIX, Resolver, identity_keys
 from bot.inbound import InboundEvent
+from bot.routing import Router
 from config.loader import LeadbotConfig
 from scoring import LeadState, Model, Score, score
 from scoring.bands import Thresholds, default_thresholds
@@ -87,6 +88,7 @@ class Pipeline:
     # shares the thread (the writer process), where a thread hop and the contention for
     # the GIL with the event loop cost more than the transaction itself.
     inline: bool = False
+    router: Router = field(default_factory=Router)
     thresholds: Thresholds = field(init=False)
     _writer: Engine | None = field(init=False, default=None)
     _thread: ThreadPoolExecutor | None = field(init=False, default=None)
@@ -209,7 +211,7 @@ class Pipeline:
             ):  # fmt: skip
                 row["alerted_at"] = now
                 explained = score(lead.state, self.model, now, self.thresholds)
-                outbox.append(self._alert_row(lead, row, explained, now))
+                outbox += self._alert_rows(lead, row, explained, now)
             upserts.append(row)
         repo.upsert_leads(conn, rows=upserts)
         repo.add_history(conn, rows=history)
@@ -240,24 +242,28 @@ class Pipeline:
             "alerted_at": stored.alerted_at if stored else None,
         }
 
-    def _alert_row(
+    def _alert_rows(
         self, lead: _Lead, row: Mapping[str, Any], result: Score, now: float
-    ) -> dict[str, Any]:
+    ) -> list[dict[str, Any]]:
+        """One outbox row per destination of the lead's route."""
         assert lead.why is not None
         payload = alert_payload(
             lead=row, traits=lead.state.traits, score=result, why=lead.why, now=now
         )
-        return {
-            "kind": "alert",
-            "lead_id": lead.id,
-            "destination": "default",
-            "dedupe_key": f"alert:{lead.id}:{int(now)}",
-            "payload": payload,
-            "status": "pending",
-            "attempts": 0,
-            "available_at": now,
-            "created_at": now,
-        }
+        return [
+            {
+                "kind": "alert",
+                "lead_id": lead.id,
+                "destination": destination,
+                "dedupe_key": f"alert:{lead.id}:{int(now)}:{destination}"[:255],
+                "payload": payload,
+                "status": "pending",
+                "attempts": 0,
+                "available_at": now,
+                "created_at": now,
+            }
+            for destination in self.router.destinations(lead.state.traits)
+        ]
 
 
 def _all_keys(events: Sequence[InboundEvent]) -> list[str]:

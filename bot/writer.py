@@ -32,6 +32,7 @@ from bot.batcher import commit_isolated
 from bot.inbound import InboundEvent
 from bot.ingest import following_percentiles
 from bot.pipeline import IngestResult, Pipeline
+from bot.routing import Router
 from config.loader import LeadbotConfig
 from storage.engine import create_engine
 
@@ -79,8 +80,9 @@ class IngestProcess:
         config: LeadbotConfig,
         on_alert: Callable[[], None] | None = None,
         max_events: int = 5_000,
+        router: Router | None = None,
     ) -> None:
-        self._args = (database_url, config, max_events)
+        self._args = (database_url, config, max_events, router or Router())
         self.on_alert = on_alert
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[IngestResult]] = {}
@@ -161,7 +163,11 @@ class IngestProcess:
 
 
 def child_main(
-    sock: socket.socket, database_url: str, config: LeadbotConfig, max_events: int
+    sock: socket.socket,
+    database_url: str,
+    config: LeadbotConfig,
+    max_events: int,
+    router: Router,
 ) -> None:
     """Entry point of the writer process. It stops when the server closes the socket:
     Ctrl-C or a SIGTERM sent to the whole process group must not cut a transaction short
@@ -171,11 +177,15 @@ def child_main(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[writer]: %(message)s"
     )
-    asyncio.run(_serve(sock, database_url, config, max_events))
+    asyncio.run(_serve(sock, database_url, config, max_events, router))
 
 
 async def _serve(
-    sock: socket.socket, database_url: str, config: LeadbotConfig, max_events: int
+    sock: socket.socket,
+    database_url: str,
+    config: LeadbotConfig,
+    max_events: int,
+    router: Router,
 ) -> None:
     """Read every frame that has arrived, commit them as one group, answer, repeat.
 
@@ -186,7 +196,7 @@ async def _serve(
     sock.setblocking(False)
     try:
         async with (
-            Pipeline(engine, config, inline=True) as pipeline,
+            Pipeline(engine, config, inline=True, router=router) as pipeline,
             following_percentiles(pipeline),
         ):
             pending = bytearray()

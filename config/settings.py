@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     # "process": the ingest writer runs in a child process (a second core under load);
     # "thread": in the server process (tests, debugging, constrained hosts).
     ingest: IngestMode = Field("process", alias="LEADBOT_INGEST")
+    # Slack: on when a bot token is set (HTTP mode also needs the signing secret; Socket
+    # Mode the app-level token).
+    slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str | None = Field(None, alias="SLACK_API_URL")
+    slack_channel: str | None = Field(None, alias="LEADBOT_SLACK_CHANNEL")
 
     @field_validator("log_level", mode="before")
     @classmethod
