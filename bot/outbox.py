@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, TextIO
 
@@ -53,6 +53,25 @@ class ConsoleTransport:
         else:
             stream.write(f"[{message.kind}] {message.payload}\n")
         stream.flush()
+
+
+class ByDestination:
+    """Hands each message to the transport of its destination's platform: ``slack:…`` to
+    the Slack transport, ``console`` to the console. An unknown platform is a permanent
+    failure that names it (the message stays in the outbox as ``dead``)."""
+
+    def __init__(self, transports: Mapping[str, Transport]) -> None:
+        self.transports = dict(transports)
+
+    async def deliver(self, message: Claimed) -> None:
+        platform = message.destination.split(":", 1)[0]
+        transport = self.transports.get(platform)
+        if transport is None:
+            known = ", ".join(sorted(self.transports))
+            raise DeliveryError(
+                f"no transport for {message.destination!r} (configured: {known})", permanent=True
+            )
+        await transport.deliver(message)
 
 
 def backoff(attempts: int) -> float:

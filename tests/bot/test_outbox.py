@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.outbox import LEASE, MAX_ATTEMPTS, DeliveryError, Dispatcher
+from bot.outbox import LEASE, MAX_ATTEMPTS, ByDestination, DeliveryError, Dispatcher
 from storage.ingest import OUTBOX, enqueue
 from storage.outbox import Claimed, claim
 from tests.bot.conftest import T0
@@ -111,3 +111,24 @@ async def test_a_claim_abandoned_by_a_crash_is_delivered_after_its_lease(
     clock.now = T0 + LEASE.total_seconds() + 1
     assert await dispatcher.run_once() == 1
     assert transport.delivered == [claimed.id]
+
+
+async def test_messages_go_to_their_platform_and_unknown_ones_are_dead(
+    engine: AsyncEngine,
+) -> None:
+    rows = [
+        {"kind": "alert", "lead_id": "u1", "destination": dest, "dedupe_key": dest,
+         "payload": {}, "status": "pending", "attempts": 0, "available_at": T0,
+         "created_at": T0}
+        for dest in ("console", "slack:#sales", "teams:19:abc")
+    ]  # fmt: skip
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda c: enqueue(c, rows=rows))
+    console, slack = Recorder(), Recorder()
+    transport = ByDestination({"console": console, "slack": slack})
+    assert await Dispatcher(engine, transport, clock=Clock(T0)).run_once() == 2
+    by_dest = {r["destination"]: r for r in await _rows(engine)}
+    assert console.delivered == [by_dest["console"]["id"]]
+    assert slack.delivered == [by_dest["slack:#sales"]["id"]]
+    assert by_dest["teams:19:abc"]["status"] == "dead"
+    assert "no transport for 'teams:19:abc'" in by_dest["teams:19:abc"]["last_error"]
