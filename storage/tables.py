@@ -140,9 +140,7 @@ class AlertPost(SQLModel, table=True):
     the message and later news about the lead can go to its thread."""
 
     __tablename__ = "alert_posts"
-    __table_args__ = (
-        UniqueConstraint("platform", "channel", "ts", name="uq_alert_posts_message"),
-    )
+    __table_args__ = (UniqueConstraint("platform", "channel", "ts", name="uq_alert_posts_message"),)
 
     id: int | None = Field(default=None, primary_key=True)
     lead_id: str = Field(index=True, max_length=255)

@@ -1,0 +1,109 @@
+"""What reps did with leads: claims, snoozes, and where each alert was posted.
+
+Functions take the session and keyword-only arguments; writers never commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, exists, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.requests import insert_new
+from storage.tables import AlertPost, Feedback, Lead
+
+
+def _check_limit(limit: int) -> None:
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit!r}")
+
+
+async def claim_lead(session: AsyncSession, *, lead_id: str, by: str, at: datetime) -> bool:
+    """Claim the lead for ``by`` if nobody has: True for the one claim that wins.
+
+    One conditional UPDATE, so two reps clicking together cannot both win: on PostgreSQL
+    the second waits on the row lock and then finds ``claimed_by`` set; SQLite has one
+    writer at a time."""
+    statement = (
+        update(Lead)
+        .where(col(Lead.id) == lead_id, col(Lead.claimed_by).is_(None))
+        .values(claimed_by=by, claimed_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.exec(statement)).rowcount == 1
+
+
+async def snooze_lead(session: AsyncSession, *, lead_id: str, until: datetime) -> bool:
+    """Hide the lead from ``top`` until ``until``; False when there is no such lead."""
+    statement = (
+        update(Lead)
+        .where(col(Lead.id) == lead_id)
+        .values(snoozed_until=until)
+        .execution_options(synchronize_session=False)
+    )
+    return (await session.exec(statement)).rowcount == 1
+
+
+def _no_feedback() -> ColumnElement[bool]:
+    return ~exists(select(Feedback.id).where(Feedback.lead_id == Lead.id))
+
+
+async def open_leads(session: AsyncSession, *, now: datetime, limit: int = 10) -> list[Lead]:
+    """The hottest known leads nobody has acted on: unclaimed, never judged, and not
+    snoozed past ``now``."""
+    _check_limit(limit)
+    query = (
+        select(Lead)
+        .where(
+            col(Lead.anonymous).is_(False),
+            col(Lead.claimed_by).is_(None),
+            or_(col(Lead.snoozed_until).is_(None), col(Lead.snoozed_until) <= now),
+            _no_feedback(),
+        )
+        .order_by(col(Lead.score).desc(), col(Lead.id))
+        .limit(limit)
+    )
+    return list(await session.exec(query))
+
+
+async def claimed_leads(session: AsyncSession, *, by: str, limit: int = 10) -> list[Lead]:
+    """The leads ``by`` claimed and nobody has judged yet, hottest first."""
+    _check_limit(limit)
+    query = (
+        select(Lead)
+        .where(col(Lead.claimed_by) == by, _no_feedback())
+        .order_by(col(Lead.score).desc(), col(Lead.id))
+        .limit(limit)
+    )
+    return list(await session.exec(query))
+
+
+async def record_alert_post(
+    session: AsyncSession,
+    *,
+    lead_id: str,
+    outbox_id: int | None,
+    platform: str,
+    channel: str,
+    ts: str,
+    at: datetime,
+) -> bool:
+    """Remember where an alert landed; False if that message was already recorded (a
+    redelivery reports the same post twice)."""
+    values = {
+        "lead_id": lead_id, "outbox_id": outbox_id, "platform": platform,
+        "channel": channel, "ts": ts, "posted_at": at,
+    }  # fmt: skip
+    return await insert_new(session, model=AlertPost, values=values)
+
+
+async def alert_posts(session: AsyncSession, *, lead_id: str) -> list[AlertPost]:
+    """Every message that announced the lead, oldest first: the ones a click updates."""
+    query = (
+        select(AlertPost)
+        .where(AlertPost.lead_id == lead_id)
+        .order_by(col(AlertPost.posted_at), col(AlertPost.id))
+    )
+    return list(await session.exec(query))
