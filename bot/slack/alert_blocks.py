@@ -114,7 +114,7 @@ class AlertState:
 
 def alert_message(
     payload: Mapping[str, Any], *, state: AlertState | None = None, crm_url: str | None = None
-) -> tuple[list[dict], str]:  # type: ignore[type-arg]
+) -> tuple[list[dict[str, Any]], str]:
     """Blocks for ``chat.postMessage`` / ``chat.update`` and the notification text."""
     state = state or AlertState()
     lead = payload["lead"]

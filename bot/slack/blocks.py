@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from slack_sdk.models.blocks import (
     Block,
@@ -179,7 +180,7 @@ def more_note(kind: str) -> Callable[[int], str]:
     return lambda n: f"_… and {n} more {kind}_"
 
 
-def render(blocks: Sequence[Block]) -> list[dict]:  # type: ignore[type-arg]
+def render(blocks: Sequence[Block]) -> list[dict[str, Any]]:
     """Blocks as dicts for the Web API, each validated by slack_sdk on the way."""
     if len(blocks) > MAX_BLOCKS:
         raise BlockLimitError(f"blocks: {len(blocks)} in one message, Slack allows {MAX_BLOCKS}")

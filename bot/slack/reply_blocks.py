@@ -30,7 +30,7 @@ ROWS_PER_SECTION = 10
 WARNING = "⚠️"
 
 
-def reply_message(reply: Reply) -> tuple[list[dict], str]:  # type: ignore[type-arg]
+def reply_message(reply: Reply) -> tuple[list[dict[str, Any]], str]:
     """Blocks for ``chat.postMessage`` / ``chat.postEphemeral`` / a ``response_url``, and
     the notification text (the reply's own ``text``)."""
     blocks: list[Block] = []
