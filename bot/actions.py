@@ -1,0 +1,208 @@
+"""Alert buttons (Claim, Qualified, Disqualify, Snooze) and the feedback they share with
+``/lead feedback``: chat-agnostic, so Slack and Teams adapters only render the result.
+
+Every judgement stores the lead's feature values at the moment of the click — the row the
+learner fits on — never values from later events.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.messages import Action, Actor, DisqualifyReason, Outcome
+from scoring import LeadState, Model
+from scoring.engine import feature, score
+from storage.claims import claim_lead, snooze_lead
+from storage.engine import session_factory
+from storage.feedback import latest_feedback, record_feedback
+from storage.tables import Feedback, Lead
+
+HOUR = 3600.0
+
+
+def at(now: float) -> datetime:
+    """Unix seconds as the UTC datetime storage takes."""
+    return datetime.fromtimestamp(now, UTC)
+
+
+def _seconds(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def lead_label(lead: Lead) -> str:
+    """``Dana Reyes (AcmeSoft)``: how replies and notices name a lead."""
+    who = lead.name or lead.email or lead.id
+    return f"{who} ({lead.company})" if lead.company else who
+
+
+def features_at(state: LeadState, model: Model, now: float) -> dict[str, Any]:
+    """The snapshot stored with a label: totals and every rule's feature value at ``now``
+    (zeros included, so the learner sees which rules did not fire)."""
+    result = score(state, model, now, explain=False)
+    return {
+        "model": model.name,
+        "at": now,
+        "score": result.total,
+        "fit": result.fit,
+        "intent": result.intent,
+        "rules": {rule.id: feature(rule, state, now) for rule in model.rules},
+    }
+
+
+def _reason_pattern(reason: DisqualifyReason) -> re.Pattern[str]:
+    words = r"[\s_\-]+".join(re.escape(w) for w in reason.value.split())
+    return re.compile(rf"\s*{words}(?![\w])[\s:,;.\-—]*(?P<rest>.*)", re.IGNORECASE | re.DOTALL)
+
+
+# Built from the enum, so a new reason is understood everywhere without retyping it.
+_REASONS = [(reason, _reason_pattern(reason)) for reason in DisqualifyReason]
+
+
+def split_reason(text: str) -> tuple[DisqualifyReason | None, str]:
+    """The ``DisqualifyReason`` the text starts with (any case; ``no-budget``,
+    ``NO_BUDGET`` and ``no budget`` alike) and the rest of the text."""
+    for reason, pattern in _REASONS:
+        found = pattern.match(text)
+        if found is not None:
+            return reason, found["rest"].strip()
+    return None, text.strip()
+
+
+def canonical_reason(outcome: Outcome, text: str | None) -> str | None:
+    """Free text for the feedback row; a disqualification that starts with a known reason
+    keeps it in canonical form first (``no budget: until Q3``)."""
+    if not text or not text.strip():
+        return None
+    if outcome is not Outcome.DISQUALIFIED:
+        return text.strip()
+    reason, rest = split_reason(text)
+    if reason is None:
+        return rest
+    return f"{reason.value}: {rest}" if rest else reason.value
+
+
+async def judge(
+    session: AsyncSession,
+    *,
+    lead: Lead,
+    outcome: Outcome,
+    reason: str | None,
+    actor: Actor,
+    model: Model,
+    now: float,
+) -> Feedback:
+    """Store a label with the lead's features at ``now``. Does not commit."""
+    features = features_at(LeadState.from_dict(lead.state), model, now)
+    return await record_feedback(
+        session,
+        lead_id=lead.id,
+        outcome=outcome.value,
+        reason=reason,
+        by=actor.ref,
+        at=at(now),
+        features=features,
+    )
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """The lead's state after a click (times in unix seconds) for the adapter to redraw
+    the alert; ``changed`` is False when the click did nothing (a lost claim race, a
+    repeated judgement); ``notice`` is for the clicker only, with actor refs
+    (``slack:U123``) that the adapter turns into mentions."""
+
+    state: dict[str, Any]
+    changed: bool
+    notice: str | None = None
+
+
+def disqualify_reason(reason: str | None) -> DisqualifyReason:
+    """The button's reason, which must be one of ``DisqualifyReason``."""
+    found, rest = split_reason(reason or "")
+    if found is None or rest:
+        allowed = ", ".join(r.value for r in DisqualifyReason)
+        raise ValueError(f"reason must be one of {allowed}; got {reason!r}")
+    return found
+
+
+async def _action_state(session: AsyncSession, lead: Lead) -> dict[str, Any]:
+    await session.refresh(lead)
+    latest = await latest_feedback(session, lead_id=lead.id)
+    return {
+        "claimed_by": lead.claimed_by,
+        "claimed_at": _seconds(lead.claimed_at),
+        "outcome": latest.outcome if latest else None,
+        "outcome_by": latest.by if latest else None,
+        "reason": latest.reason if latest else None,
+        "snoozed_until": _seconds(lead.snoozed_until),
+    }
+
+
+async def _claim(session: AsyncSession, lead: Lead, actor: Actor, now: float) -> str | None:
+    """None when the claim won; else the notice for the clicker."""
+    if await claim_lead(session, lead_id=lead.id, by=actor.ref, at=at(now)):
+        return None
+    await session.refresh(lead)
+    if lead.claimed_by == actor.ref:
+        return f"You have already claimed {lead_label(lead)}."
+    return f"{lead_label(lead)} is already claimed by {lead.claimed_by}"
+
+
+async def _judge_once(
+    session: AsyncSession,
+    lead: Lead,
+    outcome: Outcome,
+    reason: str | None,
+    actor: Actor,
+    model: Model,
+    now: float,
+) -> str | None:
+    """Store the judgement unless it is the one that already stands (one label per
+    decision, not one per click); returns the notice for a repeat."""
+    latest = await latest_feedback(session, lead_id=lead.id)
+    if latest is not None and (latest.outcome, latest.reason) == (outcome.value, reason):
+        return f"{lead_label(lead)} is already marked {outcome.value} by {latest.by}"
+    await judge(
+        session, lead=lead, outcome=outcome, reason=reason, actor=actor, model=model, now=now
+    )
+    return None
+
+
+async def apply_action(
+    *,
+    engine: AsyncEngine,
+    model: Model,
+    action: Action,
+    lead_id: str,
+    actor: Actor,
+    now: float,
+    reason: str | None = None,
+    snooze_hours: float = 24,
+) -> ActionResult:
+    """Apply one button click in its own transaction and return the lead's new state.
+
+    Raises ValueError for an unknown lead, a disqualification without a known reason, or
+    a snooze that is not in the future; nothing is changed then."""
+    if action is Action.SNOOZE and not snooze_hours > 0:
+        raise ValueError(f"snooze_hours must be more than 0, got {snooze_hours!r}")
+    why = disqualify_reason(reason).value if action is Action.DISQUALIFY else None
+    async with session_factory(engine)() as session:
+        lead = await session.get(Lead, lead_id)
+        if lead is None:
+            raise ValueError(f"no lead with id {lead_id!r}: it may have been merged or deleted")
+        if action is Action.CLAIM:
+            notice = await _claim(session, lead, actor, now)
+        elif action is Action.SNOOZE:
+            await snooze_lead(session, lead_id=lead.id, until=at(now + snooze_hours * HOUR))
+            notice = None
+        else:
+            outcome = Outcome.QUALIFIED if action is Action.QUALIFY else Outcome.DISQUALIFIED
+            notice = await _judge_once(session, lead, outcome, why, actor, model, now)
+        await session.commit()
+        return ActionResult(await _action_state(session, lead), notice is None, notice)

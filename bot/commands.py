@@ -1,0 +1,269 @@
+"""``/lead`` commands, chat-agnostic: text in, a neutral ``Reply`` out.
+
+The grammar is one table (``SUBCOMMANDS``); usage lines and error messages are built from
+it and from the ``Outcome`` enum, never retyped. A malformed command changes nothing and
+answers with the usage line of the subcommand concerned.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.actions import at, canonical_reason, judge, lead_label
+from bot.lookup import lead_report, suggestions
+from bot.messages import Actor, Outcome, Reply
+from bot.queries import lead_summary
+from bot.text import clean, render_top
+from scoring import Model
+from storage.claims import claimed_leads, open_leads
+from storage.engine import session_factory
+from storage.feedback import count_labels
+from storage.leads import find_lead
+from storage.tables import Lead
+
+TOP_DEFAULT = 10
+TOP_MAX = 50
+CLOSEST = 5
+OUTCOMES = "|".join(o.value for o in Outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class Subcommand:
+    name: str
+    args: str
+    help: str
+
+
+SUBCOMMANDS = (
+    Subcommand(
+        "score", "<email|id|name> [public]", "a lead's score and why (add public to post it)"
+    ),
+    Subcommand("feedback", f"<email|id> <{OUTCOMES}> [reason…]", "record your judgement of a lead"),
+    Subcommand(
+        "top",
+        "[n] [mine|all]",
+        f"the {TOP_DEFAULT} (at most {TOP_MAX}) hottest leads nobody has acted on; "
+        "mine: your claimed leads awaiting feedback",
+    ),
+    Subcommand("help", "", "this list"),
+)
+_BY_NAME = {sub.name: sub for sub in SUBCOMMANDS}
+
+
+def _line(command: str, sub: Subcommand) -> str:
+    return f"{command} {sub.name} {sub.args}".rstrip()
+
+
+def usage(command: str = "/lead") -> str:
+    """Every subcommand's usage line and what it does."""
+    return "Usage:\n" + "\n".join(f"{_line(command, s)} — {s.help}" for s in SUBCOMMANDS)
+
+
+USAGE: str = usage()
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    session: AsyncSession
+    actor: Actor
+    model: Model
+    now: float
+    command: str
+
+    def usage_error(self, name: str, problem: str = "") -> Reply:
+        text = f"Usage: {_line(self.command, _BY_NAME[name])}"
+        return Reply(text=text + (f"\n{problem}" if problem else ""), error=True)
+
+
+async def run_command(
+    text: str,
+    *,
+    actor: Actor,
+    engine: AsyncEngine,
+    model: Model,
+    now: float,
+    command: str = "/lead",
+) -> Reply:
+    """Answer the text typed after the command name (``score dana@acmesoft.com``)."""
+    words = text.split()
+    name = words[0].lower() if words else "help"
+    if name == "help":
+        return Reply(text=usage(command))
+    handler = _HANDLERS.get(name)
+    if handler is None:
+        problem = f"Unknown subcommand {clean(words[0])!r}."
+        return Reply(text=f"{usage(command)}\n{problem}", error=True)
+    async with session_factory(engine)() as session:
+        return await handler(_Context(session, actor, model, now, command), words[1:])
+
+
+# --- score -------------------------------------------------------------------------------
+
+
+def _summary(report: dict[str, Any]) -> str:
+    who = report["name"] or report["email"] or report["id"]
+    company = f" ({report['company']})" if report.get("company") else ""
+    return clean(
+        f"{who}{company} — score {report['score']:.1f} {report['band']}, "
+        f"grade {report['grade']} · engagement {report['engagement']}/4, "
+        f"p={report['probability']:.2f}"
+    )
+
+
+def _fragments(key: str) -> list[str]:
+    """Pieces of a key worth searching for alone: the words of a name, the local part and
+    the domain's first label of an e-mail (not ``com``, which matches everyone)."""
+    if "@" in key:
+        local, _, domain = key.partition("@")
+        pieces = [*re.split(r"[.+_\-]+", local), domain.split(".")[0]]
+    else:
+        pieces = re.split(r"[\s.+_\-]+", key)
+    return [p for p in dict.fromkeys(pieces) if len(p) >= 3]
+
+
+async def _closest(session: AsyncSession, key: str) -> list[Lead]:
+    """Leads matching the key, then leads matching its fragments, best first."""
+    found = {lead.id: lead for lead in await suggestions(session, key=key)}
+    for piece in _fragments(key):
+        for lead in await suggestions(session, key=piece):
+            found.setdefault(lead.id, lead)
+    return list(found.values())[:CLOSEST]  # matches of the whole key first
+
+
+def _listed(lead: Lead) -> str:
+    email = f" <{lead.email}>" if lead.email and lead.email != lead.name else ""
+    return f"{lead_label(lead)}{email}"
+
+
+async def _not_found(ctx: _Context, key: str) -> Reply:
+    close = await _closest(ctx.session, key)
+    text = f"No lead matches {clean(key)!r}."
+    if close:
+        text += " Closest: " + "; ".join(clean(_listed(lead)) for lead in close) + "."
+    else:
+        text += " Try an e-mail, a lead id or part of a name."
+    return Reply(text=text, error=True)
+
+
+def _one_named(matches: Sequence[Lead], key: str) -> Lead | None:
+    """The single match, or the single one whose name is exactly ``key`` (any case)."""
+    if len(matches) == 1:
+        return matches[0]
+    exact = [lead for lead in matches if (lead.name or "").lower() == key.lower()]
+    return exact[0] if len(exact) == 1 else None
+
+
+async def _report(ctx: _Context, key: str, *, public: bool) -> Reply | None:
+    report = await lead_report(ctx.session, key=key, model=ctx.model, now=ctx.now)
+    if report is None:
+        return None
+    return Reply(text=_summary(report), lead=report, private=not public)
+
+
+async def _score(ctx: _Context, args: list[str]) -> Reply:
+    public = len(args) > 1 and args[-1].lower() == "public"
+    key = " ".join(args[:-1] if public else args)
+    if not key:
+        return ctx.usage_error("score", "Name a lead by e-mail, id or name.")
+    found = await _report(ctx, key, public=public)
+    if found is not None:
+        return found
+    matches = await suggestions(ctx.session, key=key)
+    chosen = _one_named(matches, key)
+    if chosen is not None:
+        found = await _report(ctx, chosen.id, public=public)
+        if found is not None:
+            return found
+    if not matches:
+        return await _not_found(ctx, key)
+    names = "; ".join(clean(_listed(lead)) for lead in matches)
+    text = f"Several leads match {clean(key)!r}: {names}. Ask again with an e-mail or id."
+    return Reply(text=text, leads=tuple(lead_summary(lead) for lead in matches), title="Which one?")
+
+
+# --- feedback ----------------------------------------------------------------------------
+
+
+def _outcome(word: str) -> Outcome | None:
+    try:
+        return Outcome(word.lower())
+    except ValueError:
+        return None
+
+
+def _labels(n: int) -> str:
+    return f"{n} label{'' if n == 1 else 's'} collected"
+
+
+async def _feedback(ctx: _Context, args: list[str]) -> Reply:
+    if len(args) < 2:
+        return ctx.usage_error("feedback")
+    outcome = _outcome(args[1])
+    if outcome is None:
+        allowed = ", ".join(o.value for o in Outcome)
+        problem = f"{clean(args[1])!r} is not an outcome: use one of {allowed}."
+        return ctx.usage_error("feedback", problem)
+    lead = await find_lead(ctx.session, key=args[0])
+    if lead is None:
+        return await _not_found(ctx, args[0])
+    reason = canonical_reason(outcome, " ".join(args[2:]))
+    await judge(
+        ctx.session,
+        lead=lead,
+        outcome=outcome,
+        reason=reason,
+        actor=ctx.actor,
+        model=ctx.model,
+        now=ctx.now,
+    )
+    await ctx.session.commit()
+    total = await count_labels(ctx.session)
+    because = f" ({reason})" if reason else ""
+    text = f"Recorded *{outcome.value}*{because} for {lead_label(lead)} — {_labels(total)}."
+    return Reply(text=clean(text))
+
+
+# --- top ---------------------------------------------------------------------------------
+
+
+def _top_args(args: list[str]) -> tuple[int, str] | str:
+    """(n, scope), or the problem with the arguments."""
+    n: int | None = None
+    scope: str | None = None
+    for arg in args:
+        if arg.isdigit() and n is None:
+            n = int(arg)
+        elif arg.lower() in ("mine", "all") and scope is None:
+            scope = arg.lower()
+        else:
+            return f"Unexpected {clean(arg)!r}."
+    n = TOP_DEFAULT if n is None else n
+    if not 1 <= n <= TOP_MAX:
+        return f"n must be 1 to {TOP_MAX}, got {n}."
+    return n, scope or "all"
+
+
+async def _top(ctx: _Context, args: list[str]) -> Reply:
+    parsed = _top_args(args)
+    if isinstance(parsed, str):
+        return ctx.usage_error("top", parsed)
+    n, scope = parsed
+    if scope == "mine":
+        leads = await claimed_leads(ctx.session, by=ctx.actor.ref, limit=n)
+        title, empty = "Your claimed leads awaiting feedback", "You have no claimed leads waiting."
+    else:
+        leads = await open_leads(ctx.session, now=at(ctx.now), limit=n)
+        title, empty = "Hottest leads nobody has acted on", "No lead is waiting for anyone."
+    summaries = [lead_summary(lead) for lead in leads]
+    text = f"{title}\n{render_top(summaries)}" if summaries else empty
+    return Reply(text=text, leads=tuple(summaries), title=title)
+
+
+_Handler = Callable[[_Context, list[str]], Awaitable[Reply]]
+_HANDLERS: dict[str, _Handler] = {"score": _score, "feedback": _feedback, "top": _top}

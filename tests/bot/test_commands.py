@@ -1,0 +1,340 @@
+"""``/lead`` commands on a real database (both), with leads built by the real pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.actions import apply_action
+from bot.commands import SUBCOMMANDS, USAGE, run_command, usage
+from bot.messages import Action, Actor, Outcome, Reply
+from bot.pipeline import Pipeline
+from config.loader import LeadbotConfig
+from scoring import LeadState, score
+from scoring.engine import feature
+from storage.ingest import LEADS
+from storage.tables import Feedback
+from tests.bot.conftest import DAY, IDEAL, T0, events, identify, page, track
+
+NOW = T0 + 600
+PAT = Actor("slack", "U1", "Pat")
+KIM = Actor("slack", "U2", "Kim")
+FEEDBACK_USAGE = "Usage: /lead feedback <email|id> <qualified|disqualified|won|lost> [reason…]"
+
+
+@pytest.fixture
+async def pipeline(engine: AsyncEngine, config: LeadbotConfig) -> AsyncIterator[Pipeline]:
+    """u1 Dana Reyes (AcmeSoft, hottest), u2 Dan Brown, u3 another Dana Reyes, u4 Sam Lee
+    (free e-mail, negative), and an anonymous visitor."""
+    async with Pipeline(engine, config) as pipeline:
+        calls = [
+            identify("u1", T0, **IDEAL),
+            page("u1", "/pricing", T0 + 60),
+            track("u1", "Demo Requested", T0 + 120),
+            identify("u2", T0, email="dan@globex.com", name="Dan Brown", title="Head of Ops"),
+            identify("u3", T0, email="dana.r@initech.com", name="Dana Reyes"),
+            identify("u4", T0, email="sam@gmail.com", name="Sam Lee", company="SamCo"),
+            page(None, "/pricing", T0, anonymousId="visitor-1"),
+        ]
+        await pipeline.ingest(events(*calls), now=T0 + 300)
+        yield pipeline
+
+
+async def run(engine: AsyncEngine, config: LeadbotConfig, text: str, **kw: Any) -> Reply:
+    kw.setdefault("actor", PAT)
+    kw.setdefault("now", NOW)
+    return await run_command(text, engine=engine, model=config.model, **kw)
+
+
+async def _snapshot(engine: AsyncEngine) -> tuple[Any, ...]:
+    """Everything a command may change: feedback rows and the leads' claim columns."""
+    async with engine.connect() as conn:
+        labels = (await conn.execute(select(func.count()).select_from(Feedback))).scalar_one()
+        rows = await conn.execute(
+            select(LEADS.c.id, LEADS.c.claimed_by, LEADS.c.snoozed_until).order_by(LEADS.c.id)
+        )
+        return labels, [tuple(row) for row in rows]
+
+
+async def _feedback_rows(engine: AsyncEngine) -> list[Feedback]:
+    async with engine.connect() as conn:
+        table = Feedback.__table__  # type: ignore[attr-defined]
+        rows = await conn.execute(select(table).order_by(table.c.id))
+        return [Feedback(**row) for row in rows.mappings()]
+
+
+# --- help and usage ----------------------------------------------------------------------
+
+
+def test_usage_is_built_from_the_table_and_the_outcomes() -> None:
+    lines = USAGE.splitlines()
+    assert lines[0] == "Usage:"
+    assert [line.split()[1] for line in lines[1:]] == [s.name for s in SUBCOMMANDS]
+    assert "/lead feedback <email|id> <qualified|disqualified|won|lost> [reason…] — " in USAGE
+    assert all(o.value in USAGE for o in Outcome)
+    assert "/sales score <email|id|name> [public]" in usage("/sales")
+    assert "/lead" not in usage("/sales")
+
+
+@pytest.mark.usefixtures("pipeline")
+@pytest.mark.parametrize("text", ["", "help", "  HELP  "])
+async def test_help_and_empty_text_give_the_usage(
+    engine: AsyncEngine, config: LeadbotConfig, text: str
+) -> None:
+    reply = await run(engine, config, text, command="/sales")
+    assert (reply.text, reply.error, reply.private) == (usage("/sales"), False, True)
+
+
+@pytest.mark.usefixtures("pipeline")
+async def test_an_unknown_subcommand_gives_the_whole_usage(
+    engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    before = await _snapshot(engine)
+    reply = await run(engine, config, "delete dana@acmesoft.com")
+    assert reply.error
+    assert reply.text.startswith(USAGE)
+    assert "'delete'" in reply.text
+    assert await _snapshot(engine) == before
+
+
+# --- score -------------------------------------------------------------------------------
+
+
+async def test_score_by_email_is_private_unless_public(
+    engine: AsyncEngine, config: LeadbotConfig, pipeline: Pipeline
+) -> None:
+    reply = await run(engine, config, "score DANA@acmesoft.com")
+    assert reply.lead is not None
+    assert (reply.lead["id"], reply.private, reply.error) == ("u1", True, False)
+    async with engine.connect() as conn:
+        state = (await conn.execute(select(LEADS.c.state).where(LEADS.c.id == "u1"))).scalar()
+    expected = score(LeadState.from_dict(state), config.model, NOW)
+    assert reply.lead["score"] == pytest.approx(expected.total, abs=0.01)
+    assert reply.text.startswith(f"Dana Reyes (AcmeSoft) — score {expected.total:.1f} hot")
+    assert "\n" not in reply.text
+    public = await run(engine, config, "score u1 public")
+    assert public.lead is not None
+    assert (public.lead["id"], public.private) == ("u1", False)
+
+
+@pytest.mark.usefixtures("pipeline")
+async def test_score_by_a_unique_name_or_company(
+    engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    by_name = await run(engine, config, "score dan brown PUBLIC")
+    assert by_name.lead is not None
+    assert (by_name.lead["id"], by_name.private) == ("u2", False)
+    by_company = await run(engine, config, "score samco")
+    assert by_company.lead is not None
+    assert by_company.lead["id"] == "u4"
+
+
+@pytest.mark.usefixtures("pipeline")
+async def test_several_matches_give_a_pick_list(engine: AsyncEngine, config: LeadbotConfig) -> None:
+    reply = await run(engine, config, "score Dana Reyes public")
+    assert reply.lead is None
+    assert reply.title == "Which one?"
+    assert [lead["id"] for lead in reply.leads] == ["u1", "u3"]  # hotter first
+    assert reply.private  # a question for the asker, even when the answer would be public
+    assert "dana@acmesoft.com" in reply.text
+    assert "dana.r@initech.com" in reply.text
+
+
+@pytest.mark.usefixtures("pipeline")
+async def test_no_match_gives_the_closest_leads(engine: AsyncEngine, config: LeadbotConfig) -> None:
+    reply = await run(engine, config, "score dana@acme.io")
+    assert reply.lead is None
+    assert not reply.leads
+    assert reply.text.startswith("No lead matches 'dana@acme.io'. Closest: ")
+    for email in ("dana@acmesoft.com", "dana.r@initech.com"):
+        assert email in reply.text
+    assert "sam@gmail.com" not in reply.text
+    nothing = await run(engine, config, "score zzzz")
+    assert nothing.text == "No lead matches 'zzzz'. Try an e-mail, a lead id or part of a name."
+
+
+@pytest.mark.usefixtures("pipeline")
+async def test_score_without_a_lead_gives_its_usage(
+    engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    for text in ("score", "score   "):
+        reply = await run(engine, config, text)
+        assert reply.error
+        assert reply.text.splitlines()[0] == "Usage: /lead score <email|id|name> [public]"
+
+
+# --- feedback ----------------------------------------------------------------------------
+
+
+async def test_feedback_stores_the_features_of_this_moment(
+    engine: AsyncEngine, config: LeadbotConfig, pipeline: Pipeline
+) -> None:
+    reply = await run(engine, config, "feedback dana@acmesoft.com WON")
+    assert reply == Reply(text="Recorded *won* for Dana Reyes (AcmeSoft) — 1 label collected.")
+    [row] = await _feedback_rows(engine)
+    assert (row.lead_id, row.outcome, row.reason, row.by) == ("u1", "won", None, "slack:U1")
+    assert row.at.timestamp() == NOW
+    async with engine.connect() as conn:
+        stored = (await conn.execute(select(LEADS.c.state).where(LEADS.c.id == "u1"))).scalar()
+    state = LeadState.from_dict(stored)
+    model = config.model
+    result = score(state, model, NOW)
+    assert row.features == {
+        "model": "test-model",
+        "at": NOW,
+        "score": pytest.approx(result.total),
+        "fit": pytest.approx(result.fit),
+        "intent": pytest.approx(result.intent),
+        "rules": {rule.id: pytest.approx(feature(rule, state, NOW)) for rule in model.rules},
+    }
+    assert set(row.features["rules"]) == {"leader", "software", "pricing", "demo", "free_mail"}
+    assert row.features["rules"]["free_mail"] == 0.0
+    assert 0 < row.features["rules"]["pricing"] < 1  # decayed since the visit
+    # Later events change the lead, never the label's snapshot.
+    await pipeline.ingest(events(page("u1", "/pricing/team", NOW + DAY)), now=NOW + DAY)
+    [again] = await _feedback_rows(engine)
+    assert again.features == row.features
+    later = await run(engine, config, "score u1", now=NOW + DAY)
+    assert later.lead is not None
+    assert later.lead["score"] != pytest.approx(row.features["score"], abs=0.01)
+
+
+@pytest.mark.usefixtures("pipeline")
+async def test_the_label_count_grows_with_every_row(
+    engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    await run(engine, config, "feedback u1 qualified")
+    reply = await run(engine, config, "feedback dan@globex.com lost went quiet", actor=KIM)
+    assert reply.text == "Recorded *lost* (went quiet) for Dan Brown — 2 labels collected."
+    assert [(r.lead_id, r.by) for r in await _feedback_rows(engine)] == [
+        ("u1", "slack:U1"),
+        ("u2", "slack:U2"),
+    ]
+
+
+@pytest.mark.usefixtures("pipeline")
+@pytest.mark.parametrize(
+    ("words", "stored"),
+    [
+        ("No-Budget until Q3", "no budget: until Q3"),
+        ("competitor, chose Globex", "competitor: chose Globex"),
+        ("SPAM", "spam"),
+        ("moved abroad", "moved abroad"),
+        ("", None),
+    ],
+)
+async def test_disqualify_reasons_are_kept_canonical(
+    engine: AsyncEngine, config: LeadbotConfig, words: str, stored: str | None
+) -> None:
+    reply = await run(engine, config, f"feedback u4 disqualified {words}")
+    assert not reply.error
+    [row] = await _feedback_rows(engine)
+    assert (row.outcome, row.reason) == ("disqualified", stored)
+
+
+@pytest.mark.usefixtures("pipeline")
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("feedback", None),
+        ("feedback u1", None),
+        ("feedback u1 maybe", "'maybe' is not an outcome: use one of qualified, disqualified"),
+        ("feedback u1 won-ish big deal", "'won-ish' is not an outcome"),
+    ],
+)
+async def test_malformed_feedback_gives_its_usage_and_changes_nothing(
+    engine: AsyncEngine, config: LeadbotConfig, text: str, problem: str | None
+) -> None:
+    before = await _snapshot(engine)
+    reply = await run(engine, config, text)
+    assert reply.error
+    assert reply.text.splitlines()[0] == FEEDBACK_USAGE
+    if problem is None:
+        assert reply.text == FEEDBACK_USAGE
+    else:
+        assert problem in reply.text
+    assert await _snapshot(engine) == before
+
+
+@pytest.mark.usefixtures("pipeline")
+async def test_feedback_on_an_unknown_lead_suggests_and_stores_nothing(
+    engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    before = await _snapshot(engine)
+    reply = await run(engine, config, "feedback dan@globex.co won")
+    assert reply.error
+    assert reply.text.startswith("No lead matches 'dan@globex.co'. Closest: Dan Brown")
+    assert await _snapshot(engine) == before
+
+
+# --- top ---------------------------------------------------------------------------------
+
+
+def _ids(reply: Reply) -> list[str]:
+    return [lead["id"] for lead in reply.leads]
+
+
+@pytest.mark.usefixtures("pipeline")
+async def test_top_lists_known_leads_nobody_acted_on(
+    engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    everyone = await run(engine, config, "top")
+    assert _ids(everyone) == ["u1", "u2", "u3", "u4"]  # by score; the visitor is left out
+    assert everyone.title == "Hottest leads nobody has acted on"
+    assert "Dana Reyes" in everyone.text
+    assert _ids(await run(engine, config, "top 2")) == ["u1", "u2"]
+    model = config.model
+    await apply_action(engine=engine, model=model, action=Action.CLAIM, lead_id="u1",
+                       actor=KIM, now=NOW)  # fmt: skip
+    await run(engine, config, "feedback u2 qualified")
+    await apply_action(engine=engine, model=model, action=Action.SNOOZE, lead_id="u3",
+                       actor=PAT, now=NOW, snooze_hours=2)  # fmt: skip
+    assert _ids(await run(engine, config, "top all")) == ["u4"]
+    assert _ids(await run(engine, config, "top", now=NOW + 2 * 3600)) == ["u3", "u4"]
+
+
+@pytest.mark.usefixtures("pipeline")
+async def test_top_mine_lists_my_claims_awaiting_feedback(
+    engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    for lead_id in ("u4", "u1", "u3"):
+        await apply_action(engine=engine, model=config.model, action=Action.CLAIM,
+                           lead_id=lead_id, actor=PAT, now=NOW)  # fmt: skip
+    await apply_action(engine=engine, model=config.model, action=Action.CLAIM, lead_id="u2",
+                       actor=KIM, now=NOW)  # fmt: skip
+    await run(engine, config, "feedback u3 won")
+    mine = await run(engine, config, "top mine")
+    assert _ids(mine) == ["u1", "u4"]
+    assert mine.title == "Your claimed leads awaiting feedback"
+    assert _ids(await run(engine, config, "top mine 1")) == ["u1"]
+    assert _ids(await run(engine, config, "top 1 MINE")) == ["u1"]
+    assert _ids(await run(engine, config, "top mine", actor=KIM)) == ["u2"]
+    nobody = await run(engine, config, "top mine", actor=Actor("slack", "U9"))
+    assert (nobody.leads, nobody.text) == ((), "You have no claimed leads waiting.")
+
+
+@pytest.mark.usefixtures("pipeline")
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("top 0", "n must be 1 to 50, got 0."),
+        ("top 51", "n must be 1 to 50, got 51."),
+        ("top many", "Unexpected 'many'."),
+        ("top 3 4", "Unexpected '4'."),
+        ("top mine all", "Unexpected 'all'."),
+        ("top -3", "Unexpected '-3'."),
+    ],
+)
+async def test_malformed_top_gives_its_usage(
+    engine: AsyncEngine, config: LeadbotConfig, text: str, problem: str
+) -> None:
+    before = await _snapshot(engine)
+    reply = await run(engine, config, text)
+    assert reply.error
+    assert reply.text == f"Usage: /lead top [n] [mine|all]\n{problem}"
+    assert not reply.leads
+    assert await _snapshot(engine) == before
