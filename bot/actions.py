@@ -122,13 +122,14 @@ class ActionResult:
     notice: str | None = None
 
 
-def disqualify_reason(reason: str | None) -> DisqualifyReason:
-    """The button's reason, which must be one of ``DisqualifyReason``."""
-    found, rest = split_reason(reason or "")
-    if found is None or rest:
+def disqualify_reason(reason: str | None) -> str:
+    """The button's reason as stored: it must start with a ``DisqualifyReason``; a note
+    after it (a form's free text) is kept, as ``/lead feedback`` keeps it."""
+    found, _ = split_reason(reason or "")
+    if found is None:
         allowed = ", ".join(r.value for r in DisqualifyReason)
         raise ValueError(f"reason must be one of {allowed}; got {reason!r}")
-    return found
+    return canonical_reason(Outcome.DISQUALIFIED, reason) or found.value
 
 
 async def _action_state(session: AsyncSession, lead: Lead) -> dict[str, Any]:
@@ -191,7 +192,7 @@ async def apply_action(
     a snooze that is not in the future; nothing is changed then."""
     if action is Action.SNOOZE and not snooze_hours > 0:
         raise ValueError(f"snooze_hours must be more than 0, got {snooze_hours!r}")
-    why = disqualify_reason(reason).value if action is Action.DISQUALIFY else None
+    why = disqualify_reason(reason) if action is Action.DISQUALIFY else None
     async with session_factory(engine)() as session:
         lead = await session.get(Lead, lead_id)
         if lead is None:

@@ -1,4 +1,4 @@
-"""What reps did with leads: claims, snoozes, and where each alert was posted.
+"""What reps did with leads: claims and snoozes, and the leads still waiting for someone.
 
 Functions take the session and keyword-only arguments; writers never commit.
 """
@@ -11,8 +11,7 @@ from sqlalchemy import ColumnElement, exists, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.requests import insert_new
-from storage.tables import AlertPost, Feedback, Lead
+from storage.tables import Feedback, Lead
 
 
 def _check_limit(limit: int) -> None:
@@ -76,34 +75,5 @@ async def claimed_leads(session: AsyncSession, *, by: str, limit: int = 10) -> l
         .where(col(Lead.claimed_by) == by, _no_feedback())
         .order_by(col(Lead.score).desc(), col(Lead.id))
         .limit(limit)
-    )
-    return list(await session.exec(query))
-
-
-async def record_alert_post(
-    session: AsyncSession,
-    *,
-    lead_id: str,
-    outbox_id: int | None,
-    platform: str,
-    channel: str,
-    ts: str,
-    at: datetime,
-) -> bool:
-    """Remember where an alert landed; False if that message was already recorded (a
-    redelivery reports the same post twice)."""
-    values = {
-        "lead_id": lead_id, "outbox_id": outbox_id, "platform": platform,
-        "channel": channel, "ts": ts, "posted_at": at,
-    }  # fmt: skip
-    return await insert_new(session, model=AlertPost, values=values)
-
-
-async def alert_posts(session: AsyncSession, *, lead_id: str) -> list[AlertPost]:
-    """Every message that announced the lead, oldest first: the ones a click updates."""
-    query = (
-        select(AlertPost)
-        .where(AlertPost.lead_id == lead_id)
-        .order_by(col(AlertPost.posted_at), col(AlertPost.id))
     )
     return list(await session.exec(query))

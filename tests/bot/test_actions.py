@@ -161,7 +161,13 @@ async def test_disqualify_keeps_a_canonical_reason(
 
 
 @pytest.mark.usefixtures("pipeline")
-@pytest.mark.parametrize("reason", [None, "", "too expensive", "no budget until Q3"])
+async def test_a_note_after_the_reason_is_kept(engine: AsyncEngine, config: LeadbotConfig) -> None:
+    result = await act(engine, config, Action.DISQUALIFY, reason="No budget — frozen until Q3")
+    assert result.state["reason"] == "no budget: frozen until Q3"
+
+
+@pytest.mark.usefixtures("pipeline")
+@pytest.mark.parametrize("reason", [None, "", "too expensive", "budget"])
 async def test_disqualify_needs_a_known_reason(
     engine: AsyncEngine, config: LeadbotConfig, reason: str | None
 ) -> None:

@@ -1,4 +1,4 @@
-"""Feedback rows, handled requests, claims and alert posts on a real database (both)."""
+"""Feedback rows, handled requests and claims on a real database (both)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.pipeline import Pipeline
 from config.loader import load_config
 from storage.claims import (
-    alert_posts,
     claim_lead,
     claimed_leads,
     open_leads,
-    record_alert_post,
     snooze_lead,
 )
 from storage.engine import session_factory
@@ -151,18 +149,3 @@ async def test_open_and_claimed_leads(session: AsyncSession) -> None:
     assert await claimed_leads(session, by="slack:U1") == []
     with pytest.raises(ValueError, match="limit must be at least 1, got 0"):
         await open_leads(session, now=AT, limit=0)
-
-
-async def test_alert_posts_are_recorded_once_per_message(session: AsyncSession) -> None:
-    post = {"lead_id": "u1", "outbox_id": 7, "platform": "slack", "channel": "C1"}
-    assert await record_alert_post(session, **post, ts="1.000100", at=AT) is True
-    assert await record_alert_post(session, **post, ts="1.000100", at=AT) is False
-    later = AT + timedelta(minutes=1)
-    assert await record_alert_post(session, **post, ts="2.000200", at=later) is True
-    await session.commit()
-    posts = await alert_posts(session, lead_id="u1")
-    assert [(p.channel, p.ts, p.outbox_id, p.posted_at) for p in posts] == [
-        ("C1", "1.000100", 7, AT),
-        ("C1", "2.000200", 7, later),
-    ]
-    assert await alert_posts(session, lead_id="u2") == []
