@@ -22,7 +22,10 @@ import storage.tables  # noqa: F401  (registers the tables)
 from storage.engine import create_engine
 from storage.migrate import MIGRATIONS, alembic_config, current_revision, head_revision, upgrade
 
-TABLES = {"leads", "identities", "events", "score_history", "outbox", "feedback"}
+TABLES = {
+    "leads", "identities", "events", "score_history", "outbox", "feedback",
+    "alert_posts", "handled_requests",
+}  # fmt: skip
 
 
 def _differences(connection: Connection) -> list[Any]:
@@ -47,7 +50,7 @@ async def test_fresh_database_has_no_revision_then_head(db_url: str) -> None:
             # The comparison sees a missing schema, so an empty list below means something.
             assert len(await conn.run_sync(_differences)) >= len(TABLES)
         await upgrade(engine)
-        assert await current_revision(engine) == head_revision() == "0001"
+        assert await current_revision(engine) == head_revision() == "0002"
     finally:
         await engine.dispose()
 
