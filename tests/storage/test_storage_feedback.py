@@ -6,6 +6,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,8 +20,9 @@ from storage.claims import (
     open_leads,
     snooze_lead,
 )
-from storage.engine import session_factory
+from storage.engine import create_engine, session_factory
 from storage.feedback import count_labels, latest_feedback, record_feedback
+from storage.migrate import alembic_config, upgrade
 from storage.requests import first_time, forget_handled
 from storage.tables import Lead
 from tests.bot.conftest import IDEAL, SMALL_MODEL, T0, events, identify, page
@@ -149,3 +153,48 @@ async def test_open_and_claimed_leads(session: AsyncSession) -> None:
     assert await claimed_leads(session, by="slack:U1") == []
     with pytest.raises(ValueError, match="limit must be at least 1, got 0"):
         await open_leads(session, now=AT, limit=0)
+
+
+def _indexes(connection: Connection) -> set[str]:
+    if connection.dialect.name == "sqlite":  # reflection skips expression indexes there
+        sql = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'leads'"
+    else:
+        sql = "SELECT indexname FROM pg_indexes WHERE tablename = 'leads'"
+    return {row[0] for row in connection.exec_driver_sql(sql)}
+
+
+def _downgrade(connection: Connection, revision: str) -> None:
+    command.downgrade(alembic_config(connection), revision)
+
+
+async def test_0002_keeps_leads_and_their_indexes_both_ways(db_url: str) -> None:
+    """Stored leads survive the upgrade (unclaimed) and the downgrade; neither direction
+    rebuilds the table, which would lose the lower(email) index on SQLite."""
+    engine = create_engine(db_url)
+    try:
+        await upgrade(engine, "0001")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO leads (id, anonymous, state, score, fit, intent, band, grade,"
+                    " engagement, probability, first_seen_at, last_event_at, scored_at)"
+                    " VALUES ('u1', false, '{}', 1, 1, 0, 'cold', 'D', 1, 0.1,"
+                    " :t, :t, :t)"
+                ),
+                {"t": AT},
+            )
+        await upgrade(engine)
+        async with session_factory(engine)() as session:
+            lead = await session.get(Lead, "u1")
+            assert lead is not None
+            assert (lead.claimed_by, lead.claimed_at, lead.snoozed_until) == (None, None, None)
+        async with engine.connect() as conn:
+            assert "ix_leads_email_lower" in await conn.run_sync(_indexes)
+        async with engine.begin() as conn:
+            await conn.run_sync(_downgrade, "0001")
+        async with engine.connect() as conn:
+            assert "ix_leads_email_lower" in await conn.run_sync(_indexes)
+            ids = (await conn.execute(text("SELECT id FROM leads"))).scalars().all()
+            assert list(ids) == ["u1"]
+    finally:
+        await engine.dispose()
