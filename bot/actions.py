@@ -122,14 +122,19 @@ class ActionResult:
     notice: str | None = None
 
 
-def disqualify_reason(reason: str | None) -> str:
-    """The button's reason as stored: it must start with a ``DisqualifyReason``; a note
-    after it (a form's free text) is kept, as ``/lead feedback`` keeps it."""
+def disqualify_reason(reason: str | None, note: str | None = None) -> str:
+    """The disqualification as stored: ``reason`` must start with a ``DisqualifyReason``;
+    free text after it, or in ``note`` (a form's text field), is kept after a colon, as
+    ``/lead feedback`` keeps it."""
     found, _ = split_reason(reason or "")
     if found is None:
         allowed = ", ".join(r.value for r in DisqualifyReason)
         raise ValueError(f"reason must be one of {allowed}; got {reason!r}")
-    return canonical_reason(Outcome.DISQUALIFIED, reason) or found.value
+    stored = canonical_reason(Outcome.DISQUALIFIED, reason) or found.value
+    note = (note or "").strip()
+    if not note:
+        return stored
+    return f"{stored}: {note}" if stored == found.value else f"{stored}; {note}"
 
 
 async def _action_state(session: AsyncSession, lead: Lead) -> dict[str, Any]:
@@ -184,15 +189,19 @@ async def apply_action(
     actor: Actor,
     now: float,
     reason: str | None = None,
+    note: str | None = None,
     snooze_hours: float = 24,
 ) -> ActionResult:
     """Apply one button click in its own transaction and return the lead's new state.
 
-    Raises ValueError for an unknown lead, a disqualification without a known reason, or
+    ``reason`` is required for Disqualify; ``note`` is free text kept with a Qualify or
+    Disqualify. Raises ValueError for an unknown lead, a disqualification without a known reason, or
     a snooze that is not in the future; nothing is changed then."""
     if action is Action.SNOOZE and not snooze_hours > 0:
         raise ValueError(f"snooze_hours must be more than 0, got {snooze_hours!r}")
-    why = disqualify_reason(reason) if action is Action.DISQUALIFY else None
+    why: str | None = (note or "").strip() or None
+    if action is Action.DISQUALIFY:
+        why = disqualify_reason(reason, note)
     async with session_factory(engine)() as session:
         lead = await session.get(Lead, lead_id)
         if lead is None:

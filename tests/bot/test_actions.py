@@ -161,9 +161,18 @@ async def test_disqualify_keeps_a_canonical_reason(
 
 
 @pytest.mark.usefixtures("pipeline")
-async def test_a_note_after_the_reason_is_kept(engine: AsyncEngine, config: LeadbotConfig) -> None:
+async def test_a_note_with_the_reason_is_kept(engine: AsyncEngine, config: LeadbotConfig) -> None:
     result = await act(engine, config, Action.DISQUALIFY, reason="No budget — frozen until Q3")
     assert result.state["reason"] == "no budget: frozen until Q3"
+    form = await act(engine, config, Action.DISQUALIFY, reason="no budget", note=" till Q3 ")
+    assert form.state["reason"] == "no budget: till Q3"
+    both = await act(engine, config, Action.DISQUALIFY, reason="spam, bot", note="again")
+    assert both.state["reason"] == "spam: bot; again"
+    liked = await act(engine, config, Action.QUALIFY, note="budget approved")
+    assert (liked.state["outcome"], liked.state["reason"]) == ("qualified", "budget approved")
+    with pytest.raises(ValueError, match="reason must be one of"):
+        await act(engine, config, Action.DISQUALIFY, reason=None, note="no budget")
+    assert len(await _labels(engine)) == 4
 
 
 @pytest.mark.usefixtures("pipeline")
