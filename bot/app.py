@@ -7,22 +7,29 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from bot.ingest import running_ingest
-from bot.outbox import ConsoleTransport, Dispatcher, Transport
+from bot.outbox import ByDestination, ConsoleTransport, Dispatcher, Transport
+from bot.routing import Router
 from bot.signatures import WebhookVerifier
+from bot.slack.runtime import (
+    SLACK_APP,
+    SlackConfigError,
+    build_slack,
+    check_slack_settings,
+    slack_enabled,
+    slack_events,
+    socket_mode,
+)
 from bot.state import DISPATCHER, ENGINE, INGEST, LIMITS, VERIFIER, Limits
 from bot.webhooks import health, receive_events
 from bot.writer import IngestProcess
+from config.loader import LeadbotConfig
+from config.settings import Settings
 from storage.engine import create_engine
 from storage.migrate import upgrade
-
-if TYPE_CHECKING:
-    from config.loader import LeadbotConfig
-    from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -54,30 +61,49 @@ def build_app(
     clock: Callable[[], float] = time.time,
     transport: Transport | None = None,
 ) -> web.Application:
-    """The whole bot on one aiohttp application; the database is opened at startup."""
+    """The whole bot on one aiohttp application; the database is opened at startup.
+    ``transport`` replaces the console output (tests capture it)."""
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[VERIFIER] = make_verifier(settings, insecure=insecure)
     app[LIMITS] = Limits(settings.max_body_bytes, settings.max_event_bytes, clock)
     app.router.add_post("/webhooks/events", receive_events)
     app.router.add_get("/healthz", health)
+    with_slack = slack_enabled(settings)
+    if with_slack:
+        try:
+            check_slack_settings(settings)
+        except SlackConfigError as exc:
+            raise StartupError(str(exc)) from exc
+        app.router.add_post("/slack/events", slack_events)
+    router = Router(config.routing, slack_channel=default_channel(settings, config))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         await upgrade(engine)
-        dispatcher = Dispatcher(engine, transport or ConsoleTransport(), clock=clock)
+        transports: dict[str, Transport] = {"console": transport or ConsoleTransport()}
+        slack = None
+        if with_slack:
+            slack = build_slack(settings=settings, config=config, engine=engine, clock=clock)
+            app[SLACK_APP], transports["slack"] = slack.app, slack.transport
+        dispatcher = Dispatcher(engine, ByDestination(transports), clock=clock)
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
             if settings.ingest == "process":
                 writer = IngestProcess(
-                    database_url=settings.database_url, config=config, on_alert=dispatcher.wake
-                )
+                    database_url=settings.database_url, config=config,
+                    on_alert=dispatcher.wake, router=router,
+                )  # fmt: skip
                 await writer.start()
                 stack.push_async_callback(writer.close)
                 app[INGEST] = writer
             else:
                 app[INGEST] = await stack.enter_async_context(
-                    running_ingest(engine, config, clock=clock, on_alert=dispatcher.wake)
+                    running_ingest(
+                        engine, config, clock=clock, on_alert=dispatcher.wake, router=router
+                    )
                 )
+            if slack is not None:
+                await stack.enter_async_context(socket_mode(slack))
             app[ENGINE], app[DISPATCHER] = engine, dispatcher
             delivery = asyncio.create_task(dispatcher.run())
             yield
@@ -87,3 +113,11 @@ def build_app(
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def default_channel(settings: Settings, config: LeadbotConfig) -> str | None:
+    """Slack's default alert channel (LEADBOT_SLACK_CHANNEL over the config), or None when
+    Slack is off and alerts go to the console."""
+    if not slack_enabled(settings):
+        return None
+    return settings.slack_channel or config.slack.default_channel

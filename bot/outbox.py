@@ -124,7 +124,10 @@ class Dispatcher:
 
     async def _failed(self, message: Claimed, exc: Exception) -> None:
         retry_after = getattr(exc, "retry_after", None)
-        permanent = getattr(exc, "permanent", False) or message.attempts >= MAX_ATTEMPTS
+        # A platform that says when to come back (429 + Retry-After) is pacing us, not
+        # failing: those waits never use up the attempts, or an outage would kill alerts.
+        exhausted = retry_after is None and message.attempts >= MAX_ATTEMPTS
+        permanent = getattr(exc, "permanent", False) or exhausted
         retry_at = (
             None
             if permanent

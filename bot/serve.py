@@ -8,7 +8,7 @@ import sys
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
-from bot.app import StartupError, build_app
+from bot.app import StartupError, build_app, default_channel
 from bot.state import VERIFIER
 from config.loader import LeadbotConfig
 from config.settings import Settings
@@ -39,7 +39,11 @@ def serve(
     log.info("leadbot on http://%s:%d — database %s", host, port, database)
     log.info("scoring model '%s' from %s: %d rules, hot at %s",
              config.model.name, config.source, len(config.model.rules), _hot(config))  # fmt: skip
-    log.info("alerts go to the console (no chat platform configured)")
+    channel = default_channel(settings, config)
+    if channel is None:
+        log.info("alerts go to the console (no chat platform configured)")
+    else:
+        log.info("alerts go to Slack: routing rules, else %s", channel)
     if app[VERIFIER] is None:
         log.warning(INSECURE_WARNING)
     web.run_app(app, host=host, port=port, access_log=None, print=None)

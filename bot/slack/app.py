@@ -1,0 +1,196 @@
+"""The Slack adapter: a Bolt ``AsyncApp`` over the chat-agnostic command and action core.
+
+It only translates: a slash command's text goes to ``bot.commands.run_command``, a button to
+``bot.actions.apply_action``; their neutral answers come back as Block Kit
+(``bot.slack.reply_blocks``, ``bot.slack.alert_blocks``). Every request is acknowledged
+first and worked on after (Slack wants an answer within 3 seconds), and a request Slack
+resends is recognised by its key and not acted on twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.actions import ActionResult, apply_action
+from bot.commands import run_command
+from bot.messages import Action, Actor
+from bot.slack.alert_blocks import CRM_ACTION, AlertState, alert_message
+from bot.slack.reply_blocks import reply_message
+from bot.slack.views import (
+    DISQUALIFY_CALLBACK,
+    NOTE_ACTION,
+    NOTE_BLOCK,
+    REASON_ACTION,
+    REASON_BLOCK,
+    disqualify_modal,
+)
+from config.loader import LeadbotConfig
+from storage.engine import session_factory
+from storage.posts import find_post
+from storage.requests import first_time
+
+log = logging.getLogger(__name__)
+
+BUTTONS = re.compile(r"^lead_(claim|qualify|disqualify|snooze)$")
+
+
+def build_slack_app(
+    *,
+    config: LeadbotConfig,
+    engine: AsyncEngine,
+    client: AsyncWebClient,
+    signing_secret: str,
+    clock: Callable[[], float],
+) -> AsyncApp:
+    """The Bolt app; mount it with ``bot.slack.http.slack_route`` or run it in Socket Mode."""
+    app = AsyncApp(client=client, signing_secret=signing_secret)
+    sessions = session_factory(engine)
+
+    @app.middleware
+    async def once(
+        req: AsyncBoltRequest, resp: BoltResponse, next_: Callable[[], Awaitable[BoltResponse]]
+    ) -> Any:
+        """Slack resends what it did not see acknowledged in time: act on it once."""
+        key = request_key(req)
+        async with sessions() as session:
+            new = await first_time(session, key=key, at=datetime.fromtimestamp(clock(), UTC))
+            await session.commit()
+        if not new:
+            log.info("ignoring a resent Slack request (%s)", key)
+            return BoltResponse(status=200, body="")
+        return await next_()
+
+    @app.command(config.slack.command)
+    async def lead_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
+        await ack()
+        actor = Actor("slack", command["user_id"], command.get("user_name", ""))
+        reply = await run_command(
+            unwrap_links(command.get("text", "")), actor=actor, engine=engine, model=config.model,
+            now=clock(), command=config.slack.command,
+        )  # fmt: skip
+        blocks, text = reply_message(reply)
+        kind = "ephemeral" if reply.private else "in_channel"
+        await respond(response_type=kind, blocks=blocks, text=text)
+
+    @app.action(BUTTONS)
+    async def lead_button(
+        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any,
+        client: AsyncWebClient, context: AsyncBoltContext,
+    ) -> None:  # fmt: skip
+        await ack()
+        which = Action(action["action_id"].removeprefix("lead_"))
+        lead_id, user = action["value"], body["user"]["id"]
+        channel, ts = body["channel"]["id"], body["message"]["ts"]
+        if which is Action.DISQUALIFY:
+            meta = json.dumps({"lead": lead_id, "channel": channel, "ts": ts})
+            name = _lead_name(body)
+            view = disqualify_modal(lead_id=lead_id, lead_name=name, private_metadata=meta)
+            await client.views_open(trigger_id=body["trigger_id"], view=view)
+            return
+        result = await _act(which, lead_id, user, body["user"].get("name", ""), None)
+        await _show(result, channel=channel, ts=ts, client=client, respond=respond)
+
+    @app.action(CRM_ACTION)
+    async def crm_link(ack: Any) -> None:
+        await ack()  # a URL button still tells the app it was clicked
+
+    @app.view(DISQUALIFY_CALLBACK)
+    async def disqualify_reason(
+        ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        meta = json.loads(view["private_metadata"])
+        reason, note = _selected_reason(view)
+        user = body["user"]
+        result = await _act(
+            Action.DISQUALIFY, meta["lead"], user["id"], user.get("name", ""), reason, note
+        )
+        await _show(result, channel=meta["channel"], ts=meta["ts"], client=client, respond=None)
+
+    async def _act(
+        which: Action,
+        lead_id: str,
+        user_id: str,
+        name: str,
+        reason: str | None,
+        note: str | None = None,
+    ) -> ActionResult:
+        return await apply_action(
+            engine=engine, model=config.model, action=which, lead_id=lead_id,
+            actor=Actor("slack", user_id, name), now=clock(), reason=reason, note=note,
+        )  # fmt: skip
+
+    async def _show(
+        result: ActionResult, *, channel: str, ts: str, client: AsyncWebClient, respond: Any
+    ) -> None:
+        """Update the alert in place for everyone; tell only the clicker what concerns them."""
+        if result.notice and respond is not None:
+            await respond(response_type="ephemeral", replace_original=False, text=result.notice)
+        if not result.changed:
+            return
+        async with sessions() as session:
+            posted = await find_post(session, platform="slack", channel=channel, ts=ts)
+        if posted is None:
+            log.warning("no alert recorded at %s/%s: the message is not updated", channel, ts)
+            return
+        blocks, text = alert_message(
+            posted.payload, state=slack_state(result.state), crm_url=config.slack.crm_url
+        )
+        await client.chat_update(channel=channel, ts=ts, blocks=blocks, text=text)
+
+    return app
+
+
+def slack_state(state: dict[str, Any]) -> AlertState:
+    """The neutral action state with people as Slack user ids (``slack:U123`` → ``U123``);
+    someone acting from another platform is not mentioned."""
+    people = {}
+    for field in ("claimed_by", "outcome_by"):
+        ref = state.get(field)
+        people[field] = ref.removeprefix("slack:") if ref and ref.startswith("slack:") else None
+    return AlertState(**{**state, **people})
+
+
+_LINK = re.compile(r"<(?:mailto:)?([^<>|]+)(?:\|[^<>]*)?>")
+
+
+def unwrap_links(text: str) -> str:
+    """Slack may send what a rep typed as links (``<mailto:a@b.com|a@b.com>``,
+    ``<https://x|x>``): the command wants the address itself."""
+    return _LINK.sub(lambda m: m.group(1), text)
+
+
+def request_key(req: AsyncBoltRequest) -> str:
+    """A resent request carries the same body: its hash names it (and the trigger id, when
+    there is one, makes two identical clicks two requests)."""
+    digest = hashlib.sha256(req.raw_body.encode()).hexdigest()
+    return f"slack:{digest}"
+
+
+def _lead_name(body: dict[str, Any]) -> str:
+    for block in body.get("message", {}).get("blocks", []):
+        if block.get("type") == "header":
+            return str(block["text"]["text"])[:60]
+    return "this lead"
+
+
+def _selected_reason(view: dict[str, Any]) -> tuple[str, str | None]:
+    """The reason picked in the disqualify form, and the note if one was written."""
+    values = view["state"]["values"]
+    picked = (values.get(REASON_BLOCK, {}).get(REASON_ACTION) or {}).get("selected_option")
+    if not picked:
+        raise ValueError("the disqualify form came back without a reason")
+    note = (values.get(NOTE_BLOCK, {}).get(NOTE_ACTION) or {}).get("value")
+    return str(picked["value"]), (note or None)

@@ -1,0 +1,118 @@
+"""Slack switched on from the environment: the Bolt app, its HTTP route, the outbox
+transport, and Socket Mode when an app-level token is given."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.slack.alert_blocks import alert_message
+from bot.slack.app import build_slack_app
+from bot.slack.transport import SlackTransport
+from config.loader import LeadbotConfig
+from config.settings import Settings
+from storage.engine import session_factory
+from storage.outbox import Claimed
+from storage.posts import record_post
+
+log = logging.getLogger(__name__)
+
+SLACK_APP: web.AppKey[AsyncApp] = web.AppKey("slack_app")
+
+
+class SlackConfigError(Exception):
+    """Slack is half configured; the message says which variable is missing."""
+
+
+@dataclass
+class Slack:
+    app: AsyncApp
+    transport: SlackTransport
+    app_token: str | None
+
+
+def slack_enabled(settings: Settings) -> bool:
+    return settings.slack_bot_token is not None
+
+
+def check_slack_settings(settings: Settings) -> None:
+    """Refuse to start half configured: HTTP mode verifies every request with the signing
+    secret; Socket Mode needs the app-level token instead."""
+    if settings.slack_signing_secret is None and settings.slack_app_token is None:
+        raise SlackConfigError(
+            "SLACK_BOT_TOKEN is set but neither SLACK_SIGNING_SECRET (HTTP mode: Slack posts to "
+            "/slack/events) nor SLACK_APP_TOKEN (Socket Mode) is: set one of them"
+        )
+
+
+def build_slack(
+    *, settings: Settings, config: LeadbotConfig, engine: AsyncEngine, clock: Callable[[], float]
+) -> Slack:
+    assert settings.slack_bot_token is not None
+    token = settings.slack_bot_token.get_secret_value()
+    base_url = _api_url(settings.slack_api_url) or AsyncWebClient.BASE_URL
+    client = AsyncWebClient(token=token, base_url=base_url)
+    signing = settings.slack_signing_secret
+    app = build_slack_app(
+        config=config, engine=engine, client=client, clock=clock,
+        signing_secret=signing.get_secret_value() if signing else "",
+    )  # fmt: skip
+    sessions = session_factory(engine)
+
+    async def remember(message: Claimed, channel: str, ts: str) -> None:
+        if message.kind != "alert":  # only alerts are updated after a click
+            return
+        async with sessions() as session:
+            await record_post(
+                session, lead_id=message.lead_id or "", outbox_id=message.id, platform="slack",
+                channel=channel, ts=ts, at=datetime.fromtimestamp(clock(), UTC),
+            )  # fmt: skip
+            await session.commit()
+
+    transport = SlackTransport(
+        token=token,
+        base_url=base_url,
+        render=lambda payload: alert_message(payload, crm_url=config.slack.crm_url),
+        on_posted=remember,
+    )
+    app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+    return Slack(app=app, transport=transport, app_token=app_token)
+
+
+@asynccontextmanager
+async def socket_mode(slack: Slack) -> AsyncIterator[None]:
+    """Connect over Socket Mode (no public URL needed) when an app-level token is set."""
+    if slack.app_token is None:
+        yield
+        return
+    handler = AsyncSocketModeHandler(slack.app, slack.app_token)
+    await handler.connect_async()
+    log.info("Slack Socket Mode connected")
+    try:
+        yield
+    finally:
+        await handler.close_async()
+
+
+async def slack_events(request: web.Request) -> web.Response:
+    """``POST /slack/events``: commands, clicks and events, verified by Bolt (401 when the
+    signature or its timestamp is wrong)."""
+    bolt_request = await to_bolt_request(request)
+    bolt_response = await request.app[SLACK_APP].async_dispatch(bolt_request)
+    return await to_aiohttp_response(bolt_response)
+
+
+def _api_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    return url if url.endswith("/") else url + "/"
