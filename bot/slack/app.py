@@ -9,11 +9,12 @@ resends is recognised by its key and not acted on twice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,12 +22,14 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.actions import ActionResult, apply_action
 from bot.commands import run_command
 from bot.messages import Action, Actor
 from bot.slack.alert_blocks import CRM_ACTION, AlertState, alert_message
+from bot.slack.blocks import escape
 from bot.slack.reply_blocks import reply_message
 from bot.slack.views import (
     DISQUALIFY_CALLBACK,
@@ -75,6 +78,10 @@ def build_slack_app(
     @app.command(config.slack.command)
     async def lead_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
         await ack()
+        async with reported(command):
+            await _command(command, respond)
+
+    async def _command(command: dict[str, Any], respond: Any) -> None:
         actor = Actor("slack", command["user_id"], command.get("user_name", ""))
         reply = await run_command(
             unwrap_links(command.get("text", "")), actor=actor, engine=engine, model=config.model,
@@ -90,6 +97,12 @@ def build_slack_app(
         client: AsyncWebClient, context: AsyncBoltContext,
     ) -> None:  # fmt: skip
         await ack()
+        async with reported(body):
+            await _button(body, action, respond, client)
+
+    async def _button(
+        body: dict[str, Any], action: dict[str, Any], respond: Any, client: AsyncWebClient
+    ) -> None:
         which = Action(action["action_id"].removeprefix("lead_"))
         lead_id, user = action["value"], body["user"]["id"]
         channel, ts = body["channel"]["id"], body["message"]["ts"]
@@ -102,6 +115,10 @@ def build_slack_app(
         result = await _act(which, lead_id, user, body["user"].get("name", ""), None)
         await _show(result, channel=channel, ts=ts, client=client, respond=respond)
 
+    @app.error
+    async def failed(error: Exception, body: dict[str, Any]) -> None:
+        await tell_failure(body, error)
+
     @app.action(CRM_ACTION)
     async def crm_link(ack: Any) -> None:
         await ack()  # a URL button still tells the app it was clicked
@@ -111,6 +128,10 @@ def build_slack_app(
         ack: Any, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
     ) -> None:
         await ack()
+        async with reported(body):
+            await _reason(body, view, client)
+
+    async def _reason(body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient) -> None:
         meta = json.loads(view["private_metadata"])
         reason, note = _selected_reason(view)
         user = body["user"]
@@ -174,9 +195,43 @@ def unwrap_links(text: str) -> str:
 
 def request_key(req: AsyncBoltRequest) -> str:
     """A resent request carries the same body: its hash names it (and the trigger id, when
-    there is one, makes two identical clicks two requests)."""
-    digest = hashlib.sha256(req.raw_body.encode()).hexdigest()
+    there is one, makes two identical clicks two requests). Socket Mode hands Bolt the
+    payload as a dict with an empty raw body: hash its canonical JSON, or every envelope after
+    the first would pass for a resend."""
+    raw = req.raw_body or json.dumps(req.body, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(raw.encode()).hexdigest()
     return f"slack:{digest}"
+
+
+async def tell_failure(body: dict[str, Any], error: Exception) -> None:
+    """Tell the rep, privately, instead of leaving them without an answer."""
+    log.error("Slack request failed: %s", error, exc_info=error)
+    url = _response_url(body)
+    if url is None:
+        return
+    detail = str(error) if isinstance(error, ValueError) else "an internal error"
+    await AsyncWebhookClient(url).send(
+        response_type="ephemeral",
+        replace_original=False,
+        text=f"Sorry, that did not work: {escape(detail)}. Nothing was changed.",
+    )
+
+
+@contextlib.asynccontextmanager
+async def reported(body: dict[str, Any]) -> AsyncIterator[None]:
+    """Work after the ack reports its own failures: an exception escaping a listener
+    right after ``ack()`` makes Bolt answer Slack 404 after a 3-second wait."""
+    try:
+        yield
+    except Exception as exc:
+        await tell_failure(body, exc)
+
+
+def _response_url(body: dict[str, Any]) -> str | None:
+    url = body.get("response_url")
+    if not url and isinstance(body.get("response_urls"), list) and body["response_urls"]:
+        url = body["response_urls"][0].get("response_url")
+    return str(url) if url else None
 
 
 def _lead_name(body: dict[str, Any]) -> str:

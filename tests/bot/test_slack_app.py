@@ -268,3 +268,15 @@ def test_links_slack_made_of_what_a_rep_typed_are_unwrapped() -> None:
         "feedback https://acme.example/x won"
     )
     assert unwrap_links("score dana reyes") == "score dana reyes"
+
+
+async def test_a_click_on_an_unknown_lead_gets_a_private_explanation(
+    client: Client, slack: FakeSlack
+) -> None:
+    body = action_body(slack, "claim", "nobody-here", user="U0ALICE", ts="1.000001", n=9)
+    assert (await post_slack(client, body)).status == 200
+    await eventually(lambda: len(slack.calls_to("response_url")) == 1)
+    answer = slack.calls_to("response_url")[0].body
+    assert answer["response_type"] == "ephemeral"
+    assert "nobody-here" in answer["text"]
+    assert "Nothing was changed" in answer["text"]
