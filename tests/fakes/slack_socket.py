@@ -102,12 +102,12 @@ class FakeSocketSlack(FakeSlack):
         open_ = [c for c in self.connections if not c.ws.closed]
         return open_[-1] if open_ else None
 
-    async def wait_connected(self, timeout: float = 3.0) -> Connection:
-        """The app's open connection, once it has one."""
+    async def wait_connected(self, within: float = 3.0) -> Connection:
+        """The app's open connection, once it has one (waiting up to ``within`` seconds)."""
         try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
+            await asyncio.wait_for(self._connected.wait(), within)
         except TimeoutError:
-            raise SocketModeError(f"no Socket Mode connection within {timeout} s") from None
+            raise SocketModeError(f"no Socket Mode connection within {within} s") from None
         assert self.current is not None
         return self.current
 
@@ -118,11 +118,11 @@ class FakeSocketSlack(FakeSlack):
         *,
         accepts_response_payload: bool | None = None,
         retry_attempt: int | None = None,
-        timeout: float = 3.0,
+        within: float = 3.0,
     ) -> dict[str, Any]:
         """Send ``payload`` in an envelope of ``type`` over the open connection and return
-        the app's ack (Slack gives an app 3 seconds to ack)."""
-        connection = await self.wait_connected(timeout)
+        the app's ack, which must come ``within`` seconds (Slack allows 3)."""
+        connection = await self.wait_connected(within)
         envelope_id = f"env-{next(self._envelopes)}-{uuid.uuid4().hex[:8]}"
         envelope: dict[str, Any] = {
             "envelope_id": envelope_id,
@@ -139,10 +139,10 @@ class FakeSocketSlack(FakeSlack):
         ack = self._acks[envelope_id] = asyncio.get_running_loop().create_future()
         await connection.ws.send_json(envelope)
         try:
-            return await asyncio.wait_for(ack, timeout)
+            return await asyncio.wait_for(ack, within)
         except TimeoutError:
             raise SocketModeError(
-                f"envelope {envelope_id} ({type}) was not acked within {timeout} s"
+                f"envelope {envelope_id} ({type}) was not acked within {within} s"
             ) from None
         finally:
             self._acks.pop(envelope_id, None)
