@@ -4,6 +4,7 @@ transport, and Socket Mode when an app-level token is given."""
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -63,10 +64,12 @@ def build_slack(
     base_url = _api_url(settings.slack_api_url) or AsyncWebClient.BASE_URL
     client = AsyncWebClient(token=token, base_url=base_url)
     signing = settings.slack_signing_secret
+    # Socket Mode alone has no secret, yet /slack/events stays mounted: a random one makes
+    # every HTTP request there a plain 401 (an empty one fails inside Bolt with a 500).
+    secret = signing.get_secret_value() if signing else secrets.token_hex(32)
     app = build_slack_app(
-        config=config, engine=engine, client=client, clock=clock,
-        signing_secret=signing.get_secret_value() if signing else "",
-    )  # fmt: skip
+        config=config, engine=engine, client=client, clock=clock, signing_secret=secret
+    )
     sessions = session_factory(engine)
 
     async def remember(message: Claimed, channel: str, ts: str) -> None:
