@@ -183,6 +183,21 @@ async def test_a_claim_click_updates_the_alert(client: Client, slack: FakeSocket
     assert claimed_by == "slack:U0ALICE"
 
 
+async def test_a_disconnect_request_moves_the_app_to_a_new_connection(
+    client: Client, slack: FakeSocketSlack
+) -> None:
+    """Slack asks for a reconnect every few hours: the app opens a new URL, closes the old
+    socket, and keeps answering."""
+    first = await slack.wait_connected()
+    await slack.send_disconnect()
+    await eventually(lambda: len(slack.connections) == 2 and first.close_code is not None)
+    assert len(slack.calls_to("apps.connections.open", ok_only=True)) == 2
+    assert slack.current is slack.connections[1]
+    await slack.send_envelope("slash_commands", command(slack, "help", n=3))
+    await eventually(lambda: len(slack.calls_to("response_url")) == 1)
+    assert slack.connections[1].received[0]["envelope_id"].startswith("env-")
+
+
 async def test_the_socket_closes_cleanly_on_shutdown(
     db_url: str,
     config: LeadbotConfig,
