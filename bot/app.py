@@ -74,7 +74,8 @@ def build_app(
             check_slack_settings(settings)
         except SlackConfigError as exc:
             raise StartupError(str(exc)) from exc
-        app.router.add_post("/slack/events", slack_events)
+        if settings.slack_signing_secret is not None:  # Socket Mode alone takes no HTTP
+            app.router.add_post("/slack/events", slack_events)
     router = Router(config.routing, slack_channel=default_channel(settings, config))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

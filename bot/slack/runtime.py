@@ -64,8 +64,8 @@ def build_slack(
     base_url = _api_url(settings.slack_api_url) or AsyncWebClient.BASE_URL
     client = AsyncWebClient(token=token, base_url=base_url)
     signing = settings.slack_signing_secret
-    # Socket Mode alone has no secret, yet /slack/events stays mounted: a random one makes
-    # every HTTP request there a plain 401 (an empty one fails inside Bolt with a 500).
+    # Socket Mode alone has no secret and /slack/events is not mounted; Bolt still wants one,
+    # and a random one could never verify a request if the route were ever mounted.
     secret = signing.get_secret_value() if signing else secrets.token_hex(32)
     app = build_slack_app(
         config=config, engine=engine, client=client, clock=clock, signing_secret=secret
