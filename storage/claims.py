@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, or_, update
+from sqlalchemy import ColumnElement, and_, exists, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -49,22 +49,33 @@ def _no_feedback() -> ColumnElement[bool]:
     return ~exists(select(Feedback.id).where(Feedback.lead_id == Lead.id))
 
 
-async def open_leads(session: AsyncSession, *, now: datetime, limit: int = 10) -> list[Lead]:
+def _below(after: tuple[float, str]) -> ColumnElement[bool]:
+    """Rows after ``(score, id)`` in the order hottest first, then by id."""
+    score, lead_id = after
+    return or_(col(Lead.score) < score, and_(col(Lead.score) == score, col(Lead.id) > lead_id))
+
+
+async def open_leads(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int = 10,
+    after: tuple[float, str] | None = None,
+) -> list[Lead]:
     """The hottest known leads nobody has acted on: unclaimed, never judged, and not
-    snoozed past ``now``."""
+    snoozed past ``now``. ``after`` is the ``(score, id)`` of the last lead of the previous
+    page, for callers that filter leads further and read page after page."""
     _check_limit(limit)
-    query = (
-        select(Lead)
-        .where(
-            col(Lead.anonymous).is_(False),
-            col(Lead.claimed_by).is_(None),
-            or_(col(Lead.snoozed_until).is_(None), col(Lead.snoozed_until) <= now),
-            _no_feedback(),
-        )
-        .order_by(col(Lead.score).desc(), col(Lead.id))
-        .limit(limit)
-    )
-    return list(await session.exec(query))
+    waiting = [
+        col(Lead.anonymous).is_(False),
+        col(Lead.claimed_by).is_(None),
+        or_(col(Lead.snoozed_until).is_(None), col(Lead.snoozed_until) <= now),
+        _no_feedback(),
+    ]
+    if after is not None:
+        waiting.append(_below(after))
+    query = select(Lead).where(*waiting).order_by(col(Lead.score).desc(), col(Lead.id))
+    return list(await session.exec(query.limit(limit)))
 
 
 async def claimed_leads(session: AsyncSession, *, by: str, limit: int = 10) -> list[Lead]:
