@@ -5,22 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.batcher import GroupCommitter
+from bot.edges import BandEdges, OnRefresh, follow_band_edges, following_band_edges
 from bot.pipeline import Pipeline
 from bot.routing import Router
 from config.loader import LeadbotConfig
-from scoring.bands import resolve_thresholds
-from storage.engine import session_factory
-from storage.leads import current_scores
-
-log = logging.getLogger(__name__)
-
-THRESHOLD_REFRESH_SECONDS = 60.0
+from scoring.bands import Thresholds
 
 
 @contextlib.asynccontextmanager
@@ -33,11 +27,13 @@ async def running_ingest(
     max_events: int = 5_000,
     inline: bool = False,
     router: Router | None = None,
+    edges: BandEdges | None = None,
 ) -> AsyncIterator[GroupCommitter]:
     """A started ``GroupCommitter``; on exit, queued requests are answered and it stops.
-    ``inline``: see ``Pipeline.inline``."""
+    ``inline``: see ``Pipeline.inline``. ``edges``: a holder the rest of the process reads
+    (the server's commands), kept fresh together with the pipeline's edges."""
     pipeline = Pipeline(engine, config, inline=inline, router=router or Router())
-    async with pipeline, following_percentiles(pipeline):
+    async with pipeline, following_percentiles(pipeline, edges):
         committer = GroupCommitter(pipeline, clock=clock, max_events=max_events, on_alert=on_alert)
         runner = asyncio.create_task(committer.run())
         try:
@@ -48,31 +44,30 @@ async def running_ingest(
                 await runner
 
 
+def _edges_of(pipeline: Pipeline, edges: BandEdges | None) -> tuple[BandEdges, OnRefresh]:
+    """A holder for the pipeline's bands (``edges`` when given), and the hook that hands
+    each refresh to the pipeline."""
+
+    def use(thresholds: Thresholds) -> None:
+        pipeline.thresholds = thresholds
+
+    return edges or BandEdges(pipeline.model.bands), use
+
+
 @contextlib.asynccontextmanager
-async def following_percentiles(pipeline: Pipeline) -> AsyncIterator[None]:
-    """Keeps the pipeline's band edges on the score distribution when the model's bands
-    are percentiles; does nothing otherwise."""
-    if not pipeline.model.bands.uses_percentiles:
+async def following_percentiles(
+    pipeline: Pipeline, edges: BandEdges | None = None
+) -> AsyncIterator[None]:
+    """Keeps the pipeline's band edges (and ``edges``, when given) on the score
+    distribution when the model's bands are percentiles (``bot.edges``); does nothing
+    otherwise."""
+    holder, use = _edges_of(pipeline, edges)
+    async with following_band_edges(holder, pipeline.engine, on_refresh=use):
         yield
-        return
-    task = asyncio.create_task(follow_percentiles(pipeline))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def follow_percentiles(pipeline: Pipeline) -> None:
     """Percentile bands follow the current score distribution, re-read once a minute —
     off the ingest path, which uses the last edges computed here."""
-    sessions = session_factory(pipeline.engine)
-    while True:
-        try:
-            async with sessions() as session:
-                scores = await current_scores(session)
-            pipeline.thresholds = resolve_thresholds(pipeline.model.bands, scores)
-        except Exception:
-            log.exception("could not refresh percentile band edges; keeping the last ones")
-        await asyncio.sleep(THRESHOLD_REFRESH_SECONDS)
+    holder, use = _edges_of(pipeline, None)
+    await follow_band_edges(holder, pipeline.engine, on_refresh=use)
