@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.messages import Action, Actor, DisqualifyReason, Outcome
 from scoring import LeadState, Model
+from scoring.bands import Thresholds
 from scoring.engine import feature, score
 from storage.claims import claim_lead, snooze_lead
 from storage.engine import session_factory
@@ -41,14 +42,18 @@ def lead_label(lead: Lead) -> str:
     return f"{who} ({lead.company})" if lead.company else who
 
 
-def features_at(state: LeadState, model: Model, now: float) -> dict[str, Any]:
-    """The snapshot stored with a label: totals and every rule's feature value at ``now``
-    (zeros included, so the learner sees which rules did not fire)."""
-    result = score(state, model, now, explain=False)
+def features_at(
+    state: LeadState, model: Model, now: float, thresholds: Thresholds | None = None
+) -> dict[str, Any]:
+    """The snapshot stored with a label: totals, the band the rep saw (by ``thresholds``,
+    the live edges) and every rule's feature value at ``now`` (zeros included, so the
+    learner sees which rules did not fire)."""
+    result = score(state, model, now, thresholds, explain=False)
     return {
         "model": model.name,
         "at": now,
         "score": result.total,
+        "band": str(result.band),
         "fit": result.fit,
         "intent": result.intent,
         "rules": {rule.id: feature(rule, state, now) for rule in model.rules},
@@ -96,9 +101,10 @@ async def judge(
     actor: Actor,
     model: Model,
     now: float,
+    thresholds: Thresholds | None = None,
 ) -> Feedback:
     """Store a label with the lead's features at ``now``. Does not commit."""
-    features = features_at(LeadState.from_dict(lead.state), model, now)
+    features = features_at(LeadState.from_dict(lead.state), model, now, thresholds)
     return await record_feedback(
         session,
         lead_id=lead.id,
@@ -160,14 +166,20 @@ async def _claim(session: AsyncSession, lead: Lead, actor: Actor, now: float) ->
     return f"{lead_label(lead)} is already claimed by {lead.claimed_by}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Scoring:
+    model: Model
+    now: float
+    thresholds: Thresholds | None
+
+
 async def _judge_once(
     session: AsyncSession,
     lead: Lead,
     outcome: Outcome,
     reason: str | None,
     actor: Actor,
-    model: Model,
-    now: float,
+    scoring: _Scoring,
 ) -> str | None:
     """Store the judgement unless it is the one that already stands (one label per
     decision, not one per click); returns the notice for a repeat."""
@@ -175,8 +187,9 @@ async def _judge_once(
     if latest is not None and (latest.outcome, latest.reason) == (outcome.value, reason):
         return f"{lead_label(lead)} is already marked {outcome.value} by {latest.by}"
     await judge(
-        session, lead=lead, outcome=outcome, reason=reason, actor=actor, model=model, now=now
-    )
+        session, lead=lead, outcome=outcome, reason=reason, actor=actor,
+        model=scoring.model, now=scoring.now, thresholds=scoring.thresholds,
+    )  # fmt: skip
     return None
 
 
@@ -191,12 +204,15 @@ async def apply_action(
     reason: str | None = None,
     note: str | None = None,
     snooze_hours: float = 24,
+    thresholds: Thresholds | None = None,
 ) -> ActionResult:
     """Apply one button click in its own transaction and return the lead's new state.
 
     ``reason`` is required for Disqualify; ``note`` is free text kept with a Qualify or
-    Disqualify. Raises ValueError for an unknown lead, a disqualification without a known reason, or
-    a snooze that is not in the future; nothing is changed then."""
+    Disqualify; ``thresholds`` are the live band edges the stored label's band is read
+    with (the model's fixed or floor edges when None). Raises ValueError for an unknown
+    lead, a disqualification without a known reason, or a snooze that is not in the future;
+    nothing is changed then."""
     if action is Action.SNOOZE and not snooze_hours > 0:
         raise ValueError(f"snooze_hours must be more than 0, got {snooze_hours!r}")
     why: str | None = (note or "").strip() or None
@@ -213,6 +229,7 @@ async def apply_action(
             notice = None
         else:
             outcome = Outcome.QUALIFIED if action is Action.QUALIFY else Outcome.DISQUALIFIED
-            notice = await _judge_once(session, lead, outcome, why, actor, model, now)
+            scoring = _Scoring(model, now, thresholds)
+            notice = await _judge_once(session, lead, outcome, why, actor, scoring)
         await session.commit()
         return ActionResult(await _action_state(session, lead), notice is None, notice)

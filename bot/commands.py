@@ -8,8 +8,9 @@ answers with the usage line of the subcommand concerned.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,7 +21,10 @@ from bot.lookup import lead_report, suggestions
 from bot.messages import Actor, Outcome, Reply
 from bot.queries import lead_summary
 from bot.text import clean, render_top
-from scoring import Model
+from config.routing import Route, Routing
+from scoring import LeadState, Model
+from scoring.bands import Thresholds
+from scoring.model import lookup
 from storage.claims import claimed_leads, open_leads
 from storage.engine import session_factory
 from storage.feedback import count_labels
@@ -30,7 +34,19 @@ from storage.tables import Lead
 TOP_DEFAULT = 10
 TOP_MAX = 50
 CLOSEST = 5
+TEAM_PAGE = 200  # open leads read per query while looking for a team's
 OUTCOMES = "|".join(o.value for o in Outcome)
+
+
+class Scope(StrEnum):
+    """Whose leads ``top`` lists."""
+
+    MINE = "mine"
+    TEAM = "team"
+    ALL = "all"
+
+
+SCOPES = "|".join(s.value for s in Scope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +63,9 @@ SUBCOMMANDS = (
     Subcommand("feedback", f"<email|id> <{OUTCOMES}> [reason…]", "record your judgement of a lead"),
     Subcommand(
         "top",
-        "[n] [mine|all]",
+        f"[n] [{SCOPES}]",
         f"the {TOP_DEFAULT} (at most {TOP_MAX}) hottest leads nobody has acted on; "
-        "mine: your claimed leads awaiting feedback",
+        "mine: your claimed leads awaiting feedback; team: those routed to your team",
     ),
     Subcommand("help", "", "this list"),
 )
@@ -75,6 +91,8 @@ class _Context:
     model: Model
     now: float
     command: str
+    routing: Routing = field(default_factory=Routing)
+    thresholds: Thresholds | None = None
 
     def usage_error(self, name: str, problem: str = "") -> Reply:
         text = f"Usage: {_line(self.command, _BY_NAME[name])}"
@@ -89,8 +107,14 @@ async def run_command(
     model: Model,
     now: float,
     command: str = "/lead",
+    routing: Routing | None = None,
+    thresholds: Thresholds | None = None,
 ) -> Reply:
-    """Answer the text typed after the command name (``score dana@acmesoft.com``)."""
+    """Answer the text typed after the command name (``score dana@acmesoft.com``).
+
+    ``routing`` decides ``top team`` (who is in which team, which leads go to it);
+    ``thresholds`` are the live band edges (percentile bands), the model's fixed or floor
+    edges when None."""
     words = text.split()
     name = words[0].lower() if words else "help"
     if name == "help":
@@ -100,7 +124,8 @@ async def run_command(
         problem = f"Unknown subcommand {clean(words[0])!r}."
         return Reply(text=f"{usage(command)}\n{problem}", error=True)
     async with session_factory(engine)() as session:
-        return await handler(_Context(session, actor, model, now, command), words[1:])
+        context = _Context(session, actor, model, now, command, routing or Routing(), thresholds)
+        return await handler(context, words[1:])
 
 
 # --- score -------------------------------------------------------------------------------
@@ -160,7 +185,9 @@ def _one_named(matches: Sequence[Lead], key: str) -> Lead | None:
 
 
 async def _report(ctx: _Context, key: str, *, public: bool) -> Reply | None:
-    report = await lead_report(ctx.session, key=key, model=ctx.model, now=ctx.now)
+    report = await lead_report(
+        ctx.session, key=key, model=ctx.model, now=ctx.now, thresholds=ctx.thresholds
+    )
     if report is None:
         return None
     return Reply(text=_summary(report), lead=report, private=not public)
@@ -221,6 +248,7 @@ async def _feedback(ctx: _Context, args: list[str]) -> Reply:
         actor=ctx.actor,
         model=ctx.model,
         now=ctx.now,
+        thresholds=ctx.thresholds,
     )
     await ctx.session.commit()
     total = await count_labels(ctx.session)
@@ -232,21 +260,72 @@ async def _feedback(ctx: _Context, args: list[str]) -> Reply:
 # --- top ---------------------------------------------------------------------------------
 
 
-def _top_args(args: list[str]) -> tuple[int, str] | str:
+def _top_args(args: list[str]) -> tuple[int, Scope] | str:
     """(n, scope), or the problem with the arguments."""
     n: int | None = None
-    scope: str | None = None
+    scope: Scope | None = None
     for arg in args:
         if arg.isdigit() and n is None:
             n = int(arg)
-        elif arg.lower() in ("mine", "all") and scope is None:
-            scope = arg.lower()
+        elif arg.lower() in set(Scope) and scope is None:
+            scope = Scope(arg.lower())
         else:
             return f"Unexpected {clean(arg)!r}."
     n = TOP_DEFAULT if n is None else n
     if not 1 <= n <= TOP_MAX:
         return f"n must be 1 to {TOP_MAX}, got {n}."
-    return n, scope or "all"
+    return n, scope or Scope.ALL
+
+
+def route_of(routing: Routing, traits: Mapping[str, Any]) -> Route | None:
+    """The rule an alert for these traits is routed by, or None when it goes to the lead's
+    owner or to the default channel — ``bot.routing.Router``'s order, read without taking
+    a team member's turn."""
+    if routing.owner is not None:
+        path, users = routing.owner
+        value = lookup(traits, path)
+        if value is not None and str(value).strip().lower() in users:
+            return None
+    return next((route for route in routing.rules if route.matches(dict(traits))), None)
+
+
+def in_a_team(routing: Routing, actor: Actor) -> bool:
+    """Whether the asker is a member of a team some rule routes to (teams list Slack users)."""
+    return actor.platform == "slack" and any(actor.user_id in r.team for r in routing.rules)
+
+
+def _for_team_of(routing: Routing, actor: Actor, lead: Lead) -> bool:
+    route = route_of(routing, LeadState.from_dict(lead.state).traits)
+    return route is not None and actor.user_id in route.team
+
+
+async def team_leads(ctx: _Context, n: int) -> list[Lead]:
+    """The ``n`` hottest open leads routed to a team of the asker. Routes are conditions on
+    traits, evaluated here page by page of open leads, hottest first."""
+    found: list[Lead] = []
+    after: tuple[float, str] | None = None
+    while len(found) < n:
+        page = await open_leads(ctx.session, now=at(ctx.now), limit=TEAM_PAGE, after=after)
+        found += [lead for lead in page if _for_team_of(ctx.routing, ctx.actor, lead)]
+        if len(page) < TEAM_PAGE:
+            break
+        after = (page[-1].score, page[-1].id)
+    return found[:n]
+
+
+_TITLES = {
+    Scope.MINE: ("Your claimed leads awaiting feedback", "You have no claimed leads waiting."),
+    Scope.TEAM: ("Hottest leads for your team", "No lead routed to your team is waiting."),
+    Scope.ALL: ("Hottest leads nobody has acted on", "No lead is waiting for anyone."),
+}
+
+
+async def _top_leads(ctx: _Context, n: int, scope: Scope) -> list[Lead]:
+    if scope is Scope.MINE:
+        return await claimed_leads(ctx.session, by=ctx.actor.ref, limit=n)
+    if scope is Scope.TEAM:
+        return await team_leads(ctx, n)
+    return await open_leads(ctx.session, now=at(ctx.now), limit=n)
 
 
 async def _top(ctx: _Context, args: list[str]) -> Reply:
@@ -254,13 +333,11 @@ async def _top(ctx: _Context, args: list[str]) -> Reply:
     if isinstance(parsed, str):
         return ctx.usage_error("top", parsed)
     n, scope = parsed
-    if scope == "mine":
-        leads = await claimed_leads(ctx.session, by=ctx.actor.ref, limit=n)
-        title, empty = "Your claimed leads awaiting feedback", "You have no claimed leads waiting."
-    else:
-        leads = await open_leads(ctx.session, now=at(ctx.now), limit=n)
-        title, empty = "Hottest leads nobody has acted on", "No lead is waiting for anyone."
-    summaries = [lead_summary(lead) for lead in leads]
+    if scope is Scope.TEAM and not in_a_team(ctx.routing, ctx.actor):
+        others = " or ".join(f"`{ctx.command} top{s}`" for s in ("", f" {Scope.MINE}"))
+        return Reply(text=f"You are in no team of the routing config; try {others}.")
+    summaries = [lead_summary(lead) for lead in await _top_leads(ctx, n, scope)]
+    title, empty = _TITLES[scope]
     text = f"{title}\n{render_top(summaries)}" if summaries else empty
     return Reply(text=text, leads=tuple(summaries), title=title)
 

@@ -10,15 +10,16 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.actions import apply_action
-from bot.commands import SUBCOMMANDS, USAGE, run_command, usage
+from bot.commands import SUBCOMMANDS, TEAM_PAGE, USAGE, Scope, run_command, usage
+from bot.edges import BandEdges
 from bot.messages import Action, Actor, Outcome, Reply
 from bot.pipeline import Pipeline
-from config.loader import LeadbotConfig
+from config.loader import LeadbotConfig, load_config
 from scoring import LeadState, score
 from scoring.engine import feature
 from storage.ingest import LEADS
 from storage.tables import Feedback
-from tests.bot.conftest import DAY, IDEAL, T0, events, identify, page, track
+from tests.bot.conftest import DAY, IDEAL, SMALL_MODEL, T0, events, identify, page, track
 
 NOW = T0 + 600
 PAT = Actor("slack", "U1", "Pat")
@@ -187,6 +188,7 @@ async def test_feedback_stores_the_features_of_this_moment(
         "model": "test-model",
         "at": NOW,
         "score": pytest.approx(result.total),
+        "band": "hot",
         "fit": pytest.approx(result.fit),
         "intent": pytest.approx(result.intent),
         "rules": {rule.id: pytest.approx(feature(rule, state, NOW)) for rule in model.rules},
@@ -326,6 +328,8 @@ async def test_top_mine_lists_my_claims_awaiting_feedback(
         ("top many", "Unexpected 'many'."),
         ("top 3 4", "Unexpected '4'."),
         ("top mine all", "Unexpected 'all'."),
+        ("top team mine", "Unexpected 'mine'."),
+        ("top teams", "Unexpected 'teams'."),
         ("top -3", "Unexpected '-3'."),
     ],
 )
@@ -335,6 +339,182 @@ async def test_malformed_top_gives_its_usage(
     before = await _snapshot(engine)
     reply = await run(engine, config, text)
     assert reply.error
-    assert reply.text == f"Usage: /lead top [n] [mine|all]\n{problem}"
+    assert reply.text == f"Usage: /lead top [n] [mine|team|all]\n{problem}"
     assert not reply.leads
     assert await _snapshot(engine) == before
+
+
+def test_the_top_usage_line_names_every_scope() -> None:
+    top = next(line for line in USAGE.splitlines() if line.startswith("/lead top "))
+    assert top.startswith("/lead top [n] [mine|team|all] — ")
+    assert [s.value for s in Scope] == ["mine", "team", "all"]
+
+
+# --- top team ----------------------------------------------------------------------------
+
+TEAMS = """
+routing:
+  owner: {trait: crm_owner, users: {"jane@acme.example": U0OWNER1}}
+  teams: {east: [U0EAST1, U0BOTH2], west: [U0BOTH2, U0WEST3]}
+  rules:
+    - name: dach
+      when: {address.country: {one_of: [de, at]}}
+      channel: "#sales-dach"
+    - name: software
+      when: {company.industry: {one_of: [software, saas]}}
+      team: east
+    - name: public sector
+      when: {company.industry: {equals: government}}
+      team: west
+"""
+
+
+EAST = Actor("slack", "U0EAST1", "Eve")
+BOTH = Actor("slack", "U0BOTH2", "Bea")
+WEST = Actor("slack", "U0WEST3", "Wes")
+
+
+@pytest.fixture
+def teams() -> LeadbotConfig:
+    return load_config(text=SMALL_MODEL + TEAMS, name="teams.yaml")
+
+
+def _vp(user: str, industry: str, **traits: Any) -> dict[str, Any]:
+    company = {"name": f"{user} Inc", "industry": industry}
+    return identify(user, T0, name=user.upper(), title="VP Sales", company=company, **traits)
+
+
+@pytest.fixture
+async def routed(engine: AsyncEngine, teams: LeadbotConfig) -> None:
+    """s1 and s2 software (east; s1 hotter), s3 software with an owner, s4 software in
+    Germany (a channel), g1 government (west), o1 neither (the default channel)."""
+    async with Pipeline(engine, teams) as pipeline:
+        calls = [
+            _vp("s1", "Software"),
+            page("s1", "/pricing", T0 + 60),
+            identify("s2", T0, name="S2", company={"industry": "SaaS"}),
+            _vp("s3", "Software", crm_owner="Jane@Acme.example"),
+            _vp("s4", "Software", address={"country": "DE"}),
+            _vp("g1", "Government"),
+            _vp("o1", "Retail"),
+        ]
+        await pipeline.ingest(events(*calls), now=T0 + 300)
+
+
+async def top(engine: AsyncEngine, config: LeadbotConfig, text: str, **kw: Any) -> Reply:
+    kw.setdefault("actor", EAST)
+    return await run(engine, config, text, routing=config.routing, **kw)
+
+
+@pytest.mark.usefixtures("routed")
+async def test_top_team_lists_the_open_leads_routed_to_my_teams(
+    engine: AsyncEngine, teams: LeadbotConfig
+) -> None:
+    mine = await top(engine, teams, "top team")
+    assert _ids(mine) == ["s1", "s2"]  # not the owner's, the channel's or the default's
+    assert mine.title == "Hottest leads for your team"
+    assert "S1" in mine.text
+    in_both = await top(engine, teams, "top TEAM", actor=BOTH)
+    assert _ids(in_both) == ["s1", "g1", "s2"]  # hottest first, across her two teams
+    assert _ids(await top(engine, teams, "top 2 team", actor=BOTH)) == ["s1", "g1"]
+    west = await top(engine, teams, "top team", actor=WEST)
+    assert _ids(west) == ["g1"]
+
+
+@pytest.mark.usefixtures("routed")
+async def test_top_team_leaves_out_what_someone_acted_on(
+    engine: AsyncEngine, teams: LeadbotConfig
+) -> None:
+    await apply_action(engine=engine, model=teams.model, action=Action.CLAIM, lead_id="s1",
+                       actor=PAT, now=NOW)  # fmt: skip
+    await top(engine, teams, "feedback g1 qualified", actor=BOTH)
+    assert _ids(await top(engine, teams, "top team", actor=BOTH)) == ["s2"]
+    await apply_action(engine=engine, model=teams.model, action=Action.SNOOZE, lead_id="s2",
+                       actor=BOTH, now=NOW, snooze_hours=1)  # fmt: skip
+    empty = await top(engine, teams, "top team", actor=BOTH)
+    assert (empty.leads, empty.text) == ((), "No lead routed to your team is waiting.")
+    later = await top(engine, teams, "top team", actor=BOTH, now=NOW + 3600)
+    assert _ids(later) == ["s2"]
+
+
+@pytest.mark.usefixtures("routed")
+@pytest.mark.parametrize(
+    "actor",
+    [Actor("slack", "U9"), Actor("slack", "U0OWNER1"), Actor("teams", "U0EAST1")],
+    ids=["no team", "an owner only", "not a Slack user"],
+)
+async def test_top_team_for_someone_in_no_team_says_what_to_try(
+    engine: AsyncEngine, teams: LeadbotConfig, actor: Actor
+) -> None:
+    reply = await top(engine, teams, "top team", actor=actor, command="/sales")
+    assert not reply.leads
+    assert reply.text == (
+        "You are in no team of the routing config; try `/sales top` or `/sales top mine`."
+    )
+
+
+@pytest.mark.usefixtures("pipeline")
+async def test_top_team_without_routing_rules_says_so_too(
+    engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    reply = await run(engine, config, "top team")
+    assert reply.text.startswith("You are in no team of the routing config")
+
+
+BY_REGION = """
+routing:
+  teams: {east: [U0EAST1], west: [U0BOTH2]}
+  rules:
+    - {when: {region: {equals: east}}, team: east}
+    - {when: {region: {equals: west}}, team: west}
+"""
+
+
+async def test_top_team_reads_past_a_page_of_other_teams_leads(engine: AsyncEngine) -> None:
+    """More open leads of another team than one page, all tied on score with the asker's:
+    the asker's come from the next page, in id order (the tie-break)."""
+    config = load_config(text=SMALL_MODEL + BY_REGION, name="regions.yaml")
+    west = [identify(f"g{i:03}", T0, title="VP", region="west") for i in range(TEAM_PAGE + 5)]
+    east = [identify(f"z{i}", T0, title="VP", region="east") for i in range(2)]
+    async with Pipeline(engine, config) as pipeline:
+        await pipeline.ingest(events(*east, *west), now=T0 + 300)
+    scores = {lead["score"] for lead in (await run(engine, config, "top 50")).leads}
+    assert scores == {20}  # every lead ties: only the id orders them
+    assert _ids(await top(engine, config, "top team")) == ["z0", "z1"]
+    west_top = await top(engine, config, "top 50 team", actor=BOTH)
+    assert _ids(west_top) == [f"g{i:03}" for i in range(50)]
+
+
+# --- live band edges ---------------------------------------------------------------------
+
+# warm from 10 points; hot from the median score, never below 15
+MEDIAN_HOT = SMALL_MODEL.replace(
+    "bands: {warm: 20, hot: 50}", "bands: {warm: 10, hot: {percentile: 50, min_points: 15}}"
+)
+
+
+async def test_score_shows_the_band_the_live_edges_give(engine: AsyncEngine) -> None:
+    config = load_config(text=MEDIAN_HOT, name="median.yaml")
+    async with Pipeline(engine, config) as pipeline:
+        calls = [
+            identify("d", T0, name="Dee", company={"industry": "Software"}),  # 10
+            identify("a", T0, name="Ann", title="VP Sales"),  # 20
+            identify("b", T0, name="Bo", title="VP Sales", company={"industry": "SaaS"}),  # 30
+            identify("c", T0, name="Cy", title="Head of Sales", company={"industry": "SaaS"}),
+            track("c", "Demo Requested", T0),  # 60
+        ]
+        await pipeline.ingest(events(*calls), now=T0)
+    edges = BandEdges(config.model.bands)
+    assert edges.current.hot == 15  # no scores read yet: the floor, as default edges are
+    assert (await run(engine, config, "score a")).text.startswith("Ann — score 20.0 hot")
+    await edges.refresh(engine)
+    assert edges.current.hot == pytest.approx(25)  # median of 10, 20, 30, 60
+    ann = await run(engine, config, "score a", thresholds=edges.current)
+    assert ann.lead is not None
+    assert (ann.lead["band"], ann.text.startswith("Ann — score 20.0 warm")) == ("warm", True)
+    bo = await run(engine, config, "score b", thresholds=edges.current)
+    assert bo.lead is not None
+    assert bo.lead["band"] == "hot"
+    await run(engine, config, "feedback a qualified", thresholds=edges.current)
+    [label] = await _feedback_rows(engine)
+    assert label.features["band"] == "warm"  # the band the rep saw
