@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from bot.edges import BandEdges, following_band_edges
 from bot.ingest import running_ingest
 from bot.outbox import ByDestination, ConsoleTransport, Dispatcher, Transport
 from bot.routing import Router
@@ -82,9 +83,14 @@ def build_app(
         engine = create_engine(settings.database_url)
         await upgrade(engine)
         transports: dict[str, Transport] = {"console": transport or ConsoleTransport()}
+        # This process's band edges, for what commands and buttons show: followed with the
+        # pipeline's here in thread mode, on their own when the writer is another process.
+        edges = BandEdges(config.model.bands)
         slack = None
         if with_slack:
-            slack = build_slack(settings=settings, config=config, engine=engine, clock=clock)
+            slack = build_slack(
+                settings=settings, config=config, engine=engine, clock=clock, edges=edges
+            )
             app[SLACK_APP], transports["slack"] = slack.app, slack.transport
         dispatcher = Dispatcher(engine, ByDestination(transports), clock=clock)
         async with contextlib.AsyncExitStack() as stack:
@@ -97,12 +103,13 @@ def build_app(
                 await writer.start()
                 stack.push_async_callback(writer.close)
                 app[INGEST] = writer
+                await stack.enter_async_context(following_band_edges(edges, engine))
             else:
-                app[INGEST] = await stack.enter_async_context(
-                    running_ingest(
-                        engine, config, clock=clock, on_alert=dispatcher.wake, router=router
-                    )
-                )
+                ingest = running_ingest(
+                    engine, config, clock=clock, on_alert=dispatcher.wake, router=router,
+                    edges=edges,
+                )  # fmt: skip
+                app[INGEST] = await stack.enter_async_context(ingest)
             if slack is not None:
                 await stack.enter_async_context(socket_mode(slack))
             app[ENGINE], app[DISPATCHER] = engine, dispatcher

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.actions import ActionResult, apply_action
 from bot.commands import run_command
+from bot.edges import BandEdges
 from bot.messages import Action, Actor
 from bot.slack.alert_blocks import CRM_ACTION, AlertState, alert_message
 from bot.slack.blocks import escape
@@ -56,8 +57,12 @@ def build_slack_app(
     client: AsyncWebClient,
     signing_secret: str,
     clock: Callable[[], float],
+    edges: BandEdges | None = None,
 ) -> AsyncApp:
-    """The Bolt app; mount it with ``bot.slack.http.slack_route`` or run it in Socket Mode."""
+    """The Bolt app; mount it with ``bot.slack.http.slack_route`` or run it in Socket Mode.
+    ``edges``: the live band edges answers are scored with, kept fresh by the caller (the
+    model's fixed or floor edges when None)."""
+    edges = edges or BandEdges(config.model.bands)
     app = AsyncApp(client=client, signing_secret=signing_secret)
     sessions = session_factory(engine)
 
@@ -85,7 +90,8 @@ def build_slack_app(
         actor = Actor("slack", command["user_id"], command.get("user_name", ""))
         reply = await run_command(
             unwrap_links(command.get("text", "")), actor=actor, engine=engine, model=config.model,
-            now=clock(), command=config.slack.command,
+            now=clock(), command=config.slack.command, routing=config.routing,
+            thresholds=edges.current,
         )  # fmt: skip
         blocks, text = reply_message(reply)
         kind = "ephemeral" if reply.private else "in_channel"
@@ -151,6 +157,7 @@ def build_slack_app(
         return await apply_action(
             engine=engine, model=config.model, action=which, lead_id=lead_id,
             actor=Actor("slack", user_id, name), now=clock(), reason=reason, note=note,
+            thresholds=edges.current,
         )  # fmt: skip
 
     async def _show(

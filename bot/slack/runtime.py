@@ -17,6 +17,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.edges import BandEdges
 from bot.slack.alert_blocks import alert_message
 from bot.slack.app import build_slack_app
 from bot.slack.transport import SlackTransport
@@ -57,8 +58,14 @@ def check_slack_settings(settings: Settings) -> None:
 
 
 def build_slack(
-    *, settings: Settings, config: LeadbotConfig, engine: AsyncEngine, clock: Callable[[], float]
+    *,
+    settings: Settings,
+    config: LeadbotConfig,
+    engine: AsyncEngine,
+    clock: Callable[[], float],
+    edges: BandEdges | None = None,
 ) -> Slack:
+    """``edges``: the server's live band edges, which commands and buttons score with."""
     assert settings.slack_bot_token is not None
     token = settings.slack_bot_token.get_secret_value()
     base_url = _api_url(settings.slack_api_url) or AsyncWebClient.BASE_URL
@@ -68,8 +75,9 @@ def build_slack(
     # and a random one could never verify a request if the route were ever mounted.
     secret = signing.get_secret_value() if signing else secrets.token_hex(32)
     app = build_slack_app(
-        config=config, engine=engine, client=client, clock=clock, signing_secret=secret
-    )
+        config=config, engine=engine, client=client, clock=clock, signing_secret=secret,
+        edges=edges,
+    )  # fmt: skip
     sessions = session_factory(engine)
 
     async def remember(message: Claimed, channel: str, ts: str) -> None:
