@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.actions import apply_action
+from bot.app import build_app
 from bot.commands import SUBCOMMANDS, TEAM_PAGE, USAGE, Scope, run_command, usage
 from bot.edges import BandEdges
 from bot.messages import Action, Actor, Outcome, Reply
 from bot.pipeline import Pipeline
 from config.loader import LeadbotConfig, load_config
+from config.settings import load_settings
 from scoring import LeadState, score
 from scoring.engine import feature
 from storage.ingest import LEADS
 from storage.tables import Feedback
 from tests.bot.conftest import DAY, IDEAL, SMALL_MODEL, T0, events, identify, page, track
+from tests.bot.test_slack_app import (
+    SIGNING_SECRET,
+    WEBHOOK_SECRET,
+    command_body,
+    eventually,
+    post_slack,
+)
+from tests.fakes.slack_api import FakeSlack
 
 NOW = T0 + 600
 PAT = Actor("slack", "U1", "Pat")
@@ -493,17 +506,21 @@ MEDIAN_HOT = SMALL_MODEL.replace(
 )
 
 
+def _median_hot_leads() -> list[dict[str, Any]]:
+    """Scores 10, 20 (Ann), 30 (Bo) and 60: the median, 25, puts Ann in warm, not hot."""
+    return [
+        identify("d", T0, name="Dee", company={"industry": "Software"}),
+        identify("a", T0, name="Ann", title="VP Sales"),
+        identify("b", T0, name="Bo", title="VP Sales", company={"industry": "SaaS"}),
+        identify("c", T0, name="Cy", title="Head of Sales", company={"industry": "SaaS"}),
+        track("c", "Demo Requested", T0),
+    ]
+
+
 async def test_score_shows_the_band_the_live_edges_give(engine: AsyncEngine) -> None:
     config = load_config(text=MEDIAN_HOT, name="median.yaml")
     async with Pipeline(engine, config) as pipeline:
-        calls = [
-            identify("d", T0, name="Dee", company={"industry": "Software"}),  # 10
-            identify("a", T0, name="Ann", title="VP Sales"),  # 20
-            identify("b", T0, name="Bo", title="VP Sales", company={"industry": "SaaS"}),  # 30
-            identify("c", T0, name="Cy", title="Head of Sales", company={"industry": "SaaS"}),
-            track("c", "Demo Requested", T0),  # 60
-        ]
-        await pipeline.ingest(events(*calls), now=T0)
+        await pipeline.ingest(events(*_median_hot_leads()), now=T0)
     edges = BandEdges(config.model.bands)
     assert edges.current.hot == 15  # no scores read yet: the floor, as default edges are
     assert (await run(engine, config, "score a")).text.startswith("Ann — score 20.0 hot")
@@ -518,3 +535,30 @@ async def test_score_shows_the_band_the_live_edges_give(engine: AsyncEngine) -> 
     await run(engine, config, "feedback a qualified", thresholds=edges.current)
     [label] = await _feedback_rows(engine)
     assert label.features["band"] == "warm"  # the band the rep saw
+
+
+@pytest.mark.parametrize("ingest", ["thread", "process"])
+async def test_the_slack_server_answers_with_its_live_edges(
+    engine: AsyncEngine, db_url: str, ingest: str
+) -> None:
+    """The server follows the score distribution itself, whether the writer shares its
+    process or not: ``/lead score`` over Slack says warm where fixed floors say hot."""
+    config = load_config(text=MEDIAN_HOT, name="median.yaml")
+    async with Pipeline(engine, config) as pipeline:
+        await pipeline.ingest(events(*_median_hot_leads()), now=T0)
+    async with FakeSlack(token="xoxb-test") as slack:
+        settings = load_settings({
+            "DATABASE_URL": db_url, "LEADBOT_INGEST": ingest,
+            "LEADBOT_WEBHOOK_SECRET": WEBHOOK_SECRET, "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.url,
+        })  # fmt: skip
+        async with TestClient(TestServer(build_app(settings=settings, config=config))) as client:
+            answers: list[str] = []
+            for n in range(1, 100):  # the first refresh runs as the server starts
+                assert (await post_slack(client, command_body(slack, "score a", n=n))).status == 200
+                await eventually(lambda: len(slack.calls_to("response_url")) == n)  # noqa: B023 (awaited now)
+                answers.append(orjson.dumps(slack.calls_to("response_url")[-1].body).decode())
+                if "score 20.0 warm" in answers[-1]:
+                    break
+                await asyncio.sleep(0.02)
+    assert "score 20.0 warm" in answers[-1], answers[-1]
