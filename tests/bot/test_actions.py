@@ -15,6 +15,7 @@ from bot.messages import Action, Actor, DisqualifyReason
 from bot.pipeline import Pipeline
 from config.loader import LeadbotConfig
 from scoring import LeadState
+from scoring.bands import Thresholds
 from scoring.engine import feature
 from storage.ingest import LEADS
 from storage.tables import Feedback
@@ -129,6 +130,19 @@ async def test_qualified_stores_the_features_of_the_click(
     await pipeline.ingest(events(track("u1", "Demo Requested", NOW + DAY)), now=NOW + DAY)
     [unchanged] = await _labels(engine)
     assert unchanged["features"] == label["features"]
+
+
+@pytest.mark.usefixtures("pipeline")
+async def test_a_judgement_keeps_the_band_of_the_edges_it_was_given(
+    engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    """Dana scores about 70: hot on the model's edges (50), warm on live edges at 80."""
+    await act(engine, config, Action.QUALIFY)
+    await act(engine, config, Action.DISQUALIFY, reason="bad timing",
+              thresholds=Thresholds(warm=20, hot=80))  # fmt: skip
+    fixed, live = await _labels(engine)
+    assert (fixed["features"]["band"], live["features"]["band"]) == ("hot", "warm")
+    assert 50 <= live["features"]["score"] < 80
 
 
 @pytest.mark.usefixtures("pipeline")
