@@ -8,7 +8,7 @@ answers with the usage line of the subcommand concerned.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -20,11 +20,11 @@ from bot.actions import at, canonical_reason, judge, lead_label
 from bot.lookup import lead_report, suggestions
 from bot.messages import Actor, Outcome, Reply
 from bot.queries import lead_summary
+from bot.routing import route_of
 from bot.text import clean, render_top
-from config.routing import Route, Routing
+from config.routing import Routing
 from scoring import LeadState, Model
 from scoring.bands import Thresholds
-from scoring.model import lookup
 from storage.claims import claimed_leads, open_leads
 from storage.engine import session_factory
 from storage.feedback import count_labels
@@ -275,18 +275,6 @@ def _top_args(args: list[str]) -> tuple[int, Scope] | str:
     if not 1 <= n <= TOP_MAX:
         return f"n must be 1 to {TOP_MAX}, got {n}."
     return n, scope or Scope.ALL
-
-
-def route_of(routing: Routing, traits: Mapping[str, Any]) -> Route | None:
-    """The rule an alert for these traits is routed by, or None when it goes to the lead's
-    owner or to the default channel — ``bot.routing.Router``'s order, read without taking
-    a team member's turn."""
-    if routing.owner is not None:
-        path, users = routing.owner
-        value = lookup(traits, path)
-        if value is not None and str(value).strip().lower() in users:
-            return None
-    return next((route for route in routing.rules if route.matches(dict(traits))), None)
 
 
 def in_a_team(routing: Routing, actor: Actor) -> bool:

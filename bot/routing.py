@@ -28,20 +28,13 @@ class Router:
     def destinations(self, traits: Mapping[str, Any]) -> tuple[str, ...]:
         if self.slack_channel is None:
             return (CONSOLE,)
-        owner = self._owner(traits)
+        owner = owner_of(self.routing, traits)
         if owner is not None:
             return (f"slack:@{owner}",)
-        for route in self.routing.rules:
-            if route.matches(dict(traits)):
-                return self._targets(route)
+        route = route_of(self.routing, traits)
+        if route is not None:
+            return self._targets(route)
         return (f"slack:{self.slack_channel}",)
-
-    def _owner(self, traits: Mapping[str, Any]) -> str | None:
-        if self.routing.owner is None:
-            return None
-        path, users = self.routing.owner
-        value = lookup(traits, path)
-        return users.get(str(value).strip().lower()) if value is not None else None
 
     def _targets(self, route: Route) -> tuple[str, ...]:
         targets = []
@@ -55,3 +48,20 @@ class Router:
             self._turns[route.name] = turn + 1
             targets.append(f"slack:@{route.team[turn % len(route.team)]}")
         return tuple(targets)
+
+
+def owner_of(routing: Routing, traits: Mapping[str, Any]) -> str | None:
+    """The Slack user the lead's owner trait maps to, if any."""
+    if routing.owner is None:
+        return None
+    path, users = routing.owner
+    value = lookup(traits, path)
+    return users.get(str(value).strip().lower()) if value is not None else None
+
+
+def route_of(routing: Routing, traits: Mapping[str, Any]) -> Route | None:
+    """The rule an alert for these traits is routed by, or None when it goes to the lead's
+    owner or to the default channel. Reading it takes no team member's turn."""
+    if owner_of(routing, traits) is not None:
+        return None
+    return next((route for route in routing.rules if route.matches(dict(traits))), None)
