@@ -11,24 +11,19 @@ from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.signature import SignatureVerifier
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.app import build_app
-from bot.signatures import generate_secret, sign
 from bot.state import ENGINE
 from config.loader import LeadbotConfig
 from config.settings import load_settings
 from storage.tables import Feedback, Lead
-from tests.bot.conftest import IDEAL, identify, track
+from tests.bot.slack_helpers import WEBHOOK_SECRET, Client, count, eventually, hot_lead
 from tests.fakes.slack_api import FakeSlack
 
 SIGNING_SECRET = "slack-signing-secret-for-tests"
-WEBHOOK_SECRET = generate_secret()
-
-Client = TestClient[web.Request, web.Application]
 
 
 @pytest.fixture
@@ -86,33 +81,11 @@ async def post_slack(client: Client, body: str, **headers: str) -> Any:
     )
 
 
-async def eventually(check: Callable[[], bool], seconds: float = 3.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("not within the time allowed")
-
-
-async def _count(client: Client, model: Any) -> int:
-    async with client.app[ENGINE].connect() as conn:
-        return (await conn.execute(select(func.count()).select_from(model))).scalar_one()
-
-
-async def _hot_lead(client: Client) -> None:
-    now = time.time()
-    body = orjson.dumps(
-        {"batch": [identify("u1", now, **IDEAL), track("u1", "Demo Requested", now)]}
-    )
-    headers = sign(WEBHOOK_SECRET, body, msg_id="m-hot", timestamp=int(now))
-    assert (await client.post("/webhooks/events", data=body, headers=headers)).status == 202
-
-
 async def test_a_hot_lead_gives_one_alert_with_breakdown_and_buttons(
     client: Client, slack: FakeSlack
 ) -> None:
     started = time.monotonic()
-    await _hot_lead(client)
+    await hot_lead(client)
     await eventually(lambda: len(slack.calls_to("chat.postMessage")) == 1)
     assert time.monotonic() - started < 1.0
     [post] = slack.calls_to("chat.postMessage")
@@ -130,7 +103,7 @@ async def test_a_hot_lead_gives_one_alert_with_breakdown_and_buttons(
 
 
 async def test_lead_score_answers_with_the_score(client: Client, slack: FakeSlack) -> None:
-    await _hot_lead(client)
+    await hot_lead(client)
     started = time.monotonic()
     resp = await post_slack(client, command_body(slack, "score dana@acmesoft.com"))
     assert resp.status == 200
@@ -144,13 +117,13 @@ async def test_lead_score_answers_with_the_score(client: Client, slack: FakeSlac
 async def test_lead_feedback_is_stored_once_even_when_slack_resends_it(
     client: Client, slack: FakeSlack
 ) -> None:
-    await _hot_lead(client)
+    await hot_lead(client)
     body = command_body(slack, "feedback dana@acmesoft.com won signed the annual plan")
     assert (await post_slack(client, body)).status == 200
     assert (await post_slack(client, body, **{"X-Slack-Retry-Num": "1"})).status == 200
     await eventually(lambda: len(slack.calls_to("response_url")) >= 1)
     await asyncio.sleep(0.2)
-    assert await _count(client, Feedback) == 1
+    assert await count(client, Feedback) == 1
     async with client.app[ENGINE].connect() as conn:
         row = (await conn.execute(select(Feedback))).mappings().one()
     assert (row["outcome"], row["by"]) == ("won", "slack:U0REP1")
@@ -172,19 +145,19 @@ async def test_forged_or_replayed_requests_get_401_and_change_nothing(
     slack: FakeSlack,
     headers: Callable[[str], dict],  # type: ignore[type-arg]
 ) -> None:
-    await _hot_lead(client)
+    await hot_lead(client)
     body = command_body(slack, "feedback dana@acmesoft.com lost")
     resp = await client.post("/slack/events", data=body.encode(), headers=headers(body))
     assert resp.status == 401
     await asyncio.sleep(0.1)
-    assert await _count(client, Feedback) == 0
+    assert await count(client, Feedback) == 0
     assert slack.calls_to("response_url") == []
 
 
 async def test_claim_updates_the_alert_and_a_second_claim_is_told_it_is_taken(
     client: Client, slack: FakeSlack
 ) -> None:
-    await _hot_lead(client)
+    await hot_lead(client)
     await eventually(lambda: len(slack.calls_to("chat.postMessage")) == 1)
     await eventually(lambda: bool(slack.messages))
     ((channel, ts),) = slack.messages
@@ -208,13 +181,13 @@ async def test_claim_updates_the_alert_and_a_second_claim_is_told_it_is_taken(
 async def test_qualified_click_stores_feedback_and_disqualify_asks_the_reason(
     client: Client, slack: FakeSlack
 ) -> None:
-    await _hot_lead(client)
+    await hot_lead(client)
     await eventually(lambda: bool(slack.messages))
     ((_channel, ts),) = slack.messages
     qualify = action_body(slack, "qualify", "u1", user="U0ALICE", ts=ts, n=3)
     assert (await post_slack(client, qualify)).status == 200
     await eventually(lambda: len(slack.calls_to("chat.update")) == 1)
-    assert await _count(client, Feedback) == 1
+    assert await count(client, Feedback) == 1
     disqualify = action_body(slack, "disqualify", "u1", user="U0ALICE", ts=ts, n=4)
     assert (await post_slack(client, disqualify)).status == 200
     await eventually(lambda: len(slack.calls_to("views.open")) == 1)
@@ -226,7 +199,7 @@ async def test_qualified_click_stores_feedback_and_disqualify_asks_the_reason(
 async def test_the_disqualify_form_stores_the_reason_and_updates_the_alert(
     client: Client, slack: FakeSlack
 ) -> None:
-    await _hot_lead(client)
+    await hot_lead(client)
     await eventually(lambda: bool(slack.messages))
     ((channel, ts),) = slack.messages
     assert (await post_slack(client, action_body(slack, "disqualify", "u1", user="U0ALICE",

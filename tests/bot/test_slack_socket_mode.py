@@ -9,31 +9,27 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 import pytest
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode
 from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.app import StartupError, build_app
-from bot.signatures import generate_secret, sign
 from bot.state import ENGINE
 from config.loader import LeadbotConfig
 from config.settings import load_settings
 from storage.tables import Feedback, Lead
-from tests.bot.conftest import IDEAL, identify, track
+from tests.bot.slack_helpers import WEBHOOK_SECRET, Client, count, eventually, hot_lead
 from tests.fakes.slack_socket import FakeSocketSlack
 
 BOT_TOKEN = "xoxb-test"
 APP_TOKEN = "xapp-1-A0LEADBOT-test"
-WEBHOOK_SECRET = generate_secret()
-
-Client = TestClient[web.Request, web.Application]
 
 
 @pytest.fixture
@@ -82,29 +78,6 @@ def click(slack: FakeSocketSlack, action: str, lead_id: str, *, user: str, ts: s
         "actions": [{"action_id": f"lead_{action}", "block_id": "actions", "value": lead_id,
                      "type": "button", "action_ts": str(time.time())}],
     }  # fmt: skip
-
-
-async def eventually(check: Callable[[], bool], seconds: float = 3.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("not within the time allowed")
-
-
-async def count(client: Client, model: Any) -> int:
-    async with client.app[ENGINE].connect() as conn:
-        return (await conn.execute(select(func.count()).select_from(model))).scalar_one()
-
-
-async def hot_lead(client: Client) -> None:
-    """Dana Reyes, hot, through a signed webhook (as the HTTP-mode tests build her)."""
-    now = time.time()
-    body = orjson.dumps(
-        {"batch": [identify("u1", now, **IDEAL), track("u1", "Demo Requested", now)]}
-    )
-    headers = sign(WEBHOOK_SECRET, body, msg_id="m-hot", timestamp=int(now))
-    assert (await client.post("/webhooks/events", data=body, headers=headers)).status == 202
 
 
 def text_of(call_body: dict[str, Any]) -> str:
