@@ -28,13 +28,15 @@ from storage.rawsql import (
     time_in,
     time_out,
 )
-from storage.tables import Event, Identity, Lead, OutboxMessage, ScoreChange
+from storage.tables import AlertPost, Event, Feedback, Identity, Lead, OutboxMessage, ScoreChange
 
 LEADS = Lead.__table__  # type: ignore[attr-defined]
 IDENTITIES = Identity.__table__  # type: ignore[attr-defined]
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 HISTORY = ScoreChange.__table__  # type: ignore[attr-defined]
 OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
+ALERT_POSTS = AlertPost.__table__  # type: ignore[attr-defined]
 
 # Keep IN lists and multi-row VALUES well under SQLite's and asyncpg's parameter limits.
 CHUNK = 500
@@ -208,6 +210,6 @@ def enqueue(conn: Connection, *, rows: Sequence[Mapping[str, Any]]) -> int:
 def absorb_lead(conn: Connection, *, source: str, target: str) -> None:
     """Move everything of lead ``source`` (an anonymous visitor) onto ``target`` and drop it.
     The caller merges the feature states."""
-    for table in (IDENTITIES, EVENTS, HISTORY, OUTBOX):
+    for table in (IDENTITIES, EVENTS, HISTORY, OUTBOX, FEEDBACK, ALERT_POSTS):
         conn.execute(update(table).where(table.c.lead_id == source).values(lead_id=target))
     conn.execute(delete(LEADS).where(LEADS.c.id == source))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.pipeline import Pipeline
 from config.loader import LeadbotConfig
 from scoring import LeadState, score
-from storage.ingest import EVENTS, HISTORY, IDENTITIES, LEADS, OUTBOX
+from storage.ingest import EVENTS, FEEDBACK, HISTORY, IDENTITIES, LEADS, OUTBOX
 from tests.bot.conftest import DAY, IDEAL, T0, call, events, identify, page, track
 
 
@@ -94,6 +95,11 @@ async def test_anonymous_browsing_joins_the_lead_on_identify(
     )  # fmt: skip
     anon = await _lead(engine, "anon:a-1")
     assert anon is not None
+    async with engine.begin() as conn:  # a rep judged the visitor before they signed up
+        await conn.execute(FEEDBACK.insert().values(
+            lead_id="anon:a-1", outcome="qualified", by="slack:U1", at=datetime.now(UTC),
+            features={},
+        ))  # fmt: skip
     assert anon["anonymous"] is True
     await pipeline.ingest(
         events(call("identify", T0 + 20, userId="u1", anonymousId="a-1", traits=IDEAL)),
@@ -107,6 +113,7 @@ async def test_anonymous_browsing_joins_the_lead_on_identify(
     assert lead["score"] == pytest.approx(30 + 20, abs=0.01)
     assert await _count(engine, EVENTS, EVENTS.c.lead_id == "u1") == 3
     assert await _count(engine, IDENTITIES, IDENTITIES.c.lead_id == "anon:a-1") == 0
+    assert await _count(engine, FEEDBACK, FEEDBACK.c.lead_id == "u1") == 1  # moved along
     # later anonymous events land on the known lead directly
     await pipeline.ingest(events(page(None, "/pricing", T0 + 30, anonymousId="a-1")), now=T0 + 30)
     lead = await _lead(engine, "u1")
