@@ -63,6 +63,9 @@ def build_slack_app(
     ``edges``: the live band edges answers are scored with, kept fresh by the caller (the
     model's fixed or floor edges when None)."""
     edges = edges or BandEdges(config.model.bands)
+    # Bolt also reads SLACK_BOT_TOKEN itself and warns that the client we give wins; it is
+    # the same token (from our settings), so the warning only confuses whoever reads the log.
+    logging.getLogger("slack_bolt.AsyncApp").addFilter(_SameTokenTwice())
     app = AsyncApp(client=client, signing_secret=signing_secret)
     sessions = session_factory(engine)
 
@@ -179,6 +182,11 @@ def build_slack_app(
         await client.chat_update(channel=channel, ts=ts, blocks=blocks, text=text)
 
     return app
+
+
+class _SameTokenTwice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
 
 
 def slack_state(state: dict[str, Any]) -> AlertState:
