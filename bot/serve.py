@@ -16,7 +16,7 @@ from config.settings import Settings
 log = logging.getLogger("leadbot")
 
 INSECURE_WARNING = (
-    "WARNING: running with --insecure and no LEADBOT_WEBHOOK_SECRET: webhook signatures are "
+    "running with --insecure and no LEADBOT_WEBHOOK_SECRET: webhook signatures are "
     "NOT checked and anyone who can reach this port can change lead scores."
 )
 
