@@ -1,0 +1,63 @@
+"""config/writer.py: a model written as YAML loads back to an equal model."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import load_config
+from config.writer import in_section_order, model_yaml
+from scoring import BandSpec, Condition, Model, Op, Rule, RuleKind, Threshold
+
+
+def test_default_model_round_trips() -> None:
+    model = load_config().model
+    text = model_yaml(model)
+    assert load_config(text=text).model == model
+
+
+def test_written_yaml_keeps_the_hand_written_layout() -> None:
+    text = model_yaml(load_config().model, header="learned from leads.csv\n2 lines")
+    assert text.startswith("# learned from leads.csv\n# 2 lines\nmodel:\n")
+    assert "      company.employee_count: {range: {min: 100, max: 2000}}" not in text
+    assert "when: {company.employee_count: {range: {min: 100, max: 2000}}}" in text
+    assert "  engagement: {4: 40, 3: 20, 2: 5}" in text
+
+
+def _fit(rule_id: str, points: float, *conditions: Condition) -> Rule:
+    return Rule(rule_id, f"{rule_id} label", RuleKind.FIT, points, conditions)
+
+
+def test_values_yaml_would_misread_are_quoted() -> None:
+    """Norway, a numeric-looking string and a path with spaces survive the round trip."""
+    rules = (
+        _fit("norway", 3, Condition(("Country",), Op.ONE_OF, frozenset({"no", "se"}))),
+        _fit("code", 2, Condition(("Zip Code",), Op.EQUALS, "0123")),
+        _fit("flag", 2, Condition(("Do Not Email",), Op.EQUALS, True)),
+        _fit("count", 1.5, Condition(("visits",), Op.EQUALS, 3)),
+        _fit("missing", -4, Condition(("Lead Source",), Op.EXISTS, False)),
+        _fit("time", 7, Condition(("Total Time",), Op.RANGE, (None, 12.5))),
+    )
+    bands = BandSpec(warm=Threshold(points=10), hot=Threshold(percentile=90, min_points=30))
+    model = Model(rules=in_section_order(rules), bands=bands, intercept=-0.123456789, name="x")
+    assert load_config(text=model_yaml(model)).model == model
+
+
+def test_section_order_puts_penalties_last() -> None:
+    rules = (
+        _fit("bad", -3, Condition(("a",), Op.EXISTS, True)),
+        _fit("good", 3, Condition(("a",), Op.EXISTS, True)),
+    )
+    assert [r.id for r in in_section_order(rules)] == ["good", "bad"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (_fit("zero", 0, Condition(("a",), Op.EXISTS, True)), "rule 'zero': points must not be 0"),
+        (_fit("bare", 5), "rule 'bare': a fit rule needs at least one condition"),
+        (_fit("nan", float("nan"), Condition(("a",), Op.EXISTS, True)), "non-finite"),
+    ],
+)
+def test_unwritable_rules_are_named(rule: Rule, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        model_yaml(Model(rules=(rule,)))
