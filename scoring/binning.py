@@ -1,0 +1,197 @@
+"""Candidate fit rules from the columns of a table of leads (a CRM export, a history CSV).
+
+Each candidate is a ``scoring.Rule`` with 0 points whose conditions test one column as a
+trait path, so the rules a learner keeps score live leads exactly as they scored the table:
+
+- a category with enough support: ``equals`` (case-folded, trimmed); rare categories of a
+  column pooled into one ``one_of`` rule when the pool has enough support, else dropped;
+- a numeric column: quantile bins, ``range`` (low inclusive, high exclusive);
+- empty cells and placeholders (``Select``, ``NA``, ``-``): ``exists: false``. Callers give
+  missing cells as None (see :func:`clean`), which is also how an absent trait reads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scoring.model import Condition, Op, Rule, RuleKind
+
+PLACEHOLDERS = frozenset({"", "select", "na", "n/a", "-", "--", "null", "none", "nan"})
+"""Cell values that mean "not given" (a form left at its default, an export's null)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Support:
+    """How many rows a bin needs: ``min_rows``, or ``min_share`` of the rows with at least
+    ``floor_rows`` (so a small table does not grow rules from two rows)."""
+
+    min_rows: int = 30
+    min_share: float = 0.01
+    floor_rows: int = 10
+
+    def enough(self, count: int, total: int) -> bool:
+        return count >= self.min_rows or (
+            count >= self.floor_rows and count >= self.min_share * total
+        )
+
+
+def clean(value: str | None) -> str | None:
+    """A cell trimmed, or None when empty or a placeholder."""
+    if value is None:
+        return None
+    text = value.strip()
+    return None if text.lower() in PLACEHOLDERS else text
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def slug(text: str) -> str:
+    """``Lead Source`` → ``lead_source``: a piece of a rule id (``^[a-z][a-z0-9_]*$``)."""
+    words = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    return words if words[:1].isalpha() else f"c_{words}".rstrip("_")
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.10g}" if abs(value) >= 10_000 else f"{value:.10g}"
+
+
+def _path(column: str) -> tuple[str, ...]:
+    """A dotted column (``company.size``) is the nested trait it names, as in the config."""
+    return tuple(column.split("."))
+
+
+def _rule(rule_id: str, label: str, *conditions: Condition) -> Rule:
+    return Rule(rule_id, label, RuleKind.FIT, 0.0, conditions)
+
+
+def is_numeric(values: Sequence[str], share: float = 0.95) -> bool:
+    """Whether at least ``share`` of the given (non-missing) values read as numbers."""
+    if not values:
+        return False
+    numbers = sum(_number(v) is not None for v in values)
+    return numbers >= share * len(values)
+
+
+def category_rules(column: str, values: Sequence[str], total: int, support: Support) -> list[Rule]:
+    """One ``equals`` rule per well-supported category; the rare ones pooled (``one_of``)."""
+    counts = Counter(v.lower() for v in values)
+    spelling = Counter(values)
+    shown = {
+        key: max((s for s in spelling if s.lower() == key), key=spelling.__getitem__)
+        for key in counts
+    }
+    rules, rare = [], []
+    for key, count in counts.most_common():
+        if support.enough(count, total):
+            rule_id = slug(f"{column} {key}")
+            label = f"{column} is {shown[key]}"
+            rules.append(_rule(rule_id, label, Condition(_path(column), Op.EQUALS, key)))
+        else:
+            rare.append(key)
+    if len(rare) > 1 and support.enough(sum(counts[k] for k in rare), total):
+        label = f"{column} is something else ({len(rare)} rare values)"
+        condition = Condition(_path(column), Op.ONE_OF, frozenset(rare))
+        rules.append(_rule(f"{slug(column)}_other", label, condition))
+    return rules
+
+
+def quantile_cuts(numbers: np.ndarray, bins: int, total: int, support: Support) -> list[float]:
+    """Inner bin edges at quantiles, merged until every bin has enough support."""
+    edges = np.unique(np.quantile(numbers, np.linspace(0, 1, bins + 1)[1:-1], method="lower"))
+    cuts = [float(c) for c in edges if c > numbers.min()]
+    while cuts:
+        sizes = np.histogram(numbers, bins=[-np.inf, *cuts, np.inf])[0]
+        small = [i for i, n in enumerate(sizes) if not support.enough(int(n), total)]
+        if not small:
+            break
+        # Drop the edge between the smallest bin and its smaller neighbour.
+        i = min(small, key=lambda k: sizes[k])
+        left = sizes[i - 1] if i > 0 else math.inf
+        right = sizes[i + 1] if i + 1 < len(sizes) else math.inf
+        del cuts[i - 1 if left <= right else i]
+    return cuts
+
+
+def numeric_rules(
+    column: str, values: Sequence[str], total: int, support: Support, bins: int
+) -> list[Rule]:
+    """Quantile bins of a numeric column; values that do not read as numbers get no bin."""
+    numbers = np.array([n for v in values if (n := _number(v)) is not None])
+    if numbers.size == 0:
+        return []
+    cuts = quantile_cuts(numbers, bins, total, support)
+    if not cuts:
+        return []
+    bounds = [None, *cuts, None]
+    rules = []
+    for low, high in itertools.pairwise(bounds):
+        if low is None:
+            text, key = f"under {_fmt(high)}", f"lt_{_fmt(high)}"  # type: ignore[arg-type]
+        elif high is None:
+            text, key = f"{_fmt(low)} or more", f"ge_{_fmt(low)}"
+        else:
+            text, key = f"{_fmt(low)}–{_fmt(high)}", f"{_fmt(low)}_{_fmt(high)}"
+        condition = Condition(_path(column), Op.RANGE, (low, high))
+        rules.append(_rule(slug(f"{column} {key}"), f"{column} {text}", condition))
+    return rules
+
+
+def column_rules(
+    column: str, cells: Sequence[str | None], support: Support | None = None, bins: int = 10
+) -> list[Rule]:
+    """Candidate rules for one column; ``cells`` are cleaned (None = missing)."""
+    support = support or Support()
+    total = len(cells)
+    present = [c for c in cells if c is not None]
+    rules = []
+    missing = total - len(present)
+    if missing and support.enough(missing, total) and present:
+        condition = Condition(_path(column), Op.EXISTS, False)
+        rules.append(_rule(f"{slug(column)}_missing", f"{column} is missing", condition))
+    if is_numeric(present):
+        rules += numeric_rules(column, present, total, support, bins)
+    else:
+        rules += category_rules(column, present, total, support)
+    return rules
+
+
+def candidate_rules(
+    columns: Mapping[str, Sequence[str | None]], support: Support | None = None, bins: int = 10
+) -> tuple[Rule, ...]:
+    """Candidate rules for every column, with unique ids (a suffix where slugs collide)."""
+    seen: Counter[str] = Counter()
+    rules = []
+    for column, cells in columns.items():
+        for rule in column_rules(column, cells, support, bins):
+            seen[rule.id] += 1
+            rule_id = rule.id if seen[rule.id] == 1 else f"{rule.id}_{seen[rule.id]}"
+            rules.append(_rule(rule_id, rule.label, *rule.conditions))
+    return tuple(rules)
+
+
+def feature_matrix(traits: Sequence[Mapping[str, Any]], rules: Sequence[Rule]) -> np.ndarray:
+    """``X[i, j]`` = 1.0 when lead ``i``'s traits match every condition of rule ``j``.
+
+    The same ``Condition.matches`` the engine uses, so learned weights see what scoring sees.
+    Shape ``(len(traits), len(rules))``."""
+    out = np.zeros((len(traits), len(rules)))
+    for j, rule in enumerate(rules):
+        conditions = rule.conditions
+        for i, row in enumerate(traits):
+            if all(c.matches(row) for c in conditions):
+                out[i, j] = 1.0
+    return out
