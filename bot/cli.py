@@ -93,6 +93,38 @@ def cmd_top(args: argparse.Namespace) -> int:
     return asyncio.run(show_top(load_settings(), args.n, band=args.band, as_json=args.json))
 
 
+def cmd_learn(args: argparse.Namespace) -> int:
+    from bot.history import HistoryError, LearnOptions, run_learn
+
+    base = load_config(args.model).model if args.model else None
+    options = LearnOptions(
+        outcome=args.outcome,
+        id_column=args.id,
+        ignore=tuple(args.ignore),
+        base=base,
+        name=base.name if base is not None else "learned",
+        points_per_logodds=base.points_per_logodds if base is not None else 20.0,
+        seed=args.seed,
+    )
+    try:
+        run_learn(args.history, args.out, options)
+    except HistoryError as err:
+        return _fail(str(err))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from bot.history import HistoryError, run_score
+
+    model = load_config(args.model).model
+    try:
+        count = run_score(args.input, model, args.out, args.id)
+    except HistoryError as err:
+        return _fail(str(err))
+    sys.stderr.write(f"wrote {args.out}: {count} scored rows\n")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="leadbot", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -140,6 +172,29 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--band", choices=("hot", "warm", "cold"))
     top.add_argument("--json", action="store_true")
     top.set_defaults(func=cmd_top)
+
+    le = sub.add_parser("learn", help="learn a scoring model from a history CSV")
+    le.add_argument("history", help="CSV of past leads, one row each, with an outcome column")
+    le.add_argument("--outcome", required=True, help="column of 1/0, yes/no, true/false, won/lost")
+    le.add_argument("--id", help="column that identifies a lead (never a rule)")
+    le.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="a column not to learn from (repeat for several)",
+    )
+    le.add_argument("--model", help="base model YAML: its points are the prior, its bands kept")
+    le.add_argument("--out", required=True, help="where to write the learned model YAML")
+    le.add_argument("--seed", type=int, default=0, help="seed of the held-out split")
+    le.set_defaults(func=cmd_learn)
+
+    sc = sub.add_parser("score", help="score every row of a CSV with a model")
+    sc.add_argument("input", help="CSV of leads, one row each")
+    sc.add_argument("--model", required=True, help="scoring model YAML")
+    sc.add_argument("--id", help="column to copy into the output as the row's id")
+    sc.add_argument("--out", required=True, help="where to write the scores CSV")
+    sc.set_defaults(func=cmd_score)
     return p
 
 

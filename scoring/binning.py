@@ -99,7 +99,8 @@ def category_rules(column: str, values: Sequence[str], total: int, support: Supp
         if support.enough(count, total):
             rule_id = slug(f"{column} {key}")
             label = f"{column} is {shown[key]}"
-            rules.append(_rule(rule_id, label, Condition(_path(column), Op.EQUALS, key)))
+            condition = Condition(_path(column), Op.EQUALS, shown[key])
+            rules.append(_rule(rule_id, label, condition))
         else:
             rare.append(key)
     if len(rare) > 1 and support.enough(sum(counts[k] for k in rare), total):
