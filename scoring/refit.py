@@ -1,0 +1,251 @@
+"""A refit of a model's points from labelled feedback, within guardrails, as a proposal.
+
+The model's probability is ``σ(intercept + Σ pointsⱼ·xⱼ / points_per_logodds)``: a logistic
+regression whose weights are ``pointsⱼ / points_per_logodds``. ``propose`` refits those
+weights by MAP with a Gaussian prior centred on the current ones (``scoring.learn``), then
+applies the guardrails, rounds the points for reading, and recalibrates the intercept. It is
+pure: labels, features and times come in as arrays, a ``Proposal`` comes out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from scoring.learn import fit_logistic, sigmoid
+from scoring.metrics import log_loss, roc_auc, time_split, top_decile_lift
+from scoring.model import Model
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    """Limits on what one refit may do.
+
+    ``prior_strength`` is the precision of the prior on each weight in log-odds, i.e. in
+    units of ``points_per_logodds⁻²`` on points: the prior's standard deviation is
+    ``1/√strength`` log-odds, ``points_per_logodds/√strength`` points (20 points at the
+    defaults). One label adds at most ¼ of curvature (``p(1−p) ≤ ¼``) to the weight of a
+    rule that fired for it, so a strength of 1 weighs like roughly 4 to 10 labels on which
+    the rule fired: a few dozen labels move the points part of the way, hundreds move them
+    to what the data says. 0 means no prior (then ``max_change_points`` alone holds them).
+
+    ``points_step`` rounds new points for reading (0.5 or 1). ``rescale_ratio`` is how much
+    the spread of the scores must change before ``points_per_logodds`` changes (see
+    ``propose``). ``test_fraction`` is the newest share of labels held out for the metrics.
+    """
+
+    min_labels: int = 30
+    max_change_points: float = 10.0
+    prior_strength: float = 1.0
+    points_step: float = 0.5
+    rescale_ratio: float = 1.5
+    test_fraction: float = 0.25
+
+    def __post_init__(self) -> None:
+        checks = {
+            "min_labels": self.min_labels >= 0,
+            "max_change_points": self.max_change_points >= 0,
+            "prior_strength": self.prior_strength >= 0,
+            "points_step": self.points_step > 0,
+            "rescale_ratio": self.rescale_ratio >= 1,
+            "test_fraction": 0 < self.test_fraction < 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"guardrails.{name}: out of range, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """The refitted model and what changed. ``metrics_*`` are on the held-out newest labels:
+    ``before`` scores them with the current model, ``after`` with a model refitted (by the
+    same procedure and guardrails) on the older labels only. The proposed ``model`` itself
+    is refitted on all labels. ``reason`` says why nothing changed, when nothing did."""
+
+    model: Model
+    changes: dict[str, tuple[float, float]]
+    metrics_before: dict[str, float]
+    metrics_after: dict[str, float]
+    labels: int
+    reason: str | None = None
+
+
+def _points(model: Model) -> np.ndarray:
+    return np.array([rule.points for rule in model.rules], dtype=float)
+
+
+def logodds(model: Model, features: np.ndarray) -> np.ndarray:
+    """Each row's ``intercept + total / points_per_logodds``: what ``probability`` links."""
+    total = np.asarray(features, dtype=float) @ _points(model)
+    return model.intercept + total / model.points_per_logodds
+
+
+def evaluate(model: Model, features: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """ROC AUC, log loss and top-decile lift of the model on these labels (nan where a
+    metric is undefined, e.g. AUC with one class or no labels)."""
+    z = logodds(model, features)
+    return {
+        "roc_auc": roc_auc(labels, z),
+        "log_loss": log_loss(labels, sigmoid(z)),
+        "top_decile_lift": top_decile_lift(labels, z),
+    }
+
+
+def _validate(
+    model: Model, features: np.ndarray, labels: np.ndarray, at: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    y = np.asarray(labels, dtype=float).ravel()
+    X = np.asarray(features, dtype=float)
+    times = np.asarray(at, dtype=float).ravel()
+    k = len(model.rules)
+    if X.shape != (y.size, k):
+        raise ValueError(
+            f"features: expected shape ({y.size}, {k}) (labels × the model's rules), got {X.shape}"
+        )
+    if times.shape != y.shape:
+        raise ValueError(f"at: expected one time per label ({y.size}), got {times.size}")
+    if not np.all((y == 0) | (y == 1)):
+        raise ValueError(f"labels: must be 0 or 1, got {float(y[(y != 0) & (y != 1)][0])!r}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("features: every value must be finite (found nan or inf)")
+    return X, y, times
+
+
+def _refusal(y: np.ndarray, guardrails: Guardrails) -> str | None:
+    if y.size < guardrails.min_labels:
+        return f"{y.size} labels, fewer than the minimum of {guardrails.min_labels}"
+    if y.size == 0 or y.min() == y.max():
+        outcome = "positive" if y.size and y[0] == 1 else "negative"
+        return f"all {y.size} labels are {outcome}: a refit needs both outcomes"
+    return None
+
+
+def propose(
+    model: Model,
+    features: np.ndarray,
+    labels: np.ndarray,
+    at: np.ndarray,
+    *,
+    guardrails: Guardrails = Guardrails(),
+) -> Proposal:
+    """Refit ``model``'s points, intercept and ``points_per_logodds`` on labelled feedback.
+
+    ``features`` is ``(n, len(model.rules))`` in ``model.rules`` order (the snapshot taken
+    when each label was given), ``labels`` ``(n,)`` 0/1, ``at`` ``(n,)`` unix seconds of
+    each label. Below ``min_labels`` (or with one outcome only) the model comes back
+    unchanged with a ``reason``. See ``refit`` for what the guardrails do."""
+    X, y, times = _validate(model, features, labels, at)
+    train, test = time_split(times, guardrails.test_fraction)
+    before = evaluate(model, X[test], y[test])
+    reason = _refusal(y, guardrails)
+    if reason is not None:
+        return Proposal(model, {}, before, dict(before), int(y.size), reason)
+    if y[train].size and y[train].min() != y[train].max():
+        after = evaluate(refit(model, X[train], y[train], guardrails), X[test], y[test])
+    else:  # the older labels alone cannot be fitted: nothing honest to report
+        after = dict.fromkeys(before, math.nan)
+    proposed = refit(model, X, y, guardrails)
+    old, new = _points(model), _points(proposed)
+    changes = {
+        rule.id: (float(old[j]), float(new[j]))
+        for j, rule in enumerate(model.rules)
+        if new[j] != old[j]
+    }
+    unchanged = not changes and (proposed.intercept, proposed.points_per_logodds) == (
+        model.intercept,
+        model.points_per_logodds,
+    )
+    reason = "the labels agree with the current model" if unchanged else None
+    return Proposal(proposed, changes, before, after, int(y.size), reason)
+
+
+def refit(model: Model, X: np.ndarray, y: np.ndarray, guardrails: Guardrails) -> Model:
+    """The guarded refit, on labels with both outcomes.
+
+    1. Rules whose feature is zero on every row keep their points exactly: no label says
+       anything about them.
+    2. The other weights are fitted by MAP, prior ``N(points/ppl, 1/prior_strength)``, with
+       signs constrained: a rule with negative points stays ≤ 0, positive stays ≥ 0 (zero
+       points: free). A weight that crosses zero is pinned at 0 and the rest refitted.
+    3. ``points_per_logodds`` stays as it is unless the fitted weights spread the scores
+       over a range more than ``rescale_ratio`` times wider or narrower (standard deviation
+       of the rows' totals); then it is rescaled so the totals keep their old spread, and
+       rounded to two significant figures. Points stay on a familiar scale and the band
+       thresholds (in points) keep their meaning; the change of scale goes into ppl.
+    4. Points = weight × ppl, moved at most ``max_change_points`` from the old points (at
+       the new ppl), signs clipped, rounded to ``points_step`` (a rule that would move less
+       than half a step keeps its old points).
+    5. The intercept is refitted with the rounded points held fixed, so the mean predicted
+       probability on these labels equals their conversion rate.
+    """
+    ppl = model.points_per_logodds
+    old = _points(model)
+    touched = np.flatnonzero(np.any(X != 0, axis=0))
+    Xt = X[:, touched]
+    weights = _fit_signed(Xt, y, old[touched] / ppl, np.sign(old[touched]), guardrails)
+    new_ppl = _scale(ppl, Xt @ old[touched] / ppl, Xt @ weights, guardrails.rescale_ratio)
+    points = old.copy()
+    points[touched] = _guard(old[touched], weights * new_ppl, guardrails)
+    offset = X @ points / new_ppl
+    intercept = fit_logistic(np.zeros((y.size, 0)), y, offset=offset).intercept
+    rules = tuple(
+        rule if points[j] == rule.points else replace(rule, points=float(points[j]))
+        for j, rule in enumerate(model.rules)
+    )
+    return replace(model, rules=rules, intercept=round(intercept, 4), points_per_logodds=new_ppl)
+
+
+def _fit_signed(
+    X: np.ndarray, y: np.ndarray, mean: np.ndarray, sign: np.ndarray, guardrails: Guardrails
+) -> np.ndarray:
+    """MAP weights with each weight kept on the side of zero its ``sign`` says (an active
+    set: pin the offenders at 0 and refit the others, until none offends)."""
+    free = np.ones(mean.size, dtype=bool)
+    intercept: float | None = None
+    while True:
+        fit = fit_logistic(
+            X[:, free],
+            y,
+            prior_mean=mean[free],
+            prior_precision=guardrails.prior_strength,
+            intercept_init=intercept,
+        )
+        weights = np.zeros(mean.size)
+        weights[free] = fit.weights
+        offends = free & (((sign < 0) & (weights > 0)) | ((sign > 0) & (weights < 0)))
+        if not offends.any():
+            return weights
+        free &= ~offends
+        intercept = fit.intercept
+
+
+def _scale(ppl: float, old_logodds: np.ndarray, new_logodds: np.ndarray, ratio: float) -> float:
+    old_spread = float(np.std(old_logodds))
+    new_spread = float(np.std(new_logodds))
+    if old_spread == 0 or new_spread == 0:
+        return ppl
+    change = new_spread / old_spread
+    if 1 / ratio <= change <= ratio:
+        return ppl
+    return _two_figures(ppl / change)
+
+
+def _two_figures(value: float) -> float:
+    digits = 1 - math.floor(math.log10(abs(value)))
+    return float(round(value, digits))
+
+
+def _guard(old: np.ndarray, new: np.ndarray, guardrails: Guardrails) -> np.ndarray:
+    most, step = guardrails.max_change_points, guardrails.points_step
+    new = np.clip(new, old - most, old + most)
+    new = np.where(old < 0, np.minimum(new, 0.0), np.where(old > 0, np.maximum(new, 0.0), new))
+    rounded = np.round(new / step) * step
+    # Rounding may step past the limit: then take the step towards the old points.
+    over = np.abs(rounded - old) > most + 1e-9
+    rounded = np.where(over, rounded - np.sign(rounded - old) * step, rounded)
+    # A limit finer than the step may leave no grid point in reach: then nothing moves.
+    rounded = np.where(np.abs(rounded - old) > most + 1e-9, old, rounded)
+    kept = np.where(np.abs(new - old) < step / 2, old, rounded)
+    return kept + 0.0  # no -0.0 in a written model
