@@ -29,7 +29,9 @@ def test_placeholders_and_blanks_are_missing() -> None:
 
 
 def test_categories_are_case_folded_and_rare_ones_pooled() -> None:
-    cells = ["Google"] * 40 + ["google"] * 20 + ["Direct"] * 35 + ["Bing"] * 3 + ["Yahoo"] * 2
+    cells: list[str | None] = (
+        ["Google"] * 40 + ["google"] * 20 + ["Direct"] * 35 + ["Bing"] * 3 + ["Yahoo"] * 2
+    )
     cells += [None] * 30
     rules = column_rules("Lead Source", cells, Support(min_rows=30, min_share=0.5))
     by_id = {r.id: r for r in rules}
