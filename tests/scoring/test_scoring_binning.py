@@ -29,10 +29,8 @@ def test_placeholders_and_blanks_are_missing() -> None:
 
 
 def test_categories_are_case_folded_and_rare_ones_pooled() -> None:
-    cells: list[str | None] = (
-        ["Google"] * 40 + ["google"] * 20 + ["Direct"] * 35 + ["Bing"] * 3 + ["Yahoo"] * 2
-    )
-    cells += [None] * 30
+    present = ["Google"] * 40 + ["google"] * 20 + ["Direct"] * 35 + ["Bing"] * 3 + ["Yahoo"] * 2
+    cells: list[str | None] = [*present, *[None] * 30]
     rules = column_rules("Lead Source", cells, Support(min_rows=30, min_share=0.5))
     by_id = {r.id: r for r in rules}
     assert set(by_id) == {"lead_source_missing", "lead_source_google", "lead_source_direct"}
