@@ -130,11 +130,18 @@ class Progress:
     def __call__(self, label: str, done: int, total: int) -> None:
         if self.stream is None or total <= 0:
             return
+        if done < total and not _is_terminal(self.stream):
+            return  # a log file gets each stage once, when it is done, not a redraw per step
         filled = self.width * done // total
         bar = "#" * filled + "." * (self.width - filled)
         end = "\n" if done >= total else ""
         self.stream.write(f"\r{label:<18} [{bar}] {100 * done // total:3d} %{end}")
         self.stream.flush()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 ProgressFn = Callable[[str, int, int], None]
