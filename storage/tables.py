@@ -159,3 +159,33 @@ class HandledRequest(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=255)
     at: datetime = _dt(index=True)
+
+
+class ModelVersion(SQLModel, table=True):
+    """One version of the scoring model (``id`` is its number N): proposed by a retrain,
+    then active (at most one), retired when another replaces it, or rejected (refused, or
+    rolled back). ``yaml`` is the model as config YAML; ``metrics`` holds the held-out
+    ``before`` and ``after`` dicts (NaN stored as null)."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        # The code keeps one active version inside one transaction; this makes sure of it.
+        Index(
+            "uq_model_versions_active",
+            "status",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    yaml: str
+    status: str = Field(default="proposed", max_length=16)
+    created_at: datetime = _dt()
+    activated_at: datetime | None = _dt(nullable=True)
+    created_by: str = Field(max_length=255)
+    approved_by: str | None = Field(default=None, max_length=255)
+    labels: int = 0
+    metrics: dict[str, Any] = _json()
+    parent_id: int | None = None

@@ -1,0 +1,134 @@
+"""Model versions: the repository of ``model_versions`` rows.
+
+Synchronous functions on a ``Connection`` inside the caller's transaction (run them with
+``AsyncConnection.run_sync``), so activating a version and rescoring every lead share one
+transaction. Nothing here commits. At most one version is active: ``set_active`` retires
+the current one before it activates another, and a partial unique index backs that up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from storage.tables import ModelVersion
+
+VERSIONS = ModelVersion.__table__  # type: ignore[attr-defined]
+
+
+class Status(StrEnum):
+    PROPOSED = "proposed"
+    ACTIVE = "active"
+    RETIRED = "retired"
+    REJECTED = "rejected"
+
+
+def clean_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """JSON-safe metrics: NaN and infinities become null (JSON has no NaN)."""
+    out: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, Mapping):
+            out[key] = clean_metrics(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            out[key] = None
+        else:
+            out[key] = value
+    return out
+
+
+def add_version(
+    conn: Connection,
+    *,
+    yaml: str,
+    status: Status,
+    created_by: str,
+    created_at: datetime,
+    labels: int = 0,
+    metrics: Mapping[str, Any] | None = None,
+    parent_id: int | None = None,
+) -> int:
+    """Store a version; returns its number. An ``active`` one is added through
+    ``set_active`` so the one-active rule holds."""
+    row = {
+        "yaml": yaml,
+        "status": str(Status.PROPOSED if status is Status.ACTIVE else status),
+        "created_at": created_at,
+        "created_by": created_by[:255],
+        "labels": labels,
+        "metrics": clean_metrics(metrics or {}),
+        "parent_id": parent_id,
+    }
+    version_id = int(conn.execute(insert(VERSIONS).values(**row)).inserted_primary_key[0])
+    if status is Status.ACTIVE:
+        set_active(conn, version_id=version_id, by=created_by, at=created_at)
+    return version_id
+
+
+def _version(row: Any) -> ModelVersion:
+    return ModelVersion(**dict(row._mapping))
+
+
+def get_version(conn: Connection, version_id: int) -> ModelVersion | None:
+    row = conn.execute(select(VERSIONS).where(VERSIONS.c.id == version_id)).first()
+    return None if row is None else _version(row)
+
+
+def list_versions(conn: Connection) -> list[ModelVersion]:
+    """Every version, oldest first."""
+    return [_version(r) for r in conn.execute(select(VERSIONS).order_by(VERSIONS.c.id))]
+
+
+def active_version(conn: Connection) -> ModelVersion | None:
+    row = conn.execute(select(VERSIONS).where(VERSIONS.c.status == Status.ACTIVE.value)).first()
+    return None if row is None else _version(row)
+
+
+def rollback_target(conn: Connection) -> ModelVersion | None:
+    """The version that was active before the current one: the retired version activated
+    most recently. Rolled-back versions are ``rejected``, so rollbacks walk back in turn."""
+    query = (
+        select(VERSIONS)
+        .where(VERSIONS.c.status == Status.RETIRED.value, VERSIONS.c.activated_at.is_not(None))
+        .order_by(VERSIONS.c.activated_at.desc(), VERSIONS.c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    return None if row is None else _version(row)
+
+
+def set_active(
+    conn: Connection,
+    *,
+    version_id: int,
+    by: str,
+    at: datetime,
+    previous_becomes: Status = Status.RETIRED,
+) -> ModelVersion | None:
+    """Make ``version_id`` the active version; the one active before becomes
+    ``previous_becomes`` (retired, or rejected on a rollback) and is returned.
+
+    Raises LookupError for an unknown version, ValueError for one already active."""
+    target = get_version(conn, version_id)
+    if target is None:
+        raise LookupError(f"model version {version_id}: no such version")
+    if target.status == Status.ACTIVE:
+        raise ValueError(f"model version {version_id}: already active")
+    previous = active_version(conn)
+    if previous is not None:
+        conn.execute(
+            update(VERSIONS)
+            .where(VERSIONS.c.id == previous.id)
+            .values(status=str(previous_becomes))
+        )
+    conn.execute(
+        update(VERSIONS)
+        .where(VERSIONS.c.id == version_id)
+        .values(status=Status.ACTIVE.value, activated_at=at, approved_by=by[:255])
+    )
+    return previous
