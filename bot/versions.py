@@ -1,0 +1,320 @@
+"""Model versions: propose one from feedback (``retrain``), activate it or roll back, and
+rescore every lead in the same transaction.
+
+A rescore replays no events: each lead's stored state already holds what the model needs
+(traits for the fit rules, ``(value, as_of)`` per intent rule, activity times), so the new
+scores are one feature matrix built with numpy and one matrix–vector product with the new
+points. A rescore queues no alerts: a lead that turns hot because the weights changed is
+not news a rep should be paged for (``alerts.on_rescore`` may add that later).
+
+The running ingest keeps using the configured model; it does not hot-swap to the active
+version yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import orjson
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from config.loader import load_config
+from config.writer import model_yaml
+from scoring.bands import default_thresholds, resolve_thresholds
+from scoring.learn import sigmoid
+from scoring.model import DAY, Model, RuleKind
+from scoring.refit import Guardrails, Proposal, propose
+from scoring.state import LeadState
+from storage import models as repo
+from storage.ingest import add_history
+from storage.models import Status
+from storage.rawsql import execute_many, placeholders, query, time_encoder
+from storage.tables import Feedback
+
+FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
+
+# Outcomes that are labels, and their value; other outcomes teach the refit nothing.
+LABELS: Mapping[str, float] = {"qualified": 1.0, "won": 1.0, "disqualified": 0.0, "lost": 0.0}
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    """The proposal, the version it was fitted against, and the stored version's number
+    (None when nothing changed: then ``proposal.reason`` says why)."""
+
+    proposal: Proposal
+    base_id: int
+    version_id: int | None
+
+
+@dataclass(frozen=True)
+class Rescore:
+    """What an activation or rollback did: the version now active, the one before, how
+    many leads were rescored and how many history rows were written."""
+
+    version_id: int
+    previous_id: int | None
+    leads: int
+    history: int
+
+
+def _at(now: float) -> datetime:
+    return datetime.fromtimestamp(now, UTC)
+
+
+def model_of(version: Any) -> Model:
+    """The model a stored version holds."""
+    return load_config(text=version.yaml, name=f"model v{version.id}").model
+
+
+def ensure_active(conn: Connection, *, config_model: Model, now: float) -> tuple[int, Model]:
+    """The active version and its model; on first use the configured model is stored as
+    version 1, active."""
+    active = repo.active_version(conn)
+    if active is not None:
+        return int(active.id), model_of(active)
+    yaml = model_yaml(config_model, header="the configured model, stored on first use")
+    vid = repo.add_version(
+        conn, yaml=yaml, status=Status.ACTIVE, created_by="config", created_at=_at(now)
+    )
+    return vid, config_model
+
+
+def labelled_features(conn: Connection, model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features ``(n, rules)`` in ``model``'s rule order from each label's snapshot (a rule
+    the snapshot lacks counts 0), labels 0/1 and label times, oldest first."""
+    rows = conn.execute(
+        select(FEEDBACK.c.outcome, FEEDBACK.c.at, FEEDBACK.c.features).order_by(
+            FEEDBACK.c.at, FEEDBACK.c.id
+        )
+    ).all()
+    ids = [rule.id for rule in model.rules]
+    X, y, at = [], [], []
+    for outcome, when, features in rows:
+        if outcome not in LABELS:
+            continue
+        snapshot = (features or {}).get("rules") or {}
+        X.append([float(snapshot.get(rid) or 0.0) for rid in ids])
+        y.append(LABELS[outcome])
+        at.append(when.timestamp())
+    return np.array(X, dtype=float).reshape(len(y), len(ids)), np.array(y), np.array(at)
+
+
+async def retrain(
+    *,
+    engine: AsyncEngine,
+    config_model: Model,
+    guardrails: Guardrails,
+    now: float,
+    created_by: str = "retrain",
+) -> RetrainResult:
+    """Refit the active model on every label; store a ``proposed`` version when the refit
+    changes something. The one function the scheduler (every N labels) and
+    ``leadbot retrain`` call."""
+
+    def run(conn: Connection) -> RetrainResult:
+        base_id, model = ensure_active(conn, config_model=config_model, now=now)
+        X, y, at = labelled_features(conn, model)
+        proposal = propose(model, X, y, at, guardrails=guardrails)
+        if proposal.reason is not None:
+            return RetrainResult(proposal, base_id, None)
+        vid = repo.add_version(
+            conn,
+            yaml=model_yaml(
+                _without_zero_rules(proposal.model),
+                header=f"refit of v{base_id} on {y.size} labels",
+            ),
+            status=Status.PROPOSED,
+            created_by=created_by,
+            created_at=_at(now),
+            labels=proposal.labels,
+            metrics={"before": proposal.metrics_before, "after": proposal.metrics_after},
+            parent_id=base_id,
+        )
+        return RetrainResult(proposal, base_id, vid)
+
+    async with engine.begin() as conn:
+        return await conn.run_sync(run)
+
+
+def _without_zero_rules(model: Model) -> Model:
+    """The model minus rules the refit set to 0 points: they add nothing to any score, and
+    the YAML format has no zero-point rule (``config.writer`` refuses one)."""
+    kept = tuple(rule for rule in model.rules if rule.points != 0)
+    return model if len(kept) == len(model.rules) else replace(model, rules=kept)
+
+
+async def activate(
+    *, engine: AsyncEngine, version_id: int, by: str, now: float, history_delta: float = 5.0
+) -> Rescore:
+    """Make ``version_id`` active (the active one retires) and rescore every lead, in one
+    transaction. No alerts are queued. Raises LookupError/ValueError from
+    ``storage.models.set_active``."""
+
+    def run(conn: Connection) -> Rescore:
+        previous = repo.set_active(conn, version_id=version_id, by=by, at=_at(now))
+        return _rescored(conn, version_id, previous, now, history_delta)
+
+    async with engine.begin() as conn:
+        return await conn.run_sync(run)
+
+
+async def rollback(
+    *, engine: AsyncEngine, by: str, now: float, history_delta: float = 5.0
+) -> Rescore:
+    """Re-activate the version active before the current one (which becomes ``rejected``)
+    and rescore every lead, in one transaction. No alerts are queued. Raises LookupError
+    when there is no earlier version."""
+
+    def run(conn: Connection) -> Rescore:
+        target = repo.rollback_target(conn)
+        if target is None:
+            raise LookupError("no earlier active model version to roll back to")
+        previous = repo.set_active(
+            conn, version_id=int(target.id), by=by, at=_at(now), previous_becomes=Status.REJECTED
+        )
+        return _rescored(conn, int(target.id), previous, now, history_delta)
+
+    async with engine.begin() as conn:
+        return await conn.run_sync(run)
+
+
+def _rescored(
+    conn: Connection, version_id: int, previous: Any, now: float, history_delta: float
+) -> Rescore:
+    version = repo.get_version(conn, version_id)
+    model = model_of(version)
+    leads, history = rescore(
+        conn, model=model, now=now, history_delta=history_delta, cause=f"model v{version_id}"
+    )
+    return Rescore(version_id, None if previous is None else int(previous.id), leads, history)
+
+
+def rescore(
+    conn: Connection, *, model: Model, now: float, history_delta: float, cause: str
+) -> tuple[int, int]:
+    """Rescore every non-anonymous lead with ``model`` at ``now``: one feature matrix, one
+    product with the points, bulk updates. Returns (leads rescored, history rows)."""
+    rows = query(conn, "SELECT id, state, score, band FROM leads WHERE NOT anonymous")
+    if not rows:
+        return 0, 0
+    ids = [r[0] for r in rows]
+    states = [LeadState.from_dict(_state(r[1])) for r in rows]
+    changed = _refit_states(states, model)
+    X = feature_matrix(states, model, now)
+    points = np.array([rule.points for rule in model.rules])
+    is_fit = np.array([rule.kind is RuleKind.FIT for rule in model.rules])
+    fit, intent = X[:, is_fit] @ points[is_fit], X[:, ~is_fit] @ points[~is_fit]
+    total = fit + intent
+    edges = (
+        resolve_thresholds(model.bands, total.tolist())
+        if model.bands.uses_percentiles
+        else default_thresholds(model.bands)
+    )
+    band = np.where(total >= edges.hot, "hot", np.where(total >= edges.warm, "warm", "cold"))
+    grade = _levels(model.grades, fit, "D")
+    engagement = _levels(model.engagement, intent, 1)
+    prob = sigmoid(model.intercept + total / model.points_per_logodds)
+    time = time_encoder(conn)(now)
+    values = [
+        (float(total[i]), float(fit[i]), float(intent[i]), str(band[i]), str(grade[i]),
+         int(engagement[i]), float(prob[i]), time, ids[i])
+        for i in range(len(ids))
+    ]  # fmt: skip
+    columns = ("score", "fit", "intent", "band", "grade", "engagement", "probability")
+    _update(conn, (*columns, "scored_at"), values)
+    _update(conn, ("state",), [(_dump(states[i].to_dict()), ids[i]) for i in changed])
+    history = [
+        (ids[i], now, float(total[i]), str(band[i]), rows[i][2], rows[i][3], cause)
+        for i in range(len(ids))
+        if band[i] != rows[i][3] or abs(total[i] - rows[i][2]) >= history_delta
+    ]
+    add_history(conn, rows=history)
+    return len(ids), len(history)
+
+
+def _state(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else orjson.loads(value)
+
+
+def _dump(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _refit_states(states: Sequence[LeadState], model: Model) -> list[int]:
+    """Re-evaluate fit rules with the new model; the indexes whose fit set changed."""
+    changed = []
+    for i, state in enumerate(states):
+        before = state.fit
+        state.refit(model)
+        if state.fit != before:
+            changed.append(i)
+    return changed
+
+
+def _update(conn: Connection, columns: Sequence[str], values: Sequence[Sequence[Any]]) -> None:
+    if not values:
+        return
+    marks = placeholders(conn, len(columns) + 1)[1:-1].split(",")
+    sets = ", ".join(f"{col} = {mark}" for col, mark in zip(columns, marks, strict=False))
+    execute_many(conn, f"UPDATE leads SET {sets} WHERE id = {marks[-1]}", values)
+
+
+def _levels(cutoffs: Sequence[tuple[Any, float]], points: np.ndarray, below: Any) -> np.ndarray:
+    """``engine._level`` for every row: the first cut-off the points reach."""
+    out = np.full(points.shape, below, dtype=object)
+    for level, least in reversed(cutoffs):
+        out[points >= least] = level
+    return out
+
+
+def feature_matrix(states: Sequence[LeadState], model: Model, now: float) -> np.ndarray:
+    """``(leads, rules)``: ``scoring.engine.feature`` of every rule for every lead at
+    ``now``, vectorised by rule kind (fit sets must already be refitted)."""
+    column = {rule.id: j for j, rule in enumerate(model.rules)}
+    X = np.zeros((len(states), len(model.rules)))
+    cells: list[tuple[int, int, float, float]] = []
+    for i, state in enumerate(states):
+        for rid in state.fit:
+            X[i, column[rid]] = 1.0
+        for rid, counted in state.intent.items():
+            j = column.get(rid)
+            if j is not None and model.rules[j].kind is RuleKind.INTENT:
+                cells.append((i, j, counted.value, counted.as_of))
+    if cells:
+        _fill_intent(X, np.array(cells), model, now)
+    _fill_inactivity(X, states, model, now, column)
+    return X
+
+
+def _fill_intent(X: np.ndarray, cells: np.ndarray, model: Model, now: float) -> None:
+    rows, cols = cells[:, 0].astype(int), cells[:, 1].astype(int)
+    half = np.array([r.half_life_seconds or np.inf for r in model.rules])[cols]
+    cap = np.array([np.inf if r.cap is None else r.cap for r in model.rules])[cols]
+    elapsed = np.maximum(0.0, now - cells[:, 3])
+    value = cells[:, 2] * np.power(2.0, -elapsed / half)
+    X[rows, cols] = np.minimum(cap, value)
+
+
+def _fill_inactivity(
+    X: np.ndarray, states: Sequence[LeadState], model: Model, now: float, column: dict[str, int]
+) -> None:
+    if not model.inactivity_rules:
+        return
+    since = np.array(
+        [
+            s.active_at if s.active_at is not None else (s.first_seen or np.nan)
+            if s.first_seen is not None else np.nan
+            for s in states
+        ]
+    )  # fmt: skip
+    with np.errstate(invalid="ignore"):
+        for rule in model.inactivity_rules:
+            if rule.inactive_days is not None:
+                X[:, column[rule.id]] = (now - since >= rule.inactive_days * DAY).astype(float)

@@ -1,0 +1,178 @@
+"""Model versions end to end: retrain from feedback, activate with a rescore, roll back."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.actions import features_at
+from bot.versions import activate, ensure_active, retrain, rollback
+from config.loader import load_config
+from config.writer import model_yaml
+from scoring.engine import score
+from scoring.model import DAY, Model
+from scoring.refit import Guardrails
+from scoring.state import LeadState
+from storage import models as repo
+from storage.ingest import upsert_leads
+from storage.tables import Feedback, Lead, ScoreChange
+
+NOW = 1_800_000_000.0
+MODEL = load_config().model
+TITLES = ["VP Sales", "Student", "Engineer", "RevOps lead", "Marketing"]
+INDUSTRIES = ["Software", "Retail", "SaaS", "Mining"]
+
+
+def _state(rng: random.Random, model: Model) -> LeadState:
+    state = LeadState()
+    start = NOW - rng.uniform(1, 60) * DAY
+    traits = {
+        "title": rng.choice(TITLES),
+        "company": {"industry": rng.choice(INDUSTRIES), "employee_count": rng.randint(5, 5000)},
+        "email": f"p{rng.randint(0, 10**6)}@{rng.choice(['acme.io', 'gmail.com'])}",
+    }
+    state.identify(traits, model, start)
+    for _ in range(rng.randint(0, 6)):
+        name = rng.choice(["Demo Requested", "Trial Started", "Email Link Clicked"])
+        state.event("track", name, {}, model, start + rng.uniform(0, NOW - start))
+    return state
+
+
+def _row(lead_id: str, state: LeadState, model: Model) -> dict[str, Any]:
+    s = score(state, model, NOW, explain=False)
+    return {
+        "id": lead_id, "email": None, "name": None, "company": None, "anonymous": False,
+        "state": state.to_dict(), "score": s.total, "fit": s.fit, "intent": s.intent,
+        "band": str(s.band), "grade": s.grade, "engagement": s.engagement,
+        "probability": s.probability, "first_seen_at": state.first_seen,
+        "last_event_at": state.last_seen, "scored_at": NOW, "alerted_at": None,
+    }  # fmt: skip
+
+
+async def _seed(engine: AsyncEngine, *, leads: int, labels: int) -> dict[str, LeadState]:
+    """Leads scored by the configured model; feedback where the software industry almost
+    always qualifies and the rest almost never does."""
+    rng = random.Random(5)
+    states = {f"lead-{i}": _state(rng, MODEL) for i in range(leads)}
+    rows = [_row(lid, st, MODEL) for lid, st in states.items()]
+    feedback = []
+    for n, (lid, st) in enumerate(list(states.items())[:labels]):
+        good = "industry_software" in st.fit
+        won = rng.random() < (0.9 if good else 0.1)
+        feedback.append(
+            Feedback(
+                lead_id=lid, outcome="qualified" if won else "disqualified", by="U1",
+                at=datetime.fromtimestamp(NOW - (labels - n) * 60, UTC),
+                features=features_at(st, MODEL, NOW),
+            ).model_dump(exclude={"id"})
+        )  # fmt: skip
+
+    def write(conn: Connection) -> None:
+        upsert_leads(conn, rows=rows)
+        if feedback:
+            conn.execute(Feedback.__table__.insert(), feedback)  # type: ignore[attr-defined]
+
+    async with engine.begin() as conn:
+        await conn.run_sync(write)
+    return states
+
+
+async def _leads(engine: AsyncEngine) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        return {r.id: r for r in (await conn.execute(select(Lead.__table__))).all()}  # type: ignore[attr-defined]
+
+
+async def _causes(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(ScoreChange.__table__.c.cause))).scalars())  # type: ignore[attr-defined]
+
+
+def _assert_scored(stored: dict[str, Any], states: dict[str, LeadState], model: Model) -> None:
+    for lid, state in states.items():
+        st = state.copy()
+        st.refit(model)
+        expected = score(st, model, NOW, explain=False)
+        row = stored[lid]
+        assert row.score == pytest.approx(expected.total, abs=1e-9), lid
+        assert (row.band, row.grade, row.engagement) == (
+            str(expected.band), expected.grade, expected.engagement,
+        )  # fmt: skip
+        assert row.probability == pytest.approx(expected.probability, rel=1e-9)
+
+
+async def test_below_min_labels_nothing_is_proposed(engine: AsyncEngine) -> None:
+    await _seed(engine, leads=20, labels=10)
+    result = await retrain(
+        engine=engine, config_model=MODEL, guardrails=Guardrails(min_labels=30), now=NOW
+    )
+    assert result.version_id is None
+    assert "fewer than the minimum of 30" in (result.proposal.reason or "")
+    async with engine.connect() as conn:
+        versions = await conn.run_sync(repo.list_versions)
+    assert [(v.id, v.status, v.created_by) for v in versions] == [(1, "active", "config")]
+
+
+async def test_retrain_proposes_points_that_follow_the_labels(engine: AsyncEngine) -> None:
+    await _seed(engine, leads=300, labels=300)
+    result = await retrain(engine=engine, config_model=MODEL, guardrails=Guardrails(), now=NOW)
+    assert result.version_id == 2
+    assert result.base_id == 1
+    old, new = result.proposal.changes["industry_software"]
+    assert new > old == 8.0
+    async with engine.connect() as conn:
+        stored = await conn.run_sync(repo.get_version, 2)
+    assert stored is not None
+    assert (stored.status, stored.parent_id, stored.labels) == ("proposed", 1, 300)
+    assert set(stored.metrics) == {"before", "after"}
+    assert load_config(text=stored.yaml).model.rule("industry_software").points == new
+
+
+async def test_activate_rescores_and_rollback_restores(engine: AsyncEngine) -> None:
+    states = await _seed(engine, leads=120, labels=0)
+    before = await _leads(engine)
+    bumped = replace(
+        MODEL,
+        rules=tuple(
+            replace(r, points=r.points + 25) if r.id in ("industry_software", "demo_request")
+            else r
+            for r in MODEL.rules
+        ),
+    )  # fmt: skip
+
+    def add(conn: Connection) -> int:
+        ensure_active(conn, config_model=MODEL, now=NOW)
+        return repo.add_version(
+            conn, yaml=model_yaml(bumped), status=repo.Status.PROPOSED, created_by="cli",
+            created_at=datetime.fromtimestamp(NOW, UTC), parent_id=1,
+        )  # fmt: skip
+
+    async with engine.begin() as conn:
+        vid = await conn.run_sync(add)
+    done = await activate(engine=engine, version_id=vid, by="cli", now=NOW)
+    assert (done.version_id, done.previous_id, done.leads) == (vid, 1, 120)
+    after = await _leads(engine)
+    _assert_scored(after, states, bumped)
+    assert any(after[k].band != before[k].band for k in states)
+    causes = await _causes(engine)
+    assert done.history == len(causes) > 0
+    assert set(causes) == {f"model v{vid}"}
+
+    back = await rollback(engine=engine, by="cli", now=NOW)
+    assert (back.version_id, back.previous_id) == (1, vid)
+    restored = await _leads(engine)
+    _assert_scored(restored, states, MODEL)
+    assert {k: r.score for k, r in restored.items()} == pytest.approx(
+        {k: r.score for k, r in before.items()}
+    )
+    async with engine.connect() as conn:
+        versions = await conn.run_sync(repo.list_versions)
+    assert [(v.id, v.status) for v in versions] == [(1, "active"), (vid, "rejected")]
+    with pytest.raises(LookupError, match="no earlier"):
+        await rollback(engine=engine, by="cli", now=NOW)
