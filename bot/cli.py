@@ -125,6 +125,23 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_model(args: argparse.Namespace) -> int:
+    from bot.versions import model_command
+
+    settings, config = _load(args)
+    try:
+        return asyncio.run(model_command(settings, config, args, now=time.time()))
+    except (LookupError, ValueError) as err:
+        return _fail(str(err).strip("'\""))
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from bot.versions import retrain_command
+
+    settings, config = _load(args)
+    return asyncio.run(retrain_command(settings, config, now=time.time()))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="leadbot", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -195,7 +212,28 @@ def parser() -> argparse.ArgumentParser:
     sc.add_argument("--id", help="column to copy into the output as the row's id")
     sc.add_argument("--out", required=True, help="where to write the scores CSV")
     sc.set_defaults(func=cmd_score)
+    _model_parsers(sub)
     return p
+
+
+def _model_parsers(sub: Any) -> None:
+    m = sub.add_parser("model", help="scoring model versions: list, show, diff, activate")
+    m.add_argument("--config", help="scoring model YAML (the version 1 on first use)")
+    msub = m.add_subparsers(dest="action", required=True, metavar="ACTION")
+    msub.add_parser("list", help="every version: status, labels, AUC before → after")
+    show = msub.add_parser("show", help="a version's model YAML")
+    show.add_argument("version", type=int)
+    diff = msub.add_parser("diff", help="points per rule, version A → version B")
+    diff.add_argument("a", type=int)
+    diff.add_argument("b", type=int)
+    act = msub.add_parser("activate", help="activate a version and rescore every lead")
+    act.add_argument("version", type=int)
+    msub.add_parser("rollback", help="re-activate the previous version and rescore")
+    m.set_defaults(func=cmd_model)
+
+    r = sub.add_parser("retrain", help="refit the active model on feedback; propose a version")
+    r.add_argument("--config", help="scoring model YAML (the version 1 on first use)")
+    r.set_defaults(func=cmd_retrain)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

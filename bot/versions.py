@@ -13,6 +13,7 @@ version yet.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -318,3 +319,113 @@ def _fill_inactivity(
         for rule in model.inactivity_rules:
             if rule.inactive_days is not None:
                 X[:, column[rule.id]] = (now - since >= rule.inactive_days * DAY).astype(float)
+
+
+def _auc(metrics: Mapping[str, Any], side: str) -> str:
+    value = (metrics.get(side) or {}).get("roc_auc")
+    return "—" if value is None else f"{value:.3f}"
+
+
+def format_versions(versions: Sequence[Any]) -> str:
+    """``leadbot model list``: version, status, created, labels, AUC before → after."""
+    lines = [f"{'version':>7}  {'status':<9} {'created':<16} {'labels':>6}  AUC before → after"]
+    for v in versions:
+        created = v.created_at.strftime("%Y-%m-%d %H:%M")
+        auc = f"{_auc(v.metrics, 'before')} → {_auc(v.metrics, 'after')}"
+        lines.append(f"{v.id:>7}  {v.status:<9} {created:<16} {v.labels:>6}  {auc}")
+    return "\n".join(lines) + "\n"
+
+
+def format_diff(old: Model, new: Model, names: tuple[str, str]) -> str:
+    """``leadbot model diff A B``: points per rule, old → new (rules in either model)."""
+    ids = [r.id for r in old.rules] + [r.id for r in new.rules if old.find(r.id) is None]
+    lines = [f"{'rule':<28} {names[0]:>8} → {names[1]}"]
+    for rid in ids:
+        a, b = old.find(rid), new.find(rid)
+        pa = "—" if a is None else f"{a.points:g}"
+        pb = "—" if b is None else f"{b.points:g}"
+        mark = "" if pa == pb else "  *"
+        lines.append(f"{rid:<28} {pa:>8} → {pb}{mark}")
+    for label, x, y in (
+        ("intercept", old.intercept, new.intercept),
+        ("points_per_logodds", old.points_per_logodds, new.points_per_logodds),
+    ):
+        lines.append(f"{label:<28} {x:>8g} → {y:g}{'' if x == y else '  *'}")
+    return "\n".join(lines) + "\n"
+
+
+def format_retrain(result: RetrainResult) -> str:
+    """``leadbot retrain``: the proposal's changes and metrics, or why nothing changed."""
+    p = result.proposal
+    if result.version_id is None:
+        return f"no new version (refit of v{result.base_id} on {p.labels} labels): {p.reason}\n"
+    lines = [f"proposed v{result.version_id} (refit of v{result.base_id} on {p.labels} labels)"]
+    lines += [f"  {rid:<28} {a:g} → {b:g}" for rid, (a, b) in p.changes.items()]
+    for name in p.metrics_before:
+        lines.append(f"  {name}: {p.metrics_before[name]:.3f} → {p.metrics_after[name]:.3f}")
+    lines.append(f"activate with: leadbot model activate {result.version_id}")
+    return "\n".join(lines) + "\n"
+
+
+async def _engine(settings: Any) -> AsyncEngine:
+    from storage.engine import create_engine
+    from storage.migrate import upgrade
+
+    engine = create_engine(settings.database_url)
+    await upgrade(engine)  # a fresh install lists version 1, not "no such table"
+    return engine
+
+
+async def model_command(settings: Any, config: Any, args: Any, *, now: float) -> int:
+    """``leadbot model list|show|diff|activate|rollback``; prints to stdout."""
+    engine = await _engine(settings)
+    try:
+        delta = config.alerts.history_min_delta
+        if args.action == "activate":
+            done = await activate(
+                engine=engine, version_id=args.version, by="cli", now=now, history_delta=delta
+            )
+        elif args.action == "rollback":
+            done = await rollback(engine=engine, by="cli", now=now, history_delta=delta)
+        else:
+            sys.stdout.write(await _read_command(engine, config.model, args, now))
+            return 0
+        sys.stdout.write(
+            f"v{done.version_id} active (was v{done.previous_id}): {done.leads} leads "
+            f"rescored, {done.history} history rows, no alerts queued\n"
+        )
+        return 0
+    finally:
+        await engine.dispose()
+
+
+async def _read_command(engine: AsyncEngine, config_model: Model, args: Any, now: float) -> str:
+    def run(conn: Connection) -> str:
+        ensure_active(conn, config_model=config_model, now=now)
+        if args.action == "list":
+            return format_versions(repo.list_versions(conn))
+        wanted = [args.version] if args.action == "show" else [args.a, args.b]
+        found = [repo.get_version(conn, n) for n in wanted]
+        for n, version in zip(wanted, found, strict=True):
+            if version is None:
+                raise LookupError(f"model version {n}: no such version")
+        if args.action == "show":
+            return str(found[0].yaml)
+        return format_diff(model_of(found[0]), model_of(found[1]), (f"v{args.a}", f"v{args.b}"))
+
+    async with engine.begin() as conn:
+        return await conn.run_sync(run)
+
+
+async def retrain_command(settings: Any, config: Any, *, now: float) -> int:
+    """``leadbot retrain`` with the default guardrails; prints the proposal."""
+    engine = await _engine(settings)
+    try:
+        result = await retrain(
+            engine=engine, config_model=config.model, guardrails=Guardrails(), now=now,
+            created_by="cli",
+        )  # fmt: skip
+    finally:
+        await engine.dispose()
+    sys.stdout.write(format_retrain(result))
+    return 0

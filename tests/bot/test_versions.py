@@ -13,8 +13,17 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.actions import features_at
-from bot.versions import activate, ensure_active, retrain, rollback
+from bot.cli import parser
+from bot.versions import (
+    activate,
+    ensure_active,
+    model_command,
+    retrain,
+    retrain_command,
+    rollback,
+)
 from config.loader import load_config
+from config.settings import load_settings
 from config.writer import model_yaml
 from scoring.engine import score
 from scoring.model import DAY, Model
@@ -176,3 +185,33 @@ async def test_activate_rescores_and_rollback_restores(engine: AsyncEngine) -> N
     assert [(v.id, v.status) for v in versions] == [(1, "active"), (vid, "rejected")]
     with pytest.raises(LookupError, match="no earlier"):
         await rollback(engine=engine, by="cli", now=NOW)
+
+
+async def test_cli_model_list_show_diff(
+    engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await _seed(engine, leads=300, labels=300)
+    settings = load_settings({"DATABASE_URL": engine.url.render_as_string(hide_password=False)})
+    config = load_config()
+    assert await retrain_command(settings, config, now=NOW) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("proposed v2 (refit of v1 on 300 labels)")
+    assert "industry_software" in out
+
+    async def run(*argv: str) -> str:
+        args = parser().parse_args(["model", *argv])
+        assert await model_command(settings, config, args, now=NOW) == 0
+        return capsys.readouterr().out
+
+    listing = (await run("list")).splitlines()
+    assert listing[1].split()[:2] == ["1", "active"]
+    assert listing[2].split()[:2] == ["2", "proposed"]
+    assert "→" in listing[2]
+    assert "300" in listing[2].split()
+    shown = await run("show", "2")
+    assert "industry_software" in shown
+    diff = {line.split()[0]: line for line in (await run("diff", "1", "2")).splitlines()}
+    assert diff["industry_software"].split()[1:3] == ["8", "→"]
+    assert diff["industry_software"].endswith("*")
+    activated = await run("activate", "2")
+    assert activated.startswith("v2 active (was v1): 300 leads rescored")
