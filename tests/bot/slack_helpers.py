@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from bot.signatures import generate_secret, sign
 from bot.state import ENGINE
 from tests.bot.conftest import IDEAL, identify, track
+from tests.fakes.slack_api import FakeSlack
 
 WEBHOOK_SECRET = generate_secret()
 
@@ -42,3 +43,19 @@ async def hot_lead(client: Client) -> None:
     )
     headers = sign(WEBHOOK_SECRET, body, msg_id="m-hot", timestamp=int(now))
     assert (await client.post("/webhooks/events", data=body, headers=headers)).status == 202
+
+
+def click_payload(
+    slack: FakeSlack, action: str, lead_id: str, *, user: str, ts: str, n: int
+) -> dict[str, Any]:
+    """A ``block_actions`` payload for one of the alert's buttons, as Slack sends it."""
+    return {
+        "type": "block_actions", "team": {"id": "T0TEAM"}, "api_app_id": "A0APP",
+        "user": {"id": user, "name": user.lower()}, "trigger_id": f"trig.click.{n}",
+        "channel": {"id": "C00000001"}, "container": {"type": "message", "message_ts": ts},
+        "message": {"ts": ts, "blocks": [{"type": "header", "text": {"type": "plain_text",
+                                                                    "text": "Dana Reyes"}}]},
+        "response_url": slack.response_url(f"click{n}"),
+        "actions": [{"action_id": f"lead_{action}", "block_id": "actions", "value": lead_id,
+                     "type": "button", "action_ts": str(time.time())}],
+    }  # fmt: skip

@@ -25,7 +25,14 @@ from bot.state import ENGINE
 from config.loader import LeadbotConfig
 from config.settings import load_settings
 from storage.tables import Feedback, Lead
-from tests.bot.slack_helpers import WEBHOOK_SECRET, Client, count, eventually, hot_lead
+from tests.bot.slack_helpers import (
+    WEBHOOK_SECRET,
+    Client,
+    click_payload,
+    count,
+    eventually,
+    hot_lead,
+)
 from tests.fakes.slack_socket import FakeSocketSlack
 
 BOT_TOKEN = "xoxb-test"
@@ -68,16 +75,7 @@ def command(slack: FakeSocketSlack, text: str, *, user: str = "U0REP1", n: int =
 
 def click(slack: FakeSocketSlack, action: str, lead_id: str, *, user: str, ts: str, n: int) -> dict:  # type: ignore[type-arg]
     """A ``block_actions`` payload for one of the alert's buttons."""
-    return {
-        "type": "block_actions", "team": {"id": "T0TEAM"}, "api_app_id": "A0LEADBOT",
-        "user": {"id": user, "name": user.lower()}, "trigger_id": f"trig.click.{n}",
-        "channel": {"id": "C00000001"}, "container": {"type": "message", "message_ts": ts},
-        "message": {"ts": ts, "blocks": [{"type": "header", "text": {"type": "plain_text",
-                                                                    "text": "Dana Reyes"}}]},
-        "response_url": slack.response_url(f"click{n}"),
-        "actions": [{"action_id": f"lead_{action}", "block_id": "actions", "value": lead_id,
-                     "type": "button", "action_ts": str(time.time())}],
-    }  # fmt: skip
+    return click_payload(slack, action, lead_id, user=user, ts=ts, n=n)
 
 
 def text_of(call_body: dict[str, Any]) -> str:
