@@ -36,7 +36,7 @@ from storage import models as repo
 from storage.ingest import add_history
 from storage.models import Status
 from storage.rawsql import execute_many, placeholders, query, time_encoder
-from storage.tables import Feedback
+from storage.tables import Feedback, ModelVersion
 
 FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
 
@@ -79,7 +79,7 @@ def ensure_active(conn: Connection, *, config_model: Model, now: float) -> tuple
     version 1, active."""
     active = repo.active_version(conn)
     if active is not None:
-        return int(active.id), model_of(active)
+        return _id(active), model_of(active)
     yaml = model_yaml(config_model, header="the configured model, stored on first use")
     vid = repo.add_version(
         conn, yaml=yaml, status=Status.ACTIVE, created_by="config", created_at=_at(now)
@@ -178,9 +178,9 @@ async def rollback(
         if target is None:
             raise LookupError("no earlier active model version to roll back to")
         previous = repo.set_active(
-            conn, version_id=int(target.id), by=by, at=_at(now), previous_becomes=Status.REJECTED
+            conn, version_id=_id(target), by=by, at=_at(now), previous_becomes=Status.REJECTED
         )
-        return _rescored(conn, int(target.id), previous, now, history_delta)
+        return _rescored(conn, _id(target), previous, now, history_delta)
 
     async with engine.begin() as conn:
         return await conn.run_sync(run)
@@ -405,10 +405,12 @@ async def _read_command(engine: AsyncEngine, config_model: Model, args: Any, now
         if args.action == "list":
             return format_versions(repo.list_versions(conn))
         wanted = [args.version] if args.action == "show" else [args.a, args.b]
-        found = [repo.get_version(conn, n) for n in wanted]
-        for n, version in zip(wanted, found, strict=True):
+        found: list[ModelVersion] = []
+        for n in wanted:
+            version = repo.get_version(conn, n)
             if version is None:
                 raise LookupError(f"model version {n}: no such version")
+            found.append(version)
         if args.action == "show":
             return str(found[0].yaml)
         return format_diff(model_of(found[0]), model_of(found[1]), (f"v{args.a}", f"v{args.b}"))
@@ -429,3 +431,9 @@ async def retrain_command(settings: Any, config: Any, *, now: float) -> int:
         await engine.dispose()
     sys.stdout.write(format_retrain(result))
     return 0
+
+
+def _id(version: ModelVersion) -> int:
+    """A stored version always has its number."""
+    assert version.id is not None
+    return version.id

@@ -64,7 +64,9 @@ def add_version(
         "metrics": clean_metrics(metrics or {}),
         "parent_id": parent_id,
     }
-    version_id = int(conn.execute(insert(VERSIONS).values(**row)).inserted_primary_key[0])
+    key = conn.execute(insert(VERSIONS).values(**row)).inserted_primary_key
+    assert key is not None
+    version_id = int(key[0])
     if status is Status.ACTIVE:
         set_active(conn, version_id=version_id, by=created_by, at=created_at)
     return version_id
