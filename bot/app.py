@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.edges import BandEdges, following_band_edges
 from bot.ingest import running_ingest
@@ -25,6 +27,7 @@ from bot.slack.runtime import (
     socket_mode,
 )
 from bot.state import DISPATCHER, ENGINE, INGEST, LIMITS, VERIFIER, Limits
+from bot.versions import active_model
 from bot.webhooks import health, receive_events
 from bot.writer import IngestProcess
 from config.loader import LeadbotConfig
@@ -82,14 +85,15 @@ def build_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         await upgrade(engine)
+        live = await with_active_model(engine, config)
         transports: dict[str, Transport] = {"console": transport or ConsoleTransport()}
         # This process's band edges, for what commands and buttons show: followed with the
         # pipeline's here in thread mode, on their own when the writer is another process.
-        edges = BandEdges(config.model.bands)
+        edges = BandEdges(live.model.bands)
         slack = None
         if with_slack:
             slack = build_slack(
-                settings=settings, config=config, engine=engine, clock=clock, edges=edges
+                settings=settings, config=live, engine=engine, clock=clock, edges=edges
             )
             app[SLACK_APP], transports["slack"] = slack.app, slack.transport
         dispatcher = Dispatcher(engine, ByDestination(transports), clock=clock)
@@ -97,7 +101,7 @@ def build_app(
             stack.push_async_callback(engine.dispose)
             if settings.ingest == "process":
                 writer = IngestProcess(
-                    database_url=settings.database_url, config=config,
+                    database_url=settings.database_url, config=live,
                     on_alert=dispatcher.wake, router=router,
                 )  # fmt: skip
                 await writer.start()
@@ -106,7 +110,7 @@ def build_app(
                 await stack.enter_async_context(following_band_edges(edges, engine))
             else:
                 ingest = running_ingest(
-                    engine, config, clock=clock, on_alert=dispatcher.wake, router=router,
+                    engine, live, clock=clock, on_alert=dispatcher.wake, router=router,
                     edges=edges,
                 )  # fmt: skip
                 app[INGEST] = await stack.enter_async_context(ingest)
@@ -121,6 +125,17 @@ def build_app(
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+async def with_active_model(engine: AsyncEngine, config: LeadbotConfig) -> LeadbotConfig:
+    """The configuration with the active model version's points, when one was activated
+    (``leadbot model activate``); else the configured model as it is."""
+    active = await active_model(engine)
+    if active is None:
+        return config
+    version, model = active
+    log.info("scoring with model v%d (the active version), not %s", version, config.source)
+    return dataclasses.replace(config, model=model)
 
 
 def default_channel(settings: Settings, config: LeadbotConfig) -> str | None:

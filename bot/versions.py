@@ -74,6 +74,13 @@ def model_of(version: Any) -> Model:
     return load_config(text=version.yaml, name=f"model v{version.id}").model
 
 
+async def active_model(engine: AsyncEngine) -> tuple[int, Model] | None:
+    """The active stored version and its model, if a version was ever activated."""
+    async with engine.connect() as conn:
+        version = await conn.run_sync(repo.active_version)
+    return None if version is None else (_id(version), model_of(version))
+
+
 def ensure_active(conn: Connection, *, config_model: Model, now: float) -> tuple[int, Model]:
     """The active version and its model; on first use the configured model is stored as
     version 1, active."""
@@ -392,7 +399,8 @@ async def model_command(settings: Any, config: Any, args: Any, *, now: float) ->
             return 0
         sys.stdout.write(
             f"v{done.version_id} active (was v{done.previous_id}): {done.leads} leads "
-            f"rescored, {done.history} history rows, no alerts queued\n"
+            f"rescored, {done.history} history rows, no alerts queued. A running "
+            "`leadbot serve` scores new events with the model it started with: restart it.\n"
         )
         return 0
     finally:

@@ -7,13 +7,17 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.actions import features_at
+from bot.app import build_app
 from bot.cli import parser
+from bot.state import ENGINE
 from bot.versions import (
     activate,
     ensure_active,
@@ -22,7 +26,7 @@ from bot.versions import (
     retrain_command,
     rollback,
 )
-from config.loader import load_config
+from config.loader import LeadbotConfig, load_config
 from config.settings import load_settings
 from config.writer import model_yaml
 from scoring.engine import score
@@ -30,8 +34,12 @@ from scoring.model import DAY, Model
 from scoring.refit import Guardrails
 from scoring.state import LeadState
 from storage import models as repo
+from storage.engine import create_engine
 from storage.ingest import upsert_leads
+from storage.migrate import upgrade
+from storage.models import Status, add_version
 from storage.tables import Feedback, Lead, ScoreChange
+from tests.bot.conftest import SMALL_MODEL, identify, track
 
 NOW = 1_800_000_000.0
 MODEL = load_config().model
@@ -215,3 +223,28 @@ async def test_cli_model_list_show_diff(
     assert diff["industry_software"].endswith("*")
     activated = await run("activate", "2")
     assert activated.startswith("v2 active (was v1): 300 leads rescored")
+
+
+async def test_serve_scores_with_the_active_version_not_the_configured_model(
+    db_url: str, config: LeadbotConfig
+) -> None:
+    """After `leadbot model activate`, a (re)started bot scores new events with that version."""
+    boosted = load_config(text=SMALL_MODEL.replace("points: 30", "points: 50"), name="v2").model
+    engine = create_engine(db_url)
+    await upgrade(engine)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda c: add_version(
+            c, yaml=model_yaml(boosted), status=Status.ACTIVE, created_by="test",
+            created_at=datetime.now(UTC),
+        ))  # fmt: skip
+    await engine.dispose()
+    settings = load_settings({"DATABASE_URL": db_url, "LEADBOT_INGEST": "thread"})
+    app = build_app(settings=settings, config=config, insecure=True)
+    async with TestClient(TestServer(app)) as client:
+        now = datetime.now(UTC).timestamp()
+        body = orjson.dumps({"batch": [identify("u1", now, title="VP Sales"),
+                                       track("u1", "Demo Requested", now)]})  # fmt: skip
+        assert (await client.post("/webhooks/events", data=body)).status == 202
+        async with client.app[ENGINE].connect() as conn:
+            stored = (await conn.execute(select(Lead.score))).scalar_one()  # type: ignore[call-overload]
+    assert stored == pytest.approx(20 + 50, abs=0.01)  # leader 20 + the active version's demo 50
