@@ -10,17 +10,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
 from config.errors import ConfigError
 from config.loader import LeadbotConfig, check_config, load_config
 from config.settings import Settings, load_settings
 
 USAGE_ERROR = 2
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 def _fail(message: str, code: int = USAGE_ERROR) -> int:

@@ -13,7 +13,7 @@ import csv
 import io
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -187,7 +187,6 @@ class Learned:
     held_out: HeldOut | None
     rows: int
     candidates: int
-    notes: list[str] = field(default_factory=list)
 
 
 def _columns(table: Table, options: LearnOptions) -> list[str]:

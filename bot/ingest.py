@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.batcher import GroupCommitter
-from bot.edges import BandEdges, OnRefresh, follow_band_edges, following_band_edges
+from bot.edges import BandEdges, OnRefresh, following_band_edges
 from bot.pipeline import Pipeline
 from bot.routing import Router
 from config.loader import LeadbotConfig
@@ -64,10 +64,3 @@ async def following_percentiles(
     holder, use = _edges_of(pipeline, edges)
     async with following_band_edges(holder, pipeline.engine, on_refresh=use):
         yield
-
-
-async def follow_percentiles(pipeline: Pipeline) -> None:
-    """Percentile bands follow the current score distribution, re-read once a minute —
-    off the ingest path, which uses the last edges computed here."""
-    holder, use = _edges_of(pipeline, None)
-    await follow_band_edges(holder, pipeline.engine, on_refresh=use)

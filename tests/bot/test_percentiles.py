@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.ingest import follow_percentiles
+from bot.ingest import following_percentiles
 from bot.pipeline import Pipeline
 from config.loader import load_config
 from tests.bot.conftest import SMALL_MODEL, T0, events, identify, page
@@ -32,12 +32,11 @@ async def test_the_hot_edge_becomes_the_80th_percentile_of_current_scores(
         calls += [identify("top", T0, title="VP Sales", company={"industry": "SaaS"})]
         calls += [page("top", "/pricing", T0 + i) for i in range(3)]
         await pipeline.ingest(events(*calls), now=T0 + 10)
-        follower = asyncio.create_task(follow_percentiles(pipeline))
-        for _ in range(100):
-            if pipeline.thresholds.hot != 25:
-                break
-            await asyncio.sleep(0.01)
-        follower.cancel()
+        async with following_percentiles(pipeline):  # what running_ingest starts
+            for _ in range(100):
+                if pipeline.thresholds.hot != 25:
+                    break
+                await asyncio.sleep(0.01)
     # scores: five at 20, four at 40, one at 60 → the 80th percentile is 40
     assert pipeline.thresholds.hot == pytest.approx(40, abs=0.01)  # 10 s of decay
     assert pipeline.thresholds.warm == 20
