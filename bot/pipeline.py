@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.alerts import WhyNow, alert_payload, should_alert
 from bot.identity import ANON_PREFIX, Resolver, identity_keys
 from bot.inbound import InboundEvent
+from bot.live import ActiveModel
 from bot.routing import Router
 from config.loader import LeadbotConfig
 from scoring import LeadState, Model, Score, score
@@ -90,19 +91,22 @@ class Pipeline:
     inline: bool = False
     router: Router = field(default_factory=Router)
     thresholds: Thresholds = field(init=False)
+    # The model follows the active stored version, read in each transaction (bot.live).
+    active: ActiveModel = field(init=False)
     _writer: Engine | None = field(init=False, default=None)
     _thread: ThreadPoolExecutor | None = field(init=False, default=None)
     _conn: Connection | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.thresholds = default_thresholds(self.config.model.bands)
+        self.active = ActiveModel(self.config.model)
         self._writer = sqlite_writer_engine(self.engine)
         if self._writer is not None and not self.inline:
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadbot-writer")
 
     @property
     def model(self) -> Model:
-        return self.config.model
+        return self.active.model
 
     async def close(self) -> None:
         if self._thread is not None:
@@ -144,9 +148,16 @@ class Pipeline:
         with self._conn.begin():
             return self._apply(self._conn, requests, now)
 
+    def _follow_model(self, conn: Connection) -> None:
+        before = self.active.model
+        model = self.active.follow(conn)
+        if model is not before and not model.bands.uses_percentiles:
+            self.thresholds = default_thresholds(model.bands)
+
     def _apply(
         self, conn: Connection, requests: Sequence[Sequence[InboundEvent]], now: float
     ) -> GroupResult:
+        self._follow_model(conn)
         events = [e for request in requests for e in request]
         resolver = Resolver(repo.resolve_identities(conn, keys=_all_keys(events)))
         lead_ids = [resolver.assign(e) for e in events]

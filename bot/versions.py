@@ -13,9 +13,10 @@ version yet.
 
 from __future__ import annotations
 
+import math
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from config.loader import load_config
+from bot.live import model_of_yaml
+from config.learning import DEFAULT_LABELS
 from config.writer import model_yaml
 from scoring.bands import default_thresholds, resolve_thresholds
 from scoring.learn import sigmoid
@@ -40,8 +42,9 @@ from storage.tables import Feedback, ModelVersion
 
 FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
 
-# Outcomes that are labels, and their value; other outcomes teach the refit nothing.
-LABELS: Mapping[str, float] = {"qualified": 1.0, "won": 1.0, "disqualified": 0.0, "lost": 0.0}
+# Outcomes that are labels, and their value, unless the config's ``learning.labels`` says
+# otherwise; other outcomes teach the refit nothing.
+LABELS: Mapping[str, float] = DEFAULT_LABELS
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ def _at(now: float) -> datetime:
 
 def model_of(version: Any) -> Model:
     """The model a stored version holds."""
-    return load_config(text=version.yaml, name=f"model v{version.id}").model
+    return model_of_yaml(version.yaml, version.id)
 
 
 async def active_model(engine: AsyncEngine) -> tuple[int, Model] | None:
@@ -94,22 +97,23 @@ def ensure_active(conn: Connection, *, config_model: Model, now: float) -> tuple
     return vid, config_model
 
 
-def labelled_features(conn: Connection, model: Model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def labelled_features(
+    conn: Connection, model: Model, labels: Mapping[str, float] = LABELS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features ``(n, rules)`` in ``model``'s rule order from each label's snapshot (a rule
-    the snapshot lacks counts 0), labels 0/1 and label times, oldest first."""
+    the snapshot lacks counts 0), labels 0/1 and label times, oldest first. ``labels``
+    maps the outcomes that are labels to their value."""
     rows = conn.execute(
-        select(FEEDBACK.c.outcome, FEEDBACK.c.at, FEEDBACK.c.features).order_by(
-            FEEDBACK.c.at, FEEDBACK.c.id
-        )
+        select(FEEDBACK.c.outcome, FEEDBACK.c.at, FEEDBACK.c.features)
+        .where(FEEDBACK.c.outcome.in_(list(labels)))
+        .order_by(FEEDBACK.c.at, FEEDBACK.c.id)
     ).all()
     ids = [rule.id for rule in model.rules]
     X, y, at = [], [], []
     for outcome, when, features in rows:
-        if outcome not in LABELS:
-            continue
         snapshot = (features or {}).get("rules") or {}
         X.append([float(snapshot.get(rid) or 0.0) for rid in ids])
-        y.append(LABELS[outcome])
+        y.append(labels[outcome])
         at.append(when.timestamp())
     return np.array(X, dtype=float).reshape(len(y), len(ids)), np.array(y), np.array(at)
 
@@ -121,23 +125,29 @@ async def retrain(
     guardrails: Guardrails,
     now: float,
     created_by: str = "retrain",
+    labels: Mapping[str, float] = LABELS,
+    then: Callable[[Connection, RetrainResult], None] | None = None,
 ) -> RetrainResult:
     """Refit the active model on every label; store a ``proposed`` version when the refit
-    changes something. The one function the scheduler (every N labels) and
-    ``leadbot retrain`` call."""
+    changes something. ``then`` runs in the same transaction (the learner queues the
+    proposal's message there, so a stored proposal is never left unannounced).
+    ``bot.learning.retrain_now`` is what the bot and its schedules call."""
 
     def run(conn: Connection) -> RetrainResult:
+        result = _retrain(conn)
+        if then is not None:
+            then(conn, result)
+        return result
+
+    def _retrain(conn: Connection) -> RetrainResult:
         base_id, model = ensure_active(conn, config_model=config_model, now=now)
-        X, y, at = labelled_features(conn, model)
+        X, y, at = labelled_features(conn, model, labels)
         proposal = propose(model, X, y, at, guardrails=guardrails)
         if proposal.reason is not None:
             return RetrainResult(proposal, base_id, None)
         vid = repo.add_version(
             conn,
-            yaml=model_yaml(
-                _without_zero_rules(proposal.model),
-                header=f"refit of v{base_id} on {y.size} labels",
-            ),
+            yaml=model_yaml(proposal.model, header=f"refit of v{base_id} on {y.size} labels"),
             status=Status.PROPOSED,
             created_by=created_by,
             created_at=_at(now),
@@ -149,13 +159,6 @@ async def retrain(
 
     async with engine.begin() as conn:
         return await conn.run_sync(run)
-
-
-def _without_zero_rules(model: Model) -> Model:
-    """The model minus rules the refit set to 0 points: they add nothing to any score, and
-    the YAML format has no zero-point rule (``config.writer`` refuses one)."""
-    kept = tuple(rule for rule in model.rules if rule.points != 0)
-    return model if len(kept) == len(model.rules) else replace(model, rules=kept)
 
 
 async def activate(
@@ -361,6 +364,40 @@ def format_diff(old: Model, new: Model, names: tuple[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def improved(proposal: Proposal) -> bool:
+    """``auto_apply``'s test: on the held-out labels the refit ranks better (higher ROC AUC)
+    and predicts no worse (log loss not higher). Undefined metrics never count as better."""
+    before, after = proposal.metrics_before, proposal.metrics_after
+    auc = after["roc_auc"] > before["roc_auc"]  # False when either is nan
+    loss = after["log_loss"] <= before["log_loss"]
+    return bool(auc and loss)
+
+
+def metric_lines(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """The held-out metrics, before → after, one per line (conversion by band as %)."""
+
+    def number(value: Any, percent: bool = False) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "—"
+        return f"{value:.0%}" if percent else f"{value:.3f}"
+
+    lines = [
+        f"{label}: {number(before.get(key))} → {number(after.get(key))}"
+        for key, label in (
+            ("roc_auc", "ROC AUC"),
+            ("log_loss", "log loss"),
+            ("top_decile_lift", "top-decile lift"),
+        )
+    ]
+    for band in ("hot", "warm", "cold"):
+        key, count = f"{band}_conversion", f"{band}_labels"
+        lines.append(
+            f"{band} conversion: {number(before.get(key), True)} of {before.get(count) or 0:.0f}"
+            f" → {number(after.get(key), True)} of {after.get(count) or 0:.0f}"
+        )
+    return lines
+
+
 def format_retrain(result: RetrainResult) -> str:
     """``leadbot retrain``: the proposal's changes and metrics, or why nothing changed."""
     p = result.proposal
@@ -368,8 +405,8 @@ def format_retrain(result: RetrainResult) -> str:
         return f"no new version (refit of v{result.base_id} on {p.labels} labels): {p.reason}\n"
     lines = [f"proposed v{result.version_id} (refit of v{result.base_id} on {p.labels} labels)"]
     lines += [f"  {rid:<28} {a:g} → {b:g}" for rid, (a, b) in p.changes.items()]
-    for name in p.metrics_before:
-        lines.append(f"  {name}: {p.metrics_before[name]:.3f} → {p.metrics_after[name]:.3f}")
+    lines.append("held-out labels (the newest), current model → refit on the older ones:")
+    lines += [f"  {line}" for line in metric_lines(p.metrics_before, p.metrics_after)]
     lines.append(f"activate with: leadbot model activate {result.version_id}")
     return "\n".join(lines) + "\n"
 
@@ -428,12 +465,13 @@ async def _read_command(engine: AsyncEngine, config_model: Model, args: Any, now
 
 
 async def retrain_command(settings: Any, config: Any, *, now: float) -> int:
-    """``leadbot retrain`` with the default guardrails; prints the proposal."""
+    """``leadbot retrain`` with the config's labels and guardrails; prints the proposal."""
     engine = await _engine(settings)
     try:
+        learning = config.learning
         result = await retrain(
-            engine=engine, config_model=config.model, guardrails=Guardrails(), now=now,
-            created_by="cli",
+            engine=engine, config_model=config.model, guardrails=learning.guardrails, now=now,
+            created_by="cli", labels=learning.labels,
         )  # fmt: skip
     finally:
         await engine.dispose()

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from config.errors import ConfigError, Problem, duplicate_id, file_not_found, sort_problems
+from config.learning import Learning
 from config.pydantic_errors import problems_from
 from config.routing import Routing, SlackSpec
 from config.schema import RULE_SECTIONS, AlertSettings, ConfigSpec
@@ -32,6 +33,8 @@ class LeadbotConfig:
     source: str
     slack: SlackSpec = field(default_factory=SlackSpec)
     routing: Routing = field(default_factory=Routing)
+    managers: tuple[str, ...] = ()
+    learning: Learning = field(default_factory=Learning)
 
 
 def load_config(
@@ -56,6 +59,8 @@ def load_config(
         source=name,
         slack=spec.slack,
         routing=spec.routing.to_routing(),
+        managers=tuple(spec.managers),
+        learning=spec.learning.to_learning(),
     )
 
 

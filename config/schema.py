@@ -14,6 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from config.conditions import Strict
 from config.errors import got
+from config.learning import LearningSpec, ManagerId
 from config.routing import RoutingSpec, SlackSpec
 from config.rules import FitRule, IntentRule, NegativeRule, Positive, Text
 from scoring import BandSpec, Model, Threshold
@@ -160,13 +161,25 @@ class ConfigSpec(Strict):
     alerts: AlertSettings = AlertSettings()
     slack: SlackSpec = SlackSpec()
     routing: RoutingSpec = RoutingSpec()
+    managers: list[ManagerId] = Field(default_factory=list)
+    learning: LearningSpec = LearningSpec()
 
-    @field_validator("fit", "intent", "negative", "alerts", "slack", "routing", mode="before")
+    @field_validator(
+        "fit",
+        "intent",
+        "negative",
+        "alerts",
+        "slack",
+        "routing",
+        "managers",
+        "learning",
+        mode="before",
+    )
     @classmethod
     def _empty_section(cls, value: Any, info: ValidationInfo) -> Any:
         # `fit:` with every rule commented out reads as null: treat it as empty.
         if value is None:
-            return [] if info.field_name in RULE_SECTIONS else {}
+            return [] if info.field_name in (*RULE_SECTIONS, "managers") else {}
         return value
 
     def to_model(self) -> Model:

@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from scoring.bands import band_for, resolve_thresholds
 from scoring.learn import fit_logistic, sigmoid
-from scoring.metrics import log_loss, roc_auc, time_split, top_decile_lift
+from scoring.metrics import conversion_by_group, log_loss, roc_auc, time_split, top_decile_lift
 from scoring.model import Model
 
 
@@ -82,15 +83,29 @@ def logodds(model: Model, features: np.ndarray) -> np.ndarray:
     return model.intercept + total / model.points_per_logodds
 
 
+BANDS = ("hot", "warm", "cold")
+
+
 def evaluate(model: Model, features: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """ROC AUC, log loss and top-decile lift of the model on these labels (nan where a
-    metric is undefined, e.g. AUC with one class or no labels)."""
-    z = logodds(model, features)
-    return {
+    """ROC AUC, log loss, top-decile lift and the conversion of each band (``hot_conversion``
+    …, with ``hot_labels`` … beside them) of the model on these labels; nan where a metric is
+    undefined (AUC with one class, a band no label falls in). Percentile band edges are
+    taken over these rows' scores (the stored population is not known here)."""
+    X = np.asarray(features, dtype=float)
+    z = logodds(model, X)
+    metrics = {
         "roc_auc": roc_auc(labels, z),
         "log_loss": log_loss(labels, sigmoid(z)),
         "top_decile_lift": top_decile_lift(labels, z),
     }
+    totals = X @ _points(model)
+    edges = resolve_thresholds(model.bands, totals.tolist())
+    bands = np.array([str(band_for(t, edges)) for t in totals.tolist()], dtype=object)
+    found = conversion_by_group(labels, bands) if totals.size else {}
+    for band in BANDS:
+        count, rate = found.get(band, (0, math.nan))
+        metrics[f"{band}_conversion"], metrics[f"{band}_labels"] = rate, float(count)
+    return metrics
 
 
 def _validate(
@@ -175,8 +190,9 @@ def refit(model: Model, X: np.ndarray, y: np.ndarray, guardrails: Guardrails) ->
        rounded to two significant figures. Points stay on a familiar scale and the band
        thresholds (in points) keep their meaning; the change of scale goes into ppl.
     4. Points = weight × ppl, moved at most ``max_change_points`` from the old points (at
-       the new ppl), signs clipped, rounded to ``points_step`` (a rule that would move less
-       than half a step keeps its old points).
+       the new ppl), rounded to ``points_step`` (a rule that would move less than half a
+       step keeps its old points), and never closer to zero than one step: negative rules
+       stay negative, positive rules positive, and no rule drops out of the model.
     5. The intercept is refitted with the rounded points held fixed, so the mean predicted
        probability on these labels equals their conversion rate.
     """
@@ -248,4 +264,10 @@ def _guard(old: np.ndarray, new: np.ndarray, guardrails: Guardrails) -> np.ndarr
     # A limit finer than the step may leave no grid point in reach: then nothing moves.
     rounded = np.where(np.abs(rounded - old) > most + 1e-9, old, rounded)
     kept = np.where(np.abs(new - old) < step / 2, old, rounded)
+    # A rule keeps its sign and at least one step (or its old points, if smaller): a rule
+    # the labels say nothing for today stays in the model for a later refit to raise again.
+    least = np.where(np.abs(old) < step, old, np.sign(old) * step)
+    kept = np.where(
+        old < 0, np.minimum(kept, least), np.where(old > 0, np.maximum(kept, least), kept)
+    )
     return kept + 0.0  # no -0.0 in a written model

@@ -14,9 +14,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from storage.rawsql import query
 from storage.tables import ModelVersion
 
 VERSIONS = ModelVersion.__table__  # type: ignore[attr-defined]
@@ -134,3 +135,34 @@ def set_active(
         .values(status=Status.ACTIVE.value, activated_at=at, approved_by=by[:255])
     )
     return previous
+
+
+def active_version_id(conn: Connection) -> int | None:
+    """The active version's number, by the partial unique index: one cheap read that the
+    ingest makes in every transaction to follow activations made elsewhere."""
+    row = query(conn, "SELECT id FROM model_versions WHERE status = 'active'")
+    return int(row[0][0]) if row else None
+
+
+def reject(conn: Connection, *, version_id: int, by: str) -> ModelVersion:
+    """Refuse a proposed version (``approved_by`` then records who decided). Raises
+    LookupError for an unknown version, ValueError when it is no longer proposed (someone
+    decided first): the message says what it is now."""
+    target = get_version(conn, version_id)
+    if target is None:
+        raise LookupError(f"model version {version_id}: no such version")
+    decided = conn.execute(
+        update(VERSIONS)
+        .where(VERSIONS.c.id == version_id, VERSIONS.c.status == Status.PROPOSED.value)
+        .values(status=Status.REJECTED.value, approved_by=by[:255])
+    )
+    if decided.rowcount != 1:
+        raise ValueError(f"model version {version_id}: already {target.status}, not proposed")
+    return target
+
+
+def labels_fitted(conn: Connection) -> int:
+    """The most labels any stored version was fitted on (0 before the first refit): how
+    many labels the automatic refit has already seen."""
+    row = conn.execute(select(func.max(VERSIONS.c.labels))).first()
+    return int(row[0] or 0) if row else 0

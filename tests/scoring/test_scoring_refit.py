@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from scoring import Model, Rule, RuleKind
 from scoring.learn import sigmoid
-from scoring.refit import Guardrails, logodds, propose
+from scoring.refit import Guardrails, evaluate, logodds, propose
 
 PPL = 20.0
 TRUTH = np.array([30.0, 10.0, -20.0, 0.0])  # points at PPL, intercept -2
@@ -61,7 +61,21 @@ def test_held_out_metrics_improve_when_the_current_model_is_wrong() -> None:
     assert proposal.labels == 4_000
     assert proposal.metrics_after["roc_auc"] > proposal.metrics_before["roc_auc"] + 0.05
     assert proposal.metrics_after["log_loss"] < proposal.metrics_before["log_loss"]
-    assert set(proposal.metrics_before) == {"roc_auc", "log_loss", "top_decile_lift"}
+    assert set(proposal.metrics_before) == {"roc_auc", "log_loss", "top_decile_lift"} | {
+        f"{band}_{what}" for band in ("hot", "warm", "cold") for what in ("conversion", "labels")
+    }
+
+
+def test_conversion_by_band_counts_the_held_out_labels_in_each_band() -> None:
+    # Model bands at the defaults (warm 40, hot 70 points): r0+r1 = 40 is warm, all three
+    # fit rules = 70 is hot; the metric is each band's share of positive labels.
+    model = _model((30.0, 10.0, 30.0, -5.0))
+    X = np.array([[1, 1, 1, 0], [1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 1]], float)
+    y = np.array([1.0, 1.0, 1.0, 0.0, 0.0])
+    metrics = evaluate(model, X, y)
+    assert (metrics["hot_labels"], metrics["hot_conversion"]) == (2.0, 1.0)
+    assert (metrics["warm_labels"], metrics["warm_conversion"]) == (2.0, 0.5)
+    assert (metrics["cold_labels"], metrics["cold_conversion"]) == (1.0, 0.0)
 
 
 def test_nothing_moves_below_the_label_minimum() -> None:
@@ -147,8 +161,9 @@ def test_guardrails_hold_for_any_labels(
     new = np.array([r.points for r in proposal.model.rules])
     assert new[0] == old[0]
     assert np.all(np.abs(new - old) <= most + 1e-9)
-    assert np.all(new[np.array(old) < 0] <= 0)
-    assert np.all(new[np.array(old) > 0] >= 0)
+    # Signs hold strictly: no rule is refitted to 0 and so dropped from the model.
+    assert np.all(new[np.array(old) < 0] < 0)
+    assert np.all(new[np.array(old) > 0] > 0)
     for rule_id, (before, after) in proposal.changes.items():
         assert before != after
         assert model.rule(rule_id).points == before
@@ -164,3 +179,14 @@ def test_bad_shapes_name_the_argument() -> None:
         propose(model, np.zeros((3, 4)), np.zeros(3), np.zeros(2))
     with pytest.raises(ValueError, match=r"guardrails\.points_step: out of range, got 0"):
         Guardrails(points_step=0)
+
+
+def test_a_rule_the_labels_contradict_keeps_its_sign_and_one_step() -> None:
+    # The labels say the penalty r2 is really a +20 bonus: the refit may not flip it, and
+    # it may not drop it either (0 points would remove it from the written model), so it
+    # stops at one step below zero, where a later refit can still move it.
+    truth = np.array([30.0, 10.0, 20.0, 0.0])
+    X, y, at = _labels(np.random.default_rng(9), 20_000, truth)
+    proposal = propose(_model(WRONG), X, y, at, guardrails=LOOSE)
+    assert proposal.model.rule("r2").points == -LOOSE.points_step
+    assert 0 < proposal.model.rule("r3").points <= 3.0  # truth 0, old +15: near 0, still in

@@ -1,0 +1,98 @@
+"""The ``managers`` and ``learning`` sections: who approves model versions, which feedback
+counts as a label, when the bot refits, and the guardrails of a refit.
+
+```yaml
+managers: [U0123MGR, S0456LEADS]   # Slack user ids, or user-group ids (S…)
+learning:
+  labels: {qualified: 1, won: 1, disqualified: 0, lost: 0}
+  retrain_every: 50        # new labels between automatic refits; 0: only `leadbot retrain`
+  auto_apply: false        # true: activate a proposal whose held-out metrics improve
+  proposals_channel: "#sales-managers"   # default: the managers' DMs, else slack.default_channel
+  guardrails: {min_labels: 30, max_change_points: 10, prior_strength: 1, points_step: 0.5}
+```
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
+
+from config.conditions import Strict
+from config.errors import got
+from config.routing import Channel
+from scoring.refit import Guardrails
+
+OutcomeName = Literal["qualified", "disqualified", "won", "lost"]
+DEFAULT_LABELS: Mapping[str, float] = {
+    "qualified": 1.0,
+    "won": 1.0,
+    "disqualified": 0.0,
+    "lost": 0.0,
+}
+_MANAGER = re.compile(r"^[UWS][A-Z0-9]{2,}$")
+
+
+def _manager(value: str) -> str:
+    if not _MANAGER.match(value):
+        raise ValueError(
+            got("a Slack user id like U0123ABC or a user-group id like S0123ABC", value)
+        )
+    return value
+
+
+ManagerId = Annotated[str, AfterValidator(_manager)]
+
+
+class GuardrailsSpec(Strict):
+    """``scoring.refit.Guardrails``; its docstring says what each limit does."""
+
+    min_labels: Annotated[int, Field(ge=1)] = Guardrails.min_labels
+    max_change_points: Annotated[float, Field(ge=0)] = Guardrails.max_change_points
+    prior_strength: Annotated[float, Field(ge=0)] = Guardrails.prior_strength
+    points_step: Annotated[float, Field(gt=0)] = Guardrails.points_step
+    rescale_ratio: Annotated[float, Field(ge=1)] = Guardrails.rescale_ratio
+    test_fraction: Annotated[float, Field(gt=0, lt=1)] = Guardrails.test_fraction
+
+    def to_guardrails(self) -> Guardrails:
+        return Guardrails(**self.model_dump())
+
+
+class LearningSpec(Strict):
+    labels: dict[OutcomeName, Literal[0, 1] | None] = Field(
+        default_factory=lambda: {k: int(v) for k, v in DEFAULT_LABELS.items()}
+    )
+    retrain_every: Annotated[int, Field(ge=0)] = 50
+    auto_apply: bool = False
+    proposals_channel: Channel | None = None
+    guardrails: GuardrailsSpec = GuardrailsSpec()
+
+    def to_learning(self) -> Learning:
+        # An outcome the file leaves out keeps its default; `null` makes it teach nothing.
+        labels = dict(DEFAULT_LABELS)
+        for outcome, value in self.labels.items():
+            if value is None:
+                labels.pop(outcome, None)
+            else:
+                labels[outcome] = float(value)
+        return Learning(
+            labels=labels,
+            retrain_every=self.retrain_every,
+            auto_apply=self.auto_apply,
+            proposals_channel=self.proposals_channel,
+            guardrails=self.guardrails.to_guardrails(),
+        )
+
+
+@dataclass(frozen=True)
+class Learning:
+    """The compiled ``learning`` section."""
+
+    labels: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_LABELS))
+    retrain_every: int = 50
+    auto_apply: bool = False
+    proposals_channel: str | None = None
+    guardrails: Guardrails = field(default_factory=Guardrails)
