@@ -1,0 +1,346 @@
+"""What a manager digest says, as plain data: ``build_digest`` reads it in one transaction
+and the renderers (``text``, ``blocks``, ``chart``) only lay it out.
+
+Definitions (the figures a manager will question, so they are written down):
+
+- Period: ``start <= at < end``, UTC. ``Period.last("day"|"week", now)`` is the 24 hours or
+  7 days up to ``now``.
+- Scope: every lead, a team's leads, or one rep's leads. A lead is a team's (a rep's) when
+  one of its members claimed it (``leads.claimed_by = 'slack:U…'``) or an alert about it was
+  routed to one of them (outbox destination ``slack:@U…``).
+- New hot leads: ``score_history`` rows entering band hot in the period (first entry per
+  lead); who took them: ``leads.claimed_by`` / ``claimed_at``.
+- Waiting past the SLA: leads hot now, unclaimed, never judged and not snoozed, whose wait
+  started more than ``sla_hours`` before ``now``. The wait starts at the latest of: the
+  lead's last alert (``alert_posts``, or ``leads.alerted_at`` when alerts go to the console)
+  and its last entry into hot.
+- Funnel: distinct leads in the period that were first seen (new), entered hot, were
+  claimed, got a positive label (qualified; won counts as qualified too), were won.
+- Labels: feedback outcomes qualified/won are converted, disqualified/lost are not
+  (``bot.versions.LABELS``). Conversion by band and by fit grade: among the leads labelled in
+  the period (each lead's latest label in the period), grouped by the band and grade in the
+  feedback's feature snapshot (``feedback.features``: what the rep saw, not today's band).
+  The snapshot holds the fit points; the grade is read from them with the configured model's
+  grade cut-offs (a snapshot's own ``grade``, if one is stored, wins).
+- "Worse than the one below it": a band converting less than the band below it (hot < warm,
+  warm < cold), or a grade less than the grade below it (A < B, B < C, C < D), each with at
+  least ``MIN_LABELS`` labels. The digest then says so plainly: the model needs attention.
+- Alert → claim time per rep: for claims made in the period, from the latest alert at or
+  before the claim (its post, else ``leads.alerted_at``, else the entry into hot) to the
+  claim; the median per rep. A claim with no alert before it is counted but not timed.
+- Top movers: net score change over the period's ``score_history`` rows (last row's score
+  minus the first row's previous score, 0 for a new lead); rescores by a model version
+  (cause ``model vN``) are not movement and are left out.
+- Model health: the active model version (``model_versions``), labels since it was created,
+  its held-out ROC AUC (``metrics.after.roc_auc``), proposals waiting for approval, and A/B
+  cohorts when the config defines some (none yet).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from itertools import pairwise
+from typing import Any, Literal
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.versions import LABELS
+from config.loader import LeadbotConfig
+from scoring.model import Model
+from storage import digests as repo
+from storage import models as versions
+from storage.digests import HotEntry, HotLead, Label, Move
+
+MIN_LABELS = 5  # labels a band (grade) needs before its conversion is compared
+TOP = 5  # movers each way
+BANDS = ("hot", "warm", "cold")  # best first
+GRADES = ("A", "B", "C", "D")
+FUNNEL = ("new", "hot", "claimed", "qualified", "won")
+PeriodKind = Literal["day", "week"]
+PERIODS: dict[str, timedelta] = {"day": timedelta(days=1), "week": timedelta(days=7)}
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """``start <= at < end``, both UTC-aware."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            if getattr(self, name).tzinfo is None:
+                raise ValueError(f"Period.{name}: a UTC-aware datetime, got a naive one")
+        if self.start >= self.end:
+            raise ValueError(f"Period: start {self.start} is not before end {self.end}")
+
+    @classmethod
+    def last(cls, kind: str, now: float) -> Period:
+        """The day or week up to ``now`` (unix seconds)."""
+        if kind not in PERIODS:
+            raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {kind!r}")
+        end = datetime.fromtimestamp(now, UTC)
+        return cls(end - PERIODS[kind], end)
+
+    @property
+    def name(self) -> str:
+        """``day``, ``week``, or ``N days``."""
+        for kind, length in PERIODS.items():
+            if self.end - self.start == length:
+                return kind
+        return f"{(self.end - self.start) / timedelta(days=1):g} days"
+
+
+class ScopeKind(StrEnum):
+    ALL = "all"
+    TEAM = "team"
+    REP = "rep"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Whose leads: everyone's, a team's (name and member Slack user ids) or one rep's."""
+
+    kind: ScopeKind
+    name: str = ""
+    members: tuple[str, ...] = ()
+
+    @classmethod
+    def everyone(cls) -> Scope:
+        return cls(ScopeKind.ALL)
+
+    @classmethod
+    def team(cls, name: str, members: Iterable[str]) -> Scope:
+        return cls(ScopeKind.TEAM, name, tuple(members))
+
+    @classmethod
+    def rep(cls, user_id: str) -> Scope:
+        return cls(ScopeKind.REP, user_id, (user_id,))
+
+    @property
+    def members_filter(self) -> tuple[str, ...] | None:
+        """The storage filter: None for every lead."""
+        return None if self.kind is ScopeKind.ALL else self.members
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """Labelled leads of one band or grade and how many converted."""
+
+    group: str
+    labels: int
+    converted: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.converted / self.labels if self.labels else None
+
+
+@dataclass(frozen=True, slots=True)
+class RepSpeed:
+    """A rep's claims in the period and the median alert → claim time of the timed ones."""
+
+    rep: str
+    claims: int
+    timed: int
+    median_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelHealth:
+    version: int | None  # None: no version stored yet, the configured model scores
+    name: str
+    activated_at: datetime | None
+    labels_since: int
+    auc: float | None
+    pending: tuple[int, ...]
+    cohorts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Digest:
+    period: Period
+    scope: Scope
+    now: datetime
+    sla_hours: float
+    new_hot: tuple[HotEntry, ...]
+    waiting: tuple[HotLead, ...]  # past the SLA, longest wait first
+    funnel: tuple[tuple[str, int], ...]
+    by_band: tuple[Conversion, ...]  # hot, warm, cold
+    by_grade: tuple[Conversion, ...]  # A, B, C, D
+    warnings: tuple[str, ...]
+    reps: tuple[RepSpeed, ...]
+    heating: tuple[Move, ...]
+    cooling: tuple[Move, ...]
+    model: ModelHealth
+    hot_counts: tuple[tuple[datetime, int], ...]  # bucket start, leads entering hot
+    bucket: timedelta
+
+
+def percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.0f} %"
+
+
+def grade_of(fit: float, model: Model) -> str:
+    """``scoring.engine``'s grade for ``fit`` points: the first cut-off reached, else D."""
+    return next((grade for grade, least in model.grades if fit >= least), "D")
+
+
+def _snapshot_grade(features: dict[str, Any], model: Model) -> str | None:
+    if features.get("grade"):
+        return str(features["grade"])
+    fit = features.get("fit")
+    return None if fit is None else grade_of(float(fit), model)
+
+
+def conversions(
+    latest: Sequence[Label], groups: Sequence[str], key: Callable[[Label], str | None]
+) -> tuple[Conversion, ...]:
+    """Labels and conversions per group, in ``groups`` order (other groups ignored)."""
+    labels: dict[str, int] = defaultdict(int)
+    converted: dict[str, int] = defaultdict(int)
+    for label in latest:
+        group = key(label)
+        labels[group or ""] += 1
+        converted[group or ""] += int(LABELS[label.outcome] > 0)
+    return tuple(Conversion(g, labels[g], converted[g]) for g in groups)
+
+
+def inversions(rows: Sequence[Conversion], kind: str, minimum: int = MIN_LABELS) -> list[str]:
+    """Plain warnings where a group (best first) converts less than the one below it."""
+    out = []
+    for higher, lower in pairwise(rows):
+        if min(higher.labels, lower.labels) < minimum:
+            continue
+        if (higher.rate or 0.0) < (lower.rate or 0.0):
+            out.append(
+                f"⚠ {kind}{higher.group} leads converted less than {kind}{lower.group} ones "
+                f"({percent(higher.rate)} vs {percent(lower.rate)}): "
+                "the model needs attention"
+            )
+    return out
+
+
+def rep_speeds(claims: Sequence[repo.Claim]) -> tuple[RepSpeed, ...]:
+    """Per rep, most claims first."""
+    waits: dict[str, list[float]] = defaultdict(list)
+    counts: dict[str, int] = defaultdict(int)
+    for claim in claims:
+        counts[claim.by] += 1
+        if claim.alerted_at is not None:
+            waits[claim.by].append((claim.claimed_at - claim.alerted_at).total_seconds())
+    reps = sorted(counts, key=lambda rep: (-counts[rep], rep))
+    return tuple(
+        RepSpeed(
+            rep, counts[rep], len(waits[rep]), statistics.median(waits[rep]) if waits[rep] else None
+        )
+        for rep in reps
+    )
+
+
+def hot_counts(
+    entries: Sequence[HotEntry], period: Period
+) -> tuple[tuple[tuple[datetime, int], ...], timedelta]:
+    """Leads entering hot per day (per hour for a period under two days), from the start."""
+    span = period.end - period.start
+    bucket = timedelta(days=1) if span >= timedelta(days=2) else timedelta(hours=1)
+    n = max(1, -(-span // bucket))
+    counts = [0] * n
+    for entry in entries:
+        counts[min(n - 1, (entry.at - period.start) // bucket)] += 1
+    return tuple((period.start + i * bucket, c) for i, c in enumerate(counts)), bucket
+
+
+def _latest_per_lead(labels: Sequence[Label]) -> list[Label]:
+    latest: dict[str, Label] = {}
+    for label in labels:  # oldest first: the last one stands
+        latest[label.lead_id] = label
+    return list(latest.values())
+
+
+def _model_health(conn: Connection, config: LeadbotConfig) -> ModelHealth:
+    active = versions.active_version(conn)
+    pending = tuple(
+        int(v.id) for v in versions.list_versions(conn) if v.status == versions.Status.PROPOSED
+    )
+    since = None if active is None else active.created_at
+    count = repo.count_labels_since(conn, since=since, outcomes=LABELS)
+    if active is None:
+        return ModelHealth(None, config.model.name, None, count, None, pending)
+    auc = ((active.metrics or {}).get("after") or {}).get("roc_auc")
+    return ModelHealth(
+        active.id,
+        config.model.name,
+        active.activated_at,
+        count,
+        None if auc is None else float(auc),
+        pending,
+        tuple(getattr(config, "cohorts", ()) or ()),
+    )
+
+
+def _gather(
+    conn: Connection,
+    config: LeadbotConfig,
+    period: Period,
+    scope: Scope,
+    now: datetime,
+    sla_hours: float,
+) -> Digest:
+    members, span = scope.members_filter, {"start": period.start, "end": period.end}
+    entries = repo.hot_entries(conn, **span, members=members)
+    overdue = now - timedelta(hours=sla_hours)
+    waiting = [
+        w
+        for w in repo.waiting_hot(conn, now=now, members=members)
+        if w.since is not None and w.since <= overdue
+    ]
+    waiting.sort(key=lambda w: (w.since, w.lead.id))
+    latest = _latest_per_lead(repo.labels(conn, **span, outcomes=LABELS, members=members))
+    by_band = conversions(latest, BANDS, lambda label: label.features.get("band"))
+    by_grade = conversions(latest, GRADES, lambda lb: _snapshot_grade(lb.features, config.model))
+    positive = [o for o, v in LABELS.items() if v > 0]
+    counts = repo.funnel(conn, **span, members=members, positive=positive)
+    buckets, bucket = hot_counts(entries, period)
+    return Digest(
+        period=period,
+        scope=scope,
+        now=now,
+        sla_hours=sla_hours,
+        new_hot=tuple(entries),
+        waiting=tuple(waiting),
+        funnel=tuple((stage, counts[stage]) for stage in FUNNEL),
+        by_band=by_band,
+        by_grade=by_grade,
+        warnings=tuple(inversions(by_band, "") + inversions(by_grade, "grade ")),
+        reps=rep_speeds(repo.claims(conn, **span, members=members)),
+        heating=tuple(repo.movers(conn, **span, members=members, limit=TOP, rising=True)),
+        cooling=tuple(repo.movers(conn, **span, members=members, limit=TOP, rising=False)),
+        model=_model_health(conn, config),
+        hot_counts=buckets,
+        bucket=bucket,
+    )
+
+
+async def build_digest(
+    engine: AsyncEngine,
+    *,
+    config: LeadbotConfig,
+    period: Period,
+    scope: Scope,
+    now: float,
+    sla_hours: float = 24.0,
+) -> Digest:
+    """Every figure of the digest, read in one transaction (a consistent snapshot).
+    ``now`` is unix seconds: the SLA is measured against it."""
+    if not sla_hours > 0:
+        raise ValueError(f"sla_hours must be more than 0, got {sla_hours!r}")
+    moment = datetime.fromtimestamp(now, UTC)
+    async with engine.connect() as conn:
+        return await conn.run_sync(_gather, config, period, scope, moment, sla_hours)
