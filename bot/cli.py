@@ -136,6 +136,13 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return asyncio.run(retrain_command(settings, config, now=time.time()))
 
 
+def cmd_digest(args: argparse.Namespace) -> int:
+    from bot.digest.command import digest_command
+
+    settings, config = _load(args)
+    return asyncio.run(digest_command(settings, config, args, now=time.time()))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="leadbot", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -207,7 +214,20 @@ def parser() -> argparse.ArgumentParser:
     sc.add_argument("--out", required=True, help="where to write the scores CSV")
     sc.set_defaults(func=cmd_score)
     _model_parsers(sub)
+    _digest_parser(sub)
     return p
+
+
+def _digest_parser(sub: Any) -> None:
+    dg = sub.add_parser("digest", help="a manager digest on the terminal, its chart as a PNG")
+    dg.add_argument("--period", choices=("day", "week"), default="week")
+    dg.add_argument("--team", help="a team of the routing config (default: every lead)")
+    dg.add_argument(
+        "--print", action="store_true", help="print the digest (the default without --png)"
+    )
+    dg.add_argument("--png", metavar="FILE", help="write the chart to FILE")
+    dg.add_argument("--config", help="scoring model YAML (LEADBOT_CONFIG, default: bundled)")
+    dg.set_defaults(func=cmd_digest)
 
 
 def _model_parsers(sub: Any) -> None:

@@ -13,6 +13,7 @@ from datetime import timedelta
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from bot.digest.content import Digest
 
@@ -72,6 +73,6 @@ def _hot_counts(axes: Axes, digest: Digest) -> None:
     step = max(1, len(names) // 12)
     axes.set_xticks(range(0, len(names), step), names[::step], fontsize=8)
     axes.set_ylim(0, max([*counts, 1]) * 1.2)
-    axes.yaxis.get_major_locator().set_params(integer=True)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole leads only
     axes.set_title(f"Leads turning hot per {'hour' if hourly else 'day'}", fontsize=10)
     axes.set_xlabel("from (UTC)", fontsize=8)

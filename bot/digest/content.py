@@ -267,7 +267,9 @@ def _latest_per_lead(labels: Sequence[Label]) -> list[Label]:
 def _model_health(conn: Connection, config: LeadbotConfig) -> ModelHealth:
     active = versions.active_version(conn)
     pending = tuple(
-        int(v.id) for v in versions.list_versions(conn) if v.status == versions.Status.PROPOSED
+        v.id
+        for v in versions.list_versions(conn)
+        if v.status == versions.Status.PROPOSED and v.id is not None
     )
     since = None if active is None else active.created_at
     count = repo.count_labels_since(conn, since=since, outcomes=LABELS)
