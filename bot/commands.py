@@ -8,7 +8,7 @@ answers with the usage line of the subcommand concerned.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -17,11 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.actions import at, canonical_reason, judge, lead_label
+from bot.digest.access import Refusal, digest_scope, teams_of
+from bot.digest.content import PERIODS, Period, build_digest
+from bot.digest.text import render_text
 from bot.lookup import lead_report, suggestions
 from bot.messages import Actor, Outcome, Reply
 from bot.queries import lead_summary
 from bot.routing import route_of
 from bot.text import clean, render_top
+from config.loader import LeadbotConfig
 from config.routing import Routing
 from scoring import LeadState, Model
 from scoring.bands import Thresholds
@@ -36,6 +40,12 @@ TOP_MAX = 50
 CLOSEST = 5
 TEAM_PAGE = 200  # open leads read per query while looking for a team's
 OUTCOMES = "|".join(o.value for o in Outcome)
+DIGEST_PERIODS = "|".join(PERIODS)
+DIGEST_DEFAULT = "week"
+
+# The user groups (``S…``) a Slack user belongs to, among those asked about; the Slack
+# adapter answers it from ``usergroups.users.list``.
+GroupsOf = Callable[[str, Collection[str]], Awaitable[Collection[str]]]
 
 
 class Scope(StrEnum):
@@ -67,6 +77,12 @@ SUBCOMMANDS = (
         f"the {TOP_DEFAULT} (at most {TOP_MAX}) hottest leads nobody has acted on; "
         "mine: your claimed leads awaiting feedback; team: those routed to your team",
     ),
+    Subcommand(
+        "digest",
+        f"[{DIGEST_PERIODS}] [team]",
+        f"the digest of the last day or {DIGEST_DEFAULT} (the default): managers get every "
+        "lead's or a team's, reps their own; the chart comes with the scheduled digests",
+    ),
     Subcommand("help", "", "this list"),
 )
 _BY_NAME = {sub.name: sub for sub in SUBCOMMANDS}
@@ -93,6 +109,9 @@ class _Context:
     command: str
     routing: Routing = field(default_factory=Routing)
     thresholds: Thresholds | None = None
+    config: LeadbotConfig | None = None
+    groups_of: GroupsOf | None = None
+    engine: AsyncEngine | None = None
 
     def usage_error(self, name: str, problem: str = "") -> Reply:
         text = f"Usage: {_line(self.command, _BY_NAME[name])}"
@@ -109,12 +128,15 @@ async def run_command(
     command: str = "/lead",
     routing: Routing | None = None,
     thresholds: Thresholds | None = None,
+    config: LeadbotConfig | None = None,
+    groups_of: GroupsOf | None = None,
 ) -> Reply:
     """Answer the text typed after the command name (``score dana@acmesoft.com``).
 
     ``routing`` decides ``top team`` (who is in which team, which leads go to it);
     ``thresholds`` are the live band edges (percentile bands), the model's fixed or floor
-    edges when None."""
+    edges when None. ``digest`` needs ``config`` (its ``managers`` and teams) and, when
+    managers are listed by user group, ``groups_of``."""
     words = text.split()
     name = words[0].lower() if words else "help"
     if name == "help":
@@ -124,7 +146,10 @@ async def run_command(
         problem = f"Unknown subcommand {clean(words[0])!r}."
         return Reply(text=f"{usage(command)}\n{problem}", error=True)
     async with session_factory(engine)() as session:
-        context = _Context(session, actor, model, now, command, routing or Routing(), thresholds)
+        context = _Context(
+            session, actor, model, now, command, routing or Routing(), thresholds, config,
+            groups_of, engine,
+        )  # fmt: skip
         return await handler(context, words[1:])
 
 
@@ -330,5 +355,49 @@ async def _top(ctx: _Context, args: list[str]) -> Reply:
     return Reply(text=text, leads=tuple(summaries), title=title)
 
 
+# --- digest ------------------------------------------------------------------------------
+
+
+def _digest_args(args: list[str]) -> tuple[str, str | None]:
+    """(period, team or None): an optional period word first, the rest names a team."""
+    period = DIGEST_DEFAULT
+    if args and args[0].lower() in PERIODS:
+        period, args = args[0].lower(), args[1:]
+    return period, " ".join(args) or None
+
+
+async def _manager_groups(ctx: _Context, managers: Sequence[str]) -> Collection[str]:
+    """The asker's user groups among the manager groups; asked only when it matters."""
+    groups = [m for m in managers if m.startswith("S")]
+    if ctx.actor.user_id in managers or not groups or ctx.groups_of is None:
+        return ()
+    return await ctx.groups_of(ctx.actor.user_id, groups)
+
+
+async def _digest(ctx: _Context, args: list[str]) -> Reply:
+    if ctx.config is None or ctx.engine is None:
+        return Reply(text="Digests are not set up here: the bot was started without its config.")
+    if ctx.actor.platform != "slack":
+        return Reply(text="Digests are for Slack users listed as managers or in a team.")
+    period, team = _digest_args(args)
+    managers = tuple(getattr(ctx.config, "managers", ()))
+    scope = digest_scope(
+        ctx.actor.user_id, team, managers=managers,
+        manager_groups_of_user=await _manager_groups(ctx, managers),
+        teams=teams_of(ctx.config.routing),
+    )  # fmt: skip
+    if isinstance(scope, Refusal):
+        return Reply(text=scope.text)
+    digest = await build_digest(
+        ctx.engine, config=ctx.config, period=Period.last(period, ctx.now), scope=scope, now=ctx.now
+    )
+    return Reply(text=render_text(digest), digest=digest)
+
+
 _Handler = Callable[[_Context, list[str]], Awaitable[Reply]]
-_HANDLERS: dict[str, _Handler] = {"score": _score, "feedback": _feedback, "top": _top}
+_HANDLERS: dict[str, _Handler] = {
+    "score": _score,
+    "feedback": _feedback,
+    "top": _top,
+    "digest": _digest,
+}

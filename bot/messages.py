@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.digest.content import Digest
 
 
 class Outcome(StrEnum):
@@ -61,8 +64,9 @@ class Reply:
     ``text`` is always set: the whole answer for plain replies (confirmations, usage lines,
     errors), the fallback for rich ones. ``lead`` is a lead report
     (``bot.lookup.lead_report``) to show as a card; ``leads`` a ranked list of lead
-    summaries (``bot.queries.lead_summary``) for ``top`` and pick lists. ``private``: only the
-    asker sees it (the default); else it is posted in the channel.
+    summaries (``bot.queries.lead_summary``) for ``top`` and pick lists; ``digest`` a
+    manager digest (``bot.digest.content.Digest``), ``text`` then being its plain-text form.
+    ``private``: only the asker sees it (the default); else it is posted in the channel.
     """
 
     text: str
@@ -71,3 +75,4 @@ class Reply:
     title: str = ""
     private: bool = True
     error: bool = False
+    digest: Digest | None = None

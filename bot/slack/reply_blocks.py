@@ -1,4 +1,4 @@
-"""A command's ``Reply`` as Block Kit: plain text, a lead card, or a ranked list."""
+"""A command's ``Reply`` as Block Kit: plain text, a lead card, a ranked list, or a digest."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock
 
+from bot.digest.blocks import digest_blocks
 from bot.messages import Reply
 from bot.slack.alert_blocks import contribution_line, title, who
 from bot.slack.blocks import (
@@ -32,7 +33,9 @@ WARNING = "⚠️"
 
 def reply_message(reply: Reply) -> tuple[list[dict[str, Any]], str]:
     """Blocks for ``chat.postMessage`` / ``chat.postEphemeral`` / a ``response_url``, and
-    the notification text (the reply's own ``text``)."""
+    the notification text (the reply's own ``text``). A digest brings its own blocks."""
+    if reply.digest is not None:
+        return digest_blocks(reply.digest)
     blocks: list[Block] = []
     if reply.title:
         blocks.append(header(clip(reply.title, 150)))
