@@ -97,8 +97,10 @@ def in_scope(lead_id: Any, members: Sequence[str] | None) -> ColumnElement[bool]
     """Whether the lead ``lead_id`` (a column) belongs to ``members``' leads."""
     if members is None:
         return true()
-    claimed = select(LEADS.c.id).where(
-        LEADS.c.id == lead_id, LEADS.c.claimed_by.in_([f"slack:{m}" for m in members])
+    # An alias, so that inside a query on ``leads`` this reads the row at hand, not any row.
+    claimer = LEADS.alias("scope_leads")
+    claimed = select(claimer.c.id).where(
+        claimer.c.id == lead_id, claimer.c.claimed_by.in_([f"slack:{m}" for m in members])
     )
     routed = select(OUTBOX.c.id).where(
         OUTBOX.c.lead_id == lead_id, OUTBOX.c.destination.in_([f"slack:@{m}" for m in members])

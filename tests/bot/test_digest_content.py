@@ -228,3 +228,147 @@ async def test_new_hot_leads_and_who_took_them(
     assert [c for _, c in digest.hot_counts] == [0, 1, 2, 0, 1, 1, 1]
     assert digest.bucket == timedelta(days=1)
     assert digest.hot_counts[0][0] == WEEK.start
+
+
+async def test_waiting_past_the_sla_longest_wait_first(
+    sqlite_engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    """h4 is within the 24 h SLA, h5 is snoozed, h1/h2 are claimed; m1 turned hot five days
+    ago (a rescore, never alerted), h6 was re-alerted two days ago, h3 26 hours ago."""
+    await seed(sqlite_engine)
+    digest = await digest_of(sqlite_engine, config)
+    assert [(w.lead.id, w.since) for w in digest.waiting] == [
+        ("m1", at(T0 + 2 * DAY)),
+        ("h6", at(NOW - 2 * DAY)),
+        ("h3", at(NOW - 26 * HOUR)),
+    ]
+    strict = await digest_of(sqlite_engine, config, sla_hours=2)
+    assert [w.lead.id for w in strict.waiting] == ["m1", "h6", "h3", "h4"]
+    with pytest.raises(ValueError, match="sla_hours must be more than 0, got 0"):
+        await digest_of(sqlite_engine, config, sla_hours=0)
+
+
+async def test_funnel_labels_and_the_inverted_band(
+    sqlite_engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    await seed(sqlite_engine)
+    digest = await digest_of(sqlite_engine, config)
+    # new: n1 only; hot: six entries; claimed: h1, h2; qualified: lh0 (won), lw0, lw1; won 2
+    assert dict(digest.funnel) == {"new": 1, "hot": 6, "claimed": 2, "qualified": 3, "won": 2}
+    assert [(c.group, c.labels, c.converted) for c in digest.by_band] == [
+        ("hot", 6, 1),
+        ("warm", 5, 2),
+        ("cold", 5, 0),
+    ]
+    assert [(c.group, c.labels, c.converted) for c in digest.by_grade] == [
+        ("A", 11, 3),
+        ("B", 5, 0),
+        ("C", 0, 0),
+        ("D", 0, 0),
+    ]
+    assert digest.warnings == (
+        "⚠ hot leads converted less than warm ones (17 % vs 40 %): the model needs attention",
+    )
+
+
+def _rows(*rows: tuple[str, int, int]) -> list[Conversion]:
+    return [Conversion(*row) for row in rows]
+
+
+def test_an_inversion_needs_enough_labels_on_both_sides() -> None:
+    few = _rows(("hot", MIN_LABELS - 1, 0), ("warm", 10, 9), ("cold", 10, 1))
+    assert inversions(few, "") == []
+    tie = _rows(("hot", 10, 5), ("warm", 10, 5), ("cold", 10, 6))
+    assert inversions(tie, "") == [
+        "⚠ warm leads converted less than cold ones (50 % vs 60 %): the model needs attention"
+    ]
+    grades = _rows(("A", 5, 1), ("B", 5, 2), ("C", 5, 0), ("D", 0, 0))
+    assert inversions(grades, "grade ") == [
+        "⚠ grade A leads converted less than grade B ones (20 % vs 40 %): the model needs attention"
+    ]
+
+
+def test_grades_follow_the_model_cut_offs(config: LeadbotConfig) -> None:
+    assert [grade_of(fit, config.model) for fit in (45, 40, 39.9, 25, 10, 9.9, -5)] == [
+        "A", "A", "B", "B", "C", "D", "D",
+    ]  # fmt: skip
+
+
+async def test_reps_movers_and_model_health(
+    sqlite_engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    await seed(sqlite_engine)
+    digest = await digest_of(sqlite_engine, config)
+    speeds = [(r.rep, r.claims, r.timed, r.median_seconds) for r in digest.reps]
+    assert speeds == [("slack:U0BOTH2", 1, 1, 2 * HOUR), ("slack:U0EAST1", 1, 1, 1800.0)]
+    heating = [(m.lead.id, m.change) for m in digest.heating]
+    assert heating[:2] == [("h5", 45.0), ("h1", 43.0)]  # h1: 45 → 82 → 88
+    assert "m1" not in [lead for lead, _ in heating]  # a rescore is not movement
+    assert len(heating) == 5
+    assert [(m.lead.id, m.change) for m in digest.cooling] == [("c1", -45.0)]
+    model = digest.model
+    assert (model.version, model.auc, model.pending) == (2, 0.81, (3,))
+    assert model.activated_at == at(T0 + 2 * DAY)
+    assert model.labels_since == 17  # the week's 16 and lh0's qualified on day 2
+
+
+async def test_a_team_sees_the_leads_claimed_by_or_routed_to_its_members(
+    sqlite_engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    await seed(sqlite_engine)
+    east = await digest_of(sqlite_engine, config, Scope.team("east", EAST))
+    assert [e.lead.id for e in east.new_hot] == ["h1", "h2", "h3"]  # claimed, claimed, routed
+    assert [w.lead.id for w in east.waiting] == ["h3"]
+    assert dict(east.funnel) == {"new": 1, "hot": 3, "claimed": 2, "qualified": 0, "won": 0}
+    assert sum(c.labels for c in east.by_band) == 0
+    assert east.warnings == ()
+    west = await digest_of(sqlite_engine, config, Scope.team("west", WEST))
+    assert [w.lead.id for w in west.waiting] == ["h6"]
+    assert sum(c.labels for c in west.by_band) == 16  # every labelled lead is routed west
+    assert west.warnings == digest_warnings()
+    mine = await digest_of(sqlite_engine, config, Scope.rep("U0BOTH2"))
+    assert [e.lead.id for e in mine.new_hot] == ["h2"]
+    assert [r.rep for r in mine.reps] == ["slack:U0BOTH2"]
+
+
+def digest_warnings() -> tuple[str, ...]:
+    return ("⚠ hot leads converted less than warm ones (17 % vs 40 %): the model needs attention",)
+
+
+async def test_a_day_counts_hot_leads_per_hour(
+    sqlite_engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    await seed(sqlite_engine)
+    day = await digest_of(sqlite_engine, config, period=Period.last("day", NOW))
+    assert day.period.name == "day"
+    assert [e.lead.id for e in day.new_hot] == ["h4"]  # h3 turned hot 26 hours ago
+    assert day.bucket == timedelta(hours=1)
+    assert len(day.hot_counts) == 24
+    assert day.hot_counts[0][0] == at(NOW - DAY)
+    assert dict(day.hot_counts)[at(NOW - 3 * HOUR)] == 1
+    assert sum(n for _, n in day.hot_counts) == 1
+
+
+async def test_an_empty_database_gives_an_empty_digest(
+    sqlite_engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    digest = await digest_of(sqlite_engine, config)
+    assert (digest.new_hot, digest.waiting, digest.reps, digest.warnings) == ((), (), (), ())
+    assert all(n == 0 for _, n in digest.funnel)
+    assert (digest.model.version, digest.model.name, digest.model.labels_since) == (
+        None, "test-model", 0,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "problem"),
+    [
+        (at(NOW), at(NOW), "is not before end"),
+        (datetime(2026, 3, 2), at(NOW), "Period.start: a UTC-aware datetime"),
+    ],
+)
+def test_a_period_is_checked(start: datetime, end: datetime, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        Period(start, end)
+    with pytest.raises(ValueError, match="period must be one of day, week, got 'month'"):
+        Period.last("month", NOW)
