@@ -91,6 +91,7 @@ async def test_movers_net_change_without_rescores(engine: AsyncEngine) -> None:
         since = await conn.run_sync(
             lambda c: digests.count_labels_since(c, since=T0 + H, outcomes=["won", "lost"])
         )
-    assert [(m.lead.id, m.change) for m in up] == [("a", 40.0)]  # 40 → 80; c is a rescore
-    assert [(m.lead.id, m.change) for m in down] == [("b", -72.0)]  # new at 72, then 30...
+    # a: 40 → 80; b: new (from 0) → 72 → 30 is still +30; c moved by a rescore only
+    assert [(m.lead.id, m.change) for m in up] == [("a", 40.0), ("b", 30.0)]
+    assert down == []
     assert since == 2
