@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.edges import BandEdges, following_band_edges
 from bot.ingest import running_ingest
+from bot.learning import Learner, manager_destinations, running_learner
+from bot.live import ActiveModel
 from bot.outbox import ByDestination, ConsoleTransport, Dispatcher, Transport
 from bot.routing import Router
 from bot.signatures import WebhookVerifier
@@ -90,13 +92,21 @@ def build_app(
         # This process's band edges, for what commands and buttons show: followed with the
         # pipeline's here in thread mode, on their own when the writer is another process.
         edges = BandEdges(live.model.bands)
+        learner = Learner(
+            engine=engine, config=live, clock=clock,
+            destinations=manager_destinations(
+                live.learning, live.managers, default_channel(settings, config)
+            ),
+        )  # fmt: skip
         slack = None
         if with_slack:
             slack = build_slack(
-                settings=settings, config=live, engine=engine, clock=clock, edges=edges
-            )
+                settings=settings, config=live, engine=engine, clock=clock, edges=edges,
+                active=ActiveModel(live.model), on_feedback=learner.wake,
+            )  # fmt: skip
             app[SLACK_APP], transports["slack"] = slack.app, slack.transport
         dispatcher = Dispatcher(engine, ByDestination(transports), clock=clock)
+        learner.on_queued = dispatcher.wake
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
             if settings.ingest == "process":
@@ -116,6 +126,7 @@ def build_app(
                 app[INGEST] = await stack.enter_async_context(ingest)
             if slack is not None:
                 await stack.enter_async_context(socket_mode(slack))
+            await stack.enter_async_context(running_learner(learner))
             app[ENGINE], app[DISPATCHER] = engine, dispatcher
             delivery = asyncio.create_task(dispatcher.run())
             yield

@@ -162,14 +162,20 @@ async def retrain(
 
 
 async def activate(
-    *, engine: AsyncEngine, version_id: int, by: str, now: float, history_delta: float = 5.0
+    *,
+    engine: AsyncEngine,
+    version_id: int,
+    by: str,
+    now: float,
+    history_delta: float = 5.0,
+    only_if: Status | None = None,
 ) -> Rescore:
     """Make ``version_id`` active (the active one retires) and rescore every lead, in one
     transaction. No alerts are queued. Raises LookupError/ValueError from
     ``storage.models.set_active``."""
 
     def run(conn: Connection) -> Rescore:
-        previous = repo.set_active(conn, version_id=version_id, by=by, at=_at(now))
+        previous = repo.set_active(conn, version_id=version_id, by=by, at=_at(now), only_if=only_if)
         return _rescored(conn, version_id, previous, now, history_delta)
 
     async with engine.begin() as conn:

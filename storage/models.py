@@ -112,16 +112,20 @@ def set_active(
     by: str,
     at: datetime,
     previous_becomes: Status = Status.RETIRED,
+    only_if: Status | None = None,
 ) -> ModelVersion | None:
     """Make ``version_id`` the active version; the one active before becomes
     ``previous_becomes`` (retired, or rejected on a rollback) and is returned.
 
-    Raises LookupError for an unknown version, ValueError for one already active."""
+    Raises LookupError for an unknown version, ValueError for one already active or, with
+    ``only_if``, in another status (an approval only activates a version still proposed)."""
     target = get_version(conn, version_id)
     if target is None:
         raise LookupError(f"model version {version_id}: no such version")
     if target.status == Status.ACTIVE:
         raise ValueError(f"model version {version_id}: already active")
+    if only_if is not None and target.status != only_if:
+        raise ValueError(f"model version {version_id}: {target.status}, not {only_if}")
     previous = active_version(conn)
     if previous is not None:
         conn.execute(

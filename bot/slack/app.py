@@ -28,8 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.actions import ActionResult, apply_action
 from bot.commands import run_command
 from bot.edges import BandEdges
+from bot.live import ActiveModel
 from bot.messages import Action, Actor
 from bot.slack.alert_blocks import CRM_ACTION, AlertState, alert_message
+from bot.slack.approvals import register_approvals
 from bot.slack.blocks import escape
 from bot.slack.reply_blocks import reply_message
 from bot.slack.views import (
@@ -58,11 +60,16 @@ def build_slack_app(
     signing_secret: str,
     clock: Callable[[], float],
     edges: BandEdges | None = None,
+    active: ActiveModel | None = None,
+    on_feedback: Callable[[], None] = lambda: None,
 ) -> AsyncApp:
     """The Bolt app; mount it with ``bot.slack.http.slack_route`` or run it in Socket Mode.
     ``edges``: the live band edges answers are scored with, kept fresh by the caller (the
-    model's fixed or floor edges when None)."""
+    model's fixed or floor edges when None). ``active``: the model answers are scored
+    with (the configured one when None). ``on_feedback`` runs after every command or
+    button, so the learner can count the labels."""
     edges = edges or BandEdges(config.model.bands)
+    active = active or ActiveModel(config.model)
     # Bolt also reads SLACK_BOT_TOKEN itself and warns that the client we give wins; it is
     # the same token (from our settings), so the warning only confuses whoever reads the log.
     logging.getLogger("slack_bolt.AsyncApp").addFilter(_SameTokenTwice())
@@ -92,10 +99,12 @@ def build_slack_app(
     async def _command(command: dict[str, Any], respond: Any) -> None:
         actor = Actor("slack", command["user_id"], command.get("user_name", ""))
         reply = await run_command(
-            unwrap_links(command.get("text", "")), actor=actor, engine=engine, model=config.model,
+            unwrap_links(command.get("text", "")), actor=actor, engine=engine,
+            model=await active.current(engine),
             now=clock(), command=config.slack.command, routing=config.routing,
             thresholds=edges.current,
         )  # fmt: skip
+        on_feedback()
         blocks, text = reply_message(reply)
         kind = "ephemeral" if reply.private else "in_channel"
         await respond(response_type=kind, blocks=blocks, text=text)
@@ -157,11 +166,13 @@ def build_slack_app(
         reason: str | None,
         note: str | None = None,
     ) -> ActionResult:
-        return await apply_action(
-            engine=engine, model=config.model, action=which, lead_id=lead_id,
+        result = await apply_action(
+            engine=engine, model=await active.current(engine), action=which, lead_id=lead_id,
             actor=Actor("slack", user_id, name), now=clock(), reason=reason, note=note,
             thresholds=edges.current,
         )  # fmt: skip
+        on_feedback()
+        return result
 
     async def _show(
         result: ActionResult, *, channel: str, ts: str, client: AsyncWebClient, respond: Any
@@ -181,6 +192,7 @@ def build_slack_app(
         )
         await client.chat_update(channel=channel, ts=ts, blocks=blocks, text=text)
 
+    register_approvals(app, engine=engine, config=config, clock=clock)
     return app
 
 

@@ -18,8 +18,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.edges import BandEdges
+from bot.learning import APPLIED, PROPOSAL
+from bot.live import ActiveModel
 from bot.slack.alert_blocks import alert_message
 from bot.slack.app import build_slack_app
+from bot.slack.proposal_blocks import proposal_message
 from bot.slack.transport import SlackTransport
 from config.loader import LeadbotConfig
 from config.settings import Settings
@@ -64,6 +67,8 @@ def build_slack(
     engine: AsyncEngine,
     clock: Callable[[], float],
     edges: BandEdges | None = None,
+    active: ActiveModel | None = None,
+    on_feedback: Callable[[], None] = lambda: None,
 ) -> Slack:
     """``edges``: the server's live band edges, which commands and buttons score with."""
     assert settings.slack_bot_token is not None
@@ -76,7 +81,7 @@ def build_slack(
     secret = signing.get_secret_value() if signing else secrets.token_hex(32)
     app = build_slack_app(
         config=config, engine=engine, client=client, clock=clock, signing_secret=secret,
-        edges=edges,
+        edges=edges, active=active, on_feedback=on_feedback,
     )  # fmt: skip
     sessions = session_factory(engine)
 
@@ -93,7 +98,11 @@ def build_slack(
     transport = SlackTransport(
         token=token,
         base_url=base_url,
-        render=lambda payload: alert_message(payload, crm_url=config.slack.crm_url),
+        renderers={
+            "alert": lambda payload: alert_message(payload, crm_url=config.slack.crm_url),
+            PROPOSAL: proposal_message,
+            APPLIED: proposal_message,
+        },
         on_posted=remember,
     )
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None

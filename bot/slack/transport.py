@@ -48,7 +48,9 @@ PREFIX = "slack:"
 class SlackTransport:
     """Posts outbox messages to Slack; satisfies ``bot.outbox.Transport``.
 
-    ``render(payload) -> (blocks, fallback_text)`` renders alerts. ``on_posted(message,
+    ``renderers[kind](payload) -> (blocks, fallback_text)`` renders each kind of message
+    (alerts, proposals…); a kind without one posts ``payload["text"]`` (and
+    ``payload["blocks"]`` if any). ``on_posted(message,
     channel_id, ts)`` runs after every successful post so the caller can remember where the
     message lives (to update it or reply in its thread). ``clock`` and ``sleep`` pace the
     posts per channel and time the in-place retries; tests inject a controlled pair.
@@ -59,7 +61,7 @@ class SlackTransport:
         *,
         token: str,
         base_url: str | None = None,
-        render: Render,
+        renderers: Mapping[str, Render],
         on_posted: OnPosted | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -75,7 +77,7 @@ class SlackTransport:
         self.base_url = url if url.endswith("/") else url + "/"
         handlers = retry_handlers(retries=retries, max_wait=max_wait_in_place, sleep=sleep)
         self.client = AsyncWebClient(token=token, base_url=self.base_url, retry_handlers=handlers)
-        self.render = render
+        self.renderers = dict(renderers)
         self.on_posted = on_posted
         self.clock = clock
         self.pace = ChannelPace(clock=clock, sleep=sleep, interval=pace_seconds)
@@ -100,13 +102,14 @@ class SlackTransport:
         await self._posted(message, posted_in, ts)
 
     def _content(self, message: Claimed) -> tuple[list[dict[str, Any]], str]:
-        """Blocks and fallback text: rendered for alerts, ``payload["text"]`` otherwise."""
-        if message.kind == "alert":
+        """Blocks and fallback text: rendered for known kinds, ``payload["text"]`` otherwise."""
+        render = self.renderers.get(message.kind)
+        if render is not None:
             try:
-                return self.render(message.payload)
+                return render(message.payload)
             except Exception as exc:  # the same payload renders the same way next time
                 raise DeliveryError(
-                    f"outbox message {message.id}: rendering the alert failed: {exc!r}",
+                    f"outbox message {message.id}: rendering the {message.kind} failed: {exc!r}",
                     permanent=True,
                 ) from exc
         text = message.payload.get("text")

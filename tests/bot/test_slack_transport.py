@@ -86,7 +86,7 @@ async def fake(clock: Clock) -> AsyncIterator[FakeSlack]:
 def transport(fake: FakeSlack, clock: Clock, **kwargs: Any) -> SlackTransport:
     kwargs.setdefault("token", TOKEN)
     return SlackTransport(
-        base_url=fake.url, render=render, clock=clock, sleep=clock.sleep, **kwargs
+        base_url=fake.url, renderers={"alert": render}, clock=clock, sleep=clock.sleep, **kwargs
     )
 
 
@@ -271,7 +271,7 @@ async def test_the_api_url_comes_from_slack_api_url_when_not_given(
 ) -> None:
     await queue(sqlite_engine, alert("a"))
     environ = {"SLACK_API_URL": fake.url.rstrip("/")}
-    slack = SlackTransport(token=TOKEN, render=render, clock=clock, sleep=clock.sleep,
+    slack = SlackTransport(token=TOKEN, renderers={"alert": render}, clock=clock, sleep=clock.sleep,
                            environ=environ)  # fmt: skip
     assert await Dispatcher(sqlite_engine, slack, clock=clock).run_once() == 1
     assert posted_texts(fake) == ["Hot lead a"]
