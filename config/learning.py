@@ -62,9 +62,8 @@ class GuardrailsSpec(Strict):
 
 
 class LearningSpec(Strict):
-    labels: dict[OutcomeName, Literal[0, 1] | None] = Field(
-        default_factory=lambda: {k: int(v) for k, v in DEFAULT_LABELS.items()}
-    )
+    # Only what differs from DEFAULT_LABELS; `to_learning` fills in the rest.
+    labels: dict[OutcomeName, Literal[0, 1] | None] = Field(default_factory=dict)
     retrain_every: Annotated[int, Field(ge=0)] = 50
     auto_apply: bool = False
     proposals_channel: Channel | None = None

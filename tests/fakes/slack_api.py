@@ -67,6 +67,7 @@ class FakeSlack:
         self.clock = clock
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self.usergroups: dict[str, list[str]] = {}  # user-group id → member user ids
         self._injected: dict[str, deque[Answer]] = defaultdict(deque)
         self._windows: list[_Window] = []
         self._ts = itertools.count(1)
@@ -108,7 +109,10 @@ class FakeSlack:
         return [c for c in self.calls if c.method == method and (c.ok or not ok_only)]
 
     def channel_id(self, channel: str) -> str:
-        """The id a channel name (``#alerts``) stands for; ids stand for themselves."""
+        """The id a channel name (``#alerts``) or a user's DM (``@U123``) stands for; ids
+        stand for themselves."""
+        if channel.startswith("@"):
+            return self._ids.setdefault(channel, f"D{len(self._ids) + 1:08d}")
         if not channel.startswith("#"):
             return channel
         return self._ids.setdefault(channel, f"C{len(self._ids) + 1:08d}")
@@ -196,6 +200,7 @@ class FakeSlack:
             "conversations.open": self._open,
             "views.open": self._views_open,
             "users.info": self._users_info,
+            "usergroups.users.list": self._usergroup_users,
         }
 
     # -- methods ------------------------------------------------------------------------
@@ -261,6 +266,12 @@ class FakeSlack:
                 "real_name": f"User {user}", "tz": "UTC", "is_bot": False,
                 "profile": {"real_name": f"User {user}", "display_name": name,
                             "email": f"{name}@example.com"}}}  # fmt: skip
+
+    def _usergroup_users(self, body: dict[str, Any]) -> dict[str, Any]:
+        group = str(body.get("usergroup", ""))
+        if group not in self.usergroups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(self.usergroups[group])}
 
 
 def _ratelimited(retry_after: int) -> Answer:
