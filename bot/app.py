@@ -17,6 +17,7 @@ from bot.ingest import running_ingest
 from bot.learning import Learner, manager_destinations, running_learner
 from bot.live import ActiveModel
 from bot.outbox import ByDestination, ConsoleTransport, Dispatcher, Transport
+from bot.rescore import RescoreAlerts
 from bot.routing import Router
 from bot.signatures import WebhookVerifier
 from bot.slack.runtime import (
@@ -82,7 +83,8 @@ def build_app(
             raise StartupError(str(exc)) from exc
         if settings.slack_signing_secret is not None:  # Socket Mode alone takes no HTTP
             app.router.add_post("/slack/events", slack_events)
-    router = Router(config.routing, slack_channel=default_channel(settings, config))
+    channel = default_channel(settings, config)
+    router = Router(config.routing, slack_channel=channel)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
@@ -92,17 +94,20 @@ def build_app(
         # This process's band edges, for what commands and buttons show: followed with the
         # pipeline's here in thread mode, on their own when the writer is another process.
         edges = BandEdges(live.model.bands)
+        alerts = RescoreAlerts(
+            router=Router(config.routing, slack_channel=channel), policy=live.alerts
+        )
         learner = Learner(
-            engine=engine, config=live, clock=clock,
+            engine=engine, config=live, clock=clock, alerts=alerts,
             destinations=manager_destinations(
-                live.learning, live.managers, default_channel(settings, config)
+                live.learning, live.managers, channel
             ),
         )  # fmt: skip
         slack = None
         if with_slack:
             slack = build_slack(
                 settings=settings, config=live, engine=engine, clock=clock, edges=edges,
-                active=ActiveModel(live.model), on_feedback=learner.wake,
+                active=ActiveModel(live.model), learner=learner,
             )  # fmt: skip
             app[SLACK_APP], transports["slack"] = slack.app, slack.transport
         dispatcher = Dispatcher(engine, ByDestination(transports), clock=clock)

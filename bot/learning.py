@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.rescore import RescoreAlerts
 from bot.routing import CONSOLE
 from bot.versions import (
     FEEDBACK,
@@ -129,6 +130,7 @@ async def retrain_now(
     destinations: Sequence[str],
     now: float,
     created_by: str = "retrain",
+    alerts: RescoreAlerts | None = None,
 ) -> tuple[RetrainResult, Decision | None]:
     """Refit; store and announce a proposal, or apply it at once under ``auto_apply`` when
     its held-out metrics improve. Returns the result and, when applied, the decision."""
@@ -151,7 +153,7 @@ async def retrain_now(
         return result, None
     decision = await decide(
         engine=engine, version_id=result.version_id, approve=True, by=AUTO,
-        now=now, history_delta=config.alerts.history_min_delta,
+        now=now, history_delta=config.alerts.history_min_delta, alerts=alerts,
     )  # fmt: skip
     payload = {**proposal_payload(result, model_labels=labels), "decision": describe(decision)}
     async with engine.begin() as conn:
@@ -181,6 +183,7 @@ async def decide(
     by: str,
     now: float,
     history_delta: float,
+    alerts: RescoreAlerts | None = None,
 ) -> Decision:
     """Approve (activate and rescore every lead) or reject a proposed version. A version
     someone already decided is left as it is, and the decision says who did what. Raises
@@ -198,7 +201,7 @@ async def decide(
             return Decision(version_id, False, True, by, Status.REJECTED)
         done = await activate(
             engine=engine, version_id=version_id, by=by, now=now,
-            history_delta=history_delta, only_if=Status.PROPOSED,
+            history_delta=history_delta, only_if=Status.PROPOSED, alerts=alerts,
         )  # fmt: skip
     except ValueError:  # another manager decided between our read and our write
         async with engine.connect() as conn:
@@ -223,9 +226,10 @@ class Learner:
         destinations: Sequence[str],
         clock: Callable[[], float],
         on_queued: Callable[[], None] = lambda: None,
+        alerts: RescoreAlerts | None = None,
     ) -> None:
         self.engine, self.config, self.destinations = engine, config, tuple(destinations)
-        self.clock, self.on_queued = clock, on_queued
+        self.clock, self.on_queued, self.alerts = clock, on_queued, alerts
         self._woken = asyncio.Event()
         self._tried_at = -1  # labels counted at the last refit that stored nothing
 
@@ -250,15 +254,26 @@ class Learner:
             return None
         result, _ = await retrain_now(
             engine=self.engine, config=self.config, destinations=self.destinations,
-            now=self.clock(), created_by="auto",
+            now=self.clock(), created_by="auto", alerts=self.alerts,
         )  # fmt: skip
         if result.version_id is None:
             self._tried_at = result.proposal.labels
             log.info("automatic refit stored nothing: %s", result.proposal.reason)
         else:
-            log.info("automatic refit proposed model v%d", result.version_id)
+            log.info("automatic refit stored model v%d", result.version_id)
             self.on_queued()
         return result
+
+    async def decide(self, version_id: int, *, approve: bool, by: str) -> Decision:
+        """A manager's decision on a proposal (``decide``), with this bot's alerts policy."""
+        decision = await decide(
+            engine=self.engine, version_id=version_id, approve=approve, by=by,
+            now=self.clock(), history_delta=self.config.alerts.history_min_delta,
+            alerts=self.alerts,
+        )  # fmt: skip
+        if decision.done and decision.approved:
+            self.on_queued()  # the rescore may have queued alerts
+        return decision
 
     async def run(self) -> None:
         while True:

@@ -21,23 +21,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.live import model_of_yaml
+from bot.rescore import RescoreAlerts, rescore
+from bot.routing import Router
 from config.learning import DEFAULT_LABELS
 from config.writer import model_yaml
-from scoring.bands import default_thresholds, resolve_thresholds
-from scoring.learn import sigmoid
-from scoring.model import DAY, Model, RuleKind
+from scoring.model import Model
 from scoring.refit import Guardrails, Proposal, propose
-from scoring.state import LeadState
 from storage import models as repo
-from storage.ingest import add_history
 from storage.models import Status
-from storage.rawsql import execute_many, placeholders, query, time_encoder
 from storage.tables import Feedback, ModelVersion
 
 FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
@@ -60,12 +56,13 @@ class RetrainResult:
 @dataclass(frozen=True)
 class Rescore:
     """What an activation or rollback did: the version now active, the one before, how
-    many leads were rescored and how many history rows were written."""
+    many leads were rescored, history rows written and alerts queued."""
 
     version_id: int
     previous_id: int | None
     leads: int
     history: int
+    alerts: int = 0
 
 
 def _at(now: float) -> datetime:
@@ -169,25 +166,31 @@ async def activate(
     now: float,
     history_delta: float = 5.0,
     only_if: Status | None = None,
+    alerts: RescoreAlerts | None = None,
 ) -> Rescore:
     """Make ``version_id`` active (the active one retires) and rescore every lead, in one
-    transaction. No alerts are queued. Raises LookupError/ValueError from
-    ``storage.models.set_active``."""
+    transaction, queueing the alerts ``alerts`` owes (none when None). Raises
+    LookupError/ValueError from ``storage.models.set_active``."""
 
     def run(conn: Connection) -> Rescore:
         previous = repo.set_active(conn, version_id=version_id, by=by, at=_at(now), only_if=only_if)
-        return _rescored(conn, version_id, previous, now, history_delta)
+        return _rescored(conn, version_id, previous, now, history_delta, alerts)
 
     async with engine.begin() as conn:
         return await conn.run_sync(run)
 
 
 async def rollback(
-    *, engine: AsyncEngine, by: str, now: float, history_delta: float = 5.0
+    *,
+    engine: AsyncEngine,
+    by: str,
+    now: float,
+    history_delta: float = 5.0,
+    alerts: RescoreAlerts | None = None,
 ) -> Rescore:
     """Re-activate the version active before the current one (which becomes ``rejected``)
-    and rescore every lead, in one transaction. No alerts are queued. Raises LookupError
-    when there is no earlier version."""
+    and rescore every lead, in one transaction, with ``alerts`` as for ``activate``.
+    Raises LookupError when there is no earlier version."""
 
     def run(conn: Connection) -> Rescore:
         target = repo.rollback_target(conn)
@@ -196,145 +199,27 @@ async def rollback(
         previous = repo.set_active(
             conn, version_id=_id(target), by=by, at=_at(now), previous_becomes=Status.REJECTED
         )
-        return _rescored(conn, _id(target), previous, now, history_delta)
+        return _rescored(conn, _id(target), previous, now, history_delta, alerts)
 
     async with engine.begin() as conn:
         return await conn.run_sync(run)
 
 
 def _rescored(
-    conn: Connection, version_id: int, previous: Any, now: float, history_delta: float
+    conn: Connection,
+    version_id: int,
+    previous: Any,
+    now: float,
+    history_delta: float,
+    alerts: RescoreAlerts | None,
 ) -> Rescore:
-    version = repo.get_version(conn, version_id)
-    model = model_of(version)
-    leads, history = rescore(
-        conn, model=model, now=now, history_delta=history_delta, cause=f"model v{version_id}"
-    )
-    return Rescore(version_id, None if previous is None else int(previous.id), leads, history)
-
-
-def rescore(
-    conn: Connection, *, model: Model, now: float, history_delta: float, cause: str
-) -> tuple[int, int]:
-    """Rescore every non-anonymous lead with ``model`` at ``now``: one feature matrix, one
-    product with the points, bulk updates. Returns (leads rescored, history rows)."""
-    rows = query(conn, "SELECT id, state, score, band FROM leads WHERE NOT anonymous")
-    if not rows:
-        return 0, 0
-    ids = [r[0] for r in rows]
-    states = [LeadState.from_dict(_state(r[1])) for r in rows]
-    changed = _refit_states(states, model)
-    X = feature_matrix(states, model, now)
-    points = np.array([rule.points for rule in model.rules])
-    is_fit = np.array([rule.kind is RuleKind.FIT for rule in model.rules])
-    fit, intent = X[:, is_fit] @ points[is_fit], X[:, ~is_fit] @ points[~is_fit]
-    total = fit + intent
-    edges = (
-        resolve_thresholds(model.bands, total.tolist())
-        if model.bands.uses_percentiles
-        else default_thresholds(model.bands)
-    )
-    band = np.where(total >= edges.hot, "hot", np.where(total >= edges.warm, "warm", "cold"))
-    grade = _levels(model.grades, fit, "D")
-    engagement = _levels(model.engagement, intent, 1)
-    prob = sigmoid(model.intercept + total / model.points_per_logodds)
-    time = time_encoder(conn)(now)
-    values = [
-        (float(total[i]), float(fit[i]), float(intent[i]), str(band[i]), str(grade[i]),
-         int(engagement[i]), float(prob[i]), time, ids[i])
-        for i in range(len(ids))
-    ]  # fmt: skip
-    columns = ("score", "fit", "intent", "band", "grade", "engagement", "probability")
-    _update(conn, (*columns, "scored_at"), values)
-    _update(conn, ("state",), [(_dump(states[i].to_dict()), ids[i]) for i in changed])
-    history = [
-        (ids[i], now, float(total[i]), str(band[i]), rows[i][2], rows[i][3], cause)
-        for i in range(len(ids))
-        if band[i] != rows[i][3] or abs(total[i] - rows[i][2]) >= history_delta
-    ]
-    add_history(conn, rows=history)
-    return len(ids), len(history)
-
-
-def _state(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else orjson.loads(value)
-
-
-def _dump(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def _refit_states(states: Sequence[LeadState], model: Model) -> list[int]:
-    """Re-evaluate fit rules with the new model; the indexes whose fit set changed."""
-    changed = []
-    for i, state in enumerate(states):
-        before = state.fit
-        state.refit(model)
-        if state.fit != before:
-            changed.append(i)
-    return changed
-
-
-def _update(conn: Connection, columns: Sequence[str], values: Sequence[Sequence[Any]]) -> None:
-    if not values:
-        return
-    marks = placeholders(conn, len(columns) + 1)[1:-1].split(",")
-    sets = ", ".join(f"{col} = {mark}" for col, mark in zip(columns, marks, strict=False))
-    execute_many(conn, f"UPDATE leads SET {sets} WHERE id = {marks[-1]}", values)
-
-
-def _levels(cutoffs: Sequence[tuple[Any, float]], points: np.ndarray, below: Any) -> np.ndarray:
-    """``engine._level`` for every row: the first cut-off the points reach."""
-    out = np.full(points.shape, below, dtype=object)
-    for level, least in reversed(cutoffs):
-        out[points >= least] = level
-    return out
-
-
-def feature_matrix(states: Sequence[LeadState], model: Model, now: float) -> np.ndarray:
-    """``(leads, rules)``: ``scoring.engine.feature`` of every rule for every lead at
-    ``now``, vectorised by rule kind (fit sets must already be refitted)."""
-    column = {rule.id: j for j, rule in enumerate(model.rules)}
-    X = np.zeros((len(states), len(model.rules)))
-    cells: list[tuple[int, int, float, float]] = []
-    for i, state in enumerate(states):
-        for rid in state.fit:
-            X[i, column[rid]] = 1.0
-        for rid, counted in state.intent.items():
-            j = column.get(rid)
-            if j is not None and model.rules[j].kind is RuleKind.INTENT:
-                cells.append((i, j, counted.value, counted.as_of))
-    if cells:
-        _fill_intent(X, np.array(cells), model, now)
-    _fill_inactivity(X, states, model, now, column)
-    return X
-
-
-def _fill_intent(X: np.ndarray, cells: np.ndarray, model: Model, now: float) -> None:
-    rows, cols = cells[:, 0].astype(int), cells[:, 1].astype(int)
-    half = np.array([r.half_life_seconds or np.inf for r in model.rules])[cols]
-    cap = np.array([np.inf if r.cap is None else r.cap for r in model.rules])[cols]
-    elapsed = np.maximum(0.0, now - cells[:, 3])
-    value = cells[:, 2] * np.power(2.0, -elapsed / half)
-    X[rows, cols] = np.minimum(cap, value)
-
-
-def _fill_inactivity(
-    X: np.ndarray, states: Sequence[LeadState], model: Model, now: float, column: dict[str, int]
-) -> None:
-    if not model.inactivity_rules:
-        return
-    since = np.array(
-        [
-            s.active_at if s.active_at is not None else (s.first_seen or np.nan)
-            if s.first_seen is not None else np.nan
-            for s in states
-        ]
+    model = model_of(repo.get_version(conn, version_id))
+    done = rescore(
+        conn, model=model, now=now, history_delta=history_delta,
+        cause=f"model v{version_id}", alerts=alerts,
     )  # fmt: skip
-    with np.errstate(invalid="ignore"):
-        for rule in model.inactivity_rules:
-            if rule.inactive_days is not None:
-                X[:, column[rule.id]] = (now - since >= rule.inactive_days * DAY).astype(float)
+    before = None if previous is None else int(previous.id)
+    return Rescore(version_id, before, done.leads, done.history, done.alerts)
 
 
 def _auc(metrics: Mapping[str, Any], side: str) -> str:
@@ -417,6 +302,14 @@ def format_retrain(result: RetrainResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rescore_alerts(settings: Any, config: Any) -> RescoreAlerts:
+    """The alerts policy of a rescore, routed as the running bot routes its alerts."""
+    from bot.app import default_channel  # bot.app imports this module
+
+    router = Router(config.routing, slack_channel=default_channel(settings, config))
+    return RescoreAlerts(router=router, policy=config.alerts)
+
+
 async def _engine(settings: Any) -> AsyncEngine:
     from storage.engine import create_engine
     from storage.migrate import upgrade
@@ -430,20 +323,23 @@ async def model_command(settings: Any, config: Any, args: Any, *, now: float) ->
     """``leadbot model list|show|diff|activate|rollback``; prints to stdout."""
     engine = await _engine(settings)
     try:
-        delta = config.alerts.history_min_delta
+        delta, alerts = config.alerts.history_min_delta, rescore_alerts(settings, config)
         if args.action == "activate":
             done = await activate(
-                engine=engine, version_id=args.version, by="cli", now=now, history_delta=delta
-            )
+                engine=engine, version_id=args.version, by="cli", now=now,
+                history_delta=delta, alerts=alerts,
+            )  # fmt: skip
         elif args.action == "rollback":
-            done = await rollback(engine=engine, by="cli", now=now, history_delta=delta)
+            done = await rollback(
+                engine=engine, by="cli", now=now, history_delta=delta, alerts=alerts
+            )
         else:
             sys.stdout.write(await _read_command(engine, config.model, args, now))
             return 0
         sys.stdout.write(
             f"v{done.version_id} active (was v{done.previous_id}): {done.leads} leads "
-            f"rescored, {done.history} history rows, no alerts queued. A running "
-            "`leadbot serve` scores new events with the model it started with: restart it.\n"
+            f"rescored, {done.history} history rows, {done.alerts} alerts queued for leads "
+            "it turned hot. A running `leadbot serve` scores with it from its next event.\n"
         )
         return 0
     finally:

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.actions import ActionResult, apply_action
 from bot.commands import run_command
 from bot.edges import BandEdges
+from bot.learning import Learner
 from bot.live import ActiveModel
 from bot.messages import Action, Actor
 from bot.slack.alert_blocks import CRM_ACTION, AlertState, alert_message
@@ -61,15 +62,17 @@ def build_slack_app(
     clock: Callable[[], float],
     edges: BandEdges | None = None,
     active: ActiveModel | None = None,
-    on_feedback: Callable[[], None] = lambda: None,
+    learner: Learner | None = None,
 ) -> AsyncApp:
     """The Bolt app; mount it with ``bot.slack.http.slack_route`` or run it in Socket Mode.
     ``edges``: the live band edges answers are scored with, kept fresh by the caller (the
     model's fixed or floor edges when None). ``active``: the model answers are scored
-    with (the configured one when None). ``on_feedback`` runs after every command or
-    button, so the learner can count the labels."""
+    with (the configured one when None). ``learner`` is woken after every command or
+    button (it counts the labels) and decides on proposals; when None, one that only
+    decides."""
     edges = edges or BandEdges(config.model.bands)
     active = active or ActiveModel(config.model)
+    learner = learner or Learner(engine=engine, config=config, destinations=(), clock=clock)
     # Bolt also reads SLACK_BOT_TOKEN itself and warns that the client we give wins; it is
     # the same token (from our settings), so the warning only confuses whoever reads the log.
     logging.getLogger("slack_bolt.AsyncApp").addFilter(_SameTokenTwice())
@@ -104,7 +107,7 @@ def build_slack_app(
             now=clock(), command=config.slack.command, routing=config.routing,
             thresholds=edges.current,
         )  # fmt: skip
-        on_feedback()
+        learner.wake()
         blocks, text = reply_message(reply)
         kind = "ephemeral" if reply.private else "in_channel"
         await respond(response_type=kind, blocks=blocks, text=text)
@@ -171,7 +174,7 @@ def build_slack_app(
             actor=Actor("slack", user_id, name), now=clock(), reason=reason, note=note,
             thresholds=edges.current,
         )  # fmt: skip
-        on_feedback()
+        learner.wake()
         return result
 
     async def _show(
@@ -192,7 +195,7 @@ def build_slack_app(
         )
         await client.chat_update(channel=channel, ts=ts, blocks=blocks, text=text)
 
-    register_approvals(app, engine=engine, config=config, clock=clock)
+    register_approvals(app, learner=learner)
     return app
 
 

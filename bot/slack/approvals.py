@@ -16,12 +16,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.learning import decide, describe
+from bot.learning import Learner, describe
 from bot.slack.blocks import fallback, mrkdwn, person
 from bot.slack.proposal_blocks import APPROVE_ACTION, DECISION_BLOCK, REJECT_ACTION
-from config.loader import LeadbotConfig
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +66,11 @@ class Managers:
 def register_approvals(
     app: AsyncApp,
     *,
-    engine: AsyncEngine,
-    config: LeadbotConfig,
-    clock: Callable[[], float],
+    learner: Learner,
     managers: Managers | None = None,
 ) -> None:
-    """Add the Approve and Reject handlers to the Bolt app."""
-    managers = managers or Managers(config.managers)
+    """Add the Approve and Reject handlers to the Bolt app; ``learner`` decides."""
+    managers = managers or Managers(learner.config.managers)
 
     @app.action(APPROVE_ACTION)
     async def approve(ack: Any, body: dict[str, Any], client: AsyncWebClient, respond: Any) -> None:
@@ -95,10 +91,7 @@ def register_approvals(
             await respond(response_type="ephemeral", replace_original=False, text=REFUSAL)
             return
         version = int(body["actions"][0]["value"])
-        decision = await decide(
-            engine=engine, version_id=version, approve=approved, by=f"slack:{user}",
-            now=clock(), history_delta=config.alerts.history_min_delta,
-        )  # fmt: skip
+        decision = await learner.decide(version, approve=approved, by=f"slack:{user}")
         text = describe(decision, person)
         blocks = decided_blocks(body["message"].get("blocks") or [], text)
         await client.chat_update(

@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.edges import BandEdges
-from bot.learning import APPLIED, PROPOSAL
+from bot.learning import APPLIED, PROPOSAL, Learner
 from bot.live import ActiveModel
 from bot.slack.alert_blocks import alert_message
 from bot.slack.app import build_slack_app
@@ -68,7 +68,7 @@ def build_slack(
     clock: Callable[[], float],
     edges: BandEdges | None = None,
     active: ActiveModel | None = None,
-    on_feedback: Callable[[], None] = lambda: None,
+    learner: Learner | None = None,
 ) -> Slack:
     """``edges``: the server's live band edges, which commands and buttons score with."""
     assert settings.slack_bot_token is not None
@@ -81,7 +81,7 @@ def build_slack(
     secret = signing.get_secret_value() if signing else secrets.token_hex(32)
     app = build_slack_app(
         config=config, engine=engine, client=client, clock=clock, signing_secret=secret,
-        edges=edges, active=active, on_feedback=on_feedback,
+        edges=edges, active=active, learner=learner,
     )  # fmt: skip
     sessions = session_factory(engine)
 

@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.actions import features_at
 from bot.app import build_app
 from bot.cli import parser
+from bot.rescore import RescoreAlerts
+from bot.routing import Router
 from bot.state import ENGINE
 from bot.versions import (
     activate,
@@ -38,7 +40,7 @@ from storage.engine import create_engine
 from storage.ingest import upsert_leads
 from storage.migrate import upgrade
 from storage.models import Status, add_version
-from storage.tables import Feedback, Lead, ScoreChange
+from storage.tables import Feedback, Lead, OutboxMessage, ScoreChange
 from tests.bot.conftest import SMALL_MODEL, identify, track
 
 NOW = 1_800_000_000.0
@@ -193,6 +195,65 @@ async def test_activate_rescores_and_rollback_restores(engine: AsyncEngine) -> N
     assert [(v.id, v.status) for v in versions] == [(1, "active"), (vid, "rejected")]
     with pytest.raises(LookupError, match="no earlier"):
         await rollback(engine=engine, by="cli", now=NOW)
+
+
+async def _bumped_version(engine: AsyncEngine, extra: float) -> int:
+    bumped = replace(
+        MODEL,
+        rules=tuple(
+            replace(r, points=r.points + extra) if r.id == "industry_software" else r
+            for r in MODEL.rules
+        ),
+    )
+
+    def add(conn: Connection) -> int:
+        ensure_active(conn, config_model=MODEL, now=NOW)
+        return repo.add_version(
+            conn, yaml=model_yaml(bumped), status=repo.Status.PROPOSED, created_by="cli",
+            created_at=datetime.fromtimestamp(NOW, UTC), parent_id=1,
+        )  # fmt: skip
+
+    async with engine.begin() as conn:
+        return await conn.run_sync(add)
+
+
+async def _outbox(engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(OutboxMessage.__table__))).all())  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("on_rescore", [False, True])
+async def test_a_rescore_alerts_leads_it_turns_hot_once_and_old_alerts_only_if_told(
+    engine: AsyncEngine, on_rescore: bool
+) -> None:
+    await _seed(engine, leads=120, labels=0)
+    before = await _leads(engine)
+    # Half the leads were alerted long ago (outside the cooldown), half never.
+    alerted_long_ago = {lid for n, lid in enumerate(sorted(before)) if n % 2}
+    async with engine.begin() as conn:
+        await conn.execute(
+            Lead.__table__.update()  # type: ignore[attr-defined]
+            .where(Lead.__table__.c.id.in_(alerted_long_ago))  # type: ignore[attr-defined]
+            .values(alerted_at=datetime.fromtimestamp(NOW - 30 * DAY, UTC))
+        )
+    vid = await _bumped_version(engine, 60.0)
+    policy = load_config().alerts.model_copy(update={"on_rescore": on_rescore})
+    alerts = RescoreAlerts(Router(slack_channel="#sales"), policy)
+    done = await activate(engine=engine, version_id=vid, by="cli", now=NOW, alerts=alerts)
+    after = await _leads(engine)
+    turned_hot = {k for k in after if after[k].band == "hot" and before[k].band != "hot"}
+    expected = turned_hot if on_rescore else turned_hot - alerted_long_ago
+    assert turned_hot - alerted_long_ago  # the data has both kinds
+    assert turned_hot & alerted_long_ago
+    queued = await _outbox(engine)
+    assert {m.lead_id for m in queued} == expected
+    assert done.alerts == len(expected)
+    assert {m.destination for m in queued} == {"slack:#sales"}
+    assert {m.payload["why_now"]["name"] for m in queued} == {f"model v{vid}"}
+    assert all(after[k].alerted_at is not None for k in expected)
+    # The same rescore again owes nothing: no lead crosses into hot twice.
+    again = await activate(engine=engine, version_id=1, by="cli", now=NOW + 60, alerts=alerts)
+    assert again.alerts == 0
 
 
 async def test_cli_model_list_show_diff(
