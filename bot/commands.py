@@ -380,7 +380,7 @@ async def _digest(ctx: _Context, args: list[str]) -> Reply:
     if ctx.actor.platform != "slack":
         return Reply(text="Digests are for Slack users listed as managers or in a team.")
     period, team = _digest_args(args)
-    managers = tuple(getattr(ctx.config, "managers", ()))
+    managers = ctx.config.managers
     scope = digest_scope(
         ctx.actor.user_id, team, managers=managers,
         manager_groups_of_user=await _manager_groups(ctx, managers),

@@ -108,7 +108,8 @@ class RoutingSpec(Strict):
             )
             for i, r in enumerate(self.rules)
         )
-        return Routing(owner=owner, rules=rules)
+        teams = {name: tuple(members) for name, members in self.teams.items()}
+        return Routing(owner=owner, rules=rules, teams=teams)
 
 
 @dataclass(frozen=True)
@@ -129,3 +130,4 @@ class Routing:
 
     owner: tuple[tuple[str, ...], dict[str, str]] | None = None
     rules: tuple[Route, ...] = field(default_factory=tuple)
+    teams: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name → Slack user ids

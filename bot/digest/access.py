@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from bot.digest.content import Scope
+from config.routing import Routing
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +71,6 @@ def _team(teams: Mapping[str, Sequence[str]], wanted: str) -> tuple[str, tuple[s
     return None
 
 
-def teams_of(routing: Any) -> dict[str, tuple[str, ...]]:
-    """Team name → member ids from a compiled routing config. ``Routing`` keeps the teams'
-    members on each rule but not their names; until it carries a ``teams`` mapping, a team
-    is known by the name of the first rule that routes to it."""
-    named = getattr(routing, "teams", None)
-    if isinstance(named, Mapping):
-        return {str(name): tuple(members) for name, members in named.items()}
-    found: dict[str, tuple[str, ...]] = {}
-    for rule in getattr(routing, "rules", ()):
-        if rule.team and tuple(rule.team) not in found.values():
-            found.setdefault(rule.name, tuple(rule.team))
-    return found
+def teams_of(routing: Routing) -> dict[str, tuple[str, ...]]:
+    """Team name → member ids, from the routing config's ``teams``."""
+    return dict(routing.teams)

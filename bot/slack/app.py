@@ -32,7 +32,7 @@ from bot.learning import Learner
 from bot.live import ActiveModel
 from bot.messages import Action, Actor
 from bot.slack.alert_blocks import CRM_ACTION, AlertState, alert_message
-from bot.slack.approvals import register_approvals
+from bot.slack.approvals import Managers, register_approvals
 from bot.slack.blocks import escape
 from bot.slack.reply_blocks import reply_message
 from bot.slack.views import (
@@ -73,6 +73,7 @@ def build_slack_app(
     edges = edges or BandEdges(config.model.bands)
     active = active or ActiveModel(config.model)
     learner = learner or Learner(engine=engine, config=config, destinations=(), clock=clock)
+    managers = Managers(config.managers)
     # Bolt also reads SLACK_BOT_TOKEN itself and warns that the client we give wins; it is
     # the same token (from our settings), so the warning only confuses whoever reads the log.
     logging.getLogger("slack_bolt.AsyncApp").addFilter(_SameTokenTwice())
@@ -103,7 +104,8 @@ def build_slack_app(
         actor = Actor("slack", command["user_id"], command.get("user_name", ""))
         reply = await run_command(
             unwrap_links(command.get("text", "")), actor=actor, engine=engine,
-            model=await active.current(engine),
+            model=await active.current(engine), config=config,
+            groups_of=lambda user, groups: managers.groups_of(user, groups, client),
             now=clock(), command=config.slack.command, routing=config.routing,
             thresholds=edges.current,
         )  # fmt: skip
@@ -195,7 +197,7 @@ def build_slack_app(
         )
         await client.chat_update(channel=channel, ts=ts, blocks=blocks, text=text)
 
-    register_approvals(app, learner=learner)
+    register_approvals(app, learner=learner, managers=managers)
     return app
 
 

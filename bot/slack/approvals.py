@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -48,10 +48,13 @@ class Managers:
     async def includes(self, user: str, client: AsyncWebClient) -> bool:
         if user in self.users:
             return True
-        for group in self.groups:
-            if user in await self._group(group, client):
-                return True
-        return False
+        return bool(await self.groups_of(user, self.groups, client))
+
+    async def groups_of(
+        self, user: str, groups: Collection[str], client: AsyncWebClient
+    ) -> list[str]:
+        """Which of these user groups ``user`` is a member of."""
+        return [g for g in groups if user in await self._group(g, client)]
 
     async def _group(self, group: str, client: AsyncWebClient) -> frozenset[str]:
         cached = self._members.get(group)

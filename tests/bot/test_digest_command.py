@@ -4,7 +4,6 @@ and the reply rendered as Slack would get it."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, fields
 from typing import Any
 
 import pytest
@@ -22,18 +21,10 @@ from tests.bot.test_digest_content import NOW, seed
 BOSS = Actor("slack", "U0BOSS1", "Bo")
 
 
-@dataclass(frozen=True)
-class Managed(LeadbotConfig):
-    """The config with its ``managers`` list (the integrator adds the field itself)."""
-
-    managers: tuple[str, ...] = ()
-
-
 @pytest.fixture
 def managed() -> LeadbotConfig:
-    config = load_config(text=SMALL_MODEL + TEAMS, name="teams.yaml")
-    values = {f.name: getattr(config, f.name) for f in fields(config) if f.name != "managers"}
-    return Managed(**values, managers=("U0BOSS1", "S0LEADS"))
+    text = SMALL_MODEL + TEAMS + "managers: [U0BOSS1, S0LEADS]\n"
+    return load_config(text=text, name="teams.yaml")
 
 
 async def in_groups(user_id: str, groups: Collection[str]) -> Collection[str]:
