@@ -153,17 +153,16 @@ async def test_retrain_proposes_points_that_follow_the_labels(engine: AsyncEngin
     assert load_config(text=stored.yaml).model.rule("industry_software").points == new
 
 
-async def test_activate_rescores_and_rollback_restores(engine: AsyncEngine) -> None:
-    states = await _seed(engine, leads=120, labels=0)
-    before = await _leads(engine)
+async def _bumped_version(
+    engine: AsyncEngine, extra: float, rules: tuple[str, ...] = ("industry_software",)
+) -> tuple[int, Model]:
+    """Store (proposed) the configured model with ``extra`` points on ``rules``."""
     bumped = replace(
         MODEL,
         rules=tuple(
-            replace(r, points=r.points + 25) if r.id in ("industry_software", "demo_request")
-            else r
-            for r in MODEL.rules
+            replace(r, points=r.points + extra) if r.id in rules else r for r in MODEL.rules
         ),
-    )  # fmt: skip
+    )
 
     def add(conn: Connection) -> int:
         ensure_active(conn, config_model=MODEL, now=NOW)
@@ -173,7 +172,13 @@ async def test_activate_rescores_and_rollback_restores(engine: AsyncEngine) -> N
         )  # fmt: skip
 
     async with engine.begin() as conn:
-        vid = await conn.run_sync(add)
+        return await conn.run_sync(add), bumped
+
+
+async def test_activate_rescores_and_rollback_restores(engine: AsyncEngine) -> None:
+    states = await _seed(engine, leads=120, labels=0)
+    before = await _leads(engine)
+    vid, bumped = await _bumped_version(engine, 25.0, ("industry_software", "demo_request"))
     done = await activate(engine=engine, version_id=vid, by="cli", now=NOW)
     assert (done.version_id, done.previous_id, done.leads) == (vid, 1, 120)
     after = await _leads(engine)
@@ -197,26 +202,6 @@ async def test_activate_rescores_and_rollback_restores(engine: AsyncEngine) -> N
         await rollback(engine=engine, by="cli", now=NOW)
 
 
-async def _bumped_version(engine: AsyncEngine, extra: float) -> int:
-    bumped = replace(
-        MODEL,
-        rules=tuple(
-            replace(r, points=r.points + extra) if r.id == "industry_software" else r
-            for r in MODEL.rules
-        ),
-    )
-
-    def add(conn: Connection) -> int:
-        ensure_active(conn, config_model=MODEL, now=NOW)
-        return repo.add_version(
-            conn, yaml=model_yaml(bumped), status=repo.Status.PROPOSED, created_by="cli",
-            created_at=datetime.fromtimestamp(NOW, UTC), parent_id=1,
-        )  # fmt: skip
-
-    async with engine.begin() as conn:
-        return await conn.run_sync(add)
-
-
 async def _outbox(engine: AsyncEngine) -> list[Any]:
     async with engine.connect() as conn:
         return list((await conn.execute(select(OutboxMessage.__table__))).all())  # type: ignore[attr-defined]
@@ -236,7 +221,7 @@ async def test_a_rescore_alerts_leads_it_turns_hot_once_and_old_alerts_only_if_t
             .where(Lead.__table__.c.id.in_(alerted_long_ago))  # type: ignore[attr-defined]
             .values(alerted_at=datetime.fromtimestamp(NOW - 30 * DAY, UTC))
         )
-    vid = await _bumped_version(engine, 60.0)
+    vid, _ = await _bumped_version(engine, 60.0)
     policy = load_config().alerts.model_copy(update={"on_rescore": on_rescore})
     alerts = RescoreAlerts(Router(slack_channel="#sales"), policy)
     done = await activate(engine=engine, version_id=vid, by="cli", now=NOW, alerts=alerts)
