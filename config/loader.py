@@ -17,6 +17,7 @@ from config.errors import ConfigError, Problem, duplicate_id, file_not_found, so
 from config.learning import Learning
 from config.pydantic_errors import problems_from
 from config.routing import Routing, SlackSpec
+from config.schedules import Decay, Schedule, Sla, to_schedules, unknown_teams
 from config.schema import RULE_SECTIONS, AlertSettings, ConfigSpec
 from config.yamlmarks import Document, Marks, read_yaml
 from scoring import Model
@@ -35,6 +36,9 @@ class LeadbotConfig:
     routing: Routing = field(default_factory=Routing)
     managers: tuple[str, ...] = ()
     learning: Learning = field(default_factory=Learning)
+    schedules: tuple[Schedule, ...] = field(default_factory=lambda: to_schedules(None))
+    sla: Sla = field(default_factory=Sla)
+    decay: Decay = field(default_factory=Decay)
 
 
 def load_config(
@@ -61,6 +65,9 @@ def load_config(
         routing=spec.routing.to_routing(),
         managers=tuple(spec.managers),
         learning=spec.learning.to_learning(),
+        schedules=to_schedules(spec.schedules),
+        sla=spec.sla.to_sla(),
+        decay=spec.decay.to_decay(),
     )
 
 
@@ -95,6 +102,8 @@ def _validate(doc: Document, name: str) -> ConfigSpec:
         spec = ConfigSpec.model_validate(_root(doc.data))
     except ValidationError as err:
         problems += problems_from(err, ConfigSpec, doc.marks, name)
+    if spec is not None:
+        problems += _schedule_teams(spec, doc.marks, name)
     if problems or spec is None:
         raise ConfigError(sort_problems(problems))
     return spec
@@ -103,6 +112,20 @@ def _validate(doc: Document, name: str) -> ConfigSpec:
 def _root(data: Any) -> Any:
     # An empty file reads as None; validating {} then reports what is missing.
     return {} if data is None else data
+
+
+def _schedule_teams(spec: ConfigSpec, marks: Marks, name: str) -> list[Problem]:
+    """A digest's team must be one of routing.teams: a check across two sections."""
+    known = ", ".join(sorted(spec.routing.teams)) or "none defined"
+    return [
+        Problem(
+            name,
+            marks.line_for(("schedules", i, "team")),
+            f"schedules[{i}].team",
+            f"unknown team {team!r} (routing.teams: {known})",
+        )
+        for i, team in unknown_teams(spec.schedules, tuple(spec.routing.teams))
+    ]
 
 
 def _duplicate_ids(data: Any, marks: Marks, name: str) -> list[Problem]:

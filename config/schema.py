@@ -17,6 +17,7 @@ from config.errors import got
 from config.learning import LearningSpec, ManagerId
 from config.routing import RoutingSpec, SlackSpec
 from config.rules import FitRule, IntentRule, NegativeRule, Positive, Text
+from config.schedules import DecaySpec, ScheduleSpec, SlaSpec
 from scoring import BandSpec, Model, Threshold
 
 RULE_SECTIONS = ("fit", "intent", "negative")
@@ -163,6 +164,10 @@ class ConfigSpec(Strict):
     routing: RoutingSpec = RoutingSpec()
     managers: list[ManagerId] = Field(default_factory=list)
     learning: LearningSpec = LearningSpec()
+    # None (absent) means the default schedules; an empty list means none.
+    schedules: list[ScheduleSpec] | None = None
+    sla: SlaSpec = SlaSpec()
+    decay: DecaySpec = DecaySpec()
 
     @field_validator(
         "fit",
@@ -173,6 +178,8 @@ class ConfigSpec(Strict):
         "routing",
         "managers",
         "learning",
+        "sla",
+        "decay",
         mode="before",
     )
     @classmethod

@@ -74,7 +74,7 @@ BAD_MODEL = [
     (13, "model.colour", ["allowed keys: name, points_per_logodds, intercept, bands, grades"]),
     (15, "alerts.cooldown_hours", ["at least 0, got -1"]),
     (16, "alerts.on_rescore", ["expected true or false, got 'maybe'"]),
-    (17, "schedules", ["unknown key; allowed keys: model, fit, intent, negative, alerts, slack"]),
+    (17, "chat", ["unknown key; allowed keys: model, fit, intent, negative, alerts, slack"]),
 ]
 
 

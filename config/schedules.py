@@ -1,0 +1,240 @@
+"""The ``schedules``, ``sla`` and ``decay`` sections: when the bot's periodic jobs run, when
+an unclaimed hot lead is followed up, and whether a lead cooling down is announced.
+
+```yaml
+schedules:                     # optional; without it: sla every 15 minutes, decay hourly
+  - job: digest                # digest | sla | decay | retrain
+    cron: "0 8 * * 1-5"        # 5-field crontab (minute hour day month weekday, 0/7 = Sunday)
+    timezone: Europe/Paris     # IANA name, default UTC
+    period: week               # digest only: day | week (default week)
+    team: emea                 # digest only, optional: a team of routing.teams
+    to: "#sales-managers"      # digest only, optional: a channel or "@U…"; default: managers
+sla:
+  remind_after_hours: 4
+  escalate_after_hours: 24     # greater than remind_after_hours
+  escalate_to: "@U0MGR"        # optional: a channel or "@U…"
+decay:
+  cooling_notice: true         # post "cooling down" in the alert's thread
+```
+
+Weekdays follow crontab (0 and 7 are Sunday, 1 is Monday), not APScheduler 3's own
+numbering (0 is Monday): :func:`cron_trigger` translates, so ``1-5`` means Monday to Friday.
+When both the day of the month and the weekday are restricted, both must match
+(APScheduler's rule; classic cron runs when either matches).
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+
+from config.conditions import Strict
+from config.errors import got
+from config.routing import _CHANNEL
+from config.rules import Text
+
+JobName = Literal["digest", "sla", "decay", "retrain"]
+Period = Literal["day", "week"]
+DIGEST_ONLY = ("period", "team", "to")
+_DESTINATION_USER = re.compile(r"^@[UW][A-Z0-9]{2,}$")
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _destination(value: str) -> str:
+    if not (_CHANNEL.match(value) or _DESTINATION_USER.match(value)):
+        raise ValueError(
+            got("a channel (#name or an id like C0123ABC) or a user as @U0123ABC", value)
+        )
+    return value
+
+
+Destination = Annotated[str, AfterValidator(_destination)]
+
+
+def _timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name like Europe/Paris"
+        ) from None
+    return value
+
+
+def _cron(value: str) -> str:
+    try:
+        cron_trigger(value, "UTC")
+    except ValueError as err:
+        raise ValueError(f"invalid crontab expression {value!r}: {err}") from None
+    return value
+
+
+def cron_trigger(cron: str, timezone: str) -> CronTrigger:
+    """APScheduler's trigger for a crontab expression, with crontab's weekday numbers."""
+    fields = cron.split()
+    if len(fields) != 5:
+        raise ValueError(f"Wrong number of fields; got {len(fields)}, expected 5")
+    minute, hour, day, month, weekday = fields
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=crontab_weekdays(weekday),
+        timezone=zoneinfo.ZoneInfo(timezone),
+    )
+
+
+def crontab_weekdays(field: str) -> str:
+    """A crontab weekday field (``1-5``, ``*/2``, ``sun,wed``, ``0-6``) as day names, which
+    APScheduler reads without its Monday-is-0 numbering."""
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for part in field.split(","):
+        days |= _weekday_part(part.lower())
+    return ",".join(_DAYS[d] for d in sorted(days))
+
+
+def _weekday_part(part: str) -> set[int]:
+    span, _, step_text = part.partition("/")
+    step = _number(step_text, part) if step_text else 1
+    if step < 1:
+        raise ValueError(f"weekday step must be at least 1 in {part!r}")
+    if span == "*":
+        low, high = 0, 6
+    else:
+        first, dash, last = span.partition("-")
+        low = _weekday(first, part)
+        high = _weekday(last, part) if dash else (6 if step_text else low)
+        if high == 0 and dash:
+            high = 7  # `5-0` is not a range; `5-7` (Friday to Sunday) is
+        if high < low:
+            raise ValueError(f"weekday range {span!r} runs backwards")
+    return {d % 7 for d in range(low, high + 1, step)}
+
+
+def _weekday(text: str, part: str) -> int:
+    if text in _DAYS:
+        return _DAYS.index(text)
+    day = _number(text, part)
+    if not 0 <= day <= 7:
+        raise ValueError(f"weekday {day} is not 0-7 (0 and 7 are Sunday) in {part!r}")
+    return day
+
+
+def _number(text: str, part: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f'Unrecognized expression "{part}" for field "day_of_week"')
+    return int(text)
+
+
+class ScheduleSpec(Strict):
+    job: JobName
+    cron: Annotated[str, AfterValidator(_cron)]
+    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+    period: Period | None = None
+    team: Text | None = None
+    to: Destination | None = None
+
+    @field_validator(*DIGEST_ONLY)
+    @classmethod
+    def _digest_only(cls, value: object, info: ValidationInfo) -> object:
+        job = info.data.get("job")
+        if job is not None and job != "digest" and value is not None:
+            raise ValueError(f"only a digest schedule takes {info.field_name}, not {job}")
+        return value
+
+    def to_schedule(self) -> Schedule:
+        digest = self.job == "digest"
+        return Schedule(
+            job=self.job,
+            cron=self.cron,
+            timezone=self.timezone,
+            period=(self.period or "week") if digest else None,
+            team=self.team,
+            to=self.to,
+        )
+
+
+class SlaSpec(Strict):
+    remind_after_hours: Annotated[float, Field(gt=0)] = 4.0
+    escalate_after_hours: Annotated[float, Field(gt=0)] = 24.0
+    escalate_to: Destination | None = None
+
+    @field_validator("escalate_after_hours")
+    @classmethod
+    def _after_reminder(cls, value: float, info: ValidationInfo) -> float:
+        remind = info.data.get("remind_after_hours")
+        if remind is not None and value <= remind:
+            raise ValueError(f"must be greater than remind_after_hours ({remind:g}), got {value:g}")
+        return value
+
+    def to_sla(self) -> Sla:
+        return Sla(
+            remind_after_hours=self.remind_after_hours,
+            escalate_after_hours=self.escalate_after_hours,
+            escalate_to=self.escalate_to,
+        )
+
+
+class DecaySpec(Strict):
+    cooling_notice: bool = True
+
+    def to_decay(self) -> Decay:
+        return Decay(cooling_notice=self.cooling_notice)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One compiled schedule. ``period`` is set for a digest only (day or week)."""
+
+    job: str
+    cron: str
+    timezone: str = "UTC"
+    period: str | None = None
+    team: str | None = None
+    to: str | None = None
+
+    def trigger(self) -> CronTrigger:
+        return cron_trigger(self.cron, self.timezone)
+
+
+@dataclass(frozen=True)
+class Sla:
+    remind_after_hours: float = 4.0
+    escalate_after_hours: float = 24.0
+    escalate_to: str | None = None
+
+
+@dataclass(frozen=True)
+class Decay:
+    cooling_notice: bool = True
+
+
+DEFAULT_SCHEDULES: tuple[Schedule, ...] = (
+    Schedule(job="sla", cron="*/15 * * * *"),
+    Schedule(job="decay", cron="7 * * * *"),
+)
+
+
+def to_schedules(specs: Sequence[ScheduleSpec] | None) -> tuple[Schedule, ...]:
+    """The compiled schedules; the defaults when the section is absent (an empty list is
+    no schedule at all)."""
+    if specs is None:
+        return DEFAULT_SCHEDULES
+    return tuple(spec.to_schedule() for spec in specs)
+
+
+def unknown_teams(
+    specs: Sequence[ScheduleSpec] | None, teams: Sequence[str]
+) -> list[tuple[int, str]]:
+    """(index, team) of each schedule naming a team that ``routing.teams`` does not define."""
+    named = [(i, s.team) for i, s in enumerate(specs or ()) if s.team is not None]
+    return [(i, team) for i, team in named if team not in teams]
