@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from bot.inbound import InboundEvent, parse_body
 from config.loader import LeadbotConfig, load_config
+from tests.fakes.slack_api import FakeSlack
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
 DAY = 86_400.0
@@ -102,3 +104,9 @@ IDEAL = {
     "title": "VP of Sales",
     "company": {"name": "AcmeSoft", "industry": "Software", "employee_count": 350},
 }
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack(token="xoxb-test") as fake:
+        yield fake

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import time
 import urllib.parse
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
@@ -40,12 +38,6 @@ LEADS = 24  # 20 labelled, then more
 def learning_config(*, managers: str = BOSS, auto: bool = False) -> LeadbotConfig:
     text = SMALL_MODEL + LEARNING.format(managers=managers, auto=str(auto).lower())
     return load_config(text=text, name="learning.yaml")
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack(token="xoxb-test") as fake:
-        yield fake
 
 
 async def started(db_url: str, config: LeadbotConfig, slack: FakeSlack) -> Client:

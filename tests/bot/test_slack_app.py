@@ -34,12 +34,6 @@ SIGNING_SECRET = "slack-signing-secret-for-tests"
 
 
 @pytest.fixture
-async def slack() -> AsyncIterator[FakeSlack]:
-    async with FakeSlack(token="xoxb-test") as fake:
-        yield fake
-
-
-@pytest.fixture
 async def client(db_url: str, config: LeadbotConfig, slack: FakeSlack) -> AsyncIterator[Client]:
     settings = load_settings({
         "DATABASE_URL": db_url, "LEADBOT_INGEST": "thread",
