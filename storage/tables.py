@@ -189,3 +189,17 @@ class ModelVersion(SQLModel, table=True):
     labels: int = 0
     metrics: dict[str, Any] = _json()
     parent_id: int | None = None
+
+
+class ScheduledRun(SQLModel, table=True):
+    """One run of a scheduled job for one slot of its schedule (``run_key``: the slot's
+    fire time, ISO in UTC). Replicas firing the same slot insert the same key; only the one
+    whose insert lands runs the job."""
+
+    __tablename__ = "scheduled_runs"
+
+    job: str = Field(primary_key=True, max_length=64)
+    run_key: str = Field(primary_key=True, max_length=64)
+    started_at: datetime = _dt(index=True)
+    finished_at: datetime | None = _dt(nullable=True)
+    outcome: str | None = Field(default=None, max_length=255)
