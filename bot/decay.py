@@ -1,0 +1,170 @@
+"""The decay sweep: re-read the scores that time alone has lowered.
+
+A lead's stored score is the one computed at its last event; its intent decays afterwards
+(and inactivity rules start to count), so a lead with no news stays "hot" in the table
+until something rescores it. The sweep rescores only the leads that can still drop a band
+(score at or above the warm edge: an index on score makes that a range read), writes the
+new scores, keeps history with cause ``decay``, and, with ``decay.cooling_notice``, tells
+the places where a lead's last alert was posted that it is cooling down.
+
+A lead written by the ingest while the sweep runs keeps the ingest's score: each update is
+guarded by the ``scored_at`` the sweep read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from config.loader import LeadbotConfig
+from scoring import Model, score
+from scoring.bands import Thresholds, default_thresholds, resolve_thresholds
+from scoring.score import Score
+from scoring.state import LeadState
+from storage.ingest import CHUNK, add_history, enqueue
+from storage.tables import Lead, OutboxMessage
+
+log = logging.getLogger(__name__)
+
+LEADS = Lead.__table__  # type: ignore[attr-defined]
+OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+CAUSE = "decay"
+COOLING = "cooling"
+_SAME = 1e-9  # scores equal up to float noise are not rewritten
+_READ = ("id", "state", "score", "band", "scored_at", "email", "name", "company")
+
+
+@dataclass(frozen=True)
+class DecayResult:
+    checked: int  # leads at or above the warm edge
+    updated: int  # whose score or band changed and was written
+    history: int  # history rows with cause "decay"
+    cooling: int  # "cooling down" messages queued (one per destination)
+    skipped: int = 0  # changed by the ingest during the sweep: left as the ingest wrote them
+
+
+async def decay_sweep(
+    engine: AsyncEngine,
+    *,
+    config: LeadbotConfig,
+    model: Model,
+    now: float,
+    on_queued: Callable[[], None] | None = None,
+) -> DecayResult:
+    """Rescore the leads at or above the warm edge at ``now`` with ``model`` (the active
+    version's) in one transaction. ``on_queued`` is called when messages were queued."""
+    async with engine.begin() as conn:
+        result = await conn.run_sync(_sweep, config, model, now)
+    if result.cooling and on_queued is not None:
+        on_queued()
+    log.info(
+        "decay sweep: %d leads checked, %d rescored, %d history rows, %d cooling notices",
+        result.checked, result.updated, result.history, result.cooling,
+    )  # fmt: skip
+    return result
+
+
+def _sweep(conn: Connection, config: LeadbotConfig, model: Model, now: float) -> DecayResult:
+    edges = _thresholds(conn, model)
+    rows = conn.execute(
+        select(*(LEADS.c[c] for c in _READ)).where(LEADS.c.score >= edges.warm)
+    ).all()
+    history: list[tuple[Any, ...]] = []
+    cooled: list[tuple[Row[Any], Score]] = []
+    updated = skipped = 0
+    for row in rows:
+        new = score(LeadState.from_dict(row.state), model, now, edges, explain=False)
+        band = str(new.band)
+        if abs(new.total - row.score) <= _SAME and band == row.band:
+            continue
+        if not _write(conn, row, new, now):
+            skipped += 1
+            continue
+        updated += 1
+        moved = abs(new.total - row.score) >= config.alerts.history_min_delta
+        if band != row.band or moved:
+            history.append((row.id, now, new.total, band, row.score, row.band, CAUSE))
+        if row.band == "hot" and band != "hot":
+            cooled.append((row, new))
+    add_history(conn, rows=history)
+    queued = _notify(conn, cooled, now) if config.decay.cooling_notice else 0
+    return DecayResult(len(rows), updated, len(history), queued, skipped)
+
+
+def _thresholds(conn: Connection, model: Model) -> Thresholds:
+    """The band edges now: fixed points, or the percentiles of every stored score."""
+    if not model.bands.uses_percentiles:
+        return default_thresholds(model.bands)
+    scores = conn.execute(select(LEADS.c.score)).scalars().all()
+    return resolve_thresholds(model.bands, scores)
+
+
+def _write(conn: Connection, row: Row[Any], new: Score, now: float) -> bool:
+    """Store the new score unless the lead was rescored since it was read."""
+    stmt = (
+        update(LEADS)
+        .where(and_(LEADS.c.id == row.id, LEADS.c.scored_at == row.scored_at))
+        .values(
+            score=new.total, fit=new.fit, intent=new.intent, band=str(new.band),
+            grade=new.grade, engagement=new.engagement, probability=new.probability,
+            scored_at=datetime.fromtimestamp(now, UTC),
+        )
+    )  # fmt: skip
+    return conn.execute(stmt).rowcount == 1
+
+
+def _notify(conn: Connection, cooled: Sequence[tuple[Row[Any], Score]], now: float) -> int:
+    """One ``cooling`` message per destination of each lead's last posted alert."""
+    where = _last_alert_destinations(conn, [row.id for row, _ in cooled])
+    messages = [
+        {
+            "kind": COOLING, "lead_id": row.id, "destination": destination,
+            "dedupe_key": f"{COOLING}:{row.id}:{int(now)}:{destination}"[:255],
+            "payload": cooling_payload(row._mapping, new), "status": "pending",
+            "attempts": 0, "available_at": now, "created_at": now,
+        }
+        for row, new in cooled
+        for destination in where.get(row.id, ())
+    ]  # fmt: skip
+    return enqueue(conn, rows=messages)
+
+
+def _last_alert_destinations(conn: Connection, lead_ids: Iterable[str]) -> dict[str, list[str]]:
+    """Per lead, the destinations its most recent delivered alert went to (an alert goes to
+    every destination of its route at once, so they share one ``created_at``)."""
+    ids = sorted(set(lead_ids))
+    latest: dict[str, tuple[datetime, list[str]]] = {}
+    for start in range(0, len(ids), CHUNK):
+        query = select(OUTBOX.c.lead_id, OUTBOX.c.destination, OUTBOX.c.created_at).where(
+            OUTBOX.c.kind == "alert",
+            OUTBOX.c.status == "sent",
+            OUTBOX.c.lead_id.in_(ids[start : start + CHUNK]),
+        )
+        for lead_id, destination, created in conn.execute(query):
+            at, places = latest.get(lead_id, (created, []))
+            if created > at:
+                at, places = created, []
+            if created == at and destination not in places:
+                places.append(destination)
+            latest[lead_id] = (at, places)
+    return {lead_id: places for lead_id, (_, places) in latest.items()}
+
+
+def cooling_payload(lead: Mapping[str, Any], new: Score) -> dict[str, Any]:
+    """The neutral "cooling down" message, posted in the thread of the lead's alert."""
+    who = lead.get("name") or lead.get("email") or lead["id"]
+    return {
+        "lead": {k: lead.get(k) for k in ("id", "email", "name", "company")},
+        "from": "hot",
+        "to": str(new.band),
+        "score": round(new.total, 1),
+        "text": f"{who} is cooling down: {new.total:.0f} points, now {new.band}.",
+        "thread_of": {"lead_id": lead["id"]},
+    }
