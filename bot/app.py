@@ -19,6 +19,7 @@ from bot.live import ActiveModel
 from bot.outbox import ByDestination, ConsoleTransport, Dispatcher, Transport
 from bot.rescore import RescoreAlerts
 from bot.routing import Router
+from bot.scheduler import JobContext, Scheduler
 from bot.signatures import WebhookVerifier
 from bot.slack.runtime import (
     SLACK_APP,
@@ -134,7 +135,16 @@ def build_app(
             await stack.enter_async_context(running_learner(learner))
             app[ENGINE], app[DISPATCHER] = engine, dispatcher
             delivery = asyncio.create_task(dispatcher.run())
+            scheduler = Scheduler(
+                engine, live, clock=clock,
+                context=JobContext(
+                    active=ActiveModel(live.model), alerts=alerts, on_queued=dispatcher.wake,
+                    managers=manager_destinations(live.learning, live.managers, channel),
+                ),
+            )  # fmt: skip
+            scheduler.start()  # after the dispatcher, stopped before it
             yield
+            await scheduler.stop()
             delivery.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await delivery
