@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,10 +20,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.edges import BandEdges
 from bot.learning import APPLIED, PROPOSAL, Learner
 from bot.live import ActiveModel
+from bot.sla import ESCALATION, REMINDER, alert_thread
 from bot.slack.alert_blocks import alert_message
 from bot.slack.app import build_slack_app
+from bot.slack.followup_blocks import (
+    cooling_message,
+    digest_message,
+    escalation_message,
+    reminder_message,
+)
 from bot.slack.proposal_blocks import proposal_message
-from bot.slack.transport import SlackTransport
+from bot.slack.transport import Render, SlackTransport
 from config.loader import LeadbotConfig
 from config.settings import Settings
 from storage.engine import session_factory
@@ -95,18 +102,31 @@ def build_slack(
             )  # fmt: skip
             await session.commit()
 
+    async def thread_of(lead_id: str, channel: str) -> str | None:
+        return await alert_thread(engine, lead_id=lead_id, platform="slack", channel=channel)
+
     transport = SlackTransport(
         token=token,
         base_url=base_url,
-        renderers={
-            "alert": lambda payload: alert_message(payload, crm_url=config.slack.crm_url),
-            PROPOSAL: proposal_message,
-            APPLIED: proposal_message,
-        },
+        renderers=renderers(config),
         on_posted=remember,
+        thread_of=thread_of,
     )
     app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
     return Slack(app=app, transport=transport, app_token=app_token)
+
+
+def renderers(config: LeadbotConfig) -> Mapping[str, Render]:
+    """Block Kit for each kind of outbox message the bot sends to Slack."""
+    return {
+        "alert": lambda payload: alert_message(payload, crm_url=config.slack.crm_url),
+        PROPOSAL: proposal_message,
+        APPLIED: proposal_message,
+        REMINDER: reminder_message,
+        ESCALATION: escalation_message,
+        "cooling": cooling_message,
+        "digest": digest_message,
+    }
 
 
 @asynccontextmanager

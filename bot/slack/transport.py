@@ -6,11 +6,21 @@ Slack's ``Retry-After``, so the outbox reschedules the message: the dispatcher m
 message sent only after ``deliver`` returns, so an outage delays alerts and never loses or
 doubles them. Errors no retry can fix (a bad token, a channel the bot is not in) are
 permanent, with a message telling the admin what to do.
+
+Follow-ups about a lead (an SLA reminder, "cooling down") carry ``thread_of: {"lead_id"}``
+and are posted in the thread of the lead's latest alert in that channel, found through the
+injected ``thread_of`` look-up (the transport runs no SQL). A message with a ``chart``
+(a scheduled digest) is posted, then the PNG is uploaded in its thread with
+``files_upload_v2``. The upload comes after the post: if it fails for good, the digest
+stays delivered without its chart and the failure is logged, rather than the outbox
+posting the digest a second time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
 import os
 import time
@@ -18,7 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -39,6 +49,7 @@ log = logging.getLogger(__name__)
 
 Render = Callable[[Mapping[str, Any]], tuple[list[dict[str, Any]], str]]
 OnPosted = Callable[[Claimed, str, str], Awaitable[None]]
+ThreadOf = Callable[[str, str], Awaitable[str | None]]  # (lead id, channel id) → thread ts
 Sleep = Callable[[float], Awaitable[None]]
 
 API_URL_ENV = "SLACK_API_URL"
@@ -52,8 +63,10 @@ class SlackTransport:
     (alerts, proposals…); a kind without one posts ``payload["text"]`` (and
     ``payload["blocks"]`` if any). ``on_posted(message,
     channel_id, ts)`` runs after every successful post so the caller can remember where the
-    message lives (to update it or reply in its thread). ``clock`` and ``sleep`` pace the
-    posts per channel and time the in-place retries; tests inject a controlled pair.
+    message lives (to update it or reply in its thread). ``thread_of(lead_id, channel_id)``
+    finds the ts of the lead's latest alert in a channel, for payloads with ``thread_of``.
+    ``clock`` and ``sleep`` pace the posts per channel and time the in-place retries; tests
+    inject a controlled pair.
     """
 
     def __init__(
@@ -63,6 +76,7 @@ class SlackTransport:
         base_url: str | None = None,
         renderers: Mapping[str, Render],
         on_posted: OnPosted | None = None,
+        thread_of: ThreadOf | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         pace_seconds: float = 1.0,
@@ -79,6 +93,7 @@ class SlackTransport:
         self.client = AsyncWebClient(token=token, base_url=self.base_url, retry_handlers=handlers)
         self.renderers = dict(renderers)
         self.on_posted = on_posted
+        self.thread_of = thread_of
         self.clock = clock
         self.pace = ChannelPace(clock=clock, sleep=sleep, interval=pace_seconds)
         self._dms: dict[str, str] = {}
@@ -89,17 +104,50 @@ class SlackTransport:
         blocks, text = self._content(message)
         self._refuse_while_rate_limited()
         channel = await self._open_dm(target[1:]) if target.startswith("@") else target
+        thread_ts = await self._thread(message, channel)
         await self.pace.wait(channel)
         response = await self._call(
             "chat.postMessage", target,
             lambda: self.client.chat_postMessage(
-                channel=channel, text=text, blocks=blocks or None,
+                channel=channel, text=text, blocks=blocks or None, thread_ts=thread_ts,
                 unfurl_links=False, unfurl_media=False,
             ),
         )  # fmt: skip
         posted_in, ts = str(response["channel"]), str(response["ts"])
         self.pace.alias(channel, posted_in)
         await self._posted(message, posted_in, ts)
+        await self._attach_chart(message, posted_in, ts)
+
+    async def _thread(self, message: Claimed, channel: str) -> str | None:
+        """The ts to reply under for a payload with ``thread_of``; None for a new message
+        (no look-up given, or no alert of the lead in this channel)."""
+        about = message.payload.get("thread_of")
+        if self.thread_of is None or not isinstance(about, Mapping) or not about.get("lead_id"):
+            return None
+        return await self.thread_of(str(about["lead_id"]), self.pace.channel_id(channel))
+
+    async def _attach_chart(self, message: Claimed, channel: str, ts: str) -> None:
+        """Upload ``payload.chart`` (base64 PNG) in the thread of the message just posted.
+        Never raises: the message is delivered, a resend would double it."""
+        chart = message.payload.get("chart")
+        if not isinstance(chart, Mapping):
+            return
+        try:
+            png = base64.b64decode(str(chart["png_base64"]), validate=True)
+            filename = str(chart.get("filename") or "chart.png")
+            await self._call(
+                "files_upload_v2", channel,
+                lambda: self.client.files_upload_v2(
+                    channel=channel, content=png, filename=filename,
+                    title=str(chart.get("title") or filename), alt_txt=chart.get("alt"),
+                    thread_ts=ts,
+                ),
+            )  # fmt: skip
+        except (DeliveryError, KeyError, binascii.Error, SlackClientError) as exc:
+            log.error(
+                "outbox message %d (%s) was posted in %s (ts %s) but its chart could not be "
+                "uploaded: %s", message.id, message.kind, channel, ts, exc,
+            )  # fmt: skip
 
     def _content(self, message: Claimed) -> tuple[list[dict[str, Any]], str]:
         """Blocks and fallback text: rendered for known kinds, ``payload["text"]`` otherwise."""
@@ -252,6 +300,10 @@ class ChannelPace:
         self._next[key] = slot + self.interval
         if slot > now:
             await self.sleep(slot - now)
+
+    def channel_id(self, channel: str) -> str:
+        """The id Slack answered for ``#name`` when a post there taught it; else as given."""
+        return self._aliases.get(channel, channel)
 
     def alias(self, name: str, channel_id: str) -> None:
         """``#sales`` and the id Slack answered are one channel: pace them together."""
