@@ -10,6 +10,12 @@ injected on demand or for a stretch of time measured on a clock the test control
         client = AsyncWebClient(token="xoxb-test", base_url=fake.url)
         ...
         assert fake.calls_to("chat.postMessage")[0].body["channel"] == "C0ALERTS"
+
+File uploads follow Slack's external upload protocol, as ``files_upload_v2`` drives it:
+``files.getUploadURLExternal`` (filename, length) answers an ``upload_url`` on this server
+and a file id; the bytes are POSTed there; ``files.completeUploadExternal`` (``files`` as
+JSON, ``channel_id``, ``initial_comment``, ``thread_ts``) shares them. ``fake.uploads``
+records each file through the three steps.
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ BOT_USER_ID = "U0LEADBOT"
 BOT_ID = "B0LEADBOT"
 TEAM_ID = "T0LEADBOT"
 # Fields slack_sdk JSON-encodes inside form bodies.
-_JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
+_JSON_FIELDS = ("blocks", "attachments", "view", "metadata", "files")
+UPLOAD = "upload"  # the method name calls to an upload URL are recorded under
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +53,24 @@ class Call:
     status: int = 200
     ok: bool = True
     path: str = ""
+
+
+@dataclass(slots=True)
+class Upload:
+    """A file through ``files_upload_v2``'s three steps: asked for (``getUploadURLExternal``),
+    ``content`` received at the upload URL, then shared (``completed``) by
+    ``completeUploadExternal`` with its title, channel, thread and comment."""
+
+    file_id: str
+    filename: str
+    length: int
+    alt_txt: str | None = None
+    content: bytes | None = None
+    title: str | None = None
+    channel_id: str | None = None
+    thread_ts: str | None = None
+    initial_comment: str | None = None
+    completed: bool = False
 
 
 @dataclass(slots=True)
@@ -68,6 +93,7 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}  # user-group id → member user ids
+        self.uploads: list[Upload] = []
         self._injected: dict[str, deque[Answer]] = defaultdict(deque)
         self._windows: list[_Window] = []
         self._ts = itertools.count(1)
@@ -81,6 +107,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response_url/{id}", self._response_url)
+        app.router.add_post("/upload/{file_id}", self._upload)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -97,6 +124,10 @@ class FakeSlack:
     def url(self) -> str:
         """The Web API base URL, ending with "/" as ``AsyncWebClient`` wants it."""
         return f"http://127.0.0.1:{self._port}/api/"
+
+    def upload_url(self, file_id: str) -> str:
+        """Where ``files.getUploadURLExternal`` tells the client to POST a file's bytes."""
+        return f"http://127.0.0.1:{self._port}/upload/{file_id}"
 
     def response_url(self, id: str) -> str:
         """A ``response_url`` for a slash command or a click; posts to it are recorded."""
@@ -187,6 +218,26 @@ class FakeSlack:
         )
         return web.Response(text="ok", content_type="text/plain")
 
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL: records the raw bytes of an announced file (no token needed, as
+        on Slack: the URL itself is the credential)."""
+        content = await request.read()
+        file_id = request.match_info["file_id"]
+        upload = self._upload_of(file_id)
+        failure = self._failure(UPLOAD)
+        status = 404 if upload is None else failure[0] if failure is not None else 200
+        self.calls.append(
+            Call(UPLOAD, dict(request.headers), {"file_id": file_id, "bytes": len(content)},
+                 self.clock(), status, status == 200, request.path)
+        )  # fmt: skip
+        if upload is not None and status == 200:
+            upload.content = content
+        text = f"OK - {len(content)}" if status == 200 else "upload failed"
+        return web.Response(text=text, status=status, content_type="text/plain")
+
+    def _upload_of(self, file_id: str) -> Upload | None:
+        return next((u for u in self.uploads if u.file_id == file_id), None)
+
     def _authorised(self, request: web.Request, body: Mapping[str, Any]) -> bool:
         bearer = request.headers.get("Authorization", "")
         return bearer == f"Bearer {self.token}" or body.get("token") == self.token
@@ -201,6 +252,8 @@ class FakeSlack:
             "views.open": self._views_open,
             "users.info": self._users_info,
             "usergroups.users.list": self._usergroup_users,
+            "files.getUploadURLExternal": self._upload_url,
+            "files.completeUploadExternal": self._complete_upload,
         }
 
     # -- methods ------------------------------------------------------------------------
@@ -273,6 +326,35 @@ class FakeSlack:
             return {"ok": False, "error": "no_such_subteam"}
         return {"ok": True, "users": list(self.usergroups[group])}
 
+    def _upload_url(self, body: dict[str, Any]) -> dict[str, Any]:
+        filename, length = str(body.get("filename") or ""), str(body.get("length") or "")
+        if not filename or not length.isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._ts):08d}"
+        self.uploads.append(Upload(file_id, filename, int(length), body.get("alt_txt")))
+        return {"ok": True, "upload_url": self.upload_url(file_id), "file_id": file_id}
+
+    def _complete_upload(self, body: dict[str, Any]) -> dict[str, Any]:
+        files = body.get("files")
+        if not isinstance(files, list) or not files:
+            return {"ok": False, "error": "invalid_arguments"}
+        uploads = [self._upload_of(str(f.get("id"))) for f in files if isinstance(f, dict)]
+        if len(uploads) != len(files) or any(u is None or u.content is None for u in uploads):
+            return {"ok": False, "error": "file_not_found"}
+        shared = []
+        for upload, item in zip(uploads, files, strict=True):
+            assert upload is not None
+            assert upload.content is not None
+            if len(upload.content) != upload.length:
+                return {"ok": False, "error": "file_upload_size_mismatch"}
+            upload.title = item.get("title") or upload.filename
+            upload.channel_id = body.get("channel_id")
+            upload.thread_ts = body.get("thread_ts")
+            upload.initial_comment = body.get("initial_comment")
+            upload.completed = True
+            shared.append({"id": upload.file_id, "name": upload.filename, "title": upload.title})
+        return {"ok": True, "files": shared}
+
 
 def _ratelimited(retry_after: int) -> Answer:
     return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}
@@ -292,4 +374,4 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-__all__ = ["BOT_USER_ID", "TEAM_ID", "Call", "FakeSlack"]
+__all__ = ["BOT_USER_ID", "TEAM_ID", "UPLOAD", "Call", "FakeSlack", "Upload"]
