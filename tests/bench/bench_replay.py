@@ -50,6 +50,7 @@ import numpy as np
 import orjson
 import yaml
 
+from bot.rescore import feature_matrix
 from bot.signatures import generate_secret, sign
 from config.loader import load_config
 from scoring.engine import score
@@ -434,8 +435,6 @@ def rule_set_ceiling(replay: Replay, now: float) -> tuple[float, float]:
     """The expert model's own rules refitted freely on every stored label (the snapshots
     ``/lead feedback`` took; a nearly flat prior, no guardrails, signs free), scored on the
     held-out leads' stored states: the best any refit of these rules could rank them."""
-    from bot.versions import feature_matrix
-    from scoring.state import LeadState
 
     model = load_config(CONFIG).model
     ids = [rule.id for rule in model.rules]
