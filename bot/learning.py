@@ -231,7 +231,8 @@ class Learner:
         self.engine, self.config, self.destinations = engine, config, tuple(destinations)
         self.clock, self.on_queued, self.alerts = clock, on_queued, alerts
         self._woken = asyncio.Event()
-        self._tried_at = -1  # labels counted at the last refit that stored nothing
+        # After a refit that stored nothing: the label count at which to try again.
+        self._next_at = 0
 
     def wake(self) -> None:
         self._woken.set()
@@ -247,7 +248,7 @@ class Learner:
 
         async with self.engine.connect() as conn:
             total, fitted = await conn.run_sync(read)
-        return total - max(fitted, self._tried_at) >= every
+        return total - fitted >= every and total >= self._next_at
 
     async def run_once(self) -> RetrainResult | None:
         if not await self.due():
@@ -257,7 +258,10 @@ class Learner:
             now=self.clock(), created_by="auto", alerts=self.alerts,
         )  # fmt: skip
         if result.version_id is None:
-            self._tried_at = result.proposal.labels
+            # Too few labels: try as soon as there are enough; otherwise (one outcome only,
+            # or nothing to change) wait for another `retrain_every` labels.
+            labels, least = result.proposal.labels, self.config.learning.guardrails.min_labels
+            self._next_at = least if labels < least else labels + self.config.learning.retrain_every
             log.info("automatic refit stored nothing: %s", result.proposal.reason)
         else:
             log.info("automatic refit stored model v%d", result.version_id)

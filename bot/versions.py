@@ -1,14 +1,8 @@
 """Model versions: propose one from feedback (``retrain``), activate it or roll back, and
-rescore every lead in the same transaction.
+rescore every lead in the same transaction (``bot.rescore``).
 
-A rescore replays no events: each lead's stored state already holds what the model needs
-(traits for the fit rules, ``(value, as_of)`` per intent rule, activity times), so the new
-scores are one feature matrix built with numpy and one matrix–vector product with the new
-points. A rescore queues no alerts: a lead that turns hot because the weights changed is
-not news a rep should be paged for (``alerts.on_rescore`` may add that later).
-
-The running ingest keeps using the configured model; it does not hot-swap to the active
-version yet.
+The running ingest follows the active version by itself (``bot.live``): an activation made
+here, by a manager's click or from the CLI, scores the next event committed.
 """
 
 from __future__ import annotations
@@ -256,12 +250,14 @@ def format_diff(old: Model, new: Model, names: tuple[str, str]) -> str:
 
 
 def improved(proposal: Proposal) -> bool:
-    """``auto_apply``'s test: on the held-out labels the refit ranks better (higher ROC AUC)
-    and predicts no worse (log loss not higher). Undefined metrics never count as better."""
+    """``auto_apply``'s test: on the held-out labels the refit is no worse on ROC AUC and
+    log loss, and better on at least one. With a dozen held-out labels AUC often ties;
+    a better log loss then still counts. Undefined metrics (nan) never count as better."""
     before, after = proposal.metrics_before, proposal.metrics_after
-    auc = after["roc_auc"] > before["roc_auc"]  # False when either is nan
-    loss = after["log_loss"] <= before["log_loss"]
-    return bool(auc and loss)
+    auc_up, auc_kept = after["roc_auc"] > before["roc_auc"], after["roc_auc"] >= before["roc_auc"]
+    loss_down = after["log_loss"] < before["log_loss"]
+    loss_kept = after["log_loss"] <= before["log_loss"]
+    return bool(auc_kept and loss_kept and (auc_up or loss_down))
 
 
 def metric_lines(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
