@@ -203,3 +203,24 @@ class ScheduledRun(SQLModel, table=True):
     started_at: datetime = _dt(index=True)
     finished_at: datetime | None = _dt(nullable=True)
     outcome: str | None = Field(default=None, max_length=255)
+
+
+class TeamsConversation(SQLModel, table=True):
+    """A Teams conversation the bot may post into unprompted: a channel, group chat or a
+    user's 1:1 chat, captured when the bot is installed there or first spoken to.
+    ``reference`` is the SDK's ConversationReference as it serialises it (camelCase JSON)."""
+
+    __tablename__ = "teams_conversations"
+    __table_args__ = (Index("ix_teams_conversations_kind_installed", "kind", "installed_at"),)
+
+    conversation_id: str = Field(primary_key=True, max_length=512)
+    kind: str = Field(max_length=16)
+    service_url: str = Field(max_length=512)
+    tenant_id: str | None = Field(default=None, max_length=64)
+    team_id: str | None = Field(default=None, max_length=512)
+    channel_id: str | None = Field(default=None, max_length=512)
+    user_aad_id: str | None = Field(default=None, index=True, max_length=64)
+    bot_id: str = Field(max_length=255)
+    reference: dict[str, Any] = _json()
+    installed_at: datetime = _dt()
+    updated_at: datetime = _dt()
