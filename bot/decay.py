@@ -127,7 +127,7 @@ def _notify(conn: Connection, cooled: Sequence[tuple[Row[Any], Score]], now: flo
         {
             "kind": COOLING, "lead_id": row.id, "destination": destination,
             "dedupe_key": f"{COOLING}:{row.id}:{int(now)}:{destination}"[:255],
-            "payload": cooling_payload(row._mapping, new), "status": "pending",
+            "payload": cooling_payload(dict(row._mapping), new), "status": "pending",
             "attempts": 0, "available_at": now, "created_at": now,
         }
         for row, new in cooled
