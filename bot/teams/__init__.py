@@ -1,0 +1,1 @@
+"""Microsoft Teams adapter: Adaptive Card renderers, transport and handlers."""
