@@ -127,7 +127,8 @@ def _validate(card: Mapping[str, Any]) -> None:
     assert card["type"] == "AdaptiveCard"
     assert card["version"] == "1.5"
     assert card["$schema"] == "http://adaptivecards.io/schemas/adaptive-card.json"
-    assert isinstance(card["fallbackText"], str) and card["fallbackText"]
+    assert isinstance(card["fallbackText"], str)
+    assert card["fallbackText"]
     ids: list[str] = []
     _check_card(card, ids)
     assert len(ids) == len(set(ids)), ids
@@ -147,7 +148,8 @@ def _check_element(element: Mapping[str, Any], ids: list[str]) -> None:
     if "id" in element:
         ids.append(element["id"])
     if element["type"] == "TextBlock":
-        assert isinstance(element["text"], str) and element["text"]
+        assert isinstance(element["text"], str)
+        assert element["text"]
     if element["type"] == "FactSet":
         assert element["facts"]
         for fact in element["facts"]:
@@ -164,7 +166,8 @@ def _check_action(action: Mapping[str, Any], ids: list[str]) -> None:
     assert action["type"] in ACTIONS, action["type"]
     assert action["title"]
     if action["type"] == "Action.Execute":
-        assert action["verb"] and isinstance(action["data"], dict)
+        assert action["verb"]
+        assert isinstance(action["data"], dict)
         assert action["fallback"] == {
             "type": "Action.Submit", "title": action["title"], "data": action["data"],
         }  # fmt: skip
@@ -220,10 +223,12 @@ def test_disqualify_asks_the_reason_in_the_card(config: LeadbotConfig) -> None:
     show = _actions(alert_card(_payload(config.model)))["Disqualify"]
     assert show["type"] == "Action.ShowCard"
     reason, note = show["card"]["body"]
-    assert reason["type"] == "Input.ChoiceSet" and reason["id"] == "reason"
+    assert reason["type"] == "Input.ChoiceSet"
+    assert reason["id"] == "reason"
     assert reason["isRequired"] is True
     assert [c["value"] for c in reason["choices"]] == [r.value for r in DisqualifyReason]
-    assert note["type"] == "Input.Text" and note["id"] == "note"
+    assert note["type"] == "Input.Text"
+    assert note["id"] == "note"
     assert not note.get("isRequired")
     [submit] = show["card"]["actions"]
     assert submit["verb"] == "lead_disqualify"
@@ -279,7 +284,8 @@ def test_crm_links_quote_the_lead_s_values() -> None:
 
 def test_lead_data_never_becomes_markup(config: LeadbotConfig) -> None:
     model = replace(
-        config.model, rules=tuple(replace(r, label=f"{r.label} {HOSTILE}") for r in config.model.rules)
+        config.model,
+        rules=tuple(replace(r, label=f"{r.label} {HOSTILE}") for r in config.model.rules),
     )
     payload = _payload(model, name=HOSTILE, company=HOSTILE, email=f"{HOSTILE}@x.com")
     payload["why_now"]["name"] = HOSTILE
@@ -305,7 +311,8 @@ def test_plain_leaves_no_markup_and_loses_nothing(value: str) -> None:
     assert "{{" not in out
     assert not re.match(r"\s*\d+[.)]", bare)
     assert _ESCAPES.sub(lambda m: m.group()[1], out) == clean(value)
-    assert "\n" not in out and "\r" not in out
+    assert "\n" not in out
+    assert "\r" not in out
 
 
 def test_a_huge_alert_stays_under_40_kb(config: LeadbotConfig) -> None:
@@ -328,7 +335,8 @@ def test_a_huge_alert_stays_under_40_kb(config: LeadbotConfig) -> None:
         e["facts"][0]["title"][0] in "+−"
     )  # fmt: skip
     more = re.search(r"… and (\d+) more signals", _body(card))
-    assert more is not None and shown > 0
+    assert more is not None
+    assert shown > 0
     assert shown + int(more.group(1)) == 200
 
 
@@ -336,3 +344,243 @@ def test_the_size_guard_names_the_card_and_the_limit() -> None:
     huge = card([text("x" * MAX_CARD_BYTES)], summary="x")
     with pytest.raises(CardTooLargeError, match=r"alert card: \d+ bytes of JSON, over .* 40000"):
         guard(huge, "alert")
+
+
+# --- proposals --------------------------------------------------------------------------
+
+
+def _proposal(*, improved: bool = True, changes: int = 2) -> dict[str, Any]:
+    """A proposal payload as ``bot.learning.proposal_payload`` writes it."""
+    return {
+        "version": 3, "base": 2, "labels": 40,
+        "changes": [
+            {"rule": f"r{i}", "label": f"Rule {i} {HOSTILE}", "old": 10.0, "new": 12.5 - 3 * i}
+            for i in range(changes)
+        ],
+        "intercept": -2.5, "points_per_logodds": 20.0,
+        "metrics": ["ROC AUC: 0.700 → 0.750", "hot conversion: 40% of 10 → 50% of 10"],
+        "improved": improved,
+        "text": "Model v3 proposed: a refit of v2 on 40 labels, 2 rule(s) changed. Approve or "
+        "reject it.",
+    }  # fmt: skip
+
+
+def test_a_proposal_shows_rule_changes_metrics_and_two_verbs() -> None:
+    card = proposal_card(_proposal())
+    _validate(card)
+    body = _body(card)
+    assert card["body"][0]["text"] == "Model v3 proposed"
+    assert f"▲ Rule 0 {ESCAPED} 10 → **12.5**" in body
+    assert f"▼ Rule 1 {ESCAPED} 10 → **9.5**" in body
+    assert "ROC AUC: 0.700 → 0.750" in body
+    approve, reject = card["actions"]
+    assert (approve["verb"], approve["title"], approve["style"]) == (
+        "model_approve", "Approve", "positive",
+    )  # fmt: skip
+    assert approve["data"] == {"leadbot": "model", "version": 3, "action": "approve"}
+    assert reject["verb"] == "model_reject"
+    assert reject["data"] == {"leadbot": "model", "version": 3, "action": "reject"}
+    assert proposal_card(_proposal(improved=False))["actions"][0]["title"] == "Approve anyway"
+
+
+def test_after_a_decision_the_buttons_give_way_to_it() -> None:
+    card = proposal_card(_proposal(), decision="Model v3 rejected by Ana. The active model stays.")
+    _validate(card)
+    assert card["actions"] == []
+    assert "Model v3 rejected by Ana. The active model stays." in _body(card)
+    assert card["fallbackText"].endswith("The active model stays.")
+    applied = card_for("model_applied", {**_proposal(), "decision": "Model v3 applied"})
+    _validate(applied)
+    assert applied["body"][0]["text"] == "Model v3 applied"
+    assert applied["actions"] == []
+
+
+def test_a_proposal_with_many_rules_is_shortened() -> None:
+    card = proposal_card(_proposal(changes=600))
+    _validate(card)
+    assert re.search(r"… and \d+ more rules", _body(card))
+
+
+def test_describe_s_people_render_inertly() -> None:
+    from bot.learning import Decision
+
+    decision = Decision(3, approved=False, done=True, by=CLAIMER, status="rejected")
+    text_ = describe(decision, lambda ref: "Ana" if ref == CLAIMER else str(ref))
+    assert "rejected by Ana" in _body(proposal_card(_proposal(), decision=text_))
+
+
+# --- replies ----------------------------------------------------------------------------
+
+
+async def _report(engine: AsyncEngine, config: LeadbotConfig) -> dict[str, Any]:
+    """A lead scored by the real pipeline, one judgement by a Teams rep."""
+    from storage.tables import Feedback
+
+    hostile = {**IDEAL, "name": HOSTILE, "company": {**IDEAL["company"], "name": "AT&T"}}
+    async with Pipeline(engine, config) as pipeline:
+        await pipeline.ingest(events(identify("u1", T0, **hostile)), now=T0)
+        await pipeline.ingest(events(page("u1", "/pricing", T0 + 60)), now=T0 + 60)
+        await pipeline.ingest(events(track("u1", "Demo Requested", T0 + 120)), now=T0 + 120)
+    async with session_factory(engine)() as session:
+        when = datetime.fromtimestamp(T0 + 200, UTC)
+        session.add(Feedback(lead_id="u1", outcome="qualified", by=CLAIMER, at=when))
+        await session.commit()
+        report = await lead_report(session, key="u1", model=config.model, now=T0 + 400)
+    assert report is not None
+    return report
+
+
+async def test_a_lead_reply_shows_score_signals_trend_and_feedback(
+    sqlite_engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    report = await _report(sqlite_engine, config)
+    card = reply_card(Reply(text="Dana: score", lead=report))
+    _validate(card)
+    body = _body(card)
+    assert card["body"][0]["text"] == f"{ESCAPED} · AT&T — {report['score']:.0f}"
+    assert "**Top signals**" in body
+    assert re.search(rf"Trend ↗ .* → {report['score']:.1f} hot {DATE}", body)
+    assert re.search(rf"Feedback 1 so far; latest: qualified by a rep, {DATE}", body)
+    assert card["fallbackText"] == "Dana: score"
+
+
+def test_plain_error_and_ranked_replies() -> None:
+    plain_card = reply_card(Reply(text="Logged.\nThanks " + HOSTILE))
+    _validate(plain_card)
+    assert [e["text"] for e in plain_card["body"]] == ["Logged.", f"Thanks {ESCAPED}"]
+    error = reply_card(Reply(text="Usage: /lead score <email>", error=True))
+    assert error["body"][0]["text"] == "⚠️ Usage: /lead score <email\\>"
+    assert error["body"][0]["color"] == "Attention"
+    leads = [
+        {"id": f"l{i}", "name": HOSTILE, "email": None, "company": "Acme", "score": 90.0 - i,
+         "band": "hot", "grade": "A", "engagement": 3, "probability": 0.9}
+        for i in range(300)
+    ]  # fmt: skip
+    ranked = reply_card(Reply(text="Top leads", leads=leads, title="Top 300"))
+    _validate(ranked)
+    rows = next(e for e in ranked["body"] if e["type"] == "FactSet")["facts"]
+    assert rows[0] == {"title": "1.", "value": f"**90.0** hot · A3 · {ESCAPED} · Acme"}
+    more = re.search(r"… and (\d+) more leads", _body(ranked))
+    assert more is not None
+    assert len(rows) + int(more.group(1)) == 300
+
+
+def test_a_very_long_text_is_cut_with_a_count() -> None:
+    card = card_for("notice", {"text": "\n".join(f"line {i} " + "z" * 400 for i in range(5000))})
+    _validate(card)
+    assert re.search(r"… and \d+ more lines", _body(card))
+
+
+async def test_a_digest_reply_lays_out_every_section(
+    sqlite_engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    await seed(sqlite_engine)
+    digest = await digest_of(sqlite_engine, config)
+    card = reply_card(Reply(text="digest", digest=digest))
+    _validate(card)
+    body = _body(card)
+    assert card["body"][0]["text"].startswith("Weekly digest")
+    for heading in ("New hot leads", "Conversion by band", "Alert → claim", "Heating up"):
+        assert f"**{heading}" in body
+    assert not any(e["type"] == "Image" for e in card["body"])
+
+
+# --- follow-ups and digests -------------------------------------------------------------
+
+
+def _waiting(hours: float) -> tuple[Waiting, float]:
+    alerted = datetime.fromtimestamp(T0, UTC)
+    lead = {"id": "u1", "email": "d@acme.test", "name": HOSTILE, "company": "Acme"}
+    waiting = Waiting(lead, 81.0, "hot", alerted, ("teams:conversation:19:abc", "slack:#sales"),
+                      ("U1", "U2"))  # fmt: skip
+    return waiting, T0 + hours * 3600
+
+
+def test_sla_reminders_and_escalations_from_real_payloads(config: LeadbotConfig) -> None:
+    waiting, now = _waiting(100)
+    rows = {row["kind"]: row["payload"] for row in follow_ups(waiting, config, now)}
+    reminder = card_for("sla_reminder", rows["sla_reminder"])
+    _validate(reminder)
+    assert f"**Still waiting:** {ESCAPED} (Acme) is hot (score 81.0)" in _body(reminder)
+    assert "Alerted in Slack \\#sales, a Teams conversation · routed to 2 reps" in _body(reminder)
+    escalation = card_for("sla_escalation", rows["sla_escalation"])
+    _validate(escalation)
+    assert escalation["body"][0]["text"] == f"SLA missed: {ESCAPED}"
+    assert "has waited **4.2 days** since its alert" in _body(escalation)
+
+
+def test_a_cooling_notice(config: LeadbotConfig) -> None:
+    lead = {"id": "u1", "email": None, "name": HOSTILE, "company": None}
+    result = score(LeadState(), config.model, T0)
+    card = followup_card("cooling", cooling_payload(lead, result))
+    _validate(card)
+    assert f"❄️ {ESCAPED} is cooling down: hot → {result.band}" in _body(card)
+    with pytest.raises(ValueError, match="follow-up kind 'nope': expected one of sla_reminder"):
+        followup_card("nope", {})
+
+
+async def _digest_payload(engine: AsyncEngine, config: LeadbotConfig) -> dict[str, Any]:
+    await seed(engine)
+    digest = await digest_of(engine, config)
+    return digest_payload(digest, render_chart(digest))
+
+
+async def test_a_digest_with_a_chart_that_fits(
+    sqlite_engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    payload = await _digest_payload(sqlite_engine, config)
+    small = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 2000).decode()
+    card = digest_card({**payload, "chart": {**payload["chart"], "png_base64": small}})
+    _validate(card)
+    [image] = [e for e in card["body"] if e["type"] == "Image"]
+    assert image["url"] == f"data:image/png;base64,{small}"
+    assert image["altText"].startswith("Conversion by band")
+    assert "did not fit" not in _body(card)
+    assert "**New hot leads: " in _body(card)
+
+
+async def test_a_digest_whose_chart_does_not_fit_says_where_it_is(
+    sqlite_engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    payload = await _digest_payload(sqlite_engine, config)
+    big = base64.b64encode(bytes(range(256)) * 160).decode()  # 40 KB of PNG
+    card = digest_card({**payload, "chart": {**payload["chart"], "png_base64": big}})
+    _validate(card)
+    assert not any(e["type"] == "Image" for e in card["body"])
+    assert "leadbot digest \\-\\-png" in _body(card)
+    real = card_for("digest", payload)  # the real chart: in the card only if it fits
+    _validate(real)
+    has_image = any(e["type"] == "Image" for e in real["body"])
+    assert has_image != ("did not fit" in _body(real))
+
+
+async def test_a_crowded_digest_is_shortened(
+    sqlite_engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    from storage.digests import HotEntry, LeadName
+
+    await seed(sqlite_engine)
+    digest = await digest_of(sqlite_engine, config)
+    entry = digest.new_hot[0]
+    many = tuple(
+        HotEntry(LeadName(f"z{i}", HOSTILE + "x" * 400, None, "&Co"), entry.at, 80.0, None, None)
+        for i in range(500)
+    )
+    crowded = replace(digest, new_hot=many, waiting=digest.waiting * 200,
+                      bucket=timedelta(days=1))  # fmt: skip
+    card = digest_card(digest_payload(crowded, render_chart(crowded)))
+    _validate(card)
+    assert "… and 490 more" in _body(card)
+    assert HOSTILE not in json.dumps(card)
+
+
+def test_card_for_knows_every_kind_and_refuses_a_textless_stranger(
+    config: LeadbotConfig,
+) -> None:
+    alert = card_for("alert", _payload(config.model), crm_url="https://crm/{id}")
+    _validate(alert)
+    assert alert["actions"][-1]["url"] == "https://crm/u1"
+    assert card_for("proposal", _proposal())["actions"]
+    _validate(card_for("notice", {"text": HOSTILE}))
+    with pytest.raises(ValueError, match=r"outbox kind 'mystery': no Teams card .*known: alert"):
+        card_for("mystery", {})
