@@ -8,6 +8,7 @@ dicts in, a plain-dict card (schema 1.5, within ``MAX_CARD_BYTES``) out.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "plain",
     "proposal_card",
     "reply_card",
+    "summary_text",
 ]
 
 ALERT = "alert"
@@ -55,4 +57,16 @@ def card_for(kind: str, payload: Mapping[str, Any], *, crm_url: str | None = Non
 
 def text_card(value: str) -> Card:
     """Any text as a card: each line inert, long text cut with "… and N more lines"."""
-    return guard(card(text_body(value), summary=plain(value.splitlines()[0][:200])), "text")
+    return guard(
+        card(text_body(value), summary=plain((value.splitlines() or ["-"])[0][:200])), "text"
+    )
+
+
+_ESCAPE = re.compile(r"\\(.)")
+
+
+def summary_text(value: Mapping[str, Any]) -> str:
+    """A card's ``fallbackText`` without its markdown escapes (``Jean\\-Luc`` → ``Jean-Luc``),
+    for places that show plain text and never render markdown: an activity's ``summary``,
+    a notification, a log line."""
+    return _ESCAPE.sub(r"\1", str(value.get("fallbackText") or ""))

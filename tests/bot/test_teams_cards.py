@@ -42,6 +42,7 @@ from bot.teams.cards import (
     plain,
     proposal_card,
     reply_card,
+    summary_text,
 )
 from bot.text import clean
 from config.loader import LeadbotConfig
@@ -584,3 +585,10 @@ def test_card_for_knows_every_kind_and_refuses_a_textless_stranger(
     _validate(card_for("notice", {"text": HOSTILE}))
     with pytest.raises(ValueError, match=r"outbox kind 'mystery': no Teams card .*known: alert"):
         card_for("mystery", {})
+
+
+def test_the_summary_for_notifications_is_plain_text(config: LeadbotConfig) -> None:
+    card = alert_card(_payload(config.model, name="Jean-Luc *Picard*"), state={"outcome": "won"})
+    assert card["fallbackText"].startswith("Hot lead: Jean\\-Luc \\*Picard\\* (AcmeSoft)")
+    assert summary_text(card).startswith("Hot lead: Jean-Luc *Picard* (AcmeSoft), score ")
+    assert summary_text(card).endswith("(won)")
