@@ -6,7 +6,6 @@ import aiohttp
 import pytest
 from microsoft_agents.activity import (
     Activity,
-    ChannelAccount,
     ConversationAccount,
     ConversationParameters,
 )
@@ -91,12 +90,10 @@ async def test_a_token_is_required_when_the_fake_has_one() -> None:
 
 
 async def test_creating_a_conversation_answers_a_new_id() -> None:
-    params = ConversationParameters(
-        is_group=False,
-        agent=ChannelAccount(id="28:bot"),
-        members=[ChannelAccount(id="29:rep")],
-        tenant_id="tenant-1",
-    )
+    params = ConversationParameters.model_validate({
+        "isGroup": False, "bot": {"id": "28:bot"}, "members": [{"id": "29:rep"}],
+        "tenantId": "tenant-1",
+    })  # fmt: skip
     async with FakeConnector() as fake:
         client = ConnectorClient(fake.url, "")
         try:
