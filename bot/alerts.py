@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from scoring import Band, Score
 
@@ -93,3 +94,16 @@ def alert_payload(
         "actions": list(ACTIONS),
         "at": iso(now),
     }
+
+
+def crm_link(template: str | None, lead: Mapping[str, Any]) -> str | None:
+    """The template with ``{id}`` / ``{email}`` filled in (URL-quoted); None without a
+    template, or when it needs an e-mail the lead does not have."""
+    if not template:
+        return None
+    email = lead.get("email")
+    if "{email}" in template and not email:
+        return None
+    return template.replace("{id}", quote(str(lead["id"]), safe="")).replace(
+        "{email}", quote(str(email or ""), safe="@")
+    )

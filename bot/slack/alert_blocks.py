@@ -19,6 +19,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from bot.alerts import crm_link
 from bot.messages import Action, Outcome
 from bot.slack.blocks import (
     FIELD_MAX,
@@ -132,7 +133,7 @@ def alert_message(
     blocks.append(DividerBlock())
     if state.lines():
         blocks.append(section("\n".join(state.lines())))
-    buttons = _buttons(str(lead["id"]), state.actions(), crm_url)
+    buttons = _buttons(str(lead["id"]), state.actions(), crm_link(crm_url, lead))
     if buttons:
         blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK, elements=buttons))
     return render(blocks), fallback(_notification(payload, state))

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
+from bot.alerts import crm_link
 from bot.messages import Action, DisqualifyReason, Outcome
 from bot.teams.card_parts import (
     Card,
@@ -261,19 +261,6 @@ def disqualify_action(data: Mapping[str, Any]) -> Element:
         "title": "Disqualify",
         "card": {"type": "AdaptiveCard", "body": [reason, note], "actions": [submit]},
     }
-
-
-def crm_link(template: str | None, lead: Mapping[str, Any]) -> str | None:
-    """The template with ``{id}`` / ``{email}`` filled in (URL-quoted); None without a
-    template, or when it needs an e-mail the lead does not have."""
-    if not template:
-        return None
-    email = lead.get("email")
-    if "{email}" in template and not email:
-        return None
-    return template.replace("{id}", quote(str(lead["id"]), safe="")).replace(
-        "{email}", quote(str(email or ""), safe="@")
-    )
 
 
 def _summary(payload: Mapping[str, Any], view: AlertView) -> str:

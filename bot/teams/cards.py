@@ -12,7 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bot.teams.alert_card import alert_card, crm_link
+from bot.alerts import crm_link
+from bot.teams.alert_card import alert_card
 from bot.teams.card_parts import MAX_CARD_BYTES, Card, CardTooLargeError, card, guard, plain
 from bot.teams.followup_cards import FOLLOWUPS, digest_card, followup_card
 from bot.teams.proposal_card import proposal_card

@@ -157,7 +157,8 @@ def test_negative_contributions_show_a_minus(config: LeadbotConfig) -> None:
 
 
 def test_every_button_names_its_action_and_carries_the_lead_id(config: LeadbotConfig) -> None:
-    blocks, _ = alert_message(_payload(config.model), crm_url="https://crm.example/u1")
+    # The config gives a template; the button links to this lead.
+    blocks, _ = alert_message(_payload(config.model), crm_url="https://crm.example/{id}")
     buttons = _buttons(blocks)
     expected = {"lead_claim", "lead_qualify", "lead_disqualify", "lead_snooze"}
     assert {action_id(a) for a in Action} == expected
