@@ -40,6 +40,14 @@ The client makes one HTTP request per call and never retries
 raises ``aiohttp.ClientResponseError`` carrying the status, the response headers
 (``Retry-After`` readable) and the body as ``message`` (``connector/_utils.py``).
 
+The SDK's ``OutboundHostValidator`` (``security/outbound_host_validator.py``) is consulted
+by the adapter for inbound activities only when enabled (``_http_adapter_base.py``
+``_validate_service_url``; off by default) and never on the proactive path. This transport
+checks each service URL with one before a token is sent: on by default with credentials
+(Microsoft's hosts, https only), off in anonymous mode. It refuses plain http and loopback
+whatever hosts it is given, so no allow-list admits the fake connector; tests pass a
+disabled validator explicitly instead.
+
 A request that times out after Teams stored the message is retried and shows twice: the
 Bot Connector takes no idempotency key, so that one case is at-least-once, as for Slack.
 """
@@ -55,12 +63,17 @@ from typing import Any
 
 import aiohttp
 from microsoft_agents.activity import Activity, Attachment, ResourceResponse
-from microsoft_agents.hosting.core import ClaimsIdentity, RestChannelServiceClientFactory
+from microsoft_agents.hosting.core import (
+    ClaimsIdentity,
+    OutboundHostValidator,
+    RestChannelServiceClientFactory,
+)
 from microsoft_agents.hosting.core.authorization import AuthenticationConstants, Connections
 from microsoft_agents.hosting.core.connector import ConnectorClientBase
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.outbox import DeliveryError
+from bot.teams.cards import card_for, summary_text
 from bot.teams.references import conversation_reference
 from storage.engine import session_factory
 from storage.outbox import Claimed
@@ -75,13 +88,6 @@ Render = Callable[[str, Mapping[str, Any]], Card]  # (kind, payload) → Adaptiv
 OnPosted = Callable[[Claimed, str, str], Awaitable[None]]  # (message, conversation, activity)
 Sleep = Callable[[float], Awaitable[None]]
 Operation = Callable[[ConnectorClientBase], Awaitable[ResourceResponse]]
-
-
-def default_render(kind: str, payload: Mapping[str, Any]) -> Card:
-    """``bot.teams.cards.card_for``, imported when first needed."""
-    from bot.teams.cards import card_for
-
-    return card_for(kind, payload)
 
 
 def missing_reference_advice(destination: str) -> str:
@@ -112,6 +118,10 @@ class TeamsTransport:
     conversation_id, activity_id)`` runs after each post, to record where it lives.
     ``default_conversation`` is the configured default channel for ``teams:default``.
     ``clock``/``sleep`` pace posts per conversation; tests inject a controlled pair.
+    ``host_validator`` (the SDK's) vets each service URL before a token is sent to it; by
+    default it is on with credentials (Microsoft's hosts, https only) and off in anonymous
+    mode. It refuses plain http and loopback whatever hosts it lists, so tests against the
+    fake connector pass ``OutboundHostValidator(enabled=False)`` explicitly.
     """
 
     def __init__(
@@ -120,13 +130,14 @@ class TeamsTransport:
         engine: AsyncEngine,
         connections: Connections,
         app_id: str | None,
-        render: Render = default_render,
+        render: Render = card_for,
         on_posted: OnPosted | None = None,
         default_conversation: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         pace_seconds: float = 1.0,
         timeout_seconds: float = 30.0,
+        host_validator: OutboundHostValidator | None = None,
     ) -> None:
         self.engine = engine
         self.factory = RestChannelServiceClientFactory(connections)
@@ -138,6 +149,9 @@ class TeamsTransport:
         self.sleep = sleep
         self.pace_seconds = pace_seconds
         self.timeout_seconds = timeout_seconds
+        # The bot's token goes to the reference's service URL: with credentials, only to
+        # Microsoft's hosts unless the caller says otherwise (tests pass a disabled one).
+        self.host_validator = host_validator or OutboundHostValidator(enabled=app_id is not None)
         self._next_slot: dict[str, float] = {}
         self._blocked_until: dict[str, float] = {}
 
@@ -203,15 +217,21 @@ class TeamsTransport:
         activity = Activity(
             type="message", attachments=[Attachment(content_type=CARD_TYPE, content=dict(card))]
         )
-        summary = card.get("fallbackText")
+        summary = summary_text(card)
         if summary:  # what a notification shows; unset, it stays out of the JSON
-            activity.summary = str(summary)
+            activity.summary = summary
         return activity.apply_conversation_reference(conversation_reference(stored))
 
     async def _call(
         self, what: str, stored: StoredReference, operation: Operation
     ) -> ResourceResponse:
         where = f"Teams conversation {stored.conversation_id}"
+        if not self.host_validator.is_allowed(stored.service_url):
+            raise DeliveryError(
+                f"the service URL {stored.service_url!r} of {where} is not a Microsoft host "
+                "allowed by the outbound host validator: the bot's token is not sent there",
+                permanent=True,
+            )
         client = await self._client(stored)
         try:
             return await asyncio.wait_for(operation(client), self.timeout_seconds)

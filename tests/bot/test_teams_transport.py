@@ -12,13 +12,18 @@ from typing import Any
 import pytest
 from microsoft_agents.activity import Activity, load_configuration_from_env
 from microsoft_agents.authentication.msal import MsalConnectionManager
-from microsoft_agents.hosting.core import AccessTokenProviderBase, AgentAuthConfiguration
+from microsoft_agents.hosting.core import (
+    AccessTokenProviderBase,
+    AgentAuthConfiguration,
+    OutboundHostValidator,
+)
 from microsoft_agents.hosting.core.authorization import ClaimsIdentity, Connections
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.outbox import DeliveryError, Dispatcher
+from bot.teams.cards import summary_text
 from bot.teams.references import NotAReference, conversation_reference, remember, stored_reference
 from bot.teams.transport import CARD_TYPE, TeamsTransport, post_recorder
 from storage.engine import session_factory
@@ -407,7 +412,10 @@ async def test_with_credentials_the_bots_token_is_sent(
     async with FakeConnector(token="token-1") as fake:
         await install(sqlite_engine, incoming(fake, CHANNEL, "channel"))
         await queue(sqlite_engine, alert("a"))
-        outbox = dispatcher(sqlite_engine, clock, connections=connections, app_id="app-1")
+        outbox = dispatcher(
+            sqlite_engine, clock, connections=connections, app_id="app-1",
+            host_validator=OutboundHostValidator(enabled=False),  # the fake is http on loopback
+        )  # fmt: skip
         assert await outbox.run_once() == 1
     [call] = fake.calls
     assert (call.status, call.headers["Authorization"]) == (201, "Bearer token-1")
@@ -415,6 +423,39 @@ async def test_with_credentials_the_bots_token_is_sent(
     assert provider.asked == [
         ("https://api.botframework.com", ["https://api.botframework.com/.default"])
     ]
+
+
+async def test_with_credentials_the_token_goes_only_to_microsoft_hosts(
+    sqlite_engine: AsyncEngine, clock: Clock
+) -> None:
+    provider = FixedToken()
+    async with FakeConnector(token="token-1") as fake:
+        await install(sqlite_engine, incoming(fake, CHANNEL, "channel"))
+        await queue(sqlite_engine, alert("a"))
+        outbox = dispatcher(sqlite_engine, clock, connections=OneConnection(provider), app_id="a")
+        assert await outbox.run_once() == 0
+    [row] = await outbox_rows(sqlite_engine)
+    assert row["status"] == "dead"
+    assert f"the service URL '{fake.url}'" in row["last_error"]
+    assert (fake.calls, provider.asked) == ([], [])
+
+
+async def test_the_default_renderer_is_the_teams_cards(
+    sqlite_engine: AsyncEngine, fake: FakeConnector, clock: Clock
+) -> None:
+    await install(sqlite_engine, incoming(fake, CHANNEL, "channel"))
+    note = {**alert("a"), "kind": "note", "payload": {"text": "Jean-Luc is *back*\nline two"}}
+    await queue(sqlite_engine, note)
+    connections = MsalConnectionManager(**load_configuration_from_env(ANONYMOUS))
+    teams = TeamsTransport(
+        engine=sqlite_engine, connections=connections, app_id=None, clock=clock, sleep=clock.sleep
+    )
+    assert await Dispatcher(sqlite_engine, teams, clock=clock).run_once() == 1
+    [call] = fake.calls
+    content = call.body["attachments"][0]["content"]
+    assert content["type"] == "AdaptiveCard"
+    assert call.body["summary"] == summary_text(content)
+    assert call.body["summary"].startswith("Jean-Luc is")
 
 
 async def test_a_channel_thread_is_remembered_as_its_channel(fake: FakeConnector) -> None:
