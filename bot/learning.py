@@ -79,16 +79,31 @@ def describe(decision: Decision, person: Callable[[str | None], str] = str) -> s
 
 
 def manager_destinations(
-    learning: Learning, managers: Sequence[str], default_channel: str | None
+    learning: Learning,
+    managers: Sequence[str],
+    default_channel: str | None,
+    *,
+    teams: bool = False,
 ) -> tuple[str, ...]:
-    """Where proposals go: the proposals channel, else each manager's DM (user ids; a
-    user group cannot be messaged), else the default channel; the console without Slack."""
-    if default_channel is None:
+    """Where proposals go. In Slack (``default_channel`` set): the proposals channel, else
+    each manager's DM (user ids; a user group cannot be messaged). In Teams (``teams``):
+    each ``teams:<AAD object id>`` manager's 1:1 chat. With no manager to reach: the
+    default channel of each platform that is on; the console with neither."""
+    if default_channel is None and not teams:
         return (CONSOLE,)
-    if learning.proposals_channel:
-        return (f"slack:{learning.proposals_channel}",)
-    users = tuple(f"slack:@{m}" for m in managers if m[0] in "UW")
-    return users or (f"slack:{default_channel}",)
+    out: list[str] = []
+    if default_channel is not None:
+        if learning.proposals_channel:
+            out.append(f"slack:{learning.proposals_channel}")
+        else:
+            out.extend(f"slack:@{m}" for m in managers if m[0] in "UW")
+    if teams:
+        out.extend(f"teams:user:{m.removeprefix('teams:')}" for m in managers
+                   if m.startswith("teams:"))  # fmt: skip
+    if out:
+        return tuple(out)
+    fallback = [f"slack:{default_channel}"] if default_channel is not None else []
+    return tuple(fallback + (["teams:default"] if teams else []))
 
 
 def proposal_payload(result: RetrainResult, *, model_labels: Mapping[str, str]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 counts as a label, when the bot refits, and the guardrails of a refit.
 
 ```yaml
-managers: [U0123MGR, S0456LEADS]   # Slack user ids, or user-group ids (S…)
+managers: [U0123MGR, S0456LEADS]   # Slack user ids, user-group ids (S…), or
+                                   # teams:<AAD object id> for a manager in Teams
 learning:
   labels: {qualified: 1, won: 1, disqualified: 0, lost: 0}
   retrain_every: 50        # new labels between automatic refits; 0: only `leadbot retrain`
@@ -23,7 +24,7 @@ from pydantic import AfterValidator, Field
 
 from config.conditions import Strict
 from config.errors import got
-from config.routing import Channel
+from config.routing import Channel, aad_object_id
 from scoring.refit import Guardrails
 
 OutcomeName = Literal["qualified", "disqualified", "won", "lost"]
@@ -34,12 +35,28 @@ DEFAULT_LABELS: Mapping[str, float] = {
     "lost": 0.0,
 }
 _MANAGER = re.compile(r"^[UWS][A-Z0-9]{2,}$")
+TEAMS_MANAGER = "teams:"
 
 
 def _manager(value: str) -> str:
+    if value.startswith(TEAMS_MANAGER):
+        # A Teams manager is ``teams:<AAD object id>``, as Teams feedback refs are written.
+        try:
+            return TEAMS_MANAGER + aad_object_id(value.removeprefix(TEAMS_MANAGER))
+        except ValueError:
+            raise ValueError(
+                got(
+                    "teams: and an AAD object id like teams:00000000-0000-0000-0000-000000000000",
+                    value,
+                )
+            ) from None
     if not _MANAGER.match(value):
         raise ValueError(
-            got("a Slack user id like U0123ABC or a user-group id like S0123ABC", value)
+            got(
+                "a Slack user id like U0123ABC, teams:<AAD object id> (Teams), or a "
+                "user-group id like S0123ABC",
+                value,
+            )
         )
     return value
 

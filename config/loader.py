@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from config.errors import ConfigError, Problem, duplicate_id, file_not_found, sort_problems
 from config.learning import Learning
 from config.pydantic_errors import problems_from
-from config.routing import Routing, SlackSpec
+from config.routing import Routing, SlackSpec, TeamsSpec
 from config.schedules import Decay, Schedule, Sla, to_schedules, unknown_teams
 from config.schema import RULE_SECTIONS, AlertSettings, ConfigSpec
 from config.yamlmarks import Document, Marks, read_yaml
@@ -33,6 +33,7 @@ class LeadbotConfig:
     alerts: AlertSettings
     source: str
     slack: SlackSpec = field(default_factory=SlackSpec)
+    teams: TeamsSpec = field(default_factory=TeamsSpec)
     routing: Routing = field(default_factory=Routing)
     managers: tuple[str, ...] = ()
     learning: Learning = field(default_factory=Learning)
@@ -62,6 +63,7 @@ def load_config(
         alerts=spec.alerts,
         source=name,
         slack=spec.slack,
+        teams=spec.teams,
         routing=spec.routing.to_routing(),
         managers=tuple(spec.managers),
         learning=spec.learning.to_learning(),

@@ -1,8 +1,9 @@
-"""Where alerts go: the ``slack`` and ``routing`` sections of the configuration.
+"""Where alerts go: the ``slack``, ``teams`` and ``routing`` sections of the configuration.
 
 Routing is decided when an alert is written to the outbox: the lead's owner (a trait mapped
 to a Slack user), else the first rule whose conditions hold on the lead's traits (a channel,
-a rep, or a team whose members take turns), else the default channel.
+a rep, or a team whose members take turns, in Slack; a conversation or a user in Teams),
+else the default channel of each chat platform that is on.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ from scoring import Condition
 
 _CHANNEL = re.compile(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{2,})$")
 _USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+# A team channel or group chat (19:…@thread.tacv2, …@thread.skype, …@thread.v2); never a
+# message inside one (";messageid=").
+_TEAMS_CONVERSATION = re.compile(r"^19:[^\s;]+@thread\.[a-z0-9]+$")
+_AAD_OBJECT_ID = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
 
 
 def _channel(value: str) -> str:
@@ -32,6 +39,26 @@ def _user(value: str) -> str:
     if not _USER.match(value):
         raise ValueError(got("a Slack user id like U0123ABC", value))
     return value
+
+
+def _teams_conversation(value: str) -> str:
+    if not _TEAMS_CONVERSATION.match(value):
+        raise ValueError(
+            got(
+                "a Teams conversation id like 19:abc…@thread.tacv2 (a channel or group chat)", value
+            )
+        )
+    return value
+
+
+def aad_object_id(value: str) -> str:
+    if not _AAD_OBJECT_ID.match(value):
+        raise ValueError(
+            got(
+                "a Microsoft Entra (AAD) object id like 00000000-0000-0000-0000-000000000000", value
+            )
+        )
+    return value.lower()
 
 
 def _command(value: str) -> str:
@@ -48,6 +75,8 @@ def _url_template(value: str) -> str:
 
 Channel = Annotated[str, AfterValidator(_channel)]
 UserId = Annotated[str, AfterValidator(_user)]
+TeamsConversationId = Annotated[str, AfterValidator(_teams_conversation)]
+AadObjectId = Annotated[str, AfterValidator(aad_object_id)]
 
 
 class SlackSpec(Strict):
@@ -56,19 +85,33 @@ class SlackSpec(Strict):
     crm_url: Annotated[str, AfterValidator(_url_template)] | None = None
 
 
+class TeamsSpec(Strict):
+    """Microsoft Teams: ``default_channel`` is the conversation id alerts go to when no rule
+    matches; unset, the first team channel the bot was installed in."""
+
+    default_channel: TeamsConversationId | None = None
+
+
 class RouteSpec(Strict):
-    """``when`` the lead's traits match, send to a ``channel``, a ``user`` or a ``team``."""
+    """``when`` the lead's traits match, send to a Slack ``channel``, ``user`` or ``team``,
+    and/or a Teams ``teams_channel`` (conversation id) or ``teams_user`` (AAD object id)."""
 
     name: Text | None = None
     when: Conditions = Field(default_factory=dict)
     channel: Channel | None = None
     user: UserId | None = None
     team: Text | None = None
+    teams_channel: TeamsConversationId | None = None
+    teams_user: AadObjectId | None = None
 
     @model_validator(mode="after")
     def _somewhere(self) -> RouteSpec:
-        if self.channel is None and self.user is None and self.team is None:
-            raise ValueError("a route needs a channel, a user or a team")
+        targets = (self.channel, self.user, self.team, self.teams_channel, self.teams_user)
+        if all(t is None for t in targets):
+            raise ValueError(
+                "a route needs a channel, a user or a team (Slack), or a teams_channel or "
+                "teams_user (Teams)"
+            )
         return self
 
 
@@ -105,6 +148,8 @@ class RoutingSpec(Strict):
                 channel=r.channel,
                 user=r.user,
                 team=tuple(self.teams[r.team]) if r.team else (),
+                teams_channel=r.teams_channel,
+                teams_user=r.teams_user,
             )
             for i, r in enumerate(self.rules)
         )
@@ -119,6 +164,8 @@ class Route:
     channel: str | None = None
     user: str | None = None
     team: tuple[str, ...] = ()
+    teams_channel: str | None = None  # a Teams conversation id
+    teams_user: str | None = None  # a Teams user's AAD object id
 
     def matches(self, traits: dict[str, Any]) -> bool:
         return all(c.matches(traits) for c in self.conditions)

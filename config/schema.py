@@ -15,7 +15,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from config.conditions import Strict
 from config.errors import got
 from config.learning import LearningSpec, ManagerId
-from config.routing import RoutingSpec, SlackSpec
+from config.routing import RoutingSpec, SlackSpec, TeamsSpec
 from config.rules import FitRule, IntentRule, NegativeRule, Positive, Text
 from config.schedules import DecaySpec, ScheduleSpec, SlaSpec
 from scoring import BandSpec, Model, Threshold
@@ -161,6 +161,7 @@ class ConfigSpec(Strict):
     negative: list[NegativeRule] = Field(default_factory=list)
     alerts: AlertSettings = AlertSettings()
     slack: SlackSpec = SlackSpec()
+    teams: TeamsSpec = TeamsSpec()
     routing: RoutingSpec = RoutingSpec()
     managers: list[ManagerId] = Field(default_factory=list)
     learning: LearningSpec = LearningSpec()
@@ -175,6 +176,7 @@ class ConfigSpec(Strict):
         "negative",
         "alerts",
         "slack",
+        "teams",
         "routing",
         "managers",
         "learning",

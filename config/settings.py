@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
     slack_api_url: str | None = Field(None, alias="SLACK_API_URL")
     slack_channel: str | None = Field(None, alias="LEADBOT_SLACK_CHANNEL")
+    # Teams: the Microsoft 365 Agents SDK reads its own variables
+    # (CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID, …) with its own loader;
+    # ``load_settings`` keeps them here as given, for ``bot.teams.runtime``. Never shown.
+    agents_sdk: dict[str, str] = Field(
+        default_factory=dict, alias="AGENTS_SDK_VARIABLES", repr=False, exclude=True
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -86,7 +92,19 @@ def check_webhook_secret(secret: str) -> None:
         )
 
 
-_SECRETS = {"webhook_secret", "segment_secret"}
+_SECRETS = {"webhook_secret", "segment_secret", "agents_sdk"}
+
+AGENTS_SDK_PREFIXES = ("CONNECTIONS__", "CONNECTIONSMAP__", "AGENTAPPLICATION__")
+"""The sections the Agents SDK's ``load_configuration_from_env`` reads."""
+
+
+def agents_sdk_variables(env: Mapping[str, str]) -> dict[str, str]:
+    """The Agents SDK's own variables in ``env`` (non-empty ones), by their SDK names."""
+    return {
+        key: value
+        for key, value in env.items()
+        if key.startswith(AGENTS_SDK_PREFIXES) and value.strip() != ""
+    }
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -100,6 +118,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         alias = str(field.alias)
         raw = env.get(alias)
         values[alias] = field.get_default() if raw is None or raw.strip() == "" else raw
+    values["AGENTS_SDK_VARIABLES"] = agents_sdk_variables(env)
     try:
         return Settings(**values)
     except ValidationError as err:
