@@ -13,11 +13,11 @@ import logging
 import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.text import render_alert
+from bot.text import clean, render_alert
 from storage import outbox as repo
 from storage.outbox import Claimed
 
@@ -50,9 +50,17 @@ class ConsoleTransport:
         stream = self.stream or sys.stdout
         if message.kind == "alert":
             stream.write(render_alert(message.payload) + "\n\n")
-        else:
-            stream.write(f"[{message.kind}] {message.payload}\n")
+        else:  # the neutral text every other kind carries (a digest: its plain rendering)
+            text = message.payload.get("plain") or message.payload.get("text")
+            lines = str(text).splitlines() if text else [_summary(message.payload)]
+            body = "\n".join(clean(line) for line in lines)
+            stream.write(f"[{message.kind}] {body}\n\n")
         stream.flush()
+
+
+def _summary(payload: Mapping[str, Any]) -> str:
+    """A payload with no text, without its bulky fields (a chart's base64)."""
+    return ", ".join(f"{k}={v!r}"[:200] for k, v in payload.items() if k not in ("chart", "blocks"))
 
 
 class ByDestination:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +11,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.outbox import LEASE, MAX_ATTEMPTS, ByDestination, DeliveryError, Dispatcher
+from bot.outbox import (
+    LEASE,
+    MAX_ATTEMPTS,
+    ByDestination,
+    ConsoleTransport,
+    DeliveryError,
+    Dispatcher,
+)
 from storage.ingest import OUTBOX, enqueue
 from storage.outbox import Claimed, claim
 from tests.bot.conftest import T0
@@ -132,3 +141,24 @@ async def test_messages_go_to_their_platform_and_unknown_ones_are_dead(
     assert slack.delivered == [by_dest["slack:#sales"]["id"]]
     assert by_dest["teams:19:abc"]["status"] == "dead"
     assert "no transport for 'teams:19:abc'" in by_dest["teams:19:abc"]["last_error"]
+
+
+def test_the_console_prints_a_digests_plain_text_not_its_chart() -> None:
+    stream = io.StringIO()
+    payload = {
+        "plain": "Weekly digest\nBad\x1b[31m lead",
+        "text": "escaped",
+        "chart": "iVBOR" * 999,
+    }
+    asyncio.run(ConsoleTransport(stream).deliver(Claimed(1, "digest", None, "console", payload, 0)))
+    printed = stream.getvalue()
+    assert printed.startswith("[digest] Weekly digest\nBad")
+    assert "\x1b" not in printed  # a terminal escape in lead data is shown, not obeyed
+    assert "iVBOR" not in printed
+
+
+def test_the_console_prints_a_kind_without_text_without_its_bulky_fields() -> None:
+    stream = io.StringIO()
+    payload = {"version": 3, "chart": "iVBOR" * 999, "blocks": [{"type": "section"}]}
+    asyncio.run(ConsoleTransport(stream).deliver(Claimed(2, "other", None, "console", payload, 0)))
+    assert stream.getvalue() == "[other] version=3\n\n"
