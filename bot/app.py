@@ -31,6 +31,15 @@ from bot.slack.runtime import (
     socket_mode,
 )
 from bot.state import DISPATCHER, ENGINE, INGEST, LIMITS, VERIFIER, Limits
+from bot.teams.runtime import (
+    TEAMS,
+    TeamsConfigError,
+    build_teams,
+    mount_teams,
+    prepare_teams,
+    report_missing,
+    teams_enabled,
+)
 from bot.versions import active_model
 from bot.webhooks import health, receive_events
 from bot.writer import IngestProcess
@@ -84,8 +93,16 @@ def build_app(
             raise StartupError(str(exc)) from exc
         if settings.slack_signing_secret is not None:  # Socket Mode alone takes no HTTP
             app.router.add_post("/slack/events", slack_events)
+    teams_host = None
+    if teams_enabled(settings):
+        try:
+            teams_host = prepare_teams(settings)
+        except TeamsConfigError as exc:
+            raise StartupError(str(exc)) from exc
+        mount_teams(app, teams_host)
+    with_teams = teams_host is not None
     channel = default_channel(settings, config)
-    router = Router(config.routing, slack_channel=channel)
+    router = Router(config.routing, slack_channel=channel, teams=with_teams)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
@@ -96,13 +113,12 @@ def build_app(
         # pipeline's here in thread mode, on their own when the writer is another process.
         edges = BandEdges(live.model.bands)
         alerts = RescoreAlerts(
-            router=Router(config.routing, slack_channel=channel), policy=live.alerts
+            router=Router(config.routing, slack_channel=channel, teams=with_teams),
+            policy=live.alerts,
         )
+        managers = manager_destinations(live.learning, live.managers, channel, teams=with_teams)
         learner = Learner(
-            engine=engine, config=live, clock=clock, alerts=alerts,
-            destinations=manager_destinations(
-                live.learning, live.managers, channel
-            ),
+            engine=engine, config=live, clock=clock, alerts=alerts, destinations=managers,
         )  # fmt: skip
         slack = None
         if with_slack:
@@ -111,6 +127,13 @@ def build_app(
                 active=ActiveModel(live.model), learner=learner,
             )  # fmt: skip
             app[SLACK_APP], transports["slack"] = slack.app, slack.transport
+        if teams_host is not None:
+            teams = build_teams(
+                teams_host, config=live, engine=engine, clock=clock, edges=edges,
+                active=ActiveModel(live.model), learner=learner,
+            )  # fmt: skip
+            app[TEAMS], transports["teams"] = teams, teams.transport
+            await report_missing(engine, live, managers)
         dispatcher = Dispatcher(engine, ByDestination(transports), clock=clock)
         learner.on_queued = dispatcher.wake
         async with contextlib.AsyncExitStack() as stack:
@@ -139,7 +162,7 @@ def build_app(
                 engine, live, clock=clock,
                 context=JobContext(
                     active=ActiveModel(live.model), alerts=alerts, on_queued=dispatcher.wake,
-                    managers=manager_destinations(live.learning, live.managers, channel),
+                    managers=managers,
                 ),
             )  # fmt: skip
             scheduler.start()  # after the dispatcher, stopped before it

@@ -1,0 +1,248 @@
+"""Teams switched on from the environment: the Agents SDK's configuration, connection
+manager and ``CloudAdapter``, the agent at ``/api/messages`` behind the SDK's JWT check,
+and the outbox transport.
+
+Teams is on when the SDK's credentials are set
+(``CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID``, ``…__CLIENTSECRET``,
+``…__TENANTID``), or when anonymous mode is asked for explicitly (``…__ANONYMOUS_ALLOWED=
+true``: the Agents Playground and local tests; ``serve`` then warns at every start). The
+variables are read by the SDK's own loader (``load_configuration_from_env``), as its
+samples do (``test_samples/app_style/empty_agent.py``); ``config.settings`` only carries
+them from the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from microsoft_agents.activity import load_configuration_from_env
+from microsoft_agents.authentication.msal import MsalConnectionManager
+from microsoft_agents.hosting.aiohttp import (
+    CloudAdapter,
+    jwt_authorization_decorator,
+    start_agent_process,
+)
+from microsoft_agents.hosting.core import (
+    AgentApplication,
+    AgentAuthConfiguration,
+    TurnContext,
+    TurnState,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.edges import BandEdges
+from bot.learning import Learner
+from bot.live import ActiveModel
+from bot.routing import TEAMS_DEFAULT
+from bot.teams.agent import build_agent
+from bot.teams.card_parts import Card
+from bot.teams.cards import card_for
+from bot.teams.transport import TeamsTransport, missing_reference_advice, post_recorder
+from config.loader import LeadbotConfig
+from config.settings import Settings
+from storage.teams import missing_destinations
+
+log = logging.getLogger(__name__)
+
+SETTINGS = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
+CLIENT_ID = SETTINGS + "CLIENTID"
+CLIENT_SECRET = SETTINGS + "CLIENTSECRET"
+TENANT_ID = SETTINGS + "TENANTID"
+AUTH_TYPE = SETTINGS + "AUTHTYPE"
+ANONYMOUS = SETTINGS + "ANONYMOUS_ALLOWED"
+ROUTE = "/api/messages"
+ANONYMOUS_WARNING = (
+    f"Teams runs in anonymous mode ({ANONYMOUS}=true): {ROUTE} accepts activities without "
+    "a token, so anyone who can reach this port can act as any Teams user. Use it only "
+    "with the Agents Playground or on a private machine."
+)
+
+# The SDK's JWT check stores the caller's claims under a plain string request key, which
+# aiohttp warns about on every request; the warning is the SDK's, not the operator's.
+warnings.filterwarnings(
+    "ignore", category=web.NotAppKeyWarning,
+    module=r"microsoft_agents\.hosting\.aiohttp\.jwt_authorization_middleware",
+)  # fmt: skip
+
+TEAMS: web.AppKey[Teams] = web.AppKey("teams")
+TEAMS_HOST: web.AppKey[TeamsHost] = web.AppKey("teams_host")
+
+
+class TeamsConfigError(Exception):
+    """Teams is half configured; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class TeamsMode:
+    """``app_id``: the bot's Microsoft App (client) id, None in anonymous mode alone."""
+
+    app_id: str | None
+    anonymous: bool
+
+
+def _flag(value: str | None) -> bool:
+    text = (value or "").strip().lower()
+    if text in ("", "0", "false"):
+        return False
+    if text in ("1", "true"):
+        return True
+    raise TeamsConfigError(f"{ANONYMOUS} must be true or false, got {value!r}")
+
+
+def teams_mode(settings: Settings) -> TeamsMode | None:
+    """How Teams runs, or None when it is off. Raises TeamsConfigError naming what is
+    missing when only part of the credentials is set."""
+    env = settings.agents_sdk
+    anonymous = _flag(env.get(ANONYMOUS))
+    given = [name for name in (CLIENT_ID, CLIENT_SECRET, TENANT_ID) if env.get(name)]
+    if not given:
+        return TeamsMode(None, True) if anonymous else None
+    needed = [CLIENT_ID, TENANT_ID]
+    if env.get(AUTH_TYPE, "ClientSecret").lower() == "clientsecret":
+        needed.append(CLIENT_SECRET)
+    missing = [name for name in needed if not env.get(name)]
+    if missing:
+        raise TeamsConfigError(
+            f"Teams is half configured: {', '.join(given)} set but {', '.join(missing)} not; "
+            "set them from the Azure Bot's app registration (README: Install in Teams)"
+        )
+    return TeamsMode(env[CLIENT_ID], anonymous)
+
+
+def teams_enabled(settings: Settings) -> bool:
+    """On with credentials or explicit anonymous mode; half configured counts as on, so
+    that ``build_app`` refuses to start rather than run without it silently."""
+    try:
+        return teams_mode(settings) is not None
+    except TeamsConfigError:
+        return True
+
+
+def teams_status(settings: Settings) -> list[tuple[int, str]]:
+    """``serve``'s start-up lines about Teams: (log level, text)."""
+    mode = teams_mode(settings)
+    if mode is None:
+        return [(logging.INFO, f"Teams is off (set {CLIENT_ID}, {CLIENT_SECRET} and {TENANT_ID} "
+                 "to turn it on; README: Install in Teams)")]  # fmt: skip
+    lines = [
+        (logging.INFO, f"Teams on at {ROUTE}" + (f", app {mode.app_id}" if mode.app_id else ""))
+    ]
+    if mode.anonymous:
+        lines.append((logging.WARNING, ANONYMOUS_WARNING))
+    return lines
+
+
+@dataclass
+class TeamsHost:
+    """What the HTTP route needs before the database is open."""
+
+    mode: TeamsMode
+    connections: MsalConnectionManager
+    adapter: CloudAdapter
+    auth: AgentAuthConfiguration
+
+
+@dataclass
+class Teams:
+    agent: AgentApplication[TurnState]
+    adapter: CloudAdapter
+    transport: TeamsTransport
+
+
+def prepare_teams(settings: Settings) -> TeamsHost:
+    """The SDK's configuration, connection manager and adapter, from the SDK's variables.
+    Raises TeamsConfigError when Teams is off or half configured."""
+    mode = teams_mode(settings)
+    if mode is None:
+        raise TeamsConfigError(f"Teams is off: set {CLIENT_ID} or {ANONYMOUS}=true")
+    sdk = load_configuration_from_env(settings.agents_sdk)
+    connections = MsalConnectionManager(**sdk)
+    adapter = CloudAdapter(connection_manager=connections)
+    adapter.on_turn_error = _turn_failed  # the SDK's default posts the exception to users
+    auth = connections.get_default_connection_configuration()
+    return TeamsHost(mode, connections, adapter, auth)
+
+
+async def _turn_failed(context: TurnContext, error: Exception) -> None:
+    log.error("Teams turn failed in the adapter: %s", error, exc_info=error)
+
+
+def mount_teams(app: web.Application, host: TeamsHost) -> None:
+    """``POST /api/messages`` with the SDK's JWT check on that route only (the decorator,
+    not the app-wide middleware: Slack and webhook routes keep their own checks). The
+    check reads ``request.app["agent_configuration"]``, a plain string key."""
+    app[TEAMS_HOST] = host
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", web.NotAppKeyWarning)
+        app["agent_configuration"] = host.auth
+    app.router.add_post(ROUTE, teams_messages)
+
+
+@jwt_authorization_decorator
+async def teams_messages(request: web.Request) -> web.StreamResponse:
+    """Activities from Teams (or the Agents Playground), after the JWT check (401 without
+    a valid token unless anonymous mode is on)."""
+    teams = request.app[TEAMS]
+    response = await start_agent_process(request, teams.agent, teams.adapter)
+    return response if response is not None else web.Response(status=202)
+
+
+def build_teams(
+    host: TeamsHost,
+    *,
+    config: LeadbotConfig,
+    engine: AsyncEngine,
+    clock: Callable[[], float],
+    edges: BandEdges | None = None,
+    active: ActiveModel | None = None,
+    learner: Learner | None = None,
+) -> Teams:
+    transport = TeamsTransport(
+        engine=engine, connections=host.connections, app_id=host.mode.app_id,
+        render=renderer(config), on_posted=post_recorder(engine, clock=clock),
+        default_conversation=config.teams.default_channel,
+    )  # fmt: skip
+    agent = build_agent(
+        connections=host.connections, config=config, engine=engine, clock=clock,
+        transport=transport, edges=edges, active=active, learner=learner,
+    )  # fmt: skip
+    return Teams(agent=agent, adapter=host.adapter, transport=transport)
+
+
+def renderer(config: LeadbotConfig) -> Callable[[str, Mapping[str, Any]], Card]:
+    """``card_for`` with the config's CRM link template."""
+    return lambda kind, payload: card_for(kind, payload, crm_url=config.slack.crm_url)
+
+
+def configured_destinations(config: LeadbotConfig) -> list[str]:
+    """Every Teams destination the config can send to: the default, each route's
+    conversation and user, each Teams manager."""
+    out = [TEAMS_DEFAULT]
+    for route in config.routing.rules:
+        if route.teams_channel:
+            out.append(f"teams:conversation:{route.teams_channel}")
+        if route.teams_user:
+            out.append(f"teams:user:{route.teams_user}")
+    out.extend(f"teams:user:{m.removeprefix('teams:')}" for m in config.managers
+               if m.startswith("teams:"))  # fmt: skip
+    return out
+
+
+async def report_missing(
+    engine: AsyncEngine, config: LeadbotConfig, extra: Iterable[str] = ()
+) -> list[str]:
+    """Log, at start-up, each Teams destination with no conversation reference yet and what
+    to do about it (alerts for it wait in the outbox meanwhile). Returns them."""
+    async with engine.connect() as conn:
+        missing = await missing_destinations(
+            conn, [*configured_destinations(config), *extra],
+            default=config.teams.default_channel,
+        )  # fmt: skip
+    for destination in missing:
+        log.warning("Teams destination %s: %s", destination, missing_reference_advice(destination))
+    return missing
