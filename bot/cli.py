@@ -136,6 +136,24 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     return asyncio.run(retrain_command(settings, config, now=time.time()))
 
 
+def cmd_teams(args: argparse.Namespace) -> int:
+    from bot.teams.package import PackageError, build_package
+
+    try:
+        manifest = build_package(
+            args.out, app_id=args.app_id, name=args.name, domains=tuple(args.domain or ()),
+            version=args.version,
+        )  # fmt: skip
+    except PackageError as exc:
+        return _fail(str(exc))
+    sys.stdout.write(
+        f"{args.out}: Teams app package for bot {manifest['id']} (manifest "
+        f"{manifest['manifestVersion']}, {len(manifest['validDomains'])} valid domain(s)); "
+        "upload it in Teams: Apps → Manage your apps → Upload an app\n"
+    )
+    return 0
+
+
 def cmd_digest(args: argparse.Namespace) -> int:
     from bot.digest.command import digest_command
 
@@ -215,7 +233,22 @@ def parser() -> argparse.ArgumentParser:
     sc.set_defaults(func=cmd_score)
     _model_parsers(sub)
     _digest_parser(sub)
+    _teams_parser(sub)
     return p
+
+
+def _teams_parser(sub: Any) -> None:
+    t = sub.add_parser("teams", help="Microsoft Teams: the app package to install")
+    tsub = t.add_subparsers(dest="action", required=True, metavar="ACTION")
+    pk = tsub.add_parser("package", help="write the Teams app package (manifest.json + icons)")
+    pk.add_argument("--app-id", required=True, help="the Azure Bot's Microsoft App ID (a GUID)")
+    pk.add_argument("--name", default="leadbot", help="the app's name in Teams (leadbot)")
+    pk.add_argument(
+        "--domain", action="append", help="a host the app uses, e.g. bot.example.com (repeatable)"
+    )
+    pk.add_argument("--version", default="1.0.0", help="the package version (1.0.0)")
+    pk.add_argument("--out", required=True, help="the zip to write, e.g. leadbot.zip")
+    t.set_defaults(func=cmd_teams)
 
 
 def _digest_parser(sub: Any) -> None:
