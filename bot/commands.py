@@ -377,12 +377,14 @@ async def _manager_groups(ctx: _Context, managers: Sequence[str]) -> Collection[
 async def _digest(ctx: _Context, args: list[str]) -> Reply:
     if ctx.config is None or ctx.engine is None:
         return Reply(text="Digests are not set up here: the bot was started without its config.")
-    if ctx.actor.platform != "slack":
-        return Reply(text="Digests are for Slack users listed as managers or in a team.")
+    if ctx.actor.platform not in ("slack", "teams"):
+        return Reply(text="Digests are for managers and the reps of the routing config's teams.")
     period, team = _digest_args(args)
     managers = ctx.config.managers
+    # A Teams manager is listed as ``teams:<AAD object id>``, i.e. by the actor's ref.
+    who = ctx.actor.user_id if ctx.actor.platform == "slack" else ctx.actor.ref
     scope = digest_scope(
-        ctx.actor.user_id, team, managers=managers,
+        who, team, managers=managers,
         manager_groups_of_user=await _manager_groups(ctx, managers),
         teams=teams_of(ctx.config.routing),
     )  # fmt: skip

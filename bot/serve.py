@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 
 from bot.app import StartupError, build_app, default_channel
 from bot.state import VERIFIER
+from bot.teams.runtime import teams_enabled, teams_status
 from config.loader import LeadbotConfig
 from config.settings import Settings
 
@@ -40,10 +41,12 @@ def serve(
     log.info("scoring model '%s' from %s: %d rules, hot at %s",
              config.model.name, config.source, len(config.model.rules), _hot(config))  # fmt: skip
     channel = default_channel(settings, config)
-    if channel is None:
-        log.info("alerts go to the console (no chat platform configured)")
-    else:
+    if channel is not None:
         log.info("alerts go to Slack: routing rules, else %s", channel)
+    elif not teams_enabled(settings):
+        log.info("alerts go to the console (no chat platform configured)")
+    for level, line in teams_status(settings):
+        log.log(level, line)
     if app[VERIFIER] is None:
         log.warning(INSECURE_WARNING)
     web.run_app(app, host=host, port=port, access_log=None, print=None)

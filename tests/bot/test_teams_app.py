@@ -376,3 +376,19 @@ async def test_slack_and_teams_side_by_side_each_get_the_alert(
         [post_] = slack.calls_to("chat.postMessage")
         assert post_.body["channel"] == "#sales-alerts"
         assert (await client.post("/slack/events", data=b"")).status == 401  # Slack's own check
+
+
+async def test_lead_digest_for_a_teams_manager_and_not_for_a_rep(
+    db_url: str, fake: FakeConnector
+) -> None:
+    config = load_config(text=MANAGED, name="managed.yaml")
+    app = build_app(settings=settings(db_url, **ANONYMOUS), config=config)
+    async with TestClient(TestServer(app)) as client:
+        await post(client, mention(fake, "lead digest"))
+        as_manager = mention(fake, "lead digest week")
+        as_manager["from"]["aadObjectId"] = MANAGER
+        await post(client, as_manager)
+        refused, digest = (flat(c.body["attachments"][0]) for c in fake.calls_to("reply"))
+    assert "digests are for sales managers" in refused
+    assert "digests are for sales managers" not in digest
+    assert "leads" in digest.lower()
