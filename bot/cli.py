@@ -276,6 +276,13 @@ def _model_parsers(sub: Any) -> None:
     act = msub.add_parser("activate", help="activate a version and rescore every lead")
     act.add_argument("version", type=int)
     msub.add_parser("rollback", help="re-activate the previous version and rescore")
+    ab = msub.add_parser("ab", help="A/B test a version on a share of the leads")
+    absub = ab.add_subparsers(dest="ab", required=True, metavar="ab")
+    start = absub.add_parser("start", help="score a hashed share of the leads with VERSION")
+    start.add_argument("version", type=int)
+    start.add_argument("--share", type=float, default=0.5, help="the challenger's share (0.5)")
+    absub.add_parser("stop", help="stop the test; its leads go back to the active version")
+    absub.add_parser("status", help="the test and conversion per cohort")
     m.set_defaults(func=cmd_model)
 
     r = sub.add_parser("retrain", help="refit the active model on feedback; propose a version")

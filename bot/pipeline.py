@@ -206,7 +206,8 @@ class Pipeline:
         history: list[tuple[Any, ...]] = []
         outbox: list[dict[str, Any]] = []
         for lead in leads:
-            result = score(lead.state, self.model, now, self.thresholds, explain=False)
+            model = self.active.model_for(lead.id)
+            result = score(lead.state, model, now, self.thresholds, explain=False)
             row = self._lead_row(lead, result, now)
             prev_score = lead.row.score if lead.row else None
             prev_band = lead.row.band if lead.row else None
@@ -221,7 +222,7 @@ class Pipeline:
                 cooldown_seconds=policy.cooldown_hours * 3600, anonymous=row["anonymous"],
             ):  # fmt: skip
                 row["alerted_at"] = now
-                explained = score(lead.state, self.model, now, self.thresholds)
+                explained = score(lead.state, model, now, self.thresholds)
                 outbox += self._alert_rows(lead, row, explained, now)
             upserts.append(row)
         repo.upsert_leads(conn, rows=upserts)

@@ -9,7 +9,7 @@ points. A rescore alerts only as ``RescoreAlerts`` says.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,11 +68,14 @@ def rescore(
     history_delta: float,
     cause: str,
     alerts: RescoreAlerts | None = None,
+    only: Callable[[str], bool] | None = None,
 ) -> Rescored:
-    """Rescore every non-anonymous lead with ``model`` at ``now``: one feature matrix, one
-    product with the points, bulk updates, history with ``cause``, and the alerts
-    ``alerts`` owes (none when it is None)."""
+    """Rescore every non-anonymous lead (those whose id ``only`` accepts, when given) with
+    ``model`` at ``now``: one feature matrix, one product with the points, bulk updates,
+    history with ``cause``, and the alerts ``alerts`` owes (none when it is None)."""
     rows = query(conn, LEADS_SQL)
+    if only is not None:
+        rows = [r for r in rows if only(r[0])]
     if not rows:
         return Rescored(0, 0, 0)
     ids = [r[0] for r in rows]

@@ -26,6 +26,7 @@ from config.learning import DEFAULT_LABELS
 from config.writer import model_yaml
 from scoring.model import Model
 from scoring.refit import Guardrails, Proposal, propose
+from storage import abtests
 from storage import models as repo
 from storage.models import Status
 from storage.tables import Feedback, ModelVersion
@@ -162,12 +163,13 @@ async def activate(
     only_if: Status | None = None,
     alerts: RescoreAlerts | None = None,
 ) -> Rescore:
-    """Make ``version_id`` active (the active one retires) and rescore every lead, in one
-    transaction, queueing the alerts ``alerts`` owes (none when None). Raises
-    LookupError/ValueError from ``storage.models.set_active``."""
+    """Make ``version_id`` active (the active one retires; a running A/B test stops) and
+    rescore every lead, in one transaction, queueing the alerts ``alerts`` owes (none when
+    None). Raises LookupError/ValueError from ``storage.models.set_active``."""
 
     def run(conn: Connection) -> Rescore:
         previous = repo.set_active(conn, version_id=version_id, by=by, at=_at(now), only_if=only_if)
+        abtests.stop_test(conn, by=f"activation of v{version_id}", at=_at(now))
         return _rescored(conn, version_id, previous, now, history_delta, alerts)
 
     async with engine.begin() as conn:
@@ -193,6 +195,7 @@ async def rollback(
         previous = repo.set_active(
             conn, version_id=_id(target), by=by, at=_at(now), previous_becomes=Status.REJECTED
         )
+        abtests.stop_test(conn, by=f"rollback to v{_id(target)}", at=_at(now))
         return _rescored(conn, _id(target), previous, now, history_delta, alerts)
 
     async with engine.begin() as conn:
@@ -316,10 +319,14 @@ async def _engine(settings: Any) -> AsyncEngine:
 
 
 async def model_command(settings: Any, config: Any, args: Any, *, now: float) -> int:
-    """``leadbot model list|show|diff|activate|rollback``; prints to stdout."""
+    """``leadbot model list|show|diff|activate|rollback|ab``; prints to stdout."""
     engine = await _engine(settings)
     try:
         delta, alerts = config.alerts.history_min_delta, rescore_alerts(settings, config)
+        if args.action == "ab":
+            from bot.abtest import ab_command  # bot.abtest imports this module
+
+            return await ab_command(engine, config, args, now=now)
         if args.action == "activate":
             done = await activate(
                 engine=engine, version_id=args.version, by="cli", now=now,

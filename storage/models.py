@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
-from storage.rawsql import query
 from storage.tables import ModelVersion
 
 VERSIONS = ModelVersion.__table__  # type: ignore[attr-defined]
@@ -139,13 +138,6 @@ def set_active(
         .values(status=Status.ACTIVE.value, activated_at=at, approved_by=by[:255])
     )
     return previous
-
-
-def active_version_id(conn: Connection) -> int | None:
-    """The active version's number, by the partial unique index: one cheap read that the
-    ingest makes in every transaction to follow activations made elsewhere."""
-    row = query(conn, "SELECT id FROM model_versions WHERE status = 'active'")
-    return int(row[0][0]) if row else None
 
 
 def reject(conn: Connection, *, version_id: int, by: str) -> ModelVersion:

@@ -224,3 +224,30 @@ class TeamsConversation(SQLModel, table=True):
     reference: dict[str, Any] = _json()
     installed_at: datetime = _dt()
     updated_at: datetime = _dt()
+
+
+class AbTest(SQLModel, table=True):
+    """An A/B test of two model versions: leads whose id hashes below ``share`` (cohort B)
+    are scored with the challenger, the others with the active version (the champion).
+    At most one runs (``stopped_at`` null); a partial unique index makes sure of it."""
+
+    __tablename__ = "ab_tests"
+    __table_args__ = (
+        Index(
+            "uq_ab_tests_running",
+            "running",
+            unique=True,
+            sqlite_where=text("running"),
+            postgresql_where=text("running"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    champion_id: int
+    challenger_id: int
+    share: float
+    running: bool = True
+    started_at: datetime = _dt()
+    started_by: str = Field(max_length=255)
+    stopped_at: datetime | None = _dt(nullable=True)
+    stopped_by: str | None = Field(default=None, max_length=255)

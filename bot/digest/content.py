@@ -16,8 +16,8 @@ Definitions (the figures a manager will question, so they are written down):
   and its last entry into hot.
 - Funnel: distinct leads in the period that were first seen (new), entered hot, were
   claimed, got a positive label (qualified; won counts as qualified too), were won.
-- Labels: feedback outcomes qualified/won are converted, disqualified/lost are not
-  (``bot.versions.LABELS``). Conversion by band and by fit grade: among the leads labelled in
+- Labels: feedback outcomes qualified/won are converted, disqualified/lost are not (the
+  config's ``learning.labels``). Conversion by band and by fit grade: among the leads labelled in
   the period (each lead's latest label in the period), grouped by the band and grade in the
   feedback's feature snapshot (``feedback.features``: what the rep saw, not today's band).
   The snapshot holds the fit points; the grade is read from them with the configured model's
@@ -33,14 +33,14 @@ Definitions (the figures a manager will question, so they are written down):
   (cause ``model vN``) are not movement and are left out.
 - Model health: the active model version (``model_versions``), labels since it was created,
   its held-out ROC AUC (``metrics.after.roc_auc``), proposals waiting for approval, and A/B
-  cohorts when the config defines some (none yet).
+  cohorts of a running A/B test (version, share, labels and conversion so far).
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -50,11 +50,12 @@ from typing import Any, Literal
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.versions import LABELS
+from bot.abtest import cohort_stats
 from config.loader import LeadbotConfig
 from scoring.model import Model
 from storage import digests as repo
 from storage import models as versions
+from storage.abtests import running_test
 from storage.digests import HotEntry, HotLead, Label, Move
 
 MIN_LABELS = 5  # labels a band (grade) needs before its conversion is compared
@@ -200,15 +201,19 @@ def _snapshot_grade(features: dict[str, Any], model: Model) -> str | None:
 
 
 def conversions(
-    latest: Sequence[Label], groups: Sequence[str], key: Callable[[Label], str | None]
+    latest: Sequence[Label],
+    groups: Sequence[str],
+    key: Callable[[Label], str | None],
+    values: Mapping[str, float],
 ) -> tuple[Conversion, ...]:
-    """Labels and conversions per group, in ``groups`` order (other groups ignored)."""
+    """Labels and conversions per group, in ``groups`` order (other groups ignored);
+    ``values``: each label outcome's value (config ``learning.labels``)."""
     labels: dict[str, int] = defaultdict(int)
     converted: dict[str, int] = defaultdict(int)
     for label in latest:
         group = key(label)
         labels[group or ""] += 1
-        converted[group or ""] += int(LABELS[label.outcome] > 0)
+        converted[group or ""] += int(values[label.outcome] > 0)
     return tuple(Conversion(g, labels[g], converted[g]) for g in groups)
 
 
@@ -272,7 +277,7 @@ def _model_health(conn: Connection, config: LeadbotConfig) -> ModelHealth:
         if v.status == versions.Status.PROPOSED and v.id is not None
     )
     since = None if active is None else active.created_at
-    count = repo.count_labels_since(conn, since=since, outcomes=LABELS)
+    count = repo.count_labels_since(conn, since=since, outcomes=config.learning.labels)
     if active is None:
         return ModelHealth(None, config.model.name, None, count, None, pending)
     auc = ((active.metrics or {}).get("after") or {}).get("roc_auc")
@@ -283,7 +288,20 @@ def _model_health(conn: Connection, config: LeadbotConfig) -> ModelHealth:
         count,
         None if auc is None else float(auc),
         pending,
-        tuple(getattr(config, "cohorts", ()) or ()),
+        _cohorts(conn, config),
+    )
+
+
+def _cohorts(conn: Connection, config: LeadbotConfig) -> tuple[str, ...]:
+    """The running A/B test's cohorts: version, share, labels and conversion so far."""
+    test = running_test(conn)
+    if test is None:
+        return ()
+    shares = {"A": 1 - test.share, "B": test.share}
+    return tuple(
+        f"{c.name} v{c.version_id} ({shares[c.name]:.0%} of leads): {c.labels} labels"
+        + ("" if c.labels == 0 else f", {c.conversion:.0%} converted")
+        for c in cohort_stats(conn, test, config.learning.labels)
     )
 
 
@@ -304,10 +322,13 @@ def _gather(
         if w.since is not None and w.since <= overdue
     ]
     waiting.sort(key=lambda w: (w.since, w.lead.id))
-    latest = _latest_per_lead(repo.labels(conn, **span, outcomes=LABELS, members=members))
-    by_band = conversions(latest, BANDS, lambda label: label.features.get("band"))
-    by_grade = conversions(latest, GRADES, lambda lb: _snapshot_grade(lb.features, config.model))
-    positive = [o for o, v in LABELS.items() if v > 0]
+    values = config.learning.labels
+    latest = _latest_per_lead(repo.labels(conn, **span, outcomes=values, members=members))
+    by_band = conversions(latest, BANDS, lambda label: label.features.get("band"), values)
+    by_grade = conversions(
+        latest, GRADES, lambda lb: _snapshot_grade(lb.features, config.model), values
+    )
+    positive = [o for o, v in values.items() if v > 0]
     counts = repo.funnel(conn, **span, members=members, positive=positive)
     buckets, bucket = hot_counts(entries, period)
     return Digest(
