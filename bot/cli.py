@@ -142,7 +142,7 @@ def cmd_teams(args: argparse.Namespace) -> int:
     try:
         manifest = build_package(
             args.out, app_id=args.app_id, name=args.name, domains=tuple(args.domain or ()),
-            version=args.version,
+            version=args.version, website=args.website,
         )  # fmt: skip
     except PackageError as exc:
         return _fail(str(exc))
@@ -247,6 +247,10 @@ def _teams_parser(sub: Any) -> None:
         "--domain", action="append", help="a host the app uses, e.g. bot.example.com (repeatable)"
     )
     pk.add_argument("--version", default="1.0.0", help="the package version (1.0.0)")
+    pk.add_argument(
+        "--website", help="your https site for the developer, privacy and terms links "
+        "(default: https:// + the first --domain)",
+    )  # fmt: skip
     pk.add_argument("--out", required=True, help="the zip to write, e.g. leadbot.zip")
     t.set_defaults(func=cmd_teams)
 

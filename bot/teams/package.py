@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.commands import SUBCOMMANDS
 
@@ -28,9 +29,8 @@ SCOPES = ("personal", "team", "groupChat")
 ICONS = ("color.png", "outline.png")
 ACCENT = "#D9480F"
 NAME_MAX, TITLE_MAX, DESCRIPTION_MAX = 30, 32, 128
-# The developer URLs Teams requires: the bot's own site when --domain names it; else the
-# project's page (the installer is the developer of a self-hosted app).
-WEBSITE = "https://github.com/leadbot/leadbot"
+# Teams requires the developer's website, privacy and terms URLs (https). The installer is
+# the developer of a self-hosted app: their --website, else the bot's own --domain.
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^(\*\.)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
@@ -67,6 +67,22 @@ def check_domain(value: str) -> str:
     return value.lower()
 
 
+def check_website(website: str | None, domains: tuple[str, ...]) -> str:
+    """``--website`` (an https URL), else ``https://`` + the first plain ``--domain``."""
+    if website is None:
+        plain = [d for d in domains if not d.startswith("*")]
+        if not plain:
+            raise PackageError(
+                "--website: Teams needs your https website (shown as the developer, privacy "
+                "and terms pages): give --website https://… or the bot's --domain"
+            )
+        return f"https://{plain[0]}"
+    parsed = urlsplit(website)
+    if parsed.scheme != "https" or not parsed.netloc:
+        raise PackageError(f"--website: expected an https:// URL, got {website!r}")
+    return website
+
+
 def check_version(value: str) -> str:
     if not _VERSION.match(value):
         raise PackageError(f"--version: expected a version like 1.0.0, got {value!r}")
@@ -86,10 +102,14 @@ def commands() -> list[dict[str, str]]:
 
 
 def manifest(
-    *, app_id: str, name: str = "leadbot", domains: tuple[str, ...] = (), version: str = "1.0.0"
+    *,
+    app_id: str,
+    website: str,
+    name: str = "leadbot",
+    domains: tuple[str, ...] = (),
+    version: str = "1.0.0",
 ) -> dict[str, Any]:
     """The app manifest (checked values in: see ``build_package``)."""
-    website = f"https://{domains[0]}" if domains and not domains[0].startswith("*") else WEBSITE
     return {
         "$schema": SCHEMA,
         "manifestVersion": MANIFEST_VERSION,
@@ -138,13 +158,14 @@ def build_package(
     name: str = "leadbot",
     domains: tuple[str, ...] = (),
     version: str = "1.0.0",
+    website: str | None = None,
 ) -> dict[str, Any]:
     """Write the zip at ``out`` (manifest.json and the icons at its root, as Teams wants)
     and return the manifest. Raises PackageError naming the bad option."""
+    hosts = tuple(dict.fromkeys(check_domain(d) for d in domains))
     checked = manifest(
-        app_id=check_app_id(app_id), name=check_name(name),
-        domains=tuple(dict.fromkeys(check_domain(d) for d in domains)),
-        version=check_version(version),
+        app_id=check_app_id(app_id), name=check_name(name), domains=hosts,
+        version=check_version(version), website=check_website(website, hosts),
     )  # fmt: skip
     path = Path(out)
     if path.suffix.lower() != ".zip":

@@ -25,7 +25,7 @@ def package(tmp_path: Path, *args: str) -> tuple[dict[str, Any], zipfile.ZipFile
 
 
 def test_the_zip_holds_the_manifest_and_both_icons_at_its_root(tmp_path: Path) -> None:
-    _, archive = package(tmp_path)
+    _, archive = package(tmp_path, "--domain", "bot.example.com")
     assert sorted(archive.namelist()) == ["color.png", "manifest.json", "outline.png"]
     color = Image.open(io.BytesIO(archive.read("color.png")))
     outline = Image.open(io.BytesIO(archive.read("outline.png")))
@@ -60,13 +60,23 @@ def test_the_manifest_is_schema_1_19_with_the_bot_in_every_scope(tmp_path: Path)
     assert [s.name for s in SUBCOMMANDS] == ["score", "feedback", "top", "digest", "help"]
 
 
+def test_a_website_given_is_the_developer_link(tmp_path: Path) -> None:
+    manifest, _ = package(tmp_path, "--website", "https://sales.example.com/leadbot")
+    links = {manifest["developer"][k] for k in ("websiteUrl", "privacyUrl", "termsOfUseUrl")}
+    assert links == {"https://sales.example.com/leadbot"}
+    assert manifest["validDomains"] == []
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--app-id", "not-a-guid"], "--app-id: expected the bot's Microsoft App ID"),
         (["--app-id", APP_ID, "--domain", "https://bot.example.com"], "--domain: expected"),
         (["--app-id", APP_ID, "--name", "x" * 31], "--name: expected 1 to 30"),
-        (["--app-id", APP_ID, "--version", "1.0"], "--version: expected a version"),
+        (["--app-id", APP_ID, "--domain", "a.io", "--version", "1.0"], "--version: expected"),
+        (["--app-id", APP_ID], "--website: Teams needs your https website"),
+        (["--app-id", APP_ID, "--domain", "*.example.com"], "--website: Teams needs"),
+        (["--app-id", APP_ID, "--website", "http://example.com"], "--website: expected an https"),
     ],
 )
 def test_a_bad_option_is_named_and_nothing_is_written(
@@ -82,6 +92,7 @@ def test_an_out_path_that_is_not_a_zip_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "leadbot.json"
-    assert main(["teams", "package", "--app-id", APP_ID, "--out", str(out)]) == 2
+    args = ["--app-id", APP_ID, "--website", "https://sales.example.com"]
+    assert main(["teams", "package", *args, "--out", str(out)]) == 2
     assert "--out: expected a file name ending in .zip" in capsys.readouterr().err
     assert not out.exists()
