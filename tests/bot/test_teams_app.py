@@ -8,6 +8,8 @@ import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -17,8 +19,11 @@ from sqlalchemy import select
 
 from bot.app import build_app
 from bot.state import DISPATCHER, ENGINE
+from bot.versions import ensure_active
 from config.loader import LeadbotConfig, load_config
 from config.settings import load_settings
+from config.writer import model_yaml
+from storage import models as repo
 from storage.engine import session_factory
 from storage.posts import find_post
 from storage.tables import Feedback, Lead
@@ -361,6 +366,46 @@ async def test_a_manager_approves_a_proposal_from_its_card(
         unknown = await (await post(client, as_manager)).json()
         assert unknown["statusCode"] == 400
         assert "99" in unknown["value"]["message"]
+
+
+async def test_a_managers_click_approves_a_proposal_and_a_second_click_is_told(
+    db_url: str, fake: FakeConnector
+) -> None:
+    config = load_config(text=MANAGED, name="managed.yaml")
+    bumped = replace(
+        config.model,
+        rules=tuple(replace(r, points=r.points + 5) if r.id == "software" else r
+                    for r in config.model.rules),
+    )  # fmt: skip
+    app = build_app(settings=settings(db_url, **ANONYMOUS), config=config)
+    async with TestClient(TestServer(app)) as client:
+
+        def propose(conn: Any) -> int:
+            ensure_active(conn, config_model=config.model, now=time.time())
+            return repo.add_version(
+                conn, yaml=model_yaml(bumped), status=repo.Status.PROPOSED, created_by="t",
+                created_at=datetime.now(UTC), parent_id=1,
+            )  # fmt: skip
+
+        async with client.app[ENGINE].begin() as conn:
+            version = await conn.run_sync(propose)
+        click = execute(fake, "card-1", "model_approve", leadbot="model", version=version,
+                        action="approve")  # fmt: skip
+        click["from"]["aadObjectId"] = MANAGER
+        answer = await (await post(client, click)).json()
+        assert answer["statusCode"] == 200
+        assert answer["type"] == CARD
+        card = flat(answer["value"])
+        assert f"Model v{version}" in card
+        assert "approved by" in card
+        assert "model_approve" not in card  # the buttons gave way to the decision
+        async with client.app[ENGINE].connect() as conn:
+            active = await conn.run_sync(repo.active_version)
+        assert active is not None
+        assert active.id == version
+        assert active.approved_by == f"teams:{MANAGER}"
+        again = await (await post(client, {**click, "id": "act-again"})).json()
+        assert "already decided" in flat(again["value"])
 
 
 async def test_slack_and_teams_side_by_side_each_get_the_alert(
