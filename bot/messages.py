@@ -76,3 +76,20 @@ class Reply:
     private: bool = True
     error: bool = False
     digest: Digest | None = None
+
+
+def remaining_actions(*, outcome: str | None, claimed_by: str | None) -> tuple[Action, ...]:
+    """The alert actions still useful, whatever the platform: none once a rep gave an
+    outcome; no Claim once claimed."""
+    if outcome is not None:
+        return ()
+    if claimed_by is not None:
+        return (Action.QUALIFY, Action.DISQUALIFY, Action.SNOOZE)
+    return tuple(Action)
+
+
+def validate_outcome(outcome: str | None, field: str) -> None:
+    """Refuse a state whose outcome is not an ``Outcome`` (a bug upstream), naming ``field``."""
+    if outcome is not None and outcome not in set(Outcome):
+        allowed = ", ".join(o.value for o in Outcome)
+        raise ValueError(f"{field}: expected one of {allowed}, got {outcome!r}")

@@ -20,7 +20,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.alerts import crm_link
-from bot.messages import Action, Outcome
+from bot.messages import Action, Outcome, remaining_actions, validate_outcome
 from bot.slack.blocks import (
     FIELD_MAX,
     FIELDS_MAX,
@@ -76,9 +76,7 @@ class AlertState:
     snoozed_until: float | None = None
 
     def __post_init__(self) -> None:
-        if self.outcome is not None and self.outcome not in set(Outcome):
-            allowed = ", ".join(o.value for o in Outcome)
-            raise ValueError(f"outcome: expected one of {allowed}, got {self.outcome!r}")
+        validate_outcome(self.outcome, "outcome")
         for name in ("claimed_by", "outcome_by"):
             value = getattr(self, name)
             if value is not None:
@@ -105,12 +103,8 @@ class AlertState:
         return out
 
     def actions(self) -> tuple[Action, ...]:
-        """The buttons still useful: none after an outcome; no Claim once claimed."""
-        if self.outcome is not None:
-            return ()
-        if self.claimed_by is not None:
-            return (Action.QUALIFY, Action.DISQUALIFY, Action.SNOOZE)
-        return tuple(Action)
+        """The buttons still useful (``bot.messages.remaining_actions``)."""
+        return remaining_actions(outcome=self.outcome, claimed_by=self.claimed_by)
 
 
 def alert_message(

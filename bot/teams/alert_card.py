@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.alerts import crm_link
-from bot.messages import Action, DisqualifyReason, Outcome
+from bot.messages import Action, DisqualifyReason, Outcome, remaining_actions, validate_outcome
 from bot.teams.card_parts import (
     Card,
     Element,
@@ -88,9 +88,7 @@ class AlertView:
     def of(cls, state: Mapping[str, Any] | None) -> AlertView:
         state = state or {}
         outcome = state.get("outcome")
-        if outcome is not None and outcome not in set(Outcome):
-            allowed = ", ".join(o.value for o in Outcome)
-            raise ValueError(f"state.outcome: expected one of {allowed}, got {outcome!r}")
+        validate_outcome(outcome, "state.outcome")
         names = {str(k): str(v) for k, v in (state.get("names") or {}).items() if v}
         for key in ("claimed_by", "outcome_by"):
             if state.get(key) and state.get(f"{key}_name"):
@@ -120,12 +118,8 @@ class AlertView:
         return out
 
     def actions(self) -> tuple[Action, ...]:
-        """The actions still useful: none after an outcome; no Claim once claimed."""
-        if self.outcome is not None:
-            return ()
-        if self.claimed_by is not None:
-            return (Action.QUALIFY, Action.DISQUALIFY, Action.SNOOZE)
-        return tuple(Action)
+        """The actions still useful (``bot.messages.remaining_actions``)."""
+        return remaining_actions(outcome=self.outcome, claimed_by=self.claimed_by)
 
     def status(self) -> str | None:
         return self.outcome or ("claimed" if self.claimed_by else None)
