@@ -64,6 +64,8 @@ class Decision:
 def describe(decision: Decision, person: Callable[[str | None], str] = str) -> str:
     """The decision in one sentence; ``person`` shows an actor ref (``slack:U1`` → a mention)."""
     v = f"Model v{decision.version_id}"
+    if decision.status == Status.SUPERSEDED:
+        return f"{v} was {decision.by} before anyone decided: decide on that one."
     if not decision.done:
         who = f" by {person(decision.by)}" if decision.by else ""
         return f"{v} was already decided{who}: it is {decision.status}."

@@ -147,6 +147,7 @@ async def retrain(
             metrics={"before": proposal.metrics_before, "after": proposal.metrics_after},
             parent_id=base_id,
         )
+        repo.supersede_proposals(conn, keep=vid)
         return RetrainResult(proposal, base_id, vid)
 
     async with engine.begin() as conn:

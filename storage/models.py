@@ -27,6 +27,7 @@ class Status(StrEnum):
     ACTIVE = "active"
     RETIRED = "retired"
     REJECTED = "rejected"
+    SUPERSEDED = "superseded"  # a proposal a newer refit replaced before anyone decided
 
 
 def clean_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -162,3 +163,14 @@ def labels_fitted(conn: Connection) -> int:
     many labels the automatic refit has already seen."""
     row = conn.execute(select(func.max(VERSIONS.c.labels))).first()
     return int(row[0] or 0) if row else 0
+
+
+def supersede_proposals(conn: Connection, *, keep: int) -> int:
+    """Mark every proposed version but ``keep`` (the newest refit, fitted on more labels)
+    superseded: one proposal waits for a decision at a time. Returns how many."""
+    done = conn.execute(
+        update(VERSIONS)
+        .where(VERSIONS.c.status == Status.PROPOSED.value, VERSIONS.c.id != keep)
+        .values(status=Status.SUPERSEDED.value, approved_by=f"superseded by v{keep}")
+    )
+    return int(done.rowcount or 0)

@@ -163,9 +163,10 @@ class HandledRequest(SQLModel, table=True):
 
 class ModelVersion(SQLModel, table=True):
     """One version of the scoring model (``id`` is its number N): proposed by a retrain,
-    then active (at most one), retired when another replaces it, or rejected (refused, or
-    rolled back). ``yaml`` is the model as config YAML; ``metrics`` holds the held-out
-    ``before`` and ``after`` dicts (NaN stored as null)."""
+    then active (at most one), retired when another replaces it, rejected (refused, or
+    rolled back), or superseded (a newer proposal came before a decision). ``yaml`` is the
+    model as config YAML; ``metrics`` holds the held-out ``before`` and ``after`` dicts (NaN
+    stored as null)."""
 
     __tablename__ = "model_versions"
     __table_args__ = (

@@ -9,11 +9,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.learning import Learner
-from bot.versions import improved
+from bot.learning import Learner, decide, describe
+from bot.versions import improved, retrain
 from config.learning import Learning
 from config.loader import load_config
 from scoring.refit import Guardrails, Proposal
+from storage import models as repo
 from storage.tables import Feedback
 from tests.bot.test_versions import MODEL, NOW, _seed
 
@@ -76,3 +77,27 @@ async def test_no_refit_before_retrain_every_labels(engine: AsyncEngine) -> None
     result = await learner(engine, every=25, least=10).run_once()
     assert result is not None
     assert result.proposal.labels == 25
+
+
+async def test_a_newer_proposal_supersedes_the_waiting_one(engine: AsyncEngine) -> None:
+    await _seed(engine, leads=60, labels=40)
+    first = await retrain(
+        engine=engine, config_model=MODEL, guardrails=Guardrails(min_labels=10), now=NOW
+    )
+    second = await retrain(
+        engine=engine, config_model=MODEL, guardrails=Guardrails(min_labels=10), now=NOW + 60
+    )
+    assert first.version_id is not None
+    assert second.version_id is not None
+    async with engine.connect() as conn:
+        statuses = {v.id: v.status for v in await conn.run_sync(repo.list_versions)}
+    assert statuses == {1: "active", first.version_id: "superseded", second.version_id: "proposed"}
+    late = await decide(
+        engine=engine, version_id=first.version_id, approve=True, by="slack:U1", now=NOW,
+        history_delta=5.0,
+    )  # fmt: skip
+    assert not late.done
+    assert describe(late) == (
+        f"Model v{first.version_id} was superseded by v{second.version_id} before anyone "
+        "decided: decide on that one."
+    )
