@@ -55,6 +55,7 @@ REMINDER = "sla_reminder"
 ESCALATION = "sla_escalation"
 HOT = "hot"
 SLACK = "slack:"
+TEAMS = "teams:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +101,13 @@ def escalation_destinations(config: LeadbotConfig, alerted_in: Sequence[str]) ->
     """``sla.escalate_to``, else the managers, else the alert's channel. An alert that went
     to the console (no chat platform) is escalated there too."""
     slack = [d for d in alerted_in if d.startswith(SLACK)]
-    if not slack:
+    teams = any(d.startswith(TEAMS) for d in alerted_in)
+    if not slack and not teams:
         return tuple(alerted_in[:1]) or (CONSOLE,)
-    if config.sla.escalate_to:
+    if config.sla.escalate_to and slack:
         return (f"{SLACK}{config.sla.escalate_to}",)
-    return manager_destinations(config.learning, config.managers, slack[0].removeprefix(SLACK))
+    channel = slack[0].removeprefix(SLACK) if slack else None
+    return manager_destinations(config.learning, config.managers, channel, teams=teams)
 
 
 def _due(conn: Connection, *, now: datetime, since: datetime) -> list[Any]:
@@ -156,7 +159,9 @@ def _where_alerted(
     queued: dict[str, list[str]] = defaultdict(list)
     posts = _since_alert(POSTS, POSTS.c.posted_at, ids, POSTS.c.platform, POSTS.c.channel)
     for lead_id, platform, channel in conn.execute(posts.order_by(POSTS.c.posted_at, POSTS.c.id)):
-        _add(posted[lead_id], f"{platform}:{channel}")
+        # A Teams post's channel is its conversation id; the outbox names it that way.
+        where = f"{TEAMS}conversation:{channel}" if platform == "teams" else f"{platform}:{channel}"
+        _add(posted[lead_id], where)
     rows = _since_alert(OUTBOX, OUTBOX.c.created_at, ids, OUTBOX.c.destination)
     for lead_id, destination in conn.execute(
         rows.where(OUTBOX.c.kind == "alert").order_by(OUTBOX.c.id)

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.app import build_app
+from bot.sla import sla_sweep
 from bot.state import DISPATCHER, ENGINE
 from bot.versions import ensure_active
 from config.loader import LeadbotConfig, load_config
@@ -437,3 +438,18 @@ async def test_lead_digest_for_a_teams_manager_and_not_for_a_rep(
     assert "digests are for sales managers" in refused
     assert "digests are for sales managers" not in digest
     assert "leads" in digest.lower()
+
+
+async def test_an_unclaimed_teams_alert_gets_its_sla_reminder_in_its_channel(
+    client: Client, fake: FakeConnector, clock: Clock, config: LeadbotConfig
+) -> None:
+    await alert_card(client, fake)
+    clock.offset += 4 * 3600 + 60
+    queued = await sla_sweep(client.app[ENGINE], config=config, now=clock())
+    assert queued == 1
+    client.app[DISPATCHER].wake()
+    await eventually(lambda: len(fake.posted(CHANNEL)) == 2)
+    reminder = fake.posted(CHANNEL)[-1]
+    card = flat(reminder["attachments"][0]["content"])
+    assert "Dana Reyes" in card
+    assert "waiting" in card
