@@ -301,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # Migrations say what they change at WARNING; their plugin chatter is noise at start.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # bot.scheduler logs each job and its next run itself; APScheduler repeats it per job.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         return int(args.func(args))
     except ConfigError as exc:
