@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -62,7 +63,19 @@ async def _fresh_postgres_database() -> AsyncIterator[str]:
     try:
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
+        await _drop(admin_url, name)
+
+
+async def _drop(admin_url: str, name: str) -> None:
+    """FORCE ends sessions a test left open. It may not end an autovacuum worker that
+    happens to be on the database (a superuser process: the role needs pg_signal_backend);
+    then a plain DROP, which waits for autovacuum to step aside, does it."""
+    try:
         await _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except ProgrammingError as exc:
+        if "pg_signal_backend" not in str(exc):
+            raise
+        await _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
 
 
 @pytest.fixture(

@@ -208,8 +208,13 @@ async def test_a_hot_lead_reaches_the_console_with_its_breakdown(
     assert "HOT LEAD  Dana Reyes (AcmeSoft)" in text
     assert "Requested a demo" in text
     assert "Sales leader" in text
-    async with client.app[ENGINE].connect() as conn:
-        statuses = (await conn.execute(select(OUTBOX.c.status))).scalars().all()
+    # Printed first, then marked sent: wait for the mark rather than race it.
+    for _ in range(100):
+        async with client.app[ENGINE].connect() as conn:
+            statuses = (await conn.execute(select(OUTBOX.c.status))).scalars().all()
+        if statuses != ["sending"]:
+            break
+        await asyncio.sleep(0.02)
     assert statuses == ["sent"]
 
 
