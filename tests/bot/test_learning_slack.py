@@ -40,15 +40,14 @@ def learning_config(*, managers: str = BOSS, auto: bool = False) -> LeadbotConfi
     return load_config(text=text, name="learning.yaml")
 
 
-async def started(db_url: str, config: LeadbotConfig, slack: FakeSlack) -> Client:
+def running(db_url: str, config: LeadbotConfig, slack: FakeSlack) -> Client:
+    """The bot with Slack at the fake; ``async with`` starts and stops it."""
     settings = load_settings({
         "DATABASE_URL": db_url, "LEADBOT_INGEST": "thread",
         "LEADBOT_WEBHOOK_SECRET": WEBHOOK_SECRET, "SLACK_BOT_TOKEN": "xoxb-test",
         "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.url,
     })  # fmt: skip
-    client: Client = TestClient(TestServer(build_app(settings=settings, config=config)))
-    await client.start_server()
-    return client
+    return TestClient(TestServer(build_app(settings=settings, config=config)))
 
 
 def lead(i: int) -> dict[str, Any]:
@@ -120,8 +119,7 @@ async def proposal_in_dm(client: Client, slack: FakeSlack, dm: str) -> Any:
 async def test_twenty_labels_bring_a_proposal_to_the_managers_dm(
     db_url: str, slack: FakeSlack
 ) -> None:
-    client = await started(db_url, learning_config(), slack)
-    try:
+    async with running(db_url, learning_config(), slack) as client:
         post = await proposal_in_dm(client, slack, f"@{BOSS}")
         flat = orjson.dumps(blocks_of(post)).decode()
         assert "Model v2 proposed" in flat
@@ -134,15 +132,12 @@ async def test_twenty_labels_bring_a_proposal_to_the_managers_dm(
         ]
         assert buttons == ["model_approve", "model_reject"]
         assert await versions(client) == {1: "active", 2: "proposed"}
-    finally:
-        await client.close()
 
 
 async def test_a_managers_approval_rescores_and_the_ingest_follows(
     db_url: str, slack: FakeSlack
 ) -> None:
-    client = await started(db_url, learning_config(), slack)
-    try:
+    async with running(db_url, learning_config(), slack) as client:
         post = await proposal_in_dm(client, slack, f"@{BOSS}")
         assert (
             await post_slack(client, decision_click(slack, post, "approve", user=BOSS, n=1))
@@ -170,13 +165,10 @@ async def test_a_managers_approval_rescores_and_the_ingest_follows(
         async with engine.connect() as conn:
             score = (await conn.execute(select(Lead.fit).where(Lead.id == "l2"))).scalar_one()  # type: ignore[call-overload]
         assert score == software
-    finally:
-        await client.close()
 
 
 async def test_reject_keeps_the_active_model(db_url: str, slack: FakeSlack) -> None:
-    client = await started(db_url, learning_config(), slack)
-    try:
+    async with running(db_url, learning_config(), slack) as client:
         post = await proposal_in_dm(client, slack, f"@{BOSS}")
         assert (
             await post_slack(client, decision_click(slack, post, "reject", user=BOSS, n=2))
@@ -186,15 +178,12 @@ async def test_reject_keeps_the_active_model(db_url: str, slack: FakeSlack) -> N
             f"rejected by <@{BOSS}>" in orjson.dumps(slack.calls_to("chat.update")[0].body).decode()
         )
         assert await versions(client) == {1: "active", 2: "rejected"}
-    finally:
-        await client.close()
 
 
 async def test_someone_not_a_manager_is_refused_and_nothing_changes(
     db_url: str, slack: FakeSlack
 ) -> None:
-    client = await started(db_url, learning_config(), slack)
-    try:
+    async with running(db_url, learning_config(), slack) as client:
         post = await proposal_in_dm(client, slack, f"@{BOSS}")
         body = decision_click(slack, post, "approve", user="U0REP1", n=3)
         assert (await post_slack(client, body)).status == 200
@@ -206,14 +195,11 @@ async def test_someone_not_a_manager_is_refused_and_nothing_changes(
         assert refusal.body["response_type"] == "ephemeral"
         assert not slack.calls_to("chat.update")
         assert await versions(client) == {1: "active", 2: "proposed"}
-    finally:
-        await client.close()
 
 
 async def test_a_member_of_a_manager_user_group_may_approve(db_url: str, slack: FakeSlack) -> None:
     slack.usergroups["S0MGRS"] = ["U0LEAD"]
-    client = await started(db_url, learning_config(managers="S0MGRS"), slack)
-    try:
+    async with running(db_url, learning_config(managers="S0MGRS"), slack) as client:
         # No manager can be messaged directly: the proposal goes to the default channel.
         post = await proposal_in_dm(client, slack, "#sales-alerts")
         body = decision_click(slack, post, "approve", user="U0LEAD", n=4)
@@ -221,20 +207,15 @@ async def test_a_member_of_a_manager_user_group_may_approve(db_url: str, slack: 
         await eventually(lambda: bool(slack.calls_to("chat.update")), seconds=10)
         assert await versions(client) == {1: "retired", 2: "active"}
         assert slack.calls_to("usergroups.users.list")[0].body["usergroup"] == "S0MGRS"
-    finally:
-        await client.close()
 
 
 async def test_auto_apply_activates_an_improving_refit_and_says_so(
     db_url: str, slack: FakeSlack
 ) -> None:
-    client = await started(db_url, learning_config(auto=True), slack)
-    try:
+    async with running(db_url, learning_config(auto=True), slack) as client:
         post = await proposal_in_dm(client, slack, f"@{BOSS}")
         flat = orjson.dumps(blocks_of(post)).decode()
         assert "Model v2 applied" in flat
         assert "applied automatically" in flat
         assert not [b for b in blocks_of(post) if b["type"] == "actions"]
         assert await versions(client) == {1: "retired", 2: "active"}
-    finally:
-        await client.close()
