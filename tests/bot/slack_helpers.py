@@ -14,10 +14,12 @@ from sqlalchemy import func, select
 
 from bot.signatures import generate_secret, sign
 from bot.state import ENGINE
+from config.settings import Settings, load_settings
 from tests.bot.conftest import IDEAL, identify, track
 from tests.fakes.slack_api import FakeSlack
 
 WEBHOOK_SECRET = generate_secret()
+SIGNING_SECRET = "slack-signing-secret-for-tests"
 
 Client = TestClient[web.Request, web.Application]
 
@@ -59,3 +61,12 @@ def click_payload(
         "actions": [{"action_id": f"lead_{action}", "block_id": "actions", "value": lead_id,
                      "type": "button", "action_ts": str(time.time())}],
     }  # fmt: skip
+
+
+def slack_settings(db_url: str, slack: FakeSlack, *, ingest: str = "thread") -> Settings:
+    """Settings for the bot with signed webhooks and Slack at the fake Web API."""
+    return load_settings({
+        "DATABASE_URL": db_url, "LEADBOT_INGEST": ingest,
+        "LEADBOT_WEBHOOK_SECRET": WEBHOOK_SECRET, "SLACK_BOT_TOKEN": slack.token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.url,
+    })  # fmt: skip

@@ -19,15 +19,13 @@ from bot.edges import BandEdges
 from bot.messages import Action, Actor, Outcome, Reply
 from bot.pipeline import Pipeline
 from config.loader import LeadbotConfig, load_config
-from config.settings import load_settings
 from scoring import LeadState, score
 from scoring.engine import feature
 from storage.ingest import LEADS
 from storage.tables import Feedback
 from tests.bot.conftest import DAY, IDEAL, SMALL_MODEL, T0, events, identify, page, track
+from tests.bot.slack_helpers import slack_settings
 from tests.bot.test_slack_app import (
-    SIGNING_SECRET,
-    WEBHOOK_SECRET,
     command_body,
     eventually,
     post_slack,
@@ -547,11 +545,7 @@ async def test_the_slack_server_answers_with_its_live_edges(
     async with Pipeline(engine, config) as pipeline:
         await pipeline.ingest(events(*_median_hot_leads()), now=T0)
     async with FakeSlack(token="xoxb-test") as slack:
-        settings = load_settings({
-            "DATABASE_URL": db_url, "LEADBOT_INGEST": ingest,
-            "LEADBOT_WEBHOOK_SECRET": WEBHOOK_SECRET, "SLACK_BOT_TOKEN": "xoxb-test",
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.url,
-        })  # fmt: skip
+        settings = slack_settings(db_url, slack, ingest=ingest)
         async with TestClient(TestServer(build_app(settings=settings, config=config))) as client:
             answers: list[str] = []
             for n in range(1, 100):  # the first refresh runs as the server starts

@@ -25,11 +25,9 @@ from bot.slack.transport import SlackTransport
 from bot.state import DISPATCHER, ENGINE
 from config.loader import LeadbotConfig, load_config
 from config.schedules import Schedule
-from config.settings import load_settings
 from storage.ingest import OUTBOX
 from tests.bot.conftest import IDEAL, SMALL_MODEL, T0, identify, track
-from tests.bot.slack_helpers import WEBHOOK_SECRET, Client, eventually
-from tests.bot.test_slack_app import SIGNING_SECRET
+from tests.bot.slack_helpers import WEBHOOK_SECRET, Client, eventually, slack_settings
 from tests.bot.test_slack_transport import Clock
 from tests.fakes.slack_api import UPLOAD, FakeSlack
 
@@ -51,11 +49,7 @@ def digest_config() -> LeadbotConfig:
 
 @pytest.fixture
 async def bot(db_url: str, digest_config: LeadbotConfig, slack: FakeSlack) -> AsyncIterator[Client]:
-    settings = load_settings({
-        "DATABASE_URL": db_url, "LEADBOT_INGEST": "thread",
-        "LEADBOT_WEBHOOK_SECRET": WEBHOOK_SECRET, "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.url,
-    })  # fmt: skip
+    settings = slack_settings(db_url, slack)
     client: Client = TestClient(TestServer(build_app(settings=settings, config=digest_config)))
     await client.start_server()
     try:

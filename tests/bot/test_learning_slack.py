@@ -17,11 +17,10 @@ from bot.signatures import sign
 from bot.slack.approvals import REFUSAL
 from bot.state import ENGINE
 from config.loader import LeadbotConfig, load_config
-from config.settings import load_settings
 from storage.tables import Lead, ModelVersion, ScoreChange
 from tests.bot.conftest import SMALL_MODEL, identify, track
-from tests.bot.slack_helpers import WEBHOOK_SECRET, Client, eventually
-from tests.bot.test_slack_app import SIGNING_SECRET, command_body, post_slack
+from tests.bot.slack_helpers import WEBHOOK_SECRET, Client, eventually, slack_settings
+from tests.bot.test_slack_app import command_body, post_slack
 from tests.fakes.slack_api import FakeSlack
 
 BOSS = "U0BOSS"
@@ -42,11 +41,7 @@ def learning_config(*, managers: str = BOSS, auto: bool = False) -> LeadbotConfi
 
 def running(db_url: str, config: LeadbotConfig, slack: FakeSlack) -> Client:
     """The bot with Slack at the fake; ``async with`` starts and stops it."""
-    settings = load_settings({
-        "DATABASE_URL": db_url, "LEADBOT_INGEST": "thread",
-        "LEADBOT_WEBHOOK_SECRET": WEBHOOK_SECRET, "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.url,
-    })  # fmt: skip
+    settings = slack_settings(db_url, slack)
     return TestClient(TestServer(build_app(settings=settings, config=config)))
 
 

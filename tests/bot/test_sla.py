@@ -21,14 +21,13 @@ from bot.sla import ESCALATION, REMINDER, sla_sweep
 from bot.slack.followup_blocks import cooling_message, escalation_message, reminder_message
 from bot.state import DISPATCHER, ENGINE
 from config.loader import LeadbotConfig, load_config
-from config.settings import load_settings
 from storage.claims import snooze_lead
 from storage.engine import session_factory
 from storage.feedback import record_feedback
 from storage.tables import OutboxMessage
 from tests.bot.conftest import IDEAL, SMALL_MODEL, identify, track
-from tests.bot.slack_helpers import WEBHOOK_SECRET, Client, eventually
-from tests.bot.test_slack_app import SIGNING_SECRET, action_body, post_slack
+from tests.bot.slack_helpers import WEBHOOK_SECRET, Client, eventually, slack_settings
+from tests.bot.test_slack_app import action_body, post_slack
 from tests.fakes.slack_api import Call, FakeSlack
 
 HOUR = 3600.0
@@ -63,11 +62,7 @@ def clock() -> Clock:
 
 
 async def started(db_url: str, config: LeadbotConfig, slack: FakeSlack, clock: Clock) -> Client:
-    settings = load_settings({
-        "DATABASE_URL": db_url, "LEADBOT_INGEST": "thread",
-        "LEADBOT_WEBHOOK_SECRET": WEBHOOK_SECRET, "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.url,
-    })  # fmt: skip
+    settings = slack_settings(db_url, slack)
     app = build_app(settings=settings, config=config, clock=clock)
     client: Client = TestClient(TestServer(app))
     await client.start_server()

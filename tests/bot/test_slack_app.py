@@ -18,28 +18,22 @@ from sqlalchemy import select
 from bot.app import build_app
 from bot.state import ENGINE
 from config.loader import LeadbotConfig
-from config.settings import load_settings
 from storage.tables import Feedback, Lead
 from tests.bot.slack_helpers import (
-    WEBHOOK_SECRET,
+    SIGNING_SECRET,
     Client,
     click_payload,
     count,
     eventually,
     hot_lead,
+    slack_settings,
 )
 from tests.fakes.slack_api import FakeSlack
-
-SIGNING_SECRET = "slack-signing-secret-for-tests"
 
 
 @pytest.fixture
 async def client(db_url: str, config: LeadbotConfig, slack: FakeSlack) -> AsyncIterator[Client]:
-    settings = load_settings({
-        "DATABASE_URL": db_url, "LEADBOT_INGEST": "thread",
-        "LEADBOT_WEBHOOK_SECRET": WEBHOOK_SECRET, "SLACK_BOT_TOKEN": "xoxb-test",
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.url,
-    })  # fmt: skip
+    settings = slack_settings(db_url, slack)
     async with TestClient(TestServer(build_app(settings=settings, config=config))) as client:
         yield client
 
