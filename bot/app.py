@@ -30,7 +30,7 @@ from bot.slack.runtime import (
     slack_events,
     socket_mode,
 )
-from bot.state import DISPATCHER, ENGINE, INGEST, LIMITS, VERIFIER, Limits
+from bot.state import DISPATCHER, ENGINE, INGEST, LIMITS, SCHEDULER, VERIFIER, Limits
 from bot.teams.runtime import (
     TEAMS,
     TeamsConfigError,
@@ -166,6 +166,7 @@ def build_app(
                 ),
             )  # fmt: skip
             scheduler.start()  # after the dispatcher, stopped before it
+            app[SCHEDULER] = scheduler
             yield
             await scheduler.stop()
             delivery.cancel()

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.inbound import InboundEvent
 from bot.outbox import Dispatcher
 from bot.pipeline import IngestResult
+from bot.scheduler import Scheduler
 from bot.signatures import WebhookVerifier
 
 
@@ -34,3 +35,4 @@ INGEST = web.AppKey("ingest", Ingest)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 VERIFIER: web.AppKey[WebhookVerifier | None] = web.AppKey("verifier")
 LIMITS = web.AppKey("limits", Limits)
+SCHEDULER = web.AppKey("scheduler", Scheduler)  # its ``fire(job, now)`` runs a slot now

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from bot.app import build_app
 from bot.sla import sla_sweep
-from bot.state import DISPATCHER, ENGINE
+from bot.state import DISPATCHER, ENGINE, SCHEDULER
 from bot.versions import ensure_active
 from config.loader import LeadbotConfig, load_config
 from config.settings import load_settings
@@ -453,3 +453,29 @@ async def test_an_unclaimed_teams_alert_gets_its_sla_reminder_in_its_channel(
     card = flat(reminder["attachments"][0]["content"])
     assert "Dana Reyes" in card
     assert "waiting" in card
+
+
+async def test_a_scheduled_digest_reaches_a_teams_managers_chat_with_its_chart(
+    db_url: str, fake: FakeConnector
+) -> None:
+    text = MANAGED + 'schedules:\n  - {job: digest, cron: "0 8 * * 1", period: week}\n'
+    config = load_config(text=text, name="digest.yaml")
+    app = build_app(settings=settings(db_url, **ANONYMOUS), config=config)
+    async with TestClient(TestServer(app)) as client:
+        chat = {"id": "a:1manager", "conversationType": "personal", "tenantId": "tenant-1"}
+        hello = activity(fake, "conversationUpdate", user=MANAGER, conversation=chat,
+                         channelData={}, membersAdded=[{"id": BOT}])  # fmt: skip
+        await post(client, hello)  # the manager's 1:1 chat is known from now on
+        await hot_lead(client)
+        run = await client.app[SCHEDULER].fire("digest-week", time.time())
+        assert run.ran
+        client.app[DISPATCHER].wake()
+        await eventually(lambda: len(fake.posted("a:1manager")) == 1, seconds=10)
+    [message] = fake.posted("a:1manager")
+    card = message["attachments"][0]["content"]
+    body = flat(card)
+    assert "Weekly digest" in body
+    assert "Dana Reyes" in body  # the new hot lead of the week
+    images = [e for e in card["body"] if e.get("type") == "Image"]
+    assert images
+    assert images[0]["url"].startswith("data:image/png;base64,")
