@@ -159,6 +159,10 @@ class Dispatcher:
                 await self.run_once()
             except Exception:
                 log.exception("outbox dispatcher failed; retrying")
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for around an Event that is
+            # set as the task is cancelled can leave the task stuck cancelling (seen at
+            # shutdown: the bot never finished stopping).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
             self._wake.clear()

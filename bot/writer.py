@@ -152,7 +152,8 @@ class IngestProcess:
             self._writer.write_eof()
         if self._reader_task is not None:
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(self._reader_task), timeout=30)
+                async with asyncio.timeout(30):
+                    await asyncio.shield(self._reader_task)
         if self._process is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._process.join, 10)
             if self._process.is_alive():

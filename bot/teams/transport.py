@@ -234,7 +234,8 @@ class TeamsTransport:
             )
         client = await self._client(stored)
         try:
-            return await asyncio.wait_for(operation(client), self.timeout_seconds)
+            async with asyncio.timeout(self.timeout_seconds):
+                return await operation(client)
         except aiohttp.ClientResponseError as exc:
             raise self._http_error(what, stored.conversation_id, exc) from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
