@@ -361,21 +361,22 @@ class FixedToken(AccessTokenProviderBase):
         self.asked.append((resource_url, scopes))
         return "token-1"
 
+    # The SDK's provider interface also has flows a bot posting as itself never uses: if
+    # the transport ever reached one, the test fails here instead of passing on a guess.
     def get_token_credential(self) -> Any:
-        raise NotImplementedError
+        raise NotImplementedError("not a flow of a bot posting as itself")
 
-    # Flows a bot posting as itself never uses.
     async def acquire_token_on_behalf_of(self, scopes: list[str], user_assertion: str) -> str:
-        raise NotImplementedError
+        raise NotImplementedError("not a flow of a bot posting as itself")
 
     async def get_agentic_application_token(self, *args: Any, **kwargs: Any) -> str | None:
-        raise NotImplementedError
+        raise NotImplementedError("not a flow of a bot posting as itself")
 
     async def get_agentic_instance_token(self, *args: Any, **kwargs: Any) -> tuple[str, str]:
-        raise NotImplementedError
+        raise NotImplementedError("not a flow of a bot posting as itself")
 
     async def get_agentic_user_token(self, *args: Any, **kwargs: Any) -> str | None:
-        raise NotImplementedError
+        raise NotImplementedError("not a flow of a bot posting as itself")
 
 
 class OneConnection(Connections):
