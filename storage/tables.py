@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint, func, text
+from sqlalchemy import Column, Index, UniqueConstraint, false, func, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import JSONType, UTCDateTime
@@ -119,6 +119,9 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = _dt()
     sent_at: datetime | None = _dt(nullable=True)
     last_error: str | None = None
+    # A send was started and its outcome is unknown: look for the earlier post first (0007).
+    unsure: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    retried_at: datetime | None = _dt(nullable=True)  # `leadbot outbox retry`: budget from here
 
 
 class Feedback(SQLModel, table=True):
@@ -144,7 +147,7 @@ class AlertPost(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     lead_id: str = Field(index=True, max_length=255)
-    outbox_id: int | None = None
+    outbox_id: int | None = Field(default=None, index=True)
     platform: str = Field(max_length=32)
     channel: str = Field(max_length=255)
     ts: str = Field(max_length=64)
