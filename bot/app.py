@@ -16,6 +16,7 @@ from bot.edges import BandEdges, following_band_edges
 from bot.ingest import running_ingest
 from bot.learning import Learner, manager_destinations, running_learner
 from bot.live import ActiveModel
+from bot.ops import healthz, metrics, read_timeout, readyz
 from bot.outbox import ByDestination, ConsoleTransport, Dispatcher, Transport
 from bot.rescore import RescoreAlerts
 from bot.routing import Router
@@ -41,7 +42,7 @@ from bot.teams.runtime import (
     teams_enabled,
 )
 from bot.versions import active_model
-from bot.webhooks import health, receive_events
+from bot.webhooks import receive_events
 from bot.writer import IngestProcess
 from config.loader import LeadbotConfig
 from config.settings import Settings
@@ -80,11 +81,16 @@ def build_app(
 ) -> web.Application:
     """The whole bot on one aiohttp application; the database is opened at startup.
     ``transport`` replaces the console output (tests capture it)."""
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[read_timeout(settings.read_timeout)],
+    )
     app[VERIFIER] = make_verifier(settings, insecure=insecure)
     app[LIMITS] = Limits(settings.max_body_bytes, settings.max_event_bytes, clock)
     app.router.add_post("/webhooks/events", receive_events)
-    app.router.add_get("/healthz", health)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
     with_slack = slack_enabled(settings)
     if with_slack:
         try:

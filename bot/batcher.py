@@ -44,6 +44,11 @@ class GroupCommitter:
         self._wake = asyncio.Event()
         self._closed = False
 
+    @property
+    def alive(self) -> bool:
+        """Whether requests are being committed (false once stopped)."""
+        return not self._closed
+
     async def submit(self, events: Sequence[InboundEvent]) -> IngestResult:
         """Queue one request's events; returns once they are committed (or raises)."""
         if self._closed:

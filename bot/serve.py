@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from bot.app import StartupError, build_app, default_channel
 from bot.state import VERIFIER
 from bot.teams.runtime import teams_enabled, teams_status
+from bot.writer import WriterStartError
 from config.loader import LeadbotConfig
 from config.settings import Settings
 
@@ -49,7 +50,11 @@ def serve(
         log.log(level, line)
     if app[VERIFIER] is None:
         log.warning(INSECURE_WARNING)
-    web.run_app(app, host=host, port=port, access_log=None, print=None)
+    try:
+        web.run_app(app, host=host, port=port, access_log=None, print=None)
+    except WriterStartError as exc:
+        sys.stderr.write(f"leadbot: cannot start the ingest writer process: {exc}\n")
+        return 1
     return 0
 
 

@@ -22,6 +22,9 @@ class Ingest(Protocol):
 
     async def submit(self, events: Sequence[InboundEvent]) -> IngestResult: ...
 
+    @property
+    def alive(self) -> bool: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:

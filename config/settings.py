@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     port: Port = Field(8080, alias="LEADBOT_PORT")
     max_event_bytes: ByteLimit = Field(32768, alias="LEADBOT_MAX_EVENT_BYTES")
     max_body_bytes: ByteLimit = Field(1_048_576, alias="LEADBOT_MAX_BODY_BYTES")
+    # A request body must arrive within this many seconds (408 and the connection closed).
+    read_timeout: Annotated[float, Field(gt=0)] = Field(15.0, alias="LEADBOT_READ_TIMEOUT")
     log_level: LogLevel = Field("INFO", alias="LEADBOT_LOG_LEVEL")
     # "process": the ingest writer runs in a child process (a second core under load);
     # "thread": in the server process (tests, debugging, constrained hosts).
