@@ -7,6 +7,7 @@ orjson's output rather than a validation library.
 """
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -21,7 +22,14 @@ CALL_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 MAX_BATCH_ITEMS = 10_000
 MAX_ID_CHARS = 255
 MAX_PROBLEMS = 20
+MAX_DEPTH = 64
+"""Objects and lists nested deeper than this in a call are refused. No analytics call needs
+more than a few levels; orjson cannot write past 254 (the call is stored and, with the writer
+process, framed as JSON), and a depth limit keeps every walk over a payload short."""
+_MIN_UNIX = -62_135_596_800.0  # 0001-01-01T00:00:00Z: the first second a datetime can hold
 _MAX_UNIX = 253_402_300_799.0  # 9999-12-31T23:59:59Z: the last second datetime can show
+_NUL_ESCAPED = b"\\u0000"  # how JSON writes U+0000 (raw control bytes are invalid JSON)
+_NUL = "contains a NUL character (\\u0000): not accepted, as PostgreSQL cannot store it"
 _MS_ABOVE = 1e11  # a number above this is milliseconds (1e11 s is the year 5138)
 _EXPECTED_TYPES = ", ".join(CALL_TYPES)
 
@@ -91,6 +99,7 @@ class _Defaults:
     sent_at: float | None
     now: float
     max_event_bytes: int
+    nul: bool  # the body has an escaped NUL somewhere: look for it in every string and key
 
 
 def parse_body(
@@ -117,10 +126,13 @@ def parse_body(
         message = f'expected a JSON object (one call, or {{"batch": [...]}}), got {_kind(doc)}'
         raise InputError(400, [("", message)])
     problems = _Problems()
+    nul = _NUL_ESCAPED in body  # a byte search: the walk that names the field runs only then
     if "batch" in doc:
-        events = _parse_batch(doc, problems, now=float(now), max_event_bytes=max_event_bytes)
+        events = _parse_batch(
+            doc, problems, now=float(now), max_event_bytes=max_event_bytes, nul=nul
+        )
     else:
-        defaults = _Defaults(None, "", None, float(now), max_event_bytes)
+        defaults = _Defaults(None, "", None, float(now), max_event_bytes, nul)
         event = _parse_call(doc, "", defaults, problems)
         events = [event] if event is not None else []
     if problems.count:
@@ -129,7 +141,7 @@ def parse_body(
 
 
 def _parse_batch(
-    doc: dict[str, Any], problems: _Problems, *, now: float, max_event_bytes: int
+    doc: dict[str, Any], problems: _Problems, *, now: float, max_event_bytes: int, nul: bool
 ) -> list[InboundEvent]:
     items = doc["batch"]
     if not isinstance(items, list):
@@ -140,10 +152,12 @@ def _parse_batch(
         message = f"batch has {len(items)} calls, over the limit of {MAX_BATCH_ITEMS}"
         problems.add("batch", message, size=True)
     context = _object(doc, "context", "", problems)
+    if context is not None:  # the calls' e-mail may come from it
+        _check_tree(context, "context", problems, nul=nul)
     sent_at = _time_field(doc, "sentAt", "", problems)
     if problems.count:
         return []
-    defaults = _Defaults(context, "context", sent_at, now, max_event_bytes)
+    defaults = _Defaults(context, "context", sent_at, now, max_event_bytes, nul)
     events: list[InboundEvent] = []
     for i, item in enumerate(items):
         if problems.full:
@@ -161,6 +175,8 @@ def _parse_call(
     if not isinstance(call, dict):
         problems.add(prefix, f"expected a call object, got {_kind(call)}")
         return None
+    if not _check_tree(call, prefix, problems, nul=defaults.nul):
+        return None  # too deep to write back, or a NUL no database column should hold
     canonical = orjson.dumps(call, option=orjson.OPT_SORT_KEYS)
     if len(canonical) > defaults.max_event_bytes:
         message = f"call is {len(canonical)} bytes, over the limit of {defaults.max_event_bytes}"
@@ -395,15 +411,60 @@ def to_unix(value: Any) -> float:
             when = datetime.fromisoformat(value)
             if when.tzinfo is None:
                 when = when.replace(tzinfo=UTC)
-            return when.timestamp()
+            seconds = when.timestamp()
         except (ValueError, OverflowError):
             raise ValueError(f"not an ISO 8601 time: {_show(value)}") from None
+        # The offset may push a valid local time out of what a UTC datetime (and so either
+        # database) can hold: 9999-12-31T23:00:00-05:00 is in the year 10000.
+        if not _MIN_UNIX <= seconds <= _MAX_UNIX:
+            raise ValueError(
+                f"out of range: {_show(value)} is not between the years 1 and 9999 in UTC"
+            )
+        return seconds
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = value / 1000 if value > _MS_ABOVE else float(value)
         if 0 <= seconds <= _MAX_UNIX:
             return seconds
         raise ValueError(f"not a unix time in seconds or milliseconds: {_show(value)}")
     raise ValueError(f"expected an ISO 8601 time or unix seconds, got {_kind(value)}")
+
+
+def _check_tree(value: Any, path: str, problems: _Problems, *, nul: bool) -> bool:
+    """False, with the problem added, when `value` nests deeper than MAX_DEPTH or (when
+    `nul`) holds a NUL in a string or a key. Only the first such field is named."""
+    for field, message in _tree_problems(value, path, nul=nul):
+        problems.add(field, message)
+        return False
+    return True
+
+
+def _tree_problems(root: Any, prefix: str, *, nul: bool) -> Iterator[tuple[str, str]]:
+    """(field, message) for each container nested too deep and, when `nul`, each string or
+    key holding a NUL. Iterative: orjson reads up to 1,024 levels, past Python's stack."""
+    stack: list[tuple[Any, str, int]] = [(root, prefix, 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                yield _cut(path), _NUL
+            continue
+        if depth > MAX_DEPTH:
+            yield _cut(path), f"nested deeper than {MAX_DEPTH} levels"
+            continue
+        pairs = value.items() if isinstance(value, dict) else enumerate(value)
+        children: list[tuple[Any, str, int]] = []
+        for key, item in pairs:
+            at = _at(path, key) if isinstance(key, str) else f"{path}[{key}]"
+            if nul and isinstance(key, str) and "\x00" in key:
+                yield _cut(at), "key " + _NUL
+            elif isinstance(item, dict | list) or (nul and isinstance(item, str)):
+                children.append((item, at, depth + 1))
+        stack.extend(reversed(children))  # popped in document order
+
+
+def _cut(path: str) -> str:
+    """A field path as it goes back to the client, cut short: keys are the sender's own."""
+    return path if len(path) <= 200 else path[:197] + "..."
 
 
 def _object(

@@ -10,7 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import InputError
-from bot.inbound import CALL_TYPES, MAX_BATCH_ITEMS, MAX_PROBLEMS, InboundEvent, parse_body
+from bot.inbound import (
+    CALL_TYPES,
+    MAX_BATCH_ITEMS,
+    MAX_DEPTH,
+    MAX_PROBLEMS,
+    InboundEvent,
+    parse_body,
+)
 
 NOW = 1_714_557_600.0  # 2024-05-01T10:00:00Z
 
@@ -237,14 +244,23 @@ def test_empty_email_counts_as_absent() -> None:
     assert parse_one({"type": "identify", "userId": "u1", "traits": {"email": " "}}).email is None
 
 
+# A NUL is refused on its own (see below); surrogates are not text orjson can write.
+_NO_NUL = st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00")
+
+
 @given(
     st.dictionaries(
-        st.text(max_size=12).filter(
+        st.text(_NO_NUL, max_size=12).filter(
             lambda k: k not in {"userId", "anonymousId", "traits", "properties", "context", "batch"}
         ),
         st.recursive(
-            st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=20),
-            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+            st.none()
+            | st.booleans()
+            | st.integers(-(2**63), 2**63 - 1)
+            | st.text(_NO_NUL, max_size=20),
+            lambda inner: (
+                st.lists(inner, max_size=3) | st.dictionaries(st.text(_NO_NUL, max_size=5), inner)
+            ),
             max_leaves=8,
         ),
         max_size=6,
@@ -526,3 +542,73 @@ def test_traits_and_properties_must_be_objects() -> None:
 def test_input_error_needs_a_problem() -> None:
     with pytest.raises(ValueError, match="at least one problem"):
         InputError(400, [])
+
+
+# --- what no database column should hold ----------------------------------------------
+
+
+def _nested(depth: int) -> Any:
+    """``depth`` objects, one inside the other: {"a": {"a": … 1}}."""
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def test_nesting_up_to_the_limit_is_accepted() -> None:
+    # the call is level 1 and properties level 2, so 63 more objects reach MAX_DEPTH
+    assert parse_one(build_track(properties=_nested(MAX_DEPTH - 1)))
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH, 300, 1000])
+def test_deeper_nesting_is_refused_with_its_path(depth: int) -> None:
+    body = b'{"batch": [' + orjson.dumps(build_track())[:-1] + b', "properties": '
+    body += b'{"a":' * depth + b"1" + b"}" * depth + b"}]}"  # orjson.dumps stops at 254
+    error = refused(body)
+    [(field, message)] = error.problems
+    assert field.startswith("batch[0].properties.a.a.a")
+    assert message == f"nested deeper than {MAX_DEPTH} levels"
+    assert error.status == 400
+
+
+@pytest.mark.parametrize(
+    ("call", "field", "words"),
+    [
+        (build_track(properties={"plan": "pro\x00"}), "batch[1].properties.plan", "contains a NUL"),
+        (build_track(properties={"l": [1, ["\x00"]]}), "batch[1].properties.l[1][0]", "NUL"),
+        (build_track(properties={"pl\x00an": 1}), "batch[1].properties.pl\x00an", "key contains"),
+        (build_track(userId="u\x00"), "batch[1].userId", "NUL"),
+        (build_track(messageId="m\x00"), "batch[1].messageId", "NUL"),
+    ],
+)
+def test_a_nul_in_any_string_or_key_is_refused_with_its_field(
+    call: dict[str, Any], field: str, words: str
+) -> None:
+    error = refused({"batch": [build_track(), call]})
+    [(found, message)] = error.problems
+    assert (found, words in message) == (field, True)
+
+
+def test_a_nul_in_the_batch_context_is_refused() -> None:
+    error = refused({"context": {"traits": {"email": "a\x00@b.co"}}, "batch": [build_track()]})
+    assert error.problems[0][0] == "context.traits.email"
+
+
+def test_an_escaped_backslash_before_u0000_is_not_a_nul() -> None:
+    event = parse_one(build_track(properties={"path": "C:\\u0000"}))
+    assert event.properties["path"] == "C:\\u0000"
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-00:01"],
+)
+def test_an_offset_past_the_years_1_to_9999_is_refused(value: str) -> None:
+    [(field, message)] = refused({"batch": [build_track(timestamp=value)]}).problems
+    assert field == "batch[0].timestamp"
+    assert message.startswith("out of range")
+
+
+def test_the_first_and_last_utc_seconds_are_accepted() -> None:
+    assert parse_one(build_track(timestamp="9999-12-31T23:59:59Z")).timestamp == 253_402_300_799
+    assert parse_one(build_track(timestamp="0001-01-01T00:00:00Z")).timestamp == -62_135_596_800
