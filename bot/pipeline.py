@@ -4,12 +4,15 @@ transaction per group of requests, with set-based SQL and no replay of a lead's 
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.alerts import WhyNow, alert_payload, should_alert
@@ -21,8 +24,19 @@ from config.loader import LeadbotConfig
 from scoring import LeadState, Model, Score, score
 from scoring.bands import Thresholds, default_thresholds
 from storage import ingest as repo
+from storage import locks
 from storage.engine import sqlite_writer_engine
 from storage.ingest import StoredLead
+
+log = logging.getLogger(__name__)
+
+# A transaction PostgreSQL rolled back to break a deadlock or a serialization conflict, or
+# because the shared lock table was full, is run again: at most RETRIES tries, jittered
+# backoff from BACKOFF seconds.
+DEADLOCK, SERIALIZATION, OUT_OF_SHARED_MEMORY = "40P01", "40001", "53200"
+RETRYABLE = frozenset({DEADLOCK, SERIALIZATION, OUT_OF_SHARED_MEMORY})
+RETRIES = 5
+BACKOFF = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +150,27 @@ class Pipeline:
         if self._writer is not None:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._thread, self._transaction, requests, now)
-        async with self.engine.begin() as conn:
-            return await conn.run_sync(self._apply, requests, now)
+        return await self._shared_transaction(requests, now)
+
+    async def _shared_transaction(
+        self, requests: Sequence[Sequence[InboundEvent]], now: float
+    ) -> GroupResult:
+        """The group on a database other processes write too (PostgreSQL): a deadlock or a
+        serialization failure rolls it back whole, so it is simply run again."""
+        exclusive = False
+        for attempt in range(1, RETRIES + 1):
+            try:
+                async with self.engine.begin() as conn:
+                    return await conn.run_sync(self._apply, requests, now, exclusive)
+            except DBAPIError as exc:
+                state = _sqlstate(exc)
+                if attempt == RETRIES or state not in RETRYABLE:
+                    raise
+                # The shared lock table is full: the next try takes the gate alone.
+                exclusive = exclusive or state == OUT_OF_SHARED_MEMORY
+                log.warning("ingest group retried (SQLSTATE %s, try %d)", state, attempt)
+                await asyncio.sleep(random.uniform(0.5, 1.5) * BACKOFF * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
 
     def _transaction(self, requests: Sequence[Sequence[InboundEvent]], now: float) -> GroupResult:
         assert self._writer is not None
@@ -155,17 +188,32 @@ class Pipeline:
             self.thresholds = default_thresholds(model.bands)
 
     def _apply(
-        self, conn: Connection, requests: Sequence[Sequence[InboundEvent]], now: float
+        self,
+        conn: Connection,
+        requests: Sequence[Sequence[InboundEvent]],
+        now: float,
+        exclusive: bool = False,
     ) -> GroupResult:
-        self._follow_model(conn)
         events = [e for request in requests for e in request]
-        resolver = Resolver(repo.resolve_identities(conn, keys=_all_keys(events)))
+        keys = _all_keys(events)
+        # Replicas on one PostgreSQL: lock every identity key, then resolve (READ COMMITTED
+        # reads what the last holder committed), then lock every lead to be written; only
+        # then read the leads. See storage.locks for the order that rules out deadlocks.
+        fine = not exclusive and locks.fine(keys)
+        locks.enter(conn, exclusive=not fine)
+        if fine:
+            locks.lock(conn, locks.IDENTITY, keys)
+        # After the gate: an activation (which holds it exclusively) has committed by now.
+        self._follow_model(conn)
+        resolver = Resolver(repo.resolve_identities(conn, keys=keys))
         lead_ids = [resolver.assign(e) for e in events]
+        merges = [(src, dst) for src, dst in resolver.merges if src != dst]
+        if fine:
+            locks.lock(conn, locks.LEAD, [*lead_ids, *(lead for pair in merges for lead in pair)])
         inserted = repo.insert_new_events(
             conn, rows=[_event_row(e, lid, now) for e, lid in zip(events, lead_ids, strict=True)]
         )
         results, counted = _count(requests, lead_ids, inserted)
-        merges = [(src, dst) for src, dst in resolver.merges if src != dst]
         rows = repo.load_leads(
             conn, ids={lid for _, lid in counted} | {s for s, _ in merges} | {d for _, d in merges}
         )
@@ -276,6 +324,10 @@ class Pipeline:
             }
             for destination in self.router.destinations(lead.state.traits)
         ]
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
 
 
 def _all_keys(events: Sequence[InboundEvent]) -> list[str]:
