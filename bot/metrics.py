@@ -52,7 +52,7 @@ RESCORE_SECONDS = Histogram(
 )
 SCHEDULER_RUNS = Counter(
     "leadbot_scheduler_runs",
-    "Scheduled job runs by job and outcome (done, failed, skipped)",
+    "Scheduled job runs by job and outcome (ok, failed, skipped)",
     ["job", "outcome"],
     registry=REGISTRY,
 )

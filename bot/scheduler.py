@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.decay import decay_sweep
 from bot.learning import manager_destinations, retrain_now
 from bot.live import ActiveModel
+from bot.metrics import SCHEDULER_RUNS
 from bot.rescore import RescoreAlerts
 from config.loader import LeadbotConfig
 from config.schedules import Schedule
@@ -124,6 +125,7 @@ async def run_job(
         return RunResult(job.id, "", ran=False, outcome="skipped: no slot at or before now")
     key = slot.isoformat()
     if not await claim_run(engine, job=job.id, run_key=key, now=now):
+        SCHEDULER_RUNS.labels(job=job.id, outcome="skipped").inc()
         log.debug("%s %s: already run", job.id, key)
         return RunResult(job.id, key, ran=False, outcome="skipped: already run")
     context = context or JobContext()
@@ -132,6 +134,7 @@ async def run_job(
     except Exception as exc:
         log.exception("scheduled job %s (%s) failed", job.id, key)
         outcome = f"failed: {type(exc).__name__}: {exc}"
+    SCHEDULER_RUNS.labels(job=job.id, outcome=outcome.split(":", 1)[0]).inc()
     await finish_run(engine, job=job.id, run_key=key, now=time.time(), outcome=outcome)
     await prune_runs(engine, job=job.id, before=now - KEEP_RUNS_SECONDS)
     log.info("scheduled job %s (%s): %s", job.id, key, outcome)

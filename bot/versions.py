@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.live import model_of_yaml
+from bot.metrics import RESCORE_SECONDS
 from bot.rescore import RescoreAlerts, rescore
 from bot.routing import Router
 from config.learning import DEFAULT_LABELS
@@ -212,10 +213,11 @@ def _rescored(
     alerts: RescoreAlerts | None,
 ) -> Rescore:
     model = model_of(repo.get_version(conn, version_id))
-    done = rescore(
-        conn, model=model, now=now, history_delta=history_delta,
-        cause=f"model v{version_id}", alerts=alerts,
-    )  # fmt: skip
+    with RESCORE_SECONDS.time():
+        done = rescore(
+            conn, model=model, now=now, history_delta=history_delta,
+            cause=f"model v{version_id}", alerts=alerts,
+        )  # fmt: skip
     before = None if previous is None else int(previous.id)
     return Rescore(version_id, before, done.leads, done.history, done.alerts)
 

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.metrics import REGISTRY
 from bot.outbox import Dispatcher
 from bot.pipeline import Pipeline
 from bot.routing import Router
@@ -90,6 +91,16 @@ async def test_each_slot_runs_once_and_the_next_slot_runs_again(
     scheduler = Scheduler(engine, config)
     first = at(2026, 3, 16, 9, 7, 2)  # decay runs at minute 7 of every hour
     assert first > T0 + 14 * DAY
+
+    def runs_of(outcome: str) -> float:
+        return (
+            REGISTRY.get_sample_value(
+                "leadbot_scheduler_runs_total", {"job": "decay", "outcome": outcome}
+            )
+            or 0.0
+        )
+
+    ok_before, skipped_before = runs_of("ok"), runs_of("skipped")
     ran = await scheduler.fire("decay", first)
     assert (ran.ran, ran.run_key) == (True, "2026-03-16T09:07:00+00:00")
     assert ran.outcome == "ok: 1 of 1 leads rescored, 1 cooling"
@@ -103,6 +114,7 @@ async def test_each_slot_runs_once_and_the_next_slot_runs_again(
         ("2026-03-16T10:07:00+00:00", "ok: 1 of 1 leads rescored, 0 cooling"),
     ]
     assert all(r.finished_at is not None for r in runs)
+    assert (runs_of("ok") - ok_before, runs_of("skipped") - skipped_before) == (2, 1)
 
 
 async def test_old_runs_are_pruned_by_the_job_itself(

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.actions import features_at
 from bot.app import build_app
 from bot.cli import parser
+from bot.metrics import REGISTRY
 from bot.rescore import RescoreAlerts
 from bot.routing import Router
 from bot.state import ENGINE
@@ -179,8 +180,10 @@ async def test_activate_rescores_and_rollback_restores(engine: AsyncEngine) -> N
     states = await _seed(engine, leads=120, labels=0)
     before = await _leads(engine)
     vid, bumped = await _bumped_version(engine, 25.0, ("industry_software", "demo_request"))
+    timed = REGISTRY.get_sample_value("leadbot_rescore_seconds_count") or 0
     done = await activate(engine=engine, version_id=vid, by="cli", now=NOW)
     assert (done.version_id, done.previous_id, done.leads) == (vid, 1, 120)
+    assert REGISTRY.get_sample_value("leadbot_rescore_seconds_count") == timed + 1
     after = await _leads(engine)
     _assert_scored(after, states, bumped)
     assert any(after[k].band != before[k].band for k in states)
