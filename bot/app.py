@@ -140,7 +140,10 @@ def build_app(
             )  # fmt: skip
             app[TEAMS], transports["teams"] = teams, teams.transport
             await report_missing(engine, live, managers)
-        dispatcher = Dispatcher(engine, ByDestination(transports), clock=clock)
+        dispatcher = Dispatcher(
+            engine, ByDestination(transports), clock=clock,
+            give_up_hours=settings.outbox_give_up_hours,
+        )  # fmt: skip
         learner.on_queued = dispatcher.wake
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)

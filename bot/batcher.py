@@ -13,10 +13,14 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
 from bot.inbound import InboundEvent
 from bot.pipeline import IngestResult, Pipeline
+from bot.throttle import Throttled
 
 log = logging.getLogger(__name__)
+FAILURES = Throttled(log)
 
 
 @dataclass
@@ -99,13 +103,18 @@ async def commit_isolated(
     pipeline: Pipeline, requests: Sequence[Sequence[InboundEvent]], *, now: float
 ) -> tuple[list[Outcome], int]:
     """Commit requests together; if that fails, one by one, so one bad request cannot sink
-    its neighbours. Returns each request's result or error, and the alerts queued."""
+    its neighbours — unless the database itself is down, when every request fails at once
+    (retrying each alone would only multiply the failures). Returns each request's result
+    or error, and the alerts queued."""
     try:
         done = await pipeline.ingest_many(requests, now=now)
     except Exception as exc:
-        if len(requests) == 1:
-            log.exception("ingest failed; nothing of the request was stored")
-            return [exc], 0
+        if len(requests) == 1 or is_outage(exc):
+            FAILURES.failed(
+                "commit", "ingest failed; nothing of %d request(s) was stored: %s",
+                len(requests), exc, exc_info=not is_outage(exc),
+            )  # fmt: skip
+            return [exc] * len(requests), 0
         log.warning("group of %d requests failed (%s); retrying one by one", len(requests), exc)
         outcomes: list[Outcome] = []
         alerts = 0
@@ -114,7 +123,16 @@ async def commit_isolated(
             outcomes += one
             alerts += queued
         return outcomes, alerts
+    FAILURES.recovered("commit", "ingest commits again")
     return list(done.results), done.alerts
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database is unreachable, locked, full or dropped the connection: nothing about
+    the request itself, so a retry later will do (a 503, not a 4xx)."""
+    if isinstance(exc, DBAPIError) and (exc.connection_invalidated or exc.statement is None):
+        return True  # no statement: it failed while connecting
+    return isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError)
 
 
 def _settle(item: _Pending, outcome: Outcome) -> None:

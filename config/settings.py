@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     # "process": the ingest writer runs in a child process (a second core under load);
     # "thread": in the server process (tests, debugging, constrained hosts).
     ingest: IngestMode = Field("process", alias="LEADBOT_INGEST")
+    # Hours an undeliverable outbox message keeps being retried before it goes dead.
+    outbox_give_up_hours: Annotated[float, Field(gt=0)] = Field(
+        24.0, alias="LEADBOT_OUTBOX_GIVE_UP_HOURS"
+    )
     # Slack: on when a bot token is set (HTTP mode also needs the signing secret; Socket
     # Mode the app-level token).
     slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
