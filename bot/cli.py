@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from bot import doctor, privacy
 from config.errors import ConfigError
 from config.loader import LeadbotConfig, check_config, load_config
 from config.settings import Settings, load_settings
@@ -234,6 +235,8 @@ def parser() -> argparse.ArgumentParser:
     _model_parsers(sub)
     _digest_parser(sub)
     _teams_parser(sub)
+    doctor.register(sub)
+    privacy.register(sub)
     return p
 
 
@@ -303,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # bot.scheduler logs each job and its next run itself; APScheduler repeats it per job.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    privacy.quiet_chat_logs()  # no lead e-mail in the log, even at DEBUG
     try:
         return int(args.func(args))
     except ConfigError as exc:
