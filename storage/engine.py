@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -12,6 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 DEFAULT_URL = "sqlite+aiosqlite:///./leadbot.db"
+
+# Drivers that log each call with its parameters at DEBUG: lead e-mails would reach the log
+# whenever the root logger is at DEBUG (LEADBOT_LOG_LEVEL=DEBUG).
+_CHATTY_DRIVERS = ("aiosqlite",)
 
 
 def normalize_url(url: str) -> str:
@@ -41,8 +46,20 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def quiet_driver_logs() -> None:
+    """Keep SQL parameters (lead e-mails, traits) out of the log at every level: a driver
+    logger nobody configured is held at INFO. One set on purpose is left alone."""
+    for name in _CHATTY_DRIVERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+
+
 def create_engine(url: str = DEFAULT_URL, **kwargs: Any) -> AsyncEngine:
     url = normalize_url(url)
+    quiet_driver_logs()
+    # SQL parameters are personal data: never in echo output nor in error messages.
+    kwargs.setdefault("hide_parameters", True)
     # orjson for every JSON column: lead states and event payloads are on the hot path.
     kwargs.setdefault("json_serializer", _json_dumps)
     kwargs.setdefault("json_deserializer", orjson.loads)
@@ -88,6 +105,7 @@ def sqlite_writer_engine(engine: AsyncEngine) -> Engine | None:
         connect_args={"check_same_thread": False},
         pool_size=1,
         max_overflow=0,
+        hide_parameters=True,
     )
     event.listen(writer, "connect", _sqlite_pragmas)
     event.listen(writer, "connect", _autocommit_driver)

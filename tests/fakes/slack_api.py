@@ -247,6 +247,7 @@ class FakeSlack:
             "auth.test": self._auth_test,
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
+            "chat.delete": self._delete,
             "chat.postEphemeral": self._post_ephemeral,
             "conversations.open": self._open,
             "views.open": self._views_open,
@@ -291,6 +292,14 @@ class FakeSlack:
         message.update({k: body[k] for k in ("text", "blocks") if k in body})
         return {"ok": True, "channel": channel, "ts": ts, "text": message["text"],
                 "message": message}  # fmt: skip
+
+    def _delete(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``chat.delete``: the bot's own message goes (Slack answers its channel and ts)."""
+        channel = self.channel_id(str(body.get("channel", "")))
+        ts = str(body.get("ts", ""))
+        if self.messages.pop((channel, ts), None) is None:
+            return {"ok": False, "error": "message_not_found"}
+        return {"ok": True, "channel": channel, "ts": ts}
 
     def _post_ephemeral(self, body: dict[str, Any]) -> dict[str, Any]:
         if not body.get("channel") or not body.get("user"):
