@@ -1,14 +1,28 @@
 """The outbox dispatcher: delivers what the pipeline decided, once, with retries.
 
-Messages are claimed with a lease, handed to the transport for their destination, then
-marked sent. A failed delivery is retried with backoff (or at the ``Retry-After`` the
-platform asked for); a crash mid-delivery is retried when the lease expires.
+Messages are claimed a few at a time with a lease. Right before each send the dispatcher
+renews that message's lease (``storage.outbox.start``) and sends only if it still holds
+it; the send is cut off well inside the lease (``send_timeout``), so no other worker can
+claim a message while one is sending it. The message is then marked sent, or retried.
+
+Outages only delay: a failure is retried with capped exponential backoff (or at the
+``Retry-After`` the platform asked for, which never counts against the message) until
+``give_up_hours`` (24 h by default, ``LEADBOT_OUTBOX_GIVE_UP_HOURS``) have passed since
+it was created (or since ``leadbot outbox retry``); only then, or on a permanent error (a
+message the platform will never take), does it go ``dead``, its last error kept.
+
+Posted once across a crash: a send whose outcome is unknown (a crash or a timeout after
+the request went out, a 5xx) leaves the row ``unsure``. Before sending it again the
+dispatcher looks in ``alert_posts`` for a recorded post, and the transport may look on the
+platform (Slack: the message metadata ``leadbot_outbox``); what is found is marked sent
+without posting again. See docs/architecture.md for what remains.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Mapping
@@ -17,23 +31,39 @@ from typing import Any, Protocol, TextIO
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.metrics import OUTBOX_DELIVERIES
 from bot.text import clean, render_alert
+from bot.throttle import Throttled
 from storage import outbox as repo
 from storage.outbox import Claimed
+from storage.posts import channel_of, post_of
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=2)
+CLAIM_LIMIT = 10  # messages per claim: each is renewed before its send anyway
+GIVE_UP_HOURS = 24.0
+BACKOFF_CAP = 300.0  # seconds: a transport back from an outage is used within 5 minutes
 
 
 class DeliveryError(Exception):
-    """A transport could not deliver; ``retry_after`` (seconds) if the platform said when."""
+    """A transport could not deliver. ``retry_after`` (seconds) if the platform said when;
+    ``permanent`` when no retry can succeed; ``maybe_sent`` whether the platform may have
+    the message anyway (True: a timeout or 5xx after the request went out; False: it
+    surely does not; None: this attempt learnt nothing, what was known before stands)."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        permanent: bool = False,
+        maybe_sent: bool | None = None,
+    ):
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent
+        self.maybe_sent = maybe_sent
 
 
 class Transport(Protocol):
@@ -83,8 +113,13 @@ class ByDestination:
 
 
 def backoff(attempts: int) -> float:
-    """Seconds before retry ``attempts`` + 1: 2, 4, 8 … capped at 10 minutes."""
-    return float(min(600, 2**attempts))
+    """Seconds before retry ``attempts`` + 1: 2, 4, 8 … capped at ``BACKOFF_CAP``."""
+    return float(min(BACKOFF_CAP, 2 ** min(attempts, 32)))
+
+
+def platform_of(destination: str) -> str:
+    """``slack:#sales`` → ``slack``: the transport label of the metrics."""
+    return destination.split(":", 1)[0]
 
 
 class Dispatcher:
@@ -95,12 +130,23 @@ class Dispatcher:
         *,
         clock: Callable[[], float],
         poll_seconds: float = 1.0,
+        give_up_hours: float = GIVE_UP_HOURS,
+        lease: timedelta = LEASE,
+        claim_limit: int = CLAIM_LIMIT,
     ) -> None:
+        if not give_up_hours > 0:
+            raise ValueError(f"give_up_hours must be more than 0, got {give_up_hours!r}")
         self.engine = engine
         self.transport = transport
         self.clock = clock
         self.poll_seconds = poll_seconds
+        self.give_up = timedelta(hours=give_up_hours)
+        self.lease = lease
+        # A send is cut off with a quarter of its lease left: nobody can claim it meanwhile.
+        self.send_timeout = lease.total_seconds() * 0.75
+        self.claim_limit = claim_limit
         self._wake = asyncio.Event()
+        self._retries = Throttled(log, period=60.0)
 
     def wake(self) -> None:
         """Called after a commit that may have queued messages: deliver without waiting."""
@@ -114,43 +160,83 @@ class Dispatcher:
         delivered = 0
         while True:
             async with self.engine.begin() as conn:
-                batch = await repo.claim(conn, now=self._now(), lease=LEASE)
+                batch = await repo.claim(
+                    conn, now=self._now(), lease=self.lease, limit=self.claim_limit
+                )
             if not batch:
                 return delivered
             for message in batch:
                 delivered += await self._deliver(message)
 
     async def _deliver(self, message: Claimed) -> int:
+        recorded = None
+        async with self.engine.begin() as conn:
+            held = await repo.start(conn, message, until=self._now() + self.lease)
+            if held and message.unsure:
+                recorded = await post_of(conn, outbox_id=message.id)
+                seen_in = await channel_of(
+                    conn, platform=platform_of(message.destination),
+                    destination=message.destination,
+                )  # fmt: skip
+                message = dataclasses.replace(message, seen_in=seen_in)
+        if not held:
+            log.info("outbox message %d was taken over by another worker; not sending it",
+                     message.id)  # fmt: skip
+            return 0
+        if recorded is not None:  # an earlier attempt posted it and recorded where
+            log.info("outbox message %d was already posted (%s %s); not posting it again",
+                     message.id, *recorded)  # fmt: skip
+            return await self._sent(message, outcome="found")
         try:
-            await self.transport.deliver(message)
+            async with asyncio.timeout(self.send_timeout):
+                await self.transport.deliver(message)
         except Exception as exc:
             await self._failed(message, exc)
             return 0
+        return await self._sent(message, outcome="sent")
+
+    async def _sent(self, message: Claimed, *, outcome: str) -> int:
         async with self.engine.begin() as conn:
-            await repo.mark_sent(conn, message_id=message.id, now=self._now())
+            marked = await repo.mark_sent(conn, message, now=self._now())
+        if not marked:
+            log.error("outbox message %d was delivered after its claim was lost: another "
+                      "worker may deliver it again", message.id)  # fmt: skip
+        OUTBOX_DELIVERIES.labels(transport=platform_of(message.destination), outcome=outcome).inc()
+        self._retries.recovered(message.destination, f"deliveries to {message.destination} work")
         return 1
 
     async def _failed(self, message: Claimed, exc: Exception) -> None:
-        retry_after = getattr(exc, "retry_after", None)
+        now = self._now()
+        retry_after: float | None = getattr(exc, "retry_after", None)
         # A platform that says when to come back (429 + Retry-After) is pacing us, not
-        # failing: those waits never use up the attempts, or an outage would kill alerts.
-        exhausted = retry_after is None and message.attempts >= MAX_ATTEMPTS
-        permanent = getattr(exc, "permanent", False) or exhausted
-        retry_at = (
-            None
-            if permanent
-            else self._now()
-            + timedelta(
-                seconds=retry_after if retry_after is not None else backoff(message.attempts)
-            )
-        )
-        log.warning(
-            "delivery of outbox message %d (%s to %s) failed, attempt %d: %s%s",
-            message.id, message.kind, message.destination, message.attempts, exc,
-            "; giving up" if retry_at is None else f"; retrying at {retry_at:%H:%M:%S}",
-        )  # fmt: skip
+        # failing: those waits never count, or a long rate limit would kill alerts.
+        start = message.retried_at or message.created_at or now
+        expired = retry_after is None and now >= start + self.give_up
+        dead = bool(getattr(exc, "permanent", False)) or expired
+        wait = retry_after if retry_after is not None else backoff(message.attempts)
+        retry_at = None if dead else now + timedelta(seconds=wait)
+        unsure = _maybe_sent(exc, message)
+        error = str(exc) or repr(exc)
+        if expired and not getattr(exc, "permanent", False):
+            error = f"gave up after {self.give_up.total_seconds() / 3600:g} h: {error}"
         async with self.engine.begin() as conn:
-            await repo.mark_failed(conn, message_id=message.id, error=str(exc), retry_at=retry_at)
+            await repo.mark_failed(conn, message, error=error, retry_at=retry_at, unsure=unsure)
+        platform = platform_of(message.destination)
+        OUTBOX_DELIVERIES.labels(transport=platform, outcome="dead" if dead else "retry").inc()
+        if dead:
+            log.error(
+                "outbox message %d (%s to %s) is dead after %d attempt(s): %s%s; "
+                "see `leadbot outbox list`, then `leadbot outbox retry %d`",
+                message.id, message.kind, message.destination, message.attempts, error,
+                " (it may have been posted)" if unsure else "", message.id,
+            )  # fmt: skip
+            return
+        assert retry_at is not None
+        self._retries.failed(
+            message.destination,
+            "delivery to %s failed (outbox message %d, attempt %d): %s; retrying at %s",
+            message.destination, message.id, message.attempts, error, f"{retry_at:%H:%M:%S}",
+        )  # fmt: skip
 
     async def run(self) -> None:
         """Background loop: deliver, then sleep until woken or the poll interval passes."""
@@ -166,3 +252,10 @@ class Dispatcher:
                 async with asyncio.timeout(self.poll_seconds):
                     await self._wake.wait()
             self._wake.clear()
+
+
+def _maybe_sent(exc: Exception, message: Claimed) -> bool:
+    """Whether the platform may hold the message after this failure: the transport's word,
+    else what was known before; a timeout or an unexpected error may come after the post."""
+    said = getattr(exc, "maybe_sent", None) if isinstance(exc, DeliveryError) else True
+    return message.unsure if said is None else bool(said)

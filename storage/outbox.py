@@ -1,9 +1,19 @@
 """Outbox claims: each message is delivered by one worker at a time, and retried after a
 crash once its lease runs out. On PostgreSQL rows are claimed with ``SKIP LOCKED`` so
-several replicas share the work without waiting on each other."""
+several replicas share the work without waiting on each other.
+
+A claim takes the lease and bumps ``attempts``; ``attempts`` is also the claim's token.
+``start`` renews the lease of one message right before it is sent and answers whether the
+caller still holds it (a worker whose lease ran out and was taken over must not send);
+``mark_sent`` and ``mark_failed`` change a row only while the caller holds it.
+
+``unsure`` says a send was started and its outcome is unknown (set by ``start``, cleared
+when the outcome is recorded): the next attempt looks for the earlier post first.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,6 +22,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.ingest import OUTBOX
+
+STATUSES = ("pending", "sending", "sent", "dead")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,10 +34,17 @@ class Claimed:
     destination: str
     payload: dict[str, Any]
     attempts: int
+    created_at: datetime | None = None
+    # An earlier attempt may have reached the platform: look for it before posting again.
+    unsure: bool = False
+    retried_at: datetime | None = None
+    # For an unsure message: the channel id where alerts to this destination landed before
+    # (a Slack ``#name`` resolved after a restart), filled in by the dispatcher.
+    seen_in: str | None = None
 
 
 async def claim(
-    conn: AsyncConnection, *, now: datetime, lease: timedelta, limit: int = 50
+    conn: AsyncConnection, *, now: datetime, lease: timedelta, limit: int = 10
 ) -> list[Claimed]:
     """Lease up to ``limit`` due messages (pending, or sending with an expired lease)."""
     query = (
@@ -39,38 +58,152 @@ async def claim(
     rows = (await conn.execute(query)).mappings().all()
     if not rows:
         return []
-    await conn.execute(
+    # Still due: on SQLite another process may have claimed between the SELECT and here.
+    taken = await conn.execute(
         update(OUTBOX)
-        .where(OUTBOX.c.id.in_([r["id"] for r in rows]))
+        .where(OUTBOX.c.id.in_([r["id"] for r in rows]), OUTBOX.c.available_at <= now)
+        .where(OUTBOX.c.status.in_(("pending", "sending")))
         .values(status="sending", available_at=now + lease, attempts=OUTBOX.c.attempts + 1)
+        .returning(OUTBOX.c.id)
     )
-    return [
-        Claimed(r["id"], r["kind"], r["lead_id"], r["destination"], r["payload"], r["attempts"] + 1)
-        for r in rows
-    ]
+    ids = set(taken.scalars())
+    return [_claimed(r) for r in rows if r["id"] in ids]
 
 
-async def mark_sent(conn: AsyncConnection, *, message_id: int, now: datetime) -> None:
-    await conn.execute(
+def _claimed(r: Any) -> Claimed:
+    return Claimed(
+        r["id"], r["kind"], r["lead_id"], r["destination"], r["payload"], r["attempts"] + 1,
+        r["created_at"], bool(r["unsure"]), r["retried_at"],
+    )  # fmt: skip
+
+
+async def start(conn: AsyncConnection, message: Claimed, *, until: datetime) -> bool:
+    """Renew the lease of a claimed message to ``until`` right before sending it, marking
+    its outcome unknown; False when the caller no longer holds it (do not send)."""
+    result = await conn.execute(
         update(OUTBOX)
-        .where(OUTBOX.c.id == message_id)
-        .values(status="sent", sent_at=now, last_error=None)
+        .where(_held(message))
+        .values(available_at=until, unsure=True)
+    )  # fmt: skip
+    return result.rowcount == 1
+
+
+async def mark_sent(conn: AsyncConnection, message: Claimed, *, now: datetime) -> bool:
+    """Delivered; False (nothing changed) when the caller had lost the message."""
+    result = await conn.execute(
+        update(OUTBOX)
+        .where(_held(message))
+        .values(status="sent", sent_at=now, last_error=None, unsure=False)
     )
+    return result.rowcount == 1
 
 
 async def mark_failed(
-    conn: AsyncConnection, *, message_id: int, error: str, retry_at: datetime | None
-) -> None:
-    """Schedule a retry at ``retry_at``, or give up (``dead``) when it is None."""
-    values: dict[str, Any] = {"last_error": error[:2000]}
+    conn: AsyncConnection,
+    message: Claimed,
+    *,
+    error: str,
+    retry_at: datetime | None,
+    unsure: bool,
+) -> bool:
+    """Schedule a retry at ``retry_at``, or give up (``dead``) when it is None. ``unsure``:
+    the platform may have the message (the next attempt looks for it first)."""
+    values: dict[str, Any] = {"last_error": error[:2000], "unsure": unsure}
     if retry_at is None:
         values["status"] = "dead"
     else:
         values.update(status="pending", available_at=retry_at)
-    await conn.execute(update(OUTBOX).where(OUTBOX.c.id == message_id).values(**values))
+    result = await conn.execute(update(OUTBOX).where(_held(message)).values(**values))
+    return result.rowcount == 1
+
+
+def _held(message: Claimed) -> Any:
+    """The row as this claim left it: still sending, and not claimed again since."""
+    return (
+        (OUTBOX.c.id == message.id)
+        & (OUTBOX.c.status == "sending")
+        & (OUTBOX.c.attempts == message.attempts)
+    )
 
 
 async def counts(conn: AsyncConnection) -> dict[str, int]:
     """Messages per status, for stats and tests."""
     result = await conn.execute(select(OUTBOX.c.status, func.count()).group_by(OUTBOX.c.status))
     return {status: n for status, n in result}
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One outbox message as ``leadbot outbox list`` shows it (no payload: it may be big)."""
+
+    id: int
+    kind: str
+    lead_id: str | None
+    destination: str
+    status: str
+    attempts: int
+    created_at: datetime
+    available_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+    unsure: bool
+
+
+async def listing(
+    conn: AsyncConnection, *, statuses: Sequence[str], limit: int = 1000
+) -> list[Listed]:
+    """Messages with one of ``statuses``, oldest first."""
+    query = (
+        select(OUTBOX)
+        .where(OUTBOX.c.status.in_(list(statuses)))
+        .order_by(OUTBOX.c.created_at, OUTBOX.c.id)
+        .limit(limit)
+    )
+    return [_listed(r) for r in (await conn.execute(query)).mappings()]
+
+
+def _listed(r: Any) -> Listed:
+    return Listed(
+        r["id"], r["kind"], r["lead_id"], r["destination"], r["status"], r["attempts"],
+        r["created_at"], r["available_at"], r["sent_at"], r["last_error"], bool(r["unsure"]),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Dead:
+    """How many messages gave up, and since when the oldest of them waits."""
+
+    count: int
+    oldest: datetime | None
+
+
+async def dead_summary(conn: AsyncConnection) -> Dead:
+    row = (
+        await conn.execute(
+            select(func.count(), func.min(OUTBOX.c.created_at)).where(OUTBOX.c.status == "dead")
+        )
+    ).one()
+    return Dead(int(row[0]), row[1])
+
+
+async def retry(conn: AsyncConnection, *, ids: Sequence[int] | None, now: datetime) -> list[int]:
+    """Dead messages (``ids``, or all of them when None) back to pending with a fresh
+    give-up budget from ``now``; anything not dead (a sent one above all) is left alone.
+    ``unsure`` is kept: one that may have been posted is still looked for first."""
+    stmt = (
+        update(OUTBOX)
+        .where(OUTBOX.c.status == "dead")
+        .values(status="pending", attempts=0, available_at=now, retried_at=now)
+        .returning(OUTBOX.c.id)
+    )
+    if ids is not None:
+        stmt = stmt.where(OUTBOX.c.id.in_(list(ids)))
+    return sorted((await conn.execute(stmt)).scalars())
+
+
+async def statuses_of(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, str]:
+    """The status of each of ``ids`` that exists."""
+    result = await conn.execute(
+        select(OUTBOX.c.id, OUTBOX.c.status).where(OUTBOX.c.id.in_(list(ids)))
+    )
+    return {i: s for i, s in result}

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.tables import AlertPost, OutboxMessage
@@ -57,3 +58,24 @@ async def find_post(
         return None
     lead_id, outbox_id, payload = row
     return PostedAlert(lead_id, outbox_id, payload or {})
+
+
+async def post_of(conn: AsyncConnection, *, outbox_id: int) -> tuple[str, str] | None:
+    """(channel, ts) of the post recorded for an outbox message, if any: a message whose
+    post is recorded reached its platform, whatever happened after."""
+    query = select(POSTS.c.channel, POSTS.c.ts).where(POSTS.c.outbox_id == outbox_id).limit(1)
+    row = (await conn.execute(query)).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def channel_of(conn: AsyncConnection, *, platform: str, destination: str) -> str | None:
+    """The channel id where the latest alert to ``destination`` (e.g. ``slack:#sales``)
+    landed: how a channel name is matched to its id after a restart."""
+    query = (
+        select(POSTS.c.channel)
+        .select_from(POSTS.join(OUTBOX, OUTBOX.c.id == POSTS.c.outbox_id))
+        .where(POSTS.c.platform == platform, OUTBOX.c.destination == destination)
+        .order_by(POSTS.c.posted_at.desc())
+        .limit(1)
+    )
+    return (await conn.execute(query)).scalar()

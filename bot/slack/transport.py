@@ -1,11 +1,24 @@
 """Slack delivery for the outbox: one ``chat.postMessage`` per claimed message.
 
-A brief hiccup (a 500, a dropped connection, a short ``Retry-After``) is absorbed in place
-by ``slack_sdk``'s retry handlers. Anything longer becomes a ``DeliveryError`` carrying
-Slack's ``Retry-After``, so the outbox reschedules the message: the dispatcher marks a
-message sent only after ``deliver`` returns, so an outage delays alerts and never loses or
-doubles them. Errors no retry can fix (a bad token, a channel the bot is not in) are
-permanent, with a message telling the admin what to do.
+A brief hiccup (a connection refused, a short ``Retry-After``; for other methods a 500 or
+a dropped connection too) is absorbed in place by ``slack_sdk``'s retry handlers. Anything
+longer becomes a ``DeliveryError`` carrying Slack's ``Retry-After``, so the outbox
+reschedules the message: the dispatcher marks a message sent only after ``deliver``
+returns, so an outage delays alerts and never loses them. What an admin can fix (a bad
+token, a channel the bot is not in, a missing scope) waits in the outbox, up to its
+give-up time, with a message saying what to do; what no retry can fix (a user id that does
+not exist, a message Slack refuses) is permanent.
+
+Posted once: every post carries message metadata ``{"event_type": "leadbot_outbox",
+"event_payload": {"outbox_id": N}}``. A post whose outcome is unknown (a 5xx, a timeout or
+a dropped connection after the request went out, or a crash: the row is ``unsure``) is
+never retried in place; before posting an ``unsure`` message again, the transport reads
+the destination's history since the message was created (``conversations.history``, or
+``conversations.replies`` in a thread, ``include_all_metadata``) for a message of this bot
+with that metadata. If it is there, it is recorded through ``on_posted`` (the alert's
+``alert_posts`` row, so clicks on it work) and nothing is posted. When history cannot be
+read (a missing ``*:history`` scope, a ``#name`` destination whose id is not known yet),
+the message is posted again with a warning that it may show twice.
 
 Follow-ups about a lead (an SLA reminder, "cooling down") carry ``thread_of: {"lead_id"}``
 and are posted in the thread of the lead's latest alert in that channel, found through the
@@ -48,12 +61,21 @@ from storage.outbox import Claimed
 log = logging.getLogger(__name__)
 
 Render = Callable[[Mapping[str, Any]], tuple[list[dict[str, Any]], str]]
-OnPosted = Callable[[Claimed, str, str], Awaitable[None]]
+OnPosted = Callable[[Claimed, str, str], Awaitable[None]]  # (message, channel id, ts)
 ThreadOf = Callable[[str, str], Awaitable[str | None]]  # (lead id, channel id) → thread ts
 Sleep = Callable[[float], Awaitable[None]]
 
 API_URL_ENV = "SLACK_API_URL"
 PREFIX = "slack:"
+EVENT_TYPE = "leadbot_outbox"  # the metadata event type of every post of the outbox
+HISTORY_PAGE = 200
+HISTORY_PAGES = 10  # messages read at most when looking for an earlier post: 2,000
+CLOCK_SKEW = 600.0  # seconds: read history from this long before the message was created
+POST = "chat.postMessage"
+
+
+class _Unknown(Exception):
+    """History could not say whether the message was posted; post it (it may show twice)."""
 
 
 class SlackTransport:
@@ -98,6 +120,7 @@ class SlackTransport:
         self.pace = ChannelPace(clock=clock, sleep=sleep, interval=pace_seconds)
         self._dms: dict[str, str] = {}
         self._blocked_until = float("-inf")
+        self._bot_id: str | None = None
 
     async def deliver(self, message: Claimed) -> None:
         target = parse_destination(message.destination, message_id=message.id)
@@ -105,18 +128,101 @@ class SlackTransport:
         self._refuse_while_rate_limited()
         channel = await self._open_dm(target[1:]) if target.startswith("@") else target
         thread_ts = await self._thread(message, channel)
+        if message.unsure and await self._found_earlier(message, target, channel, thread_ts):
+            return
         await self.pace.wait(channel)
+        metadata = {"event_type": EVENT_TYPE, "event_payload": {"outbox_id": message.id}}
         response = await self._call(
-            "chat.postMessage", target,
+            POST, target,
             lambda: self.client.chat_postMessage(
                 channel=channel, text=text, blocks=blocks or None, thread_ts=thread_ts,
-                unfurl_links=False, unfurl_media=False,
+                unfurl_links=False, unfurl_media=False, metadata=metadata,
             ),
         )  # fmt: skip
         posted_in, ts = str(response["channel"]), str(response["ts"])
         self.pace.alias(channel, posted_in)
         await self._posted(message, posted_in, ts)
         await self._attach_chart(message, posted_in, ts)
+
+    async def _found_earlier(
+        self, message: Claimed, target: str, channel: str, thread_ts: str | None
+    ) -> bool:
+        """For a message an earlier attempt may have posted: find that post and record it
+        (True), or learn that there is none (False). A failure to read that may pass is a
+        ``DeliveryError`` that keeps the message unsure; one that will not (a missing
+        scope) is logged and the message is posted again."""
+        channel_id = self._channel_id(channel, message.seen_in)
+        try:
+            if channel_id is None:
+                raise _Unknown(f"the id of {channel} is not known yet")
+            ts = await self._earlier_post(message, channel_id, thread_ts)
+        except _Unknown as why:
+            log.warning(
+                "outbox message %d may already be in Slack %s, but that cannot be checked "
+                "(%s): posting it again, it may show twice", message.id, target, why,
+            )  # fmt: skip
+            return False
+        if ts is None:
+            return False
+        log.info("outbox message %d was already posted in %s (ts %s): recorded, not posted "
+                 "again", message.id, channel_id, ts)  # fmt: skip
+        await self._posted(message, channel_id, ts)
+        return True
+
+    def _channel_id(self, channel: str, seen_in: str | None) -> str | None:
+        """A channel id for history: ids as they are, a ``#name`` as learnt from a post."""
+        if not channel.startswith("#"):
+            return channel
+        known = self.pace.channel_id(channel)
+        return known if known != channel else seen_in
+
+    async def _earlier_post(
+        self, message: Claimed, channel: str, thread_ts: str | None
+    ) -> str | None:
+        """The ts of this bot's message with ``message``'s outbox metadata, read from the
+        channel's history (or the thread's replies) since shortly before it was created."""
+        created = message.created_at.timestamp() if message.created_at else 0.0
+        oldest = f"{max(0.0, created - CLOCK_SKEW):.6f}"
+        bot_id = await self._own_bot_id()
+        cursor: str | None = None
+        for _ in range(HISTORY_PAGES):
+            page = await self._history_page(channel, thread_ts, oldest, cursor)
+            for item in page.get("messages") or []:
+                if _is_post_of(item, message.id, bot_id):
+                    return str(item["ts"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not page.get("has_more") or cursor is None:
+                return None
+        raise _Unknown(f"more than {HISTORY_PAGE * HISTORY_PAGES} messages since it was queued")
+
+    async def _history_page(
+        self, channel: str, thread_ts: str | None, oldest: str, cursor: str | None
+    ) -> Mapping[str, Any]:
+        method = "conversations.replies" if thread_ts else "conversations.history"
+        args: dict[str, Any] = {
+            "channel": channel, "oldest": oldest, "inclusive": True, "limit": HISTORY_PAGE,
+            "include_all_metadata": True, "cursor": cursor,
+        }  # fmt: skip
+        try:
+            if thread_ts:
+                response = await self.client.conversations_replies(ts=thread_ts, **args)
+            else:
+                response = await self.client.conversations_history(**args)
+        except SlackApiError as exc:
+            data = exc.response.data if isinstance(exc.response.data, dict) else {}
+            if data.get("error") in _CANNOT_READ:
+                raise _Unknown(f"{method}: {data.get('error')} {_history_advice()}") from exc
+            raise self._api_error(method, channel, exc.response) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"Slack {method} at {self.base_url} unreachable: {exc!r}") from exc
+        return response.data if isinstance(response.data, dict) else {}
+
+    async def _own_bot_id(self) -> str | None:
+        """This token's bot id (``auth.test``, once): only our own posts are matched."""
+        if self._bot_id is None:
+            response = await self._call("auth.test", "auth", self.client.auth_test)
+            self._bot_id = str(response.get("bot_id") or "")
+        return self._bot_id or None
 
     async def _thread(self, message: Claimed, channel: str) -> str | None:
         """The ts to reply under for a payload with ``thread_of``; None for a new message
@@ -199,25 +305,46 @@ class SlackTransport:
     async def _call(
         self, method: str, target: str, send: Callable[[], Awaitable[AsyncSlackResponse]]
     ) -> AsyncSlackResponse:
+        """Errors of a post say whether Slack may have the message anyway (``maybe_sent``);
+        errors of anything before a post say nothing new (None)."""
+        posting = method == POST
         try:
             return await send()
         except SlackApiError as exc:
             raise self._api_error(method, target, exc.response) from exc
+        except aiohttp.ClientConnectorError as exc:  # never connected: nothing was sent
+            raise DeliveryError(
+                f"Slack {method} at {self.base_url} unreachable: {exc!r}",
+                maybe_sent=False if posting else None,
+            ) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DeliveryError(f"Slack {method} at {self.base_url} unreachable: {exc!r}") from exc
+            raise DeliveryError(
+                f"Slack {method} at {self.base_url} did not answer: {exc!r}",
+                maybe_sent=True if posting else None,
+            ) from exc
 
     def _api_error(self, method: str, target: str, response: Any) -> DeliveryError:
         data = response.data if isinstance(response.data, dict) else {}
         error = str(data.get("error") or f"HTTP {response.status_code}")
+        posting = method == POST
         if response.status_code == 429 or error == "ratelimited":
             wait = retry_after_seconds(response.headers)
             if wait is not None:
                 self._blocked_until = max(self._blocked_until, self.clock() + wait)
-            return DeliveryError(f"Slack {method} to {target}: rate limited", retry_after=wait)
+            return DeliveryError(
+                f"Slack {method} to {target}: rate limited", retry_after=wait,
+                maybe_sent=False if posting else None,
+            )  # fmt: skip
+        # Slack's own words for a 5xx: some of the operation may have succeeded.
+        unknown = response.status_code >= 500 or error in ("internal_error", "fatal_error")
+        sure = None if not posting else unknown
         advice = admin_advice(error, target, data)
         if advice is not None:
-            return DeliveryError(f"Slack {method} to {target}: {advice}", permanent=True)
-        return DeliveryError(f"Slack {method} to {target} failed: {error}")
+            return DeliveryError(
+                f"Slack {method} to {target}: {advice}",
+                permanent=error not in _ADMIN_FIXES, maybe_sent=sure,
+            )  # fmt: skip
+        return DeliveryError(f"Slack {method} to {target} failed: {error}", maybe_sent=sure)
 
 
 def parse_destination(destination: str, *, message_id: int) -> str:
@@ -238,6 +365,34 @@ _TOKEN_ERRORS = frozenset(
 _MESSAGE_ERRORS = frozenset(
     {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "no_text", "invalid_arguments"}
 )
+# An admin fixes these without touching the message (a token, an invite, a scope, an
+# unarchive): the message waits for it, up to the outbox's give-up time. A user id that
+# does not exist, or a message Slack refuses, stays wrong: those are permanent.
+_ADMIN_FIXES = _TOKEN_ERRORS | {
+    "not_in_channel",
+    "channel_not_found",
+    "is_archived",
+    "missing_scope",
+}
+_CANNOT_READ = frozenset({"missing_scope", "not_in_channel", "channel_not_found"})
+
+
+def _history_advice() -> str:
+    return (
+        "(to check for an earlier post the bot needs the channels:history, groups:history "
+        "and im:history scopes: add them to the Slack app and reinstall it)"
+    )
+
+
+def _is_post_of(item: Mapping[str, Any], outbox_id: int, bot_id: str | None) -> bool:
+    """A history message posted by this bot for outbox message ``outbox_id``."""
+    metadata = item.get("metadata")
+    if not isinstance(metadata, Mapping) or metadata.get("event_type") != EVENT_TYPE:
+        return False
+    payload = metadata.get("event_payload")
+    if not isinstance(payload, Mapping) or str(payload.get("outbox_id")) != str(outbox_id):
+        return False
+    return bot_id is None or item.get("bot_id") in (None, bot_id)
 
 
 def admin_advice(error: str, target: str, data: Mapping[str, Any]) -> str | None:
@@ -336,8 +491,27 @@ class _Sleeps:
         return interval
 
 
+def _is_post(request: HttpRequest) -> bool:
+    return request.url.rstrip("/").endswith(POST)
+
+
 class _ConnectionErrors(_Sleeps, AsyncConnectionErrorRetryHandler):
-    pass
+    """A post is retried in place only when it never connected: after a dropped
+    connection Slack may have it, and the outbox's unsure path looks before posting."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if _is_post(request):
+            return isinstance(error, aiohttp.ClientConnectorError)
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
 
 
 class _ServerErrors(_Sleeps, AsyncServerErrorRetryHandler):
@@ -349,6 +523,9 @@ class _ServerErrors(_Sleeps, AsyncServerErrorRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
+        # A 5xx to a post may come after Slack stored it: the outbox looks before re-posting.
+        if _is_post(request):
+            return False
         return response is not None and response.status_code in (500, 502, 503, 504)
 
 

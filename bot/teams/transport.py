@@ -8,10 +8,13 @@ The dispatcher marks a message sent only after ``deliver`` returns, so an outage
 alerts and never loses them:
 
 - no reference stored yet → ``DeliveryError`` (not permanent) saying where to install the
-  app; the message waits in the outbox, retried with backoff, and goes once it exists;
+  app; the message waits in the outbox, retried with backoff up to the outbox's give-up
+  time (24 h by default), and goes once the reference exists;
 - 429 → ``DeliveryError(retry_after=Retry-After)``, and no call to that conversation
   before then; 5xx, connection errors, timeouts, a token that cannot be had → retried with
-  backoff; any other 4xx → permanent, with the connector's own error.
+  backoff; 401 and 403 (a refused token, a bot removed from the conversation: an
+  admin fixes them) → retried the same way, with what to do; any other 4xx (a card the
+  connector refuses) → permanent, with the connector's own error.
 
 Why the ``ConnectorClient`` and not ``CloudAdapter.continue_conversation`` (SDK 1.9,
 ``microsoft_agents/hosting/core``):
@@ -48,8 +51,17 @@ checks each service URL with one before a token is sent: on by default with cred
 whatever hosts it is given, so no allow-list admits the fake connector; tests pass a
 disabled validator explicitly instead.
 
-A request that times out after Teams stored the message is retried and shows twice: the
-Bot Connector takes no idempotency key, so that one case is at-least-once, as for Slack.
+Posted once, as far as the Bot Connector allows: the service assigns activity ids (the
+answer to the POST is the first time the bot learns one), takes no idempotency key, and
+gives a bot no way to read a conversation's messages (no GET of a conversation's
+activities; only Microsoft Graph, with other permissions, can), so an earlier post cannot
+be looked for. What can be done:
+the post's activity id is recorded (``on_posted``: the alert's ``alert_posts`` row, its
+own transaction) the moment the POST answers, and the dispatcher, before re-sending a
+message whose earlier attempt may have reached Teams, checks that record. The message
+shows twice only when Teams stored it and its answer never reached the bot (a timeout, a
+dropped connection, a 5xx after storing), or the process died in the few milliseconds
+between the answer and that commit; the retry then posts it once more.
 """
 
 from __future__ import annotations
@@ -195,10 +207,8 @@ class TeamsTransport:
                 )
         except BadDestination as exc:
             raise DeliveryError(f"outbox message {message.id}: {exc}", permanent=True) from exc
-        if stored is None:
+        if stored is None:  # the dispatcher's throttled log says it, with the retry time
             advice = missing_reference_advice(message.destination)
-            log.warning("Teams destination %s has no conversation reference: %s",
-                        message.destination, advice)  # fmt: skip
             raise DeliveryError(f"{message.destination}: {advice}")
         return stored
 
@@ -238,9 +248,15 @@ class TeamsTransport:
                 return await operation(client)
         except aiohttp.ClientResponseError as exc:
             raise self._http_error(what, stored.conversation_id, exc) from exc
+        except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
+            raise DeliveryError(  # never connected: Teams has nothing
+                f"Bot Connector at {stored.service_url} unreachable to {what} {where}: {exc!r}",
+                maybe_sent=False,
+            ) from exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise DeliveryError(
-                f"Bot Connector at {stored.service_url} unreachable to {what} {where}: {exc!r}"
+            raise DeliveryError(  # the request may have been stored before the answer was lost
+                f"Bot Connector at {stored.service_url} did not answer to {what} {where}: {exc!r}",
+                maybe_sent=True,
             ) from exc
         finally:
             await client.close()
@@ -278,16 +294,19 @@ class TeamsTransport:
             wait = retry_after_seconds(exc.headers)
             if wait is not None:
                 self._blocked_until[conversation] = self.clock() + wait
-            return DeliveryError(f"Teams rate limit to {what} {where}: {body}", retry_after=wait)
+            return DeliveryError(
+                f"Teams rate limit to {what} {where}: {body}", retry_after=wait, maybe_sent=False
+            )
         if exc.status >= 500 or exc.status == 408:
             return DeliveryError(
-                f"Bot Connector failed to {what} {where}: HTTP {exc.status} {body}"
+                f"Bot Connector failed to {what} {where}: HTTP {exc.status} {body}",
+                maybe_sent=True,
             )
         return DeliveryError(
             f"Bot Connector refused to {what} {where}: HTTP {exc.status} {body}"
             f"{client_error_advice(exc.status)}",
-            permanent=True,
-        )
+            permanent=exc.status not in ADMIN_FIXES, maybe_sent=False,
+        )  # fmt: skip
 
     def _refuse_while_rate_limited(self, conversation: str) -> None:
         """After Teams said "wait N seconds", do not call it about this conversation sooner."""
@@ -339,6 +358,9 @@ def post_recorder(engine: AsyncEngine, *, clock: Callable[[], float]) -> OnPoste
             await session.commit()
 
     return remember
+
+
+ADMIN_FIXES = frozenset({401, 403})  # credentials, a reinstall: the message waits for them
 
 
 def client_error_advice(status: int) -> str:

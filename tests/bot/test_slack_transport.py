@@ -130,16 +130,57 @@ async def test_a_dm_destination_opens_the_conversation_first_and_once(
     assert all(p.body["channel"] == dm for p in posts)
 
 
-async def test_a_500_then_success_is_absorbed_in_place(
+async def test_a_500_to_a_post_is_retried_after_history_shows_it_is_not_there(
     sqlite_engine: AsyncEngine, fake: FakeSlack, clock: Clock
 ) -> None:
     await queue(sqlite_engine, alert("a"))
     fake.fail_next("chat.postMessage", status=500)
     dispatcher = Dispatcher(sqlite_engine, transport(fake, clock), clock=clock)
-    assert await dispatcher.run_once() == 1
-    assert [c.status for c in fake.calls_to("chat.postMessage")] == [500, 200]
+    assert await dispatcher.run_once() == 0  # a 500 may come after Slack stored it
     [row] = await outbox_rows(sqlite_engine)
-    assert (row["status"], row["attempts"]) == ("sent", 1)
+    assert (row["status"], row["unsure"]) == ("pending", True)
+    clock.now = row["available_at"].timestamp()
+    assert await dispatcher.run_once() == 1
+    assert [c.method for c in fake.calls] == [
+        "chat.postMessage", "auth.test", "conversations.history", "chat.postMessage"
+    ]  # fmt: skip
+    history = fake.calls_to("conversations.history")[0].body
+    assert history["channel"] == "C0ALERTS"
+    assert history["include_all_metadata"] in ("1", "true", True)
+    assert float(history["oldest"]) <= T0
+    assert posted_texts(fake) == ["Hot lead a"]
+    [row] = await outbox_rows(sqlite_engine)
+    assert (row["status"], row["attempts"], row["unsure"]) == ("sent", 2, False)
+
+
+async def test_a_500_after_slack_stored_the_post_is_found_and_not_posted_again(
+    sqlite_engine: AsyncEngine, fake: FakeSlack, clock: Clock
+) -> None:
+    await queue(sqlite_engine, alert("a"))
+    fake.fail_after_storing_next("chat.postMessage", status=500)
+    on_posted = Posted()
+    dispatcher = Dispatcher(sqlite_engine, transport(fake, clock, on_posted=on_posted), clock=clock)
+    assert await dispatcher.run_once() == 0
+    [(channel, ts)] = list(fake.messages)
+    assert fake.messages[(channel, ts)]["metadata"] == {
+        "event_type": "leadbot_outbox", "event_payload": {"outbox_id": 1}
+    }  # fmt: skip
+    clock.now += 60
+    assert await dispatcher.run_once() == 1
+    assert len(fake.calls_to("chat.postMessage")) == 1
+    assert on_posted.where == [(1, channel, ts)]  # recorded as if the post had answered
+    [row] = await outbox_rows(sqlite_engine)
+    assert row["status"] == "sent"
+
+
+async def test_other_methods_are_retried_in_place_after_a_500(
+    sqlite_engine: AsyncEngine, fake: FakeSlack, clock: Clock
+) -> None:
+    await queue(sqlite_engine, alert("a", "slack:@U0REP"))
+    fake.fail_next("conversations.open", status=500)
+    dispatcher = Dispatcher(sqlite_engine, transport(fake, clock), clock=clock)
+    assert await dispatcher.run_once() == 1
+    assert [c.status for c in fake.calls_to("conversations.open")] == [500, 200]
 
 
 async def test_a_short_retry_after_is_waited_in_place(
@@ -206,28 +247,46 @@ async def test_a_minute_of_short_rate_limits_loses_no_alert(
     assert [r["status"] for r in await outbox_rows(sqlite_engine)] == ["sent"] * 3
 
 
-async def test_a_bad_token_gives_up_at_once_and_names_slack_bot_token(
+async def test_a_bad_token_waits_names_slack_bot_token_and_goes_once_fixed(
     sqlite_engine: AsyncEngine, fake: FakeSlack, clock: Clock
 ) -> None:
     await queue(sqlite_engine, alert("a"))
     bad = transport(fake, clock, token="xoxb-revoked")
     assert await Dispatcher(sqlite_engine, bad, clock=clock).run_once() == 0
     [row] = await outbox_rows(sqlite_engine)
-    assert (row["status"], row["attempts"]) == ("dead", 1)
+    assert (row["status"], row["attempts"], row["unsure"]) == ("pending", 1, False)
     assert "invalid_auth" in row["last_error"]
     assert "SLACK_BOT_TOKEN" in row["last_error"]
-    assert len(fake.calls_to("chat.postMessage")) == 1
+    clock.now += 3600  # the admin sets the right token and restarts
+    assert await Dispatcher(sqlite_engine, transport(fake, clock), clock=clock).run_once() == 1
+    assert posted_texts(fake) == ["Hot lead a"]
+    assert [c.method for c in fake.calls] == ["chat.postMessage"] * 2  # refused: no look-up
 
 
-async def test_a_channel_without_the_bot_gives_up_and_says_invite_the_bot(
+async def test_a_channel_without_the_bot_waits_and_says_invite_the_bot(
     sqlite_engine: AsyncEngine, fake: FakeSlack, clock: Clock
 ) -> None:
     await queue(sqlite_engine, alert("a", "slack:#sales"))
     fake.error_next("chat.postMessage", "not_in_channel")
+    dispatcher = Dispatcher(sqlite_engine, transport(fake, clock), clock=clock)
+    assert await dispatcher.run_once() == 0
+    [row] = await outbox_rows(sqlite_engine)
+    assert row["status"] == "pending"
+    assert "invite the bot to #sales" in row["last_error"]
+    clock.now = row["available_at"].timestamp()  # the bot was invited meanwhile
+    assert await dispatcher.run_once() == 1
+    assert posted_texts(fake) == ["Hot lead a"]
+
+
+async def test_a_user_that_does_not_exist_is_dead_at_once(
+    sqlite_engine: AsyncEngine, fake: FakeSlack, clock: Clock
+) -> None:
+    await queue(sqlite_engine, alert("a", "slack:@U0GONE"))
+    fake.error_next("conversations.open", "user_not_found")
     assert await Dispatcher(sqlite_engine, transport(fake, clock), clock=clock).run_once() == 0
     [row] = await outbox_rows(sqlite_engine)
     assert row["status"] == "dead"
-    assert "invite the bot to #sales" in row["last_error"]
+    assert "user_not_found" in row["last_error"]
 
 
 async def test_posts_to_one_channel_are_paced_and_other_channels_are_not_held(

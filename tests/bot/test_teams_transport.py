@@ -279,18 +279,35 @@ async def test_the_default_is_the_configured_channel_else_the_first_installed(
     assert [c.conversation_id for c in fake.calls] == ["19:first", "19:second"]
 
 
-async def test_a_refusal_is_permanent_with_the_connectors_error(
+async def test_a_bot_removed_from_the_conversation_waits_with_what_to_do(
     sqlite_engine: AsyncEngine, fake: FakeConnector, clock: Clock
 ) -> None:
     await install(sqlite_engine, incoming(fake, CHANNEL, "channel"))
     await queue(sqlite_engine, alert("a"))
     fake.fail_next("send", status=403)
-    assert await dispatcher(sqlite_engine, clock).run_once() == 0
+    outbox = dispatcher(sqlite_engine, clock)
+    assert await outbox.run_once() == 0
     [row] = await outbox_rows(sqlite_engine)
-    assert (row["status"], row["attempts"]) == ("dead", 1)
+    assert (row["status"], row["attempts"], row["unsure"]) == ("pending", 1, False)
     assert "HTTP 403" in row["last_error"]
     assert "injected 403" in row["last_error"]
     assert "reinstall the app" in row["last_error"]
+    clock.now = row["available_at"].timestamp()  # reinstalled meanwhile
+    assert await outbox.run_once() == 1
+    assert len(fake.calls_to("send", ok_only=True)) == 1
+
+
+async def test_a_refused_card_is_permanent_with_the_connectors_error(
+    sqlite_engine: AsyncEngine, fake: FakeConnector, clock: Clock
+) -> None:
+    await install(sqlite_engine, incoming(fake, CHANNEL, "channel"))
+    await queue(sqlite_engine, alert("a"))
+    fake.fail_next("send", status=400)
+    assert await dispatcher(sqlite_engine, clock).run_once() == 0
+    [row] = await outbox_rows(sqlite_engine)
+    assert (row["status"], row["attempts"]) == ("dead", 1)
+    assert "HTTP 400" in row["last_error"]
+    assert "injected 400" in row["last_error"]
     assert len(fake.calls) == 1
 
 

@@ -16,10 +16,23 @@ File uploads follow Slack's external upload protocol, as ``files_upload_v2`` dri
 and a file id; the bytes are POSTed there; ``files.completeUploadExternal`` (``files`` as
 JSON, ``channel_id``, ``initial_comment``, ``thread_ts``) shares them. ``fake.uploads``
 records each file through the three steps.
+
+``chat.postMessage`` keeps the message ``metadata`` it was given; ``conversations.history``
+and ``conversations.replies`` answer as Slack does: channel ids only (a ``#name`` is
+``channel_not_found``), newest first for history (thread replies left out) and parent then
+replies oldest first for a thread, ``oldest``/``latest``/``inclusive``, ``limit`` with
+``has_more`` and ``response_metadata.next_cursor``, and each message's ``metadata`` only
+with ``include_all_metadata``.
+
+Outages: ``stop()`` closes the server (connections are refused) and ``start()`` opens it
+again on the same port. ``hold_next(method)`` stores the next call's effect, then keeps its
+answer back until ``release()``: the request reached Slack, its answer never reaches the
+caller (a crash or a cut connection at the worst moment). ``received`` is set at each call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -95,30 +108,51 @@ class FakeSlack:
         self.usergroups: dict[str, list[str]] = {}  # user-group id → member user ids
         self.uploads: list[Upload] = []
         self._injected: dict[str, deque[Answer]] = defaultdict(deque)
+        self._after_effect: dict[str, deque[int]] = defaultdict(deque)
         self._windows: list[_Window] = []
         self._ts = itertools.count(1)
         self._ids: dict[str, str] = {}
         self._runner: web.AppRunner | None = None
         self._port = 0
+        self._held: set[str] = set()
+        self._release = asyncio.Event()
+        self.received = asyncio.Event()  # set at every call; clear it to wait for the next
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._release.set()
+        await self.stop()
+
+    async def start(self) -> None:
+        """Listen (again, on the same port after ``stop``)."""
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response_url/{id}", self._response_url)
         app.router.add_post("/upload/{file_id}", self._upload)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port, reuse_address=True)
         await site.start()
         self._port = self._runner.addresses[0][1]
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def stop(self) -> None:
+        """Close the server: until ``start``, every connection is refused."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    def hold_next(self, method: str) -> None:
+        """The next call to ``method`` takes effect, but is answered only after ``release``."""
+        self._held.add(method)
+        self._release.clear()
+
+    def release(self) -> None:
+        self._release.set()
 
     @property
     def url(self) -> str:
@@ -153,6 +187,11 @@ class FakeSlack:
     def fail_next(self, method: str, *, status: int = 500) -> None:
         """The next call to ``method`` gets HTTP ``status`` (queued: call twice for two)."""
         self._injected[method].append((status, {"ok": False, "error": "internal_error"}, {}))
+
+    def fail_after_storing_next(self, method: str, *, status: int = 500) -> None:
+        """The next call to ``method`` takes effect (a post is stored), then answers HTTP
+        ``status`` ``internal_error``: Slack's "some of the operation may have succeeded"."""
+        self._after_effect[method].append(status)
 
     def rate_limit_next(self, method: str, *, retry_after: int = 2) -> None:
         """The next call to ``method`` gets 429 with ``Retry-After: retry_after``."""
@@ -198,6 +237,10 @@ class FakeSlack:
             Call(method, dict(request.headers), body, self.clock(), status,
                  status == 200 and bool(answer.get("ok")), request.path)
         )  # fmt: skip
+        self.received.set()
+        if method in self._held:
+            self._held.discard(method)
+            await self._release.wait()
         return web.json_response(answer, status=status, headers=headers)
 
     def _answer(self, method: str, request: web.Request, body: dict[str, Any]) -> Answer:
@@ -209,7 +252,11 @@ class FakeSlack:
         handler = self._handlers().get(method)
         if handler is None:
             return 404, {"ok": False, "error": "unknown_method", "req_method": method}, {}
-        return 200, handler(body), {}
+        answer = handler(body)
+        if self._after_effect[method]:
+            status = self._after_effect[method].popleft()
+            return status, {"ok": False, "error": "internal_error"}, {}
+        return 200, answer, {}
 
     async def _response_url(self, request: web.Request) -> web.Response:
         body = await _body(request)
@@ -250,6 +297,8 @@ class FakeSlack:
             "chat.delete": self._delete,
             "chat.postEphemeral": self._post_ephemeral,
             "conversations.open": self._open,
+            "conversations.history": self._history,
+            "conversations.replies": self._replies,
             "views.open": self._views_open,
             "users.info": self._users_info,
             "usergroups.users.list": self._usergroup_users,
@@ -260,8 +309,10 @@ class FakeSlack:
     # -- methods ------------------------------------------------------------------------
 
     def _next_ts(self) -> str:
-        n = next(self._ts)
-        return f"{1_700_000_000 + n}.{n:06d}"
+        """Slack's ts: the unix second of the post, and a sequence that keeps it unique.
+        From the fake's clock when that tells unix time (a monotonic one does not)."""
+        n, now = next(self._ts), self.clock()
+        return f"{int(now if now > 1e9 else time.time())}.{n:06d}"
 
     def _auth_test(self, body: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -280,8 +331,37 @@ class FakeSlack:
                    "text": body.get("text", ""), "blocks": body.get("blocks", [])}  # fmt: skip
         if body.get("thread_ts"):
             message["thread_ts"] = body["thread_ts"]
+        if isinstance(body.get("metadata"), dict):
+            message["metadata"] = body["metadata"]
         self.messages[(channel, ts)] = message
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _history(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A channel's messages, newest first; replies in threads are not in it."""
+        channel = str(body.get("channel") or "")
+        if not channel or channel.startswith("#") or not self._known(channel):
+            return {"ok": False, "error": "channel_not_found"}
+        held = [m for (c, _), m in self.messages.items()
+                if c == channel and m.get("thread_ts", m["ts"]) == m["ts"]]  # fmt: skip
+        held.sort(key=lambda m: float(m["ts"]), reverse=True)
+        page = _page(held, body)
+        return {"ok": True, **page, "pin_count": 0, "channel_actions_ts": None,
+                "channel_actions_count": 0}  # fmt: skip
+
+    def _replies(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent, then its replies, oldest first."""
+        channel, ts = str(body.get("channel") or ""), str(body.get("ts") or "")
+        if not channel or channel.startswith("#") or not self._known(channel):
+            return {"ok": False, "error": "channel_not_found"}
+        if (channel, ts) not in self.messages:
+            return {"ok": False, "error": "thread_not_found"}
+        held = [m for (c, _), m in self.messages.items()
+                if c == channel and (m["ts"] == ts or m.get("thread_ts") == ts)]  # fmt: skip
+        held.sort(key=lambda m: float(m["ts"]))
+        return {"ok": True, **_page(held, body)}
+
+    def _known(self, channel: str) -> bool:
+        return channel in self._ids.values() or any(c == channel for c, _ in self.messages)
 
     def _update(self, body: dict[str, Any]) -> dict[str, Any]:
         channel = self.channel_id(str(body.get("channel", "")))
@@ -363,6 +443,25 @@ class FakeSlack:
             upload.completed = True
             shared.append({"id": upload.file_id, "name": upload.filename, "title": upload.title})
         return {"ok": True, "files": shared}
+
+
+def _page(messages: list[dict[str, Any]], body: Mapping[str, Any]) -> dict[str, Any]:
+    """One page of ``messages`` (already in answer order) as Slack pages them."""
+    inclusive = str(body.get("inclusive", "")).lower() in ("1", "true")
+    oldest, latest = float(body.get("oldest") or 0), float(body.get("latest") or "inf")
+    chosen = [
+        m for m in messages
+        if (oldest <= float(m["ts"]) if inclusive else oldest < float(m["ts"]))
+        and (float(m["ts"]) <= latest if inclusive else float(m["ts"]) < latest)
+    ]  # fmt: skip
+    start = int(str(body.get("cursor") or "0").removeprefix("page:") or 0)
+    limit = max(1, min(999, int(body.get("limit") or 100)))
+    shown = chosen[start : start + limit]
+    if str(body.get("include_all_metadata", "")).lower() not in ("1", "true"):
+        shown = [{k: v for k, v in m.items() if k != "metadata"} for m in shown]
+    more = start + limit < len(chosen)
+    cursor = f"page:{start + limit}" if more else ""
+    return {"messages": shown, "has_more": more, "response_metadata": {"next_cursor": cursor}}
 
 
 def _ratelimited(retry_after: int) -> Answer:

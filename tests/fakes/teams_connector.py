@@ -13,6 +13,8 @@ Every request is recorded (method, path, kind, headers including ``Authorization
 body). Failures are injected per kind of route: ``fail_next("send", status=500)``,
 ``rate_limit_next("send", retry_after=2)`` (429 with ``Retry-After``). A failed request
 stores nothing, as the real service does, so a test sees exactly what reached Teams.
+``stop()`` closes the server (connections are refused: an outage) and ``start()`` opens it
+again on the same port.
 
     async with FakeConnector() as fake:
         ... activity.service_url = fake.url ...
@@ -71,6 +73,11 @@ class FakeConnector:
         self._port = 0
 
     async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def start(self) -> None:
+        """Listen (again, on the same port after ``stop``)."""
         app = web.Application()
         base = "/v3/conversations"
         app.router.add_post(base, self._create)
@@ -79,12 +86,15 @@ class FakeConnector:
         app.router.add_put(base + "/{conversation}/activities/{activity}", self._update)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port, reuse_address=True)
         await site.start()
         self._port = self._runner.addresses[0][1]
-        return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Close the server: until ``start``, every connection is refused."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
