@@ -127,7 +127,7 @@ async def check_settings(ctx: Context) -> list[Check]:
             ctx.settings = None
     secrets = ", ".join(f"{name} {_secret_state(ctx, name)}" for name in SECRET_VARIABLES)
     if not ctx.bad:
-        return ok("settings", f"environment read; {secrets}")
+        return ok("settings", f"read from the environment\n{secrets}")
     problems = "\n".join(f"{name}: {message}" for name, message in ctx.bad.items())
     return fail(
         "settings",
