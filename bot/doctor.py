@@ -1,40 +1,58 @@
 """``leadbot doctor``: check an installation and say what to fix, in the order to fix it.
 
-Each check is a small async function of the shared :class:`Context` that returns
-:class:`Check` lines (OK / WARN / FAIL, what was found, what to do). Every check runs under
-its own timeout and any exception becomes a FAIL line, so one broken part never hides the
-others and doctor never hangs. A secret is only ever said to be set, not set or malformed;
-every line is scrubbed of the secrets' values before it is shown all the same.
+Each check is a small async function of the shared ``Context`` (``bot/checks.py``) that
+returns ``Check`` lines (OK / WARN / FAIL, what was found, what to do); the Slack and Teams
+ones are in ``bot/doctor_chat.py``. Every check runs under its own timeout and any exception
+becomes a FAIL line, so one broken part never hides the others and doctor never hangs. A
+secret is only ever said to be set, not set or malformed; every line is scrubbed of the
+secrets' values before it is shown all the same.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import sqlite3
 import sys
-import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any
 
-import aiohttp
 import orjson
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.checks import (
+    FAIL,
+    OK,
+    TIMEOUT,
+    WARN,
+    Check,
+    CheckFn,
+    Context,
+    fail,
+    not_checked,
+    ok,
+    reason,
+    warn,
+)
+from bot.doctor_chat import (
+    SLACK_FIX,
+    TEAMS_TOKEN_FIX,
+    check_slack,
+    check_slack_channel,
+    check_slack_mode,
+    check_teams,
+    check_teams_destinations,
+    check_teams_token,
+)
 from config.errors import ConfigError
-from config.loader import DEFAULT_PATH, LeadbotConfig, check_config, load_config
-from config.settings import Settings, check_webhook_secret, load_settings
+from config.loader import DEFAULT_PATH, check_config, load_config
+from config.settings import check_webhook_secret, load_settings
 from storage.diagnostics import (
     inspect_sqlite_file,
     inspection_engine,
@@ -44,12 +62,8 @@ from storage.diagnostics import (
 )
 from storage.migrate import current_revision
 
-Status = Literal["OK", "WARN", "FAIL"]
-OK: Status = "OK"
-WARN: Status = "WARN"
-FAIL: Status = "FAIL"
+__all__ = ["Check", "doctor", "register", "run_checks"]
 
-TIMEOUT = 5.0
 STALE_PENDING = 15 * 60.0  # seconds: an alert older than this should have gone out
 UPGRADE = "leadbot db upgrade"
 DB_FIX = (
@@ -64,50 +78,6 @@ SECRET_VARIABLES = (
     "SLACK_SIGNING_SECRET",
     "SLACK_APP_TOKEN",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One line of the report. ``detail`` may span lines; ``fix`` is empty when OK."""
-
-    name: str
-    status: Status
-    detail: str
-    fix: str = ""
-
-
-@dataclass
-class Context:
-    """What the checks learn as they go, in order: settings, config, then the database."""
-
-    environ: Mapping[str, str]
-    timeout: float = TIMEOUT
-    now: float = field(default_factory=time.time)
-    settings: Settings | None = None
-    bad: dict[str, str] = field(default_factory=dict)  # variable → the loader's message
-    config: LeadbotConfig | None = None
-    engine: AsyncEngine | None = None  # set once the database answered
-    revision: str | None = None
-    schema_current: bool = False
-
-
-CheckFn = Callable[[Context], Awaitable[list[Check]]]
-
-
-def ok(name: str, detail: str) -> list[Check]:
-    return [Check(name, OK, detail)]
-
-
-def warn(name: str, detail: str, fix: str) -> list[Check]:
-    return [Check(name, WARN, detail, fix)]
-
-
-def fail(name: str, detail: str, fix: str) -> list[Check]:
-    return [Check(name, FAIL, detail, fix)]
-
-
-def not_checked(name: str, why: str) -> list[Check]:
-    return [Check(name, WARN, f"not checked: {why}")]
 
 
 # -- settings and config -------------------------------------------------------------------
@@ -195,7 +165,7 @@ async def check_database(ctx: Context) -> list[Check]:
     except (TimeoutError, OSError, DBAPIError) as exc:
         await engine.dispose()
         why = f"no answer within {ctx.timeout:g} s" if isinstance(exc, TimeoutError) else None
-        return fail("database", f"{shown} unreachable: {why or _reason(exc)}", DB_FIX)
+        return fail("database", f"{shown} unreachable: {why or reason(exc)}", DB_FIX)
     except BaseException:
         await engine.dispose()
         raise
@@ -317,226 +287,6 @@ async def check_webhooks(ctx: Context) -> list[Check]:
     return ok("webhooks", "signed: " + " and ".join(k for k in kinds if k))
 
 
-# -- Slack ---------------------------------------------------------------------------------
-
-SLACK_TOKEN_ERRORS = (
-    "invalid_auth",
-    "not_authed",
-    "token_revoked",
-    "token_expired",
-    "account_inactive",
-)
-
-
-async def check_slack(ctx: Context) -> list[Check]:
-    settings = ctx.settings
-    if settings is None:
-        return not_checked("slack", "the settings could not be read")
-    if settings.slack_bot_token is None:
-        return ok("slack", "off (SLACK_BOT_TOKEN not set)")
-    base_url = _api_url(settings.slack_api_url) or AsyncWebClient.BASE_URL
-    client = AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=base_url,
-        timeout=max(1, int(ctx.timeout)),
-    )
-    try:
-        answer = await client.auth_test()
-    except SlackApiError as exc:
-        error = exc.response.get("error", "unknown error")
-        fix = (
-            "SLACK_BOT_TOKEN is wrong or revoked: copy the Bot User OAuth Token (xoxb-…) "
-            "from the Slack app's OAuth & Permissions page"
-            if error in SLACK_TOKEN_ERRORS
-            else "see Slack's documentation of this error"
-        )
-        return fail("slack", f"auth.test at {base_url} answered {error}", fix)
-    except (aiohttp.ClientError, OSError) as exc:
-        return fail(
-            "slack",
-            f"Slack Web API at {base_url} unreachable: {_reason(exc)}",
-            "check this host's network and proxy (and SLACK_API_URL if set)",
-        )
-    who = f"bot {answer.get('user')} ({answer.get('user_id')})"
-    return [
-        Check("slack", OK, f"auth.test: {who} in {answer.get('team')} ({answer.get('team_id')})")
-    ]
-
-
-def _api_url(url: str | None) -> str | None:
-    if not url:
-        return None
-    return url if url.endswith("/") else url + "/"
-
-
-async def check_slack_mode(ctx: Context) -> list[Check]:
-    settings = ctx.settings
-    if settings is None or settings.slack_bot_token is None:
-        return []
-    from bot.slack.runtime import SlackConfigError, check_slack_settings
-
-    try:
-        check_slack_settings(settings)
-    except SlackConfigError as exc:
-        return fail("slack mode", str(exc), "serve refuses to start until one is set")
-    modes = []
-    if settings.slack_signing_secret is not None:
-        modes.append("HTTP at /slack/events (SLACK_SIGNING_SECRET set)")
-    if settings.slack_app_token is not None:
-        modes.append("Socket Mode (SLACK_APP_TOKEN set)")
-        if not settings.slack_app_token.get_secret_value().startswith("xapp-"):
-            return warn(
-                "slack mode",
-                "SLACK_APP_TOKEN does not start with xapp-, as an app-level token does",
-                "create one under Basic Information → App-Level Tokens (scope connections:write)",
-            )
-    return ok("slack mode", " and ".join(modes))
-
-
-async def check_slack_channel(ctx: Context) -> list[Check]:
-    settings = ctx.settings
-    if settings is None or settings.slack_bot_token is None:
-        return []
-    if settings.slack_channel:
-        return ok("slack channel", f"{settings.slack_channel} (LEADBOT_SLACK_CHANNEL)")
-    if ctx.config is None:
-        return not_checked(
-            "slack channel", "LEADBOT_SLACK_CHANNEL is not set and the config could not be read"
-        )
-    channel = ctx.config.slack.default_channel
-    if "default_channel" in ctx.config.slack.model_fields_set:
-        return ok("slack channel", f"{channel} (slack.default_channel in the config)")
-    return warn(
-        "slack channel",
-        f"not set: alerts no route claims go to {channel}, leadbot's built-in default",
-        f"set LEADBOT_SLACK_CHANNEL (or slack.default_channel in the config) to the channel "
-        f"for them, or create {channel}; invite the bot to it",
-    )
-
-
-# -- Teams ---------------------------------------------------------------------------------
-
-
-async def check_teams(ctx: Context) -> list[Check]:
-    if ctx.settings is None:
-        return not_checked("teams", "the settings could not be read")
-    from bot.teams import runtime
-
-    try:
-        mode = runtime.teams_mode(ctx.settings)
-    except runtime.TeamsConfigError as exc:
-        return fail("teams", str(exc), "serve refuses to start until it is complete")
-    if mode is None:
-        return ok("teams", f"off ({runtime.CLIENT_ID} not set)")
-    checks = []
-    if mode.app_id is not None:
-        env = ctx.settings.agents_sdk
-        auth = env.get(runtime.AUTH_TYPE, "ClientSecret")
-        checks.append(
-            Check(
-                "teams",
-                OK,
-                f"on, app {mode.app_id}, tenant {env.get(runtime.TENANT_ID)}, auth {auth}",
-            )
-        )
-    if mode.anonymous:
-        checks.append(
-            Check(
-                "teams",
-                WARN,
-                runtime.ANONYMOUS_WARNING,
-                f"unset {runtime.ANONYMOUS} "
-                "outside the Agents Playground and set the app's credentials",
-            )
-        )
-    return checks
-
-
-async def check_teams_token(ctx: Context) -> list[Check]:
-    settings = ctx.settings
-    if settings is None or not _teams_credentials(settings):
-        return []
-    from bot.teams import runtime
-
-    mode = runtime.teams_mode(settings)
-    assert mode is not None
-    try:
-        # Inside the check's own timeout, so that the line says what timed out.
-        async with asyncio.timeout(ctx.timeout * 0.9):
-            await _off_loop(lambda: _bot_framework_token(settings))
-    except TimeoutError:
-        return fail(
-            "teams token",
-            f"no token from Entra ID for app {mode.app_id}: no answer within {ctx.timeout:g} s",
-            TIMEOUT_FIX["teams token"],
-        )
-    except Exception as exc:
-        return fail(
-            "teams token",
-            f"no token from Entra ID for app {mode.app_id}: {_reason(exc)}",
-            f"check {runtime.CLIENT_ID}, {runtime.CLIENT_SECRET} "
-            f"and {runtime.TENANT_ID} against the Azure Bot's app registration, and "
-            "that the identity service is reachable from here",
-        )
-    return ok("teams token", f"a Bot Framework token for app {mode.app_id} obtained")
-
-
-def _teams_credentials(settings: Settings) -> bool:
-    from bot.teams import runtime
-
-    try:
-        mode = runtime.teams_mode(settings)
-    except runtime.TeamsConfigError:
-        return False  # the teams check says what is missing
-    return mode is not None and mode.app_id is not None
-
-
-async def _bot_framework_token(settings: Settings) -> str:
-    """A token as the outbox's Teams transport gets one: MSAL's client-credentials flow
-    through the SDK's connection manager, for the Bot Framework scope."""
-    from microsoft_agents.hosting.core.authorization import AuthenticationConstants
-
-    from bot.teams.runtime import prepare_teams
-
-    provider = prepare_teams(settings).connections.get_default_connection()
-    scope = AuthenticationConstants.AGENTS_SDK_SCOPE
-    return await provider.get_access_token(scope, [f"{scope}/.default"])
-
-
-async def check_teams_destinations(ctx: Context) -> list[Check]:
-    settings = ctx.settings
-    if settings is None or not _teams_on(settings):
-        return []
-    if ctx.engine is None or ctx.config is None or not ctx.schema_current:
-        return not_checked("teams reach", "needs the config and a current database (see above)")
-    from bot.teams.runtime import configured_destinations
-    from bot.teams.transport import missing_reference_advice
-    from storage.teams import missing_destinations
-
-    wanted = configured_destinations(ctx.config)
-    async with ctx.engine.connect() as conn:
-        missing = await missing_destinations(conn, wanted, default=ctx.config.teams.default_channel)
-    if not missing:
-        return ok(
-            "teams reach", f"every configured destination ({len(wanted)}) has a stored conversation"
-        )
-    lines = "\n".join(f"{d}: {missing_reference_advice(d)}" for d in missing)
-    return warn(
-        "teams reach",
-        f"{len(missing)} destination(s) the bot cannot post to yet:\n{lines}",
-        "messages for them wait in the outbox until then",
-    )
-
-
-def _teams_on(settings: Settings) -> bool:
-    from bot.teams.runtime import TeamsConfigError, teams_mode
-
-    try:
-        return teams_mode(settings) is not None
-    except TeamsConfigError:
-        return False
-
-
 # -- outbox --------------------------------------------------------------------------------
 
 
@@ -597,8 +347,8 @@ CHECKS: tuple[tuple[str, CheckFn], ...] = (
 
 TIMEOUT_FIX = {
     "database": DB_FIX,
-    "slack": "check this host's network and proxy (and SLACK_API_URL if set)",
-    "teams token": "check that the identity service (login.microsoftonline.com) is reachable",
+    "slack": SLACK_FIX,
+    "teams token": TEAMS_TOKEN_FIX,
 }
 
 
@@ -625,24 +375,8 @@ async def _guarded(name: str, check: CheckFn, ctx: Context) -> list[Check]:
         fix = TIMEOUT_FIX.get(name, "run doctor again; if it recurs, this part is stuck")
         return fail(name, f"no answer within {ctx.timeout:g} s", fix)
     except Exception as exc:
-        return fail(name, f"the check failed: {_reason(exc)}", TIMEOUT_FIX.get(name, ""))
-
-
-def _reason(exc: BaseException) -> str:
-    """The innermost useful error, on one line: a driver's error rather than SQLAlchemy's
-    wrapper, the cause a requests or urllib3 error carries."""
-    for _ in range(5):
-        if isinstance(exc, DBAPIError) and isinstance(exc.orig, BaseException):
-            exc = exc.orig
-        elif isinstance(getattr(exc, "reason", None), BaseException):
-            exc = exc.reason  # type: ignore[attr-defined]
-        elif exc.args and isinstance(exc.args[0], BaseException):
-            exc = exc.args[0]
-        else:
-            break
-    text = " ".join(str(exc).split()) or "no message"
-    text = text if len(text) <= 300 else text[:297] + "..."
-    return f"{type(exc).__name__}: {text}"
+        fix = TIMEOUT_FIX.get(name, "fix what the error says, then run doctor again")
+        return fail(name, f"the check failed: {reason(exc)}", fix)
 
 
 def _secret_values(environ: Mapping[str, str]) -> list[str]:
@@ -661,62 +395,6 @@ def _scrubbed(check: Check, secrets: list[str]) -> Check:
     for secret in secrets:
         detail, fix = detail.replace(secret, "***"), fix.replace(secret, "***")
     return Check(check.name, check.status, detail, fix)
-
-
-# -- off the event loop --------------------------------------------------------------------
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-class _DaemonThreads(ThreadPoolExecutor):
-    """A default executor whose threads never hold up the process's exit: the Agents SDK
-    hands MSAL's blocking HTTP to ``asyncio.to_thread``, and a check given up at its
-    timeout must not keep doctor waiting for it."""
-
-    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        future: Future[T] = Future()
-
-        def work() -> None:
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn(*args, **kwargs))
-                except BaseException as exc:
-                    future.set_exception(exc)
-
-        threading.Thread(target=work, daemon=True).start()
-        return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        pass
-
-
-async def _off_loop(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run ``make()`` on its own event loop in a daemon thread: MSAL also blocks the loop
-    it is called on (it builds its client synchronously), which no timeout could cut."""
-    loop = asyncio.get_running_loop()
-    result: asyncio.Future[T] = loop.create_future()
-
-    def settle(apply: Callable[[], None]) -> None:
-        # RuntimeError: doctor finished and closed its loop meanwhile.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(lambda: None if result.done() else apply())
-
-    def run() -> None:
-        own = asyncio.new_event_loop()
-        own.set_default_executor(_DaemonThreads())
-        try:
-            value = own.run_until_complete(make())
-        except Exception as exc:
-            error = exc
-            settle(lambda: result.set_exception(error))
-        else:
-            settle(lambda: result.set_result(value))
-        finally:
-            own.close()
-
-    threading.Thread(target=run, daemon=True, name="leadbot-doctor").start()
-    return await result
 
 
 # -- output and the command ----------------------------------------------------------------
@@ -769,6 +447,16 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="the checks as JSON")
     p.add_argument(
-        "--timeout", type=float, default=TIMEOUT, help=f"seconds per check ({TIMEOUT:g})"
+        "--timeout", type=_seconds, default=TIMEOUT, help=f"seconds per check ({TIMEOUT:g})"
     )
     p.set_defaults(func=cmd_doctor)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text!r}")
+    return value
