@@ -207,6 +207,29 @@ async def test_a_malformed_secret_is_named_never_shown(
     assert bad not in report.out
 
 
+async def test_a_config_problem_is_named_by_file_line_and_field(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await migrated(sqlite_url)
+    config = tmp_path / "model.yaml"
+    config.write_text(
+        "model: {name: t, points_per_logodds: 20, intercept: -3, bands: {warm: 20, hot: 50}}\n"
+        "fit:\n  - id: a\n    label: A\n    points: lots\n    when: {title: {pattern: x}}\n"
+    )
+    env = {
+        "DATABASE_URL": sqlite_url,
+        "LEADBOT_WEBHOOK_SECRET": SECRET,
+        "LEADBOT_CONFIG": str(config),
+    }
+    report = await run(env, capsys)
+    assert report.code == 1
+    check = report.check("config")
+    assert check["status"] == "FAIL"
+    assert check["detail"] == f"{config}:5: fit[0].points: expected a number, got 'lots'"
+    assert f"leadbot check-config {config}" in check["fix"]
+    assert report.status("database") == report.status("outbox") == "OK"
+
+
 def slack_env(url: str, fake: FakeSlack, **extra: str) -> dict[str, str]:
     return {
         "DATABASE_URL": url, "LEADBOT_WEBHOOK_SECRET": SECRET, "SLACK_BOT_TOKEN": fake.token,
