@@ -34,6 +34,7 @@ from bot.messages import Action, Actor
 from bot.slack.alert_blocks import CRM_ACTION, AlertState, alert_message
 from bot.slack.approvals import Managers, register_approvals
 from bot.slack.blocks import escape
+from bot.slack.gate import BUTTONS
 from bot.slack.reply_blocks import reply_message
 from bot.slack.views import (
     DISQUALIFY_CALLBACK,
@@ -49,8 +50,6 @@ from storage.posts import find_post
 from storage.requests import first_time
 
 log = logging.getLogger(__name__)
-
-BUTTONS = re.compile(r"^lead_(claim|qualify|disqualify|snooze)$")
 
 
 def build_slack_app(
@@ -237,16 +236,22 @@ def request_key(req: AsyncBoltRequest) -> str:
 
 async def tell_failure(body: dict[str, Any], error: Exception) -> None:
     """Tell the rep, privately, instead of leaving them without an answer."""
-    log.error("Slack request failed: %s", error, exc_info=error)
+    if isinstance(error, ValueError):  # the request's own fault (an unknown lead): no trace
+        log.info("Slack request refused: %s", error)
+    else:
+        log.error("Slack request failed: %s", error, exc_info=error)
     url = _response_url(body)
     if url is None:
         return
     detail = str(error) if isinstance(error, ValueError) else "an internal error"
-    await AsyncWebhookClient(url).send(
-        response_type="ephemeral",
-        replace_original=False,
-        text=f"Sorry, that did not work: {escape(detail)}. Nothing was changed.",
-    )
+    try:
+        await AsyncWebhookClient(url).send(
+            response_type="ephemeral",
+            replace_original=False,
+            text=f"Sorry, that did not work: {escape(detail)}. Nothing was changed.",
+        )
+    except Exception as exc:  # the rep is not told; the failure above is in the log
+        log.warning("could not tell the rep at their response_url: %s", exc)
 
 
 @contextlib.asynccontextmanager
@@ -267,9 +272,12 @@ def _response_url(body: dict[str, Any]) -> str | None:
 
 
 def _lead_name(body: dict[str, Any]) -> str:
-    for block in body.get("message", {}).get("blocks", []):
-        if block.get("type") == "header":
-            return str(block["text"]["text"])[:60]
+    """The alert's header, for the form's title; the gate checked only that blocks are
+    objects, so anything else falls back to a plain name."""
+    for block in body.get("message", {}).get("blocks") or []:
+        text = block.get("text")
+        if block.get("type") == "header" and isinstance(text, dict) and text.get("text"):
+            return str(text["text"])[:60]
     return "this lead"
 
 

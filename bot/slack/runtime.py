@@ -11,15 +11,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from aiohttp.web_protocol import RequestPayloadError
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.edges import BandEdges
 from bot.learning import APPLIED, PROPOSAL, Learner
 from bot.live import ActiveModel
+from bot.metrics import REQUESTS_REJECTED
 from bot.sla import ESCALATION, REMINDER, alert_thread
 from bot.slack.alert_blocks import alert_message
 from bot.slack.app import build_slack_app
@@ -29,6 +32,7 @@ from bot.slack.followup_blocks import (
     escalation_message,
     reminder_message,
 )
+from bot.slack.gate import Refusal, SlackGate
 from bot.slack.proposal_blocks import proposal_message
 from bot.slack.transport import Render, SlackTransport
 from config.loader import LeadbotConfig
@@ -39,7 +43,9 @@ from storage.posts import record_post
 
 log = logging.getLogger(__name__)
 
+ROUTE = "/slack/events"
 SLACK_APP: web.AppKey[AsyncApp] = web.AppKey("slack_app")
+SLACK_GATE: web.AppKey[SlackGate] = web.AppKey("slack_gate")
 
 
 class SlackConfigError(Exception):
@@ -144,12 +150,45 @@ async def socket_mode(slack: Slack) -> AsyncIterator[None]:
         await handler.close_async()
 
 
+def mount_slack(
+    app: web.Application, settings: Settings, config: LeadbotConfig, clock: Callable[[], float]
+) -> None:
+    """``POST /slack/events`` behind the gate (``bot.slack.gate``): signature first, then
+    the request's shape; only what passes reaches Bolt."""
+    assert settings.slack_signing_secret is not None
+    secret = settings.slack_signing_secret.get_secret_value()
+    app[SLACK_GATE] = SlackGate(secret, command=config.slack.command, clock=clock)
+    app.router.add_post(ROUTE, slack_events)
+
+
 async def slack_events(request: web.Request) -> web.Response:
-    """``POST /slack/events``: commands, clicks and events, verified by Bolt (401 when the
-    signature or its timestamp is wrong)."""
-    bolt_request = await to_bolt_request(request)
+    """Commands, clicks and the disqualify form: 401 for a request Slack did not sign, 400
+    (naming the field) for one this app cannot read, else Bolt's answer."""
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        return _refused(413, "too_large", {"error": exc.text or "body too large", "field": ""})
+    except RequestPayloadError:
+        request.content.feed_eof()  # as bot.webhooks.undecodable does, for the same reason
+        response = _refused(400, "invalid", {"error": "the body does not decode as its "
+                            "Content-Encoding", "field": "Content-Encoding"})  # fmt: skip
+        response.force_close()
+        return response
+    checked = request.app[SLACK_GATE].check(request.headers, body)
+    if isinstance(checked, Refusal):
+        return _refused(checked.status, checked.reason, checked.to_json())
+    bolt_request = AsyncBoltRequest(
+        body=checked,
+        query=request.query_string,
+        headers=request.headers,  # type: ignore[arg-type]
+    )
     bolt_response = await request.app[SLACK_APP].async_dispatch(bolt_request)
     return await to_aiohttp_response(bolt_response)
+
+
+def _refused(status: int, reason: str, body: dict[str, str]) -> web.Response:
+    REQUESTS_REJECTED.labels("slack", reason).inc()
+    return web.json_response(body, status=status)
 
 
 def _api_url(url: str | None) -> str | None:
