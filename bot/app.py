@@ -27,8 +27,8 @@ from bot.slack.runtime import (
     SlackConfigError,
     build_slack,
     check_slack_settings,
+    mount_slack,
     slack_enabled,
-    slack_events,
     socket_mode,
 )
 from bot.state import DISPATCHER, ENGINE, INGEST, LIMITS, SCHEDULER, VERIFIER, Limits
@@ -98,7 +98,7 @@ def build_app(
         except SlackConfigError as exc:
             raise StartupError(str(exc)) from exc
         if settings.slack_signing_secret is not None:  # Socket Mode alone takes no HTTP
-            app.router.add_post("/slack/events", slack_events)
+            mount_slack(app, settings, config, clock)  # the signature gate, then Bolt
     teams_host = None
     if teams_enabled(settings):
         try:

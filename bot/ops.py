@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.errors import InputError
@@ -149,6 +150,8 @@ def read_timeout(seconds: float) -> Callable[[web.Request, Handler], Awaitable[w
                     " (LEADBOT_MAX_BODY_BYTES)"
                 )
                 return json_response(413, InputError(413, [("", message)]).to_json())
+            except RequestPayloadError:
+                pass  # a body that does not decode: each route answers it (400, JSON)
         return await handler(request)
 
     return middleware
