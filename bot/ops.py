@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -120,7 +121,7 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
-def read_timeout(seconds: float) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def read_timeout(seconds: float) -> Middleware:
     """A middleware that reads each request body within ``seconds``: a client that
     announces more bytes than it sends (or trickles them) gets 408 and the connection is
     closed, instead of holding it open for ever. Handlers then read the cached body."""
