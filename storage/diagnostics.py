@@ -29,7 +29,7 @@ from storage.migrate import alembic_config
 
 def inspection_engine(url: str) -> AsyncEngine:
     """An engine for a one-off look: no pool, no pragmas."""
-    return create_async_engine(normalize_url(url), poolclass=NullPool)
+    return create_async_engine(normalize_url(url), poolclass=NullPool, hide_parameters=True)
 
 
 def sqlite_path(url: str) -> str | None:
