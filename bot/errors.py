@@ -4,6 +4,7 @@ Every message here may be returned to whoever sent the request, so none of them 
 secret; they name the field and the bad value instead.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -42,6 +43,21 @@ class InputError(Exception):
             "field": field,
             "errors": [{"field": f, "message": m} for f, m in self.problems],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A chat request refused before its SDK sees it (``bot.slack.gate``, ``bot.teams.gate``):
+    401 when it is not the platform's, 400 when it cannot be read. ``reason`` is the label
+    of the rejected-requests metric."""
+
+    status: int
+    reason: str  # "signature" | "invalid"
+    error: str
+    field: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"error": self.error, "field": self.field}
 
 
 def _line(field: str, message: str) -> str:

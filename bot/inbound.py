@@ -432,10 +432,17 @@ def to_unix(value: Any) -> float:
 def _check_tree(value: Any, path: str, problems: _Problems, *, nul: bool) -> bool:
     """False, with the problem added, when `value` nests deeper than MAX_DEPTH or (when
     `nul`) holds a NUL in a string or a key. Only the first such field is named."""
-    for field, message in _tree_problems(value, path, nul=nul):
-        problems.add(field, message)
-        return False
-    return True
+    found = first_tree_problem(value, path, nul=nul)
+    if found is not None:
+        problems.add(*found)
+    return found is None
+
+
+def first_tree_problem(value: Any, prefix: str = "", *, nul: bool = True) -> tuple[str, str] | None:
+    """(field, message) for the first container in `value` nested deeper than MAX_DEPTH, or
+    string or key holding a NUL; None when there is none. The chat adapters check what
+    they are sent with it too, so every entry point refuses the same things."""
+    return next(iter(_tree_problems(value, prefix, nul=nul)), None)
 
 
 def _tree_problems(root: Any, prefix: str, *, nul: bool) -> Iterator[tuple[str, str]]:

@@ -17,7 +17,6 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.request.internals import (
@@ -27,6 +26,8 @@ from slack_bolt.request.internals import (
 )
 from slack_sdk.signature import SignatureVerifier
 
+from bot.errors import Refusal
+from bot.inbound import first_tree_problem
 from bot.slack.alert_blocks import CRM_ACTION
 from bot.slack.proposal_blocks import APPROVE_ACTION, REJECT_ACTION
 from bot.slack.views import DISQUALIFY_CALLBACK
@@ -38,19 +39,6 @@ _TS_HEADER = "X-Slack-Request-Timestamp"
 _SIG_HEADER = "X-Slack-Signature"
 _CONTEXT_IDS = ("team", "enterprise", "user", "channel")
 _NESTED = ("event", "message", "previous_message", "item", "assistant_thread")
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """The answer to a request refused before Bolt: ``reason`` is the metric's label."""
-
-    status: int
-    reason: str  # "signature" | "invalid"
-    error: str
-    field: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"error": self.error, "field": self.field}
 
 
 class _Bad(Exception):
@@ -149,6 +137,9 @@ def _parsed(text: str, headers: Mapping[str, str]) -> dict[str, Any]:
         raise _Bad(field, "invalid JSON: nested too deeply") from None
     if not isinstance(body, dict):
         raise _Bad("", f"expected an object, got {_kind(body)}")
+    deep_or_nul = first_tree_problem(body)  # a feedback note with a NUL fails PostgreSQL
+    if deep_or_nul is not None:
+        raise _Bad(*deep_or_nul)
     if not body:
         raise _Bad("", "empty request: expected a slash command, an interaction or an event")
     return body

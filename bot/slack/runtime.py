@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.edges import BandEdges
+from bot.errors import Refusal
 from bot.learning import APPLIED, PROPOSAL, Learner
 from bot.live import ActiveModel
 from bot.metrics import REQUESTS_REJECTED
@@ -32,7 +33,7 @@ from bot.slack.followup_blocks import (
     escalation_message,
     reminder_message,
 )
-from bot.slack.gate import Refusal, SlackGate
+from bot.slack.gate import SlackGate
 from bot.slack.proposal_blocks import proposal_message
 from bot.slack.transport import Render, SlackTransport
 from config.loader import LeadbotConfig

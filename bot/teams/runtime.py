@@ -20,13 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from microsoft_agents.activity import load_configuration_from_env
 from microsoft_agents.authentication.msal import MsalConnectionManager
-from microsoft_agents.hosting.aiohttp import (
-    CloudAdapter,
-    jwt_authorization_decorator,
-    start_agent_process,
-)
+from microsoft_agents.hosting.aiohttp import CloudAdapter, jwt_authorization_decorator
 from microsoft_agents.hosting.core import (
     AgentApplication,
     AgentAuthConfiguration,
@@ -36,12 +33,15 @@ from microsoft_agents.hosting.core import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.edges import BandEdges
+from bot.errors import Refusal
 from bot.learning import Learner
 from bot.live import ActiveModel
+from bot.metrics import REQUESTS_REJECTED
 from bot.routing import TEAMS_DEFAULT
 from bot.teams.agent import build_agent
 from bot.teams.card_parts import Card
 from bot.teams.cards import card_for
+from bot.teams.gate import check_activity
 from bot.teams.transport import TeamsTransport, missing_reference_advice, post_recorder
 from config.loader import LeadbotConfig
 from config.settings import Settings
@@ -186,10 +186,58 @@ def mount_teams(app: web.Application, host: TeamsHost) -> None:
 @jwt_authorization_decorator
 async def teams_messages(request: web.Request) -> web.StreamResponse:
     """Activities from Teams (or the Agents Playground), after the JWT check (401 without
-    a valid token unless anonymous mode is on)."""
+    a valid token unless anonymous mode is on), then the gate (``bot.teams.gate``: 400
+    naming the field for an activity the SDK or the agent could not read)."""
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        return _refused(413, "too_large", {"error": exc.text or "body too large", "field": ""})
+    except RequestPayloadError:
+        request.content.feed_eof()  # as bot.webhooks.undecodable does, for the same reason
+        response = _refused(400, "invalid", {"error": "the body does not decode as its "
+                            "Content-Encoding", "field": "Content-Encoding"})  # fmt: skip
+        response.force_close()
+        return response
+    checked = check_activity(body)
+    if isinstance(checked, Refusal):
+        return _refused(checked.status, checked.reason, checked.to_json())
     teams = request.app[TEAMS]
-    response = await start_agent_process(request, teams.agent, teams.adapter)
-    return response if response is not None else web.Response(status=202)
+    answer = await teams.adapter.process_request(_Checked(request, checked[0]), teams.agent)
+    if answer.body is not None:
+        return web.json_response(answer.body, status=answer.status_code, headers=answer.headers)
+    return web.Response(
+        status=answer.status_code, headers=answer.headers, content_type=answer.content_type
+    )
+
+
+class _Checked:
+    """The request as the SDK's ``process_request`` reads it, with the body the gate
+    checked: parsed once, so the SDK cannot read it differently (another charset)."""
+
+    def __init__(self, request: web.Request, body: dict[str, Any]) -> None:
+        self._request, self._body = request, body
+
+    @property
+    def method(self) -> str:
+        return self._request.method
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._request.headers
+
+    async def json(self) -> dict[str, Any]:
+        return self._body
+
+    def get_claims_identity(self) -> Any:
+        return self._request.get("claims_identity")
+
+    def get_path_param(self, name: str) -> str:
+        return self._request.match_info[name]
+
+
+def _refused(status: int, reason: str, body: dict[str, str]) -> web.Response:
+    REQUESTS_REJECTED.labels("teams", reason).inc()
+    return web.json_response(body, status=status)
 
 
 def build_teams(
