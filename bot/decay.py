@@ -7,15 +7,19 @@ until something rescores it. The sweep rescores only the leads that can still dr
 new scores, keeps history with cause ``decay``, and, with ``decay.cooling_notice``, tells
 the places where a lead's last alert was posted that it is cooling down.
 
-A lead written by the ingest while the sweep runs keeps the ingest's score: each update is
-guarded by the ``scored_at`` the sweep read.
+The sweep runs in chunks of ``CHUNK`` leads, one transaction each. On PostgreSQL a chunk takes
+the ingest's lead locks (``storage.locks``) before it reads, so a replica's ingest and the
+sweep take turns on a lead, never interleave, and the ingest never waits long behind a sweep.
+Besides, each update is guarded by the ``scored_at`` the sweep read, so a lead the ingest wrote
+in between (SQLite: the writer process) keeps the ingest's score. The sweep writes scores
+only, never the state.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +32,7 @@ from scoring import Model, score
 from scoring.bands import Thresholds, default_thresholds, resolve_thresholds
 from scoring.score import Score
 from scoring.state import LeadState
+from storage import locks
 from storage.ingest import CHUNK, add_history, enqueue
 from storage.tables import Lead, OutboxMessage
 
@@ -49,6 +54,9 @@ class DecayResult:
     cooling: int  # "cooling down" messages queued (one per destination)
     skipped: int = 0  # changed by the ingest during the sweep: left as the ingest wrote them
 
+    def __add__(self, other: DecayResult) -> DecayResult:
+        return DecayResult(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
 
 async def decay_sweep(
     engine: AsyncEngine,
@@ -59,9 +67,17 @@ async def decay_sweep(
     on_queued: Callable[[], None] | None = None,
 ) -> DecayResult:
     """Rescore the leads at or above the warm edge at ``now`` with ``model`` (the active
-    version's) in one transaction. ``on_queued`` is called when messages were queued."""
-    async with engine.begin() as conn:
-        result = await conn.run_sync(_sweep, config, model, now)
+    version's), a chunk of leads per transaction. ``on_queued`` is called when messages
+    were queued."""
+    async with engine.connect() as conn:
+        edges, ids = await conn.run_sync(_candidates, model)
+    result = DecayResult(0, 0, 0, 0)
+    for start in range(0, len(ids), CHUNK):
+        async with engine.begin() as conn:
+            part = await conn.run_sync(
+                _sweep, config, model, now, edges, ids[start : start + CHUNK]
+            )
+        result += part
     if result.cooling and on_queued is not None:
         on_queued()
     log.info(
@@ -71,10 +87,25 @@ async def decay_sweep(
     return result
 
 
-def _sweep(conn: Connection, config: LeadbotConfig, model: Model, now: float) -> DecayResult:
+def _candidates(conn: Connection, model: Model) -> tuple[Thresholds, list[str]]:
+    """The band edges now, and the ids of the leads at or above the warm edge."""
     edges = _thresholds(conn, model)
+    ids = conn.execute(select(LEADS.c.id).where(LEADS.c.score >= edges.warm).order_by(LEADS.c.id))
+    return edges, list(ids.scalars())
+
+
+def _sweep(
+    conn: Connection,
+    config: LeadbotConfig,
+    model: Model,
+    now: float,
+    edges: Thresholds,
+    ids: Sequence[str],
+) -> DecayResult:
+    if locks.enter(conn):
+        locks.lock_leads(conn, ids)
     rows = conn.execute(
-        select(*(LEADS.c[c] for c in _READ)).where(LEADS.c.score >= edges.warm)
+        select(*(LEADS.c[c] for c in _READ)).where(LEADS.c.id.in_(ids), LEADS.c.score >= edges.warm)
     ).all()
     history: list[tuple[Any, ...]] = []
     cooled: list[tuple[Row[Any], Score]] = []

@@ -94,7 +94,9 @@ class Pipeline:
     The transaction body is synchronous code on a ``Connection`` and runs in one go: on
     SQLite in a single writer thread (SQLite has one writer anyway), on PostgreSQL through
     ``AsyncConnection.run_sync``. Either way a group of events costs one hop off the event
-    loop, not one per statement.
+    loop, not one per statement. On PostgreSQL several replicas may ingest at once: the
+    transaction locks its identity keys and leads first (``storage.locks``) and is run again
+    when the database broke a deadlock.
     """
 
     engine: AsyncEngine
@@ -157,17 +159,17 @@ class Pipeline:
     ) -> GroupResult:
         """The group on a database other processes write too (PostgreSQL): a deadlock or a
         serialization failure rolls it back whole, so it is simply run again."""
-        exclusive = False
+        alone = False
         for attempt in range(1, RETRIES + 1):
             try:
                 async with self.engine.begin() as conn:
-                    return await conn.run_sync(self._apply, requests, now, exclusive)
+                    return await conn.run_sync(self._apply, requests, now, alone)
             except DBAPIError as exc:
                 state = _sqlstate(exc)
                 if attempt == RETRIES or state not in RETRYABLE:
                     raise
                 # The shared lock table is full: the next try takes the gate alone.
-                exclusive = exclusive or state == OUT_OF_SHARED_MEMORY
+                alone = alone or state == OUT_OF_SHARED_MEMORY
                 log.warning("ingest group retried (SQLSTATE %s, try %d)", state, attempt)
                 await asyncio.sleep(random.uniform(0.5, 1.5) * BACKOFF * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
@@ -192,24 +194,21 @@ class Pipeline:
         conn: Connection,
         requests: Sequence[Sequence[InboundEvent]],
         now: float,
-        exclusive: bool = False,
+        alone: bool = False,
     ) -> GroupResult:
         events = [e for request in requests for e in request]
         keys = _all_keys(events)
         # Replicas on one PostgreSQL: lock every identity key, then resolve (READ COMMITTED
         # reads what the last holder committed), then lock every lead to be written; only
         # then read the leads. See storage.locks for the order that rules out deadlocks.
-        fine = not exclusive and locks.fine(keys)
-        locks.enter(conn, exclusive=not fine)
-        if fine:
-            locks.lock(conn, locks.IDENTITY, keys)
+        fine = locks.enter(conn, keys, alone=alone)
         # After the gate: an activation (which holds it exclusively) has committed by now.
         self._follow_model(conn)
         resolver = Resolver(repo.resolve_identities(conn, keys=keys))
         lead_ids = [resolver.assign(e) for e in events]
         merges = [(src, dst) for src, dst in resolver.merges if src != dst]
         if fine:
-            locks.lock(conn, locks.LEAD, [*lead_ids, *(lead for pair in merges for lead in pair)])
+            locks.lock_leads(conn, [*lead_ids, *(lead for pair in merges for lead in pair)])
         inserted = repo.insert_new_events(
             conn, rows=[_event_row(e, lid, now) for e, lid in zip(events, lead_ids, strict=True)]
         )

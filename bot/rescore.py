@@ -5,6 +5,11 @@ A rescore replays no events: each lead's stored state already holds what the mod
 (traits for the fit rules, ``(value, as_of)`` per intent rule, activity times), so the new
 scores are one feature matrix built with numpy and one matrix–vector product with the new
 points. A rescore alerts only as ``RescoreAlerts`` says.
+
+It rewrites every lead's score, alert time and (when a fit rule changed) state, so on
+PostgreSQL it first takes the ingest gate exclusively (``storage.locks``): every replica's
+ingest transaction finishes before it reads, and the next ones wait for its commit and then
+score with the model it activated. Ingest pauses for the rescore; nothing is lost.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from scoring.bands import Thresholds, default_thresholds, resolve_thresholds
 from scoring.learn import sigmoid
 from scoring.model import DAY, Model, RuleKind
 from scoring.state import LeadState
+from storage import locks
 from storage.ingest import add_history, enqueue
 from storage.rawsql import execute_many, placeholders, query, time_encoder, time_out
 
@@ -73,6 +79,7 @@ def rescore(
     """Rescore every non-anonymous lead (those whose id ``only`` accepts, when given) with
     ``model`` at ``now``: one feature matrix, one product with the points, bulk updates,
     history with ``cause``, and the alerts ``alerts`` owes (none when it is None)."""
+    locks.enter(conn, alone=True)
     rows = query(conn, LEADS_SQL)
     if only is not None:
         rows = [r for r in rows if only(r[0])]

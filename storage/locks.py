@@ -12,8 +12,9 @@ each other in a cycle:
 Advisory locks cover rows that do not exist yet (a lead two replicas create at once), which a
 ``SELECT … FOR UPDATE`` cannot. They live in PostgreSQL's shared lock table, whose size is
 ``max_locks_per_transaction × max_connections`` (6,400 by default) for every session at once:
-that is why a transaction never takes more than ``2 × FINE_LIMIT + 1`` of them, and work that
-would need more takes the gate exclusively instead.
+that is why a transaction locks at most ``FINE_LIMIT`` identity keys one by one (and their
+leads: at most twice as many, merges included), and work that would need more takes the
+gate exclusively instead.
 
 SQLite has one writer at a time, so every function here does nothing there.
 """
@@ -31,11 +32,14 @@ GATE = (0, 0)
 IDENTITY = 1
 LEAD = 2
 # Most identity keys (and so leads) one transaction locks one by one.
-FINE_LIMIT = 1_000
+FINE_LIMIT = 500
 
-# The lock keys come sorted; unnest yields them in array order and the lock function is
-# parallel-restricted, so the leader takes them one after another in exactly that order.
-_LOCK_SQL = "SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS k"
+# The lock keys come sorted; unnest yields them in array order, Append runs its branches in
+# order, and the lock functions are parallel-restricted: the leader takes them one after
+# another in exactly this order.
+_KEYS = "SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS k"
+_GATE_AND_KEYS = f"SELECT pg_advisory_xact_lock_shared({GATE[0]}, {GATE[1]}) UNION ALL {_KEYS}"
+_GATE_ALONE = f"SELECT pg_advisory_xact_lock({GATE[0]}, {GATE[1]})"
 
 
 def lock_key(name: str) -> int:
@@ -49,22 +53,23 @@ def serialises(conn: Connection) -> bool:
     return is_postgres(conn)
 
 
-def enter(conn: Connection, *, exclusive: bool = False) -> None:
-    """Take the gate: shared before fine locks, exclusive to stand alone."""
-    if serialises(conn):
-        fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        query(conn, f"SELECT {fn}($1, $2)", GATE)
+def enter(conn: Connection, identity_keys: Iterable[str] = (), *, alone: bool = False) -> bool:
+    """Start a transaction's locks: the gate shared and ``identity_keys`` one by one (one
+    statement), or the gate exclusively when ``alone`` or when there are more than
+    ``FINE_LIMIT`` keys. Returns whether ``lock_leads`` is needed (False: the transaction
+    stands alone, or the database needs no locks)."""
+    if not serialises(conn):
+        return False
+    keys = sorted({lock_key(name) for name in identity_keys})
+    if alone or len(keys) > FINE_LIMIT:
+        query(conn, _GATE_ALONE)
+        return False
+    query(conn, _GATE_AND_KEYS, (IDENTITY, keys))
+    return True
 
 
-def lock(conn: Connection, cls: int, names: Iterable[str]) -> None:
-    """Lock ``names`` in class ``cls`` until the transaction ends, in lock-key order.
-    Take the gate shared first, and every class in ascending order."""
-    if serialises(conn):
-        keys = sorted({lock_key(name) for name in names})
-        if keys:
-            query(conn, _LOCK_SQL, (cls, keys))
-
-
-def fine(names: Iterable[str]) -> bool:
-    """Whether ``names`` (a group's identity keys) may be locked one by one."""
-    return len(set(names)) <= FINE_LIMIT
+def lock_leads(conn: Connection, lead_ids: Iterable[str]) -> None:
+    """Lock the leads the transaction will write, after ``enter`` returned True."""
+    keys = sorted({lock_key(lead_id) for lead_id in lead_ids})
+    if keys:
+        query(conn, _KEYS, (LEAD, keys))

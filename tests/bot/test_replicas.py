@@ -1,20 +1,22 @@
 """Several replicas on one PostgreSQL never lose an update.
 
-Real ``leadbot serve`` processes (each with its writer child) share a fresh PostgreSQL
-database. Every round sends, for each of 120 leads, one signed event to every replica at the
-same moment; a third of the leads start anonymous and are folded into a known lead by an
-identify that races their page view. The result must equal a single-replica run of the same
-events on a fresh database: the same leads, states, scores, bands, alerted or not, and the
-same number of alert rows per lead (none doubled).
+Real ``leadbot serve`` replicas share a fresh PostgreSQL database. Every round sends, for
+each of 120 leads, one signed event to every replica at the same moment; a third of the
+leads start anonymous and are folded into a known lead by an identify that races their page
+view. The result must equal a single-replica run of the same events on a fresh database:
+the same leads, states, scores, bands, alerted or not, and the same number of alert rows
+per lead (none doubled).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ from scoring import LeadState, score
 from storage.engine import create_engine
 from storage.ingest import LEADS, OUTBOX
 from storage.migrate import upgrade
-from tests.bench.servers import Server, free_port, leadbot_command
+from tests.bench.servers import STOP_SECONDS, Server, free_port, leadbot_command
 from tests.bot.conftest import SMALL_MODEL, call
 
 pytestmark = pytest.mark.postgres
@@ -54,6 +56,7 @@ TRAITS = [
 
 Event = dict[str, Any]
 Make = Callable[[int, int], Event]
+Rounds = list[list[list[Event]]]  # round → replica → its events, one per lead
 
 
 def _user(i: int) -> str:
@@ -87,8 +90,8 @@ KNOWN: list[list[Make]] = [[_identify, _demo], [_pricing, _pricing], [_pricing, 
 FOLDED: list[list[Make]] = [[_anon_pricing, _identify], [_anon_demo, _pricing], [_anon_pricing]]
 
 
-def workload(replicas: int) -> list[list[list[Event]]]:
-    """rounds → replica → the events it gets (one per lead, sent together)."""
+def workload(replicas: int) -> Rounds:
+    """Per round, the events each replica gets (one per lead, all sent together)."""
     out = []
     for r in range(ROUNDS):
         per = [[] for _ in range(replicas)]  # type: list[list[Event]]
@@ -105,70 +108,82 @@ def config() -> LeadbotConfig:
     return load_config(text=CONFIG, name="replicas.yaml")
 
 
-def _start(url: str, config_path: Path, workdir: Path, n: int) -> list[Server]:
-    """``n`` replicas started at once; returned when every one answers /healthz."""
+def _start(url: str, workdir: Path, n: int, ingest: str) -> list[Server]:
+    """``n`` ``leadbot serve`` replicas started at once (``LEADBOT_INGEST=ingest``); returned
+    when each answers /healthz."""
+    config_path = workdir / "replicas.yaml"
+    config_path.write_text(CONFIG)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CONNECTIONS__"))}
     env |= {"DATABASE_URL": url, "LEADBOT_WEBHOOK_SECRET": SECRET,
-            "LEADBOT_CONFIG": str(config_path), "LEADBOT_LOG_LEVEL": "WARNING"}  # fmt: skip
+            "LEADBOT_CONFIG": str(config_path), "LEADBOT_LOG_LEVEL": "WARNING",
+            "LEADBOT_INGEST": ingest}  # fmt: skip
     servers = []
     for i in range(n):
         port = free_port()
         log_path = workdir / f"replica{i}.log"
-        log = log_path.open("wb")
         command = [*leadbot_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+        log = log_path.open("wb")
         process = subprocess.Popen(
             command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
         servers.append(Server(f"replica{i}", process, port, log_path, log))
-    for server in servers:
-        server.wait_ready()
+    try:
+        for server in servers:
+            server.wait_ready()
+    except BaseException:
+        _stop(servers)
+        raise
     return servers
 
 
-@pytest.fixture
-def replica_dir(tmp_path: Path, config: LeadbotConfig) -> Path:
-    (tmp_path / "replicas.yaml").write_text(CONFIG)
-    return tmp_path
-
-
-@pytest.fixture
-def running(postgres_url: str, replica_dir: Path) -> Iterator[Callable[[int], list[Server]]]:
-    started: list[Server] = []
-
-    def start(n: int) -> list[Server]:
-        started.extend(_start(postgres_url, replica_dir / "replicas.yaml", replica_dir, n))
-        return started
-
-    yield start
-    for server in started:
+def _stop(servers: list[Server]) -> None:
+    """SIGINT to every replica first, so they drain side by side; then reap each."""
+    for server in servers:
+        if server.process.poll() is None:
+            server.process.send_signal(signal.SIGINT)
+    for server in servers:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.process.wait(STOP_SECONDS)
         server.stop()
 
 
-async def _post(http: aiohttp.ClientSession, server: Server, event: Event) -> None:
+@pytest.fixture
+async def replicas(
+    request: pytest.FixtureRequest, postgres_url: str, tmp_path: Path
+) -> AsyncIterator[list[str]]:
+    """``leadbot serve`` replicas on a migrated ``postgres_url``; their webhook URLs."""
+    n, ingest = request.param
+    await _migrated(postgres_url)  # once, before the replicas start side by side
+    servers = _start(postgres_url, tmp_path, n, ingest)
+    yield [server.url for server in servers]
+    _stop(servers)
+
+
+async def _post(http: aiohttp.ClientSession, url: str, event: Event) -> None:
     body = orjson.dumps(event)
     msg_id = f"msg_{event['messageId']}"
     signature = Webhook(SECRET).sign(msg_id, datetime.now(UTC), body.decode())
     headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(time.time())),
                "webhook-signature": signature, "content-type": "application/json"}  # fmt: skip
-    async with http.post(server.url, data=body, headers=headers) as answer:
-        assert answer.status == 202, (answer.status, await answer.text(), server.log_tail())
+    async with http.post(url, data=body, headers=headers) as answer:
+        assert answer.status == 202, (url, answer.status, await answer.text())
 
 
-async def _send_racing(servers: list[Server], rounds: list[list[list[Event]]]) -> None:
+async def _send_racing(urls: list[str], rounds: Rounds) -> None:
     """Each round: every replica's events at once, every lead's events side by side."""
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
         for per_replica in rounds:
             await asyncio.gather(
                 *(
-                    _post(http, servers[j], events[i])
+                    _post(http, urls[j], events[i])
                     for i in range(LEADS_N)
                     for j, events in enumerate(per_replica)
                 )
             )
 
 
-async def _reference(url: str, config: LeadbotConfig, rounds: list[list[list[Event]]]) -> None:
+async def _reference(url: str, config: LeadbotConfig, rounds: Rounds) -> None:
     """The same events, one request at a time, through one pipeline."""
     engine = create_engine(url)
     try:
@@ -236,28 +251,38 @@ def _rounded(value: Any) -> Any:
     return value
 
 
-@pytest.mark.parametrize("replicas", [2, 4])
-async def test_racing_replicas_end_like_one_replica(
-    replicas: int,
-    running: Callable[[int], list[Server]],
-    postgres_url: str,
-    config: LeadbotConfig,
-    tmp_path: Path,
-) -> None:
-    engine = create_engine(postgres_url)
-    await upgrade(engine)  # once, before the replicas start side by side
-    await engine.dispose()
-    servers = running(replicas)
-    rounds = workload(replicas)
-    await _send_racing(servers, rounds)
+async def _migrated(url: str) -> None:
+    """Migrate once, before replicas start side by side."""
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _compare(url: str, config: LeadbotConfig, rounds: Rounds, tmp_path: Path) -> None:
+    """Every lead on ``url`` as a single replica leaves it after the same events."""
     reference_url = f"sqlite+aiosqlite:///{tmp_path}/reference.db"
     await _reference(reference_url, config, rounds)
-
     at = time.time()
-    got = await _snapshot(postgres_url, config, at)
+    got = await _snapshot(url, config, at)
     want = await _snapshot(reference_url, config, at)
     assert len(want) == LEADS_N
     assert sum(w["alert_rows"] for w in want.values()) > 10  # the workload does alert
     assert sorted(got) == sorted(want)
     wrong = {lid: (got[lid], want[lid]) for lid in want if not _same(got[lid], want[lid])}
     assert not wrong, f"{len(wrong)} of {LEADS_N} leads differ, e.g. {next(iter(wrong.items()))}"
+
+
+# Two replicas as deployed (each with its writer process); four with the ingest in the
+# server process (LEADBOT_INGEST=thread, the same transaction), so the test starts four
+# processes, not eight, on a small CI machine.
+@pytest.mark.parametrize(
+    "replicas", [(2, "process"), (4, "thread")], ids=["2-process", "4-thread"], indirect=True
+)
+async def test_racing_replicas_end_like_one_replica(
+    replicas: list[str], postgres_url: str, config: LeadbotConfig, tmp_path: Path
+) -> None:
+    rounds = workload(len(replicas))
+    await _send_racing(replicas, rounds)
+    await _compare(postgres_url, config, rounds, tmp_path)
