@@ -3,10 +3,11 @@
 The SDK validates an activity with pydantic outside any handler (a ValidationError is a
 500), checks only ``type`` and ``conversation.id`` after that, and a turn that trips over
 a malformed field fails inside the adapter. Here the body must be a JSON object with the
-fields the SDK and ``bot.teams.agent`` read, with their types: ``type``, ``conversation.id``,
-an http(s) ``serviceUrl`` (where any answer goes), times a UTC datetime can hold, no NUL
-and no deep nesting (as for webhooks); then the SDK's own model must accept it. Anything
-else is a 400 naming the field, before any turn runs, so nothing is stored.
+fields the SDK and ``bot.teams.agent`` read, with their types: ``type``, ``channelId``,
+``conversation.id``, ``from.id``, ``recipient.id``, an http(s) ``serviceUrl`` (where any
+answer goes), times a UTC datetime can hold, no NUL and no deep nesting (as for webhooks),
+an invoke the agent answers; then the SDK's own model must accept it. Anything else is a
+400 naming the field, before any turn runs, so nothing is stored.
 
 With credentials this runs after the SDK's JWT check (401 before the body is read).
 """
@@ -73,6 +74,7 @@ def _check_fields(doc: dict[str, Any]) -> None:
     _service_url(doc.get("serviceUrl"))
     _text(doc, "channelId")  # with from.id, the key of the SDK's user and conversation state
     _text(_object(doc.get("from"), "from"), "id", "from")
+    _text(_object(doc.get("recipient"), "recipient"), "id", "recipient")  # the bot: replies
     if kind == "invoke":
         _check_invoke(doc)
     if doc.get("replyToId") is not None:
@@ -130,7 +132,7 @@ def _service_url(value: Any) -> None:
 
 def _text(mapping: dict[str, Any], name: str, prefix: str = "") -> str:
     value = mapping.get(name)
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value.strip():  # the SDK strips ids, then checks
         raise _Bad(_at(prefix, name), f"expected a non-empty string, got {_show(value)}")
     return value
 
