@@ -183,11 +183,18 @@ def mount_teams(app: web.Application, host: TeamsHost) -> None:
     app.router.add_post(ROUTE, teams_messages)
 
 
-@jwt_authorization_decorator
 async def teams_messages(request: web.Request) -> web.StreamResponse:
     """Activities from Teams (or the Agents Playground), after the JWT check (401 without
     a valid token unless anonymous mode is on), then the gate (``bot.teams.gate``: 400
     naming the field for an activity the SDK or the agent could not read)."""
+    response = await _authorized_activity(request)
+    if response.status == 401:  # the SDK's check answered, before the body was read
+        REQUESTS_REJECTED.labels("teams", "signature").inc()
+    return response
+
+
+@jwt_authorization_decorator
+async def _authorized_activity(request: web.Request) -> web.StreamResponse:
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:

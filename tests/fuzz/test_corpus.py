@@ -8,16 +8,24 @@ line's expectation.
 from __future__ import annotations
 
 import zlib
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient, TestServer
 
-from tests.bot.slack_helpers import Client
+from bot.app import build_app
+from bot.metrics import REGISTRY
+from config.loader import LeadbotConfig
+from config.settings import load_settings
+from tests.bot.slack_helpers import WEBHOOK_SECRET, Client
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.teams_connector import FakeConnector
 from tests.fuzz.conftest import (
+    TEAMS_SDK,
     TEAMS_WARNING,
     check_answer,
     expectation_problems,
@@ -31,7 +39,7 @@ from tests.fuzz.conftest import (
 from tests.fuzz.corpus import Case, load
 
 
-async def _run(client: Client, case: Case, send: Any, problems: list[str]) -> None:
+async def _run(client: Client, case: Case, send: Any, problems: list[str]) -> int:
     before = await row_counts(client)
     response: ClientResponse = await send()
     text = await response.text()
@@ -41,6 +49,22 @@ async def _run(client: Client, case: Case, send: Any, problems: list[str]) -> No
         answer = text
     problems += await check_answer(client, response, before, case.name, plain=case.by_aiohttp)
     problems += expectation_problems(case, response.status, answer)
+    return response.status
+
+
+def _rejected(endpoint: str) -> Counter[int]:
+    """The rejected-requests counter of ``endpoint``, by the status its reason answers."""
+    out: Counter[int] = Counter()
+    for reason, status in (("signature", 401), ("invalid", 400), ("too_large", 413)):
+        labels = {"endpoint": endpoint, "reason": reason}
+        out[status] += int(
+            REGISTRY.get_sample_value("leadbot_requests_rejected_total", labels) or 0
+        )
+    return out
+
+
+def _refusals(statuses: Counter[int]) -> Counter[int]:
+    return Counter({s: n for s, n in statuses.items() if s in (400, 401, 413)})
 
 
 def _signed_part(case: Case, body: bytes) -> bytes:
@@ -70,6 +94,8 @@ async def test_webhook_corpus(webhooks: Client) -> None:
 async def test_slack_corpus(slack_app: Client, slack: FakeSlack) -> None:
     bases = slack_bases(slack)
     problems: list[str] = []
+    statuses: Counter[int] = Counter()
+    counted = _rejected("slack")
     for case in load("slack"):
         value = case.body(bases)
         if isinstance(value, bytes):
@@ -81,14 +107,17 @@ async def test_slack_corpus(slack_app: Client, slack: FakeSlack) -> None:
         async def send(body: bytes = body, headers: dict[str, str] = headers) -> ClientResponse:
             return await slack_app.post("/slack/events", data=body, headers=headers)
 
-        await _run(slack_app, case, send, problems)
+        statuses[await _run(slack_app, case, send, problems)] += 1
     assert not problems, "\n".join(problems)
+    assert _rejected("slack") - counted == _refusals(statuses)  # every refusal is counted
 
 
 @pytest.mark.filterwarnings(TEAMS_WARNING)
 async def test_teams_corpus(teams_app: Client, connector: FakeConnector) -> None:
     bases = teams_bases(connector)
     problems: list[str] = []
+    statuses: Counter[int] = Counter()
+    counted = _rejected("teams")
     for case in load("teams"):
         body = case.encoded(case.body(bases))
         headers = {"Content-Type": "application/json", **case.headers}
@@ -96,5 +125,39 @@ async def test_teams_corpus(teams_app: Client, connector: FakeConnector) -> None
         async def send(body: bytes = body, headers: dict[str, str] = headers) -> ClientResponse:
             return await teams_app.post("/api/messages", data=body, headers=headers)
 
-        await _run(teams_app, case, send, problems)
+        statuses[await _run(teams_app, case, send, problems)] += 1
     assert not problems, "\n".join(problems)
+    assert _rejected("teams") - counted == _refusals(statuses)
+
+
+@pytest.mark.filterwarnings(TEAMS_WARNING)
+async def test_teams_with_credentials_refuses_every_case_unread_without_a_token(
+    tmp_path: Path, config: LeadbotConfig, connector: FakeConnector
+) -> None:
+    """With credentials, the SDK's JWT check answers 401 before the gate reads the body:
+    every corpus case, garbled or not, gets 401 without a valid token."""
+    settings = load_settings({
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/leadbot.db", "LEADBOT_INGEST": "thread",
+        "LEADBOT_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        f"{TEAMS_SDK}CLIENTID": "00000000-0000-0000-0000-0000000000aa",
+        f"{TEAMS_SDK}CLIENTSECRET": "secret", f"{TEAMS_SDK}TENANTID": "tenant-1",
+    })  # fmt: skip
+    bases = teams_bases(connector)
+    problems: list[str] = []
+    counted = _rejected("teams")
+    async with TestClient(TestServer(build_app(settings=settings, config=config))) as client:
+        for case in load("teams"):
+            body = case.encoded(case.body(bases))
+            for auth in ({}, {"Authorization": "Bearer not-a-jwt"}):
+
+                async def send(body: bytes = body, auth: dict[str, str] = auth) -> ClientResponse:
+                    return await client.post("/api/messages", data=body, headers=auth)
+
+                before = await row_counts(client)
+                response = await send()
+                problems += await check_answer(client, response, before, case.name)
+                if response.status != 401:
+                    problems.append(f"{case.name} {auth}: {response.status}, not 401")
+    assert connector.calls == []
+    assert not problems, "\n".join(problems)
+    assert _rejected("teams")[401] - counted[401] == 2 * len(load("teams"))
