@@ -209,6 +209,7 @@ def _check_view(body: dict[str, Any]) -> None:
     when the form was opened) and the values picked."""
     _text(_object(body.get("user"), "user"), "id", "user")
     view = _object(body.get("view"), "view")
+    _text(view, "type", "view")  # Bolt reads it to tell a workflow step from a modal
     callback = view.get("callback_id")
     if callback != DISQUALIFY_CALLBACK:
         raise _Bad("view.callback_id", f"{_show(callback)} is not a leadbot form")
@@ -269,7 +270,11 @@ def _kind(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
-    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), "a number")
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return "a string" if isinstance(value, str) else "a number"
 
 
 def _show(value: Any) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from microsoft_agents.activity import Activity
+from microsoft_agents.activity import Activity, AdaptiveCardInvokeValue
 from pydantic import ValidationError
 
 from bot.errors import Refusal
@@ -26,6 +26,7 @@ from bot.inbound import first_tree_problem, to_unix
 from bot.teams.agent import VERBS
 
 INVOKE_NAME = "adaptiveCard/action"
+EXECUTE = "Action.Execute"
 
 _TEXT = (
     "id", "name", "action", "channelId", "locale", "valueType", "textFormat", "inputHint",
@@ -58,12 +59,11 @@ def check_activity(body: bytes) -> Refusal | tuple[dict[str, Any], Activity]:
     try:
         _check_fields(doc)
         activity = Activity.model_validate(doc)
+    except ValidationError as exc:
+        bad = _from_pydantic(exc)
+        return _refusal(bad.field, bad.message)
     except _Bad as bad:
         return _refusal(bad.field, bad.message)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"])
-        return _refusal(field, f"{error['msg']} (the Bot Framework activity schema)")
     return doc, activity
 
 
@@ -106,16 +106,28 @@ def _check_fields(doc: dict[str, Any]) -> None:
 
 def _check_invoke(doc: dict[str, Any]) -> None:
     """An invoke waits for its answer; the only one the agent answers is a card button's
-    ``adaptiveCard/action`` with one of its verbs (any other would be a 501)."""
+    ``adaptiveCard/action``, an ``Action.Execute`` with one of its verbs, its value as the
+    SDK's own model reads it (anything else would be a 501 or a turn error)."""
     name = doc.get("name")
     if name != INVOKE_NAME:
         raise _Bad("name", f"expected {INVOKE_NAME!r} (a card button), got {_show(name)}")
-    action = _object(_object(doc.get("value"), "value").get("action"), "value.action")
-    verb = _text(action, "verb", "value.action")
-    if not VERBS.match(verb):
-        raise _Bad("value.action.verb", f"{_show(verb)} is not a leadbot card action")
-    if action.get("data") is not None:
-        _object(action["data"], "value.action.data")
+    try:
+        value = AdaptiveCardInvokeValue.model_validate(_object(doc.get("value"), "value"))
+    except ValidationError as exc:
+        raise _from_pydantic(exc, "value") from None
+    if value.action is None:
+        raise _Bad("value.action", "expected an object, got null")
+    if value.action.type != EXECUTE:
+        raise _Bad("value.action.type", f"expected {EXECUTE!r}, got {_show(value.action.type)}")
+    if not VERBS.match(value.action.verb or ""):
+        raise _Bad("value.action.verb", f"{_show(value.action.verb)} is not a leadbot action")
+
+
+def _from_pydantic(exc: ValidationError, prefix: str = "") -> _Bad:
+    """The first error of the SDK's model, at its field."""
+    error = exc.errors()[0]
+    field = _at(prefix, ".".join(str(part) for part in error["loc"]))
+    return _Bad(field, f"{error['msg']} (the Bot Framework activity schema)")
 
 
 def _service_url(value: Any) -> None:
@@ -171,7 +183,11 @@ def _kind(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
-    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), "a number")
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return "a string" if isinstance(value, str) else "a number"
 
 
 def _show(value: Any) -> str:

@@ -1,12 +1,14 @@
 """Hypothesis over each endpoint, through the real app: well-formed requests are taken,
 mutated ones are answered 4xx (JSON, with ``error``) and change nothing; none gets a 5xx.
 
-Example counts are modest so that the whole package stays within a few tens of seconds;
-the corpus (``test_corpus.py``) holds every case found worth keeping.
+Example counts are modest so that the whole package stays within a few tens of seconds
+(``LEADBOT_FUZZ_EXAMPLES=2000`` searches longer); the corpus (``test_corpus.py``) keeps
+every case found worth keeping.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -30,9 +32,18 @@ from tests.fuzz.conftest import (
 )
 from tests.fuzz.strategies import mutated, mutated_bodies, well_formed_bodies
 
+
+def examples(n: int) -> int:
+    """``n``, or LEADBOT_FUZZ_EXAMPLES to search longer on demand (new finds go in the
+    corpus)."""
+    return int(os.environ.get("LEADBOT_FUZZ_EXAMPLES") or n)
+
+
 # One app per test, shared by its examples: the fixtures are function-scoped on purpose.
 FUZZ = settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(100),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 
@@ -53,7 +64,7 @@ async def test_segment_calls(webhooks: Client, payload: Any, fresh: bool) -> Non
     assert not await check_answer(webhooks, response, before, repr(payload)[:300])
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=examples(40))
 @given(payload=well_formed_bodies)
 async def test_well_formed_segment_calls_are_stored(webhooks: Client, payload: Any) -> None:
     response, _ = await _post_webhook(webhooks, payload)
@@ -67,7 +78,7 @@ def slack_requests(draw: st.DrawFn, bases: dict[str, Any]) -> tuple[str, Any]:
     return kind, value
 
 
-@settings(FUZZ, max_examples=120)
+@settings(FUZZ, max_examples=examples(120))
 @given(data=st.data())
 async def test_slack_payloads(slack_app: Client, slack: FakeSlack, data: st.DataObject) -> None:
     kind, value = data.draw(slack_requests(slack_bases(slack)))
@@ -85,7 +96,7 @@ async def test_slack_payloads(slack_app: Client, slack: FakeSlack, data: st.Data
 
 
 @pytest.mark.filterwarnings(TEAMS_WARNING)
-@settings(FUZZ, max_examples=120)
+@settings(FUZZ, max_examples=examples(120))
 @given(data=st.data())
 async def test_teams_activities(
     teams_app: Client, connector: FakeConnector, data: st.DataObject
