@@ -93,7 +93,7 @@ def mutated(draw: st.DrawFn, base: Any) -> Any:
         if draw(st.integers(0, 4)) == 0:
             value = put(value, path, _UNSET)
         else:
-            value = put(value, path, draw(odd_values))
+            value = put(value, path, copy.deepcopy(draw(odd_values)))  # _ODD's [] stays empty
     return value
 
 
