@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bot import doctor, privacy
+from bot import doctor, outbox_cli, privacy
 from config.errors import ConfigError
 from config.loader import LeadbotConfig, check_config, load_config
 from config.settings import Settings, load_settings
@@ -237,6 +237,7 @@ def parser() -> argparse.ArgumentParser:
     _teams_parser(sub)
     doctor.register(sub)
     privacy.register(sub)
+    outbox_cli.register(sub)
     return p
 
 

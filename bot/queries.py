@@ -11,9 +11,11 @@ import orjson
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.lookup import lead_report, render_report, suggestions
+from bot.outbox_cli import dead_line
 from bot.text import clean, render_top
 from config.loader import LeadbotConfig
 from config.settings import Settings
+from storage import outbox
 from storage.engine import create_engine, session_factory
 from storage.leads import stats, top_leads
 from storage.migrate import current_revision, head_revision, upgrade
@@ -58,6 +60,11 @@ async def show_lead(
 async def show_stats(settings: Settings, *, as_json: bool) -> int:
     async with _session(settings) as session:
         counts = await stats(session)
+        conn = await session.connection()
+        messages, dead = await outbox.counts(conn), await outbox.dead_summary(conn)
+    by_status = {status: messages.get(status, 0) for status in outbox.STATUSES}
+    oldest = dead.oldest.isoformat() if dead.oldest else None
+    counts["outbox"] = {**by_status, "oldest_dead": oldest}
     if as_json:
         _json(counts)
     else:
@@ -66,7 +73,11 @@ async def show_stats(settings: Settings, *, as_json: bool) -> int:
             f"{counts['leads']} leads ({counts['anonymous']} anonymous visitors), "
             f"{counts['events']} events; hot {bands['hot']}, warm {bands['warm']}, "
             f"cold {bands['cold']}\n"
+            f"outbox: {by_status['pending']} pending, {by_status['sending']} sending, "
+            f"{by_status['sent']} sent, {by_status['dead']} dead\n"
         )
+        if dead.count:
+            sys.stdout.write(dead_line(dead.count, dead.oldest) + "\n")
     return 0
 
 

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.ingest import OUTBOX
@@ -177,13 +178,16 @@ class Dead:
     oldest: datetime | None
 
 
-async def dead_summary(conn: AsyncConnection) -> Dead:
-    row = (
-        await conn.execute(
-            select(func.count(), func.min(OUTBOX.c.created_at)).where(OUTBOX.c.status == "dead")
-        )
-    ).one()
+def dead_of(conn: Connection) -> Dead:
+    """The dead messages' count and oldest creation time (synchronous: the digest's
+    snapshot reads it in its own transaction)."""
+    query = select(func.count(), func.min(OUTBOX.c.created_at)).where(OUTBOX.c.status == "dead")
+    row = conn.execute(query).one()
     return Dead(int(row[0]), row[1])
+
+
+async def dead_summary(conn: AsyncConnection) -> Dead:
+    return await conn.run_sync(dead_of)
 
 
 async def retry(conn: AsyncConnection, *, ids: Sequence[int] | None, now: datetime) -> list[int]:

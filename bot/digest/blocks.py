@@ -19,8 +19,8 @@ from bot.digest.text import (
     conversion_line,
     duration,
     funnel_line,
+    health_lines,
     lead_name,
-    model_line,
     render_text,
     span,
     taken,
@@ -66,7 +66,8 @@ def digest_blocks(digest: Digest) -> tuple[list[dict[str, Any]], str]:
                           ("Conversion by fit grade", digest.by_grade)))  # fmt: skip
     blocks += _list("Alert → claim, median per rep", [_rep(r) for r in digest.reps], "no claims")
     blocks.append(_movers(digest.heating, digest.cooling))
-    blocks.append(ContextBlock(elements=[mrkdwn(escape(model_line(digest.model)))]))
+    health = [mrkdwn(escape(line)) for line in health_lines(digest)]
+    blocks.append(ContextBlock(elements=health))
     return render(blocks), fallback(render_text(digest))
 
 

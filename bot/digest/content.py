@@ -31,6 +31,9 @@ Definitions (the figures a manager will question, so they are written down):
 - Top movers: net score change over the period's ``score_history`` rows (last row's score
   minus the first row's previous score, 0 for a new lead); rescores by a model version
   (cause ``model vN``) are not movement and are left out.
+- Outbox health: messages that gave up (status ``dead``: undeliverable past the give-up
+  time, or refused for good), how many and since when the oldest waits; every scope shows
+  it, as it is the bot's own health, not a team's.
 - Model health: the active model version (``model_versions``), labels since it was created,
   its held-out ROC AUC (``metrics.after.roc_auc``), proposals waiting for approval, and A/B
   cohorts of a running A/B test (version, share, labels and conversion so far).
@@ -57,6 +60,9 @@ from storage import digests as repo
 from storage import models as versions
 from storage.abtests import running_test
 from storage.digests import HotEntry, HotLead, Label, Move
+from storage.outbox import Dead, dead_of
+
+NONE_DEAD = Dead(0, None)
 
 MIN_LABELS = 5  # labels a band (grade) needs before its conversion is compared
 TOP = 5  # movers each way
@@ -182,6 +188,7 @@ class Digest:
     model: ModelHealth
     hot_counts: tuple[tuple[datetime, int], ...]  # bucket start, leads entering hot
     bucket: timedelta
+    outbox_dead: Dead = NONE_DEAD  # messages that gave up: the bot's own health
 
 
 def percent(rate: float | None) -> str:
@@ -348,6 +355,7 @@ def _gather(
         model=_model_health(conn, config),
         hot_counts=buckets,
         bucket=bucket,
+        outbox_dead=dead_of(conn),
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.digest.content import Conversion, Digest, ModelHealth, Scope, ScopeKind, percent
+from bot.outbox_cli import dead_line
 from bot.text import clean
 from storage.digests import HotEntry, HotLead, LeadName, Move
 
@@ -95,6 +96,15 @@ def model_line(model: ModelHealth) -> str:
     )
 
 
+def health_lines(digest: Digest) -> list[str]:
+    """The health section: the model, and the outbox when messages gave up."""
+    lines = [model_line(digest.model)]
+    dead = digest.outbox_dead
+    if dead.count:
+        lines.append(dead_line(dead.count, dead.oldest))
+    return lines
+
+
 def _listed(lines: Sequence[str], total: int) -> list[str]:
     shown = [f"  {clean(line)}" for line in lines[:LIST_MAX]]
     if total > LIST_MAX:
@@ -133,5 +143,5 @@ def render_text(digest: Digest) -> str:
     lines += [funnel_line(digest), ""]
     for section in _sections(digest):
         lines += [*section, ""]
-    lines.append(model_line(digest.model))
+    lines.append("\n\n".join(health_lines(digest)))  # a paragraph each (Teams lays them out)
     return "\n".join(lines)
