@@ -98,7 +98,7 @@ def build_app(
         except SlackConfigError as exc:
             raise StartupError(str(exc)) from exc
         if settings.slack_signing_secret is not None:  # Socket Mode alone takes no HTTP
-            mount_slack(app, settings, config, clock)  # the signature gate, then Bolt
+            mount_slack(app, settings, config)  # the signature gate, then Bolt
     teams_host = None
     if teams_enabled(settings):
         try:

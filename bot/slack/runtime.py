@@ -151,14 +151,13 @@ async def socket_mode(slack: Slack) -> AsyncIterator[None]:
         await handler.close_async()
 
 
-def mount_slack(
-    app: web.Application, settings: Settings, config: LeadbotConfig, clock: Callable[[], float]
-) -> None:
+def mount_slack(app: web.Application, settings: Settings, config: LeadbotConfig) -> None:
     """``POST /slack/events`` behind the gate (``bot.slack.gate``): signature first, then
-    the request's shape; only what passes reaches Bolt."""
+    the request's shape; only what passes reaches Bolt. Signatures are fresh by the wall
+    clock, as Slack signs them (replay protection), not by the app's business clock."""
     assert settings.slack_signing_secret is not None
     secret = settings.slack_signing_secret.get_secret_value()
-    app[SLACK_GATE] = SlackGate(secret, command=config.slack.command, clock=clock)
+    app[SLACK_GATE] = SlackGate(secret, command=config.slack.command)
     app.router.add_post(ROUTE, slack_events)
 
 
