@@ -40,7 +40,8 @@ OUTBOX_MESSAGES = Gauge(
 )
 OUTBOX_DELIVERIES = Counter(
     "leadbot_outbox_deliveries",
-    "Delivery attempts by transport and outcome (sent, found: an earlier post was found, retry, dead)",
+    "Delivery attempts by transport and outcome (sent, found: an earlier post was found,"
+    " retry, dead)",
     ["transport", "outcome"],
     registry=REGISTRY,
 )
