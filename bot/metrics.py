@@ -11,9 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-EVENTS_ACCEPTED = Counter(
-    "leadbot_events_accepted", "Events stored and counted", registry=REGISTRY
-)
+EVENTS_ACCEPTED = Counter("leadbot_events_accepted", "Events stored and counted", registry=REGISTRY)
 EVENTS_DUPLICATE = Counter(
     "leadbot_events_duplicate", "Events already stored (same messageId)", registry=REGISTRY
 )
