@@ -62,3 +62,31 @@ class Refusal:
 
 def _line(field: str, message: str) -> str:
     return f"{field}: {message}" if field else message
+
+
+def field_at(prefix: str, name: str) -> str:
+    """The path of ``name`` inside the field at ``prefix`` (``batch[3]`` + ``timestamp``)."""
+    return f"{prefix}.{name}" if prefix else name
+
+
+def json_kind(value: Any) -> str:
+    """A JSON value's type, as the client wrote it, for "expected …, got …"."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    return f"the number {value!r}"
+
+
+def shown(value: Any) -> str:
+    """A bad value for an error message, cut short (it goes back to the caller): strings and
+    numbers as written, anything else by its kind, so no structure is echoed whole."""
+    is_scalar = isinstance(value, str | int | float) and not isinstance(value, bool)
+    text = repr(value) if is_scalar else json_kind(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from bot.errors import InputError
+from bot.errors import InputError, field_at, json_kind, shown
 
 CALL_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 """Call types accepted; screen is read as page and group as identify (company traits)."""
@@ -123,7 +123,7 @@ def parse_body(
     except orjson.JSONDecodeError as exc:
         raise InputError(400, [("", f"invalid JSON: {exc}")]) from None
     if not isinstance(doc, dict):
-        message = f'expected a JSON object (one call, or {{"batch": [...]}}), got {_kind(doc)}'
+        message = f'expected a JSON object (one call, or {{"batch": [...]}}), got {json_kind(doc)}'
         raise InputError(400, [("", message)])
     problems = _Problems()
     nul = _NUL_ESCAPED in body  # a byte search: the walk that names the field runs only then
@@ -145,7 +145,7 @@ def _parse_batch(
 ) -> list[InboundEvent]:
     items = doc["batch"]
     if not isinstance(items, list):
-        problems.add("batch", f"expected a list of calls, got {_kind(items)}")
+        problems.add("batch", f"expected a list of calls, got {json_kind(items)}")
     elif not items:
         problems.add("batch", "batch is empty: send at least one call")
     elif len(items) > MAX_BATCH_ITEMS:
@@ -173,7 +173,7 @@ def _parse_call(
 ) -> InboundEvent | None:
     """One call at `prefix` ("" or "batch[i]"); None when it added problems."""
     if not isinstance(call, dict):
-        problems.add(prefix, f"expected a call object, got {_kind(call)}")
+        problems.add(prefix, f"expected a call object, got {json_kind(call)}")
         return None
     if not _check_tree(call, prefix, problems, nul=defaults.nul):
         return None  # too deep to write back, or a NUL no database column should hold
@@ -190,7 +190,7 @@ def _parse_call(
         traits=_object(call, "traits", prefix, problems),
         properties=_object(call, "properties", prefix, problems),
         context=_object(call, "context", prefix, problems),
-        context_path=_at(prefix, "context"),
+        context_path=field_at(prefix, "context"),
     )
     if parts.context is None:
         parts.context, parts.context_path = defaults.context, defaults.context_path
@@ -233,8 +233,8 @@ def _call_type(call: dict[str, Any], prefix: str, problems: _Problems) -> str | 
     if value is None:
         message = f"missing call type: expected one of {_EXPECTED_TYPES}"
     else:
-        message = f"unknown call type {_show(value)}: expected one of {_EXPECTED_TYPES}"
-    problems.add(_at(prefix, "type"), message)
+        message = f"unknown call type {shown(value)}: expected one of {_EXPECTED_TYPES}"
+    problems.add(field_at(prefix, "type"), message)
     return None
 
 
@@ -244,10 +244,12 @@ def _message_id(call: dict[str, Any], prefix: str, canonical: bytes, problems: _
     if value is None:
         return "sha256:" + hashlib.sha256(canonical).hexdigest()
     if not isinstance(value, str) or not value:
-        problems.add(_at(prefix, "messageId"), f"expected a non-empty string, got {_show(value)}")
+        problems.add(
+            field_at(prefix, "messageId"), f"expected a non-empty string, got {shown(value)}"
+        )
     elif len(value) > MAX_ID_CHARS:
         message = f"is {len(value)} characters, over the limit of {MAX_ID_CHARS}"
-        problems.add(_at(prefix, "messageId"), message)
+        problems.add(field_at(prefix, "messageId"), message)
     return str(value)
 
 
@@ -264,10 +266,10 @@ def _identity(
         previous_id = _id(call, "previousId", prefix, problems)
         for field, role in (("previousId", "the old id"), ("userId", "the new id")):
             if call.get(field) in (None, ""):
-                problems.add(_at(prefix, field), f"alias needs {field} ({role})")
+                problems.add(field_at(prefix, field), f"alias needs {field} ({role})")
     elif user_id is None and email is None and anonymous_id is None and problems.count == before:
         message = "missing identity: give userId, anonymousId or traits.email"
-        problems.add(_at(prefix, "userId"), message)
+        problems.add(field_at(prefix, "userId"), message)
     return user_id, email, anonymous_id, previous_id
 
 
@@ -277,12 +279,12 @@ def _id(call: dict[str, Any], name: str, prefix: str, problems: _Problems) -> st
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        problems.add(_at(prefix, name), f"expected a string or number, got {_kind(value)}")
+        problems.add(field_at(prefix, name), f"expected a string or number, got {json_kind(value)}")
         return None
     text = value if isinstance(value, str) else str(value)
     if len(text) > MAX_ID_CHARS:
         message = f"is {len(text)} characters, over the limit of {MAX_ID_CHARS}"
-        problems.add(_at(prefix, name), message)
+        problems.add(field_at(prefix, name), message)
         return None
     return text
 
@@ -294,9 +296,9 @@ def _email(kind: str | None, prefix: str, parts: _Parts, problems: _Problems) ->
     """
     sources: list[tuple[str, Any]] = []
     if parts.traits and kind != "group":
-        sources.append((_at(prefix, "traits.email"), parts.traits.get("email")))
+        sources.append((field_at(prefix, "traits.email"), parts.traits.get("email")))
     if parts.properties:
-        sources.append((_at(prefix, "properties.email"), parts.properties.get("email")))
+        sources.append((field_at(prefix, "properties.email"), parts.properties.get("email")))
     context_traits = parts.context.get("traits") if parts.context else None
     if isinstance(context_traits, dict):
         sources.append((f"{parts.context_path}.traits.email", context_traits.get("email")))
@@ -304,14 +306,14 @@ def _email(kind: str | None, prefix: str, parts: _Parts, problems: _Problems) ->
         if value is None:
             continue
         if not isinstance(value, str):
-            problems.add(field, f"expected an email address, got {_kind(value)}")
+            problems.add(field, f"expected an email address, got {json_kind(value)}")
             return None
         email = value.strip().lower()
         if not email:
             continue
         local, _, domain = email.rpartition("@")
         if not local or not domain:
-            problems.add(field, f"not an email address: {_show(value)}")
+            problems.add(field, f"not an email address: {shown(value)}")
             return None
         return email
     return None
@@ -342,9 +344,9 @@ def _event_name(call: dict[str, Any], prefix: str, problems: _Problems) -> str |
     if isinstance(value, str) and value.strip():
         return value
     if value is None or isinstance(value, str):
-        problems.add(_at(prefix, "event"), "track needs a non-empty event name")
+        problems.add(field_at(prefix, "event"), "track needs a non-empty event name")
     else:
-        problems.add(_at(prefix, "event"), f"expected a string, got {_kind(value)}")
+        problems.add(field_at(prefix, "event"), f"expected a string, got {json_kind(value)}")
     return None
 
 
@@ -355,7 +357,7 @@ def _page_properties(prefix: str, parts: _Parts, problems: _Problems) -> dict[st
     a missing path is derived from the url ("/" for a bare host, "" when there is no url).
     """
     props = dict(parts.properties or {})
-    props_path = _at(prefix, "properties")
+    props_path = field_at(prefix, "properties")
     page = parts.context.get("page") if parts.context else None
     page = page if isinstance(page, dict) else {}
     page_path = f"{parts.context_path}.page"
@@ -371,7 +373,7 @@ def _page_properties(prefix: str, parts: _Parts, problems: _Problems) -> dict[st
             try:
                 path = urlsplit(url).path or "/"
             except ValueError:
-                problems.add(url_field, f"not a URL: {_show(url)}")
+                problems.add(url_field, f"not a URL: {shown(url)}")
     props["path"] = path or ""
     return props
 
@@ -396,7 +398,7 @@ def _time_field(
     try:
         return to_unix(value)
     except ValueError as exc:
-        problems.add(_at(prefix, name), str(exc))
+        problems.add(field_at(prefix, name), str(exc))
         return None
 
 
@@ -413,20 +415,20 @@ def to_unix(value: Any) -> float:
                 when = when.replace(tzinfo=UTC)
             seconds = when.timestamp()
         except (ValueError, OverflowError):
-            raise ValueError(f"not an ISO 8601 time: {_show(value)}") from None
+            raise ValueError(f"not an ISO 8601 time: {shown(value)}") from None
         # The offset may push a valid local time out of what a UTC datetime (and so either
         # database) can hold: 9999-12-31T23:00:00-05:00 is in the year 10000.
         if not _MIN_UNIX <= seconds <= _MAX_UNIX:
             raise ValueError(
-                f"out of range: {_show(value)} is not between the years 1 and 9999 in UTC"
+                f"out of range: {shown(value)} is not between the years 1 and 9999 in UTC"
             )
         return seconds
     if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = value / 1000 if value > _MS_ABOVE else float(value)
         if 0 <= seconds <= _MAX_UNIX:
             return seconds
-        raise ValueError(f"not a unix time in seconds or milliseconds: {_show(value)}")
-    raise ValueError(f"expected an ISO 8601 time or unix seconds, got {_kind(value)}")
+        raise ValueError(f"not a unix time in seconds or milliseconds: {shown(value)}")
+    raise ValueError(f"expected an ISO 8601 time or unix seconds, got {json_kind(value)}")
 
 
 def _check_tree(value: Any, path: str, problems: _Problems, *, nul: bool) -> bool:
@@ -461,7 +463,7 @@ def _tree_problems(root: Any, prefix: str, *, nul: bool) -> Iterator[tuple[str, 
         pairs = value.items() if isinstance(value, dict) else enumerate(value)
         children: list[tuple[Any, str, int]] = []
         for key, item in pairs:
-            at = _at(path, key) if isinstance(key, str) else f"{path}[{key}]"
+            at = field_at(path, key) if isinstance(key, str) else f"{path}[{key}]"
             if nul and isinstance(key, str) and "\x00" in key:
                 yield _cut(at), "key " + _NUL
             elif isinstance(item, dict | list) or (nul and isinstance(item, str)):
@@ -480,7 +482,7 @@ def _object(
     value = mapping.get(name)
     if value is None or isinstance(value, dict):
         return value
-    problems.add(_at(prefix, name), f"expected an object, got {_kind(value)}")
+    problems.add(field_at(prefix, name), f"expected an object, got {json_kind(value)}")
     return None
 
 
@@ -488,30 +490,5 @@ def _string(mapping: dict[str, Any], name: str, prefix: str, problems: _Problems
     value = mapping.get(name)
     if value is None or isinstance(value, str):
         return value
-    problems.add(_at(prefix, name), f"expected a string, got {_kind(value)}")
+    problems.add(field_at(prefix, name), f"expected a string, got {json_kind(value)}")
     return None
-
-
-def _at(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
-
-
-def _kind(value: Any) -> str:
-    """A JSON value's type, as the client wrote it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    return f"the number {value!r}"
-
-
-def _show(value: Any) -> str:
-    """repr of a bad value, cut short: it goes back in an error message."""
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."

@@ -8,13 +8,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bot.errors import InputError
+from bot.answers import RETRY_AFTER_SECONDS, json_response, too_large
 from bot.metrics import OUTBOX_MESSAGES, REGISTRY
 from bot.state import ENGINE, INGEST
 from storage import health
@@ -23,19 +22,7 @@ from storage.migrate import current_revision, head_revision
 log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 2.0
-RETRY_AFTER = "5"  # seconds: a writer restart or a short database blip is over by then
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def json_response(status: int, body: dict[str, Any], **headers: str) -> web.Response:
-    return web.Response(
-        status=status, body=orjson.dumps(body), content_type="application/json", headers=headers
-    )
-
-
-def unavailable(message: str) -> web.Response:
-    """503 that tells the sender when to come back."""
-    return json_response(503, {"error": message}, **{"Retry-After": RETRY_AFTER})
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -55,7 +42,7 @@ async def readyz(request: web.Request) -> web.Response:
     body = {"status": "ready" if ready else "not ready", "checks": checks}
     if ready:
         return json_response(200, body)
-    return json_response(503, body, **{"Retry-After": RETRY_AFTER})
+    return json_response(503, body, **{"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 async def _timed(check: Awaitable[dict[str, Any]]) -> dict[str, Any]:
@@ -146,11 +133,7 @@ def read_timeout(seconds: float) -> Middleware:
                     request.protocol.force_close()
                 return response
             except web.HTTPRequestEntityTooLarge:
-                message = (
-                    f"body is over the limit of {request.client_max_size} bytes"
-                    " (LEADBOT_MAX_BODY_BYTES)"
-                )
-                return json_response(413, InputError(413, [("", message)]).to_json())
+                return too_large(request)
             except RequestPayloadError:
                 pass  # a body that does not decode: each route answers it (400, JSON)
         return await handler(request)

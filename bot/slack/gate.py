@@ -26,7 +26,7 @@ from slack_bolt.request.internals import (
 )
 from slack_sdk.signature import SignatureVerifier
 
-from bot.errors import Refusal
+from bot.errors import Refusal, field_at, json_kind, shown
 from bot.inbound import first_tree_problem
 from bot.slack.alert_blocks import CRM_ACTION
 from bot.slack.proposal_blocks import APPROVE_ACTION, REJECT_ACTION
@@ -108,19 +108,19 @@ class SlackGate:
         elif kind == "url_verification":
             _text(body, "challenge")
         elif body.get("ssl_check") != "1":
-            raise _Bad("type", f"not handled here: {_show(kind)} (leadbot takes {self._command}, "
+            raise _Bad("type", f"not handled here: {shown(kind)} (leadbot takes {self._command}, "
                        "its alert and proposal buttons and the disqualify form)")  # fmt: skip
 
     def _check_command(self, body: dict[str, Any]) -> None:
         command = _text(body, "command")
         if command != self._command:
-            raise _Bad("command", f"{_show(command)} is not handled here: leadbot answers "
+            raise _Bad("command", f"{shown(command)} is not handled here: leadbot answers "
                        f"{self._command}")  # fmt: skip
         _text(body, "user_id")
         _url(body, "response_url")
         for name in ("text", "user_name"):
             if body.get(name) is not None and not isinstance(body[name], str):
-                raise _Bad(name, f"expected a string, got {_kind(body[name])}")
+                raise _Bad(name, f"expected a string, got {json_kind(body[name])}")
 
 
 def _parsed(text: str, headers: Mapping[str, str]) -> dict[str, Any]:
@@ -136,7 +136,7 @@ def _parsed(text: str, headers: Mapping[str, str]) -> dict[str, Any]:
     except RecursionError:  # the standard library's parser recurses per level
         raise _Bad(field, "invalid JSON: nested too deeply") from None
     if not isinstance(body, dict):
-        raise _Bad("", f"expected an object, got {_kind(body)}")
+        raise _Bad("", f"expected an object, got {json_kind(body)}")
     deep_or_nul = first_tree_problem(body)  # a feedback note with a NUL fails PostgreSQL
     if deep_or_nul is not None:
         raise _Bad(*deep_or_nul)
@@ -153,19 +153,22 @@ def _check_context(body: dict[str, Any], prefix: str, depth: int = 0) -> None:
         if isinstance(value, dict):
             if value.get("id") is not None and not isinstance(value["id"], str):
                 raise _Bad(
-                    _at(prefix, f"{name}.id"), f"expected a string, got {_kind(value['id'])}"
+                    field_at(prefix, f"{name}.id"),
+                    f"expected a string, got {json_kind(value['id'])}",
                 )
         elif value is not None and not isinstance(value, str):
-            raise _Bad(_at(prefix, name), f"expected an object or a string, got {_kind(value)}")
+            raise _Bad(
+                field_at(prefix, name), f"expected an object or a string, got {json_kind(value)}"
+            )
     authorizations = body.get("authorizations")
     if authorizations is not None:
-        field = _at(prefix, "authorizations")
+        field = field_at(prefix, "authorizations")
         for i, item in enumerate(_list(authorizations, field)):
             _check_context(_object(item, f"{field}[{i}]"), f"{field}[{i}]", depth + 1)
     if depth < 3:
         for name in _NESTED:
             if isinstance(body.get(name), dict):
-                _check_context(body[name], _at(prefix, name), depth + 1)
+                _check_context(body[name], field_at(prefix, name), depth + 1)
     if prefix:
         return
     if "response_url" in body:
@@ -189,10 +192,10 @@ def _check_actions(body: dict[str, Any]) -> None:
     if action_id == CRM_ACTION:
         return
     if not (BUTTONS.match(action_id) or action_id in (APPROVE_ACTION, REJECT_ACTION)):
-        raise _Bad("actions[0].action_id", f"{_show(action_id)} is not a leadbot button")
+        raise _Bad("actions[0].action_id", f"{shown(action_id)} is not a leadbot button")
     value = _text(action, "value", "actions[0]")
     if action_id in (APPROVE_ACTION, REJECT_ACTION) and not (value.isascii() and value.isdigit()):
-        raise _Bad("actions[0].value", f"expected a model version number, got {_show(value)}")
+        raise _Bad("actions[0].value", f"expected a model version number, got {shown(value)}")
     _text(_object(body.get("channel"), "channel"), "id", "channel")
     message = _object(body.get("message"), "message")
     _text(message, "ts", "message")
@@ -212,7 +215,7 @@ def _check_view(body: dict[str, Any]) -> None:
     _text(view, "type", "view")  # Bolt reads it to tell a workflow step from a modal
     callback = view.get("callback_id")
     if callback != DISQUALIFY_CALLBACK:
-        raise _Bad("view.callback_id", f"{_show(callback)} is not a leadbot form")
+        raise _Bad("view.callback_id", f"{shown(callback)} is not a leadbot form")
     meta_text = _text(view, "private_metadata", "view")
     try:
         meta = json.loads(meta_text)
@@ -232,52 +235,30 @@ def _check_view(body: dict[str, Any]) -> None:
                     _object(picked, f"{field}.selected_option"), "value", f"{field}.selected_option"
                 )
             if state.get("value") is not None and not isinstance(state["value"], str):
-                raise _Bad(f"{field}.value", f"expected a string, got {_kind(state['value'])}")
+                raise _Bad(f"{field}.value", f"expected a string, got {json_kind(state['value'])}")
 
 
 def _text(mapping: dict[str, Any], name: str, prefix: str = "") -> str:
     value = mapping.get(name)
     if not isinstance(value, str) or not value:
-        raise _Bad(_at(prefix, name), f"expected a non-empty string, got {_show(value)}")
+        raise _Bad(field_at(prefix, name), f"expected a non-empty string, got {shown(value)}")
     return value
 
 
 def _url(mapping: dict[str, Any], name: str, prefix: str = "") -> str:
     value = mapping.get(name)
     if not isinstance(value, str) or not value.startswith(("https://", "http://")):
-        raise _Bad(_at(prefix, name), f"expected an http(s) URL, got {_show(value)}")
+        raise _Bad(field_at(prefix, name), f"expected an http(s) URL, got {shown(value)}")
     return value
 
 
 def _object(value: Any, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise _Bad(field, f"expected an object, got {_kind(value)}")
+        raise _Bad(field, f"expected an object, got {json_kind(value)}")
     return value
 
 
 def _list(value: Any, field: str) -> list[Any]:
     if not isinstance(value, list):
-        raise _Bad(field, f"expected a list, got {_kind(value)}")
+        raise _Bad(field, f"expected a list, got {json_kind(value)}")
     return value
-
-
-def _at(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    return "a string" if isinstance(value, str) else "a number"
-
-
-def _show(value: Any) -> str:
-    """A bad value for an error message, cut short (it goes back to the caller)."""
-    text = repr(value) if isinstance(value, str) else _kind(value)
-    return text if len(text) <= 80 else text[:77] + "..."

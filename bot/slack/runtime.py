@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestPayloadError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -19,11 +18,11 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.answers import read_body, refused
 from bot.edges import BandEdges
 from bot.errors import Refusal
 from bot.learning import APPLIED, PROPOSAL, Learner
 from bot.live import ActiveModel
-from bot.metrics import REQUESTS_REJECTED
 from bot.sla import ESCALATION, REMINDER, alert_thread
 from bot.slack.alert_blocks import alert_message
 from bot.slack.app import build_slack_app
@@ -164,19 +163,12 @@ def mount_slack(app: web.Application, settings: Settings, config: LeadbotConfig)
 async def slack_events(request: web.Request) -> web.Response:
     """Commands, clicks and the disqualify form: 401 for a request Slack did not sign, 400
     (naming the field) for one this app cannot read, else Bolt's answer."""
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        return _refused(413, "too_large", {"error": exc.text or "body too large", "field": ""})
-    except RequestPayloadError:
-        request.content.feed_eof()  # as bot.webhooks.undecodable does, for the same reason
-        response = _refused(400, "invalid", {"error": "the body does not decode as its "
-                            "Content-Encoding", "field": "Content-Encoding"})  # fmt: skip
-        response.force_close()
-        return response
+    body = await read_body(request)
+    if isinstance(body, web.Response):
+        return body
     checked = request.app[SLACK_GATE].check(request.headers, body)
     if isinstance(checked, Refusal):
-        return _refused(checked.status, checked.reason, checked.to_json())
+        return refused("slack", checked.status, checked.reason, checked.to_json())
     bolt_request = AsyncBoltRequest(
         body=checked,
         query=request.query_string,
@@ -184,11 +176,6 @@ async def slack_events(request: web.Request) -> web.Response:
     )
     bolt_response = await request.app[SLACK_APP].async_dispatch(bolt_request)
     return await to_aiohttp_response(bolt_response)
-
-
-def _refused(status: int, reason: str, body: dict[str, str]) -> web.Response:
-    REQUESTS_REJECTED.labels("slack", reason).inc()
-    return web.json_response(body, status=status)
 
 
 def _api_url(url: str | None) -> str | None:

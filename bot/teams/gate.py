@@ -21,7 +21,7 @@ import orjson
 from microsoft_agents.activity import Activity, AdaptiveCardInvokeValue
 from pydantic import ValidationError
 
-from bot.errors import Refusal
+from bot.errors import Refusal, field_at, json_kind, shown
 from bot.inbound import first_tree_problem, to_unix
 from bot.teams.agent import VERBS
 
@@ -52,7 +52,7 @@ def check_activity(body: bytes) -> Refusal | tuple[dict[str, Any], Activity]:
     except orjson.JSONDecodeError as exc:
         return _refusal("", f"invalid JSON: {exc}")
     if not isinstance(doc, dict):
-        return _refusal("", f"expected an activity object, got {_kind(doc)}")
+        return _refusal("", f"expected an activity object, got {json_kind(doc)}")
     found = first_tree_problem(doc)
     if found is not None:
         return _refusal(*found)
@@ -97,7 +97,7 @@ def _check_fields(doc: dict[str, Any]) -> None:
     for name in _TIMES:
         if doc.get(name) is not None:
             if not isinstance(doc[name], str):
-                raise _Bad(name, f"expected an ISO 8601 time, got {_kind(doc[name])}")
+                raise _Bad(name, f"expected an ISO 8601 time, got {json_kind(doc[name])}")
             try:
                 to_unix(doc[name])
             except ValueError as exc:
@@ -110,7 +110,7 @@ def _check_invoke(doc: dict[str, Any]) -> None:
     SDK's own model reads it (anything else would be a 501 or a turn error)."""
     name = doc.get("name")
     if name != INVOKE_NAME:
-        raise _Bad("name", f"expected {INVOKE_NAME!r} (a card button), got {_show(name)}")
+        raise _Bad("name", f"expected {INVOKE_NAME!r} (a card button), got {shown(name)}")
     try:
         value = AdaptiveCardInvokeValue.model_validate(_object(doc.get("value"), "value"))
     except ValidationError as exc:
@@ -118,46 +118,46 @@ def _check_invoke(doc: dict[str, Any]) -> None:
     if value.action is None:
         raise _Bad("value.action", "expected an object, got null")
     if value.action.type != EXECUTE:
-        raise _Bad("value.action.type", f"expected {EXECUTE!r}, got {_show(value.action.type)}")
+        raise _Bad("value.action.type", f"expected {EXECUTE!r}, got {shown(value.action.type)}")
     if not VERBS.match(value.action.verb or ""):
-        raise _Bad("value.action.verb", f"{_show(value.action.verb)} is not a leadbot action")
+        raise _Bad("value.action.verb", f"{shown(value.action.verb)} is not a leadbot action")
 
 
 def _from_pydantic(exc: ValidationError, prefix: str = "") -> _Bad:
     """The first error of the SDK's model, at its field."""
     error = exc.errors()[0]
-    field = _at(prefix, ".".join(str(part) for part in error["loc"]))
+    field = field_at(prefix, ".".join(str(part) for part in error["loc"]))
     return _Bad(field, f"{error['msg']} (the Bot Framework activity schema)")
 
 
 def _service_url(value: Any) -> None:
     """Where the SDK sends any answer: an http(s) URL with a host."""
     if not isinstance(value, str) or not value:
-        raise _Bad("serviceUrl", f"expected the Bot Connector's URL, got {_kind(value)}")
+        raise _Bad("serviceUrl", f"expected the Bot Connector's URL, got {json_kind(value)}")
     try:
         parts = urlsplit(value)
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _Bad("serviceUrl", f"expected an http(s) URL with a host, got {_show(value)}")
+        raise _Bad("serviceUrl", f"expected an http(s) URL with a host, got {shown(value)}")
 
 
 def _text(mapping: dict[str, Any], name: str, prefix: str = "") -> str:
     value = mapping.get(name)
     if not isinstance(value, str) or not value.strip():  # the SDK strips ids, then checks
-        raise _Bad(_at(prefix, name), f"expected a non-empty string, got {_show(value)}")
+        raise _Bad(field_at(prefix, name), f"expected a non-empty string, got {shown(value)}")
     return value
 
 
 def _optional_text(mapping: dict[str, Any], name: str, prefix: str) -> None:
     value = mapping.get(name)
     if value is not None and not isinstance(value, str):
-        raise _Bad(_at(prefix, name), f"expected a string, got {_kind(value)}")
+        raise _Bad(field_at(prefix, name), f"expected a string, got {json_kind(value)}")
 
 
 def _object(value: Any, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise _Bad(field, f"expected an object, got {_kind(value)}")
+        raise _Bad(field, f"expected an object, got {json_kind(value)}")
     return value
 
 
@@ -166,30 +166,9 @@ def _list(value: Any, field: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise _Bad(field, f"expected a list, got {_kind(value)}")
+        raise _Bad(field, f"expected a list, got {json_kind(value)}")
     return value
 
 
 def _refusal(field: str, message: str) -> Refusal:
     return Refusal(400, "invalid", message, field)
-
-
-def _at(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    return "a string" if isinstance(value, str) else "a number"
-
-
-def _show(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else _kind(value)
-    return text if len(text) <= 80 else text[:77] + "..."

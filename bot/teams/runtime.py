@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestPayloadError
 from microsoft_agents.activity import load_configuration_from_env
 from microsoft_agents.authentication.msal import MsalConnectionManager
 from microsoft_agents.hosting.aiohttp import CloudAdapter, jwt_authorization_decorator
@@ -32,6 +31,7 @@ from microsoft_agents.hosting.core import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.answers import read_body, refused
 from bot.edges import BandEdges
 from bot.errors import Refusal
 from bot.learning import Learner
@@ -195,19 +195,12 @@ async def teams_messages(request: web.Request) -> web.StreamResponse:
 
 @jwt_authorization_decorator
 async def _authorized_activity(request: web.Request) -> web.StreamResponse:
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        return _refused(413, "too_large", {"error": exc.text or "body too large", "field": ""})
-    except RequestPayloadError:
-        request.content.feed_eof()  # as bot.webhooks.undecodable does, for the same reason
-        response = _refused(400, "invalid", {"error": "the body does not decode as its "
-                            "Content-Encoding", "field": "Content-Encoding"})  # fmt: skip
-        response.force_close()
-        return response
+    body = await read_body(request)
+    if isinstance(body, web.Response):
+        return body
     checked = check_activity(body)
     if isinstance(checked, Refusal):
-        return _refused(checked.status, checked.reason, checked.to_json())
+        return refused("teams", checked.status, checked.reason, checked.to_json())
     teams = request.app[TEAMS]
     answer = await teams.adapter.process_request(_Checked(request, checked[0]), teams.agent)
     if answer.body is not None:
@@ -240,11 +233,6 @@ class _Checked:
 
     def get_path_param(self, name: str) -> str:
         return self._request.match_info[name]
-
-
-def _refused(status: int, reason: str, body: dict[str, str]) -> web.Response:
-    REQUESTS_REJECTED.labels("teams", reason).inc()
-    return web.json_response(body, status=status)
 
 
 def build_teams(
