@@ -273,7 +273,6 @@ async def _delete_in_teams(
     from bot.outbox import DeliveryError
     from bot.teams.runtime import TeamsConfigError, prepare_teams
     from bot.teams.transport import TeamsTransport
-    from storage.teams import find_conversation
 
     try:
         host = prepare_teams(settings)
@@ -282,24 +281,13 @@ async def _delete_in_teams(
         return
     transport = TeamsTransport(engine=engine, connections=host.connections, app_id=host.mode.app_id)
     for post in posts:
-        async with engine.connect() as conn:
-            stored = await find_conversation(conn, conversation_id=post.channel)
-        if stored is None:
-            result.failed.append(f"teams {post.channel} {post.ts}: no conversation reference")
-            continue
-
-        async def delete(client: Any, post: PostedMessage = post) -> Any:
-            return await client.conversations.delete_activity(post.channel, post.ts)
-
         try:
-            # The transport's own call: its host check, token, timeout and error mapping.
-            await transport._call("delete in", stored, delete)
-            result.deleted += 1
-        except DeliveryError as exc:
-            if "HTTP 404" in str(exc):
-                result.gone += 1
+            if await transport.delete(post.channel, post.ts):
+                result.deleted += 1
             else:
-                result.failed.append(f"teams {post.channel} {post.ts}: {exc}")
+                result.gone += 1
+        except DeliveryError as exc:
+            result.failed.append(f"teams {post.channel} {post.ts}: {exc}")
 
 
 # -- output ---------------------------------------------------------------------------

@@ -197,6 +197,27 @@ class TeamsTransport:
             ),
         )  # fmt: skip
 
+    async def delete(self, conversation_id: str, activity_id: str) -> bool:
+        """Delete a message the bot posted (``leadbot forget``); False when Teams no longer
+        has it (404). Raises ``DeliveryError`` like ``deliver`` for anything else."""
+        async with self.engine.connect() as conn:
+            stored = await find_conversation(conn, conversation_id=conversation_id)
+        if stored is None:
+            raise DeliveryError(missing_reference_advice(f"teams:conversation:{conversation_id}"))
+        try:
+            await self._call(
+                "delete in", stored,
+                lambda client: client.conversations.delete_activity(conversation_id, activity_id),
+            )  # fmt: skip
+        except DeliveryError as exc:
+            if (
+                isinstance(exc.__cause__, aiohttp.ClientResponseError)
+                and exc.__cause__.status == 404
+            ):
+                return False
+            raise
+        return True
+
     # -- steps --------------------------------------------------------------------------
 
     async def _reference(self, message: Claimed) -> StoredReference:

@@ -5,6 +5,7 @@ patched. Anonymous mode (the Agents Playground's) unless a test turns credential
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.app import build_app
+from bot.privacy import forget_command
 from bot.sla import sla_sweep
 from bot.state import DISPATCHER, ENGINE, SCHEDULER
 from bot.versions import ensure_active
@@ -479,3 +481,20 @@ async def test_a_scheduled_digest_reaches_a_teams_managers_chat_with_its_chart(
     images = [e for e in card["body"] if e.get("type") == "Image"]
     assert images
     assert images[0]["url"].startswith("data:image/png;base64,")
+
+
+async def test_forget_deletes_the_persons_alert_card_in_teams(
+    client: Client, fake: FakeConnector, db_url: str
+) -> None:
+    activity_id, _ = await alert_card(client, fake)
+    out, err = io.StringIO(), io.StringIO()
+    forgot = await forget_command(
+        settings(db_url, **ANONYMOUS), "dana@acmesoft.com", yes=True, out=out, err=err
+    )
+    assert forgot == 0, err.getvalue()
+    [call] = fake.calls_to("delete", ok_only=True)
+    assert (call.method, call.conversation_id, call.activity_id) == (
+        "DELETE", CHANNEL, activity_id
+    )  # fmt: skip
+    assert activity_id not in fake.activities[CHANNEL]
+    assert "dana@acmesoft.com" not in str(fake.activities)

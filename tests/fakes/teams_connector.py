@@ -33,7 +33,7 @@ from typing import Any, Literal, Self, get_args
 
 from aiohttp import web
 
-PathKind = Literal["create", "send", "reply", "update"]
+PathKind = Literal["create", "send", "reply", "update", "delete"]
 PATH_KINDS: tuple[str, ...] = get_args(PathKind)
 Answer = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, extra headers
 
@@ -42,11 +42,11 @@ Answer = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, extra 
 class Call:
     """One request the fake received, and how it answered."""
 
-    method: str  # "POST" or "PUT"
+    method: str  # "POST", "PUT" or "DELETE"
     path: str  # as received, e.g. "/v3/conversations/19:abc@thread.tacv2/activities"
     kind: PathKind
     conversation_id: str | None
-    activity_id: str | None  # the replyToId or the updated activity's id
+    activity_id: str | None  # the replyToId, or the updated or deleted activity's id
     headers: Mapping[str, str]
     body: dict[str, Any]
     status: int = 200
@@ -84,6 +84,7 @@ class FakeConnector:
         app.router.add_post(base + "/{conversation}/activities", self._send)
         app.router.add_post(base + "/{conversation}/activities/{activity}", self._reply)
         app.router.add_put(base + "/{conversation}/activities/{activity}", self._update)
+        app.router.add_delete(base + "/{conversation}/activities/{activity}", self._delete)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port, reuse_address=True)
@@ -164,6 +165,19 @@ class FakeConnector:
             return 200, {"id": activity_id}, {}
 
         return await self._handle(request, "update", answer)
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        """DELETE …/activities/{id}: 200 with an empty body, or 404 when it is not there."""
+        conversation = request.match_info["conversation"]
+        activity_id = request.match_info["activity"]
+
+        def answer(body: dict[str, Any]) -> Answer:
+            if self.activities.get(conversation, {}).pop(activity_id, None) is None:
+                error = {"code": "NotFound", "message": f"no activity {activity_id}"}
+                return 404, {"error": error}, {}
+            return 200, {}, {}
+
+        return await self._handle(request, "delete", answer)
 
     def _store(self, conversation: str, body: dict[str, Any]) -> Answer:
         activity_id = f"{1_700_000_000_000 + next(self._ids)}"
