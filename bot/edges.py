@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.throttle import Throttled
 from scoring.bands import Thresholds, default_thresholds, resolve_thresholds
 from scoring.model import BandSpec
 from storage.engine import session_factory
@@ -61,12 +62,17 @@ async def follow_band_edges(
 ) -> None:
     """Refresh ``edges`` now and every ``every`` seconds until cancelled, off any request
     path; ``on_refresh`` gets each new value. A failed read keeps the last edges."""
+    failures = Throttled(log, period=600.0)
     while True:
         try:
             thresholds = await edges.refresh(engine)
-        except Exception:
-            log.exception("could not refresh percentile band edges; keeping the last ones")
+        except Exception as exc:
+            failures.failed(
+                "refresh", "could not refresh percentile band edges; keeping the last ones: %r",
+                exc, exc_info=True,
+            )  # fmt: skip
         else:
+            failures.recovered("refresh", "percentile band edges refresh again")
             if on_refresh is not None:
                 on_refresh(thresholds)
         await asyncio.sleep(every)

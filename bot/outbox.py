@@ -147,6 +147,7 @@ class Dispatcher:
         self.claim_limit = claim_limit
         self._wake = asyncio.Event()
         self._retries = Throttled(log, period=60.0)
+        self._loop_failures = Throttled(log, period=60.0)
 
     def wake(self) -> None:
         """Called after a commit that may have queued messages: deliver without waiting."""
@@ -243,8 +244,12 @@ class Dispatcher:
         while True:
             try:
                 await self.run_once()
-            except Exception:
-                log.exception("outbox dispatcher failed; retrying")
+            except Exception as exc:  # the database is down: once per period, with a count
+                self._loop_failures.failed(
+                    "run", "outbox dispatcher failed; retrying: %r", exc, exc_info=True
+                )
+            else:
+                self._loop_failures.recovered("run", "outbox dispatcher delivers again")
             # asyncio.timeout, not wait_for: on Python 3.11, wait_for around an Event that is
             # set as the task is cancelled can leave the task stuck cancelling (seen at
             # shutdown: the bot never finished stopping).
