@@ -17,10 +17,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from bot.answers import RETRY_AFTER_SECONDS
 from bot.app import build_app
 from bot.metrics import REGISTRY
 from bot.signatures import sign
-from bot.answers import RETRY_AFTER_SECONDS
 from config.loader import LeadbotConfig
 from config.settings import load_settings
 from storage.engine import create_engine
