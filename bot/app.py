@@ -12,16 +12,18 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.edges import BandEdges, following_band_edges
-from bot.ingest import running_ingest
-from bot.learning import Learner, manager_destinations, running_learner
-from bot.live import ActiveModel
-from bot.ops import healthz, metrics, read_timeout, readyz
-from bot.outbox import ByDestination, ConsoleTransport, Dispatcher, Transport
-from bot.rescore import RescoreAlerts
-from bot.routing import Router
-from bot.scheduler import JobContext, Scheduler
-from bot.signatures import WebhookVerifier
+from bot.chat.routing import Router
+from bot.ingest.running import running_ingest
+from bot.ingest.signatures import WebhookVerifier
+from bot.ingest.webhooks import receive_events
+from bot.ingest.writer import IngestProcess
+from bot.jobs.scheduler import JobContext, Scheduler
+from bot.models.edges import BandEdges, following_band_edges
+from bot.models.learning import Learner, manager_destinations, running_learner
+from bot.models.live import ActiveModel
+from bot.models.rescore import RescoreAlerts
+from bot.models.versions import active_model
+from bot.outbox.dispatcher import ByDestination, ConsoleTransport, Dispatcher, Transport
 from bot.slack.runtime import (
     SLACK_APP,
     SlackConfigError,
@@ -31,7 +33,6 @@ from bot.slack.runtime import (
     slack_enabled,
     socket_mode,
 )
-from bot.state import DISPATCHER, ENGINE, INGEST, LIMITS, SCHEDULER, VERIFIER, Limits
 from bot.teams.runtime import (
     TEAMS,
     TeamsConfigError,
@@ -41,9 +42,8 @@ from bot.teams.runtime import (
     report_missing,
     teams_enabled,
 )
-from bot.versions import active_model
-from bot.webhooks import receive_events
-from bot.writer import IngestProcess
+from bot.web.keys import DISPATCHER, ENGINE, INGEST, LIMITS, SCHEDULER, VERIFIER, Limits
+from bot.web.ops import healthz, metrics, read_timeout, readyz
 from config.loader import LeadbotConfig
 from config.settings import Settings
 from storage.engine import create_engine

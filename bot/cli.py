@@ -10,7 +10,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bot import doctor, outbox_cli, privacy
+from bot.admin import doctor, privacy
+from bot.admin import outbox as outbox_cli
 from config.errors import ConfigError
 from config.loader import LeadbotConfig, check_config, load_config
 from config.settings import Settings, load_settings
@@ -57,39 +58,39 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_webhook_secret(args: argparse.Namespace) -> int:
-    from bot.signatures import generate_secret
+    from bot.ingest.signatures import generate_secret
 
     sys.stdout.write(generate_secret() + "\n")
     return 0
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from bot.queries import db_command
+    from bot.admin.leads import db_command
 
     return asyncio.run(db_command(load_settings(), args.action))
 
 
 def cmd_lead(args: argparse.Namespace) -> int:
-    from bot.queries import show_lead
+    from bot.admin.leads import show_lead
 
     settings, config = _load(args)
     return asyncio.run(show_lead(settings, config, args.key, as_json=args.json, now=time.time()))
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from bot.queries import show_stats
+    from bot.admin.leads import show_stats
 
     return asyncio.run(show_stats(load_settings(), as_json=args.json))
 
 
 def cmd_top(args: argparse.Namespace) -> int:
-    from bot.queries import show_top
+    from bot.admin.leads import show_top
 
     return asyncio.run(show_top(load_settings(), args.n, band=args.band, as_json=args.json))
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
-    from bot.history import HistoryError, LearnOptions, run_learn
+    from bot.models.learn_csv import HistoryError, LearnOptions, run_learn
 
     base = load_config(args.model).model if args.model else None
     options = LearnOptions(
@@ -109,7 +110,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from bot.history import HistoryError, run_score
+    from bot.models.learn_csv import HistoryError, run_score
 
     model = load_config(args.model).model
     try:
@@ -121,7 +122,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_model(args: argparse.Namespace) -> int:
-    from bot.versions import model_command
+    from bot.models.versions import model_command
 
     settings, config = _load(args)
     try:
@@ -131,7 +132,7 @@ def cmd_model(args: argparse.Namespace) -> int:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from bot.versions import retrain_command
+    from bot.models.versions import retrain_command
 
     settings, config = _load(args)
     return asyncio.run(retrain_command(settings, config, now=time.time()))
@@ -156,7 +157,7 @@ def cmd_teams(args: argparse.Namespace) -> int:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from bot.digest.command import digest_command
+    from bot.admin.digest import digest_command
 
     settings, config = _load(args)
     return asyncio.run(digest_command(settings, config, args, now=time.time()))
@@ -305,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # Migrations say what they change at WARNING; their plugin chatter is noise at start.
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    # bot.scheduler logs each job and its next run itself; APScheduler repeats it per job.
+    # bot.jobs.scheduler logs each job and its next run itself; APScheduler repeats it per job.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     privacy.quiet_chat_logs()  # no lead e-mail in the log, even at DEBUG
     try:

@@ -2,7 +2,7 @@
 
 The metrics live in one registry per process (the server's). Counters only grow; tests
 read them before and after to see a difference. Outbox gauges are read from the database
-at scrape time (``bot.ops``), so every replica reports the shared queue as it is.
+at scrape time (``bot.web.ops``), so every replica reports the shared queue as it is.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from bot.app import StartupError, build_app, default_channel
-from bot.state import VERIFIER
+from bot.ingest.writer import WriterStartError
 from bot.teams.runtime import teams_enabled, teams_status
-from bot.writer import WriterStartError
+from bot.web.keys import VERIFIER
 from config.loader import LeadbotConfig
 from config.settings import Settings
 

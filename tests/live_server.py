@@ -19,7 +19,7 @@ from typing import Any, Self
 
 import orjson
 
-from bot.signatures import sign
+from bot.ingest.signatures import sign
 
 STARTUP_SECONDS = 60.0
 

@@ -12,12 +12,12 @@ from typing import Any, TextIO
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.admin.leads import lead_summary
+from bot.chat.plain import render_top
 from bot.demo.sample import sample_stream
-from bot.inbound import parse_body
-from bot.outbox import ConsoleTransport, Dispatcher
-from bot.pipeline import Pipeline
-from bot.queries import lead_summary
-from bot.text import render_top
+from bot.ingest.inbound import parse_body
+from bot.ingest.pipeline import Pipeline
+from bot.outbox.dispatcher import ConsoleTransport, Dispatcher
 from config.loader import LeadbotConfig, load_config
 from storage.engine import create_engine, session_factory
 from storage.leads import stats, top_leads

@@ -53,7 +53,7 @@ from typing import Any, Literal
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.abtest import cohort_stats
+from bot.models.abtest import cohort_stats
 from config.loader import LeadbotConfig
 from scoring.model import Model
 from storage import digests as repo

@@ -24,11 +24,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.digest.access import teams_of
-from bot.digest.blocks import digest_blocks
 from bot.digest.chart import render_chart
 from bot.digest.content import Digest, Period, Scope, build_digest
-from bot.digest.text import render_text, scope_name, title
-from bot.learning import manager_destinations
+from bot.digest.plain import render_text, scope_name, title
+from bot.models.learning import manager_destinations
+from bot.slack.digest_blocks import digest_blocks
 from config.loader import LeadbotConfig
 from config.schedules import Schedule
 from storage.ingest import enqueue

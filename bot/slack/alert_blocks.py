@@ -1,6 +1,6 @@
 """The hot-lead alert as Block Kit: who, the score and why, the facts, and the buttons.
 
-Built from the neutral payload of ``bot.alerts.alert_payload``. After a click the message
+Built from the neutral payload of ``bot.chat.alerts.alert_payload``. After a click the message
 is rebuilt with an ``AlertState`` and updated in place, so the channel sees who acted.
 """
 
@@ -19,8 +19,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.alerts import crm_link
-from bot.messages import Action, Outcome, remaining_actions, validate_outcome
+from bot.chat.alerts import crm_link
+from bot.chat.messages import Action, Outcome, remaining_actions, validate_outcome
 from bot.slack.blocks import (
     FIELD_MAX,
     FIELDS_MAX,
@@ -103,7 +103,7 @@ class AlertState:
         return out
 
     def actions(self) -> tuple[Action, ...]:
-        """The buttons still useful (``bot.messages.remaining_actions``)."""
+        """The buttons still useful (``bot.chat.messages.remaining_actions``)."""
         return remaining_actions(outcome=self.outcome, claimed_by=self.claimed_by)
 
 

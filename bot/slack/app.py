@@ -1,7 +1,7 @@
 """The Slack adapter: a Bolt ``AsyncApp`` over the chat-agnostic command and action core.
 
-It only translates: a slash command's text goes to ``bot.commands.run_command``, a button to
-``bot.actions.apply_action``; their neutral answers come back as Block Kit
+It only translates: a slash command's text goes to ``bot.chat.commands.run_command``, a button to
+``bot.chat.actions.apply_action``; their neutral answers come back as Block Kit
 (``bot.slack.reply_blocks``, ``bot.slack.alert_blocks``). Every request is acknowledged
 first and worked on after (Slack wants an answer within 3 seconds), and a request Slack
 resends is recognised by its key and not acted on twice.
@@ -25,12 +25,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.actions import ActionResult, apply_action
-from bot.commands import run_command
-from bot.edges import BandEdges
-from bot.learning import Learner
-from bot.live import ActiveModel
-from bot.messages import Action, Actor
+from bot.chat.actions import ActionResult, apply_action
+from bot.chat.commands import run_command
+from bot.chat.messages import Action, Actor
+from bot.models.edges import BandEdges
+from bot.models.learning import Learner
+from bot.models.live import ActiveModel
 from bot.slack.alert_blocks import CRM_ACTION, AlertState, alert_message
 from bot.slack.approvals import Managers, register_approvals
 from bot.slack.blocks import escape

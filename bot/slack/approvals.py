@@ -3,7 +3,7 @@
 A manager is a Slack user id listed under ``managers``, or a member of a user group listed
 there (read with ``usergroups.users.list``, remembered for a few minutes). Anyone else gets
 a polite ephemeral refusal and nothing changes. The decision itself is
-``bot.learning.decide``; the message is updated in place: the buttons give way to who
+``bot.models.learning.decide``; the message is updated in place: the buttons give way to who
 decided what, for everyone who sees it.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.learning import Learner, describe
+from bot.models.learning import Learner, describe
 from bot.slack.blocks import fallback, mrkdwn, person
 from bot.slack.proposal_blocks import APPROVE_ACTION, DECISION_BLOCK, REJECT_ACTION
 

@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.text import clean, when
+from bot.chat.plain import clean, when
 
 MAX_BLOCKS = 50  # per message; slack_sdk has no message model that checks it
 HEADER_MAX = HeaderBlock.text_max_length

@@ -2,7 +2,7 @@
 alert's thread), the escalation to the managers, and the "cooling down" notice of the decay
 sweep; and the scheduled digest, whose blocks were rendered when it was queued.
 
-Built from the neutral payloads of ``bot.sla`` and ``bot.decay``. Lead data reaches Slack
+Built from the neutral payloads of ``bot.jobs.sla`` and ``bot.jobs.decay``. Lead data reaches Slack
 only through ``clip``/``escape``; people and channels are ids from our own rows, shown as
 mentions. The fallback text is the payload's plain ``text``, escaped.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock
 
-from bot.sla import waited
+from bot.jobs.sla import waited
 from bot.slack.blocks import clip, escape, fallback, header, mrkdwn, render, section, user_mention
 
 NAME_MAX = 80

@@ -27,7 +27,7 @@ from slack_bolt.request.internals import (
 from slack_sdk.signature import SignatureVerifier
 
 from bot.errors import Refusal, field_at, json_kind, shown
-from bot.inbound import first_tree_problem
+from bot.ingest.inbound import first_tree_problem
 from bot.slack.alert_blocks import CRM_ACTION
 from bot.slack.proposal_blocks import APPROVE_ACTION, REJECT_ACTION
 from bot.slack.views import DISQUALIFY_CALLBACK

@@ -7,8 +7,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock
 
-from bot.digest.blocks import digest_blocks
-from bot.messages import Reply
+from bot.chat.messages import Reply
 from bot.slack.alert_blocks import contribution_line, title, who
 from bot.slack.blocks import (
     MAX_BLOCKS,
@@ -25,6 +24,7 @@ from bot.slack.blocks import (
     section,
     slack_date,
 )
+from bot.slack.digest_blocks import digest_blocks
 
 TOP_CONTRIBUTIONS = 5
 ROWS_PER_SECTION = 10
@@ -57,7 +57,7 @@ def _text(text: str, *, error: bool, room: int) -> list[Block]:
 
 
 def lead_card(report: Mapping[str, Any], *, with_header: bool = True) -> list[Block]:
-    """A compact card of a ``bot.lookup.lead_report``: score, top signals, activity, trend,
+    """A compact card of a ``bot.chat.lookup.lead_report``: score, top signals, activity, trend,
     feedback."""
     blocks: list[Block] = []
     if with_header:

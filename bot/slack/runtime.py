@@ -18,12 +18,11 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.answers import read_body, refused
-from bot.edges import BandEdges
 from bot.errors import Refusal
-from bot.learning import APPLIED, PROPOSAL, Learner
-from bot.live import ActiveModel
-from bot.sla import ESCALATION, REMINDER, alert_thread
+from bot.jobs.sla import ESCALATION, REMINDER, alert_thread
+from bot.models.edges import BandEdges
+from bot.models.learning import APPLIED, PROPOSAL, Learner
+from bot.models.live import ActiveModel
 from bot.slack.alert_blocks import alert_message
 from bot.slack.app import build_slack_app
 from bot.slack.followup_blocks import (
@@ -35,6 +34,7 @@ from bot.slack.followup_blocks import (
 from bot.slack.gate import SlackGate
 from bot.slack.proposal_blocks import proposal_message
 from bot.slack.transport import Render, SlackTransport
+from bot.web.answers import read_body, refused
 from config.loader import LeadbotConfig
 from config.settings import Settings
 from storage.engine import session_factory

@@ -55,7 +55,7 @@ from slack_sdk.web.async_base_client import AsyncBaseClient
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.outbox import DeliveryError
+from bot.outbox.dispatcher import DeliveryError
 from storage.outbox import Claimed
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class _Unknown(Exception):
 
 
 class SlackTransport:
-    """Posts outbox messages to Slack; satisfies ``bot.outbox.Transport``.
+    """Posts outbox messages to Slack; satisfies ``bot.outbox.dispatcher.Transport``.
 
     ``renderers[kind](payload) -> (blocks, fallback_text)`` renders each kind of message
     (alerts, proposals…); a kind without one posts ``payload["text"]`` (and

@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.messages import DisqualifyReason
+from bot.chat.messages import DisqualifyReason
 from bot.slack.blocks import SECTION_MAX, clip, mrkdwn, section
 
 DISQUALIFY_CALLBACK = "lead_disqualify_modal"

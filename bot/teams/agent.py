@@ -3,10 +3,10 @@
 It only translates, as ``bot/slack/app.py`` does for Slack:
 
 - a message (``@leadbot lead score dana@acmesoft.com`` in a channel, ``score dana@…`` in a
-  1:1 chat) → ``bot.commands.run_command`` → ``reply_card`` as the answer;
+  1:1 chat) → ``bot.chat.commands.run_command`` → ``reply_card`` as the answer;
 - a card click, ``Action.Execute`` (an ``adaptiveCard/action`` invoke) or its
   ``Action.Submit`` fallback (a message whose ``value`` has ``leadbot``) →
-  ``bot.actions.apply_action`` or the Learner's ``decide`` → the refreshed card, as the
+  ``bot.chat.actions.apply_action`` or the Learner's ``decide`` → the refreshed card, as the
   invoke's answer and as an update of the posted message, so everyone sees who did what;
 - every activity (installation, a member added, a message, a click) → its conversation
   reference stored, so the outbox may post there later (``bot.teams.references``).
@@ -39,11 +39,11 @@ from microsoft_agents.hosting.core import (
 from microsoft_agents.hosting.core.app.adaptive_card import factory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.commands import SUBCOMMANDS, run_command
-from bot.edges import BandEdges
-from bot.learning import Learner
-from bot.live import ActiveModel
-from bot.messages import Actor
+from bot.chat.commands import SUBCOMMANDS, run_command
+from bot.chat.messages import Actor
+from bot.models.edges import BandEdges
+from bot.models.learning import Learner
+from bot.models.live import ActiveModel
 from bot.teams.cards import reply_card, summary_text
 from bot.teams.clicks import LEAD_ACTION, MODEL, Clicked, Clicks
 from bot.teams.references import THREAD_MARK, NotAReference, remember

@@ -1,8 +1,8 @@
 """The hot-lead alert as an Adaptive Card: who, the score and why, the facts, the actions.
 
-Built from the neutral payload of ``bot.alerts.alert_payload``, like the Slack alert
+Built from the neutral payload of ``bot.chat.alerts.alert_payload``, like the Slack alert
 (``bot/slack/alert_blocks.py``) and with the same information. After a click the handler
-rebuilds the card with ``state`` (``bot.actions.ActionResult.state``) and updates it in
+rebuilds the card with ``state`` (``bot.chat.actions.ActionResult.state``) and updates it in
 place: everyone sees who claimed or decided and when, and actions that no longer apply
 are gone.
 
@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.alerts import crm_link
-from bot.messages import Action, DisqualifyReason, Outcome, remaining_actions, validate_outcome
+from bot.chat.alerts import crm_link
+from bot.chat.messages import Action, DisqualifyReason, Outcome, remaining_actions, validate_outcome
 from bot.teams.card_parts import (
     Card,
     Element,
@@ -118,7 +118,7 @@ class AlertView:
         return out
 
     def actions(self) -> tuple[Action, ...]:
-        """The actions still useful (``bot.messages.remaining_actions``)."""
+        """The actions still useful (``bot.chat.messages.remaining_actions``)."""
         return remaining_actions(outcome=self.outcome, claimed_by=self.claimed_by)
 
     def status(self) -> str | None:

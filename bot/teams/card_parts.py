@@ -3,7 +3,7 @@
 Lead data comes from outside (webhooks, CSV imports, config labels). Teams renders a
 markdown subset in ``TextBlock`` text and ``FactSet`` values and expands ``{{DATE(…)}}`` /
 ``{{TIME(…)}}``, so lead data reaches a card only through ``plain()``: control characters
-replaced (``bot.text.clean``, so a name cannot forge a line or a list item), every markdown
+replaced (``bot.chat.plain.clean``, so a name cannot forge a line or a list item), every markdown
 character backslash-escaped (CommonMark escapes, which Teams honours), a ``{`` that follows
 another ``{`` escaped so no date function can start, and a leading ``12.`` escaped so a
 name cannot open a numbered list. Our own formatting (``**bold**``) never wraps raw data.
@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.text import clean
+from bot.chat.plain import clean
 
 MAX_CARD_BYTES = 40_000  # measured as len(json.dumps(card).encode()): a safe upper bound
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"

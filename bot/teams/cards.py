@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bot.alerts import crm_link
+from bot.chat.alerts import crm_link
 from bot.teams.alert_card import alert_card
 from bot.teams.card_parts import MAX_CARD_BYTES, Card, CardTooLargeError, card, guard, plain
 from bot.teams.followup_cards import FOLLOWUPS, digest_card, followup_card
@@ -34,8 +34,8 @@ __all__ = [
 ]
 
 ALERT = "alert"
-PROPOSAL = "proposal"  # bot.learning.PROPOSAL
-APPLIED = "model_applied"  # bot.learning.APPLIED
+PROPOSAL = "proposal"  # bot.models.learning.PROPOSAL
+APPLIED = "model_applied"  # bot.models.learning.APPLIED
 DIGEST = "digest"  # bot.digest.delivery.KIND
 
 

@@ -4,7 +4,7 @@ Shared by ``Action.Execute`` (an invoke) and its ``Action.Submit`` fallback (a m
 both carry the card's data (``bot.teams.alert_card.action_data`` plus the inline form's
 ``reason`` and ``note``; ``bot.teams.proposal_card.buttons``), and both get a ``Clicked``:
 the card to show everyone now, or a notice for the clicker alone when nothing changed.
-Feedback is stored by ``bot.actions.apply_action`` with the lead's feature snapshot, as
+Feedback is stored by ``bot.chat.actions.apply_action`` with the lead's feature snapshot, as
 the Slack buttons do; decisions are the Learner's.
 """
 
@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.actions import apply_action
-from bot.edges import BandEdges
-from bot.learning import PROPOSAL, Learner, describe
-from bot.live import ActiveModel
-from bot.messages import Action, Actor
+from bot.chat.actions import apply_action
+from bot.chat.messages import Action, Actor
+from bot.models.edges import BandEdges
+from bot.models.learning import PROPOSAL, Learner, describe
+from bot.models.live import ActiveModel
 from bot.teams.alert_card import LEAD_ACTION
 from bot.teams.card_parts import Card, person
 from bot.teams.cards import alert_card, proposal_card, text_card

@@ -1,6 +1,7 @@
 """Follow-ups about a lead already alerted, and the scheduled digest, as Adaptive Cards:
 the SLA reminder, the escalation to the managers, the "cooling down" notice of the decay
-sweep (payloads of ``bot.sla`` and ``bot.decay``), and the digest (``bot.digest.delivery``).
+sweep (payloads of ``bot.jobs.sla`` and ``bot.jobs.decay``), and the digest
+(``bot.digest.delivery``).
 
 The digest is laid out from its stored plain text (``render_text``), so what Teams shows is
 what the CLI prints. Its chart is an ``Image`` whose url is a ``data:image/png;base64,…``
@@ -16,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.sla import waited
+from bot.jobs.sla import waited
 from bot.teams.card_parts import (
     MAX_CARD_BYTES,
     Card,
@@ -33,9 +34,9 @@ from bot.teams.card_parts import (
     text,
 )
 
-REMINDER = "sla_reminder"  # bot.sla.REMINDER
-ESCALATION = "sla_escalation"  # bot.sla.ESCALATION
-COOLING = "cooling"  # bot.decay.COOLING
+REMINDER = "sla_reminder"  # bot.jobs.sla.REMINDER
+ESCALATION = "sla_escalation"  # bot.jobs.sla.ESCALATION
+COOLING = "cooling"  # bot.jobs.decay.COOLING
 FOLLOWUPS = (REMINDER, ESCALATION, COOLING)
 NAME_MAX = 80
 DIGEST_LIMITS = (12, 6, 3, 1)  # lines per digest section, longest first

@@ -22,7 +22,7 @@ from microsoft_agents.activity import Activity, AdaptiveCardInvokeValue
 from pydantic import ValidationError
 
 from bot.errors import Refusal, field_at, json_kind, shown
-from bot.inbound import first_tree_problem, to_unix
+from bot.ingest.inbound import first_tree_problem, to_unix
 from bot.teams.agent import VERBS
 
 INVOKE_NAME = "adaptiveCard/action"

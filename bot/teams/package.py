@@ -3,7 +3,7 @@
 
 ``leadbot teams package --app-id <Microsoft App ID> --out leadbot.zip``. The manifest is
 schema 1.19: the bot in personal, team and group-chat scopes with a command list for each
-(the ``lead`` subcommands of ``bot.commands.SUBCOMMANDS``, so the list never drifts from
+(the ``lead`` subcommands of ``bot.chat.commands.SUBCOMMANDS``, so the list never drifts from
 the grammar), and ``validDomains``.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.commands import SUBCOMMANDS
+from bot.chat.commands import SUBCOMMANDS
 
 MANIFEST_VERSION = "1.19"
 SCHEMA = (

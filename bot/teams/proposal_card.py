@@ -35,8 +35,8 @@ CHANGE_LIMITS = (60, 30, 10, 0)
 
 
 def proposal_card(payload: Mapping[str, Any], *, decision: str | None = None) -> Card:
-    """The card for a ``proposal`` or ``model_applied`` payload (``bot.learning``).
-    ``decision``: plain text (``bot.learning.describe``) shown instead of the buttons; a
+    """The card for a ``proposal`` or ``model_applied`` payload (``bot.models.learning``).
+    ``decision``: plain text (``bot.models.learning.describe``) shown instead of the buttons; a
     ``model_applied`` payload carries its own."""
     decided = decision or payload.get("decision")
     return fit_card(

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.digest.text import render_text
-from bot.messages import Reply
+from bot.chat.messages import Reply
+from bot.digest.plain import render_text
 from bot.teams.alert_card import contribution, title, who
 from bot.teams.card_parts import (
     Card,
@@ -74,7 +74,7 @@ def text_body(value: str, *, error: bool = False, limit: int = 50) -> list[Eleme
 
 
 def lead_card(report: Mapping[str, Any], *, with_header: bool = True) -> list[Element]:
-    """A compact card of a ``bot.lookup.lead_report``: score, top signals, activity, trend,
+    """A compact card of a ``bot.chat.lookup.lead_report``: score, top signals, activity, trend,
     feedback."""
     body: list[Element] = []
     if with_header:

@@ -31,18 +31,18 @@ from microsoft_agents.hosting.core import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.answers import read_body, refused
-from bot.edges import BandEdges
+from bot.chat.routing import TEAMS_DEFAULT
 from bot.errors import Refusal
-from bot.learning import Learner
-from bot.live import ActiveModel
 from bot.metrics import REQUESTS_REJECTED
-from bot.routing import TEAMS_DEFAULT
+from bot.models.edges import BandEdges
+from bot.models.learning import Learner
+from bot.models.live import ActiveModel
 from bot.teams.agent import build_agent
 from bot.teams.card_parts import Card
 from bot.teams.cards import card_for
 from bot.teams.gate import check_activity
 from bot.teams.transport import TeamsTransport, missing_reference_advice, post_recorder
+from bot.web.answers import read_body, refused
 from config.loader import LeadbotConfig
 from config.settings import Settings
 from storage.teams import missing_destinations

@@ -84,7 +84,7 @@ from microsoft_agents.hosting.core.authorization import AuthenticationConstants,
 from microsoft_agents.hosting.core.connector import ConnectorClientBase
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.outbox import DeliveryError
+from bot.outbox.dispatcher import DeliveryError
 from bot.teams.cards import card_for, summary_text
 from bot.teams.references import conversation_reference
 from storage.engine import session_factory
@@ -122,7 +122,7 @@ def missing_reference_advice(destination: str) -> str:
 
 
 class TeamsTransport:
-    """Posts outbox messages to Teams; satisfies ``bot.outbox.Transport``.
+    """Posts outbox messages to Teams; satisfies ``bot.outbox.dispatcher.Transport``.
 
     ``connections`` is the SDK connection manager the ``CloudAdapter`` uses;
     ``app_id`` the bot's app (client) id, or None in anonymous mode. ``render(kind,

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.signatures import generate_secret
+from bot.ingest.signatures import generate_secret
 from tests.bench.context import code_version, machine
 from tests.bench.loadgen import wrk_available, wrk_threads
 from tests.bench.phases import (

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.history import LearnOptions, fit_scorecard, read_table, table_totals, traits_of
+from bot.models.learn_csv import LearnOptions, fit_scorecard, read_table, table_totals, traits_of
 from scoring.metrics import roc_auc
 
 DATA = Path(__file__).parents[3] / "shared/data/x-education/leads.csv"

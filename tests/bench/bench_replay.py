@@ -18,7 +18,7 @@ as a subprocess on a temp SQLite file, with the expert model
    ``leadbot retrain`` then ``leadbot model activate N`` against the same database.
    Either way an activation rescores every lead; the held-out leads' ``score`` column is
    then read and ranked against their true outcomes.
-4. For reference: ``leadbot learn``'s scorecard (``bot.history.fit_scorecard``) trained
+4. For reference: ``leadbot learn``'s scorecard (``bot.models.learn_csv.fit_scorecard``) trained
    offline on all the labelled rows, on the same held-out rows.
 """
 
@@ -50,8 +50,8 @@ import numpy as np
 import orjson
 import yaml
 
-from bot.rescore import feature_matrix
-from bot.signatures import generate_secret, sign
+from bot.ingest.signatures import generate_secret, sign
+from bot.models.rescore import feature_matrix
 from config.loader import load_config
 from scoring.engine import score
 from scoring.learn import fit_logistic
@@ -417,7 +417,7 @@ async def checkpoint(replay: Replay, labels: int) -> Checkpoint:
 
 def offline_learn(labelled: Sequence[Row], held_out: Sequence[Row]) -> tuple[float, float]:
     """``leadbot learn`` on every labelled row (leak columns out), scored on the held-out."""
-    from bot.history import LearnOptions, fit_scorecard, table_totals, traits_of
+    from bot.models.learn_csv import LearnOptions, fit_scorecard, table_totals, traits_of
 
     columns = [c for c in labelled[0] if c and c not in (*EXCLUDED, OUTCOME)]
     y = np.array([outcome(r) for r in labelled])

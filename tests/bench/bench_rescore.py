@@ -2,7 +2,7 @@
 
 Run on demand: ``python -m tests.bench.bench_rescore [leads]``. Lead rows with realistic
 states (traits, a few intent counts, activity times) are written directly, then
-``bot.versions.activate`` rescores them all in one transaction. The floor beside it is the
+``bot.models.versions.activate`` rescores them all in one transaction. The floor beside it is the
 same number of rows merely read back (``SELECT id, state``) in the same run.
 """
 
@@ -20,14 +20,14 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from bot.versions import activate, ensure_active
+from bot.models.versions import activate, ensure_active
 from config.loader import load_config
 from config.writer import model_yaml
 from storage import models as repo
 from storage.engine import create_engine
 from storage.ingest import upsert_leads
 from storage.migrate import upgrade
-from tests.bot.test_versions import NOW, _row, _state
+from tests.bot.models.test_versions import NOW, _row, _state
 
 MODEL = load_config().model
 

@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from bot.errors import SignatureError
-from bot.signatures import WebhookVerifier
+from bot.ingest.signatures import WebhookVerifier
 
 SECRET_ENV = "LEADBOT_WEBHOOK_SECRET"
 VERIFIER = web.AppKey("verifier", WebhookVerifier)

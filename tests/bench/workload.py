@@ -2,7 +2,7 @@
 
 A realistic mix of single Segment calls from B2B leads: ~5 % identify (email, title, company,
 country), the rest track and page events, over ~5,000 distinct userIds, each with a unique
-messageId and a timestamp of now. Requests are signed with ``bot.signatures.sign`` (Standard
+messageId and a timestamp of now. Requests are signed with ``bot.ingest.signatures.sign`` (Standard
 Webhooks, valid 5 minutes), so a pool is generated right before the run that uses it.
 
 A pool is written as one file per load-generator thread, four lines per request:
@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from bot.demo.people import Company
-from bot.signatures import sign
+from bot.ingest.signatures import sign
 
 USERS = 5_000
 IDENTIFY_SHARE = 0.05

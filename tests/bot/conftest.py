@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from bot.inbound import InboundEvent, parse_body
+from bot.ingest.inbound import InboundEvent, parse_body
 from config.loader import LeadbotConfig, load_config
 from tests.fakes.slack_api import FakeSlack
 

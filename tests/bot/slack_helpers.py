@@ -12,8 +12,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from bot.signatures import generate_secret, sign
-from bot.state import ENGINE
+from bot.ingest.signatures import generate_secret, sign
+from bot.web.keys import ENGINE
 from config.settings import Settings, load_settings
 from tests.bot.conftest import IDEAL, identify, track
 from tests.fakes.slack_api import FakeSlack

@@ -27,8 +27,8 @@ from sqlmodel import SQLModel
 
 import storage.tables  # noqa: F401  (every table, for the row counts)
 from bot.app import build_app
-from bot.signatures import sign
-from bot.state import ENGINE
+from bot.ingest.signatures import sign
+from bot.web.keys import ENGINE
 from config.loader import LeadbotConfig, load_config
 from config.settings import load_settings
 from tests.bot.conftest import IDEAL, SMALL_MODEL, identify
@@ -46,7 +46,7 @@ from tests.fuzz.corpus import Case
 TEAMS_SDK = "CONNECTIONS__SERVICE_CONNECTION__SETTINGS__"
 OTHER_SECRET = "whsec_" + "b3RoZXItc2VjcmV0LW5vdC10aGUtYm90cw=="
 # The SDK's JWT check stores the claims under a plain string request key (see
-# tests/bot/test_teams_app.py, which filters the same warning).
+# tests/bot/teams/test_teams_app.py, which filters the same warning).
 TEAMS_WARNING = (
     "ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning"
 )

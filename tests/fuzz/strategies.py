@@ -13,7 +13,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from bot.inbound import CALL_TYPES
+from bot.ingest.inbound import CALL_TYPES
 from tests.fuzz.corpus import _UNSET, put
 
 _MIN = datetime(1970, 1, 2, tzinfo=UTC)

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.pipeline import Pipeline
+from bot.ingest.pipeline import Pipeline
 from config.loader import load_config
 from storage.claims import (
     claim_lead,

@@ -1,0 +1,462 @@
+"""``leadbot doctor``: check an installation and say what to fix, in the order to fix it.
+
+Each check is a small async function of the shared ``Context`` (``bot/admin/checks.py``) that
+returns ``Check`` lines (OK / WARN / FAIL, what was found, what to do); the Slack and Teams
+ones are in ``bot/admin/doctor_chat.py``. Every check runs under its own timeout and any exception
+becomes a FAIL line, so one broken part never hides the others and doctor never hangs. A
+secret is only ever said to be set, not set or malformed; every line is scrubbed of the
+secrets' values before it is shown all the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+
+from bot.admin.checks import (
+    FAIL,
+    OK,
+    TIMEOUT,
+    WARN,
+    Check,
+    CheckFn,
+    Context,
+    fail,
+    not_checked,
+    ok,
+    reason,
+    warn,
+)
+from bot.admin.doctor_chat import (
+    SLACK_FIX,
+    TEAMS_TOKEN_FIX,
+    check_slack,
+    check_slack_channel,
+    check_slack_mode,
+    check_teams,
+    check_teams_destinations,
+    check_teams_token,
+)
+from config.errors import ConfigError
+from config.loader import DEFAULT_PATH, check_config, load_config
+from config.settings import check_webhook_secret, load_settings
+from storage.diagnostics import (
+    inspect_sqlite_file,
+    inspection_engine,
+    migration_gap,
+    outbox_backlog,
+    sqlite_path,
+)
+from storage.migrate import current_revision
+
+__all__ = ["Check", "doctor", "register", "run_checks"]
+
+STALE_PENDING = 15 * 60.0  # seconds: an alert older than this should have gone out
+UPGRADE = "leadbot db upgrade"
+DB_FIX = (
+    "check DATABASE_URL (host, port, database name, user and password), that the server is "
+    "up, and that no firewall drops the connection"
+)
+OUTBOX_LIST = "leadbot outbox list"
+SECRET_VARIABLES = (
+    "LEADBOT_WEBHOOK_SECRET",
+    "LEADBOT_SEGMENT_SECRET",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+)
+
+
+# -- settings and config -------------------------------------------------------------------
+
+
+async def check_settings(ctx: Context) -> list[Check]:
+    try:
+        ctx.settings = load_settings(ctx.environ)
+    except ConfigError as err:
+        ctx.bad = {p.field: p.message for p in err.problems}
+        # The rest is checked with what could be read; a check that needs a variable
+        # named here says so instead of guessing.
+        rest = {k: v for k, v in ctx.environ.items() if k not in ctx.bad}
+        try:
+            ctx.settings = load_settings(rest)
+        except ConfigError:
+            ctx.settings = None
+    secrets = ", ".join(f"{name} {_secret_state(ctx, name)}" for name in SECRET_VARIABLES)
+    if not ctx.bad:
+        return ok("settings", f"read from the environment\n{secrets}")
+    problems = "\n".join(f"{name}: {message}" for name, message in ctx.bad.items())
+    return fail(
+        "settings",
+        f"{problems}\n{secrets}",
+        "correct these environment variables: nothing starts until they are valid",
+    )
+
+
+def _secret_state(ctx: Context, name: str) -> str:
+    if name in ctx.bad:
+        return "malformed"
+    return "set" if ctx.environ.get(name, "").strip() else "not set"
+
+
+async def check_config_file(ctx: Context) -> list[Check]:
+    configured = ctx.settings.config_path if ctx.settings else ctx.environ.get("LEADBOT_CONFIG")
+    path = configured or str(DEFAULT_PATH)
+    problems = check_config(path)
+    if problems:
+        return fail(
+            "config",
+            "\n".join(str(p) for p in problems),
+            f"fix the file (`leadbot check-config {path}` checks it again)",
+        )
+    ctx.config = load_config(path)
+    which = "" if configured else " (the bundled default; LEADBOT_CONFIG names your own)"
+    rules, name = len(ctx.config.model.rules), ctx.config.model.name
+    return ok("config", f"{path}: {rules} rules, model '{name}'{which}")
+
+
+# -- database ------------------------------------------------------------------------------
+
+
+def shown_url(url: str) -> str:
+    """The database URL with its password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def check_database(ctx: Context) -> list[Check]:
+    if ctx.settings is None:
+        return not_checked("database", "the settings could not be read")
+    url = ctx.settings.database_url
+    try:
+        shown, path = shown_url(url), sqlite_path(url)
+    except ArgumentError:
+        return fail(
+            "database",
+            "DATABASE_URL is malformed (not shown: it may hold a password)",
+            "set DATABASE_URL to e.g. sqlite:///./leadbot.db or "
+            "postgresql://user:password@host:5432/leadbot",
+        )
+    if path is not None and _missing(path):
+        return fail(
+            "database",
+            f"{shown}: no database file at {_missing(path)}",
+            f"`{UPGRADE}` creates and migrates it (serve does too at start), or point "
+            "DATABASE_URL at the existing file",
+        )
+    engine = inspection_engine(url)
+    try:
+        # Inside the check's own timeout, so that the line can name the URL.
+        async with asyncio.timeout(ctx.timeout * 0.9):
+            async with engine.connect() as conn:
+                version = await conn.run_sync(lambda c: c.dialect.server_version_info)
+    except (TimeoutError, OSError, DBAPIError) as exc:
+        await engine.dispose()
+        why = f"no answer within {ctx.timeout:g} s" if isinstance(exc, TimeoutError) else None
+        return fail("database", f"{shown} unreachable: {why or reason(exc)}", DB_FIX)
+    except BaseException:
+        await engine.dispose()
+        raise
+    ctx.engine = engine
+    kind = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(engine.dialect.name, "")
+    number = ".".join(str(part) for part in version or ())
+    return ok("database", f"{shown} reachable ({kind} {number})")
+
+
+async def check_migrations(ctx: Context) -> list[Check]:
+    if ctx.engine is None:
+        return not_checked("migrations", "the database is not reachable")
+    ctx.revision = await current_revision(ctx.engine)
+    gap = migration_gap(ctx.revision)
+    if not gap.known:
+        return fail(
+            "migrations",
+            f"the database is at revision {gap.current}, which "
+            f"this leadbot does not ship (its latest is {gap.head}): a newer leadbot "
+            "migrated it",
+            "run the leadbot version that migrated it",
+        )
+    if gap.current is None:
+        return fail(
+            "migrations",
+            "the database was never migrated: leadbot's tables do not exist",
+            f"run `{UPGRADE}`",
+        )
+    if gap.pending:
+        behind = f"{len(gap.pending)} migration(s) behind: {', '.join(gap.pending)}"
+        return fail(
+            "migrations",
+            f"at revision {gap.current}, {behind}",
+            f"run `{UPGRADE}` (serve also applies them at start)",
+        )
+    ctx.schema_current = True
+    return ok("migrations", f"at revision {gap.head}, the latest")
+
+
+async def check_sqlite(ctx: Context) -> list[Check]:
+    path = sqlite_path(ctx.settings.database_url) if ctx.settings and ctx.engine else None
+    if path is None:
+        return []  # PostgreSQL, or the database check already said why not
+    try:
+        facts = await asyncio.to_thread(inspect_sqlite_file, path)
+    except sqlite3.Error as exc:
+        return fail(
+            "sqlite",
+            f"{path}: cannot be read: {exc}",
+            "is it a leadbot SQLite database? restore it or point DATABASE_URL elsewhere",
+        )
+    where = facts.path
+    if not (facts.writable and facts.directory_writable):
+        what = "the file" if not facts.writable else "its directory (WAL keeps files beside it)"
+        return fail(
+            "sqlite",
+            f"{where}: {what} is not writable by this user",
+            "make the file and its directory writable by the user leadbot runs as",
+        )
+    summary = f"{where}: {_size(facts.size)}, writable, journal mode {facts.journal_mode}"
+    if facts.journal_mode != "wal":
+        return warn(
+            "sqlite",
+            summary + " (not wal: readers and the writer block each other)",
+            "serve switches it to WAL at start; if it stays "
+            f"{facts.journal_mode}, the file is on a filesystem without shared memory "
+            "(e.g. NFS): move it to a local disk",
+        )
+    return ok("sqlite", summary)
+
+
+def _missing(path: str) -> str | None:
+    """The absolute path of a SQLite file that does not exist; None when it does."""
+    file = Path(path)
+    return None if file.is_file() else str(file.absolute())
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    size = n / 1024
+    for unit in ("KB", "MB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+# -- webhook auth --------------------------------------------------------------------------
+
+
+async def check_webhooks(ctx: Context) -> list[Check]:
+    secret_fix = (
+        "set LEADBOT_WEBHOOK_SECRET to the output of `leadbot webhook-secret` and give the "
+        "same value to the sender (LEADBOT_SEGMENT_SECRET for a Segment webhook destination)"
+    )
+    if "LEADBOT_WEBHOOK_SECRET" in ctx.bad:
+        message = ctx.bad["LEADBOT_WEBHOOK_SECRET"]
+        return [
+            Check("webhooks", FAIL, f"LEADBOT_WEBHOOK_SECRET is malformed: {message}", secret_fix)
+        ]
+    settings = ctx.settings
+    if settings is None:
+        return not_checked("webhooks", "the settings could not be read")
+    if settings.webhook_secret is None and settings.segment_secret is None:
+        return fail(
+            "webhooks",
+            "neither LEADBOT_WEBHOOK_SECRET nor "
+            "LEADBOT_SEGMENT_SECRET is set: serve refuses to start without "
+            "--insecure",
+            secret_fix,
+        )
+    if settings.webhook_secret is not None:
+        check_webhook_secret(settings.webhook_secret.get_secret_value())
+    kinds = [
+        "Standard Webhooks (LEADBOT_WEBHOOK_SECRET)" if settings.webhook_secret else "",
+        "Segment X-Signature (LEADBOT_SEGMENT_SECRET)" if settings.segment_secret else "",
+    ]
+    return ok("webhooks", "signed: " + " and ".join(k for k in kinds if k))
+
+
+# -- outbox --------------------------------------------------------------------------------
+
+
+async def check_outbox(ctx: Context) -> list[Check]:
+    if ctx.engine is None or ctx.revision is None:
+        return not_checked("outbox", "the database is not reachable or not migrated")
+    async with ctx.engine.connect() as conn:
+        backlog = await outbox_backlog(conn)
+    summary = f"{backlog.pending} pending, {backlog.sending} sending, {backlog.dead} dead"
+    age = None
+    if backlog.oldest_pending is not None:
+        age = max(0.0, ctx.now - backlog.oldest_pending.timestamp())
+        summary += f"; the oldest pending was queued {_ago(age)} ago"
+    problems = []
+    if backlog.dead:
+        problems.append(f"{backlog.dead} message(s) were given up on (dead)")
+    if age is not None and age > STALE_PENDING:
+        problems.append(
+            f"a message has waited over {_ago(STALE_PENDING)}: a transport may be "
+            "down, or no bot is running"
+        )
+    if problems:
+        return warn(
+            "outbox",
+            f"{summary}\n" + "\n".join(problems),
+            f"`{OUTBOX_LIST}` shows them with their last error",
+        )
+    return ok("outbox", summary)
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+# -- running -------------------------------------------------------------------------------
+
+CHECKS: tuple[tuple[str, CheckFn], ...] = (
+    ("settings", check_settings),
+    ("config", check_config_file),
+    ("database", check_database),
+    ("migrations", check_migrations),
+    ("sqlite", check_sqlite),
+    ("webhooks", check_webhooks),
+    ("slack", check_slack),
+    ("slack mode", check_slack_mode),
+    ("slack channel", check_slack_channel),
+    ("teams", check_teams),
+    ("teams token", check_teams_token),
+    ("teams reach", check_teams_destinations),
+    ("outbox", check_outbox),
+)
+
+TIMEOUT_FIX = {
+    "database": DB_FIX,
+    "slack": SLACK_FIX,
+    "teams token": TEAMS_TOKEN_FIX,
+}
+
+
+async def run_checks(
+    environ: Mapping[str, str], *, per_check: float = TIMEOUT, now: float | None = None
+) -> list[Check]:
+    """Every check, in order; each within ``per_check`` seconds."""
+    ctx = Context(environ=environ, timeout=per_check, now=time.time() if now is None else now)
+    out: list[Check] = []
+    try:
+        for name, check in CHECKS:
+            out.extend(await _guarded(name, check, ctx))
+    finally:
+        if ctx.engine is not None:
+            await ctx.engine.dispose()
+    return [_scrubbed(c, _secret_values(environ)) for c in out]
+
+
+async def _guarded(name: str, check: CheckFn, ctx: Context) -> list[Check]:
+    try:
+        async with asyncio.timeout(ctx.timeout):
+            return await check(ctx)
+    except TimeoutError:
+        fix = TIMEOUT_FIX.get(name, "run doctor again; if it recurs, this part is stuck")
+        return fail(name, f"no answer within {ctx.timeout:g} s", fix)
+    except Exception as exc:
+        fix = TIMEOUT_FIX.get(name, "fix what the error says, then run doctor again")
+        return fail(name, f"the check failed: {reason(exc)}", fix)
+
+
+def _secret_values(environ: Mapping[str, str]) -> list[str]:
+    names = [*SECRET_VARIABLES, *(k for k in environ if k.endswith(("SECRET", "PASSWORD")))]
+    values = [environ.get(name, "").strip() for name in names]
+    try:
+        values.append(make_url(environ.get("DATABASE_URL", "sqlite://")).password or "")
+    except ArgumentError:
+        values.append(environ.get("DATABASE_URL", ""))
+    # Shorter values are words the report itself may use ("leadbot" as a test password).
+    return sorted({v for v in values if len(v) >= 8}, key=len, reverse=True)
+
+
+def _scrubbed(check: Check, secrets: list[str]) -> Check:
+    detail, fix = check.detail, check.fix
+    for secret in secrets:
+        detail, fix = detail.replace(secret, "***"), fix.replace(secret, "***")
+    return Check(check.name, check.status, detail, fix)
+
+
+# -- output and the command ----------------------------------------------------------------
+
+
+def render(checks: list[Check]) -> str:
+    width = max((len(c.name) for c in checks), default=0)
+    pad = " " * (6 + width + 1)
+    lines = []
+    for c in checks:
+        first, *rest = c.detail.splitlines() or [""]
+        lines.append(f"{c.status:<5} {c.name:<{width}} {first}")
+        lines.extend(pad + line for line in rest)
+        if c.fix:
+            lines.append(f"{pad}fix: {c.fix}")
+    counts = {s: sum(c.status == s for c in checks) for s in (FAIL, WARN, OK)}
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return "\n".join(lines) + "\n"
+
+
+def exit_code(checks: list[Check]) -> int:
+    return 1 if any(c.status == FAIL for c in checks) else 0
+
+
+def doctor(environ: Mapping[str, str], *, as_json: bool = False, timeout: float = TIMEOUT) -> int:
+    """Run every check, print the report; 0 when nothing FAILs, 1 otherwise. Library logs
+    are silenced meanwhile: the report is the output, and an SDK's error log would repeat
+    it with a traceback."""
+    logging.disable(logging.CRITICAL)
+    try:
+        checks = asyncio.run(run_checks(environ, per_check=timeout))
+    finally:
+        logging.disable(logging.NOTSET)
+    if as_json:
+        report = {"ok": exit_code(checks) == 0, "checks": [asdict(c) for c in checks]}
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        sys.stdout.write(render(checks))
+    return exit_code(checks)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    return doctor(os.environ, as_json=args.json, timeout=args.timeout)
+
+
+def register(subparsers: Any) -> None:
+    """``leadbot doctor [--json] [--timeout S]``."""
+    p = subparsers.add_parser(
+        "doctor", help="check settings, config, database, webhooks, Slack, Teams and outbox"
+    )
+    p.add_argument("--json", action="store_true", help="the checks as JSON")
+    p.add_argument(
+        "--timeout", type=_seconds, default=TIMEOUT, help=f"seconds per check ({TIMEOUT:g})"
+    )
+    p.set_defaults(func=cmd_doctor)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text!r}")
+    return value

@@ -1,0 +1,147 @@
+"""A digest as plain text: what ``leadbot digest --print`` shows, and the fallback text of
+the Slack message. Lead data goes through ``bot.chat.plain.clean`` (no control characters)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.admin.outbox import dead_line
+from bot.chat.plain import clean
+from bot.digest.content import Conversion, Digest, ModelHealth, Scope, ScopeKind, percent
+from storage.digests import HotEntry, HotLead, LeadName, Move
+
+LIST_MAX = 10  # leads listed per section; the rest is a count
+TIME = "%Y-%m-%d %H:%M"
+
+
+def lead_name(lead: LeadName) -> str:
+    """``Dana Reyes (AcmeSoft)``, raw: escape or clean it where it is shown."""
+    who = lead.name or lead.email or lead.id
+    return f"{who} ({lead.company})" if lead.company else who
+
+
+def rep_id(ref: str | None) -> str:
+    """``slack:U123`` → ``U123``; other actors as they are."""
+    return "nobody" if not ref else ref.removeprefix("slack:")
+
+
+def duration(seconds: float) -> str:
+    """``<1 min``, ``30 min``, ``2 h 05 min``, ``3 d 4 h``."""
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "<1 min"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def title(digest: Digest) -> str:
+    kind = {"day": "Daily", "week": "Weekly"}.get(digest.period.name, "Lead")
+    return f"{kind} digest — {scope_name(digest.scope)}"
+
+
+def scope_name(scope: Scope) -> str:
+    if scope.kind is ScopeKind.TEAM:
+        return f"team {scope.name}"
+    return "your leads" if scope.kind is ScopeKind.REP else "all leads"
+
+
+def span(digest: Digest) -> str:
+    p = digest.period
+    return f"{p.start.strftime(TIME)} → {p.end.strftime(TIME)} UTC"
+
+
+def funnel_line(digest: Digest) -> str:
+    return "Funnel: " + " → ".join(f"{stage} {n}" for stage, n in digest.funnel)
+
+
+def taken(entry: HotEntry) -> str:
+    if entry.claimed_by is None or entry.claimed_at is None:
+        return "not claimed"
+    after = duration((entry.claimed_at - entry.at).total_seconds())
+    return f"claimed by {rep_id(entry.claimed_by)} {after} after turning hot"
+
+
+def waited(lead: HotLead, now: datetime) -> str:
+    return "-" if lead.since is None else duration((now - lead.since).total_seconds())
+
+
+def conversion_line(row: Conversion) -> str:
+    if not row.labels:
+        return f"{row.group:<5} {percent(None):>5}  (no labels)"
+    return f"{row.group:<5} {percent(row.rate):>5}  ({row.converted} of {row.labels})"
+
+
+def move_line(move: Move) -> str:
+    return f"{move.change:+6.1f}  {lead_name(move.lead)}, now {move.score:.1f} {move.band}"
+
+
+def model_line(model: ModelHealth) -> str:
+    if model.version is None:
+        head = f"Model: {model.name} (the configured model; no version stored yet)"
+    else:
+        since = "" if model.activated_at is None else f" since {model.activated_at:{TIME}} UTC"
+        head = f"Model: v{model.version} active{since}"
+    auc = "—" if model.auc is None else f"{model.auc:.3f}"
+    pending = ", ".join(f"v{v}" for v in model.pending) or "none"
+    cohorts = ", ".join(model.cohorts) or "none"
+    return (
+        f"{head} · held-out AUC {auc} · {model.labels_since} labels since · "
+        f"proposals waiting: {pending} · A/B cohorts: {cohorts}"
+    )
+
+
+def health_lines(digest: Digest) -> list[str]:
+    """The health section: the model, and the outbox when messages gave up."""
+    lines = [model_line(digest.model)]
+    dead = digest.outbox_dead
+    if dead.count:
+        lines.append(dead_line(dead.count, dead.oldest))
+    return lines
+
+
+def _listed(lines: Sequence[str], total: int) -> list[str]:
+    shown = [f"  {clean(line)}" for line in lines[:LIST_MAX]]
+    if total > LIST_MAX:
+        shown.append(f"  … and {total - LIST_MAX} more")
+    return shown
+
+
+def _conversions(rows: Sequence[Conversion]) -> list[str]:
+    return _listed([conversion_line(r) for r in rows], len(rows))
+
+
+def _sections(d: Digest) -> list[list[str]]:
+    hot = [f"{e.at:{TIME}}  {e.score:5.1f}  {lead_name(e.lead)} — {taken(e)}" for e in d.new_hot]
+    late = [f"{w.score:5.1f}  {lead_name(w.lead)} — waiting {waited(w, d.now)}" for w in d.waiting]
+    reps = [
+        f"{rep_id(r.rep):<12} {'-' if r.median_seconds is None else duration(r.median_seconds):>12}"
+        f"  ({r.claims} claim{'s' if r.claims != 1 else ''}, {r.timed} timed)"
+        for r in d.reps
+    ]
+    return [
+        [f"New hot leads: {len(d.new_hot)}", *_listed(hot, len(hot))],
+        [f"Waiting past the {d.sla_hours:g} h SLA: {len(d.waiting)}", *_listed(late, len(late))],
+        ["Conversion by band (labels in the period)", *_conversions(d.by_band)],
+        ["Conversion by fit grade", *_conversions(d.by_grade)],
+        ["Alert → claim, median per rep", *(_listed(reps, len(reps)) or ["  no claims"])],
+        ["Heating up", *(_listed([move_line(m) for m in d.heating], len(d.heating)) or ["  -"])],
+        ["Cooling down", *(_listed([move_line(m) for m in d.cooling], len(d.cooling)) or ["  -"])],
+    ]  # fmt: skip
+
+
+def render_text(digest: Digest) -> str:
+    """The whole digest: title, period, warnings first, then every section."""
+    lines = [title(digest), span(digest), ""]
+    if digest.warnings:
+        lines += [*digest.warnings, ""]
+    lines += [funnel_line(digest), ""]
+    for section in _sections(digest):
+        lines += [*section, ""]
+    lines.append("\n\n".join(health_lines(digest)))  # a paragraph each (Teams lays them out)
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Scheduled work: the scheduler, SLA follow-up, the decay sweep."""

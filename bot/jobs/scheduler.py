@@ -1,0 +1,278 @@
+"""The bot's periodic jobs (digests, SLA follow-ups, the decay sweep, retraining) on
+APScheduler 3's ``AsyncIOScheduler``, each slot run once however many replicas fire it.
+
+Every replica schedules every job. When a trigger fires, :func:`run_job` first claims the
+slot in ``scheduled_runs`` (``storage.runs``): the key is the slot's fire time, the latest
+one at or before ``now``, so replicas firing the same slot race on the same primary key and
+only the winner does the work. On SQLite there is one process, and the claim costs nothing.
+
+Time is an argument: tests call :meth:`Scheduler.fire` (or :func:`run_job`) with the
+``now`` they want, and never wait for a wall-clock trigger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.jobs.decay import decay_sweep
+from bot.metrics import SCHEDULER_RUNS
+from bot.models.learning import manager_destinations, retrain_now
+from bot.models.live import ActiveModel
+from bot.models.rescore import RescoreAlerts
+from config.loader import LeadbotConfig
+from config.schedules import Schedule
+from storage.runs import claim_run, finish_run, prune_runs
+
+log = logging.getLogger(__name__)
+
+KEEP_RUNS_SECONDS = 30 * 86400.0
+# A slot fired this late (a blocked loop, a suspended host) still runs; later, it is dropped.
+MISFIRE_GRACE_SECONDS = 300
+STOP_GRACE_SECONDS = 30.0
+_LOOKBACK_START = 60.0
+_LOOKBACK_MAX = 400 * 86400.0  # a yearly schedule's last slot is within this
+
+
+@dataclass(frozen=True)
+class Job:
+    """A schedule with its id (unique in the configuration, the same on every replica)."""
+
+    id: str
+    schedule: Schedule
+    trigger: CronTrigger
+
+
+@dataclass(frozen=True)
+class RunResult:
+    job: str
+    run_key: str
+    ran: bool  # False: the slot had been claimed already (by another replica, or before)
+    outcome: str  # "ok: …", "failed: …" or "skipped: …"
+
+
+@dataclass
+class JobContext:
+    """What the jobs need beside the database and the configuration."""
+
+    active: ActiveModel | None = None  # the model to decay with; the configured one if None
+    managers: Sequence[str] | None = None  # where default digests and proposals go
+    alerts: RescoreAlerts | None = None  # alerts owed when an auto-applied retrain rescores
+    on_queued: Callable[[], None] | None = None  # wake the outbox dispatcher
+
+
+def jobs_for(config: LeadbotConfig) -> list[Job]:
+    """The configured schedules as jobs, ids like ``sla``, ``decay``, ``digest-week-emea``
+    (``-2``, ``-3``… when two schedules would share one)."""
+    jobs: list[Job] = []
+    taken: set[str] = set()
+    for schedule in config.schedules:
+        base = schedule.job
+        if schedule.job == "digest":
+            base = "-".join(p for p in ("digest", schedule.period, schedule.team) if p)
+        job_id, n = base[:60], 1
+        while job_id in taken:
+            n += 1
+            job_id = f"{base[:60]}-{n}"
+        taken.add(job_id)
+        jobs.append(Job(job_id, schedule, schedule.trigger()))
+    return jobs
+
+
+def slot_at(trigger: CronTrigger, now: float) -> datetime | None:
+    """The trigger's latest fire time at or before ``now`` (UTC), or None within the last
+    ~400 days. The window widens until it holds a fire time, then steps to the last one."""
+    moment = datetime.fromtimestamp(now, UTC)
+    window = _LOOKBACK_START
+    while window <= _LOOKBACK_MAX:
+        fire = trigger.get_next_fire_time(None, moment - timedelta(seconds=window))
+        if fire is not None and fire <= moment:
+            return _last_fire(trigger, fire, moment).astimezone(UTC)
+        window *= 4
+    return None
+
+
+def _last_fire(trigger: CronTrigger, fire: datetime, moment: datetime) -> datetime:
+    while True:
+        # Cron fire times fall on whole seconds: the next one starts a second later.
+        following = trigger.get_next_fire_time(None, fire + timedelta(seconds=1))
+        if following is None or following > moment:
+            return fire
+        fire = following
+
+
+async def run_job(
+    job: Job,
+    *,
+    engine: AsyncEngine,
+    config: LeadbotConfig,
+    now: float,
+    context: JobContext | None = None,
+) -> RunResult:
+    """Claim ``job``'s slot at ``now`` and, if this caller won it, do the work and record
+    the outcome. A failing job is logged and recorded, never raised: the scheduler goes on."""
+    slot = slot_at(job.trigger, now)
+    if slot is None:
+        return RunResult(job.id, "", ran=False, outcome="skipped: no slot at or before now")
+    key = slot.isoformat()
+    if not await claim_run(engine, job=job.id, run_key=key, now=now):
+        SCHEDULER_RUNS.labels(job=job.id, outcome="skipped").inc()
+        log.debug("%s %s: already run", job.id, key)
+        return RunResult(job.id, key, ran=False, outcome="skipped: already run")
+    context = context or JobContext()
+    try:
+        outcome = "ok: " + await _work(job, engine, config, now, context)
+    except Exception as exc:
+        log.exception("scheduled job %s (%s) failed", job.id, key)
+        outcome = f"failed: {type(exc).__name__}: {exc}"
+    SCHEDULER_RUNS.labels(job=job.id, outcome=outcome.split(":", 1)[0]).inc()
+    await finish_run(engine, job=job.id, run_key=key, now=time.time(), outcome=outcome)
+    await prune_runs(engine, job=job.id, before=now - KEEP_RUNS_SECONDS)
+    log.info("scheduled job %s (%s): %s", job.id, key, outcome)
+    return RunResult(job.id, key, ran=True, outcome=outcome)
+
+
+async def _work(
+    job: Job, engine: AsyncEngine, config: LeadbotConfig, now: float, context: JobContext
+) -> str:
+    """Do one job; a short description of what it did."""
+    kind = job.schedule.job
+    if kind == "decay":
+        active = context.active or ActiveModel(config.model)
+        model = await active.current(engine)
+        decayed = await decay_sweep(
+            engine, config=config, model=model, now=now, on_queued=context.on_queued
+        )
+        return f"{decayed.updated} of {decayed.checked} leads rescored, {decayed.cooling} cooling"
+    if kind == "sla":
+        from bot.jobs.sla import sla_sweep  # written alongside; imported when first needed
+
+        queued = await sla_sweep(engine, config=config, now=now)
+        return _queued(queued, "follow-ups", context)
+    if kind == "digest":
+        from bot.digest.delivery import queue_digest
+
+        queued = await queue_digest(
+            engine, config=config, schedule=job.schedule, now=now, managers=context.managers
+        )
+        return _queued(queued, "digests", context)
+    if kind == "retrain":
+        return await _retrain(engine, config, now, context)
+    raise ValueError(f"unknown job kind {kind!r}")
+
+
+async def _retrain(
+    engine: AsyncEngine, config: LeadbotConfig, now: float, context: JobContext
+) -> str:
+    destinations = context.managers or manager_destinations(
+        config.learning, config.managers, config.slack.default_channel
+    )
+    result, decision = await retrain_now(
+        engine=engine, config=config, destinations=destinations, now=now,
+        created_by="schedule", alerts=context.alerts,
+    )  # fmt: skip
+    if result.version_id is None:
+        return f"no new version: {result.proposal.reason}"
+    if context.on_queued is not None:
+        context.on_queued()
+    applied = " (applied)" if decision is not None else ""
+    return f"proposed v{result.version_id}{applied}"
+
+
+def _queued(count: int, what: str, context: JobContext) -> str:
+    if count and context.on_queued is not None:
+        context.on_queued()
+    return f"{count} {what} queued"
+
+
+@dataclass
+class Scheduler:
+    """The configured jobs on an ``AsyncIOScheduler`` whose triggers call :meth:`fire` with
+    ``clock()``. ``start`` inside the running loop; ``stop`` at shutdown."""
+
+    engine: AsyncEngine
+    config: LeadbotConfig
+    context: JobContext = field(default_factory=JobContext)
+    clock: Callable[[], float] = time.time
+    jobs: dict[str, Job] = field(init=False)
+    _aps: AsyncIOScheduler | None = field(init=False, default=None)
+    _running: set[asyncio.Task[RunResult]] = field(init=False, default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.jobs = {job.id: job for job in jobs_for(self.config)}
+
+    async def fire(self, job_id: str, now: float) -> RunResult:
+        """Run ``job_id``'s slot at ``now`` (what a trigger does, with a chosen time)."""
+        return await run_job(
+            self.jobs[job_id], engine=self.engine, config=self.config, now=now,
+            context=self.context,
+        )  # fmt: skip
+
+    async def _tick(self, job_id: str) -> None:
+        task = asyncio.ensure_future(self.fire(job_id, self.clock()))
+        self._running.add(task)
+        try:
+            await asyncio.shield(task)  # a stop waits for the run instead of cutting it
+        finally:
+            self._running.discard(task)
+
+    def start(self) -> None:
+        aps = AsyncIOScheduler(timezone=UTC)
+        for job in self.jobs.values():
+            aps.add_job(
+                self._tick, job.trigger, args=[job.id], id=job.id, name=job.id,
+                coalesce=True, max_instances=1, misfire_grace_time=MISFIRE_GRACE_SECONDS,
+            )  # fmt: skip
+        aps.start()
+        self._aps = aps
+        for line in self.describe():
+            log.info("scheduled: %s", line)
+
+    def next_runs(self) -> dict[str, datetime | None]:
+        """Each job's next fire time (UTC); None before ``start``."""
+        if self._aps is None:
+            return dict.fromkeys(self.jobs)
+        return {job.id: job.next_run_time for job in self._aps.get_jobs()}
+
+    def describe(self) -> list[str]:
+        """One line per job: its id, cron, time zone and next run."""
+        nexts = self.next_runs()
+        return [
+            f"{job.id}: {job.schedule.cron} ({job.schedule.timezone}), next {_when(nexts[job.id])}"
+            for job in self.jobs.values()
+        ]
+
+    async def stop(self) -> None:
+        """No new runs; runs in progress get ``STOP_GRACE_SECONDS`` to finish, then are
+        cancelled."""
+        if self._aps is not None:
+            self._aps.shutdown(wait=False)
+            self._aps = None
+        if self._running:
+            _, late = await asyncio.wait(self._running, timeout=STOP_GRACE_SECONDS)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone(UTC).isoformat()
+
+
+@contextlib.asynccontextmanager
+async def running_scheduler(scheduler: Scheduler) -> AsyncIterator[Scheduler]:
+    """The scheduler started for the duration of the block (the bot's lifecycle)."""
+    scheduler.start()
+    try:
+        yield scheduler
+    finally:
+        await scheduler.stop()

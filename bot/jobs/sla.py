@@ -1,0 +1,269 @@
+"""SLA follow-up: a hot lead nobody acts on gets a reminder in its alert's thread, then an
+escalation to the managers.
+
+``sla_sweep`` is what the scheduler runs (every 15 minutes by default). In one transaction
+it reads the leads that are waiting — band hot, known, unclaimed, not snoozed at ``now``, no
+feedback since their last alert — and queues through the outbox:
+
+- ``sla_reminder`` once ``sla.remind_after_hours`` have passed since the alert: one per place
+  the alert was posted (``alert_posts``; the alert's outbox destinations when it has no post,
+  e.g. on the console), with ``thread_of`` so a chat transport replies in the alert's thread;
+- ``sla_escalation`` once ``sla.escalate_after_hours`` have passed: to ``sla.escalate_to``,
+  else the managers (``bot.models.learning.manager_destinations``), else the alert's channel.
+
+Dedupe keys carry the lead, the alert's time and the destination, so a sweep repeated (or
+run by two replicas) queues nothing twice, and a new alert about the lead starts a new
+cycle. Stopping is part of the query: a claim, a feedback or a snooze takes the lead out of
+it, and a lead that cooled below hot leaves it too.
+
+Stop-on-claim at delivery is deliberately not re-checked: a message is queued only once it
+is due and the dispatcher delivers it within seconds, so the window in which a claim could
+overtake a queued reminder is that short (longer only during a chat outage, when a late
+reminder is harmless). Checking again at delivery would need SQL in every transport.
+
+Payloads are neutral (each chat adapter renders them):
+``{"lead": {id, email, name, company}, "score", "band", "hours_waiting", "alerted_at",
+"alerted_in": [destinations], "routed_to": [user ids], "text", "thread_of": {"lead_id"}}``
+(``thread_of`` on reminders only: an escalation stands on its own where managers read it).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, or_, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.chat.plain import clean
+from bot.chat.routing import CONSOLE
+from bot.models.learning import manager_destinations
+from config.loader import LeadbotConfig
+from storage.ingest import enqueue
+from storage.tables import AlertPost, Feedback, Lead, OutboxMessage
+
+LEADS = Lead.__table__  # type: ignore[attr-defined]
+FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
+OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
+POSTS = AlertPost.__table__  # type: ignore[attr-defined]
+
+REMINDER = "sla_reminder"
+ESCALATION = "sla_escalation"
+HOT = "hot"
+SLACK = "slack:"
+TEAMS = "teams:"
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A hot lead waiting since its last alert, and where that alert went."""
+
+    lead: dict[str, Any]  # id, email, name, company
+    score: float
+    band: str
+    alerted_at: datetime
+    alerted_in: tuple[str, ...]  # outbox-style destinations: slack:C…, console
+    routed_to: tuple[str, ...]  # Slack user ids the alert was sent to directly
+
+
+def lead_label(lead: Mapping[str, Any]) -> str:
+    """``Dana Reyes (AcmeSoft)`` as one clean line of text."""
+    who = clean(lead.get("name") or lead.get("email") or lead["id"])
+    return f"{who} ({clean(lead['company'])})" if lead.get("company") else who
+
+
+def waited(hours: float) -> str:
+    """``40 min``, ``4 h``, ``3.5 days``."""
+    if hours < 1:
+        return f"{max(0, round(hours * 60))} min"
+    return f"{hours:.0f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+def reminder_text(lead: Mapping[str, Any], score: float, hours: float) -> str:
+    return (
+        f"Reminder: {lead_label(lead)} is still waiting. Hot lead, score {score:.1f}, alerted "
+        f"{waited(hours)} ago; nobody has claimed it or given feedback yet."
+    )
+
+
+def escalation_text(lead: Mapping[str, Any], score: float, hours: float) -> str:
+    return (
+        f"SLA missed: {lead_label(lead)}, a hot lead (score {score:.1f}), has waited "
+        f"{waited(hours)} since its alert with no claim and no feedback."
+    )
+
+
+def escalation_destinations(config: LeadbotConfig, alerted_in: Sequence[str]) -> tuple[str, ...]:
+    """``sla.escalate_to``, else the managers, else the alert's channel. An alert that went
+    to the console (no chat platform) is escalated there too."""
+    slack = [d for d in alerted_in if d.startswith(SLACK)]
+    teams = any(d.startswith(TEAMS) for d in alerted_in)
+    if not slack and not teams:
+        return tuple(alerted_in[:1]) or (CONSOLE,)
+    if config.sla.escalate_to and slack:
+        return (f"{SLACK}{config.sla.escalate_to}",)
+    channel = slack[0].removeprefix(SLACK) if slack else None
+    return manager_destinations(config.learning, config.managers, channel, teams=teams)
+
+
+def _due(conn: Connection, *, now: datetime, since: datetime) -> list[Any]:
+    """Waiting leads alerted at or before ``since`` and not escalated for that alert yet."""
+    judged = exists(
+        select(FEEDBACK.c.id).where(
+            FEEDBACK.c.lead_id == LEADS.c.id, FEEDBACK.c.at >= LEADS.c.alerted_at
+        )
+    )
+    escalated = exists(
+        select(OUTBOX.c.id).where(
+            OUTBOX.c.lead_id == LEADS.c.id,
+            OUTBOX.c.kind == ESCALATION,
+            OUTBOX.c.created_at >= LEADS.c.alerted_at,
+        )
+    )
+    query = (
+        select(LEADS.c.id, LEADS.c.email, LEADS.c.name, LEADS.c.company, LEADS.c.score,
+               LEADS.c.band, LEADS.c.alerted_at)
+        .where(
+            LEADS.c.band == HOT,
+            LEADS.c.anonymous.is_(False),
+            LEADS.c.claimed_by.is_(None),
+            or_(LEADS.c.snoozed_until.is_(None), LEADS.c.snoozed_until <= now),
+            LEADS.c.alerted_at.is_not(None),
+            LEADS.c.alerted_at <= since,
+            ~judged,
+            ~escalated,
+        )
+        .order_by(LEADS.c.alerted_at, LEADS.c.id)
+    )  # fmt: skip
+    return list(conn.execute(query))
+
+
+def _since_alert(table: Any, column: Any, ids: Sequence[str], *where: Any) -> Any:
+    """Rows of ``table`` about ``ids`` written at or after each lead's last alert."""
+    return (
+        select(table.c.lead_id, *where)
+        .join(LEADS, LEADS.c.id == table.c.lead_id)
+        .where(table.c.lead_id.in_(ids), column >= LEADS.c.alerted_at)
+    )
+
+
+def _where_alerted(
+    conn: Connection, ids: Sequence[str]
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Per lead: where its last alert was posted, and the destinations it was queued for."""
+    posted: dict[str, list[str]] = defaultdict(list)
+    queued: dict[str, list[str]] = defaultdict(list)
+    posts = _since_alert(POSTS, POSTS.c.posted_at, ids, POSTS.c.platform, POSTS.c.channel)
+    for lead_id, platform, channel in conn.execute(posts.order_by(POSTS.c.posted_at, POSTS.c.id)):
+        # A Teams post's channel is its conversation id; the outbox names it that way.
+        where = f"{TEAMS}conversation:{channel}" if platform == "teams" else f"{platform}:{channel}"
+        _add(posted[lead_id], where)
+    rows = _since_alert(OUTBOX, OUTBOX.c.created_at, ids, OUTBOX.c.destination)
+    for lead_id, destination in conn.execute(
+        rows.where(OUTBOX.c.kind == "alert").order_by(OUTBOX.c.id)
+    ):
+        _add(queued[lead_id], destination)
+    return posted, queued
+
+
+def _add(items: list[str], item: str) -> None:
+    if item not in items:
+        items.append(item)
+
+
+def waiting_leads(conn: Connection, *, now: datetime, since: datetime) -> list[Waiting]:
+    """The leads ``sla_sweep`` follows up, with where their last alert went."""
+    rows = _due(conn, now=now, since=since)
+    if not rows:
+        return []
+    posted, queued = _where_alerted(conn, [r.id for r in rows])
+    out = []
+    for r in rows:
+        sent_to = queued.get(r.id, [])
+        routed = tuple(d.removeprefix(f"{SLACK}@") for d in sent_to if d.startswith(f"{SLACK}@"))
+        out.append(
+            Waiting(
+                lead={"id": r.id, "email": r.email, "name": r.name, "company": r.company},
+                score=float(r.score), band=str(r.band), alerted_at=r.alerted_at,
+                alerted_in=tuple(posted.get(r.id) or sent_to), routed_to=routed,
+            )
+        )  # fmt: skip
+    return out
+
+
+def _row(
+    kind: str, key: str, lead: Waiting, destination: str, payload: dict[str, Any], now: float
+) -> dict[str, Any]:
+    alert = int(lead.alerted_at.timestamp())
+    return {
+        "kind": kind, "lead_id": lead.lead["id"], "destination": destination,
+        "dedupe_key": f"{key}:{lead.lead['id']}:{alert}:{destination}"[:255],
+        "payload": payload, "status": "pending", "attempts": 0, "available_at": now,
+        "created_at": now,
+    }  # fmt: skip
+
+
+def follow_ups(lead: Waiting, config: LeadbotConfig, now: float) -> list[dict[str, Any]]:
+    """The outbox rows due for ``lead`` at ``now``: reminders, and the escalation once due."""
+    hours = (now - lead.alerted_at.timestamp()) / 3600
+    base = {
+        "lead": lead.lead, "score": round(lead.score, 1), "band": lead.band,
+        "hours_waiting": round(hours, 1), "alerted_at": lead.alerted_at.isoformat(),
+        "alerted_in": list(lead.alerted_in), "routed_to": list(lead.routed_to),
+    }  # fmt: skip
+    reminder = {
+        **base,
+        "text": reminder_text(lead.lead, lead.score, hours),
+        "thread_of": {"lead_id": lead.lead["id"]},
+    }
+    rows = [
+        _row(REMINDER, "sla-remind", lead, d, reminder, now) for d in lead.alerted_in or (CONSOLE,)
+    ]
+    # Compared as datetimes, like the query: both sides rounded to the microsecond alike.
+    due = datetime.fromtimestamp(now, UTC) - timedelta(hours=config.sla.escalate_after_hours)
+    if lead.alerted_at <= due:
+        escalation = {**base, "text": escalation_text(lead.lead, lead.score, hours)}
+        rows += [
+            _row(ESCALATION, "sla-escalate", lead, d, escalation, now)
+            for d in escalation_destinations(config, lead.alerted_in)
+        ]
+    return rows
+
+
+async def sla_sweep(engine: AsyncEngine, *, config: LeadbotConfig, now: float) -> int:
+    """Queue the reminders and escalations due at ``now`` (unix seconds); returns how many
+    outbox messages were added (those queued by an earlier sweep are not counted)."""
+    moment = datetime.fromtimestamp(now, UTC)
+    since = moment - timedelta(hours=config.sla.remind_after_hours)
+
+    def sweep(conn: Connection) -> int:
+        rows = [
+            row
+            for lead in waiting_leads(conn, now=moment, since=since)
+            for row in follow_ups(lead, config, now)
+        ]
+        return enqueue(conn, rows=rows)
+
+    async with engine.begin() as conn:
+        return await conn.run_sync(sweep)
+
+
+async def alert_thread(
+    engine: AsyncEngine, *, lead_id: str, platform: str, channel: str
+) -> str | None:
+    """The message id (Slack ``ts``) of the lead's latest alert posted in ``channel``: the
+    thread a follow-up about the lead replies in. None when no alert of it is there."""
+    query = (
+        select(POSTS.c.ts)
+        .where(POSTS.c.lead_id == lead_id, POSTS.c.platform == platform)
+        .where(POSTS.c.channel == channel)
+        .order_by(POSTS.c.posted_at.desc(), POSTS.c.id.desc())
+        .limit(1)
+    )
+    async with engine.connect() as conn:
+        row = (await conn.execute(query)).first()
+    return None if row is None else str(row[0])

@@ -1,0 +1,189 @@
+"""A/B tests of model versions: a challenger scores cohort B (a hashed share of the leads),
+the active version (the champion) the rest; conversion is reported per cohort.
+
+Both versions must have the same rules (ids, kinds, conditions) and differ in points only,
+as every refit does: a lead's stored state (which rules fired, intent values) then serves
+both, and only its score depends on its cohort. Starting a test rescores cohort B with the
+challenger, stopping it (or activating any version) rescores it with the champion, each in
+one transaction. Lookups and buttons explain a lead with the champion.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.models.live import cohort, model_of_yaml
+from bot.models.rescore import rescore
+from bot.models.versions import FEEDBACK, LABELS, ensure_active
+from scoring.metrics import roc_auc
+from scoring.model import Model
+from storage import abtests
+from storage import models as repo
+from storage.tables import AbTest
+
+
+@dataclass(frozen=True)
+class CohortStats:
+    """One cohort since the test started: labels, the share that converted, and how well
+    its own model's scores (at the moment of each label) ranked them."""
+
+    name: str
+    version_id: int
+    labels: int
+    conversion: float
+    roc_auc: float
+
+
+def _at(now: float) -> datetime:
+    return datetime.fromtimestamp(now, UTC)
+
+
+def same_rules(a: Model, b: Model) -> bool:
+    """Do two models have the same rules but for their points?"""
+    return [replace(r, points=0.0) for r in a.rules] == [replace(r, points=0.0) for r in b.rules]
+
+
+async def start_ab(
+    *, engine: AsyncEngine, config_model: Model, challenger_id: int, share: float, by: str,
+    now: float, history_delta: float,
+) -> tuple[int, int]:  # fmt: skip
+    """Start a test of ``challenger_id`` on ``share`` of the leads and rescore that cohort.
+    Returns (test id, leads rescored). Raises LookupError/ValueError naming the problem."""
+    if not 0 < share < 1:
+        raise ValueError(f"--share: a fraction between 0 and 1, got {share}")
+
+    def run(conn: Connection) -> tuple[int, int]:
+        champion_id, champion = ensure_active(conn, config_model=config_model, now=now)
+        version = repo.get_version(conn, challenger_id)
+        if version is None:
+            raise LookupError(f"model version {challenger_id}: no such version")
+        if challenger_id == champion_id:
+            raise ValueError(f"model version {challenger_id} is the active one: pick another")
+        challenger = model_of_yaml(version.yaml, challenger_id)
+        if not same_rules(champion, challenger):
+            raise ValueError(
+                f"model v{challenger_id} has other rules than the active v{champion_id}: an "
+                "A/B test compares points on the same rules (a refit of the active version)"
+            )
+        test = abtests.start_test(
+            conn, champion_id=champion_id, challenger_id=challenger_id, share=share, by=by,
+            at=_at(now),
+        )  # fmt: skip
+        done = rescore(
+            conn, model=challenger, now=now, history_delta=history_delta,
+            cause=f"a/b test: model v{challenger_id}", only=lambda lid: cohort(lid, share) == "B",
+        )  # fmt: skip
+        return test, done.leads
+
+    async with engine.begin() as conn:
+        return await conn.run_sync(run)
+
+
+async def stop_ab(
+    *, engine: AsyncEngine, by: str, now: float, history_delta: float
+) -> tuple[AbTest, int]:
+    """Stop the running test and rescore its cohort B with the champion. Raises LookupError
+    when no test runs."""
+
+    def run(conn: Connection) -> tuple[AbTest, int]:
+        test = abtests.stop_test(conn, by=by, at=_at(now))
+        if test is None:
+            raise LookupError("no A/B test is running")
+        champion = repo.active_version(conn)
+        assert champion is not None  # a test needs an active version
+        assert champion.id is not None
+        done = rescore(
+            conn, model=model_of_yaml(champion.yaml, champion.id), now=now,
+            history_delta=history_delta, cause=f"a/b test stopped: model v{champion.id}",
+            only=lambda lid: cohort(lid, test.share) == "B",
+        )  # fmt: skip
+        return test, done.leads
+
+    async with engine.begin() as conn:
+        return await conn.run_sync(run)
+
+
+def cohort_stats(
+    conn: Connection, test: AbTest, labels: Mapping[str, float] = LABELS
+) -> list[CohortStats]:
+    """Conversion per cohort among the labels given since ``test`` started (until it
+    stopped), and each cohort's AUC with its own model's points on the label snapshots."""
+    query = select(FEEDBACK.c.lead_id, FEEDBACK.c.outcome, FEEDBACK.c.features).where(
+        FEEDBACK.c.at >= test.started_at, FEEDBACK.c.outcome.in_(list(labels))
+    )
+    if test.stopped_at is not None:
+        query = query.where(FEEDBACK.c.at <= test.stopped_at)
+    rows = conn.execute(query).all()
+    stats = []
+    for name, vid in (("A", test.champion_id), ("B", test.challenger_id)):
+        version = repo.get_version(conn, vid)
+        assert version is not None
+        model = model_of_yaml(version.yaml, vid)
+        mine = [r for r in rows if cohort(r[0], test.share) == name]
+        y = np.array([labels[r[1]] for r in mine])
+        scores = np.array([_points(model, r[2]) for r in mine])
+        conversion = float(y.mean()) if y.size else math.nan
+        auc = roc_auc(y, scores) if y.size else math.nan
+        stats.append(CohortStats(name, vid, int(y.size), conversion, auc))
+    return stats
+
+
+def _points(model: Model, features: Any) -> float:
+    values = (features or {}).get("rules") or {}
+    return float(sum(r.points * float(values.get(r.id) or 0.0) for r in model.rules))
+
+
+def format_ab(test: AbTest | None, stats: list[CohortStats]) -> str:
+    """``leadbot model ab``: the test and its cohorts."""
+    if test is None:
+        return "no A/B test has run; start one with: leadbot model ab start VERSION\n"
+    state = "running" if test.running else f"stopped {test.stopped_at:%Y-%m-%d %H:%M}"
+    lines = [
+        f"A/B test {test.id}: v{test.challenger_id} (B, {test.share:.0%} of leads) against "
+        f"v{test.champion_id} (A), started {test.started_at:%Y-%m-%d %H:%M} by "
+        f"{test.started_by}, {state}",
+        f"{'cohort':<7} {'version':>7} {'labels':>6} {'converted':>9} {'AUC':>6}",
+    ]
+    for s in stats:
+        conv = "—" if math.isnan(s.conversion) else f"{s.conversion:.0%}"
+        auc = "—" if math.isnan(s.roc_auc) else f"{s.roc_auc:.3f}"
+        lines.append(f"{s.name:<7} {'v' + str(s.version_id):>7} {s.labels:>6} {conv:>9} {auc:>6}")
+    return "\n".join(lines) + "\n"
+
+
+async def ab_command(engine: AsyncEngine, config: Any, args: Any, *, now: float) -> int:
+    """``leadbot model ab start VERSION [--share F] | stop | status``; prints to stdout."""
+    delta = config.alerts.history_min_delta
+    if args.ab == "start":
+        test, leads = await start_ab(
+            engine=engine, config_model=config.model, challenger_id=args.version,
+            share=args.share, by="cli", now=now, history_delta=delta,
+        )  # fmt: skip
+        sys.stdout.write(
+            f"A/B test {test} started: v{args.version} scores {args.share:.0%} of the leads "
+            f"({leads} rescored now). Report: leadbot model ab status\n"
+        )
+        return 0
+    if args.ab == "stop":
+        stopped, leads = await stop_ab(engine=engine, by="cli", now=now, history_delta=delta)
+        sys.stdout.write(f"A/B test {stopped.id} stopped; {leads} leads back on the champion.\n")
+        return 0
+
+    def read(conn: Connection) -> str:
+        test = abtests.latest_test(conn)
+        labels = config.learning.labels
+        return format_ab(test, cohort_stats(conn, test, labels) if test else [])
+
+    async with engine.connect() as conn:
+        sys.stdout.write(await conn.run_sync(read))
+    return 0

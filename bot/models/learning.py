@@ -1,0 +1,318 @@
+"""Feedback into weights, inside the running bot: refit every N labels, tell the managers,
+act on their decision (or apply by policy).
+
+``retrain_now`` is the one function the automatic trigger, a schedule and tests call: it
+refits, stores a proposed version and, in the same transaction, queues the proposal for
+the managers through the outbox (or, with ``auto_apply`` and better held-out metrics,
+activates it at once and queues a notice instead). ``decide`` applies a manager's Approve or
+Reject. Both are chat-agnostic: the payloads are neutral and each chat adapter renders them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.chat.routing import CONSOLE
+from bot.models.rescore import RescoreAlerts
+from bot.models.versions import (
+    FEEDBACK,
+    RetrainResult,
+    activate,
+    improved,
+    metric_lines,
+    retrain,
+)
+from config.learning import Learning
+from config.loader import LeadbotConfig
+from storage import models as repo
+from storage.ingest import enqueue
+from storage.models import Status
+
+log = logging.getLogger(__name__)
+
+PROPOSAL = "proposal"
+APPLIED = "model_applied"
+
+
+AUTO = "auto_apply"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a manager's click (or ``auto_apply``) did to a proposed version. ``done`` is
+    False when it was decided before (``status``, ``by``: what and who, then)."""
+
+    version_id: int
+    approved: bool
+    done: bool
+    by: str | None
+    status: str
+    previous_id: int | None = None
+    leads: int = 0
+    history: int = 0
+
+
+def describe(decision: Decision, person: Callable[[str | None], str] = str) -> str:
+    """The decision in one sentence; ``person`` shows an actor ref (``slack:U1`` → a mention)."""
+    v = f"Model v{decision.version_id}"
+    if decision.status == Status.SUPERSEDED:
+        return f"{v} was {decision.by} before anyone decided: decide on that one."
+    if not decision.done:
+        who = f" by {person(decision.by)}" if decision.by else ""
+        return f"{v} was already decided{who}: it is {decision.status}."
+    if not decision.approved:
+        return f"{v} rejected by {person(decision.by)}. The active model stays."
+    how = "applied automatically (its held-out metrics improved)"
+    if decision.by != AUTO:
+        how = f"approved by {person(decision.by)}"
+    return (
+        f"{v} {how}; active now (was v{decision.previous_id}): {decision.leads} leads "
+        f"rescored, {decision.history} score changes recorded, no alerts sent."
+    )
+
+
+def manager_destinations(
+    learning: Learning,
+    managers: Sequence[str],
+    default_channel: str | None,
+    *,
+    teams: bool = False,
+) -> tuple[str, ...]:
+    """Where proposals go. In Slack (``default_channel`` set): the proposals channel, else
+    each manager's DM (user ids; a user group cannot be messaged). In Teams (``teams``):
+    each ``teams:<AAD object id>`` manager's 1:1 chat. With no manager to reach: the
+    default channel of each platform that is on; the console with neither."""
+    if default_channel is None and not teams:
+        return (CONSOLE,)
+    out: list[str] = []
+    if default_channel is not None:
+        if learning.proposals_channel:
+            out.append(f"slack:{learning.proposals_channel}")
+        else:
+            out.extend(f"slack:@{m}" for m in managers if m[0] in "UW")
+    if teams:
+        out.extend(f"teams:user:{m.removeprefix('teams:')}" for m in managers
+                   if m.startswith("teams:"))  # fmt: skip
+    if out:
+        return tuple(out)
+    fallback = [f"slack:{default_channel}"] if default_channel is not None else []
+    return tuple(fallback + (["teams:default"] if teams else []))
+
+
+def proposal_payload(result: RetrainResult, *, model_labels: Mapping[str, str]) -> dict[str, Any]:
+    """The neutral content of a proposal message: rule changes with their labels, the
+    held-out metrics before → after, and a fallback text."""
+    p = result.proposal
+    assert result.version_id is not None
+    changes = [
+        {"rule": rid, "label": model_labels.get(rid, rid), "old": old, "new": new}
+        for rid, (old, new) in p.changes.items()
+    ]
+    version, base = result.version_id, result.base_id
+    return {
+        "version": version,
+        "base": base,
+        "labels": p.labels,
+        "changes": changes,
+        "intercept": p.model.intercept,
+        "points_per_logodds": p.model.points_per_logodds,
+        "metrics": metric_lines(p.metrics_before, p.metrics_after),
+        "improved": improved(p),
+        "text": f"Model v{version} proposed: a refit of v{base} on {p.labels} labels, "
+        f"{len(changes)} rule(s) changed. Approve or reject it.",
+    }
+
+
+def count_labels(conn: Connection, labels: Mapping[str, float]) -> int:
+    """Feedback rows whose outcome is a label."""
+    row = conn.execute(
+        select(func.count()).select_from(FEEDBACK).where(FEEDBACK.c.outcome.in_(list(labels)))
+    ).first()
+    return int(row[0]) if row else 0
+
+
+async def retrain_now(
+    *,
+    engine: AsyncEngine,
+    config: LeadbotConfig,
+    destinations: Sequence[str],
+    now: float,
+    created_by: str = "retrain",
+    alerts: RescoreAlerts | None = None,
+) -> tuple[RetrainResult, Decision | None]:
+    """Refit; store and announce a proposal, or apply it at once under ``auto_apply`` when
+    its held-out metrics improve. Returns the result and, when applied, the decision."""
+    learning = config.learning
+    labels = {r.id: r.label for r in config.model.rules}
+
+    def announce(conn: Connection, result: RetrainResult) -> None:
+        if result.version_id is None:
+            return
+        payload = proposal_payload(result, model_labels=labels)
+        if learning.auto_apply and payload["improved"]:
+            return  # announced once applied, below
+        _queue(conn, PROPOSAL, payload, destinations, now)
+
+    result = await retrain(
+        engine=engine, config_model=config.model, guardrails=learning.guardrails, now=now,
+        created_by=created_by, labels=learning.labels, then=announce,
+    )  # fmt: skip
+    if result.version_id is None or not (learning.auto_apply and improved(result.proposal)):
+        return result, None
+    decision = await decide(
+        engine=engine, version_id=result.version_id, approve=True, by=AUTO,
+        now=now, history_delta=config.alerts.history_min_delta, alerts=alerts,
+    )  # fmt: skip
+    payload = {**proposal_payload(result, model_labels=labels), "decision": describe(decision)}
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda c: _queue(c, APPLIED, payload, destinations, now))
+    return result, decision
+
+
+def _queue(
+    conn: Connection, kind: str, payload: dict[str, Any], destinations: Sequence[str], now: float
+) -> None:
+    rows = [
+        {
+            "kind": kind, "lead_id": None, "destination": dest,
+            "dedupe_key": f"{kind}:v{payload['version']}:{dest}", "payload": payload,
+            "status": "pending", "attempts": 0, "available_at": now, "created_at": now,
+        }
+        for dest in destinations
+    ]  # fmt: skip
+    enqueue(conn, rows=rows)
+
+
+async def decide(
+    *,
+    engine: AsyncEngine,
+    version_id: int,
+    approve: bool,
+    by: str,
+    now: float,
+    history_delta: float,
+    alerts: RescoreAlerts | None = None,
+) -> Decision:
+    """Approve (activate and rescore every lead) or reject a proposed version. A version
+    someone already decided is left as it is, and the decision says who did what. Raises
+    LookupError for an unknown version."""
+    async with engine.connect() as conn:
+        version = await conn.run_sync(lambda c: repo.get_version(c, version_id))
+    if version is None:
+        raise LookupError(f"model version {version_id}: no such version")
+    if version.status != Status.PROPOSED:
+        return Decision(version_id, approve, False, version.approved_by, version.status)
+    try:
+        if not approve:
+            async with engine.begin() as conn:
+                await conn.run_sync(lambda c: repo.reject(c, version_id=version_id, by=by))
+            return Decision(version_id, False, True, by, Status.REJECTED)
+        done = await activate(
+            engine=engine, version_id=version_id, by=by, now=now,
+            history_delta=history_delta, only_if=Status.PROPOSED, alerts=alerts,
+        )  # fmt: skip
+    except ValueError:  # another manager decided between our read and our write
+        async with engine.connect() as conn:
+            version = await conn.run_sync(lambda c: repo.get_version(c, version_id))
+        assert version is not None
+        return Decision(version_id, approve, False, version.approved_by, version.status)
+    return Decision(
+        version_id, True, True, by, Status.ACTIVE, done.previous_id, done.leads, done.history
+    )
+
+
+class Learner:
+    """Refits in the background after feedback: ``wake()`` after a label is stored; when
+    ``retrain_every`` labels arrived since the last refit, ``retrain_now`` runs. Off when
+    ``retrain_every`` is 0."""
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        config: LeadbotConfig,
+        destinations: Sequence[str],
+        clock: Callable[[], float],
+        on_queued: Callable[[], None] = lambda: None,
+        alerts: RescoreAlerts | None = None,
+    ) -> None:
+        self.engine, self.config, self.destinations = engine, config, tuple(destinations)
+        self.clock, self.on_queued, self.alerts = clock, on_queued, alerts
+        self._woken = asyncio.Event()
+        # After a refit that stored nothing: the label count at which to try again.
+        self._next_at = 0
+
+    def wake(self) -> None:
+        self._woken.set()
+
+    async def due(self) -> bool:
+        every = self.config.learning.retrain_every
+        if every <= 0:
+            return False
+        labels = self.config.learning.labels
+
+        def read(conn: Connection) -> tuple[int, int]:
+            return count_labels(conn, labels), repo.labels_fitted(conn)
+
+        async with self.engine.connect() as conn:
+            total, fitted = await conn.run_sync(read)
+        return total - fitted >= every and total >= self._next_at
+
+    async def run_once(self) -> RetrainResult | None:
+        if not await self.due():
+            return None
+        result, _ = await retrain_now(
+            engine=self.engine, config=self.config, destinations=self.destinations,
+            now=self.clock(), created_by="auto", alerts=self.alerts,
+        )  # fmt: skip
+        if result.version_id is None:
+            # Too few labels: try as soon as there are enough; otherwise (one outcome only,
+            # or nothing to change) wait for another `retrain_every` labels.
+            labels, least = result.proposal.labels, self.config.learning.guardrails.min_labels
+            self._next_at = least if labels < least else labels + self.config.learning.retrain_every
+            log.info("automatic refit stored nothing: %s", result.proposal.reason)
+        else:
+            log.info("automatic refit stored model v%d", result.version_id)
+            self.on_queued()
+        return result
+
+    async def decide(self, version_id: int, *, approve: bool, by: str) -> Decision:
+        """A manager's decision on a proposal (``decide``), with this bot's alerts policy."""
+        decision = await decide(
+            engine=self.engine, version_id=version_id, approve=approve, by=by,
+            now=self.clock(), history_delta=self.config.alerts.history_min_delta,
+            alerts=self.alerts,
+        )  # fmt: skip
+        if decision.done and decision.approved:
+            self.on_queued()  # the rescore may have queued alerts
+        return decision
+
+    async def run(self) -> None:
+        while True:
+            await self._woken.wait()
+            self._woken.clear()
+            try:
+                await self.run_once()
+            except Exception:  # the next label tries again; the bot keeps running
+                log.exception("automatic refit failed")
+
+
+@contextlib.asynccontextmanager
+async def running_learner(learner: Learner) -> AsyncIterator[Learner]:
+    task = asyncio.create_task(learner.run())
+    learner.wake()  # labels may have arrived while the bot was down
+    try:
+        yield learner
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

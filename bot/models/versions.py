@@ -1,0 +1,393 @@
+"""Model versions: propose one from feedback (``retrain``), activate it or roll back, and
+rescore every lead in the same transaction (``bot.models.rescore``).
+
+The running ingest follows the active version by itself (``bot.models.live``): an activation made
+here, by a manager's click or from the CLI, scores the next event committed.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.chat.routing import Router
+from bot.metrics import RESCORE_SECONDS
+from bot.models.live import model_of_yaml
+from bot.models.rescore import RescoreAlerts, rescore
+from config.learning import DEFAULT_LABELS
+from config.writer import model_yaml
+from scoring.model import Model
+from scoring.refit import Guardrails, Proposal, propose
+from storage import abtests
+from storage import models as repo
+from storage.models import Status
+from storage.tables import Feedback, ModelVersion
+
+FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
+
+# Outcomes that are labels, and their value, unless the config's ``learning.labels`` says
+# otherwise; other outcomes teach the refit nothing.
+LABELS: Mapping[str, float] = DEFAULT_LABELS
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    """The proposal, the version it was fitted against, and the stored version's number
+    (None when nothing changed: then ``proposal.reason`` says why)."""
+
+    proposal: Proposal
+    base_id: int
+    version_id: int | None
+
+
+@dataclass(frozen=True)
+class Rescore:
+    """What an activation or rollback did: the version now active, the one before, how
+    many leads were rescored, history rows written and alerts queued."""
+
+    version_id: int
+    previous_id: int | None
+    leads: int
+    history: int
+    alerts: int = 0
+
+
+def _at(now: float) -> datetime:
+    return datetime.fromtimestamp(now, UTC)
+
+
+def model_of(version: Any) -> Model:
+    """The model a stored version holds."""
+    return model_of_yaml(version.yaml, version.id)
+
+
+async def active_model(engine: AsyncEngine) -> tuple[int, Model] | None:
+    """The active stored version and its model, if a version was ever activated."""
+    async with engine.connect() as conn:
+        version = await conn.run_sync(repo.active_version)
+    return None if version is None else (_id(version), model_of(version))
+
+
+def ensure_active(conn: Connection, *, config_model: Model, now: float) -> tuple[int, Model]:
+    """The active version and its model; on first use the configured model is stored as
+    version 1, active."""
+    active = repo.active_version(conn)
+    if active is not None:
+        return _id(active), model_of(active)
+    yaml = model_yaml(config_model, header="the configured model, stored on first use")
+    vid = repo.add_version(
+        conn, yaml=yaml, status=Status.ACTIVE, created_by="config", created_at=_at(now)
+    )
+    return vid, config_model
+
+
+def labelled_features(
+    conn: Connection, model: Model, labels: Mapping[str, float] = LABELS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features ``(n, rules)`` in ``model``'s rule order from each label's snapshot (a rule
+    the snapshot lacks counts 0), labels 0/1 and label times, oldest first. ``labels``
+    maps the outcomes that are labels to their value."""
+    rows = conn.execute(
+        select(FEEDBACK.c.outcome, FEEDBACK.c.at, FEEDBACK.c.features)
+        .where(FEEDBACK.c.outcome.in_(list(labels)))
+        .order_by(FEEDBACK.c.at, FEEDBACK.c.id)
+    ).all()
+    ids = [rule.id for rule in model.rules]
+    X, y, at = [], [], []
+    for outcome, when, features in rows:
+        snapshot = (features or {}).get("rules") or {}
+        X.append([float(snapshot.get(rid) or 0.0) for rid in ids])
+        y.append(labels[outcome])
+        at.append(when.timestamp())
+    return np.array(X, dtype=float).reshape(len(y), len(ids)), np.array(y), np.array(at)
+
+
+async def retrain(
+    *,
+    engine: AsyncEngine,
+    config_model: Model,
+    guardrails: Guardrails,
+    now: float,
+    created_by: str = "retrain",
+    labels: Mapping[str, float] = LABELS,
+    then: Callable[[Connection, RetrainResult], None] | None = None,
+) -> RetrainResult:
+    """Refit the active model on every label; store a ``proposed`` version when the refit
+    changes something. ``then`` runs in the same transaction (the learner queues the
+    proposal's message there, so a stored proposal is never left unannounced).
+    ``bot.models.learning.retrain_now`` is what the bot and its schedules call."""
+
+    def run(conn: Connection) -> RetrainResult:
+        result = _retrain(conn)
+        if then is not None:
+            then(conn, result)
+        return result
+
+    def _retrain(conn: Connection) -> RetrainResult:
+        base_id, model = ensure_active(conn, config_model=config_model, now=now)
+        X, y, at = labelled_features(conn, model, labels)
+        proposal = propose(model, X, y, at, guardrails=guardrails)
+        if proposal.reason is not None:
+            return RetrainResult(proposal, base_id, None)
+        vid = repo.add_version(
+            conn,
+            yaml=model_yaml(proposal.model, header=f"refit of v{base_id} on {y.size} labels"),
+            status=Status.PROPOSED,
+            created_by=created_by,
+            created_at=_at(now),
+            labels=proposal.labels,
+            metrics={"before": proposal.metrics_before, "after": proposal.metrics_after},
+            parent_id=base_id,
+        )
+        repo.supersede_proposals(conn, keep=vid)
+        return RetrainResult(proposal, base_id, vid)
+
+    async with engine.begin() as conn:
+        return await conn.run_sync(run)
+
+
+async def activate(
+    *,
+    engine: AsyncEngine,
+    version_id: int,
+    by: str,
+    now: float,
+    history_delta: float = 5.0,
+    only_if: Status | None = None,
+    alerts: RescoreAlerts | None = None,
+) -> Rescore:
+    """Make ``version_id`` active (the active one retires; a running A/B test stops) and
+    rescore every lead, in one transaction, queueing the alerts ``alerts`` owes (none when
+    None). Raises LookupError/ValueError from ``storage.models.set_active``."""
+
+    def run(conn: Connection) -> Rescore:
+        previous = repo.set_active(conn, version_id=version_id, by=by, at=_at(now), only_if=only_if)
+        abtests.stop_test(conn, by=f"activation of v{version_id}", at=_at(now))
+        return _rescored(conn, version_id, previous, now, history_delta, alerts)
+
+    async with engine.begin() as conn:
+        return await conn.run_sync(run)
+
+
+async def rollback(
+    *,
+    engine: AsyncEngine,
+    by: str,
+    now: float,
+    history_delta: float = 5.0,
+    alerts: RescoreAlerts | None = None,
+) -> Rescore:
+    """Re-activate the version active before the current one (which becomes ``rejected``)
+    and rescore every lead, in one transaction, with ``alerts`` as for ``activate``.
+    Raises LookupError when there is no earlier version."""
+
+    def run(conn: Connection) -> Rescore:
+        target = repo.rollback_target(conn)
+        if target is None:
+            raise LookupError("no earlier active model version to roll back to")
+        previous = repo.set_active(
+            conn, version_id=_id(target), by=by, at=_at(now), previous_becomes=Status.REJECTED
+        )
+        abtests.stop_test(conn, by=f"rollback to v{_id(target)}", at=_at(now))
+        return _rescored(conn, _id(target), previous, now, history_delta, alerts)
+
+    async with engine.begin() as conn:
+        return await conn.run_sync(run)
+
+
+def _rescored(
+    conn: Connection,
+    version_id: int,
+    previous: Any,
+    now: float,
+    history_delta: float,
+    alerts: RescoreAlerts | None,
+) -> Rescore:
+    model = model_of(repo.get_version(conn, version_id))
+    with RESCORE_SECONDS.time():
+        done = rescore(
+            conn, model=model, now=now, history_delta=history_delta,
+            cause=f"model v{version_id}", alerts=alerts,
+        )  # fmt: skip
+    before = None if previous is None else int(previous.id)
+    return Rescore(version_id, before, done.leads, done.history, done.alerts)
+
+
+def _auc(metrics: Mapping[str, Any], side: str) -> str:
+    value = (metrics.get(side) or {}).get("roc_auc")
+    return "—" if value is None else f"{value:.3f}"
+
+
+def format_versions(versions: Sequence[Any]) -> str:
+    """``leadbot model list``: version, status, created, labels, AUC before → after."""
+    lines = [f"{'version':>7}  {'status':<9} {'created':<16} {'labels':>6}  AUC before → after"]
+    for v in versions:
+        created = v.created_at.strftime("%Y-%m-%d %H:%M")
+        auc = f"{_auc(v.metrics, 'before')} → {_auc(v.metrics, 'after')}"
+        lines.append(f"{v.id:>7}  {v.status:<9} {created:<16} {v.labels:>6}  {auc}")
+    return "\n".join(lines) + "\n"
+
+
+def format_diff(old: Model, new: Model, names: tuple[str, str]) -> str:
+    """``leadbot model diff A B``: points per rule, old → new (rules in either model)."""
+    ids = [r.id for r in old.rules] + [r.id for r in new.rules if old.find(r.id) is None]
+    lines = [f"{'rule':<28} {names[0]:>8} → {names[1]}"]
+    for rid in ids:
+        a, b = old.find(rid), new.find(rid)
+        pa = "—" if a is None else f"{a.points:g}"
+        pb = "—" if b is None else f"{b.points:g}"
+        mark = "" if pa == pb else "  *"
+        lines.append(f"{rid:<28} {pa:>8} → {pb}{mark}")
+    for label, x, y in (
+        ("intercept", old.intercept, new.intercept),
+        ("points_per_logodds", old.points_per_logodds, new.points_per_logodds),
+    ):
+        lines.append(f"{label:<28} {x:>8g} → {y:g}{'' if x == y else '  *'}")
+    return "\n".join(lines) + "\n"
+
+
+def improved(proposal: Proposal) -> bool:
+    """``auto_apply``'s test: on the held-out labels the refit is no worse on ROC AUC and
+    log loss, and better on at least one. With a dozen held-out labels AUC often ties;
+    a better log loss then still counts. Undefined metrics (nan) never count as better."""
+    before, after = proposal.metrics_before, proposal.metrics_after
+    auc_up, auc_kept = after["roc_auc"] > before["roc_auc"], after["roc_auc"] >= before["roc_auc"]
+    loss_down = after["log_loss"] < before["log_loss"]
+    loss_kept = after["log_loss"] <= before["log_loss"]
+    return bool(auc_kept and loss_kept and (auc_up or loss_down))
+
+
+def metric_lines(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """The held-out metrics, before → after, one per line (conversion by band as %)."""
+
+    def number(value: Any, percent: bool = False) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "—"
+        return f"{value:.0%}" if percent else f"{value:.3f}"
+
+    lines = [
+        f"{label}: {number(before.get(key))} → {number(after.get(key))}"
+        for key, label in (
+            ("roc_auc", "ROC AUC"),
+            ("log_loss", "log loss"),
+            ("top_decile_lift", "top-decile lift"),
+        )
+    ]
+    for band in ("hot", "warm", "cold"):
+        key, count = f"{band}_conversion", f"{band}_labels"
+        lines.append(
+            f"{band} conversion: {number(before.get(key), True)} of {before.get(count) or 0:.0f}"
+            f" → {number(after.get(key), True)} of {after.get(count) or 0:.0f}"
+        )
+    return lines
+
+
+def format_retrain(result: RetrainResult) -> str:
+    """``leadbot retrain``: the proposal's changes and metrics, or why nothing changed."""
+    p = result.proposal
+    if result.version_id is None:
+        return f"no new version (refit of v{result.base_id} on {p.labels} labels): {p.reason}\n"
+    lines = [f"proposed v{result.version_id} (refit of v{result.base_id} on {p.labels} labels)"]
+    lines += [f"  {rid:<28} {a:g} → {b:g}" for rid, (a, b) in p.changes.items()]
+    lines.append("held-out labels (the newest), current model → refit on the older ones:")
+    lines += [f"  {line}" for line in metric_lines(p.metrics_before, p.metrics_after)]
+    lines.append(f"activate with: leadbot model activate {result.version_id}")
+    return "\n".join(lines) + "\n"
+
+
+def rescore_alerts(settings: Any, config: Any) -> RescoreAlerts:
+    """The alerts policy of a rescore, routed as the running bot routes its alerts."""
+    from bot.app import default_channel  # bot.app imports this module
+
+    router = Router(config.routing, slack_channel=default_channel(settings, config))
+    return RescoreAlerts(router=router, policy=config.alerts)
+
+
+async def _engine(settings: Any) -> AsyncEngine:
+    from storage.engine import create_engine
+    from storage.migrate import upgrade
+
+    engine = create_engine(settings.database_url)
+    await upgrade(engine)  # a fresh install lists version 1, not "no such table"
+    return engine
+
+
+async def model_command(settings: Any, config: Any, args: Any, *, now: float) -> int:
+    """``leadbot model list|show|diff|activate|rollback|ab``; prints to stdout."""
+    engine = await _engine(settings)
+    try:
+        delta, alerts = config.alerts.history_min_delta, rescore_alerts(settings, config)
+        if args.action == "ab":
+            from bot.models.abtest import ab_command  # bot.models.abtest imports this module
+
+            return await ab_command(engine, config, args, now=now)
+        if args.action == "activate":
+            done = await activate(
+                engine=engine, version_id=args.version, by="cli", now=now,
+                history_delta=delta, alerts=alerts,
+            )  # fmt: skip
+        elif args.action == "rollback":
+            done = await rollback(
+                engine=engine, by="cli", now=now, history_delta=delta, alerts=alerts
+            )
+        else:
+            sys.stdout.write(await _read_command(engine, config.model, args, now))
+            return 0
+        sys.stdout.write(
+            f"v{done.version_id} active (was v{done.previous_id}): {done.leads} leads "
+            f"rescored, {done.history} history rows, {done.alerts} alerts queued for leads "
+            "it turned hot. A running `leadbot serve` scores with it from its next event.\n"
+        )
+        return 0
+    finally:
+        await engine.dispose()
+
+
+async def _read_command(engine: AsyncEngine, config_model: Model, args: Any, now: float) -> str:
+    def run(conn: Connection) -> str:
+        ensure_active(conn, config_model=config_model, now=now)
+        if args.action == "list":
+            return format_versions(repo.list_versions(conn))
+        wanted = [args.version] if args.action == "show" else [args.a, args.b]
+        found: list[ModelVersion] = []
+        for n in wanted:
+            version = repo.get_version(conn, n)
+            if version is None:
+                raise LookupError(f"model version {n}: no such version")
+            found.append(version)
+        if args.action == "show":
+            return str(found[0].yaml)
+        return format_diff(model_of(found[0]), model_of(found[1]), (f"v{args.a}", f"v{args.b}"))
+
+    async with engine.begin() as conn:
+        return await conn.run_sync(run)
+
+
+async def retrain_command(settings: Any, config: Any, *, now: float) -> int:
+    """``leadbot retrain`` with the config's labels and guardrails; prints the proposal."""
+    engine = await _engine(settings)
+    try:
+        learning = config.learning
+        result = await retrain(
+            engine=engine, config_model=config.model, guardrails=learning.guardrails, now=now,
+            created_by="cli", labels=learning.labels,
+        )  # fmt: skip
+    finally:
+        await engine.dispose()
+    sys.stdout.write(format_retrain(result))
+    return 0
+
+
+def _id(version: ModelVersion) -> int:
+    """A stored version always has its number."""
+    assert version.id is not None
+    return version.id

@@ -1,0 +1,1 @@
+"""Delivering what the core decided, once, through each platform's transport."""

@@ -1,0 +1,266 @@
+"""The outbox dispatcher: delivers what the pipeline decided, once, with retries.
+
+Messages are claimed a few at a time with a lease. Right before each send the dispatcher
+renews that message's lease (``storage.outbox.start``) and sends only if it still holds
+it; the send is cut off well inside the lease (``send_timeout``), so no other worker can
+claim a message while one is sending it. The message is then marked sent, or retried.
+
+Outages only delay: a failure is retried with capped exponential backoff (or at the
+``Retry-After`` the platform asked for, which never counts against the message) until
+``give_up_hours`` (24 h by default, ``LEADBOT_OUTBOX_GIVE_UP_HOURS``) have passed since
+it was created (or since ``leadbot outbox retry``); only then, or on a permanent error (a
+message the platform will never take), does it go ``dead``, its last error kept.
+
+Posted once across a crash: a send whose outcome is unknown (a crash or a timeout after
+the request went out, a 5xx) leaves the row ``unsure``. Before sending it again the
+dispatcher looks in ``alert_posts`` for a recorded post, and the transport may look on the
+platform (Slack: the message metadata ``leadbot_outbox``); what is found is marked sent
+without posting again. See docs/architecture.md for what remains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import sys
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, TextIO
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.chat.plain import clean, render_alert
+from bot.metrics import OUTBOX_DELIVERIES
+from bot.throttle import Throttled
+from storage import outbox as repo
+from storage.outbox import Claimed
+from storage.posts import channel_of, post_of
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+CLAIM_LIMIT = 10  # messages per claim: each is renewed before its send anyway
+GIVE_UP_HOURS = 24.0
+BACKOFF_CAP = 300.0  # seconds: a transport back from an outage is used within 5 minutes
+
+
+class DeliveryError(Exception):
+    """A transport could not deliver. ``retry_after`` (seconds) if the platform said when;
+    ``permanent`` when no retry can succeed; ``maybe_sent`` whether the platform may have
+    the message anyway (True: a timeout or 5xx after the request went out; False: it
+    surely does not; None: this attempt learnt nothing, what was known before stands)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        permanent: bool = False,
+        maybe_sent: bool | None = None,
+    ):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent
+        self.maybe_sent = maybe_sent
+
+
+class Transport(Protocol):
+    async def deliver(self, message: Claimed) -> None: ...
+
+
+class ConsoleTransport:
+    """Prints alerts: the local default while no chat platform is configured."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+
+    async def deliver(self, message: Claimed) -> None:
+        stream = self.stream or sys.stdout
+        if message.kind == "alert":
+            stream.write(render_alert(message.payload) + "\n\n")
+        else:  # the neutral text every other kind carries (a digest: its plain rendering)
+            text = message.payload.get("plain") or message.payload.get("text")
+            lines = str(text).splitlines() if text else [_summary(message.payload)]
+            body = "\n".join(clean(line) for line in lines)
+            stream.write(f"[{message.kind}] {body}\n\n")
+        stream.flush()
+
+
+def _summary(payload: Mapping[str, Any]) -> str:
+    """A payload with no text, without its bulky fields (a chart's base64)."""
+    return ", ".join(f"{k}={v!r}"[:200] for k, v in payload.items() if k not in ("chart", "blocks"))
+
+
+class ByDestination:
+    """Hands each message to the transport of its destination's platform: ``slack:…`` to
+    the Slack transport, ``console`` to the console. An unknown platform is a permanent
+    failure that names it (the message stays in the outbox as ``dead``)."""
+
+    def __init__(self, transports: Mapping[str, Transport]) -> None:
+        self.transports = dict(transports)
+
+    async def deliver(self, message: Claimed) -> None:
+        platform = message.destination.split(":", 1)[0]
+        transport = self.transports.get(platform)
+        if transport is None:
+            known = ", ".join(sorted(self.transports))
+            raise DeliveryError(
+                f"no transport for {message.destination!r} (configured: {known})", permanent=True
+            )
+        await transport.deliver(message)
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before retry ``attempts`` + 1: 2, 4, 8 … capped at ``BACKOFF_CAP``."""
+    return float(min(BACKOFF_CAP, 2 ** min(attempts, 32)))
+
+
+def platform_of(destination: str) -> str:
+    """``slack:#sales`` → ``slack``: the transport label of the metrics."""
+    return destination.split(":", 1)[0]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        transport: Transport,
+        *,
+        clock: Callable[[], float],
+        poll_seconds: float = 1.0,
+        give_up_hours: float = GIVE_UP_HOURS,
+        lease: timedelta = LEASE,
+        claim_limit: int = CLAIM_LIMIT,
+    ) -> None:
+        if not give_up_hours > 0:
+            raise ValueError(f"give_up_hours must be more than 0, got {give_up_hours!r}")
+        self.engine = engine
+        self.transport = transport
+        self.clock = clock
+        self.poll_seconds = poll_seconds
+        self.give_up = timedelta(hours=give_up_hours)
+        self.lease = lease
+        # A send is cut off with a quarter of its lease left: nobody can claim it meanwhile.
+        self.send_timeout = lease.total_seconds() * 0.75
+        self.claim_limit = claim_limit
+        self._wake = asyncio.Event()
+        self._retries = Throttled(log, period=60.0)
+        self._loop_failures = Throttled(log, period=60.0)
+
+    def wake(self) -> None:
+        """Called after a commit that may have queued messages: deliver without waiting."""
+        self._wake.set()
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    async def run_once(self) -> int:
+        """Deliver every due message; returns how many were delivered."""
+        delivered = 0
+        while True:
+            async with self.engine.begin() as conn:
+                batch = await repo.claim(
+                    conn, now=self._now(), lease=self.lease, limit=self.claim_limit
+                )
+            if not batch:
+                return delivered
+            for message in batch:
+                delivered += await self._deliver(message)
+
+    async def _deliver(self, message: Claimed) -> int:
+        recorded = None
+        async with self.engine.begin() as conn:
+            held = await repo.start(conn, message, until=self._now() + self.lease)
+            if held and message.unsure:
+                recorded = await post_of(conn, outbox_id=message.id)
+                seen_in = await channel_of(
+                    conn, platform=platform_of(message.destination),
+                    destination=message.destination,
+                )  # fmt: skip
+                message = dataclasses.replace(message, seen_in=seen_in)
+        if not held:
+            log.info("outbox message %d was taken over by another worker; not sending it",
+                     message.id)  # fmt: skip
+            return 0
+        if recorded is not None:  # an earlier attempt posted it and recorded where
+            log.info("outbox message %d was already posted (%s %s); not posting it again",
+                     message.id, *recorded)  # fmt: skip
+            return await self._sent(message, outcome="found")
+        try:
+            async with asyncio.timeout(self.send_timeout):
+                await self.transport.deliver(message)
+        except Exception as exc:
+            await self._failed(message, exc)
+            return 0
+        return await self._sent(message, outcome="sent")
+
+    async def _sent(self, message: Claimed, *, outcome: str) -> int:
+        async with self.engine.begin() as conn:
+            marked = await repo.mark_sent(conn, message, now=self._now())
+        if not marked:
+            log.error("outbox message %d was delivered after its claim was lost: another "
+                      "worker may deliver it again", message.id)  # fmt: skip
+        OUTBOX_DELIVERIES.labels(transport=platform_of(message.destination), outcome=outcome).inc()
+        self._retries.recovered(message.destination, f"deliveries to {message.destination} work")
+        return 1
+
+    async def _failed(self, message: Claimed, exc: Exception) -> None:
+        now = self._now()
+        retry_after: float | None = getattr(exc, "retry_after", None)
+        # A platform that says when to come back (429 + Retry-After) is pacing us, not
+        # failing: those waits never count, or a long rate limit would kill alerts.
+        start = message.retried_at or message.created_at or now
+        expired = retry_after is None and now >= start + self.give_up
+        dead = bool(getattr(exc, "permanent", False)) or expired
+        wait = retry_after if retry_after is not None else backoff(message.attempts)
+        retry_at = None if dead else now + timedelta(seconds=wait)
+        unsure = _maybe_sent(exc, message)
+        error = str(exc) or repr(exc)
+        if expired and not getattr(exc, "permanent", False):
+            error = f"gave up after {self.give_up.total_seconds() / 3600:g} h: {error}"
+        async with self.engine.begin() as conn:
+            await repo.mark_failed(conn, message, error=error, retry_at=retry_at, unsure=unsure)
+        platform = platform_of(message.destination)
+        OUTBOX_DELIVERIES.labels(transport=platform, outcome="dead" if dead else "retry").inc()
+        if dead:
+            log.error(
+                "outbox message %d (%s to %s) is dead after %d attempt(s): %s%s; "
+                "see `leadbot outbox list`, then `leadbot outbox retry %d`",
+                message.id, message.kind, message.destination, message.attempts, error,
+                " (it may have been posted)" if unsure else "", message.id,
+            )  # fmt: skip
+            return
+        assert retry_at is not None
+        self._retries.failed(
+            message.destination,
+            "delivery to %s failed (outbox message %d, attempt %d): %s; retrying at %s",
+            message.destination, message.id, message.attempts, error, f"{retry_at:%H:%M:%S}",
+        )  # fmt: skip
+
+    async def run(self) -> None:
+        """Background loop: deliver, then sleep until woken or the poll interval passes."""
+        while True:
+            try:
+                await self.run_once()
+            except Exception as exc:  # the database is down: once per period, with a count
+                self._loop_failures.failed(
+                    "run", "outbox dispatcher failed; retrying: %r", exc, exc_info=True
+                )
+            else:
+                self._loop_failures.recovered("run", "outbox dispatcher delivers again")
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for around an Event that is
+            # set as the task is cancelled can leave the task stuck cancelling (seen at
+            # shutdown: the bot never finished stopping).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
+            self._wake.clear()
+
+
+def _maybe_sent(exc: Exception, message: Claimed) -> bool:
+    """Whether the platform may hold the message after this failure: the transport's word,
+    else what was known before; a timeout or an unexpected error may come after the post."""
+    said = getattr(exc, "maybe_sent", None) if isinstance(exc, DeliveryError) else True
+    return message.unsure if said is None else bool(said)

@@ -1,0 +1,119 @@
+"""A digest as Slack Block Kit, with the plain text as the notification fallback.
+
+Lead names and companies come from outside: they reach Slack only through
+``bot.slack.blocks.escape``/``clip`` (no forged mentions or links). People are Slack user
+ids from our own rows, shown as mentions. Long lists are cut with "… and N more", so the
+message stays within Slack's limits (50 blocks, 3,000 characters a section, 10 fields).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, SectionBlock
+
+from bot.digest.content import Conversion, Digest, RepSpeed
+from bot.digest.plain import (
+    LIST_MAX,
+    conversion_line,
+    duration,
+    funnel_line,
+    health_lines,
+    lead_name,
+    render_text,
+    span,
+    taken,
+    title,
+    waited,
+)
+from bot.slack.blocks import (
+    FIELD_MAX,
+    clip,
+    escape,
+    fallback,
+    header,
+    line_sections,
+    more_note,
+    mrkdwn,
+    person,
+    render,
+    section,
+    shorten,
+    slack_date,
+)
+from storage.digests import HotEntry, LeadName, Move
+
+NAME_MAX = 80  # characters of a lead's name and company in one line
+SECTIONS_PER_LIST = 2
+
+
+def digest_blocks(digest: Digest) -> tuple[list[dict[str, Any]], str]:
+    """Blocks for ``chat.postMessage`` or a ``response_url``, and the fallback text."""
+    blocks: list[Block] = [
+        header(clip(title(digest), 150)),
+        ContextBlock(elements=[mrkdwn(f"{span(digest)} · SLA {digest.sla_hours:g} h")]),
+    ]
+    if digest.warnings:
+        blocks.append(section("\n".join(f"*{escape(w)}*" for w in digest.warnings)))
+    blocks += [section(escape(funnel_line(digest))), DividerBlock()]
+    blocks += _list(f"New hot leads: {len(digest.new_hot)}", [_hot(e) for e in digest.new_hot])
+    late = [
+        f"{w.score:.1f} · {_who(w.lead)} · waiting {waited(w, digest.now)}" for w in digest.waiting
+    ]
+    blocks += _list(f"Waiting past the {digest.sla_hours:g} h SLA: {len(digest.waiting)}", late)
+    blocks.append(_fields(("Conversion by band", digest.by_band),
+                          ("Conversion by fit grade", digest.by_grade)))  # fmt: skip
+    blocks += _list("Alert → claim, median per rep", [_rep(r) for r in digest.reps], "no claims")
+    blocks.append(_movers(digest.heating, digest.cooling))
+    health = [mrkdwn(escape(line)) for line in health_lines(digest)]
+    blocks.append(ContextBlock(elements=health))
+    return render(blocks), fallback(render_text(digest))
+
+
+def _who(lead: LeadName) -> str:
+    return clip(lead_name(lead), NAME_MAX)
+
+
+def _hot(entry: HotEntry) -> str:
+    claim = escape(taken(entry))
+    if entry.claimed_by and entry.claimed_at is not None:
+        after = duration((entry.claimed_at - entry.at).total_seconds())
+        claim = f"claimed by {person(entry.claimed_by)} {after} after turning hot"
+    return f"{slack_date(entry.at.timestamp())} · {entry.score:.1f} · {_who(entry.lead)} — {claim}"
+
+
+def _rep(rep: RepSpeed) -> str:
+    median = "-" if rep.median_seconds is None else duration(rep.median_seconds)
+    plural = "s" if rep.claims != 1 else ""
+    return f"{person(rep.rep)} · {median} ({rep.claims} claim{plural}, {rep.timed} timed)"
+
+
+def _list(heading: str, lines: Sequence[str], empty: str = "none") -> list[SectionBlock]:
+    """A bold heading and escaped lines, at most ``LIST_MAX`` of them, then a count."""
+    shown = list(lines[:LIST_MAX]) or [empty]
+    if len(lines) > LIST_MAX:
+        shown.append(more_note("leads")(len(lines) - LIST_MAX))
+    head = f"*{escape(heading)}*"
+    return line_sections([head, *shown], max_sections=SECTIONS_PER_LIST, more=more_note("lines"))
+
+
+def _column(heading: str, rows: Sequence[Conversion]) -> str:
+    lines = [f"*{heading}*", *(escape(conversion_line(row)) for row in rows)]
+    return shorten("\n".join(lines), FIELD_MAX)
+
+
+def _fields(*columns: tuple[str, Sequence[Conversion]]) -> SectionBlock:
+    return SectionBlock(fields=[mrkdwn(_column(h, rows)) for h, rows in columns])
+
+
+def _move(move: Move) -> str:
+    return f"{move.change:+.1f} · {_who(move.lead)}, now {move.score:.1f} {escape(move.band)}"
+
+
+def _movers(heating: Sequence[Move], cooling: Sequence[Move]) -> SectionBlock:
+    columns = []
+    for heading, moves in (("Heating up", heating), ("Cooling down", cooling)):
+        lines = [_move(m) for m in moves] or ["-"]
+        columns.append(mrkdwn(shorten("\n".join([f"*{heading}*", *lines]), FIELD_MAX)))
+    return SectionBlock(fields=columns)

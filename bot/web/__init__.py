@@ -1,0 +1,1 @@
+"""The HTTP surface shared by every route: app keys, health/readiness/metrics, common answers."""

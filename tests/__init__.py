@@ -1,0 +1,1 @@
+"""leadbot's tests, mirroring the packages."""

@@ -1,0 +1,103 @@
+"""The learner's policy without Slack: when a refit is due, what auto_apply accepts."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.models.learning import Learner, decide, describe
+from bot.models.versions import improved, retrain
+from config.learning import Learning
+from config.loader import load_config
+from scoring.refit import Guardrails, Proposal
+from storage import models as repo
+from storage.tables import Feedback
+from tests.bot.models.test_versions import MODEL, NOW, _seed
+
+
+def proposal(before: tuple[float, float], after: tuple[float, float]) -> Proposal:
+    def metrics(auc: float, loss: float) -> dict[str, float]:
+        return {"roc_auc": auc, "log_loss": loss}
+
+    return Proposal(MODEL, {}, metrics(*before), metrics(*after), labels=50)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "applies"),
+    [
+        ((0.70, 0.60), (0.75, 0.60), True),  # better ranking, same calibration
+        ((0.58, 0.69), (0.58, 0.62), True),  # a tie on AUC (few labels), better log loss
+        ((0.70, 0.60), (0.80, 0.65), False),  # better ranking, worse calibration
+        ((0.70, 0.60), (0.70, 0.60), False),  # nothing better
+        ((0.70, 0.60), (math.nan, 0.50), False),  # AUC undefined: never "better"
+    ],
+)
+def test_auto_apply_takes_a_refit_no_worse_on_both_and_better_on_one(
+    before: tuple[float, float], after: tuple[float, float], applies: bool
+) -> None:
+    assert improved(proposal(before, after)) is applies
+
+
+def learner(engine: AsyncEngine, *, every: int, least: int) -> Learner:
+    learning = Learning(retrain_every=every, guardrails=Guardrails(min_labels=least))
+    config = replace(load_config(), learning=learning)
+    return Learner(engine=engine, config=config, destinations=("console",), clock=lambda: NOW)
+
+
+async def add_label(engine: AsyncEngine, lead_id: str) -> None:
+    row = Feedback(lead_id=lead_id, outcome="won", by="U1", at=datetime.fromtimestamp(NOW, UTC))
+    async with engine.begin() as conn:
+        await conn.execute(Feedback.__table__.insert(), [row.model_dump(exclude={"id"})])  # type: ignore[attr-defined]
+
+
+async def test_a_refit_refused_for_too_few_labels_runs_as_soon_as_there_are_enough(
+    engine: AsyncEngine,
+) -> None:
+    await _seed(engine, leads=40, labels=29)
+    bot = learner(engine, every=25, least=30)
+    first = await bot.run_once()
+    assert first is not None
+    assert first.version_id is None
+    assert "fewer than the minimum of 30" in (first.proposal.reason or "")
+    assert await bot.run_once() is None  # 29 labels: not due again
+    await add_label(engine, "lead-39")
+    second = await bot.run_once()  # the 30th label: due at once, not 25 labels later
+    assert second is not None
+    assert second.proposal.labels == 30
+
+
+async def test_no_refit_before_retrain_every_labels(engine: AsyncEngine) -> None:
+    await _seed(engine, leads=40, labels=24)
+    assert await learner(engine, every=25, least=10).run_once() is None
+    await add_label(engine, "lead-30")
+    result = await learner(engine, every=25, least=10).run_once()
+    assert result is not None
+    assert result.proposal.labels == 25
+
+
+async def test_a_newer_proposal_supersedes_the_waiting_one(engine: AsyncEngine) -> None:
+    await _seed(engine, leads=60, labels=40)
+    first = await retrain(
+        engine=engine, config_model=MODEL, guardrails=Guardrails(min_labels=10), now=NOW
+    )
+    second = await retrain(
+        engine=engine, config_model=MODEL, guardrails=Guardrails(min_labels=10), now=NOW + 60
+    )
+    assert first.version_id is not None
+    assert second.version_id is not None
+    async with engine.connect() as conn:
+        statuses = {v.id: v.status for v in await conn.run_sync(repo.list_versions)}
+    assert statuses == {1: "active", first.version_id: "superseded", second.version_id: "proposed"}
+    late = await decide(
+        engine=engine, version_id=first.version_id, approve=True, by="slack:U1", now=NOW,
+        history_delta=5.0,
+    )  # fmt: skip
+    assert not late.done
+    assert describe(late) == (
+        f"Model v{first.version_id} was superseded by v{second.version_id} before anyone "
+        "decided: decide on that one."
+    )

@@ -1,0 +1,98 @@
+"""``leadbot teams package``: the zip Teams accepts for sideloading, through bot.cli.main."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from bot.chat.commands import SUBCOMMANDS
+from bot.cli import main
+
+APP_ID = "1A2B3C4D-0000-4000-8000-00000000ABCD"
+
+
+def package(tmp_path: Path, *args: str) -> tuple[dict[str, Any], zipfile.ZipFile]:
+    out = tmp_path / "leadbot.zip"
+    assert main(["teams", "package", "--app-id", APP_ID, *args, "--out", str(out)]) == 0
+    archive = zipfile.ZipFile(out)
+    return json.loads(archive.read("manifest.json")), archive
+
+
+def test_the_zip_holds_the_manifest_and_both_icons_at_its_root(tmp_path: Path) -> None:
+    _, archive = package(tmp_path, "--domain", "bot.example.com")
+    assert sorted(archive.namelist()) == ["color.png", "manifest.json", "outline.png"]
+    color = Image.open(io.BytesIO(archive.read("color.png")))
+    outline = Image.open(io.BytesIO(archive.read("outline.png")))
+    assert color.size == (192, 192)
+    assert outline.size == (32, 32)
+    assert outline.mode == "RGBA"
+    pixels = set(outline.convert("RGBA").getchannel("A").tobytes()) | {0}
+    assert pixels >= {0, 255}  # transparent background, opaque mark
+    colors = {outline.getpixel((x, y)) for x in range(32) for y in range(32)}
+    assert {c for c in colors if c[3]} == {(255, 255, 255, 255)}  # white on transparent
+
+
+def test_the_manifest_is_schema_1_19_with_the_bot_in_every_scope(tmp_path: Path) -> None:
+    manifest, _ = package(tmp_path, "--domain", "Bot.Example.com", "--name", "Lead Bot")
+    assert manifest["$schema"].endswith("/v1.19/MicrosoftTeams.schema.json")
+    assert manifest["manifestVersion"] == "1.19"
+    assert manifest["id"] == APP_ID.lower()
+    assert manifest["name"]["short"] == "Lead Bot"
+    assert manifest["icons"] == {"color": "color.png", "outline": "outline.png"}
+    assert manifest["validDomains"] == ["bot.example.com"]
+    assert manifest["developer"]["websiteUrl"] == "https://bot.example.com"
+    [bot] = manifest["bots"]
+    assert bot["botId"] == APP_ID.lower()
+    assert bot["scopes"] == ["personal", "team", "groupChat"]
+    lists = {tuple(c["scopes"]): c["commands"] for c in bot["commandLists"]}
+    assert set(lists) == {("personal",), ("team",), ("groupChat",)}
+    for commands in lists.values():
+        assert [c["title"] for c in commands] == ["score", "feedback", "top", "digest", "help"]
+        assert all(0 < len(c["description"]) <= 128 for c in commands)
+    score = lists[("team",)][0]["description"]
+    assert score.startswith("lead score <email|id|name>")
+    assert [s.name for s in SUBCOMMANDS] == ["score", "feedback", "top", "digest", "help"]
+
+
+def test_a_website_given_is_the_developer_link(tmp_path: Path) -> None:
+    manifest, _ = package(tmp_path, "--website", "https://sales.example.com/leadbot")
+    links = {manifest["developer"][k] for k in ("websiteUrl", "privacyUrl", "termsOfUseUrl")}
+    assert links == {"https://sales.example.com/leadbot"}
+    assert manifest["validDomains"] == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--app-id", "not-a-guid"], "--app-id: expected the bot's Microsoft App ID"),
+        (["--app-id", APP_ID, "--domain", "https://bot.example.com"], "--domain: expected"),
+        (["--app-id", APP_ID, "--name", "x" * 31], "--name: expected 1 to 30"),
+        (["--app-id", APP_ID, "--domain", "a.io", "--version", "1.0"], "--version: expected"),
+        (["--app-id", APP_ID], "--website: Teams needs your https website"),
+        (["--app-id", APP_ID, "--domain", "*.example.com"], "--website: Teams needs"),
+        (["--app-id", APP_ID, "--website", "http://example.com"], "--website: expected an https"),
+    ],
+)
+def test_a_bad_option_is_named_and_nothing_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    out = tmp_path / "leadbot.zip"
+    assert main(["teams", "package", *args, "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_an_out_path_that_is_not_a_zip_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "leadbot.json"
+    args = ["--app-id", APP_ID, "--website", "https://sales.example.com"]
+    assert main(["teams", "package", *args, "--out", str(out)]) == 2
+    assert "--out: expected a file name ending in .zip" in capsys.readouterr().err
+    assert not out.exists()
