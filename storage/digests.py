@@ -29,7 +29,7 @@ OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 POSTS = AlertPost.__table__  # type: ignore[attr-defined]
 
 HOT = "hot"
-# History written by an activation or a rollback (bot/versions.py): the weights moved, the
+# History written by an activation or a rollback (bot/models/versions.py): the weights moved, the
 # lead did nothing. Not a mover.
 RESCORE_CAUSE = "model v%"
 

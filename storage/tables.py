@@ -47,7 +47,7 @@ class Lead(SQLModel, table=True):
     last_event_at: datetime = _dt()
     scored_at: datetime = _dt()
     alerted_at: datetime | None = _dt(nullable=True)
-    # What reps did with it (bot/actions.py): who claimed it first, and until when it is
+    # What reps did with it (bot/chat/actions.py): who claimed it first, and until when it is
     # snoozed. Never written by the ingest upsert, so a new event keeps them.
     claimed_by: str | None = Field(default=None, max_length=255)
     claimed_at: datetime | None = _dt(nullable=True)
