@@ -197,6 +197,16 @@ async def with_active_model(engine: AsyncEngine, config: LeadbotConfig) -> Leadb
     return dataclasses.replace(config, model=model)
 
 
+def running_router(settings: Settings, config: LeadbotConfig) -> Router:
+    """The router ``serve`` routes alerts with, for commands that queue alerts outside it
+    (``leadbot model activate``): Slack's default channel when Slack is on, Teams when on."""
+    return Router(
+        config.routing,
+        slack_channel=default_channel(settings, config),
+        teams=teams_enabled(settings),
+    )
+
+
 def default_channel(settings: Settings, config: LeadbotConfig) -> str | None:
     """Slack's default alert channel (LEADBOT_SLACK_CHANNEL over the config), or None when
     Slack is off and alerts go to the console."""

@@ -122,17 +122,19 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_model(args: argparse.Namespace) -> int:
-    from bot.models.versions import model_command
+    from bot.admin.models import model_command
+    from bot.app import running_router
 
     settings, config = _load(args)
+    router = running_router(settings, config)
     try:
-        return asyncio.run(model_command(settings, config, args, now=time.time()))
+        return asyncio.run(model_command(settings, config, args, now=time.time(), router=router))
     except (LookupError, ValueError) as err:
         return _fail(str(err).strip("'\""))
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from bot.models.versions import retrain_command
+    from bot.admin.models import retrain_command
 
     settings, config = _load(args)
     return asyncio.run(retrain_command(settings, config, now=time.time()))

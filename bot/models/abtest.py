@@ -11,7 +11,6 @@ one transaction. Lookups and buttons explain a lead with the champion.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -141,49 +140,3 @@ def cohort_stats(
 def _points(model: Model, features: Any) -> float:
     values = (features or {}).get("rules") or {}
     return float(sum(r.points * float(values.get(r.id) or 0.0) for r in model.rules))
-
-
-def format_ab(test: AbTest | None, stats: list[CohortStats]) -> str:
-    """``leadbot model ab``: the test and its cohorts."""
-    if test is None:
-        return "no A/B test has run; start one with: leadbot model ab start VERSION\n"
-    state = "running" if test.running else f"stopped {test.stopped_at:%Y-%m-%d %H:%M}"
-    lines = [
-        f"A/B test {test.id}: v{test.challenger_id} (B, {test.share:.0%} of leads) against "
-        f"v{test.champion_id} (A), started {test.started_at:%Y-%m-%d %H:%M} by "
-        f"{test.started_by}, {state}",
-        f"{'cohort':<7} {'version':>7} {'labels':>6} {'converted':>9} {'AUC':>6}",
-    ]
-    for s in stats:
-        conv = "—" if math.isnan(s.conversion) else f"{s.conversion:.0%}"
-        auc = "—" if math.isnan(s.roc_auc) else f"{s.roc_auc:.3f}"
-        lines.append(f"{s.name:<7} {'v' + str(s.version_id):>7} {s.labels:>6} {conv:>9} {auc:>6}")
-    return "\n".join(lines) + "\n"
-
-
-async def ab_command(engine: AsyncEngine, config: Any, args: Any, *, now: float) -> int:
-    """``leadbot model ab start VERSION [--share F] | stop | status``; prints to stdout."""
-    delta = config.alerts.history_min_delta
-    if args.ab == "start":
-        test, leads = await start_ab(
-            engine=engine, config_model=config.model, challenger_id=args.version,
-            share=args.share, by="cli", now=now, history_delta=delta,
-        )  # fmt: skip
-        sys.stdout.write(
-            f"A/B test {test} started: v{args.version} scores {args.share:.0%} of the leads "
-            f"({leads} rescored now). Report: leadbot model ab status\n"
-        )
-        return 0
-    if args.ab == "stop":
-        stopped, leads = await stop_ab(engine=engine, by="cli", now=now, history_delta=delta)
-        sys.stdout.write(f"A/B test {stopped.id} stopped; {leads} leads back on the champion.\n")
-        return 0
-
-    def read(conn: Connection) -> str:
-        test = abtests.latest_test(conn)
-        labels = config.learning.labels
-        return format_ab(test, cohort_stats(conn, test, labels) if test else [])
-
-    async with engine.connect() as conn:
-        sys.stdout.write(await conn.run_sync(read))
-    return 0

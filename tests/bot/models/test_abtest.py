@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.admin.models import model_command
 from bot.app import build_app
 from bot.chat.actions import features_at
 from bot.cli import parser
@@ -24,7 +25,7 @@ from bot.digest.content import Period, Scope, build_digest
 from bot.ingest.signatures import sign
 from bot.models.abtest import cohort_stats, start_ab, stop_ab
 from bot.models.live import cohort
-from bot.models.versions import activate, ensure_active, model_command
+from bot.models.versions import activate, ensure_active
 from bot.web.keys import ENGINE
 from config.loader import load_config
 from config.settings import load_settings

@@ -14,20 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.admin.models import model_command, retrain_command
 from bot.app import build_app
 from bot.chat.actions import features_at
 from bot.chat.routing import Router
 from bot.cli import parser
 from bot.metrics import REGISTRY
 from bot.models.rescore import RescoreAlerts
-from bot.models.versions import (
-    activate,
-    ensure_active,
-    model_command,
-    retrain,
-    retrain_command,
-    rollback,
-)
+from bot.models.versions import activate, ensure_active, retrain, rollback
 from bot.web.keys import ENGINE
 from config.loader import LeadbotConfig, load_config
 from config.settings import load_settings

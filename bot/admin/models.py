@@ -1,0 +1,206 @@
+"""``leadbot model …`` and ``leadbot retrain``: list, show, diff, activate and roll back model
+versions, A/B tests, and a refit proposal, on the terminal.
+
+The composition root (``bot/cli.py``) hands in the router, so a rescore's alerts go where
+the running bot would send them, without this module knowing any chat platform."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.chat.routing import Router
+from bot.models.abtest import CohortStats, cohort_stats, start_ab, stop_ab
+from bot.models.rescore import RescoreAlerts
+from bot.models.versions import (
+    RetrainResult,
+    activate,
+    ensure_active,
+    metric_lines,
+    model_of,
+    retrain,
+    rollback,
+)
+from scoring.model import Model
+from storage import abtests
+from storage import models as repo
+from storage.abtests import AbTest
+from storage.tables import ModelVersion
+
+
+def _auc(metrics: Mapping[str, Any], side: str) -> str:
+    value = (metrics.get(side) or {}).get("roc_auc")
+    return "—" if value is None else f"{value:.3f}"
+
+
+def format_versions(versions: Sequence[Any]) -> str:
+    """``leadbot model list``: version, status, created, labels, AUC before → after."""
+    lines = [f"{'version':>7}  {'status':<9} {'created':<16} {'labels':>6}  AUC before → after"]
+    for v in versions:
+        created = v.created_at.strftime("%Y-%m-%d %H:%M")
+        auc = f"{_auc(v.metrics, 'before')} → {_auc(v.metrics, 'after')}"
+        lines.append(f"{v.id:>7}  {v.status:<9} {created:<16} {v.labels:>6}  {auc}")
+    return "\n".join(lines) + "\n"
+
+
+def format_diff(old: Model, new: Model, names: tuple[str, str]) -> str:
+    """``leadbot model diff A B``: points per rule, old → new (rules in either model)."""
+    ids = [r.id for r in old.rules] + [r.id for r in new.rules if old.find(r.id) is None]
+    lines = [f"{'rule':<28} {names[0]:>8} → {names[1]}"]
+    for rid in ids:
+        a, b = old.find(rid), new.find(rid)
+        pa = "—" if a is None else f"{a.points:g}"
+        pb = "—" if b is None else f"{b.points:g}"
+        mark = "" if pa == pb else "  *"
+        lines.append(f"{rid:<28} {pa:>8} → {pb}{mark}")
+    for label, x, y in (
+        ("intercept", old.intercept, new.intercept),
+        ("points_per_logodds", old.points_per_logodds, new.points_per_logodds),
+    ):
+        lines.append(f"{label:<28} {x:>8g} → {y:g}{'' if x == y else '  *'}")
+    return "\n".join(lines) + "\n"
+
+
+def format_retrain(result: RetrainResult) -> str:
+    """``leadbot retrain``: the proposal's changes and metrics, or why nothing changed."""
+    p = result.proposal
+    if result.version_id is None:
+        return f"no new version (refit of v{result.base_id} on {p.labels} labels): {p.reason}\n"
+    lines = [f"proposed v{result.version_id} (refit of v{result.base_id} on {p.labels} labels)"]
+    lines += [f"  {rid:<28} {a:g} → {b:g}" for rid, (a, b) in p.changes.items()]
+    lines.append("held-out labels (the newest), current model → refit on the older ones:")
+    lines += [f"  {line}" for line in metric_lines(p.metrics_before, p.metrics_after)]
+    lines.append(f"activate with: leadbot model activate {result.version_id}")
+    return "\n".join(lines) + "\n"
+
+
+def rescore_alerts(config: Any, router: Router | None) -> RescoreAlerts:
+    """The alerts policy of a rescore, routed as the running bot routes its alerts (the
+    composition root's router; without one, the config's rules and the console)."""
+    return RescoreAlerts(router=router or Router(config.routing), policy=config.alerts)
+
+
+async def _engine(settings: Any) -> AsyncEngine:
+    from storage.engine import create_engine
+    from storage.migrate import upgrade
+
+    engine = create_engine(settings.database_url)
+    await upgrade(engine)  # a fresh install lists version 1, not "no such table"
+    return engine
+
+
+async def model_command(
+    settings: Any, config: Any, args: Any, *, now: float, router: Router | None = None
+) -> int:
+    """``leadbot model list|show|diff|activate|rollback|ab``; prints to stdout."""
+    engine = await _engine(settings)
+    try:
+        delta, alerts = config.alerts.history_min_delta, rescore_alerts(config, router)
+        if args.action == "ab":
+            return await ab_command(engine, config, args, now=now)
+        if args.action == "activate":
+            done = await activate(
+                engine=engine, version_id=args.version, by="cli", now=now,
+                history_delta=delta, alerts=alerts,
+            )  # fmt: skip
+        elif args.action == "rollback":
+            done = await rollback(
+                engine=engine, by="cli", now=now, history_delta=delta, alerts=alerts
+            )
+        else:
+            sys.stdout.write(await _read_command(engine, config.model, args, now))
+            return 0
+        sys.stdout.write(
+            f"v{done.version_id} active (was v{done.previous_id}): {done.leads} leads "
+            f"rescored, {done.history} history rows, {done.alerts} alerts queued for leads "
+            "it turned hot. A running `leadbot serve` scores with it from its next event.\n"
+        )
+        return 0
+    finally:
+        await engine.dispose()
+
+
+async def _read_command(engine: AsyncEngine, config_model: Model, args: Any, now: float) -> str:
+    def run(conn: Connection) -> str:
+        ensure_active(conn, config_model=config_model, now=now)
+        if args.action == "list":
+            return format_versions(repo.list_versions(conn))
+        wanted = [args.version] if args.action == "show" else [args.a, args.b]
+        found: list[ModelVersion] = []
+        for n in wanted:
+            version = repo.get_version(conn, n)
+            if version is None:
+                raise LookupError(f"model version {n}: no such version")
+            found.append(version)
+        if args.action == "show":
+            return str(found[0].yaml)
+        return format_diff(model_of(found[0]), model_of(found[1]), (f"v{args.a}", f"v{args.b}"))
+
+    async with engine.begin() as conn:
+        return await conn.run_sync(run)
+
+
+async def retrain_command(settings: Any, config: Any, *, now: float) -> int:
+    """``leadbot retrain`` with the config's labels and guardrails; prints the proposal."""
+    engine = await _engine(settings)
+    try:
+        learning = config.learning
+        result = await retrain(
+            engine=engine, config_model=config.model, guardrails=learning.guardrails, now=now,
+            created_by="cli", labels=learning.labels,
+        )  # fmt: skip
+    finally:
+        await engine.dispose()
+    sys.stdout.write(format_retrain(result))
+    return 0
+
+
+def format_ab(test: AbTest | None, stats: list[CohortStats]) -> str:
+    """``leadbot model ab``: the test and its cohorts."""
+    if test is None:
+        return "no A/B test has run; start one with: leadbot model ab start VERSION\n"
+    state = "running" if test.running else f"stopped {test.stopped_at:%Y-%m-%d %H:%M}"
+    lines = [
+        f"A/B test {test.id}: v{test.challenger_id} (B, {test.share:.0%} of leads) against "
+        f"v{test.champion_id} (A), started {test.started_at:%Y-%m-%d %H:%M} by "
+        f"{test.started_by}, {state}",
+        f"{'cohort':<7} {'version':>7} {'labels':>6} {'converted':>9} {'AUC':>6}",
+    ]
+    for s in stats:
+        conv = "—" if math.isnan(s.conversion) else f"{s.conversion:.0%}"
+        auc = "—" if math.isnan(s.roc_auc) else f"{s.roc_auc:.3f}"
+        lines.append(f"{s.name:<7} {'v' + str(s.version_id):>7} {s.labels:>6} {conv:>9} {auc:>6}")
+    return "\n".join(lines) + "\n"
+
+
+async def ab_command(engine: AsyncEngine, config: Any, args: Any, *, now: float) -> int:
+    """``leadbot model ab start VERSION [--share F] | stop | status``; prints to stdout."""
+    delta = config.alerts.history_min_delta
+    if args.ab == "start":
+        test, leads = await start_ab(
+            engine=engine, config_model=config.model, challenger_id=args.version,
+            share=args.share, by="cli", now=now, history_delta=delta,
+        )  # fmt: skip
+        sys.stdout.write(
+            f"A/B test {test} started: v{args.version} scores {args.share:.0%} of the leads "
+            f"({leads} rescored now). Report: leadbot model ab status\n"
+        )
+        return 0
+    if args.ab == "stop":
+        stopped, leads = await stop_ab(engine=engine, by="cli", now=now, history_delta=delta)
+        sys.stdout.write(f"A/B test {stopped.id} stopped; {leads} leads back on the champion.\n")
+        return 0
+
+    def read(conn: Connection) -> str:
+        test = abtests.latest_test(conn)
+        labels = config.learning.labels
+        return format_ab(test, cohort_stats(conn, test, labels) if test else [])
+
+    async with engine.connect() as conn:
+        sys.stdout.write(await conn.run_sync(read))
+    return 0
