@@ -165,6 +165,17 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return asyncio.run(digest_command(settings, config, args, now=time.time()))
 
 
+def chat_checks() -> doctor.ChatChecks:
+    """The Slack and Teams checks ``leadbot doctor`` runs beside its own."""
+    from bot.slack import doctor as slack
+    from bot.teams import doctor as teams
+
+    return doctor.ChatChecks(
+        checks=(*slack.CHECKS, *teams.CHECKS),
+        timeout_fix={**slack.TIMEOUT_FIX, **teams.TIMEOUT_FIX},
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="leadbot", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -238,7 +249,7 @@ def parser() -> argparse.ArgumentParser:
     _model_parsers(sub)
     _digest_parser(sub)
     _teams_parser(sub)
-    doctor.register(sub)
+    doctor.register(sub, chat_checks)
     privacy.register(sub)
     outbox_cli.register(sub)
     return p

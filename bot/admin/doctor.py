@@ -17,8 +17,8 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import asdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +39,6 @@ from bot.admin.checks import (
     ok,
     reason,
     warn,
-)
-from bot.admin.doctor_chat import (
-    SLACK_FIX,
-    TEAMS_TOKEN_FIX,
-    check_slack,
-    check_slack_channel,
-    check_slack_mode,
-    check_teams,
-    check_teams_destinations,
-    check_teams_token,
 )
 from config.errors import ConfigError
 from config.loader import DEFAULT_PATH, check_config, load_config
@@ -329,53 +319,59 @@ def _ago(seconds: float) -> str:
 
 # -- running -------------------------------------------------------------------------------
 
-CHECKS: tuple[tuple[str, CheckFn], ...] = (
+Checks = Sequence[tuple[str, CheckFn]]
+
+CORE_CHECKS: Checks = (
     ("settings", check_settings),
     ("config", check_config_file),
     ("database", check_database),
     ("migrations", check_migrations),
     ("sqlite", check_sqlite),
     ("webhooks", check_webhooks),
-    ("slack", check_slack),
-    ("slack mode", check_slack_mode),
-    ("slack channel", check_slack_channel),
-    ("teams", check_teams),
-    ("teams token", check_teams_token),
-    ("teams reach", check_teams_destinations),
-    ("outbox", check_outbox),
 )
+LAST_CHECKS: Checks = (("outbox", check_outbox),)
 
-TIMEOUT_FIX = {
-    "database": DB_FIX,
-    "slack": SLACK_FIX,
-    "teams token": TEAMS_TOKEN_FIX,
-}
+
+@dataclass(frozen=True)
+class ChatChecks:
+    """What the chat adapters add (``bot/slack/doctor.py``, ``bot/teams/doctor.py``), handed
+    in by the composition root: their checks, and the fix to print when one times out."""
+
+    checks: Checks = ()
+    timeout_fix: Mapping[str, str] = field(default_factory=dict)
 
 
 async def run_checks(
-    environ: Mapping[str, str], *, per_check: float = TIMEOUT, now: float | None = None
+    environ: Mapping[str, str],
+    *,
+    per_check: float = TIMEOUT,
+    now: float | None = None,
+    chat: ChatChecks = ChatChecks(),
 ) -> list[Check]:
     """Every check, in order; each within ``per_check`` seconds."""
     ctx = Context(environ=environ, timeout=per_check, now=time.time() if now is None else now)
+    fixes = {"database": DB_FIX, **chat.timeout_fix}
     out: list[Check] = []
     try:
-        for name, check in CHECKS:
-            out.extend(await _guarded(name, check, ctx))
+        for name, check in (*CORE_CHECKS, *chat.checks, *LAST_CHECKS):
+            out.extend(await _guarded(name, check, ctx, fixes))
     finally:
         if ctx.engine is not None:
             await ctx.engine.dispose()
     return [_scrubbed(c, _secret_values(environ)) for c in out]
 
 
-async def _guarded(name: str, check: CheckFn, ctx: Context) -> list[Check]:
+async def _guarded(
+    name: str, check: CheckFn, ctx: Context, fixes: Mapping[str, str]
+) -> list[Check]:
     try:
         async with asyncio.timeout(ctx.timeout):
             return await check(ctx)
     except TimeoutError:
-        fix = TIMEOUT_FIX.get(name, "run doctor again; if it recurs, this part is stuck")
+        fix = fixes.get(name, "run doctor again; if it recurs, this part is stuck")
         return fail(name, f"no answer within {ctx.timeout:g} s", fix)
     except Exception as exc:
-        fix = TIMEOUT_FIX.get(name, "fix what the error says, then run doctor again")
+        fix = fixes.get(name, "fix what the error says, then run doctor again")
         return fail(name, f"the check failed: {reason(exc)}", fix)
 
 
@@ -419,13 +415,19 @@ def exit_code(checks: list[Check]) -> int:
     return 1 if any(c.status == FAIL for c in checks) else 0
 
 
-def doctor(environ: Mapping[str, str], *, as_json: bool = False, timeout: float = TIMEOUT) -> int:
+def doctor(
+    environ: Mapping[str, str],
+    *,
+    as_json: bool = False,
+    timeout: float = TIMEOUT,
+    chat: ChatChecks = ChatChecks(),
+) -> int:
     """Run every check, print the report; 0 when nothing FAILs, 1 otherwise. Library logs
     are silenced meanwhile: the report is the output, and an SDK's error log would repeat
     it with a traceback."""
     logging.disable(logging.CRITICAL)
     try:
-        checks = asyncio.run(run_checks(environ, per_check=timeout))
+        checks = asyncio.run(run_checks(environ, per_check=timeout, chat=chat))
     finally:
         logging.disable(logging.NOTSET)
     if as_json:
@@ -436,11 +438,7 @@ def doctor(environ: Mapping[str, str], *, as_json: bool = False, timeout: float 
     return exit_code(checks)
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:
-    return doctor(os.environ, as_json=args.json, timeout=args.timeout)
-
-
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, chat: Callable[[], ChatChecks]) -> None:
     """``leadbot doctor [--json] [--timeout S]``."""
     p = subparsers.add_parser(
         "doctor", help="check settings, config, database, webhooks, Slack, Teams and outbox"
@@ -449,6 +447,10 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--timeout", type=_seconds, default=TIMEOUT, help=f"seconds per check ({TIMEOUT:g})"
     )
+
+    def cmd_doctor(args: argparse.Namespace) -> int:
+        return doctor(os.environ, as_json=args.json, timeout=args.timeout, chat=chat())
+
     p.set_defaults(func=cmd_doctor)
 
 

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bot.admin.doctor import doctor
-from bot.cli import main
+from bot.cli import chat_checks, main
 from bot.ingest.signatures import generate_secret
 from config.loader import DEFAULT_PATH
 from config.settings import AGENTS_SDK_PREFIXES
@@ -51,7 +51,7 @@ async def run(
 ) -> Report:
     """``leadbot doctor --json`` with the settings read from ``env``; in a thread, so that
     a fake server on this test's loop can answer it."""
-    code = await asyncio.to_thread(doctor, env, as_json=True, timeout=per_check)
+    code = await asyncio.to_thread(doctor, env, as_json=True, timeout=per_check, chat=chat_checks())
     out = capsys.readouterr().out
     report = json.loads(out)
     assert report["ok"] is (code == 0)
