@@ -165,6 +165,14 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return asyncio.run(digest_command(settings, config, args, now=time.time()))
 
 
+def chat_erasers() -> privacy.Erasers:
+    """How ``leadbot forget`` deletes the bot's posts on each chat platform."""
+    from bot.slack import erase as slack
+    from bot.teams import erase as teams
+
+    return {"slack": slack.erase_posts, "teams": teams.erase_posts}
+
+
 def chat_checks() -> doctor.ChatChecks:
     """The Slack and Teams checks ``leadbot doctor`` runs beside its own."""
     from bot.slack import doctor as slack
@@ -250,7 +258,7 @@ def parser() -> argparse.ArgumentParser:
     _digest_parser(sub)
     _teams_parser(sub)
     doctor.register(sub, chat_checks)
-    privacy.register(sub)
+    privacy.register(sub, chat_erasers)
     outbox_cli.register(sub)
     return p
 

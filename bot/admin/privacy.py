@@ -18,9 +18,9 @@ import asyncio
 import logging
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import orjson
 from sqlalchemy import select
@@ -67,8 +67,14 @@ def quiet_chat_logs() -> None:
             logger.setLevel(logging.INFO)
 
 
-def register(subparsers: Any) -> None:
-    """Add ``forget`` and ``export`` to the CLI."""
+def register(subparsers: Any, erasers: Callable[[], Erasers]) -> None:
+    """Add ``forget`` and ``export`` to the CLI; ``erasers`` gives the chat platforms'
+    deletions (the composition root knows them)."""
+
+    def cmd_forget(args: argparse.Namespace) -> int:
+        settings = load_settings()
+        return asyncio.run(forget_command(settings, args.key, yes=args.yes, erasers=erasers()))
+
     f = subparsers.add_parser(
         "forget", help="delete one person everywhere (leads, events, chat alerts…)"
     )
@@ -78,11 +84,6 @@ def register(subparsers: Any) -> None:
     e = subparsers.add_parser("export", help="print everything stored about one person as JSON")
     e.add_argument("key", metavar="EMAIL|ID", help="e-mail (any case), lead id, userId or anon:…")
     e.set_defaults(func=cmd_export)
-
-
-def cmd_forget(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    return asyncio.run(forget_command(settings, args.key, yes=args.yes))
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -137,6 +138,7 @@ async def forget_command(
     key: str,
     *,
     yes: bool,
+    erasers: Erasers,
     stdin: TextIO | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
@@ -155,7 +157,7 @@ async def forget_command(
             refused = _confirm(stdin, out, err)
             if refused is not None:
                 return refused
-        chat = await delete_posts(settings, engine, posts)
+        chat = await delete_posts(settings, engine, posts, erasers)
         forgotten = await _forget(engine, key)
         if forgotten is None:  # gone between the question and the answer
             return _unknown(key, err)
@@ -225,69 +227,31 @@ def _touched(forgotten: Forgotten) -> list[str]:
 # -- chat -----------------------------------------------------------------------------
 
 
+class Eraser(Protocol):
+    """Deletes posted messages on one chat platform, noting each outcome in ``result``."""
+
+    async def __call__(
+        self, settings: Settings, engine: AsyncEngine, posts: Sequence[PostedMessage],
+        result: ChatResult,
+    ) -> None: ...  # fmt: skip
+
+
+Erasers = Mapping[str, Eraser]
+"""Per platform (``slack``, ``teams``): handed in by the composition root (``bot/cli.py``)."""
+
+
 async def delete_posts(
-    settings: Settings, engine: AsyncEngine, posts: Sequence[PostedMessage]
+    settings: Settings, engine: AsyncEngine, posts: Sequence[PostedMessage], erasers: Erasers
 ) -> ChatResult:
     result = ChatResult()
-    slack = [p for p in posts if p.platform == "slack"]
-    teams = [p for p in posts if p.platform == "teams"]
-    others = [p for p in posts if p.platform not in ("slack", "teams")]
-    if slack:
-        await _delete_in_slack(settings, slack, result)
-    if teams:
-        await _delete_in_teams(settings, engine, teams, result)
-    result.failed += [f"{p.platform} {p.channel} {p.ts}: unknown platform" for p in others]
+    for platform in sorted({p.platform for p in posts}):
+        mine = [p for p in posts if p.platform == platform]
+        eraser = erasers.get(platform)
+        if eraser is None:
+            result.failed += [f"{platform} {p.channel} {p.ts}: unknown platform" for p in mine]
+        else:
+            await eraser(settings, engine, mine, result)
     return result
-
-
-async def _delete_in_slack(
-    settings: Settings, posts: Sequence[PostedMessage], result: ChatResult
-) -> None:
-    from slack_sdk.errors import SlackApiError
-    from slack_sdk.web.async_client import AsyncWebClient
-
-    if settings.slack_bot_token is None:
-        result.failed += [f"slack {p.channel} {p.ts}: SLACK_BOT_TOKEN is not set" for p in posts]
-        return
-    client = AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url or AsyncWebClient.BASE_URL,
-    )
-    for post in posts:
-        try:
-            await client.chat_delete(channel=post.channel, ts=post.ts)
-            result.deleted += 1
-        except SlackApiError as exc:
-            error = exc.response.get("error")
-            if error == "message_not_found":
-                result.gone += 1
-            else:
-                result.failed.append(f"slack {post.channel} {post.ts}: {error or exc}")
-        except Exception as exc:  # unreachable, timeouts: reported, the forget goes on
-            result.failed.append(f"slack {post.channel} {post.ts}: {exc!r}")
-
-
-async def _delete_in_teams(
-    settings: Settings, engine: AsyncEngine, posts: Sequence[PostedMessage], result: ChatResult
-) -> None:
-    from bot.outbox.dispatcher import DeliveryError
-    from bot.teams.runtime import TeamsConfigError, prepare_teams
-    from bot.teams.transport import TeamsTransport
-
-    try:
-        host = prepare_teams(settings)
-    except TeamsConfigError as exc:
-        result.failed += [f"teams {p.channel} {p.ts}: {exc}" for p in posts]
-        return
-    transport = TeamsTransport(engine=engine, connections=host.connections, app_id=host.mode.app_id)
-    for post in posts:
-        try:
-            if await transport.delete(post.channel, post.ts):
-                result.deleted += 1
-            else:
-                result.gone += 1
-        except DeliveryError as exc:
-            result.failed.append(f"teams {post.channel} {post.ts}: {exc}")
 
 
 # -- output ---------------------------------------------------------------------------

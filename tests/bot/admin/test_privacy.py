@@ -25,7 +25,7 @@ from bot.admin.privacy import export_command, forget_command, quiet_chat_logs
 from bot.app import build_app
 from bot.chat.actions import judge
 from bot.chat.messages import Actor, Outcome
-from bot.cli import main
+from bot.cli import chat_erasers, main
 from bot.ingest.signatures import sign
 from bot.web.keys import ENGINE
 from config.loader import LeadbotConfig
@@ -42,6 +42,8 @@ SAM = "sam@example.org"
 SAM_TRAITS = {"email": SAM, "name": "Sam Okafor", "title": "Head of Sales",
               "company": {"name": "Okafor SaaS", "industry": "saas"}}  # fmt: skip
 NOTE = f"no budget: call {DANA} back in Q3"
+
+ERASERS = chat_erasers()  # Slack's chat.delete and Teams' delete, as the CLI wires them
 
 
 async def send(client: Client, calls: list[dict[str, Any]], msg: str) -> None:
@@ -130,7 +132,9 @@ async def test_forget_deletes_one_person_everywhere_and_leaves_the_other(
         assert DANA.encode() in db_bytes(db_url)  # so that its absence below means something
 
     out, err = io.StringIO(), io.StringIO()
-    code = await forget_command(settings, "Dana@AcmeSoft.COM", yes=True, out=out, err=err)
+    code = await forget_command(
+        settings, "Dana@AcmeSoft.COM", yes=True, erasers=ERASERS, out=out, err=err
+    )
 
     assert (code, err.getvalue()) == (0, "")
     summary = out.getvalue()
@@ -189,7 +193,12 @@ async def test_an_unknown_person_is_exit_1_and_nothing_changes(
     settings = slack_settings(db_url, slack)
     before = await dump(bot.app[ENGINE])
     out, err = io.StringIO(), io.StringIO()
-    assert await forget_command(settings, "nobody@example.com", yes=True, out=out, err=err) == 1
+    assert (
+        await forget_command(
+            settings, "nobody@example.com", yes=True, erasers=ERASERS, out=out, err=err
+        )
+        == 1
+    )
     assert "no person stored under 'nobody@example.com'" in err.getvalue()
     assert await export_command(settings, "nobody@example.com", out=out, err=err) == 1
     assert out.getvalue() == ""
@@ -211,15 +220,19 @@ async def test_without_yes_it_asks_at_a_terminal_and_refuses_otherwise(
     engine = bot.app[ENGINE]
     before = await dump(engine)
     out, err = io.StringIO(), io.StringIO()
-    code = await forget_command(settings, DANA, yes=False, stdin=io.StringIO("yes\n"), out=out,
-                                err=err)  # fmt: skip
+    code = await forget_command(settings, DANA, yes=False, erasers=ERASERS,
+                                stdin=io.StringIO("yes\n"), out=out, err=err)  # fmt: skip
     assert code == 2
     assert "usage: leadbot forget EMAIL|ID --yes" in err.getvalue()
     assert "would delete: leads 1, alert_posts 1, events 3, identities 2" in out.getvalue()
-    code = await forget_command(settings, DANA, yes=False, stdin=Terminal("no\n"), out=out)
+    code = await forget_command(
+        settings, DANA, yes=False, erasers=ERASERS, stdin=Terminal("no\n"), out=out
+    )
     assert code == 1
     assert await dump(engine) == before
-    code = await forget_command(settings, DANA, yes=False, stdin=Terminal("yes\n"), out=out)
+    code = await forget_command(
+        settings, DANA, yes=False, erasers=ERASERS, stdin=Terminal("yes\n"), out=out
+    )
     assert code == 0
     assert await count(bot, Lead) == 1
 
@@ -264,7 +277,7 @@ async def test_feedback_label_rows_still_train_after_forget(
 
     x_before, y_before, _ = await features()
     settings = slack_settings(db_url, slack)
-    assert await forget_command(settings, DANA, yes=True, out=io.StringIO()) == 0
+    assert await forget_command(settings, DANA, yes=True, erasers=ERASERS, out=io.StringIO()) == 0
     x_after, y_after, _ = await features()
     assert (x_after == x_before).all()
     assert (y_after == y_before).all()

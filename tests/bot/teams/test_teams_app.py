@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from bot.admin.privacy import forget_command
 from bot.app import build_app
+from bot.cli import chat_erasers
 from bot.jobs.sla import sla_sweep
 from bot.models.versions import ensure_active
 from bot.web.keys import DISPATCHER, ENGINE, SCHEDULER
@@ -489,8 +490,9 @@ async def test_forget_deletes_the_persons_alert_card_in_teams(
     activity_id, _ = await alert_card(client, fake)
     out, err = io.StringIO(), io.StringIO()
     forgot = await forget_command(
-        settings(db_url, **ANONYMOUS), "dana@acmesoft.com", yes=True, out=out, err=err
-    )
+        settings(db_url, **ANONYMOUS), "dana@acmesoft.com", yes=True, erasers=chat_erasers(),
+        out=out, err=err,
+    )  # fmt: skip
     assert forgot == 0, err.getvalue()
     [call] = fake.calls_to("delete", ok_only=True)
     assert (call.method, call.conversation_id, call.activity_id) == (
