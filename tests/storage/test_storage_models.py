@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -16,7 +18,7 @@ from storage.models import Status
 AT = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
-async def _add(engine: AsyncEngine, status: Status, **kw: object) -> int:
+async def _add(engine: AsyncEngine, status: Status, **kw: Any) -> int:
     async with engine.begin() as conn:
         return await conn.run_sync(
             lambda c: models.add_version(
@@ -79,9 +81,7 @@ async def test_rollback_target_walks_back(engine: AsyncEngine) -> None:
     for n, vid in enumerate(ids):
         at = AT.replace(hour=10 + n)
         async with engine.begin() as conn:
-            await conn.run_sync(
-                lambda c, v=vid, t=at: models.set_active(c, version_id=v, by="x", at=t)
-            )
+            await conn.run_sync(partial(models.set_active, version_id=vid, by="x", at=at))
     async with engine.begin() as conn:
         target = await conn.run_sync(models.rollback_target)
         assert target is not None

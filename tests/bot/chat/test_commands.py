@@ -123,7 +123,7 @@ async def test_score_by_email_is_private_unless_public(
     assert reply.lead is not None
     assert (reply.lead["id"], reply.private, reply.error) == ("u1", True, False)
     async with engine.connect() as conn:
-        state = (await conn.execute(select(LEADS.c.state).where(LEADS.c.id == "u1"))).scalar()
+        state = (await conn.execute(select(LEADS.c.state).where(LEADS.c.id == "u1"))).scalar_one()
     expected = score(LeadState.from_dict(state), config.model, NOW)
     assert reply.lead["score"] == pytest.approx(expected.total, abs=0.01)
     assert reply.text.startswith(f"Dana Reyes (AcmeSoft) — score {expected.total:.1f} hot")
@@ -191,7 +191,7 @@ async def test_feedback_stores_the_features_of_this_moment(
     assert (row.lead_id, row.outcome, row.reason, row.by) == ("u1", "won", None, "slack:U1")
     assert row.at.timestamp() == NOW
     async with engine.connect() as conn:
-        stored = (await conn.execute(select(LEADS.c.state).where(LEADS.c.id == "u1"))).scalar()
+        stored = (await conn.execute(select(LEADS.c.state).where(LEADS.c.id == "u1"))).scalar_one()
     state = LeadState.from_dict(stored)
     model = config.model
     result = score(state, model, NOW)

@@ -47,7 +47,7 @@ CONFIG = SMALL_MODEL + "schedules: []\n"
 LEADS_N = 120
 ROUNDS = 3
 T = time.time() - 3_600  # event times: the same in both runs
-TRAITS = [
+TRAITS: list[dict[str, Any]] = [
     {"title": "VP Sales", "company": {"industry": "software"}},
     {"title": "Head of Growth"},
     {"company": {"industry": "saas"}},
@@ -206,7 +206,7 @@ async def _snapshot(url: str, config: LeadbotConfig, at: float) -> dict[str, dic
     try:
         async with engine.connect() as conn:
             rows = (await conn.execute(select(LEADS))).mappings().all()
-            alerts = dict(
+            alerts: dict[str, int] = dict(
                 (
                     await conn.execute(
                         select(OUTBOX.c.lead_id, func.count())

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 
 from bot.admin.models import model_command
 from bot.app import build_app
@@ -105,7 +106,7 @@ async def test_a_test_is_refused_with_a_reason(engine: AsyncEngine) -> None:
 
     async with engine.begin() as conn:
         different = await conn.run_sync(add_other)
-    common = {"engine": engine, "config_model": MODEL, "by": "cli", "now": NOW}
+    common: dict[str, Any] = {"engine": engine, "config_model": MODEL, "by": "cli", "now": NOW}
     with pytest.raises(ValueError, match="other rules than the active v1"):
         await start_ab(**common, challenger_id=different, share=0.5, history_delta=5.0)
     with pytest.raises(ValueError, match="is the active one"):
@@ -172,7 +173,8 @@ async def test_the_running_bot_scores_new_events_of_cohort_b_with_the_challenger
         headers = sign(WEBHOOK_SECRET, body, msg_id="m-ab", timestamp=int(now))
         assert (await client.post("/webhooks/events", data=body, headers=headers)).status == 202
         async with engine.connect() as conn:
-            fits = dict((await conn.execute(select(Lead.id, Lead.fit))).all())  # type: ignore[call-overload]
+            rows = (await conn.execute(select(col(Lead.id), col(Lead.fit)))).all()
+            fits: dict[str, float] = {lid: fit for lid, fit in rows}
     for lid in ids:
         assert fits[lid] == (17.0 if cohort(lid, 0.5) == "B" else 10.0), lid
     assert {cohort(lid, 0.5) for lid in ids} == {"A", "B"}

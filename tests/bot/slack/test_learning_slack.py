@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import time
 import urllib.parse
+from functools import partial
 from typing import Any
 
 import orjson
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.app import build_app
 from bot.ingest.signatures import sign
@@ -67,7 +69,7 @@ async def label_leads(client: Client, slack: FakeSlack, count: int) -> None:
         outcome = "won" if i % 2 == 0 else "lost"
         body = command_body(slack, f"feedback lead{i}@corp{i}.com {outcome}", n=100 + i)
         assert (await post_slack(client, body)).status == 200
-        await eventually(lambda i=i: len(slack.calls_to("response_url")) >= i + 1)
+        await eventually(partial(_answered, slack, i + 1))
 
 
 def posted_to(slack: FakeSlack, channel: str) -> list[Any]:
@@ -146,12 +148,9 @@ async def test_a_managers_approval_rescores_and_the_ingest_follows(
         assert await versions(client) == {1: "retired", 2: "active"}
         engine = client.app[ENGINE]
         async with engine.connect() as conn:
-            causes = (await conn.execute(select(ScoreChange.cause))).scalars().all()  # type: ignore[call-overload]
-            [points] = (
-                (await conn.execute(select(ModelVersion.yaml).where(ModelVersion.id == 2)))
-                .scalars()
-                .all()
-            )  # type: ignore[call-overload]
+            causes = (await conn.execute(select(col(ScoreChange.cause)))).scalars().all()
+            query = select(col(ModelVersion.yaml)).where(col(ModelVersion.id) == 2)
+            [points] = (await conn.execute(query)).scalars().all()
         assert "model v2" in causes
         software = load_config(text=points, name="v2").model.rule("software").points
         assert software > 10
@@ -214,3 +213,7 @@ async def test_auto_apply_activates_an_improving_refit_and_says_so(
         assert "applied automatically" in flat
         assert not [b for b in blocks_of(post) if b["type"] == "actions"]
         assert await versions(client) == {1: "retired", 2: "active"}
+
+
+def _answered(slack: FakeSlack, n: int) -> bool:
+    return len(slack.calls_to("response_url")) >= n

@@ -17,6 +17,7 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
+from sqlmodel import col
 
 from bot.admin.privacy import forget_command
 from bot.app import build_app
@@ -286,7 +287,7 @@ async def test_the_submit_fallback_acts_and_updates_the_card(
     submit = activity(fake, "message", replyToId=card_id, value=data)
     assert (await post(client, submit)).status in (200, 202)
     async with client.app[ENGINE].connect() as conn:
-        lead = (await conn.execute(select(Lead.claimed_by))).scalar_one()
+        lead = (await conn.execute(select(col(Lead.claimed_by)))).scalar_one()
     assert lead == f"teams:{REP}"
     [update] = fake.calls_to("update")
     assert update.activity_id == card_id
