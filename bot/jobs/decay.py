@@ -23,8 +23,7 @@ from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, select, update
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.loader import LeadbotConfig
@@ -32,18 +31,23 @@ from scoring import Model, score
 from scoring.bands import Thresholds, default_thresholds, resolve_thresholds
 from scoring.score import Score
 from scoring.state import LeadState
-from storage import locks
+from storage import locks, offloop
 from storage.ingest import CHUNK, add_history, enqueue
-from storage.tables import Lead, OutboxMessage
+from storage.sweeps import (
+    DecayRow,
+    NewScore,
+    all_scores,
+    decay_rows,
+    ids_scored_at_least,
+    sent_alerts,
+    set_score_if_unchanged,
+)
 
 log = logging.getLogger(__name__)
 
-LEADS = Lead.__table__  # type: ignore[attr-defined]
-OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
 CAUSE = "decay"
 COOLING = "cooling"
 _SAME = 1e-9  # scores equal up to float noise are not rewritten
-_READ = ("id", "state", "score", "band", "scored_at", "email", "name", "company")
 
 
 @dataclass(frozen=True)
@@ -68,16 +72,13 @@ async def decay_sweep(
 ) -> DecayResult:
     """Rescore the leads at or above the warm edge at ``now`` with ``model`` (the active
     version's), a chunk of leads per transaction. ``on_queued`` is called when messages
-    were queued."""
-    async with engine.connect() as conn:
-        edges, ids = await conn.run_sync(_candidates, model)
+    were queued. Off the event loop (``storage.offloop``), one worker for every chunk."""
     result = DecayResult(0, 0, 0, 0)
-    for start in range(0, len(ids), CHUNK):
-        async with engine.begin() as conn:
-            part = await conn.run_sync(
-                _sweep, config, model, now, edges, ids[start : start + CHUNK]
-            )
-        result += part
+    async with offloop.Worker(engine) as worker:
+        edges, ids = await worker.read(_candidates, model)
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            result += await worker.write(_sweep, config, model, now, edges, chunk)
     if result.cooling and on_queued is not None:
         on_queued()
     log.info(
@@ -90,8 +91,7 @@ async def decay_sweep(
 def _candidates(conn: Connection, model: Model) -> tuple[Thresholds, list[str]]:
     """The band edges now, and the ids of the leads at or above the warm edge."""
     edges = _thresholds(conn, model)
-    ids = conn.execute(select(LEADS.c.id).where(LEADS.c.score >= edges.warm).order_by(LEADS.c.id))
-    return edges, list(ids.scalars())
+    return edges, ids_scored_at_least(conn, edges.warm)
 
 
 def _sweep(
@@ -104,11 +104,9 @@ def _sweep(
 ) -> DecayResult:
     if locks.enter(conn):
         locks.lock_leads(conn, ids)
-    rows = conn.execute(
-        select(*(LEADS.c[c] for c in _READ)).where(LEADS.c.id.in_(ids), LEADS.c.score >= edges.warm)
-    ).all()
+    rows = decay_rows(conn, ids, edges.warm)
     history: list[tuple[Any, ...]] = []
-    cooled: list[tuple[Row[Any], Score]] = []
+    cooled: list[tuple[DecayRow, Score]] = []
     updated = skipped = 0
     for row in rows:
         new = score(LeadState.from_dict(row.state), model, now, edges, explain=False)
@@ -133,32 +131,29 @@ def _thresholds(conn: Connection, model: Model) -> Thresholds:
     """The band edges now: fixed points, or the percentiles of every stored score."""
     if not model.bands.uses_percentiles:
         return default_thresholds(model.bands)
-    scores = conn.execute(select(LEADS.c.score)).scalars().all()
-    return resolve_thresholds(model.bands, scores)
+    return resolve_thresholds(model.bands, all_scores(conn))
 
 
-def _write(conn: Connection, row: Row[Any], new: Score, now: float) -> bool:
+def _write(conn: Connection, row: DecayRow, new: Score, now: float) -> bool:
     """Store the new score unless the lead was rescored since it was read."""
-    stmt = (
-        update(LEADS)
-        .where(and_(LEADS.c.id == row.id, LEADS.c.scored_at == row.scored_at))
-        .values(
-            score=new.total, fit=new.fit, intent=new.intent, band=str(new.band),
-            grade=new.grade, engagement=new.engagement, probability=new.probability,
-            scored_at=datetime.fromtimestamp(now, UTC),
-        )
+    values = NewScore(
+        new.total, new.fit, new.intent, str(new.band), new.grade, new.engagement,
+        new.probability,
     )  # fmt: skip
-    return conn.execute(stmt).rowcount == 1
+    return set_score_if_unchanged(
+        conn, lead_id=row.id, scored_at=row.scored_at, new=values,
+        at=datetime.fromtimestamp(now, UTC),
+    )  # fmt: skip
 
 
-def _notify(conn: Connection, cooled: Sequence[tuple[Row[Any], Score]], now: float) -> int:
+def _notify(conn: Connection, cooled: Sequence[tuple[DecayRow, Score]], now: float) -> int:
     """One ``cooling`` message per destination of each lead's last posted alert."""
     where = _last_alert_destinations(conn, [row.id for row, _ in cooled])
     messages = [
         {
             "kind": COOLING, "lead_id": row.id, "destination": destination,
             "dedupe_key": f"{COOLING}:{row.id}:{int(now)}:{destination}"[:255],
-            "payload": cooling_payload(dict(row._mapping), new), "status": "pending",
+            "payload": cooling_payload(row._asdict(), new), "status": "pending",
             "attempts": 0, "available_at": now, "created_at": now,
         }
         for row, new in cooled
@@ -173,12 +168,7 @@ def _last_alert_destinations(conn: Connection, lead_ids: Iterable[str]) -> dict[
     ids = sorted(set(lead_ids))
     latest: dict[str, tuple[datetime, list[str]]] = {}
     for start in range(0, len(ids), CHUNK):
-        query = select(OUTBOX.c.lead_id, OUTBOX.c.destination, OUTBOX.c.created_at).where(
-            OUTBOX.c.kind == "alert",
-            OUTBOX.c.status == "sent",
-            OUTBOX.c.lead_id.in_(ids[start : start + CHUNK]),
-        )
-        for lead_id, destination, created in conn.execute(query):
+        for lead_id, destination, created in sent_alerts(conn, ids[start : start + CHUNK]):
             at, places = latest.get(lead_id, (created, []))
             if created > at:
                 at, places = created, []

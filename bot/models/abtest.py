@@ -17,17 +17,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.models.live import cohort, model_of_yaml
 from bot.models.rescore import rescore
-from bot.models.versions import FEEDBACK, LABELS, ensure_active
+from bot.models.versions import LABELS, ensure_active
 from scoring.metrics import roc_auc
 from scoring.model import Model
-from storage import abtests
+from storage import abtests, offloop
 from storage import models as repo
+from storage.labels import labels_of
 from storage.tables import AbTest
 
 
@@ -84,8 +84,7 @@ async def start_ab(
         )  # fmt: skip
         return test, done.leads
 
-    async with engine.begin() as conn:
-        return await conn.run_sync(run)
+    return await offloop.write(engine, run)
 
 
 async def stop_ab(
@@ -108,8 +107,7 @@ async def stop_ab(
         )  # fmt: skip
         return test, done.leads
 
-    async with engine.begin() as conn:
-        return await conn.run_sync(run)
+    return await offloop.write(engine, run)
 
 
 def cohort_stats(
@@ -117,20 +115,15 @@ def cohort_stats(
 ) -> list[CohortStats]:
     """Conversion per cohort among the labels given since ``test`` started (until it
     stopped), and each cohort's AUC with its own model's points on the label snapshots."""
-    query = select(FEEDBACK.c.lead_id, FEEDBACK.c.outcome, FEEDBACK.c.features).where(
-        FEEDBACK.c.at >= test.started_at, FEEDBACK.c.outcome.in_(list(labels))
-    )
-    if test.stopped_at is not None:
-        query = query.where(FEEDBACK.c.at <= test.stopped_at)
-    rows = conn.execute(query).all()
+    rows = labels_of(conn, outcomes=list(labels), since=test.started_at, until=test.stopped_at)
     stats = []
     for name, vid in (("A", test.champion_id), ("B", test.challenger_id)):
         version = repo.get_version(conn, vid)
         assert version is not None
         model = model_of_yaml(version.yaml, vid)
-        mine = [r for r in rows if cohort(r[0], test.share) == name]
-        y = np.array([labels[r[1]] for r in mine])
-        scores = np.array([_points(model, r[2]) for r in mine])
+        mine = [r for r in rows if cohort(r.lead_id, test.share) == name]
+        y = np.array([labels[r.outcome] for r in mine])
+        scores = np.array([_points(model, r.features) for r in mine])
         conversion = float(y.mean()) if y.size else math.nan
         auc = roc_auc(y, scores) if y.size else math.nan
         stats.append(CohortStats(name, vid, int(y.size), conversion, auc))

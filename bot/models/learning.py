@@ -17,14 +17,12 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat.routing import CONSOLE
 from bot.models.rescore import RescoreAlerts
 from bot.models.versions import (
-    FEEDBACK,
     RetrainResult,
     activate,
     improved,
@@ -33,7 +31,9 @@ from bot.models.versions import (
 )
 from config.learning import Learning
 from config.loader import LeadbotConfig
+from storage import labels as stored_labels
 from storage import models as repo
+from storage import offloop
 from storage.ingest import enqueue
 from storage.models import Status
 
@@ -134,10 +134,7 @@ def proposal_payload(result: RetrainResult, *, model_labels: Mapping[str, str]) 
 
 def count_labels(conn: Connection, labels: Mapping[str, float]) -> int:
     """Feedback rows whose outcome is a label."""
-    row = conn.execute(
-        select(func.count()).select_from(FEEDBACK).where(FEEDBACK.c.outcome.in_(list(labels)))
-    ).first()
-    return int(row[0]) if row else 0
+    return stored_labels.count_labels(conn, outcomes=list(labels))
 
 
 async def retrain_now(
@@ -173,8 +170,7 @@ async def retrain_now(
         now=now, history_delta=config.alerts.history_min_delta, alerts=alerts,
     )  # fmt: skip
     payload = {**proposal_payload(result, model_labels=labels), "decision": describe(decision)}
-    async with engine.begin() as conn:
-        await conn.run_sync(lambda c: _queue(c, APPLIED, payload, destinations, now))
+    await offloop.write(engine, _queue, APPLIED, payload, destinations, now)
     return result, decision
 
 

@@ -32,7 +32,8 @@ from scoring.model import DAY, Model, RuleKind
 from scoring.state import LeadState
 from storage import locks
 from storage.ingest import add_history, enqueue
-from storage.rawsql import execute_many, placeholders, query, time_encoder, time_out
+from storage.rawsql import time_encoder, time_out
+from storage.rescores import RescoreRow, leads_to_rescore, set_columns
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,29 @@ class _Scores:
     edges: Thresholds
 
 
-LEADS_SQL = (
-    "SELECT id, state, score, band, alerted_at, email, name, company FROM leads WHERE NOT anonymous"
-)
+@dataclass(frozen=True)
+class Ahead:
+    """The costly part of a rescore, done before its transaction (``prepare``): per lead
+    id, the row as read, its state refitted to ``model``, whether its fit set changed, and
+    its fit and intent points at ``now``. ``rescore`` reuses a lead's work when its row is
+    still the same, so a write transaction holds the lock only for what changed since."""
+
+    model: Model
+    now: float
+    leads: dict[str, tuple[RescoreRow, LeadState, bool, float, float]]
+
+
+def prepare(
+    conn: Connection, *, model: Model, now: float, only: Callable[[str], bool] | None = None
+) -> Ahead:
+    """Read every lead ``rescore`` would and do its per-lead work (no write, no lock)."""
+    rows = _read(conn, only)
+    states, changed, fit, intent = _compute(rows, model, now)
+    leads = {
+        row[0]: (row, states[i], i in changed, float(fit[i]), float(intent[i]))
+        for i, row in enumerate(rows)
+    }
+    return Ahead(model, now, leads)
 
 
 def rescore(
@@ -75,20 +96,20 @@ def rescore(
     cause: str,
     alerts: RescoreAlerts | None = None,
     only: Callable[[str], bool] | None = None,
+    ahead: Ahead | None = None,
 ) -> Rescored:
     """Rescore every non-anonymous lead (those whose id ``only`` accepts, when given) with
     ``model`` at ``now``: one feature matrix, one product with the points, bulk updates,
-    history with ``cause``, and the alerts ``alerts`` owes (none when it is None)."""
+    history with ``cause``, and the alerts ``alerts`` owes (none when it is None). With
+    ``ahead`` (``prepare`` for the same model and ``now``), only leads whose row changed
+    since are worked out again."""
     locks.enter(conn, alone=True)
-    rows = query(conn, LEADS_SQL)
-    if only is not None:
-        rows = [r for r in rows if only(r[0])]
+    rows = _read(conn, only)
     if not rows:
         return Rescored(0, 0, 0)
     ids = [r[0] for r in rows]
-    states = [LeadState.from_dict(_state(r[1])) for r in rows]
-    changed = _refit_states(states, model)
-    new = _scores(states, model, now)
+    states, changed, fit, intent = _reuse(rows, model, now, ahead)
+    new = _bands(model, fit, intent)
     grade = _levels(model.grades, new.fit, "D")
     engagement = _levels(model.engagement, new.intent, 1)
     prob = sigmoid(model.intercept + new.total / model.points_per_logodds)
@@ -99,8 +120,8 @@ def rescore(
         for i in range(len(ids))
     ]  # fmt: skip
     columns = ("score", "fit", "intent", "band", "grade", "engagement", "probability")
-    _update(conn, (*columns, "scored_at"), values)
-    _update(conn, ("state",), [(_dump(states[i].to_dict()), ids[i]) for i in changed])
+    set_columns(conn, (*columns, "scored_at"), values)
+    set_columns(conn, ("state",), [(_dump(states[i].to_dict()), ids[i]) for i in changed])
     history = [
         (ids[i], now, float(new.total[i]), str(new.band[i]), rows[i][2], rows[i][3], cause)
         for i in range(len(ids))
@@ -111,11 +132,51 @@ def rescore(
     return Rescored(len(ids), len(history), sent)
 
 
-def _scores(states: Sequence[LeadState], model: Model, now: float) -> _Scores:
+def _read(conn: Connection, only: Callable[[str], bool] | None) -> list[RescoreRow]:
+    rows = leads_to_rescore(conn)
+    return rows if only is None else [r for r in rows if only(r[0])]
+
+
+def _compute(
+    rows: Sequence[Sequence[Any]], model: Model, now: float
+) -> tuple[list[LeadState], list[int], np.ndarray, np.ndarray]:
+    """States refitted to ``model``, the indexes whose fit set changed, fit and intent."""
+    states = [LeadState.from_dict(_state(r[1])) for r in rows]
+    changed = _refit_states(states, model)
+    fit, intent = _points(states, model, now)
+    return states, changed, fit, intent
+
+
+def _reuse(
+    rows: Sequence[RescoreRow], model: Model, now: float, ahead: Ahead | None
+) -> tuple[list[LeadState], list[int], np.ndarray, np.ndarray]:
+    """``_compute`` for the rows ``ahead`` did not see as they are now; its work for the rest."""
+    if ahead is None or ahead.now != now or ahead.model != model:
+        return _compute(rows, model, now)
+    done = [ahead.leads.get(r[0]) for r in rows]
+    again = [i for i, (r, d) in enumerate(zip(rows, done, strict=True)) if d is None or d[0] != r]
+    states: list[LeadState] = [LeadState() if d is None else d[1] for d in done]
+    fit = np.array([0.0 if d is None else d[3] for d in done])
+    intent = np.array([0.0 if d is None else d[4] for d in done])
+    changed = {i for i, d in enumerate(done) if d is not None and d[2]} - set(again)
+    if again:
+        fresh, moved, fit_again, intent_again = _compute([rows[i] for i in again], model, now)
+        for k, i in enumerate(again):
+            states[i] = fresh[k]
+        fit[again], intent[again] = fit_again, intent_again
+        changed |= {again[k] for k in moved}
+    return states, sorted(changed), fit, intent
+
+
+def _points(states: Sequence[LeadState], model: Model, now: float) -> tuple[np.ndarray, np.ndarray]:
     X = feature_matrix(states, model, now)
     points = np.array([rule.points for rule in model.rules])
-    is_fit = np.array([rule.kind is RuleKind.FIT for rule in model.rules])
-    fit, intent = X[:, is_fit] @ points[is_fit], X[:, ~is_fit] @ points[~is_fit]
+    is_fit = np.array([rule.kind is RuleKind.FIT for rule in model.rules], dtype=bool)
+    return X[:, is_fit] @ points[is_fit], X[:, ~is_fit] @ points[~is_fit]
+
+
+def _bands(model: Model, fit: np.ndarray, intent: np.ndarray) -> _Scores:
+    """Totals, band edges (percentiles of every total, when the model uses them), bands."""
     total = fit + intent
     edges = (
         resolve_thresholds(model.bands, total.tolist())
@@ -160,7 +221,7 @@ def _alert(
             for dest in alerts.router.destinations(states[i].traits)
         ]  # fmt: skip
         alerted.append((time_encoder(conn)(now), row[0]))
-    _update(conn, ("alerted_at",), alerted)
+    set_columns(conn, ("alerted_at",), alerted)
     enqueue(conn, rows=outbox)
     return len(alerted)
 
@@ -182,14 +243,6 @@ def _refit_states(states: Sequence[LeadState], model: Model) -> list[int]:
         if state.fit != before:
             changed.append(i)
     return changed
-
-
-def _update(conn: Connection, columns: Sequence[str], values: Sequence[Sequence[Any]]) -> None:
-    if not values:
-        return
-    marks = placeholders(conn, len(columns) + 1)[1:-1].split(",")
-    sets = ", ".join(f"{col} = {mark}" for col, mark in zip(columns, marks, strict=False))
-    execute_many(conn, f"UPDATE leads SET {sets} WHERE id = {marks[-1]}", values)
 
 
 def _levels(cutoffs: Sequence[tuple[Any, float]], points: np.ndarray, below: Any) -> np.ndarray:

@@ -14,23 +14,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.metrics import RESCORE_SECONDS
 from bot.models.live import model_of_yaml
-from bot.models.rescore import RescoreAlerts, rescore
+from bot.models.rescore import Ahead, RescoreAlerts, prepare, rescore
 from config.learning import DEFAULT_LABELS
 from config.writer import model_yaml
 from scoring.model import Model
 from scoring.refit import Guardrails, Proposal, propose
-from storage import abtests
+from storage import abtests, offloop
 from storage import models as repo
+from storage.labels import labels_of
 from storage.models import Status
-from storage.tables import Feedback, ModelVersion
-
-FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
+from storage.tables import ModelVersion
 
 # Outcomes that are labels, and their value, unless the config's ``learning.labels`` says
 # otherwise; other outcomes teach the refit nothing.
@@ -94,18 +92,13 @@ def labelled_features(
     """Features ``(n, rules)`` in ``model``'s rule order from each label's snapshot (a rule
     the snapshot lacks counts 0), labels 0/1 and label times, oldest first. ``labels``
     maps the outcomes that are labels to their value."""
-    rows = conn.execute(
-        select(FEEDBACK.c.outcome, FEEDBACK.c.at, FEEDBACK.c.features)
-        .where(FEEDBACK.c.outcome.in_(list(labels)))
-        .order_by(FEEDBACK.c.at, FEEDBACK.c.id)
-    ).all()
     ids = [rule.id for rule in model.rules]
     X, y, at = [], [], []
-    for outcome, when, features in rows:
-        snapshot = (features or {}).get("rules") or {}
+    for label in labels_of(conn, outcomes=list(labels)):
+        snapshot = (label.features or {}).get("rules") or {}
         X.append([float(snapshot.get(rid) or 0.0) for rid in ids])
-        y.append(labels[outcome])
-        at.append(when.timestamp())
+        y.append(labels[label.outcome])
+        at.append(label.at.timestamp())
     return np.array(X, dtype=float).reshape(len(y), len(ids)), np.array(y), np.array(at)
 
 
@@ -149,8 +142,7 @@ async def retrain(
         repo.supersede_proposals(conn, keep=vid)
         return RetrainResult(proposal, base_id, vid)
 
-    async with engine.begin() as conn:
-        return await conn.run_sync(run)
+    return await offloop.write(engine, run)
 
 
 async def activate(
@@ -165,15 +157,22 @@ async def activate(
 ) -> Rescore:
     """Make ``version_id`` active (the active one retires; a running A/B test stops) and
     rescore every lead, in one transaction, queueing the alerts ``alerts`` owes (none when
-    None). Raises LookupError/ValueError from ``storage.models.set_active``."""
+    None). Raises LookupError/ValueError from ``storage.models.set_active``.
 
-    def run(conn: Connection) -> Rescore:
+    Off the event loop (``storage.offloop``): every lead is read and worked out first,
+    outside the write transaction; that transaction redoes only the leads written since."""
+
+    def ready(conn: Connection) -> Ahead | None:
+        version = repo.get_version(conn, version_id)
+        return None if version is None else prepare(conn, model=model_of(version), now=now)
+
+    def run(conn: Connection, ahead: Ahead | None) -> Rescore:
         previous = repo.set_active(conn, version_id=version_id, by=by, at=_at(now), only_if=only_if)
         abtests.stop_test(conn, by=f"activation of v{version_id}", at=_at(now))
-        return _rescored(conn, version_id, previous, now, history_delta, alerts)
+        return _rescored(conn, version_id, previous, now, history_delta, alerts, ahead)
 
-    async with engine.begin() as conn:
-        return await conn.run_sync(run)
+    async with offloop.Worker(engine) as worker:
+        return await worker.write(run, await worker.read(ready))
 
 
 async def rollback(
@@ -186,9 +185,14 @@ async def rollback(
 ) -> Rescore:
     """Re-activate the version active before the current one (which becomes ``rejected``)
     and rescore every lead, in one transaction, with ``alerts`` as for ``activate``.
-    Raises LookupError when there is no earlier version."""
+    Raises LookupError when there is no earlier version. Off the event loop, as
+    ``activate``."""
 
-    def run(conn: Connection) -> Rescore:
+    def ready(conn: Connection) -> Ahead | None:
+        target = repo.rollback_target(conn)
+        return None if target is None else prepare(conn, model=model_of(target), now=now)
+
+    def run(conn: Connection, ahead: Ahead | None) -> Rescore:
         target = repo.rollback_target(conn)
         if target is None:
             raise LookupError("no earlier active model version to roll back to")
@@ -196,10 +200,10 @@ async def rollback(
             conn, version_id=_id(target), by=by, at=_at(now), previous_becomes=Status.REJECTED
         )
         abtests.stop_test(conn, by=f"rollback to v{_id(target)}", at=_at(now))
-        return _rescored(conn, _id(target), previous, now, history_delta, alerts)
+        return _rescored(conn, _id(target), previous, now, history_delta, alerts, ahead)
 
-    async with engine.begin() as conn:
-        return await conn.run_sync(run)
+    async with offloop.Worker(engine) as worker:
+        return await worker.write(run, await worker.read(ready))
 
 
 def _rescored(
@@ -209,12 +213,13 @@ def _rescored(
     now: float,
     history_delta: float,
     alerts: RescoreAlerts | None,
+    ahead: Ahead | None = None,
 ) -> Rescore:
     model = model_of(repo.get_version(conn, version_id))
     with RESCORE_SECONDS.time():
         done = rescore(
             conn, model=model, now=now, history_delta=history_delta,
-            cause=f"model v{version_id}", alerts=alerts,
+            cause=f"model v{version_id}", alerts=alerts, ahead=ahead,
         )  # fmt: skip
     before = None if previous is None else int(previous.id)
     return Rescore(version_id, before, done.leads, done.history, done.alerts)
