@@ -13,14 +13,20 @@ thread or process), never failing half-way on the upgrade from reader to writer;
 is a plain ``BEGIN`` (one consistent snapshot, beside the writer under WAL).
 
 The GIL is still shared: the loop's thread gets it back at least every switch interval
-(5 ms), so its lag under a heavy body stays in milliseconds (``tests/bench/bench_loop_lag``).
+(5 ms). A full cyclic garbage collection, though, holds it for as long as it walks every
+object, and a rescore allocates 100,000 lead states in a few seconds: collections of a
+growing heap froze the loop for 100-250 ms each. So the cyclic collector is paused while a
+body runs (reference counting still frees everything a body drops); with it the loop's lag
+stays in milliseconds (``tests/bench/bench_loop_lag``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Self, TypeVar
 
 from sqlalchemy import event
@@ -34,6 +40,27 @@ T = TypeVar("T")
 Body = Callable[..., T]
 
 _WRITE = "leadbot_write"
+_paused = 0
+_pause_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for the block (nested and concurrent blocks: off
+    until the last one ends; on again only if it was on before the first)."""
+    global _paused
+    with _pause_lock:
+        _paused += 1
+        if _paused == 1:
+            gc_paused.was_enabled = gc.isenabled()  # type: ignore[attr-defined]
+            gc.disable()
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _paused -= 1
+            if _paused == 0 and gc_paused.was_enabled:  # type: ignore[attr-defined]
+                gc.enable()
 
 
 def _autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
@@ -57,6 +84,11 @@ def worker_engine(engine: AsyncEngine, *, pooled: bool) -> AsyncEngine:
         event.listen(clone.sync_engine, "connect", _autocommit_driver)
         event.listen(clone.sync_engine, "begin", _begin)
     return clone
+
+
+def _paused_gc(conn: Connection, body: Body[T], *args: Any) -> T:
+    with gc_paused():
+        return body(conn, *args)
 
 
 class Worker:
@@ -102,7 +134,7 @@ class Worker:
             if write:
                 conn = await conn.execution_options(**{_WRITE: True})
             async with conn.begin() as transaction:
-                result = await conn.run_sync(body, *args)
+                result = await conn.run_sync(_paused_gc, body, *args)
                 if not write:
                     await transaction.rollback()
                 return result

@@ -8,6 +8,9 @@ all while
 - a probe sleeps 10 ms in a loop and records how late it wakes (the loop's lag), and
 - a signed webhook and a ``/lead`` slash command are sent shortly after the rescore starts.
 
+Before the rescore moved off the loop (100,000 leads): max lag 3,271 ms, p99 94 ms, the
+webhook answered at 5.03 s, after the rescore. After: see the commit that says so.
+
 It prints the lag's max and p99, when each request was answered, and whether the rescore
 was still running then. ``tests/bot/models/test_loop_lag.py`` runs the same with fewer leads
 and asserts the behaviour (answered during the rescore), not the timings.
@@ -120,8 +123,9 @@ async def running_bot(
 
 async def webhook(client: TestClient) -> int:  # type: ignore[type-arg]
     now = time.time()
+    at = datetime.fromtimestamp(now, UTC).isoformat()
     call = {"type": "track", "userId": "lag-probe", "event": "Demo Requested",
-            "messageId": f"lag-{now}", "timestamp": datetime.fromtimestamp(now, UTC).isoformat()}  # fmt: skip
+            "messageId": f"lag-{now}", "timestamp": at}  # fmt: skip
     body = orjson.dumps({"batch": [call]})
     headers = sign(WEBHOOK_SECRET, body, msg_id=f"lag-{now}", timestamp=int(now))
     async with client.post("/webhooks/events", data=body, headers=headers) as resp:
@@ -193,8 +197,8 @@ def report(m: Measured) -> str:
 
     return (
         f"activation rescoring {m.leads:,} leads on SQLite: {m.rescore_seconds:.2f} s\n"
-        f"  loop lag (10 ms probe, {len(m.probe.samples)} samples): max {m.probe.max() * 1000:.0f} ms, "
-        f"p99 {m.probe.p99() * 1000:.0f} ms\n"
+        f"  loop lag (10 ms probe, {len(m.probe.samples)} samples): "
+        f"max {m.probe.max() * 1000:.0f} ms, p99 {m.probe.p99() * 1000:.0f} ms\n"
         + line("signed webhook", m.webhook)
         + line("/lead slash command", m.command)
     )
