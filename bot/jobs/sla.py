@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -43,13 +42,15 @@ from bot.chat.plain import clean
 from bot.chat.routing import CONSOLE
 from bot.models.learning import manager_destinations
 from config.loader import LeadbotConfig
+from storage import offloop
 from storage.ingest import enqueue
-from storage.tables import AlertPost, Feedback, Lead, OutboxMessage
-
-LEADS = Lead.__table__  # type: ignore[attr-defined]
-FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
-OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
-POSTS = AlertPost.__table__  # type: ignore[attr-defined]
+from storage.sweeps import (
+    DueLead,
+    alerts_queued_since_alert,
+    due_for_follow_up,
+    latest_alert_post,
+    posts_since_alert,
+)
 
 REMINDER = "sla_reminder"
 ESCALATION = "sla_escalation"
@@ -110,45 +111,9 @@ def escalation_destinations(config: LeadbotConfig, alerted_in: Sequence[str]) ->
     return manager_destinations(config.learning, config.managers, channel, teams=teams)
 
 
-def _due(conn: Connection, *, now: datetime, since: datetime) -> list[Any]:
+def _due(conn: Connection, *, now: datetime, since: datetime) -> list[DueLead]:
     """Waiting leads alerted at or before ``since`` and not escalated for that alert yet."""
-    judged = exists(
-        select(FEEDBACK.c.id).where(
-            FEEDBACK.c.lead_id == LEADS.c.id, FEEDBACK.c.at >= LEADS.c.alerted_at
-        )
-    )
-    escalated = exists(
-        select(OUTBOX.c.id).where(
-            OUTBOX.c.lead_id == LEADS.c.id,
-            OUTBOX.c.kind == ESCALATION,
-            OUTBOX.c.created_at >= LEADS.c.alerted_at,
-        )
-    )
-    query = (
-        select(LEADS.c.id, LEADS.c.email, LEADS.c.name, LEADS.c.company, LEADS.c.score,
-               LEADS.c.band, LEADS.c.alerted_at)
-        .where(
-            LEADS.c.band == HOT,
-            LEADS.c.anonymous.is_(False),
-            LEADS.c.claimed_by.is_(None),
-            or_(LEADS.c.snoozed_until.is_(None), LEADS.c.snoozed_until <= now),
-            LEADS.c.alerted_at.is_not(None),
-            LEADS.c.alerted_at <= since,
-            ~judged,
-            ~escalated,
-        )
-        .order_by(LEADS.c.alerted_at, LEADS.c.id)
-    )  # fmt: skip
-    return list(conn.execute(query))
-
-
-def _since_alert(table: Any, column: Any, ids: Sequence[str], *where: Any) -> Any:
-    """Rows of ``table`` about ``ids`` written at or after each lead's last alert."""
-    return (
-        select(table.c.lead_id, *where)
-        .join(LEADS, LEADS.c.id == table.c.lead_id)
-        .where(table.c.lead_id.in_(ids), column >= LEADS.c.alerted_at)
-    )
+    return due_for_follow_up(conn, now=now, since=since, escalation=ESCALATION)
 
 
 def _where_alerted(
@@ -157,15 +122,11 @@ def _where_alerted(
     """Per lead: where its last alert was posted, and the destinations it was queued for."""
     posted: dict[str, list[str]] = defaultdict(list)
     queued: dict[str, list[str]] = defaultdict(list)
-    posts = _since_alert(POSTS, POSTS.c.posted_at, ids, POSTS.c.platform, POSTS.c.channel)
-    for lead_id, platform, channel in conn.execute(posts.order_by(POSTS.c.posted_at, POSTS.c.id)):
+    for lead_id, platform, channel in posts_since_alert(conn, ids):
         # A Teams post's channel is its conversation id; the outbox names it that way.
         where = f"{TEAMS}conversation:{channel}" if platform == "teams" else f"{platform}:{channel}"
         _add(posted[lead_id], where)
-    rows = _since_alert(OUTBOX, OUTBOX.c.created_at, ids, OUTBOX.c.destination)
-    for lead_id, destination in conn.execute(
-        rows.where(OUTBOX.c.kind == "alert").order_by(OUTBOX.c.id)
-    ):
+    for lead_id, destination in alerts_queued_since_alert(conn, ids):
         _add(queued[lead_id], destination)
     return posted, queued
 
@@ -248,8 +209,7 @@ async def sla_sweep(engine: AsyncEngine, *, config: LeadbotConfig, now: float) -
         ]
         return enqueue(conn, rows=rows)
 
-    async with engine.begin() as conn:
-        return await conn.run_sync(sweep)
+    return await offloop.write(engine, sweep)
 
 
 async def alert_thread(
@@ -257,13 +217,4 @@ async def alert_thread(
 ) -> str | None:
     """The message id (Slack ``ts``) of the lead's latest alert posted in ``channel``: the
     thread a follow-up about the lead replies in. None when no alert of it is there."""
-    query = (
-        select(POSTS.c.ts)
-        .where(POSTS.c.lead_id == lead_id, POSTS.c.platform == platform)
-        .where(POSTS.c.channel == channel)
-        .order_by(POSTS.c.posted_at.desc(), POSTS.c.id.desc())
-        .limit(1)
-    )
-    async with engine.connect() as conn:
-        row = (await conn.execute(query)).first()
-    return None if row is None else str(row[0])
+    return await latest_alert_post(engine, lead_id=lead_id, platform=platform, channel=channel)
