@@ -58,6 +58,7 @@ from config.loader import LeadbotConfig
 from scoring.model import Model
 from storage import digests as repo
 from storage import models as versions
+from storage import offloop
 from storage.abtests import running_test
 from storage.digests import HotEntry, HotLead, Label, Move
 from storage.outbox import Dead, dead_of
@@ -373,5 +374,5 @@ async def build_digest(
     if not sla_hours > 0:
         raise ValueError(f"sla_hours must be more than 0, got {sla_hours!r}")
     moment = datetime.fromtimestamp(now, UTC)
-    async with engine.connect() as conn:
-        return await conn.run_sync(_gather, config, period, scope, moment, sla_hours)
+    # Off the event loop: a digest reads and sorts every lead of its scope.
+    return await offloop.read(engine, _gather, config, period, scope, moment, sla_hours)

@@ -31,6 +31,7 @@ from bot.models.learning import manager_destinations
 from bot.slack.digest_blocks import digest_blocks
 from config.loader import LeadbotConfig
 from config.schedules import Schedule
+from storage import offloop
 from storage.ingest import enqueue
 
 KIND = "digest"
@@ -131,5 +132,4 @@ async def queue_digest(
     def write(conn: Connection) -> int:
         return enqueue(conn, rows=rows)
 
-    async with engine.begin() as conn:
-        return await conn.run_sync(write)
+    return await offloop.write(engine, write)
