@@ -13,7 +13,7 @@ when the outcome is recorded): the next attempt looks for the earlier post first
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,15 +45,50 @@ class Claimed:
 
 
 async def claim(
-    conn: AsyncConnection, *, now: datetime, lease: timedelta, limit: int = 10
+    conn: AsyncConnection,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int = 10,
+    per_destination: int | None = None,
+    destination: str | None = None,
+    skip: Collection[str] = (),
 ) -> list[Claimed]:
-    """Lease up to ``limit`` due messages (pending, or sending with an expired lease)."""
-    query = (
-        select(OUTBOX)
-        .where(OUTBOX.c.status.in_(("pending", "sending")), OUTBOX.c.available_at <= now)
-        .order_by(OUTBOX.c.id)
-        .limit(limit)
+    """Lease up to ``limit`` due messages (pending, or sending with an expired lease),
+    oldest first: at most ``per_destination`` of each destination, the oldest of every
+    destination before the second of any (one backlog does not fill a claim); only
+    ``destination``'s when given; none of ``skip`` (the caller is sending to them).
+
+    A destination another worker holds a live lease on is left to it, so one worker at a
+    time sends to a destination: its messages go in order and its pacing holds across
+    replicas. (A crashed worker's live lease holds its destination back until it runs out.)
+    """
+    other = OUTBOX.alias("other")
+    in_flight = (
+        select(other.c.id)
+        .where(other.c.destination == OUTBOX.c.destination, other.c.status == "sending")
+        .where(other.c.available_at > now)
+        .exists()
     )
+    due = OUTBOX.c.status.in_(("pending", "sending")) & (OUTBOX.c.available_at <= now)
+    where = [due, ~in_flight]
+    if destination is not None:
+        where.append(OUTBOX.c.destination == destination)
+    if skip:
+        where.append(OUTBOX.c.destination.not_in(list(skip)))
+    if per_destination is None:
+        ids = select(OUTBOX.c.id).where(*where).order_by(OUTBOX.c.id).limit(limit)
+    else:
+        nth = func.row_number().over(partition_by=OUTBOX.c.destination, order_by=OUTBOX.c.id)
+        ranked = select(OUTBOX.c.id, nth.label("nth")).where(*where).subquery()
+        ids = (
+            select(ranked.c.id)
+            .where(ranked.c.nth <= per_destination)
+            .order_by(ranked.c.nth, ranked.c.id)
+            .limit(limit)
+        )
+    # Due again in the outer query: PostgreSQL re-reads a row that was locked meanwhile.
+    query = select(OUTBOX).where(OUTBOX.c.id.in_(ids.scalar_subquery()), due).order_by(OUTBOX.c.id)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = (await conn.execute(query)).mappings().all()
@@ -67,8 +102,8 @@ async def claim(
         .values(status="sending", available_at=now + lease, attempts=OUTBOX.c.attempts + 1)
         .returning(OUTBOX.c.id)
     )
-    ids = set(taken.scalars())
-    return [_claimed(r) for r in rows if r["id"] in ids]
+    ids_taken = set(taken.scalars())
+    return [_claimed(r) for r in rows if r["id"] in ids_taken]
 
 
 def _claimed(r: Any) -> Claimed:

@@ -25,7 +25,7 @@ import contextlib
 import dataclasses
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TextIO
 
@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
 CLAIM_LIMIT = 10  # messages per claim: each is renewed before its send anyway
+PER_DESTINATION = 5  # messages of one destination a lane holds at once (paced ~1/s)
+MAX_LANES = 8  # destinations sent to at once (each lane uses a database connection briefly)
 GIVE_UP_HOURS = 24.0
 BACKOFF_CAP = 300.0  # seconds: a transport back from an outage is used within 5 minutes
 
@@ -133,9 +135,14 @@ class Dispatcher:
         give_up_hours: float = GIVE_UP_HOURS,
         lease: timedelta = LEASE,
         claim_limit: int = CLAIM_LIMIT,
+        per_destination: int = PER_DESTINATION,
+        max_lanes: int = MAX_LANES,
     ) -> None:
         if not give_up_hours > 0:
             raise ValueError(f"give_up_hours must be more than 0, got {give_up_hours!r}")
+        for name, value in (("per_destination", per_destination), ("max_lanes", max_lanes)):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value!r}")
         self.engine = engine
         self.transport = transport
         self.clock = clock
@@ -145,6 +152,8 @@ class Dispatcher:
         # A send is cut off with a quarter of its lease left: nobody can claim it meanwhile.
         self.send_timeout = lease.total_seconds() * 0.75
         self.claim_limit = claim_limit
+        self.per_destination = per_destination
+        self.max_lanes = max_lanes
         self._wake = asyncio.Event()
         self._retries = Throttled(log, period=60.0)
         self._loop_failures = Throttled(log, period=60.0)
@@ -157,17 +166,86 @@ class Dispatcher:
         return datetime.fromtimestamp(self.clock(), UTC)
 
     async def run_once(self) -> int:
-        """Deliver every due message; returns how many were delivered."""
+        """Deliver every due message; returns how many were delivered.
+
+        One lane per destination (at most ``max_lanes`` at once) sends that destination's
+        messages in order, and lanes run concurrently: a destination that is paced,
+        rate-limited or slow holds back only itself. While lanes run, new destinations
+        are claimed as lanes finish, when woken (a new message) or every poll interval.
+        A lane's failure (the database is down) stops new claims; it is raised once the
+        running lanes have finished their sends."""
+        lanes: dict[str, asyncio.Task[int]] = {}
         delivered = 0
-        while True:
-            async with self.engine.begin() as conn:
-                batch = await repo.claim(
-                    conn, now=self._now(), lease=self.lease, limit=self.claim_limit
-                )
-            if not batch:
-                return delivered
+        failure: Exception | None = None
+        try:
+            while True:
+                if failure is None and len(lanes) < self.max_lanes:
+                    try:
+                        self._open_lanes(lanes, await self._claim_heads(lanes))
+                    except Exception as exc:
+                        failure = exc
+                if not lanes:
+                    break
+                await self._until_lane_ends_or_woken(lanes.values())
+                for destination in [d for d, lane in lanes.items() if lane.done()]:
+                    lane = lanes.pop(destination)
+                    if lane.cancelled():  # only run_once cancels its lanes; be safe anyway
+                        continue
+                    error = lane.exception()
+                    if error is None:
+                        delivered += lane.result()
+                    elif failure is None:
+                        failure = error if isinstance(error, Exception) else RuntimeError(error)
+        except BaseException:  # cancelled (shutdown): the lanes stop too, leases cover them
+            for lane in lanes.values():
+                lane.cancel()
+            await asyncio.gather(*lanes.values(), return_exceptions=True)
+            raise
+        if failure is not None:
+            raise failure
+        return delivered
+
+    async def _claim_heads(self, lanes: Mapping[str, object]) -> list[Claimed]:
+        """The oldest due messages of destinations no lane of ours is sending to."""
+        self._wake.clear()  # before claiming: a wake after this claims again
+        free = self.max_lanes - len(lanes)
+        async with self.engine.begin() as conn:
+            return await repo.claim(
+                conn, now=self._now(), lease=self.lease, limit=min(self.claim_limit, free),
+                per_destination=self.per_destination, skip=list(lanes),
+            )  # fmt: skip
+
+    def _open_lanes(self, lanes: dict[str, asyncio.Task[int]], batch: list[Claimed]) -> None:
+        by_destination: dict[str, list[Claimed]] = {}
+        for message in batch:  # oldest first within each destination
+            by_destination.setdefault(message.destination, []).append(message)
+        for destination, messages in by_destination.items():
+            lanes[destination] = asyncio.create_task(
+                self._lane(destination, messages), name=f"outbox lane {destination}"
+            )
+
+    async def _lane(self, destination: str, batch: list[Claimed]) -> int:
+        """Send one destination's messages one after another, claiming more of them as
+        long as some are due; each message's lease is renewed right before its send."""
+        delivered = 0
+        while batch:
             for message in batch:
                 delivered += await self._deliver(message)
+            async with self.engine.begin() as conn:
+                batch = await repo.claim(
+                    conn, now=self._now(), lease=self.lease, limit=self.per_destination,
+                    destination=destination,
+                )  # fmt: skip
+        return delivered
+
+    async def _until_lane_ends_or_woken(self, lanes: Iterable[asyncio.Task[int]]) -> None:
+        woken = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait(
+                [*lanes, woken], timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            woken.cancel()
 
     async def _deliver(self, message: Claimed) -> int:
         recorded = None

@@ -119,13 +119,13 @@ class SlackTransport:
         self.clock = clock
         self.pace = ChannelPace(clock=clock, sleep=sleep, interval=pace_seconds)
         self._dms: dict[str, str] = {}
-        self._blocked_until = float("-inf")
+        self._blocked_until: dict[str, float] = {}  # destination → when Slack takes it again
         self._bot_id: str | None = None
 
     async def deliver(self, message: Claimed) -> None:
         target = parse_destination(message.destination, message_id=message.id)
         blocks, text = self._content(message)
-        self._refuse_while_rate_limited()
+        self._refuse_while_rate_limited(target)
         channel = await self._open_dm(target[1:]) if target.startswith("@") else target
         thread_ts = await self._thread(message, channel)
         if message.unsure and await self._found_earlier(message, target, channel, thread_ts):
@@ -294,12 +294,14 @@ class SlackTransport:
         except Exception:
             log.exception("on_posted failed for outbox message %d (%s %s)", message.id, channel, ts)
 
-    def _refuse_while_rate_limited(self) -> None:
-        """After Slack said "wait N seconds", do not call it again before then."""
-        remaining = self._blocked_until - self.clock()
+    def _refuse_while_rate_limited(self, target: str) -> None:
+        """After Slack said "wait N seconds" about a destination, do not post there again
+        before then; other destinations go on (Slack limits posts per channel)."""
+        remaining = self._blocked_until.get(target, float("-inf")) - self.clock()
         if remaining > 0:
             raise DeliveryError(
-                f"Slack rate limit: waiting {remaining:.0f} s more", retry_after=remaining
+                f"Slack rate limit on {target}: waiting {remaining:.0f} s more",
+                retry_after=remaining,
             )
 
     async def _call(
@@ -330,7 +332,8 @@ class SlackTransport:
         if response.status_code == 429 or error == "ratelimited":
             wait = retry_after_seconds(response.headers)
             if wait is not None:
-                self._blocked_until = max(self._blocked_until, self.clock() + wait)
+                until = max(self._blocked_until.get(target, float("-inf")), self.clock() + wait)
+                self._blocked_until[target] = until
             return DeliveryError(
                 f"Slack {method} to {target}: rate limited", retry_after=wait,
                 maybe_sent=False if posting else None,

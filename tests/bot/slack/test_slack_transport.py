@@ -229,7 +229,9 @@ async def test_a_minute_of_slack_errors_delays_every_alert_and_loses_or_doubles_
     rows = await outbox_rows(sqlite_engine)
     assert [r["status"] for r in rows] == ["sent"] * len(keys)
     assert Counter(posted_texts(fake)) == {f"Hot lead {k}": 1 for k in keys}
-    failed = [c for c in fake.calls if not c.ok]
+    # The outage's answers (an unsure row's history look-up in a channel the fake has not
+    # seen a post in yet answers 200 channel_not_found, and is posted after it, once).
+    failed = [c for c in fake.calls if c.status != 200]
     assert failed
     assert all(c.at < T0 + 60 for c in failed)
     assert all(c.at >= T0 + 60 for c in fake.calls if c.ok)
