@@ -27,6 +27,7 @@ from storage import ingest as repo
 from storage import locks
 from storage.engine import sqlite_writer_engine
 from storage.ingest import StoredLead
+from storage.offloop import Worker
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +92,13 @@ class _Lead:
 class Pipeline:
     """Turns accepted events into stored scores. Shared by every request; call ``close()``.
 
-    The transaction body is synchronous code on a ``Connection`` and runs in one go: on
-    SQLite in a single writer thread (SQLite has one writer anyway), on PostgreSQL through
-    ``AsyncConnection.run_sync``. Either way a group of events costs one hop off the event
-    loop, not one per statement. On PostgreSQL several replicas may ingest at once: the
-    transaction locks its identity keys and leads first (``storage.locks``) and is run again
-    when the database broke a deadlock.
+    The transaction body is synchronous code on a ``Connection`` and runs in one go, off
+    the event loop: on SQLite in a single writer thread (SQLite has one writer anyway), on
+    PostgreSQL on an ingest worker (``storage.offloop.Worker``: a thread with its own loop
+    and pool). Either way a group of events costs one hop, not one per statement.
+    On PostgreSQL several replicas may ingest at once: the transaction locks its identity
+    keys and leads first (``storage.locks``) and is run again when the database broke a
+    deadlock.
     """
 
     engine: AsyncEngine
@@ -112,6 +114,7 @@ class Pipeline:
     _writer: Engine | None = field(init=False, default=None)
     _thread: ThreadPoolExecutor | None = field(init=False, default=None)
     _conn: Connection | None = field(init=False, default=None)
+    _worker: Worker | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.thresholds = default_thresholds(self.config.model.bands)
@@ -119,12 +122,16 @@ class Pipeline:
         self._writer = sqlite_writer_engine(self.engine)
         if self._writer is not None and not self.inline:
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadbot-writer")
+        if self._writer is None and not self.inline:
+            self._worker = Worker(self.engine, pooled=True, name="leadbot-ingest")
 
     @property
     def model(self) -> Model:
         return self.active.model
 
     async def close(self) -> None:
+        if self._worker is not None:
+            await self._worker.aclose()
         if self._thread is not None:
             self._thread.shutdown(wait=True)
         if self._conn is not None:
@@ -162,7 +169,9 @@ class Pipeline:
         alone = False
         for attempt in range(1, RETRIES + 1):
             try:
-                async with self.engine.begin() as conn:
+                if self._worker is not None:
+                    return await self._worker.write(self._apply, requests, now, alone)
+                async with self.engine.begin() as conn:  # inline: this loop has nothing else
                     return await conn.run_sync(self._apply, requests, now, alone)
             except DBAPIError as exc:
                 state = _sqlstate(exc)

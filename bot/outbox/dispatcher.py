@@ -31,8 +31,10 @@ from typing import Any, Protocol, TextIO
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.chat.plain import clean, render_alert
+from bot.chat.plain import clean
 from bot.metrics import OUTBOX_DELIVERIES
+from bot.outbox.messages import Kind, UnknownKind, decode
+from bot.outbox.text import plain_text
 from bot.throttle import Throttled
 from storage import outbox as repo
 from storage.outbox import Claimed
@@ -73,19 +75,27 @@ class Transport(Protocol):
 
 
 class ConsoleTransport:
-    """Prints alerts: the local default while no chat platform is configured."""
+    """Prints every message as plain text (``bot.outbox.text``): the local default while no
+    chat platform is configured."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
 
     async def deliver(self, message: Claimed) -> None:
         stream = self.stream or sys.stdout
-        if message.kind == "alert":
-            stream.write(render_alert(message.payload) + "\n\n")
-        else:  # the neutral text every other kind carries (a digest: its plain rendering)
-            text = message.payload.get("plain") or message.payload.get("text")
+        try:
+            typed = decode(message.kind, message.payload)
+        except UnknownKind:  # a kind newer than this code: its text, else its fields
+            text = message.payload.get("text")
             lines = str(text).splitlines() if text else [_summary(message.payload)]
             body = "\n".join(clean(line) for line in lines)
+        except ValueError as exc:  # the same payload fails the same way next time
+            raise DeliveryError(f"outbox message {message.id}: {exc}", permanent=True) from exc
+        else:
+            body = plain_text(typed)
+        if message.kind == Kind.ALERT:
+            stream.write(body + "\n\n")
+        else:
             stream.write(f"[{message.kind}] {body}\n\n")
         stream.flush()
 

@@ -25,7 +25,7 @@ from bot.digest.plain import render_text
 from bot.outbox.dispatcher import BACKOFF_CAP, LEASE, Dispatcher
 from bot.slack.digest_blocks import digest_blocks
 from bot.slack.runtime import build_slack
-from bot.teams.followup_cards import digest_card
+from bot.teams.digest_card import digest_card
 from config.loader import load_config
 from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade
