@@ -31,6 +31,7 @@ from bot.chat.messages import Action, Actor
 from bot.models.edges import BandEdges
 from bot.models.learning import Learner
 from bot.models.live import ActiveModel
+from bot.outbox.messages import AlertMessage
 from bot.slack.alert_blocks import CRM_ACTION, AlertState, alert_message
 from bot.slack.approvals import Managers, register_approvals
 from bot.slack.blocks import escape
@@ -192,7 +193,9 @@ def build_slack_app(
             log.warning("no alert recorded at %s/%s: the message is not updated", channel, ts)
             return
         blocks, text = alert_message(
-            posted.payload, state=slack_state(result.state), crm_url=config.slack.crm_url
+            AlertMessage.from_payload(posted.payload),
+            state=slack_state(result.state),
+            crm_url=config.slack.crm_url,
         )
         await client.chat_update(channel=channel, ts=ts, blocks=blocks, text=text)
 

@@ -15,13 +15,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat.actions import apply_action
 from bot.chat.messages import Action, Actor
 from bot.models.edges import BandEdges
-from bot.models.learning import PROPOSAL, Learner, describe
+from bot.models.learning import Learner, describe
 from bot.models.live import ActiveModel
 from bot.teams.alert_card import LEAD_ACTION
 from bot.teams.card_parts import Card, person
@@ -29,7 +28,8 @@ from bot.teams.cards import alert_card, proposal_card, text_card
 from bot.teams.proposal_card import APPROVE, MODEL, REJECT
 from config.loader import LeadbotConfig
 from storage.engine import session_factory
-from storage.posts import OUTBOX, find_post
+from storage.posts import find_post
+from storage.proposals import sent_proposal
 
 __all__ = ["LEAD_ACTION", "MODEL", "REFUSAL", "Clicked", "Clicks", "lead_click"]
 
@@ -161,12 +161,5 @@ class Clicks:
 async def proposal_payload(engine: AsyncEngine, version: int) -> dict[str, Any] | None:
     """The payload the proposal card of ``version`` was rendered from (the outbox keeps
     it, one row per destination, all alike)."""
-    query = (
-        select(OUTBOX.c.payload)
-        .where(OUTBOX.c.kind == PROPOSAL, OUTBOX.c.dedupe_key.like(f"{PROPOSAL}:v{version}:%"))
-        .order_by(OUTBOX.c.id)
-        .limit(1)
-    )
-    async with engine.connect() as conn:
-        payload = (await conn.execute(query)).scalar()
-    return dict(payload) if payload else None
+    sent = await sent_proposal(engine, version=version)
+    return None if sent is None else sent.payload
