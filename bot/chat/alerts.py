@@ -1,4 +1,5 @@
-"""The alert policy and the neutral alert message every chat platform renders.
+"""The alert policy and the alert message (``bot.outbox.messages.AlertMessage``) every chat
+platform renders.
 
 An alert is decided inside the ingest transaction and written to the outbox there, so a
 crash or a chat outage can delay it but never lose or double it.
@@ -12,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from bot.outbox.messages import AlertMessage, AlertScore, LeadRef, Signal
+from bot.outbox.messages import WhyNow as WhyNowFacts
 from scoring import Band, Score
 
 ACTIONS = ("claim", "qualify", "disqualify", "snooze")
@@ -68,32 +71,30 @@ def profile_facts(traits: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(label, str(value)) for label, value in candidates if value not in (None, "")]
 
 
+def new_alert(
+    *, lead: Mapping[str, Any], traits: Mapping[str, Any], score: Score, why: WhyNow, now: float
+) -> AlertMessage:
+    """The alert message: lead, score, why now, every contribution, facts and actions."""
+    return AlertMessage(
+        lead=LeadRef.from_json(lead),
+        score=AlertScore(
+            total=round(score.total, 1), fit=round(score.fit, 1), intent=round(score.intent, 1),
+            band=str(score.band), grade=score.grade, engagement=score.engagement,
+            probability=round(score.probability, 4),
+        ),
+        why_now=WhyNowFacts(why.type, why.name, iso(why.at), tuple(why.rules)),
+        contributions=tuple(Signal.from_json(c.to_dict()) for c in score.contributions),
+        facts=tuple(profile_facts(traits)),
+        actions=ACTIONS,
+        at=iso(now),
+    )  # fmt: skip
+
+
 def alert_payload(
     *, lead: Mapping[str, Any], traits: Mapping[str, Any], score: Score, why: WhyNow, now: float
 ) -> dict[str, Any]:
-    """The neutral alert: lead, score, why now, every contribution, facts and actions."""
-    return {
-        "lead": {k: lead.get(k) for k in ("id", "email", "name", "company")},
-        "score": {
-            "total": round(score.total, 1),
-            "fit": round(score.fit, 1),
-            "intent": round(score.intent, 1),
-            "band": str(score.band),
-            "grade": score.grade,
-            "engagement": score.engagement,
-            "probability": round(score.probability, 4),
-        },
-        "why_now": {
-            "type": why.type,
-            "name": why.name,
-            "at": iso(why.at),
-            "rules": list(why.rules),
-        },
-        "contributions": [c.to_dict() for c in score.contributions],
-        "facts": profile_facts(traits),
-        "actions": list(ACTIONS),
-        "at": iso(now),
-    }
+    """``new_alert`` as the outbox row stores it."""
+    return new_alert(lead=lead, traits=traits, score=score, why=why, now=now).to_payload()
 
 
 def crm_link(template: str | None, lead: Mapping[str, Any]) -> str | None:

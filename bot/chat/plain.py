@@ -9,7 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # types only: plain text imports no message module at run time
+    from bot.outbox.messages import AlertMessage
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -43,26 +46,25 @@ def contribution_lines(contributions: Sequence[Mapping[str, Any]], indent: str =
     return lines
 
 
-def render_alert(payload: Mapping[str, Any]) -> str:
+def render_alert(alert: AlertMessage) -> str:
     """The hot-lead alert as text: header, why now, fit/intent, breakdown, facts, actions."""
-    lead, sc, why = payload["lead"], payload["score"], payload["why_now"]
-    who = clean(lead.get("name") or lead.get("email") or lead["id"])
-    company = f" ({clean(lead['company'])})" if lead.get("company") else ""
-    what = f'{why["type"]} "{clean(why["name"])}"' if why.get("name") else why["type"]
+    lead, sc, why = alert.lead, alert.score, alert.why_now
+    who = clean(lead.shown)
+    company = f" ({clean(lead.company)})" if lead.company else ""
+    what = f'{why.type} "{clean(why.name)}"' if why.name else why.type
     lines = [
-        f"HOT LEAD  {who}{company}  score {sc['total']:.1f}  "
-        f"[{sc['grade']}{sc['engagement']}, p={sc['probability']:.2f}]",
-        f"  why now: {what} at {when(why['at'])}",
-        f"  fit {sc['fit']:.1f} (grade {sc['grade']}) + intent {sc['intent']:.1f} "
-        f"(engagement {sc['engagement']}/4)",
-        *contribution_lines(payload["contributions"], indent="  "),
+        f"HOT LEAD  {who}{company}  score {sc.total:.1f}  "
+        f"[{sc.grade}{sc.engagement}, p={sc.probability:.2f}]",
+        f"  why now: {what} at {when(why.at)}",
+        f"  fit {sc.fit:.1f} (grade {sc.grade}) + intent {sc.intent:.1f} "
+        f"(engagement {sc.engagement}/4)",
+        *contribution_lines([c.to_json() for c in alert.contributions], indent="  "),
     ]
-    facts = payload.get("facts") or []
-    if facts:
-        lines.append("  " + " · ".join(f"{clean(k)}: {clean(v)}" for k, v in facts))
-    if lead.get("email"):
-        lines.append(f"  e-mail: {clean(lead['email'])}")
-    lines.append("  actions: " + " · ".join(payload.get("actions", [])))
+    if alert.facts:
+        lines.append("  " + " · ".join(f"{clean(k)}: {clean(v)}" for k, v in alert.facts))
+    if lead.email:
+        lines.append(f"  e-mail: {clean(lead.email)}")
+    lines.append("  actions: " + " · ".join(alert.actions))
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.digest.content import Scope
+from bot.digest.data import Scope
 from config.routing import Routing
 
 

@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from bot.digest.content import Digest
+from bot.digest.data import Digest
 
 WIDTH, HEIGHT, DPI = 10.0, 3.8, 100  # 1000 × 380 pixels: readable in a Slack preview
 BAND_COLOURS = {"cold": "#7fa7d9", "warm": "#f2b04e", "hot": "#e4572e"}

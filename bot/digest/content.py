@@ -43,16 +43,27 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.digest.data import (
+    NONE_DEAD,
+    PERIODS,
+    Conversion,
+    Digest,
+    ModelHealth,
+    Period,
+    PeriodKind,
+    RepSpeed,
+    Scope,
+    ScopeKind,
+    percent,
+)
 from bot.models.abtest import cohort_stats
 from config.loader import LeadbotConfig
 from scoring.model import Model
@@ -60,140 +71,19 @@ from storage import digests as repo
 from storage import models as versions
 from storage import offloop
 from storage.abtests import running_test
-from storage.digests import HotEntry, HotLead, Label, Move
-from storage.outbox import Dead, dead_of
+from storage.digests import HotEntry, Label
+from storage.outbox import dead_of
 
-NONE_DEAD = Dead(0, None)
+__all__ = [  # the data types live in bot.digest.data; importable from here as before
+    "NONE_DEAD", "PERIODS", "Conversion", "Digest", "ModelHealth", "Period", "PeriodKind",
+    "RepSpeed", "Scope", "ScopeKind", "build_digest", "percent",
+]  # fmt: skip
 
 MIN_LABELS = 5  # labels a band (grade) needs before its conversion is compared
 TOP = 5  # movers each way
 BANDS = ("hot", "warm", "cold")  # best first
 GRADES = ("A", "B", "C", "D")
 FUNNEL = ("new", "hot", "claimed", "qualified", "won")
-PeriodKind = Literal["day", "week"]
-PERIODS: dict[str, timedelta] = {"day": timedelta(days=1), "week": timedelta(days=7)}
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    """``start <= at < end``, both UTC-aware."""
-
-    start: datetime
-    end: datetime
-
-    def __post_init__(self) -> None:
-        for name in ("start", "end"):
-            if getattr(self, name).tzinfo is None:
-                raise ValueError(f"Period.{name}: a UTC-aware datetime, got a naive one")
-        if self.start >= self.end:
-            raise ValueError(f"Period: start {self.start} is not before end {self.end}")
-
-    @classmethod
-    def last(cls, kind: str, now: float) -> Period:
-        """The day or week up to ``now`` (unix seconds)."""
-        if kind not in PERIODS:
-            raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {kind!r}")
-        end = datetime.fromtimestamp(now, UTC)
-        return cls(end - PERIODS[kind], end)
-
-    @property
-    def name(self) -> str:
-        """``day``, ``week``, or ``N days``."""
-        for kind, length in PERIODS.items():
-            if self.end - self.start == length:
-                return kind
-        return f"{(self.end - self.start) / timedelta(days=1):g} days"
-
-
-class ScopeKind(StrEnum):
-    ALL = "all"
-    TEAM = "team"
-    REP = "rep"
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """Whose leads: everyone's, a team's (name and member Slack user ids) or one rep's."""
-
-    kind: ScopeKind
-    name: str = ""
-    members: tuple[str, ...] = ()
-
-    @classmethod
-    def everyone(cls) -> Scope:
-        return cls(ScopeKind.ALL)
-
-    @classmethod
-    def team(cls, name: str, members: Iterable[str]) -> Scope:
-        return cls(ScopeKind.TEAM, name, tuple(members))
-
-    @classmethod
-    def rep(cls, user_id: str) -> Scope:
-        return cls(ScopeKind.REP, user_id, (user_id,))
-
-    @property
-    def members_filter(self) -> tuple[str, ...] | None:
-        """The storage filter: None for every lead."""
-        return None if self.kind is ScopeKind.ALL else self.members
-
-
-@dataclass(frozen=True, slots=True)
-class Conversion:
-    """Labelled leads of one band or grade and how many converted."""
-
-    group: str
-    labels: int
-    converted: int
-
-    @property
-    def rate(self) -> float | None:
-        return self.converted / self.labels if self.labels else None
-
-
-@dataclass(frozen=True, slots=True)
-class RepSpeed:
-    """A rep's claims in the period and the median alert → claim time of the timed ones."""
-
-    rep: str
-    claims: int
-    timed: int
-    median_seconds: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class ModelHealth:
-    version: int | None  # None: no version stored yet, the configured model scores
-    name: str
-    activated_at: datetime | None
-    labels_since: int
-    auc: float | None
-    pending: tuple[int, ...]
-    cohorts: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Digest:
-    period: Period
-    scope: Scope
-    now: datetime
-    sla_hours: float
-    new_hot: tuple[HotEntry, ...]
-    waiting: tuple[HotLead, ...]  # past the SLA, longest wait first
-    funnel: tuple[tuple[str, int], ...]
-    by_band: tuple[Conversion, ...]  # hot, warm, cold
-    by_grade: tuple[Conversion, ...]  # A, B, C, D
-    warnings: tuple[str, ...]
-    reps: tuple[RepSpeed, ...]
-    heating: tuple[Move, ...]
-    cooling: tuple[Move, ...]
-    model: ModelHealth
-    hot_counts: tuple[tuple[datetime, int], ...]  # bucket start, leads entering hot
-    bucket: timedelta
-    outbox_dead: Dead = NONE_DEAD  # messages that gave up: the bot's own health
-
-
-def percent(rate: float | None) -> str:
-    return "—" if rate is None else f"{rate * 100:.0f} %"
 
 
 def grade_of(fit: float, model: Model) -> str:

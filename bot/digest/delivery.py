@@ -1,12 +1,10 @@
 """Scheduled digests: build the digest of a schedule and queue it, chart included, through
 the outbox to the managers (or the schedule's ``to``).
 
-Everything a chat adapter needs is computed here, at queue time, and stored in the
-payload, so delivery is only transport (and a retry re-sends exactly the same digest):
-
-``{"title", "text" (Slack's escaped fallback), "plain" (render_text: any platform can show
-it), "blocks" (Slack Block Kit), "chart": {"png_base64", "filename", "title", "alt"},
-"period": {"kind", "start", "end"}, "scope": {"kind", "name"}}``
+The digest is read and its chart drawn here, at queue time, and stored as data
+(``bot.outbox.messages.DigestMessage``: the ``Digest`` through ``bot.digest.codec``, and the
+chart as base64 PNG), so a retry re-sends exactly the same digest; each platform renders
+it at send time (Slack Block Kit, a Teams Adaptive Card, the console's plain text).
 
 The scheduler runs each slot once (its run keys); the dedupe key — schedule, period end to
 the minute, destination — also keeps a repeated call within that minute from doubling it.
@@ -26,15 +24,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.digest.access import teams_of
 from bot.digest.chart import render_chart
 from bot.digest.content import Digest, Period, Scope, build_digest
-from bot.digest.plain import render_text, scope_name, title
+from bot.digest.plain import scope_name, title
 from bot.models.learning import manager_destinations
-from bot.slack.digest_blocks import digest_blocks
+from bot.outbox.messages import Chart, DigestMessage, Kind, outbox_row
 from config.loader import LeadbotConfig
 from config.schedules import Schedule
 from storage import offloop
 from storage.ingest import enqueue
 
-KIND = "digest"
+KIND = Kind.DIGEST
 FILENAME = "digest.png"
 SLACK = "slack:"
 
@@ -70,28 +68,21 @@ def schedule_key(schedule: Schedule) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
+def digest_message(digest: Digest, png: bytes) -> DigestMessage:
+    """The stored digest: its data and its chart (each platform renders it at send time)."""
+    return DigestMessage(
+        digest=digest,
+        chart=Chart(
+            png_base64=base64.b64encode(png).decode("ascii"), filename=FILENAME,
+            title=title(digest),
+            alt=f"Conversion by band and leads turning hot, {scope_name(digest.scope)}",
+        ),
+    )  # fmt: skip
+
+
 def digest_payload(digest: Digest, png: bytes) -> dict[str, Any]:
-    """The stored digest: Slack's blocks and fallback, plain text, and the chart."""
-    blocks, text = digest_blocks(digest)
-    name = title(digest)
-    return {
-        "title": name,
-        "text": text,
-        "plain": render_text(digest),
-        "blocks": blocks,
-        "chart": {
-            "png_base64": base64.b64encode(png).decode("ascii"),
-            "filename": FILENAME,
-            "title": name,
-            "alt": f"Conversion by band and leads turning hot, {scope_name(digest.scope)}",
-        },
-        "period": {
-            "kind": digest.period.name,
-            "start": digest.period.start.isoformat(),
-            "end": digest.period.end.isoformat(),
-        },
-        "scope": {"kind": str(digest.scope.kind), "name": digest.scope.name},
-    }
+    """``digest_message`` as the outbox row stores it."""
+    return digest_message(digest, png).to_payload()
 
 
 async def queue_digest(
@@ -117,15 +108,11 @@ async def queue_digest(
     )  # fmt: skip
     # Drawing is CPU work: off the event loop (the chart never touches pyplot's state).
     png = await asyncio.to_thread(render_chart, digest)
-    payload = digest_payload(digest, png)
+    message = digest_message(digest, png)
     end = int(now // 60 * 60)
     rows = [
-        {
-            "kind": KIND, "lead_id": None, "destination": dest,
-            "dedupe_key": f"{KIND}:{schedule_key(schedule)}:{end}:{dest}"[:255],
-            "payload": payload, "status": "pending", "attempts": 0,
-            "available_at": now, "created_at": now,
-        }
+        outbox_row(message, destination=dest, now=now,
+                   dedupe_key=f"{KIND}:{schedule_key(schedule)}:{end}:{dest}")
         for dest in digest_destinations(config, schedule, managers)
     ]  # fmt: skip
 

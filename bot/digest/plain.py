@@ -8,7 +8,7 @@ from datetime import datetime
 
 from bot.admin.outbox import dead_line
 from bot.chat.plain import clean
-from bot.digest.content import Conversion, Digest, ModelHealth, Scope, ScopeKind, percent
+from bot.digest.data import Conversion, Digest, ModelHealth, Scope, ScopeKind, percent
 from storage.digests import HotEntry, HotLead, LeadName, Move
 
 LIST_MAX = 10  # leads listed per section; the rest is a count
@@ -124,9 +124,10 @@ def _sections(d: Digest) -> list[list[str]]:
         f"  ({r.claims} claim{'s' if r.claims != 1 else ''}, {r.timed} timed)"
         for r in d.reps
     ]
+    sla = f"Waiting past the {d.sla_hours:g} h SLA: {d.waiting_count}"
     return [
-        [f"New hot leads: {len(d.new_hot)}", *_listed(hot, len(hot))],
-        [f"Waiting past the {d.sla_hours:g} h SLA: {len(d.waiting)}", *_listed(late, len(late))],
+        [f"New hot leads: {d.hot_count}", *_listed(hot, d.hot_count)],
+        [sla, *_listed(late, d.waiting_count)],
         ["Conversion by band (labels in the period)", *_conversions(d.by_band)],
         ["Conversion by fit grade", *_conversions(d.by_grade)],
         ["Alert → claim, median per rep", *(_listed(reps, len(reps)) or ["  no claims"])],

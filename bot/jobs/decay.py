@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.outbox.messages import CoolingMessage, Kind, LeadRef, outbox_row
 from config.loader import LeadbotConfig
 from scoring import Model, score
 from scoring.bands import Thresholds, default_thresholds, resolve_thresholds
@@ -46,7 +47,7 @@ from storage.sweeps import (
 log = logging.getLogger(__name__)
 
 CAUSE = "decay"
-COOLING = "cooling"
+COOLING = Kind.COOLING
 _SAME = 1e-9  # scores equal up to float noise are not rewritten
 
 
@@ -150,12 +151,10 @@ def _notify(conn: Connection, cooled: Sequence[tuple[DecayRow, Score]], now: flo
     """One ``cooling`` message per destination of each lead's last posted alert."""
     where = _last_alert_destinations(conn, [row.id for row, _ in cooled])
     messages = [
-        {
-            "kind": COOLING, "lead_id": row.id, "destination": destination,
-            "dedupe_key": f"{COOLING}:{row.id}:{int(now)}:{destination}"[:255],
-            "payload": cooling_payload(row._asdict(), new), "status": "pending",
-            "attempts": 0, "available_at": now, "created_at": now,
-        }
+        outbox_row(
+            cooling_message(row._asdict(), new), destination=destination, lead_id=row.id,
+            dedupe_key=f"{COOLING}:{row.id}:{int(now)}:{destination}", now=now,
+        )
         for row, new in cooled
         for destination in where.get(row.id, ())
     ]  # fmt: skip
@@ -178,14 +177,15 @@ def _last_alert_destinations(conn: Connection, lead_ids: Iterable[str]) -> dict[
     return {lead_id: places for lead_id, (_, places) in latest.items()}
 
 
+def cooling_message(lead: Mapping[str, Any], new: Score) -> CoolingMessage:
+    """The "cooling down" notice, posted in the thread of the lead's alert."""
+    ref = LeadRef.from_json(lead)
+    return CoolingMessage(
+        lead=ref, before="hot", after=str(new.band), score=round(new.total, 1),
+        text=f"{ref.shown} is cooling down: {new.total:.0f} points, now {new.band}.",
+    )  # fmt: skip
+
+
 def cooling_payload(lead: Mapping[str, Any], new: Score) -> dict[str, Any]:
-    """The neutral "cooling down" message, posted in the thread of the lead's alert."""
-    who = lead.get("name") or lead.get("email") or lead["id"]
-    return {
-        "lead": {k: lead.get(k) for k in ("id", "email", "name", "company")},
-        "from": "hot",
-        "to": str(new.band),
-        "score": round(new.total, 1),
-        "text": f"{who} is cooling down: {new.total:.0f} points, now {new.band}.",
-        "thread_of": {"lead_id": lead["id"]},
-    }
+    """``cooling_message`` as the outbox row stores it."""
+    return cooling_message(lead, new).to_payload()

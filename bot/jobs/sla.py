@@ -21,10 +21,9 @@ is due and the dispatcher delivers it within seconds, so the window in which a c
 overtake a queued reminder is that short (longer only during a chat outage, when a late
 reminder is harmless). Checking again at delivery would need SQL in every transport.
 
-Payloads are neutral (each chat adapter renders them):
-``{"lead": {id, email, name, company}, "score", "band", "hours_waiting", "alerted_at",
-"alerted_in": [destinations], "routed_to": [user ids], "text", "thread_of": {"lead_id"}}``
-(``thread_of`` on reminders only: an escalation stands on its own where managers read it).
+The messages are ``bot.outbox.messages.SlaReminder`` and ``SlaEscalation`` (data; each chat
+adapter renders them); a reminder carries ``thread_of``, an escalation stands on its own
+where managers read it.
 """
 
 from __future__ import annotations
@@ -41,6 +40,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.chat.plain import clean
 from bot.chat.routing import CONSOLE
 from bot.models.learning import manager_destinations
+from bot.outbox.messages import (
+    Kind,
+    LeadRef,
+    Message,
+    SlaEscalation,
+    SlaReminder,
+    outbox_row,
+)
 from config.loader import LeadbotConfig
 from storage import offloop
 from storage.ingest import enqueue
@@ -52,8 +59,9 @@ from storage.sweeps import (
     posts_since_alert,
 )
 
-REMINDER = "sla_reminder"
-ESCALATION = "sla_escalation"
+REMINDER = Kind.SLA_REMINDER
+ESCALATION = Kind.SLA_ESCALATION
+Row = dict[str, Any]
 HOT = "hot"
 SLACK = "slack:"
 TEAMS = "teams:"
@@ -156,40 +164,30 @@ def waiting_leads(conn: Connection, *, now: datetime, since: datetime) -> list[W
     return out
 
 
-def _row(
-    kind: str, key: str, lead: Waiting, destination: str, payload: dict[str, Any], now: float
-) -> dict[str, Any]:
+def _row(key: str, lead: Waiting, destination: str, message: Message, now: float) -> Row:
     alert = int(lead.alerted_at.timestamp())
-    return {
-        "kind": kind, "lead_id": lead.lead["id"], "destination": destination,
-        "dedupe_key": f"{key}:{lead.lead['id']}:{alert}:{destination}"[:255],
-        "payload": payload, "status": "pending", "attempts": 0, "available_at": now,
-        "created_at": now,
-    }  # fmt: skip
+    return outbox_row(
+        message, destination=destination, lead_id=lead.lead["id"], now=now,
+        dedupe_key=f"{key}:{lead.lead['id']}:{alert}:{destination}",
+    )  # fmt: skip
 
 
-def follow_ups(lead: Waiting, config: LeadbotConfig, now: float) -> list[dict[str, Any]]:
+def follow_ups(lead: Waiting, config: LeadbotConfig, now: float) -> list[Row]:
     """The outbox rows due for ``lead`` at ``now``: reminders, and the escalation once due."""
     hours = (now - lead.alerted_at.timestamp()) / 3600
     base = {
-        "lead": lead.lead, "score": round(lead.score, 1), "band": lead.band,
+        "lead": LeadRef.from_json(lead.lead), "score": round(lead.score, 1), "band": lead.band,
         "hours_waiting": round(hours, 1), "alerted_at": lead.alerted_at.isoformat(),
-        "alerted_in": list(lead.alerted_in), "routed_to": list(lead.routed_to),
+        "alerted_in": lead.alerted_in, "routed_to": lead.routed_to,
     }  # fmt: skip
-    reminder = {
-        **base,
-        "text": reminder_text(lead.lead, lead.score, hours),
-        "thread_of": {"lead_id": lead.lead["id"]},
-    }
-    rows = [
-        _row(REMINDER, "sla-remind", lead, d, reminder, now) for d in lead.alerted_in or (CONSOLE,)
-    ]
+    reminder = SlaReminder(**base, text=reminder_text(lead.lead, lead.score, hours))
+    rows = [_row("sla-remind", lead, d, reminder, now) for d in lead.alerted_in or (CONSOLE,)]
     # Compared as datetimes, like the query: both sides rounded to the microsecond alike.
     due = datetime.fromtimestamp(now, UTC) - timedelta(hours=config.sla.escalate_after_hours)
     if lead.alerted_at <= due:
-        escalation = {**base, "text": escalation_text(lead.lead, lead.score, hours)}
+        escalation = SlaEscalation(**base, text=escalation_text(lead.lead, lead.score, hours))
         rows += [
-            _row(ESCALATION, "sla-escalate", lead, d, escalation, now)
+            _row("sla-escalate", lead, d, escalation, now)
             for d in escalation_destinations(config, lead.alerted_in)
         ]
     return rows

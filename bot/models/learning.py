@@ -5,7 +5,8 @@ act on their decision (or apply by policy).
 refits, stores a proposed version and, in the same transaction, queues the proposal for
 the managers through the outbox (or, with ``auto_apply`` and better held-out metrics,
 activates it at once and queues a notice instead). ``decide`` applies a manager's Approve or
-Reject. Both are chat-agnostic: the payloads are neutral and each chat adapter renders them.
+Reject. Both are chat-agnostic: the messages are data (``bot.outbox.messages.ProposalMessage``) and
+each chat adapter renders them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bot.models.versions import (
     metric_lines,
     retrain,
 )
+from bot.outbox.messages import Kind, ProposalMessage, RuleChange, outbox_row
 from config.learning import Learning
 from config.loader import LeadbotConfig
 from storage import labels as stored_labels
@@ -39,8 +41,8 @@ from storage.models import Status
 
 log = logging.getLogger(__name__)
 
-PROPOSAL = "proposal"
-APPLIED = "model_applied"
+PROPOSAL = Kind.PROPOSAL
+APPLIED = Kind.MODEL_APPLIED
 
 
 AUTO = "auto_apply"
@@ -108,28 +110,31 @@ def manager_destinations(
     return tuple(fallback + (["teams:default"] if teams else []))
 
 
-def proposal_payload(result: RetrainResult, *, model_labels: Mapping[str, str]) -> dict[str, Any]:
-    """The neutral content of a proposal message: rule changes with their labels, the
-    held-out metrics before → after, and a fallback text."""
+def proposal_message(
+    result: RetrainResult, *, model_labels: Mapping[str, str], decision: str | None = None
+) -> ProposalMessage:
+    """The proposal for the managers: rule changes with their labels, the held-out metrics
+    before → after, and a fallback text; with ``decision``, the notice that it was applied."""
     p = result.proposal
     assert result.version_id is not None
-    changes = [
-        {"rule": rid, "label": model_labels.get(rid, rid), "old": old, "new": new}
+    changes = tuple(
+        RuleChange(rid, model_labels.get(rid, rid), old, new)
         for rid, (old, new) in p.changes.items()
-    ]
+    )
     version, base = result.version_id, result.base_id
-    return {
-        "version": version,
-        "base": base,
-        "labels": p.labels,
-        "changes": changes,
-        "intercept": p.model.intercept,
-        "points_per_logodds": p.model.points_per_logodds,
-        "metrics": metric_lines(p.metrics_before, p.metrics_after),
-        "improved": improved(p),
-        "text": f"Model v{version} proposed: a refit of v{base} on {p.labels} labels, "
+    return ProposalMessage(
+        version=version, base=base, labels=p.labels, changes=changes,
+        intercept=p.model.intercept, points_per_logodds=p.model.points_per_logodds,
+        metrics=tuple(metric_lines(p.metrics_before, p.metrics_after)), improved=improved(p),
+        text=f"Model v{version} proposed: a refit of v{base} on {p.labels} labels, "
         f"{len(changes)} rule(s) changed. Approve or reject it.",
-    }
+        decision=decision,
+    )  # fmt: skip
+
+
+def proposal_payload(result: RetrainResult, *, model_labels: Mapping[str, str]) -> dict[str, Any]:
+    """``proposal_message`` as the outbox row stores it."""
+    return proposal_message(result, model_labels=model_labels).to_payload()
 
 
 def count_labels(conn: Connection, labels: Mapping[str, float]) -> int:
@@ -154,10 +159,10 @@ async def retrain_now(
     def announce(conn: Connection, result: RetrainResult) -> None:
         if result.version_id is None:
             return
-        payload = proposal_payload(result, model_labels=labels)
-        if learning.auto_apply and payload["improved"]:
+        message = proposal_message(result, model_labels=labels)
+        if learning.auto_apply and message.improved:
             return  # announced once applied, below
-        _queue(conn, PROPOSAL, payload, destinations, now)
+        _queue(conn, message, destinations, now)
 
     result = await retrain(
         engine=engine, config_model=config.model, guardrails=learning.guardrails, now=now,
@@ -169,22 +174,19 @@ async def retrain_now(
         engine=engine, version_id=result.version_id, approve=True, by=AUTO,
         now=now, history_delta=config.alerts.history_min_delta, alerts=alerts,
     )  # fmt: skip
-    payload = {**proposal_payload(result, model_labels=labels), "decision": describe(decision)}
-    await offloop.write(engine, _queue, APPLIED, payload, destinations, now)
+    applied = proposal_message(result, model_labels=labels, decision=describe(decision))
+    await offloop.write(engine, _queue, applied, destinations, now)
     return result, decision
 
 
 def _queue(
-    conn: Connection, kind: str, payload: dict[str, Any], destinations: Sequence[str], now: float
+    conn: Connection, message: ProposalMessage, destinations: Sequence[str], now: float
 ) -> None:
+    key = f"{message.kind}:v{message.version}"
     rows = [
-        {
-            "kind": kind, "lead_id": None, "destination": dest,
-            "dedupe_key": f"{kind}:v{payload['version']}:{dest}", "payload": payload,
-            "status": "pending", "attempts": 0, "available_at": now, "created_at": now,
-        }
+        outbox_row(message, destination=dest, dedupe_key=f"{key}:{dest}", now=now)
         for dest in destinations
-    ]  # fmt: skip
+    ]
     enqueue(conn, rows=rows)
 
 

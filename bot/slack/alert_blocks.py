@@ -1,6 +1,6 @@
 """The hot-lead alert as Block Kit: who, the score and why, the facts, and the buttons.
 
-Built from the neutral payload of ``bot.chat.alerts.alert_payload``. After a click the message
+Built from ``bot.outbox.messages.AlertMessage`` at send time. After a click the message
 is rebuilt with an ``AlertState`` and updated in place, so the channel sees who acted.
 """
 
@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import (
 
 from bot.chat.alerts import crm_link
 from bot.chat.messages import Action, Outcome, remaining_actions, validate_outcome
+from bot.outbox.messages import AlertMessage, AlertScore, LeadRef, Signal, WhyNow
 from bot.slack.blocks import (
     FIELD_MAX,
     FIELDS_MAX,
@@ -108,33 +109,33 @@ class AlertState:
 
 
 def alert_message(
-    payload: Mapping[str, Any], *, state: AlertState | None = None, crm_url: str | None = None
+    alert: AlertMessage, *, state: AlertState | None = None, crm_url: str | None = None
 ) -> tuple[list[dict[str, Any]], str]:
     """Blocks for ``chat.postMessage`` / ``chat.update`` and the notification text."""
     state = state or AlertState()
-    lead = payload["lead"]
+    lead = alert.lead
     blocks: list[Block] = [
-        header(_title(lead, payload["score"])),
-        section(_score_line(payload["score"])),
-        section(_why_now(payload["why_now"])),
-        *_breakdown(payload["contributions"]),
+        header(_title(lead, alert.score)),
+        section(_score_line(alert.score)),
+        section(_why_now(alert.why_now)),
+        *_breakdown(alert.contributions),
     ]
-    facts = _facts(lead, payload.get("facts") or [])
+    facts = _facts(lead, alert.facts)
     if facts is not None:
         blocks.append(facts)
-    alerted = f"Lead id {clip(lead['id'], 200)} · alerted {slack_date(payload.get('at'))}"
+    alerted = f"Lead id {clip(lead.id, 200)} · alerted {slack_date(alert.at)}"
     blocks.append(ContextBlock(elements=[mrkdwn(alerted)]))
     blocks.append(DividerBlock())
     if state.lines():
         blocks.append(section("\n".join(state.lines())))
-    buttons = _buttons(str(lead["id"]), state.actions(), crm_link(crm_url, lead))
+    buttons = _buttons(lead.id, state.actions(), crm_link(crm_url, lead.to_json()))
     if buttons:
         blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK, elements=buttons))
-    return render(blocks), fallback(_notification(payload, state))
+    return render(blocks), fallback(_notification(alert, state))
 
 
 def who(lead: Mapping[str, Any]) -> str:
-    """The raw name to show for a lead: name, else e-mail, else id."""
+    """The raw name to show for a lead (a report, a summary): name, else e-mail, else id."""
     return str(lead.get("name") or lead.get("email") or lead["id"])
 
 
@@ -146,30 +147,28 @@ def title(name: str, company: object, points: float) -> str:
     return clip(text, room) + suffix
 
 
-def _title(lead: Mapping[str, Any], sc: Mapping[str, Any]) -> str:
-    return f"🔥 {title(who(lead), lead.get('company'), sc['total'])}"
+def _title(lead: LeadRef, sc: AlertScore) -> str:
+    return f"🔥 {title(lead.shown, lead.company, sc.total)}"
 
 
-def _score_line(sc: Mapping[str, Any]) -> str:
+def _score_line(sc: AlertScore) -> str:
     return (
-        f"*{str(sc['band']).capitalize()}* · score *{sc['total']:.1f}*\n"
-        f"Fit {sc['fit']:.0f} · grade {escape(sc['grade'])}   "
-        f"Intent {sc['intent']:.0f} · engagement {sc['engagement']}/4   "
-        f"p = {sc['probability']:.2f}"
+        f"*{str(sc.band).capitalize()}* · score *{sc.total:.1f}*\n"
+        f"Fit {sc.fit:.0f} · grade {escape(sc.grade)}   "
+        f"Intent {sc.intent:.0f} · engagement {sc.engagement}/4   "
+        f"p = {sc.probability:.2f}"
     )
 
 
-def _why_now(why: Mapping[str, Any]) -> str:
-    what = (
-        f"{escape(why['name'])} ({escape(why['type'])})" if why.get("name") else escape(why["type"])
-    )
-    rules = why.get("rules") or []
-    hit = f"\nMatched: {escape(', '.join(map(str, rules)))}" if rules else ""
-    return f":zap: *Why now:* {what} — {slack_date(why.get('at'))}{hit}"
+def _why_now(why: WhyNow) -> str:
+    what = f"{escape(why.name)} ({escape(why.type)})" if why.name else escape(why.type)
+    hit = f"\nMatched: {escape(', '.join(why.rules))}" if why.rules else ""
+    return f":zap: *Why now:* {what} — {slack_date(why.at)}{hit}"
 
 
 def contribution_line(c: Mapping[str, Any]) -> str:
-    """``+30.0  Requested a demo · 1 event, last <date>``; a real minus sign for negatives."""
+    """``+30.0  Requested a demo · 1 event, last <date>``; a real minus sign for negatives.
+    ``c``: a contribution as JSON (``scoring.Contribution.to_dict``, ``Signal.to_json``)."""
     points = f"{c['points']:+.1f}".replace("-", "−")
     line = f"`{points}`  {escape(c['label'])}"
     if c.get("count") is not None:
@@ -178,17 +177,17 @@ def contribution_line(c: Mapping[str, Any]) -> str:
     return line
 
 
-def _breakdown(contributions: Sequence[Mapping[str, Any]]) -> list[SectionBlock]:
+def _breakdown(contributions: Sequence[Signal]) -> list[SectionBlock]:
     if not contributions:
         return [section("*Score breakdown:* no signals yet")]
-    lines = ["*Score breakdown*", *(contribution_line(c) for c in contributions)]
+    lines = ["*Score breakdown*", *(contribution_line(c.to_json()) for c in contributions)]
     return line_sections(lines, max_sections=BREAKDOWN_SECTIONS, more=more_note("signals"))
 
 
-def _facts(lead: Mapping[str, Any], facts: Sequence[Sequence[Any]]) -> SectionBlock | None:
-    pairs = [(str(k), v) for k, v in facts]
-    if lead.get("email"):
-        pairs.append(("E-mail", lead["email"]))
+def _facts(lead: LeadRef, facts: Sequence[tuple[str, str]]) -> SectionBlock | None:
+    pairs: list[tuple[str, Any]] = list(facts)
+    if lead.email:
+        pairs.append(("E-mail", lead.email))
     if not pairs:
         return None
     fields = [mrkdwn(f"*{clip(k, 100)}*\n{clip(v, FIELD_MAX - 110)}") for k, v in pairs]
@@ -209,10 +208,10 @@ def _buttons(lead_id: str, actions: Sequence[Action], crm_url: str | None) -> li
     return buttons
 
 
-def _notification(payload: Mapping[str, Any], state: AlertState) -> str:
-    lead, sc, why = payload["lead"], payload["score"], payload["why_now"]
-    company = f" ({lead['company']})" if lead.get("company") else ""
-    what = why.get("name") or why["type"]
-    text = f"Hot lead: {who(lead)}{company}, score {sc['total']:.0f} — {what}"
+def _notification(alert: AlertMessage, state: AlertState) -> str:
+    lead, why = alert.lead, alert.why_now
+    company = f" ({lead.company})" if lead.company else ""
+    what = why.name or why.type
+    text = f"Hot lead: {lead.shown}{company}, score {alert.score.total:.0f} — {what}"
     done = state.outcome or ("claimed" if state.claimed_by else None)
     return f"{text} [{done}]" if done else text

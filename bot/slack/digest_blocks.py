@@ -1,4 +1,5 @@
-"""A digest as Slack Block Kit, with the plain text as the notification fallback.
+"""A digest as Slack Block Kit, built at send time from the digest's data
+(``bot.outbox.messages.DigestMessage``), with the plain text as the notification fallback.
 
 Lead names and companies come from outside: they reach Slack only through
 ``bot.slack.blocks.escape``/``clip`` (no forged mentions or links). People are Slack user
@@ -13,7 +14,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, SectionBlock
 
-from bot.digest.content import Conversion, Digest, RepSpeed
+from bot.digest.data import Conversion, Digest, RepSpeed
 from bot.digest.plain import (
     LIST_MAX,
     conversion_line,
@@ -27,6 +28,7 @@ from bot.digest.plain import (
     title,
     waited,
 )
+from bot.outbox.messages import DigestMessage
 from bot.slack.blocks import (
     FIELD_MAX,
     clip,
@@ -48,6 +50,15 @@ NAME_MAX = 80  # characters of a lead's name and company in one line
 SECTIONS_PER_LIST = 2
 
 
+def digest_message(message: DigestMessage) -> tuple[list[dict[str, Any]], str]:
+    """A scheduled ``digest``: rendered from its data; a row queued before digests stored
+    their data posts the blocks and fallback rendered then."""
+    if message.digest is not None:
+        return digest_blocks(message.digest)
+    assert message.legacy is not None
+    return [dict(b) for b in message.legacy.blocks], message.legacy.text  # escaped then
+
+
 def digest_blocks(digest: Digest) -> tuple[list[dict[str, Any]], str]:
     """Blocks for ``chat.postMessage`` or a ``response_url``, and the fallback text."""
     blocks: list[Block] = [
@@ -57,14 +68,18 @@ def digest_blocks(digest: Digest) -> tuple[list[dict[str, Any]], str]:
     if digest.warnings:
         blocks.append(section("\n".join(f"*{escape(w)}*" for w in digest.warnings)))
     blocks += [section(escape(funnel_line(digest))), DividerBlock()]
-    blocks += _list(f"New hot leads: {len(digest.new_hot)}", [_hot(e) for e in digest.new_hot])
+    blocks += _list(
+        f"New hot leads: {digest.hot_count}", [_hot(e) for e in digest.new_hot], digest.hot_count
+    )
     late = [
         f"{w.score:.1f} · {_who(w.lead)} · waiting {waited(w, digest.now)}" for w in digest.waiting
     ]
-    blocks += _list(f"Waiting past the {digest.sla_hours:g} h SLA: {len(digest.waiting)}", late)
+    heading = f"Waiting past the {digest.sla_hours:g} h SLA: {digest.waiting_count}"
+    blocks += _list(heading, late, total=digest.waiting_count)
     blocks.append(_fields(("Conversion by band", digest.by_band),
                           ("Conversion by fit grade", digest.by_grade)))  # fmt: skip
-    blocks += _list("Alert → claim, median per rep", [_rep(r) for r in digest.reps], "no claims")
+    reps = [_rep(r) for r in digest.reps]
+    blocks += _list("Alert → claim, median per rep", reps, empty="no claims")
     blocks.append(_movers(digest.heating, digest.cooling))
     health = [mrkdwn(escape(line)) for line in health_lines(digest)]
     blocks.append(ContextBlock(elements=health))
@@ -89,11 +104,15 @@ def _rep(rep: RepSpeed) -> str:
     return f"{person(rep.rep)} · {median} ({rep.claims} claim{plural}, {rep.timed} timed)"
 
 
-def _list(heading: str, lines: Sequence[str], empty: str = "none") -> list[SectionBlock]:
-    """A bold heading and escaped lines, at most ``LIST_MAX`` of them, then a count."""
+def _list(
+    heading: str, lines: Sequence[str], total: int | None = None, *, empty: str = "none"
+) -> list[SectionBlock]:
+    """A bold heading and escaped lines, at most ``LIST_MAX`` of them, then a count of the
+    rest of ``total`` (the lines given, unless a stored digest kept fewer)."""
+    count = len(lines) if total is None else total
     shown = list(lines[:LIST_MAX]) or [empty]
-    if len(lines) > LIST_MAX:
-        shown.append(more_note("leads")(len(lines) - LIST_MAX))
+    if count > LIST_MAX:
+        shown.append(more_note("leads")(count - LIST_MAX))
     head = f"*{escape(heading)}*"
     return line_sections([head, *shown], max_sections=SECTIONS_PER_LIST, more=more_note("lines"))
 

@@ -4,11 +4,11 @@ decision in place of the buttons."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ContextBlock
 
+from bot.outbox.messages import ProposalMessage, RuleChange
 from bot.slack.blocks import (
     MAX_BLOCKS,
     clip,
@@ -28,43 +28,40 @@ DECISION_BLOCK = "model_decision"
 
 
 def proposal_message(
-    payload: Mapping[str, Any], *, decision: str | None = None
+    proposal: ProposalMessage, *, decision: str | None = None
 ) -> tuple[list[dict[str, Any]], str]:
-    """Blocks and fallback text for a ``proposal`` or ``model_applied`` outbox payload.
+    """Blocks and fallback text for a ``proposal`` or ``model_applied`` message.
     ``decision`` (Slack mrkdwn, already escaped): shown instead of the buttons."""
-    version, base = int(payload["version"]), int(payload["base"])
-    decided = decision or payload.get("decision")
-    title = f"Model v{version} {'applied' if payload.get('decision') else 'proposed'}"
+    decided = decision or proposal.decision
+    title = f"Model v{proposal.version} {'applied' if proposal.decision else 'proposed'}"
     blocks: list[Block] = [
         header(title),
         section(
-            f"A refit of v{base} on {int(payload['labels'])} labels from reps' feedback. "
+            f"A refit of v{proposal.base} on {proposal.labels} labels from reps' feedback. "
             "Points per rule, old → new:"
         ),
     ]
-    lines = [_change(c) for c in payload.get("changes", [])] or ["_no rule's points change_"]
+    lines = [_change(c) for c in proposal.changes] or ["_no rule's points change_"]
     lines.append(
-        f"intercept {payload['intercept']:g} · {payload['points_per_logodds']:g} points per "
-        "log-odds"
+        f"intercept {proposal.intercept:g} · {proposal.points_per_logodds:g} points per log-odds"
     )
     blocks += line_sections(lines, max_sections=20, more=more_note("rules"))
-    metrics = "\n".join(escape(m) for m in payload.get("metrics", []))
+    metrics = "\n".join(escape(m) for m in proposal.metrics)
     blocks.append(
         section(f"*Held-out labels* (the newest), current model → refit on the older:\n{metrics}")
     )
     if decided:
         blocks.append(ContextBlock(block_id=DECISION_BLOCK, elements=[mrkdwn(str(decided))]))
     else:
-        blocks.append(_buttons(version, bool(payload.get("improved"))))
+        blocks.append(_buttons(proposal.version, proposal.improved))
     assert len(blocks) <= MAX_BLOCKS
-    text = f"{payload['text']} {_plain(decided)}" if decided else str(payload["text"])
+    text = f"{proposal.text} {_plain(decided)}" if decided else proposal.text
     return render(blocks), fallback(text)
 
 
-def _change(change: Mapping[str, Any]) -> str:
-    old, new = float(change["old"]), float(change["new"])
-    arrow = "▲" if new > old else "▼"
-    return f"{arrow} {clip(change['label'], 120)}: {old:g} → *{new:g}*"
+def _change(change: RuleChange) -> str:
+    arrow = "▲" if change.new > change.old else "▼"
+    return f"{arrow} {clip(change.label, 120)}: {change.old:g} → *{change.new:g}*"
 
 
 def _buttons(version: int, improved: bool) -> ActionsBlock:

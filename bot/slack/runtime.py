@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -19,18 +20,24 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.errors import Refusal
-from bot.jobs.sla import ESCALATION, REMINDER, alert_thread
+from bot.jobs.sla import alert_thread
 from bot.models.edges import BandEdges
-from bot.models.learning import APPLIED, PROPOSAL, Learner
+from bot.models.learning import Learner
 from bot.models.live import ActiveModel
+from bot.outbox.messages import (
+    AlertMessage,
+    CoolingMessage,
+    DigestMessage,
+    Kind,
+    Message,
+    ProposalMessage,
+    SlaEscalation,
+    SlaReminder,
+)
 from bot.slack.alert_blocks import alert_message
 from bot.slack.app import build_slack_app
-from bot.slack.followup_blocks import (
-    cooling_message,
-    digest_message,
-    escalation_message,
-    reminder_message,
-)
+from bot.slack.digest_blocks import digest_message
+from bot.slack.followup_blocks import cooling_message, escalation_message, reminder_message
 from bot.slack.gate import SlackGate
 from bot.slack.proposal_blocks import proposal_message
 from bot.slack.transport import Render, SlackTransport
@@ -44,6 +51,8 @@ from storage.posts import record_post
 log = logging.getLogger(__name__)
 
 ROUTE = "/slack/events"
+Rendered = tuple[list[dict[str, Any]], str]
+M = TypeVar("M")
 SLACK_APP: web.AppKey[AsyncApp] = web.AppKey("slack_app")
 SLACK_GATE: web.AppKey[SlackGate] = web.AppKey("slack_gate")
 
@@ -99,7 +108,7 @@ def build_slack(
     sessions = session_factory(engine)
 
     async def remember(message: Claimed, channel: str, ts: str) -> None:
-        if message.kind != "alert":  # only alerts are updated after a click
+        if message.kind != Kind.ALERT:  # only alerts are updated after a click
             return
         async with sessions() as session:
             await record_post(
@@ -123,16 +132,29 @@ def build_slack(
 
 
 def renderers(config: LeadbotConfig) -> Mapping[str, Render]:
-    """Block Kit for each kind of outbox message the bot sends to Slack."""
+    """Block Kit for each kind of outbox message the bot sends to Slack, from the typed
+    message (``bot.outbox.messages``) the transport decodes each row to."""
+    crm_url = config.slack.crm_url
     return {
-        "alert": lambda payload: alert_message(payload, crm_url=config.slack.crm_url),
-        PROPOSAL: proposal_message,
-        APPLIED: proposal_message,
-        REMINDER: reminder_message,
-        ESCALATION: escalation_message,
-        "cooling": cooling_message,
-        "digest": digest_message,
+        Kind.ALERT: typed(AlertMessage, lambda alert: alert_message(alert, crm_url=crm_url)),
+        Kind.PROPOSAL: typed(ProposalMessage, proposal_message),
+        Kind.MODEL_APPLIED: typed(ProposalMessage, proposal_message),
+        Kind.SLA_REMINDER: typed(SlaReminder, reminder_message),
+        Kind.SLA_ESCALATION: typed(SlaEscalation, escalation_message),
+        Kind.COOLING: typed(CoolingMessage, cooling_message),
+        Kind.DIGEST: typed(DigestMessage, digest_message),
     }
+
+
+def typed(kind: type[M], render: Callable[[M], Rendered]) -> Render:
+    """``render`` for messages of type ``kind``; another type is a bug, said as such."""
+
+    def checked(message: Message) -> Rendered:
+        if not isinstance(message, kind):
+            raise TypeError(f"expected a {kind.__name__}, got {type(message).__name__}")
+        return render(message)
+
+    return checked
 
 
 @asynccontextmanager

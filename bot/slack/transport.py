@@ -56,11 +56,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.outbox.dispatcher import DeliveryError
+from bot.outbox.messages import Message, decode
 from storage.outbox import Claimed
 
 log = logging.getLogger(__name__)
 
-Render = Callable[[Mapping[str, Any]], tuple[list[dict[str, Any]], str]]
+Render = Callable[[Message], tuple[list[dict[str, Any]], str]]  # typed message → blocks, text
 OnPosted = Callable[[Claimed, str, str], Awaitable[None]]  # (message, channel id, ts)
 ThreadOf = Callable[[str, str], Awaitable[str | None]]  # (lead id, channel id) → thread ts
 Sleep = Callable[[float], Awaitable[None]]
@@ -81,9 +82,9 @@ class _Unknown(Exception):
 class SlackTransport:
     """Posts outbox messages to Slack; satisfies ``bot.outbox.dispatcher.Transport``.
 
-    ``renderers[kind](payload) -> (blocks, fallback_text)`` renders each kind of message
-    (alerts, proposals…); a kind without one posts ``payload["text"]`` (and
-    ``payload["blocks"]`` if any). ``on_posted(message,
+    ``renderers[kind](message) -> (blocks, fallback_text)`` renders each kind of message
+    (alerts, proposals…) from the typed message the row decodes to; a kind without one
+    posts ``payload["text"]`` (and ``payload["blocks"]`` if any). ``on_posted(message,
     channel_id, ts)`` runs after every successful post so the caller can remember where the
     message lives (to update it or reply in its thread). ``thread_of(lead_id, channel_id)``
     finds the ts of the lead's latest alert in a channel, for payloads with ``thread_of``.
@@ -256,11 +257,13 @@ class SlackTransport:
             )  # fmt: skip
 
     def _content(self, message: Claimed) -> tuple[list[dict[str, Any]], str]:
-        """Blocks and fallback text: rendered for known kinds, ``payload["text"]`` otherwise."""
+        """Blocks and fallback text: the row decoded to its typed message
+        (``bot.outbox.messages.decode``) and rendered, for kinds with a renderer;
+        ``payload["text"]`` otherwise."""
         render = self.renderers.get(message.kind)
         if render is not None:
             try:
-                return render(message.payload)
+                return render(decode(message.kind, message.payload))
             except Exception as exc:  # the same payload renders the same way next time
                 raise DeliveryError(
                     f"outbox message {message.id}: rendering the {message.kind} failed: {exc!r}",

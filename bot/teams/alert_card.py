@@ -1,6 +1,6 @@
 """The hot-lead alert as an Adaptive Card: who, the score and why, the facts, the actions.
 
-Built from the neutral payload of ``bot.chat.alerts.alert_payload``, like the Slack alert
+Built from ``bot.outbox.messages.AlertMessage`` at send time, like the Slack alert
 (``bot/slack/alert_blocks.py``) and with the same information. After a click the handler
 rebuilds the card with ``state`` (``bot.chat.actions.ActionResult.state``) and updates it in
 place: everyone sees who claimed or decided and when, and actions that no longer apply
@@ -20,6 +20,7 @@ from typing import Any
 
 from bot.chat.alerts import crm_link
 from bot.chat.messages import Action, DisqualifyReason, Outcome, remaining_actions, validate_outcome
+from bot.outbox.messages import AlertMessage, AlertScore, LeadRef, WhyNow
 from bot.teams.card_parts import (
     Card,
     Element,
@@ -126,34 +127,33 @@ class AlertView:
 
 
 def alert_card(
-    payload: Mapping[str, Any], *, state: Mapping[str, Any] | None = None,
-    crm_url: str | None = None,
-) -> Card:  # fmt: skip
+    alert: AlertMessage, *, state: Mapping[str, Any] | None = None, crm_url: str | None = None
+) -> Card:
     """The alert card; ``crm_url`` is a template with ``{id}`` or ``{email}``
     (``config.slack.crm_url``). Raises ``CardTooLargeError`` if it cannot fit 40 KB."""
     view = AlertView.of(state)
-    return fit_card(lambda n: _card(payload, view, crm_url, n), BREAKDOWN_LIMITS, "alert")
+    return fit_card(lambda n: _card(alert, view, crm_url, n), BREAKDOWN_LIMITS, "alert")
 
 
-def _card(payload: Mapping[str, Any], view: AlertView, crm_url: str | None, limit: int) -> Card:
-    lead, sc = payload["lead"], payload["score"]
+def _card(alert: AlertMessage, view: AlertView, crm_url: str | None, limit: int) -> Card:
+    lead, sc = alert.lead, alert.score
     body: list[Element] = [
-        heading(f"🔥 {title(who(lead), lead.get('company'), sc['total'])}"),
+        heading(f"🔥 {title(lead.shown, lead.company, sc.total)}"),
         *score_parts(sc),
-        why_now(payload["why_now"]),
-        *breakdown(payload.get("contributions") or [], limit),
+        why_now(alert.why_now),
+        *breakdown([c.to_json() for c in alert.contributions], limit),
     ]
-    fact_pairs = _facts(lead, payload.get("facts") or [])
+    fact_pairs = _facts(lead, alert.facts)
     if fact_pairs:
         body.append(facts(fact_pairs))
-    body.append(subtle(f"Lead id {clip(lead['id'], 200)} · alerted {date(payload.get('at'))}"))
+    body.append(subtle(f"Lead id {clip(lead.id, 200)} · alerted {date(alert.at)}"))
     if view.lines():
         body.append(container([text(line) for line in view.lines()], separator=True))
-    actions = lead_actions(str(lead["id"]), view.actions())
-    link = crm_link(crm_url, lead)
+    actions = lead_actions(lead.id, view.actions())
+    link = crm_link(crm_url, lead.to_json())
     if link:
         actions.append({"type": "Action.OpenUrl", "title": "Open in CRM", "url": link})
-    return card(body, actions, summary=_summary(payload, view))
+    return card(body, actions, summary=_summary(alert, view))
 
 
 def who(lead: Mapping[str, Any]) -> str:
@@ -169,31 +169,26 @@ def title(name: str, company: object, total: float) -> str:
     return f"{head} — {total:.0f}"
 
 
-def score_parts(sc: Mapping[str, Any]) -> list[Element]:
+def score_parts(sc: AlertScore) -> list[Element]:
     """Band and score, then fit and intent with grade and engagement level."""
     return [
         text(
-            f"**{plain(str(sc['band']).capitalize())}** · score **{sc['total']:.1f}** · "
-            f"p = {sc['probability']:.2f}",
+            f"**{plain(sc.band.capitalize())}** · score **{sc.total:.1f}** · "
+            f"p = {sc.probability:.2f}",
             spacing="Small",
         ),
         facts([
-            ("Fit", f"{sc['fit']:.0f} · grade {plain(sc['grade'])}"),
-            ("Intent", f"{sc['intent']:.0f} · engagement {plain(sc['engagement'])}/4"),
+            ("Fit", f"{sc.fit:.0f} · grade {plain(sc.grade)}"),
+            ("Intent", f"{sc.intent:.0f} · engagement {plain(sc.engagement)}/4"),
         ]),
     ]  # fmt: skip
 
 
-def why_now(why: Mapping[str, Any]) -> Element:
-    what = (
-        f"{clip(why['name'], 200)} ({plain(why['type'])})"
-        if why.get("name")
-        else plain(why["type"])
-    )
-    items = [text(f"⚡ **Why now:** {what} — {date(why.get('at'))}")]
-    rules = why.get("rules") or []
-    if rules:
-        items.append(subtle(f"Matched: {clip(', '.join(map(str, rules)), 300)}"))
+def why_now(why: WhyNow) -> Element:
+    what = f"{clip(why.name, 200)} ({plain(why.type)})" if why.name else plain(why.type)
+    items = [text(f"⚡ **Why now:** {what} — {date(why.at)}")]
+    if why.rules:
+        items.append(subtle(f"Matched: {clip(', '.join(why.rules), 300)}"))
     return container(items, separator=True)
 
 
@@ -219,10 +214,10 @@ def breakdown(contributions: Sequence[Mapping[str, Any]], limit: int) -> list[El
     return parts
 
 
-def _facts(lead: Mapping[str, Any], pairs: Sequence[Sequence[Any]]) -> list[tuple[str, str]]:
+def _facts(lead: LeadRef, pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     out = [(clip(k, 60), clip(v, 300)) for k, v in pairs]
-    if lead.get("email"):
-        out.append(("E-mail", clip(lead["email"], 300)))
+    if lead.email:
+        out.append(("E-mail", clip(lead.email, 300)))
     return out[:FACTS_MAX]
 
 
@@ -257,10 +252,12 @@ def disqualify_action(data: Mapping[str, Any]) -> Element:
     }
 
 
-def _summary(payload: Mapping[str, Any], view: AlertView) -> str:
-    lead, sc, why = payload["lead"], payload["score"], payload["why_now"]
-    company = f" ({clip(lead['company'], NAME_MAX)})" if lead.get("company") else ""
-    what = clip(why.get("name") or why["type"], 200)
-    summary = f"Hot lead: {clip(who(lead), NAME_MAX)}{company}, score {sc['total']:.0f} — {what}"
+def _summary(alert: AlertMessage, view: AlertView) -> str:
+    lead, why = alert.lead, alert.why_now
+    company = f" ({clip(lead.company, NAME_MAX)})" if lead.company else ""
+    what = clip(why.name or why.type, 200)
+    summary = (
+        f"Hot lead: {clip(lead.shown, NAME_MAX)}{company}, score {alert.score.total:.0f} — {what}"
+    )
     status = view.status()
     return f"{summary} ({status})" if status else summary

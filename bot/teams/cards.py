@@ -1,9 +1,10 @@
 """Adaptive Cards for Teams: one entry point per outbox kind, and the renderers by name.
 
-``card_for(kind, payload)`` is what the Teams transport calls for an outbox message; the
-handlers call ``alert_card`` (with the state after a click), ``proposal_card`` (with the
-decision) and ``reply_card`` (a command's answer) directly. Every function is pure: plain
-dicts in, a plain-dict card (schema 1.5, within ``MAX_CARD_BYTES``) out.
+``card_for(message)`` is what the Teams transport calls for an outbox row, decoded to its
+typed message (``bot.outbox.messages``); a kind newer than this code gets ``text_card`` of
+its text. The handlers call ``alert_card`` (with the state after a click), ``proposal_card``
+(with the decision) and ``reply_card`` (a command's answer) directly. Every function is pure: plain
+data in, a plain-dict card (schema 1.5, within ``MAX_CARD_BYTES``) out.
 """
 
 from __future__ import annotations
@@ -13,9 +14,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.chat.alerts import crm_link
+from bot.outbox.messages import (
+    AlertMessage,
+    CoolingMessage,
+    DigestMessage,
+    Message,
+    ProposalMessage,
+    SlaEscalation,
+    SlaReminder,
+)
 from bot.teams.alert_card import alert_card
 from bot.teams.card_parts import MAX_CARD_BYTES, Card, CardTooLargeError, card, guard, plain
-from bot.teams.followup_cards import FOLLOWUPS, digest_card, followup_card
+from bot.teams.digest_card import digest_card, digest_message_card
+from bot.teams.followup_cards import followup_card
 from bot.teams.proposal_card import proposal_card
 from bot.teams.reply_card import reply_card, text_body
 
@@ -33,27 +44,18 @@ __all__ = [
     "summary_text",
 ]
 
-ALERT = "alert"
-PROPOSAL = "proposal"  # bot.models.learning.PROPOSAL
-APPLIED = "model_applied"  # bot.models.learning.APPLIED
-DIGEST = "digest"  # bot.digest.delivery.KIND
 
-
-def card_for(kind: str, payload: Mapping[str, Any], *, crm_url: str | None = None) -> Card:
-    """The card for an outbox message of ``kind``. An unknown kind with a ``text`` becomes
-    a plain text card; without one it is refused, naming the kinds this knows."""
-    if kind == ALERT:
-        return alert_card(payload, state=payload.get("state"), crm_url=crm_url)
-    if kind in (PROPOSAL, APPLIED):
-        return proposal_card(payload)
-    if kind in FOLLOWUPS:
-        return followup_card(kind, payload)
-    if kind == DIGEST:
-        return digest_card(payload)
-    if isinstance(payload.get("text"), str) and payload["text"]:
-        return text_card(payload["text"])
-    known = ", ".join([ALERT, PROPOSAL, APPLIED, *FOLLOWUPS, DIGEST])
-    raise ValueError(f"outbox kind {kind!r}: no Teams card for it (known: {known}) and no text")
+def card_for(message: Message, *, crm_url: str | None = None) -> Card:
+    """The card for a typed outbox message (``bot.outbox.messages.decode`` of its row)."""
+    if isinstance(message, AlertMessage):
+        return alert_card(message, crm_url=crm_url)
+    if isinstance(message, ProposalMessage):
+        return proposal_card(message)
+    if isinstance(message, SlaReminder | SlaEscalation | CoolingMessage):
+        return followup_card(message)
+    if isinstance(message, DigestMessage):
+        return digest_message_card(message)
+    raise TypeError(f"no Teams card for a {type(message).__name__}")
 
 
 def text_card(value: str) -> Card:

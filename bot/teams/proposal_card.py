@@ -9,9 +9,9 @@ the ``Action.Submit`` fallback, which has no verb, say which button it was).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from bot.outbox.messages import ProposalMessage, RuleChange
 from bot.teams.card_parts import (
     Card,
     Element,
@@ -34,44 +34,41 @@ REJECT = "model_reject"
 CHANGE_LIMITS = (60, 30, 10, 0)
 
 
-def proposal_card(payload: Mapping[str, Any], *, decision: str | None = None) -> Card:
-    """The card for a ``proposal`` or ``model_applied`` payload (``bot.models.learning``).
-    ``decision``: plain text (``bot.models.learning.describe``) shown instead of the buttons; a
-    ``model_applied`` payload carries its own."""
-    decided = decision or payload.get("decision")
-    return fit_card(
-        lambda n: _card(payload, str(decided) if decided else None, n), CHANGE_LIMITS, "proposal"
-    )
+def proposal_card(proposal: ProposalMessage, *, decision: str | None = None) -> Card:
+    """The card for a ``proposal`` or ``model_applied`` message (``bot.models.learning``).
+    ``decision``: plain text (``bot.models.learning.describe``) shown instead of the buttons;
+    a ``model_applied`` message carries its own."""
+    decided = decision or proposal.decision
+    return fit_card(lambda n: _card(proposal, decided, n), CHANGE_LIMITS, "proposal")
 
 
-def _card(payload: Mapping[str, Any], decided: str | None, limit: int) -> Card:
-    version, base = int(payload["version"]), int(payload["base"])
-    state = "applied" if payload.get("decision") else "proposed"
+def _card(proposal: ProposalMessage, decided: str | None, limit: int) -> Card:
+    state = "applied" if proposal.decision else "proposed"
     body: list[Element] = [
-        heading(f"Model v{version} {state}"),
+        heading(f"Model v{proposal.version} {state}"),
         text(
-            f"A refit of v{base} on {int(payload['labels'])} labels from reps' feedback. "
+            f"A refit of v{proposal.base} on {proposal.labels} labels from reps' feedback. "
             "Points per rule, old → new:"
         ),
-        *_changes(payload.get("changes") or [], limit),
+        *_changes(proposal.changes, limit),
         subtle(
-            f"intercept {float(payload['intercept']):g} · "
-            f"{float(payload['points_per_logodds']):g} points per log-odds"
+            f"intercept {proposal.intercept:g} · "
+            f"{proposal.points_per_logodds:g} points per log-odds"
         ),
         text("**Held-out labels** (the newest), current model → refit on the older:",
              separator=True),
-        *(text(plain(m), spacing="None") for m in payload.get("metrics") or []),
+        *(text(plain(m), spacing="None") for m in proposal.metrics),
     ]  # fmt: skip
     actions: list[Element] = []
     if decided:
         body.append(container([text(plain(decided))], style="emphasis", separator=True))
     else:
-        actions = buttons(version, bool(payload.get("improved")))
-    summary = f"{plain(payload['text'])} {plain(decided)}" if decided else plain(payload["text"])
+        actions = buttons(proposal.version, proposal.improved)
+    summary = f"{plain(proposal.text)} {plain(decided)}" if decided else plain(proposal.text)
     return card(body, actions, summary=summary)
 
 
-def _changes(changes: Sequence[Mapping[str, Any]], limit: int) -> list[Element]:
+def _changes(changes: Sequence[RuleChange], limit: int) -> list[Element]:
     if not changes:
         return [text("_no rule's points change_", spacing="Small")]
     parts: list[Element] = [facts([_change(c) for c in changes[:limit]])] if limit else []
@@ -80,10 +77,9 @@ def _changes(changes: Sequence[Mapping[str, Any]], limit: int) -> list[Element]:
     return parts
 
 
-def _change(change: Mapping[str, Any]) -> tuple[str, str]:
-    old, new = float(change["old"]), float(change["new"])
-    arrow = "▲" if new > old else "▼"
-    return f"{arrow} {clip(change['label'], 120)}", f"{old:g} → **{new:g}**"
+def _change(change: RuleChange) -> tuple[str, str]:
+    arrow = "▲" if change.new > change.old else "▼"
+    return f"{arrow} {clip(change.label, 120)}", f"{change.old:g} → **{change.new:g}**"
 
 
 def buttons(version: int, improved: bool) -> list[Element]:

@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.chat.messages import Reply
-from bot.digest.plain import render_text
 from bot.teams.alert_card import contribution, title, who
 from bot.teams.card_parts import (
     Card,
@@ -24,7 +23,7 @@ from bot.teams.card_parts import (
     subtle,
     text,
 )
-from bot.teams.followup_cards import DIGEST_LIMITS, digest_body
+from bot.teams.digest_card import digest_card
 
 TOP_CONTRIBUTIONS = 5
 LIST_LIMITS = (50, 25, 10, 3)
@@ -35,11 +34,7 @@ WARNING = "⚠️"
 def reply_card(reply: Reply) -> Card:
     """The card for a reply; ``fallbackText`` is the reply's own text."""
     if reply.digest is not None:
-        plain_text = render_text(reply.digest)
-        return fit_card(
-            lambda n: card(digest_body(plain_text, n), summary=_summary(reply)),
-            DIGEST_LIMITS, "digest reply",
-        )  # fmt: skip
+        return digest_card(reply.digest)
     return fit_card(lambda n: card(_body(reply, n), summary=_summary(reply)), LIST_LIMITS, "reply")
 
 

@@ -37,6 +37,7 @@ from bot.metrics import REQUESTS_REJECTED
 from bot.models.edges import BandEdges
 from bot.models.learning import Learner
 from bot.models.live import ActiveModel
+from bot.outbox.messages import Message
 from bot.teams.agent import build_agent
 from bot.teams.card_parts import Card
 from bot.teams.cards import card_for
@@ -257,9 +258,9 @@ def build_teams(
     return Teams(agent=agent, adapter=host.adapter, transport=transport)
 
 
-def renderer(config: LeadbotConfig) -> Callable[[str, Mapping[str, Any]], Card]:
+def renderer(config: LeadbotConfig) -> Callable[[Message], Card]:
     """``card_for`` with the config's CRM link template."""
-    return lambda kind, payload: card_for(kind, payload, crm_url=config.slack.crm_url)
+    return lambda message: card_for(message, crm_url=config.slack.crm_url)
 
 
 def configured_destinations(config: LeadbotConfig) -> list[str]:

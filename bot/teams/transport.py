@@ -85,7 +85,8 @@ from microsoft_agents.hosting.core.connector import ConnectorClientBase
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.outbox.dispatcher import DeliveryError
-from bot.teams.cards import card_for, summary_text
+from bot.outbox.messages import Kind, Message, UnknownKind, decode
+from bot.teams.cards import card_for, summary_text, text_card
 from bot.teams.references import conversation_reference
 from storage.engine import session_factory
 from storage.outbox import Claimed
@@ -96,7 +97,7 @@ log = logging.getLogger(__name__)
 
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
 Card = Mapping[str, Any]
-Render = Callable[[str, Mapping[str, Any]], Card]  # (kind, payload) → Adaptive Card
+Render = Callable[[Message], Card]  # typed outbox message → Adaptive Card
 OnPosted = Callable[[Claimed, str, str], Awaitable[None]]  # (message, conversation, activity)
 Sleep = Callable[[float], Awaitable[None]]
 Operation = Callable[[ConnectorClientBase], Awaitable[ResourceResponse]]
@@ -125,8 +126,9 @@ class TeamsTransport:
     """Posts outbox messages to Teams; satisfies ``bot.outbox.dispatcher.Transport``.
 
     ``connections`` is the SDK connection manager the ``CloudAdapter`` uses;
-    ``app_id`` the bot's app (client) id, or None in anonymous mode. ``render(kind,
-    payload)`` gives the card (default ``bot.teams.cards.card_for``). ``on_posted(message,
+    ``app_id`` the bot's app (client) id, or None in anonymous mode. ``render(message)``
+    gives the card of the typed message a row decodes to (default
+    ``bot.teams.cards.card_for``). ``on_posted(message,
     conversation_id, activity_id)`` runs after each post, to record where it lives.
     ``default_conversation`` is the configured default channel for ``teams:default``.
     ``clock``/``sleep`` pace posts per conversation; tests inject a controlled pair.
@@ -234,8 +236,17 @@ class TeamsTransport:
         return stored
 
     def _card(self, message: Claimed) -> Card:
+        """The row decoded to its typed message and rendered; a kind newer than this code
+        shows its ``text``, if it has one."""
         try:
-            return self.render(message.kind, message.payload)
+            try:
+                typed = decode(message.kind, message.payload)
+            except UnknownKind:
+                text = message.payload.get("text")
+                if isinstance(text, str) and text:
+                    return text_card(text)
+                raise
+            return self.render(typed)
         except Exception as exc:  # the same payload renders the same way next time
             raise DeliveryError(
                 f"outbox message {message.id}: rendering the {message.kind} card failed: {exc!r}",
@@ -369,7 +380,7 @@ def post_recorder(engine: AsyncEngine, *, clock: Callable[[], float]) -> OnPoste
     sessions = session_factory(engine)
 
     async def remember(message: Claimed, conversation_id: str, activity_id: str) -> None:
-        if message.kind != "alert":
+        if message.kind != Kind.ALERT:
             return
         async with sessions() as session:
             await record_post(

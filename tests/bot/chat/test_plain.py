@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from bot.chat.plain import clean, render_alert, render_top
+from bot.chat import plain
+from bot.chat.plain import clean, render_top
+from bot.outbox.messages import AlertMessage
+
+
+def render_alert(payload: dict) -> str:  # type: ignore[type-arg]
+    """A stored alert payload read back (as the console transport does), then rendered."""
+    return plain.render_alert(AlertMessage.from_payload(payload))
 
 
 def _alert(name: str) -> dict:  # type: ignore[type-arg]
@@ -30,6 +37,7 @@ def _alert(name: str) -> dict:  # type: ignore[type-arg]
         ],
         "facts": [["Title", "VP\\nSales"]],
         "actions": ["claim", "qualify"],
+        "at": "2026-03-02T10:00:00Z",
     }
 
 

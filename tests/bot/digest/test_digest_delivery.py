@@ -20,6 +20,7 @@ from bot.app import build_app
 from bot.digest.delivery import queue_digest
 from bot.ingest.signatures import sign
 from bot.outbox.dispatcher import Dispatcher
+from bot.outbox.messages import DigestMessage
 from bot.slack.runtime import renderers
 from bot.slack.transport import SlackTransport
 from bot.web.keys import DISPATCHER, ENGINE
@@ -104,8 +105,12 @@ async def test_a_daily_digest_reaches_the_managers_dm_with_its_chart_in_the_thre
         await asyncio.sleep(0.02)
     assert row["status"] == "sent"
     assert base64.b64decode(row["payload"]["chart"]["png_base64"]) == upload.content
-    assert row["payload"]["text"] == post.body["text"]
-    assert "Funnel: new 1 → hot 1" in row["payload"]["plain"]
+    stored = DigestMessage.from_payload(row["payload"])  # data, not Block Kit
+    assert "blocks" not in row["payload"]
+    assert stored.digest is not None
+    assert dict(stored.digest.funnel)["hot"] == 1
+    assert post.body["text"].startswith("Daily digest — all leads")
+    assert "Funnel: new 1 → hot 1" in post.body["text"]
     steps = [c.method for c in slack.calls if c.method.startswith("files.") or c.method == UPLOAD]
     assert steps == ["files.getUploadURLExternal", UPLOAD, "files.completeUploadExternal"]
 
@@ -148,8 +153,9 @@ async def test_a_team_digest_goes_to_its_channel_once_and_the_chart_to_the_chann
     assert upload.completed
     [row] = await digest_rows(sqlite_engine)
     assert row["destination"] == "slack:#sales-managers"
-    assert row["payload"]["scope"] == {"kind": "team", "name": "emea"}
-    assert row["payload"]["period"]["kind"] == "week"
+    stored = DigestMessage.from_payload(row["payload"]).digest
+    assert stored is not None
+    assert (stored.scope.kind, stored.scope.name, stored.period.name) == ("team", "emea", "week")
 
 
 async def test_a_failed_upload_keeps_the_digest_delivered_once_and_says_why(

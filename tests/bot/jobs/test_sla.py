@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import build_app
 from bot.ingest.signatures import sign
 from bot.jobs.sla import ESCALATION, REMINDER, sla_sweep
+from bot.outbox.messages import CoolingMessage, SlaEscalation, SlaReminder
 from bot.slack.followup_blocks import cooling_message, escalation_message, reminder_message
 from bot.web.keys import DISPATCHER, ENGINE
 from config.loader import LeadbotConfig, load_config
@@ -239,15 +240,16 @@ def _payload(**extra: Any) -> dict[str, Any]:
 
 
 def test_follow_ups_escape_lead_data_and_mention_only_our_ids() -> None:
-    for render in (reminder_message, escalation_message):
-        blocks, text = render(_payload())
+    rendered = (reminder_message(SlaReminder.from_payload(_payload())),
+                escalation_message(SlaEscalation.from_payload(_payload())))  # fmt: skip
+    for blocks, text in rendered:
         flat = orjson.dumps(blocks).decode()
         assert "<!channel>" not in flat
         assert "<@U0EVIL>" not in flat
         assert "&lt;!channel&gt;" in flat
         assert "<!channel>" not in text
         assert f"<@{REP}>" in flat
-    blocks, _ = escalation_message(_payload())
+    blocks, _ = escalation_message(SlaEscalation.from_payload(_payload()))
     flat = orjson.dumps(blocks).decode()
     assert "<#C0ALERTS>" in flat
     assert "26 h" in flat
@@ -257,7 +259,7 @@ def test_follow_ups_escape_lead_data_and_mention_only_our_ids() -> None:
 def test_cooling_notice_renders_the_band_change() -> None:
     payload = {"lead": HOSTILE, "from": "hot", "to": "warm", "score": 55.0,
                "text": "cooling down", "thread_of": {"lead_id": "x1"}}  # fmt: skip
-    blocks, text = cooling_message(payload)
+    blocks, text = cooling_message(CoolingMessage.from_payload(payload))
     flat = orjson.dumps(blocks).decode()
     assert "hot → warm" in flat
     assert "55.0" in flat

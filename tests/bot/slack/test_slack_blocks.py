@@ -22,7 +22,9 @@ from bot.chat.alerts import WhyNow, alert_payload
 from bot.chat.lookup import lead_report
 from bot.chat.messages import Action, DisqualifyReason, Reply
 from bot.ingest.pipeline import Pipeline
-from bot.slack.alert_blocks import AlertState, action_id, alert_message
+from bot.outbox.messages import AlertMessage
+from bot.slack import alert_blocks
+from bot.slack.alert_blocks import AlertState, action_id
 from bot.slack.blocks import MAX_BLOCKS, escape
 from bot.slack.reply_blocks import reply_message
 from bot.slack.views import REASON_ACTION, REASON_BLOCK, disqualify_modal
@@ -59,6 +61,11 @@ def _payload(
     lead = {"id": "u1", "email": traits["email"], "name": name, "company": company}
     why = WhyNow("track", "Demo Requested", T0 + 180, ("demo",))
     return alert_payload(lead=lead, traits=traits, score=result, why=why, now=T0 + 200)
+
+
+def alert_message(payload: Mapping[str, Any], **options: Any) -> tuple[list[dict[str, Any]], str]:
+    """The stored payload read back as the transport does, then rendered."""
+    return alert_blocks.alert_message(AlertMessage.from_payload(payload), **options)
 
 
 def _hostile_model(model: Model) -> Model:

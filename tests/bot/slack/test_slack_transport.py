@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,10 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.outbox.dispatcher import Dispatcher
+from bot.outbox.messages import AlertMessage, Message
 from bot.slack.transport import SlackTransport
 from storage.ingest import OUTBOX, enqueue
 from storage.outbox import Claimed
 from tests.bot.conftest import T0
+from tests.bot.outbox.samples import sample_alert
 from tests.fakes.slack_api import FakeSlack
 
 TOKEN = "xoxb-test"
@@ -38,16 +40,17 @@ class Clock:
         await asyncio.sleep(0)
 
 
-def render(payload: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str]:
+def render(message: Message) -> tuple[list[dict[str, Any]], str]:
     """A stand-in for the Block Kit renderer: one section naming the lead."""
-    lead = payload["lead"]
-    section = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{lead['id']}* is hot"}}
-    return [section], f"Hot lead {lead['id']}"
+    assert isinstance(message, AlertMessage)
+    lead = message.lead.id
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": f"*{lead}* is hot"}}
+    return [section], f"Hot lead {lead}"
 
 
 def alert(key: str, destination: str = "slack:C0ALERTS") -> dict[str, Any]:
     return {"kind": "alert", "lead_id": key, "destination": destination, "dedupe_key": key,
-            "payload": {"lead": {"id": key}}, "status": "pending", "attempts": 0,
+            "payload": sample_alert(key).to_payload(), "status": "pending", "attempts": 0,
             "available_at": T0, "created_at": T0}  # fmt: skip
 
 
@@ -103,7 +106,7 @@ async def test_an_alert_is_posted_once_with_what_the_renderer_gave(
     assert await dispatcher.run_once() == 1
     assert await dispatcher.run_once() == 0
     [call] = fake.calls_to("chat.postMessage")
-    blocks, text = render({"lead": {"id": "lead-1"}})
+    blocks, text = render(sample_alert("lead-1"))
     assert call.body["channel"] == "C0ALERTS"
     assert (call.body["blocks"], call.body["text"]) == (blocks, text)
     assert (call.body["unfurl_links"], call.body["unfurl_media"]) == (False, False)

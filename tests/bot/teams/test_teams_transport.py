@@ -5,7 +5,7 @@ lost, and waiting while a destination has no conversation reference."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.outbox.dispatcher import DeliveryError, Dispatcher
+from bot.outbox.messages import AlertMessage, Message
 from bot.teams.cards import summary_text
 from bot.teams.references import NotAReference, conversation_reference, remember, stored_reference
 from bot.teams.transport import CARD_TYPE, TeamsTransport, post_recorder
@@ -31,6 +32,7 @@ from storage.ingest import OUTBOX, enqueue
 from storage.posts import find_post
 from storage.teams import StoredReference, find_conversation, save_reference
 from tests.bot.conftest import T0
+from tests.bot.outbox.samples import sample_alert
 from tests.fakes.teams_connector import FakeConnector
 
 ANONYMOUS = {"CONNECTIONS__SERVICE_CONNECTION__SETTINGS__ANONYMOUS_ALLOWED": "true"}
@@ -54,18 +56,19 @@ class Clock:
         await asyncio.sleep(0)
 
 
-def render(kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+def render(message: Message) -> dict[str, Any]:
     """A stand-in for ``bot.teams.cards.card_for``: one text block naming the lead."""
-    lead = payload["lead"]["id"]
+    assert isinstance(message, AlertMessage)
+    lead = message.lead.id
     return {
         "type": "AdaptiveCard", "version": "1.5", "fallbackText": f"Hot lead {lead}",
-        "body": [{"type": "TextBlock", "text": f"{kind}: {lead}"}],
+        "body": [{"type": "TextBlock", "text": f"{message.kind}: {lead}"}],
     }  # fmt: skip
 
 
 def alert(key: str, destination: str = f"teams:conversation:{CHANNEL}") -> dict[str, Any]:
     return {"kind": "alert", "lead_id": key, "destination": destination, "dedupe_key": key,
-            "payload": {"lead": {"id": key}}, "status": "pending", "attempts": 0,
+            "payload": sample_alert(key).to_payload(), "status": "pending", "attempts": 0,
             "available_at": T0, "created_at": T0}  # fmt: skip
 
 
@@ -141,7 +144,7 @@ async def test_an_alert_reaches_its_channel_once_as_an_adaptive_card(
     [attachment] = call.body["attachments"]
     assert attachment == {
         "contentType": CARD_TYPE,
-        "content": render("alert", {"lead": {"id": "lead-1"}}),
+        "content": render(sample_alert("lead-1")),
     }
     assert call.body["summary"] == "Hot lead lead-1"
     assert "replyToId" not in call.body  # a new post, not a reply to what the bot last saw
@@ -317,7 +320,7 @@ async def test_a_bad_destination_or_card_is_dead_at_once(
     await install(sqlite_engine, incoming(fake, CHANNEL, "channel"))
     await queue(sqlite_engine, alert("a", "teams:channel:19:x"), alert("b"))
 
-    def broken(kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    def broken(message: Message) -> dict[str, Any]:
         raise ValueError("no card for you")
 
     assert await dispatcher(sqlite_engine, clock, render=broken).run_once() == 0
@@ -349,7 +352,7 @@ async def test_update_replaces_the_card_of_a_posted_alert(
     teams = transport(sqlite_engine, clock)
     await Dispatcher(sqlite_engine, teams, clock=clock).run_once()
     [activity_id] = fake.activities[CHANNEL]
-    claimed = render("claimed", {"lead": {"id": "a"}})
+    claimed = {**render(sample_alert("a")), "fallbackText": "Claimed by Ana"}
     await teams.update(CHANNEL, activity_id, claimed)
     [update] = fake.calls_to("update")
     assert update.activity_id == activity_id
