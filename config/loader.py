@@ -17,7 +17,7 @@ from config.errors import ConfigError, Problem, duplicate_id, file_not_found, so
 from config.learning import Learning
 from config.pydantic_errors import problems_from
 from config.routing import Routing, SlackSpec, TeamsSpec
-from config.schedules import Decay, Schedule, Sla, to_schedules, unknown_teams
+from config.schedules import Decay, Retention, Schedule, Sla, to_schedules, unknown_teams
 from config.schema import RULE_SECTIONS, AlertSettings, ConfigSpec
 from config.yamlmarks import Document, Marks, read_yaml
 from scoring import Model
@@ -40,6 +40,7 @@ class LeadbotConfig:
     schedules: tuple[Schedule, ...] = field(default_factory=lambda: to_schedules(None))
     sla: Sla = field(default_factory=Sla)
     decay: Decay = field(default_factory=Decay)
+    retention: Retention = field(default_factory=Retention)
 
 
 def load_config(
@@ -70,6 +71,7 @@ def load_config(
         schedules=to_schedules(spec.schedules),
         sla=spec.sla.to_sla(),
         decay=spec.decay.to_decay(),
+        retention=spec.retention.to_retention(),
     )
 
 

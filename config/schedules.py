@@ -1,20 +1,27 @@
-"""The ``schedules``, ``sla`` and ``decay`` sections: when the bot's periodic jobs run, when
-an unclaimed hot lead is followed up, and whether a lead cooling down is announced.
+"""The ``schedules``, ``sla``, ``decay`` and ``retention`` sections: when the bot's periodic
+jobs run, when an unclaimed hot lead is followed up, whether a lead cooling down is
+announced, and how long delivered messages are kept.
 
 ```yaml
-schedules:                     # optional; without it: sla every 15 minutes, decay hourly
-  - job: digest                # digest | sla | decay | retrain
+schedules:                     # optional; without it: sla every 15 minutes, decay and
+                               # retention hourly (a list of your own replaces all three)
+  - job: digest                # digest | sla | decay | retrain | retention
     cron: "0 8 * * 1-5"        # 5-field crontab (minute hour day month weekday, 0/7 = Sunday)
     timezone: Europe/Paris     # IANA name, default UTC
     period: week               # digest only: day | week (default week)
     team: emea                 # digest only, optional: a team of routing.teams
-    to: "#sales-managers"      # digest only, optional: a channel or "@U…"; default: managers
+    to: "#sales-managers"      # digest only, optional: one destination or a list; default:
+                               # the managers. Slack: "#name", "C…", "@U…"; Teams:
+                               # "teams:<AAD object id>" (a user's 1:1 chat),
+                               # "teams:conversation:19:…@thread.tacv2", "teams:default"
 sla:
   remind_after_hours: 4
   escalate_after_hours: 24     # greater than remind_after_hours
   escalate_to: "@U0MGR"        # optional: a channel or "@U…"
 decay:
   cooling_notice: true         # post "cooling down" in the alert's thread
+retention:
+  sent_outbox_days: 30         # delivered messages kept this long (chat request keys: a day)
 ```
 
 Weekdays follow crontab (0 and 7 are Sunday, 1 is Monday), not APScheduler 3's own
@@ -36,13 +43,15 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from config.conditions import Strict
 from config.errors import got
-from config.routing import _CHANNEL
+from config.routing import _CHANNEL, _teams_conversation, aad_object_id
 from config.rules import Text
 
-JobName = Literal["digest", "sla", "decay", "retrain"]
+JobName = Literal["digest", "sla", "decay", "retrain", "retention"]
 Period = Literal["day", "week"]
 DIGEST_ONLY = ("period", "team", "to")
 _DESTINATION_USER = re.compile(r"^@[UW][A-Z0-9]{2,}$")
+SLACK = "slack:"
+TEAMS = "teams:"
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 
@@ -54,7 +63,54 @@ def _destination(value: str) -> str:
     return value
 
 
+def _digest_destination(value: str) -> str:
+    """A Slack destination as ``_destination`` takes it, or a Teams one; returned as the
+    outbox destination it names (``slack:#sales``, ``teams:user:<id>``, …)."""
+    if value.startswith(TEAMS):
+        return teams_destination(value)
+    if _CHANNEL.match(value) or _DESTINATION_USER.match(value):
+        return f"{SLACK}{value}"
+    raise ValueError(
+        got(
+            "a Slack channel (#name or an id like C0123ABC), a Slack user as @U0123ABC, or a "
+            "Teams destination: teams:<AAD object id>, teams:conversation:<19:…@thread.…> or "
+            "teams:default",
+            value,
+        )
+    )
+
+
+def teams_destination(value: str) -> str:
+    """``teams:<AAD object id>`` (the managers' form) → ``teams:user:<id>``; the outbox's
+    own ``teams:user:…``, ``teams:conversation:…`` and ``teams:default`` as they are."""
+    rest = value.removeprefix(TEAMS)
+    if rest == "default":
+        return value
+    kind, _, key = rest.partition(":")
+    if kind == "conversation":
+        return f"{TEAMS}conversation:{_teams_conversation(key)}"
+    if kind == "user":
+        return f"{TEAMS}user:{aad_object_id(key)}"
+    return f"{TEAMS}user:{aad_object_id(rest)}"
+
+
+def _digest_destinations(value: str | list[str]) -> tuple[str, ...]:
+    """One destination or a list of them, as outbox destinations; an error names the item."""
+    if isinstance(value, str):
+        return (_digest_destination(value),)
+    if not value:
+        raise ValueError("an empty list: name a destination, or leave to out for the managers")
+    out = []
+    for i, item in enumerate(value):
+        try:
+            out.append(_digest_destination(item))
+        except ValueError as err:
+            raise ValueError(f"item {i}: {err}") from None
+    return tuple(out)
+
+
 Destination = Annotated[str, AfterValidator(_destination)]
+DigestDestinations = Annotated[str | list[str], AfterValidator(_digest_destinations)]
 
 
 def _timezone(value: str) -> str:
@@ -141,7 +197,7 @@ class ScheduleSpec(Strict):
     timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
     period: Period | None = None
     team: Text | None = None
-    to: Destination | None = None
+    to: DigestDestinations | None = None
 
     @field_validator(*DIGEST_ONLY)
     @classmethod
@@ -159,7 +215,7 @@ class ScheduleSpec(Strict):
             timezone=self.timezone,
             period=(self.period or "week") if digest else None,
             team=self.team,
-            to=self.to,
+            to=tuple(self.to or ()),
         )
 
 
@@ -191,16 +247,25 @@ class DecaySpec(Strict):
         return Decay(cooling_notice=self.cooling_notice)
 
 
+class RetentionSpec(Strict):
+    sent_outbox_days: Annotated[float, Field(gt=0)] = 30.0
+
+    def to_retention(self) -> Retention:
+        return Retention(sent_outbox_days=self.sent_outbox_days)
+
+
 @dataclass(frozen=True)
 class Schedule:
-    """One compiled schedule. ``period`` is set for a digest only (day or week)."""
+    """One compiled schedule. ``period`` is set for a digest only (day or week); ``to``
+    holds outbox destinations (``slack:#sales``, ``teams:user:<id>``), empty for the
+    managers."""
 
     job: str
     cron: str
     timezone: str = "UTC"
     period: str | None = None
     team: str | None = None
-    to: str | None = None
+    to: tuple[str, ...] = ()
 
     def trigger(self) -> CronTrigger:
         return cron_trigger(self.cron, self.timezone)
@@ -218,9 +283,15 @@ class Decay:
     cooling_notice: bool = True
 
 
+@dataclass(frozen=True)
+class Retention:
+    sent_outbox_days: float = 30.0
+
+
 DEFAULT_SCHEDULES: tuple[Schedule, ...] = (
     Schedule(job="sla", cron="*/15 * * * *"),
     Schedule(job="decay", cron="7 * * * *"),
+    Schedule(job="retention", cron="23 * * * *"),
 )
 
 

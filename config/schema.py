@@ -17,7 +17,7 @@ from config.errors import got
 from config.learning import LearningSpec, ManagerId
 from config.routing import RoutingSpec, SlackSpec, TeamsSpec
 from config.rules import FitRule, IntentRule, NegativeRule, Positive, Text
-from config.schedules import DecaySpec, ScheduleSpec, SlaSpec
+from config.schedules import DecaySpec, RetentionSpec, ScheduleSpec, SlaSpec
 from scoring import BandSpec, Model, Threshold
 
 RULE_SECTIONS = ("fit", "intent", "negative")
@@ -169,6 +169,7 @@ class ConfigSpec(Strict):
     schedules: list[ScheduleSpec] | None = None
     sla: SlaSpec = SlaSpec()
     decay: DecaySpec = DecaySpec()
+    retention: RetentionSpec = RetentionSpec()
 
     @field_validator(
         "fit",
@@ -182,6 +183,7 @@ class ConfigSpec(Strict):
         "learning",
         "sla",
         "decay",
+        "retention",
         mode="before",
     )
     @classmethod

@@ -1,5 +1,6 @@
-"""The bot's periodic jobs (digests, SLA follow-ups, the decay sweep, retraining) on
-APScheduler 3's ``AsyncIOScheduler``, each slot run once however many replicas fire it.
+"""The bot's periodic jobs (digests, SLA follow-ups, the decay sweep, retraining,
+retention) on APScheduler 3's ``AsyncIOScheduler``, each slot run once however many
+replicas fire it.
 
 Every replica schedules every job. When a trigger fires, :func:`run_job` first claims the
 slot in ``scheduled_runs`` (``storage.runs``): the key is the slot's fire time, the latest
@@ -167,6 +168,11 @@ async def _work(
         return _queued(queued, "digests", context)
     if kind == "retrain":
         return await _retrain(engine, config, now, context)
+    if kind == "retention":
+        from bot.jobs.retention import retention_sweep
+
+        pruned = await retention_sweep(engine, config=config, now=now)
+        return f"{pruned.handled_requests} request keys, {pruned.outbox} sent messages pruned"
     raise ValueError(f"unknown job kind {kind!r}")
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from config import ConfigError, load_config
 from config.loader import LeadbotConfig
-from config.schedules import DEFAULT_SCHEDULES, Decay, Schedule, Sla, cron_trigger
+from config.schedules import DEFAULT_SCHEDULES, Decay, Retention, Schedule, Sla, cron_trigger
 
 BASE = """model:
   name: t
@@ -22,13 +22,15 @@ def loaded(extra: str) -> LeadbotConfig:
     return load_config(text=BASE + extra, name="s.yaml")
 
 
-def test_without_the_sections_sla_and_decay_run_on_the_default_schedules() -> None:
+def test_without_the_sections_sla_decay_and_retention_run_on_the_default_schedules() -> None:
     config = loaded("")
     assert config.schedules == DEFAULT_SCHEDULES
     assert [(s.job, s.cron, s.timezone) for s in config.schedules] == [
         ("sla", "*/15 * * * *", "UTC"),
         ("decay", "7 * * * *", "UTC"),
+        ("retention", "23 * * * *", "UTC"),
     ]
+    assert config.retention == Retention(sent_outbox_days=30.0)
     assert config.sla == Sla(remind_after_hours=4.0, escalate_after_hours=24.0)
     assert config.decay == Decay(cooling_notice=True)
 
@@ -50,15 +52,19 @@ def test_every_setting_is_read() -> None:
   - {job: retrain, cron: "30 2 * * 0"}
 sla: {remind_after_hours: 2, escalate_after_hours: 8.5, escalate_to: "@U0MGR"}
 decay: {cooling_notice: false}
+retention: {sent_outbox_days: 7}
 """
     )
     assert config.schedules == (
-        Schedule("digest", "0 8 * * 1-5", "Europe/Paris", "week", "emea", "#sales-managers"),
-        Schedule("digest", "0 18 * * *", "UTC", "day", None, "@U0BOSS"),
+        Schedule(
+            "digest", "0 8 * * 1-5", "Europe/Paris", "week", "emea", ("slack:#sales-managers",)
+        ),
+        Schedule("digest", "0 18 * * *", "UTC", "day", None, ("slack:@U0BOSS",)),
         Schedule("retrain", "30 2 * * 0", "UTC"),
     )
     assert config.sla == Sla(2.0, 8.5, "@U0MGR")
     assert config.decay == Decay(cooling_notice=False)
+    assert config.retention == Retention(sent_outbox_days=7.0)
 
 
 def _fires(cron: str, start: datetime, count: int, tz: str = "UTC") -> list[datetime]:
@@ -128,7 +134,7 @@ def test_a_schedule_fires_in_its_own_time_zone() -> None:
             'schedules:\n  - job: nap\n    cron: "0 0 * * *"\n',
             6,
             "schedules[0].job",
-            "expected 'digest', 'sla', 'decay' or 'retrain', got 'nap'",
+            "expected 'digest', 'sla', 'decay', 'retrain' or 'retention', got 'nap'",
         ),
         (
             'schedules:\n  - job: decay\n    cron: "0 0 * * *"\n    period: day\n',
@@ -152,7 +158,13 @@ def test_a_schedule_fires_in_its_own_time_zone() -> None:
             'schedules:\n  - job: digest\n    cron: "0 0 * * *"\n    to: bob\n',
             8,
             "schedules[0].to",
-            "or a user as @U0123ABC, got 'bob'",
+            "a Slack user as @U0123ABC, or a Teams destination: teams:<AAD object id>",
+        ),
+        (
+            'schedules:\n  - job: digest\n    cron: "0 0 * * *"\n    to: ["#ok", "teams:nobody"]\n',
+            8,
+            "schedules[0].to",
+            "item 1: expected a Microsoft Entra (AAD) object id",
         ),
         (
             'schedules:\n  - job: digest\n    cron: "0 0 * * *"\n    team: apac\n',
@@ -169,6 +181,7 @@ def test_a_schedule_fires_in_its_own_time_zone() -> None:
         ("sla:\n  remind_after_hours: 0\n", 6, "sla.remind_after_hours", "greater than 0"),
         ("sla:\n  escalate_to: boss\n", 6, "sla.escalate_to", "got 'boss'"),
         ("decay:\n  cooling_notice: maybe\n", 6, "decay.cooling_notice", "true or false"),
+        ("retention:\n  sent_outbox_days: 0\n", 6, "retention.sent_outbox_days", "greater than 0"),
     ],
 )
 def test_errors_name_the_line_and_the_field(extra: str, line: int, field: str, words: str) -> None:

@@ -47,7 +47,8 @@ async def _seed_hot_lead(engine: AsyncEngine, config: LeadbotConfig) -> None:
 
 
 def test_default_jobs_and_unique_ids() -> None:
-    assert [j.id for j in jobs_for(load_config(text=SMALL_MODEL))] == ["sla", "decay"]
+    default = [j.id for j in jobs_for(load_config(text=SMALL_MODEL))]
+    assert default == ["sla", "decay", "retention"]
     config = load_config(
         text=SMALL_MODEL
         + """routing: {teams: {emea: [U0AAA]}}
@@ -132,21 +133,22 @@ async def test_start_schedules_every_job_and_stop_ends_it(
     sqlite_engine: AsyncEngine, config: LeadbotConfig
 ) -> None:
     scheduler = Scheduler(sqlite_engine, config)
-    assert scheduler.next_runs() == {"sla": None, "decay": None}
+    assert scheduler.next_runs() == {"sla": None, "decay": None, "retention": None}
     scheduler.start()
     try:
         nexts = scheduler.next_runs()
-        assert set(nexts) == {"sla", "decay"}
+        assert set(nexts) == {"sla", "decay", "retention"}
         now = datetime.now(UTC)
         for moment in nexts.values():
             assert moment is not None
             assert now < moment <= now + timedelta(hours=1)
         assert nexts["decay"].minute == 7  # type: ignore[union-attr]
         assert nexts["sla"].minute % 15 == 0  # type: ignore[union-attr]
-        assert [line.split(":")[0] for line in scheduler.describe()] == ["sla", "decay"]
+        described = [line.split(":")[0] for line in scheduler.describe()]
+        assert described == ["sla", "decay", "retention"]
     finally:
         await scheduler.stop()
-    assert scheduler.next_runs() == {"sla": None, "decay": None}
+    assert scheduler.next_runs() == {"sla": None, "decay": None, "retention": None}
 
 
 @pytest.fixture
