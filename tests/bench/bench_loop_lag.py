@@ -139,11 +139,10 @@ async def slash_command(client: TestClient, slack: FakeSlack) -> int:  # type: i
         "response_url": slack.response_url("lag"), "api_app_id": "A0APP",
     })  # fmt: skip
     ts = str(int(time.time()))
+    signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body)
     headers = {
         "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": SignatureVerifier(SIGNING_SECRET).generate_signature(
-            timestamp=ts, body=body
-        ),
+        "X-Slack-Signature": str(signature),
         "Content-Type": "application/x-www-form-urlencoded",
     }
     async with client.post("/slack/events", data=body.encode(), headers=headers) as resp:

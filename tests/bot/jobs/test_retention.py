@@ -38,9 +38,11 @@ def _message(key: str, *, status: str = "sent", at: datetime = OLD, **extra: Any
 
 
 async def _seed(engine: AsyncEngine) -> None:
-    lead = {"email": None, "name": None, "company": None, "anonymous": False, "state": {},
-            "score": 60.0, "band": "hot", "first_seen_at": OLD, "last_event_at": OLD,
-            "scored_at": OLD}  # fmt: skip
+    lead: dict[str, Any] = {
+        "email": None, "name": None, "company": None, "anonymous": False, "state": {},
+        "score": 60.0, "band": "hot", "first_seen_at": OLD, "last_event_at": OLD,
+        "scored_at": OLD,
+    }  # fmt: skip
     messages = [
         _message("sent-old"),
         _message("sent-recent", at=RECENT),
