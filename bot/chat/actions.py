@@ -128,6 +128,28 @@ class ActionResult:
     notice: str | None = None
 
 
+# What a click stored, in the words a rep reads when the alert could not show it.
+STORED = {
+    Action.CLAIM: "Claimed",
+    Action.QUALIFY: "Qualified",
+    Action.DISQUALIFY: "Disqualified",
+    Action.SNOOZE: "Snoozed",
+}
+
+
+def not_refreshed(action: Action) -> str:
+    """For the clicker when ``apply_action`` committed but the alert could not be redrawn
+    (the update failed, the post is unknown): what was stored. Never "nothing was
+    changed", which is only true of a failure before the commit."""
+    return f"{STORED[action]} — I couldn't refresh the alert."
+
+
+def decision_not_refreshed(decision: str) -> str:
+    """The same for a manager's decision on a proposal (``describe``'s sentence), stored
+    before its message could be updated."""
+    return f"{decision} (I couldn't refresh the proposal message.)"
+
+
 def disqualify_reason(reason: str | None, note: str | None = None) -> str:
     """The disqualification as stored: ``reason`` must start with a ``DisqualifyReason``;
     free text after it, or in ``note`` (a form's text field), is kept after a colon, as

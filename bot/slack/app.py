@@ -15,6 +15,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.chat.actions import ActionResult, apply_action
+from bot.chat.actions import ActionResult, apply_action, not_refreshed
 from bot.chat.commands import run_command
 from bot.chat.messages import Action, Actor
 from bot.models.edges import BandEdges
@@ -136,7 +137,8 @@ def build_slack_app(
             await client.views_open(trigger_id=body["trigger_id"], view=view)
             return
         result = await _act(which, lead_id, user, body["user"].get("name", ""), None)
-        await _show(result, channel=channel, ts=ts, client=client, respond=respond)
+        where = _Where(channel=channel, ts=ts, user=user)
+        await _show_stored(which, result, where, client=client, respond=respond)
 
     @app.error
     async def failed(error: Exception, body: dict[str, Any]) -> None:
@@ -161,7 +163,8 @@ def build_slack_app(
         result = await _act(
             Action.DISQUALIFY, meta["lead"], user["id"], user.get("name", ""), reason, note
         )
-        await _show(result, channel=meta["channel"], ts=meta["ts"], client=client, respond=None)
+        where = _Where(channel=meta["channel"], ts=meta["ts"], user=user["id"])
+        await _show_stored(Action.DISQUALIFY, result, where, client=client, respond=None)
 
     async def _act(
         which: Action,
@@ -179,28 +182,69 @@ def build_slack_app(
         learner.wake()
         return result
 
+    async def _show_stored(
+        which: Action, result: ActionResult, where: _Where, *, client: AsyncWebClient,
+        respond: Any,
+    ) -> None:  # fmt: skip
+        """After the commit: redraw the alert, or tell the clicker what was stored. An
+        exception from here would reach ``tell_failure``, which says nothing was changed."""
+        try:
+            shown = await _show(
+                result, channel=where.channel, ts=where.ts, client=client, respond=respond
+            )
+        except Exception as exc:
+            log.warning("%s on %s/%s stored, but the alert was not refreshed: %r",
+                        which.value, where.channel, where.ts, exc)  # fmt: skip
+            shown = False
+        if not shown:
+            await _tell(not_refreshed(which), where, client=client, respond=respond)
+
     async def _show(
         result: ActionResult, *, channel: str, ts: str, client: AsyncWebClient, respond: Any
-    ) -> None:
-        """Update the alert in place for everyone; tell only the clicker what concerns them."""
+    ) -> bool:
+        """Update the alert in place for everyone; tell only the clicker what concerns them.
+        False when the alert could not be found to update."""
         if result.notice and respond is not None:
             await respond(response_type="ephemeral", replace_original=False, text=result.notice)
         if not result.changed:
-            return
+            return True
         async with sessions() as session:
             posted = await find_post(session, platform="slack", channel=channel, ts=ts)
         if posted is None:
             log.warning("no alert recorded at %s/%s: the message is not updated", channel, ts)
-            return
+            return False
         blocks, text = alert_message(
             AlertMessage.from_payload(posted.payload),
             state=slack_state(result.state),
             crm_url=config.slack.crm_url,
         )
         await client.chat_update(channel=channel, ts=ts, blocks=blocks, text=text)
+        return True
 
     register_approvals(app, learner=learner, managers=managers)
     return app
+
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """The alert a click came from, and who clicked."""
+
+    channel: str
+    ts: str
+    user: str
+
+
+async def _tell(text: str, where: _Where, *, client: AsyncWebClient, respond: Any) -> None:
+    """Tell only the clicker: through the click's response_url, else (a form, which has
+    none) as an ephemeral message in the alert's channel. A failure is logged: the rep
+    already has the stored result, only not this sentence."""
+    try:
+        if respond is not None:
+            await respond(response_type="ephemeral", replace_original=False, text=text)
+        else:
+            await client.chat_postEphemeral(channel=where.channel, user=where.user, text=text)
+    except Exception as exc:
+        log.warning("could not tell %s %r: %r", where.user, text, exc)
 
 
 class _SameTokenTwice(logging.Filter):

@@ -17,6 +17,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.chat.actions import decision_not_refreshed
 from bot.models.learning import Learner, describe
 from bot.slack.blocks import fallback, mrkdwn, person
 from bot.slack.proposal_blocks import APPROVE_ACTION, DECISION_BLOCK, REJECT_ACTION
@@ -96,11 +97,16 @@ def register_approvals(
         version = int(body["actions"][0]["value"])
         decision = await learner.decide(version, approve=approved, by=f"slack:{user}")
         text = describe(decision, person)
-        blocks = decided_blocks(body["message"].get("blocks") or [], text)
-        await client.chat_update(
-            channel=body["channel"]["id"], ts=body["message"]["ts"], blocks=blocks,
-            text=fallback(f"Model v{version}: {text}"),
-        )  # fmt: skip
+        try:
+            blocks = decided_blocks(body["message"].get("blocks") or [], text)
+            await client.chat_update(
+                channel=body["channel"]["id"], ts=body["message"]["ts"], blocks=blocks,
+                text=fallback(f"Model v{version}: {text}"),
+            )  # fmt: skip
+        except Exception as exc:  # decided and stored: say so, not "nothing was changed"
+            log.warning("model v%d decided, but its message was not refreshed: %r", version, exc)
+            notice = decision_not_refreshed(text)
+            await respond(response_type="ephemeral", replace_original=False, text=notice)
 
 
 def decided_blocks(blocks: Sequence[dict[str, Any]], decision: str) -> list[dict[str, Any]]:

@@ -144,10 +144,13 @@ def build_agent(
         activity = context.activity
         where, card_id = conversation_of(activity), activity.reply_to_id
         clicked = await clicks.click(dict(data), actor_of(activity), where, card_id)
-        if clicked.card is not None and card_id:
-            await _update(transport, where, card_id, clicked.card)
-        if clicked.notice:
-            await context.send_activity(clicked.notice)
+        notice = clicked.notice
+        if clicked.card is not None and not (
+            card_id and await _update(transport, where, card_id, clicked.card)
+        ):
+            notice = clicked.unrefreshed or notice  # stored, but nobody sees it yet
+        if notice:
+            await context.send_activity(notice)
 
     @app.activity(ActivityTypes.message, rank=RouteRank.LAST)  # after the Submit route
     async def message(context: TurnContext, _state: TurnState) -> None:
@@ -190,8 +193,9 @@ async def _answer(
     one), else the notice as a message to the clicker only."""
     if clicked.card is None:
         return factory.message(clicked.notice or "Done.")
-    if card_id:
-        await _update(transport, where, card_id, clicked.card)
+    refreshed = not card_id or await _update(transport, where, card_id, clicked.card)
+    if not refreshed and clicked.unrefreshed:  # stored: the clicker learns others don't see it
+        return factory.message(clicked.unrefreshed)
     return AdaptiveCardInvokeResponse(
         status_code=200, type=ContentTypes.adaptive_card, value=dict(clicked.card)
     )
@@ -199,13 +203,15 @@ async def _answer(
 
 async def _update(
     transport: TeamsTransport, where: str, card_id: str, card: Mapping[str, Any]
-) -> None:
-    """Replace the posted card for everyone; a failure leaves the old card, never the
-    click undone (it is stored)."""
+) -> bool:
+    """Replace the posted card for everyone; False when that failed: the old card stays,
+    and the click is not undone (it is stored)."""
     try:
         await transport.update(where, card_id, card)
     except Exception as exc:
         log.warning("could not update Teams card %s in %s: %s", card_id, where, exc)
+        return False
+    return True
 
 
 def _verb(activity: Activity) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.chat.actions import apply_action
+from bot.chat.actions import ActionResult, apply_action, not_refreshed
 from bot.chat.messages import Action, Actor
 from bot.models.edges import BandEdges
 from bot.models.learning import Learner, describe
@@ -44,10 +44,12 @@ REFUSAL = (
 @dataclass(frozen=True, slots=True)
 class Clicked:
     """``card``: the card as everyone should see it now (None: leave it as it is);
-    ``notice``: what only the clicker needs to know."""
+    ``notice``: what only the clicker needs to know; ``unrefreshed``: what to tell the
+    clicker instead when ``card`` cannot be shown (the click is stored)."""
 
     card: Card | None
     notice: str | None = None
+    unrefreshed: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,23 @@ class Clicks:
             reason=click.reason, note=click.note, thresholds=self.edges.current,
         )  # fmt: skip
         self.learner.wake()
+        try:
+            return await self._shown(click, result, actor, conversation, card_id)
+        except Exception as exc:  # stored: say so, never "nothing was changed"
+            log.warning("%s of %s stored, but its card could not be refreshed: %r",
+                        click.action.value, click.lead_id, exc)  # fmt: skip
+            return Clicked(None, not_refreshed(click.action))
+
+    async def _shown(
+        self,
+        click: LeadClick,
+        result: ActionResult,
+        actor: Actor,
+        conversation: str,
+        card_id: str | None,
+    ) -> Clicked:
+        """The alert's card redrawn after a stored click (the notice alone if nothing
+        changed; what was stored when the alert is not known)."""
         if not result.changed:
             return Clicked(None, result.notice)
         posted = None
@@ -131,10 +150,10 @@ class Clicks:
         if posted is None:
             log.warning("no Teams alert recorded at %s/%s: its card is not updated",
                         conversation, card_id)  # fmt: skip
-            return Clicked(None, f"Done: {click.action.value} recorded.")
+            return Clicked(None, not_refreshed(click.action))
         state = {**result.state, "names": {actor.ref: actor.name}}
         card = alert_card(posted.payload, state=state, crm_url=self.config.slack.crm_url)
-        return Clicked(card, result.notice)
+        return Clicked(card, result.notice, not_refreshed(click.action))
 
     async def decide(self, data: Mapping[str, Any], actor: Actor) -> Clicked:
         approve = _approve(data)
