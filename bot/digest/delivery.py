@@ -52,10 +52,11 @@ def schedule_scope(config: LeadbotConfig, team: str | None) -> Scope:
 def digest_destinations(
     config: LeadbotConfig, schedule: Schedule, managers: Sequence[str] | None
 ) -> tuple[str, ...]:
-    """The schedule's ``to``, else ``managers`` (the caller's), else the managers' places
-    from the config with ``slack.default_channel`` as the last resort."""
+    """The schedule's ``to`` (Slack or Teams destinations), else ``managers`` (the
+    caller's), else the managers' places from the config with ``slack.default_channel`` as
+    the last resort."""
     if schedule.to:
-        return (f"{SLACK}{schedule.to}",)
+        return schedule.to
     if managers:
         return tuple(managers)
     return manager_destinations(config.learning, config.managers, config.slack.default_channel)
@@ -64,8 +65,18 @@ def digest_destinations(
 def schedule_key(schedule: Schedule) -> str:
     """A short stable name for a schedule, for dedupe keys."""
     raw = "|".join(str(v) for v in (schedule.cron, schedule.timezone, schedule.period,
-                                    schedule.team, schedule.to))  # fmt: skip
+                                    schedule.team, _to_key(schedule.to)))  # fmt: skip
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+
+def _to_key(to: tuple[str, ...]) -> str:
+    """``to`` as keys were written when it could only be one Slack place (``#sales``, or
+    None), so a schedule's key, and its dedupe keys, stay what they were."""
+    if not to:
+        return "None"
+    if len(to) == 1 and to[0].startswith(SLACK):
+        return to[0].removeprefix(SLACK)
+    return ",".join(to)
 
 
 def digest_message(digest: Digest, png: bytes) -> DigestMessage:

@@ -104,8 +104,10 @@ class Signal:
             "rule": self.rule, "label": self.label, "group": self.group, "points": self.points,
             "weight": self.weight, "value": self.value,
         }  # fmt: skip
-        if self.count is not None:
+        if self.count is not None:  # as scoring writes it: both, last_seen maybe null
             out["count"], out["last_seen"] = self.count, self.last_seen
+        elif self.last_seen is not None:
+            out["last_seen"] = self.last_seen
         return out
 
     @classmethod

@@ -190,3 +190,20 @@ def test_errors_name_the_line_and_the_field(extra: str, line: int, field: str, w
     (problem,) = caught.value.problems
     assert (problem.file, problem.line, problem.field) == ("s.yaml", line, field)
     assert words in problem.message
+
+
+def test_a_digest_may_go_to_slack_and_teams_destinations() -> None:
+    manager = "BBBBBBBB-0000-0000-0000-000000000002"
+    config = loaded(
+        f"""schedules:
+  - job: digest
+    cron: "0 8 * * 1"
+    to: ["#sales", "@U0BOSS", "teams:{manager}", "teams:conversation:19:x@thread.tacv2",
+         "teams:default"]
+"""
+    )
+    [schedule] = config.schedules
+    assert schedule.to == (
+        "slack:#sales", "slack:@U0BOSS", f"teams:user:{manager.lower()}",
+        "teams:conversation:19:x@thread.tacv2", "teams:default",
+    )  # fmt: skip

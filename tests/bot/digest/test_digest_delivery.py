@@ -40,7 +40,9 @@ routing:
   teams: {{emea: [U0REP1, U0REP2]}}
 """
 DAILY = Schedule(job="digest", cron="0 8 * * *", period="day")
-EMEA = Schedule(job="digest", cron="0 8 * * 1", period="week", team="emea", to="#sales-managers")
+EMEA = Schedule(
+    job="digest", cron="0 8 * * 1", period="week", team="emea", to=("slack:#sales-managers",)
+)
 
 
 @pytest.fixture

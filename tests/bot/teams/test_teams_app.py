@@ -501,3 +501,31 @@ async def test_forget_deletes_the_persons_alert_card_in_teams(
     )  # fmt: skip
     assert activity_id not in fake.activities[CHANNEL]
     assert "dana@acmesoft.com" not in str(fake.activities)
+
+
+async def test_a_digest_schedule_to_a_teams_channel_posts_a_card_built_from_its_data(
+    db_url: str, fake: FakeConnector
+) -> None:
+    schedule = f'  - {{job: digest, cron: "0 8 * * 1", to: "teams:conversation:{CHANNEL}"}}\n'
+    config = load_config(text=MANAGED + "schedules:\n" + schedule, name="digest.yaml")
+    app = build_app(settings=settings(db_url, **ANONYMOUS), config=config)
+    async with TestClient(TestServer(app)) as client:
+        await install(client, fake)
+        await hot_lead(client)
+        await eventually(lambda: len(fake.posted(CHANNEL)) == 1)  # the alert
+        run = await client.app[SCHEDULER].fire("digest-week", time.time())
+        assert run.ran
+        client.app[DISPATCHER].wake()
+        await eventually(lambda: len(fake.posted(CHANNEL)) == 2, seconds=10)
+    card = fake.posted(CHANNEL)[-1]["attachments"][0]["content"]
+    assert card["fallbackText"].startswith("Weekly digest")
+    headings = [flat(part["items"][0]) for part in card["body"] if part["type"] == "Container"]
+    for section in ("Funnel", "New hot leads: 1", "Conversion by band", "Conversion by fit grade",
+                    "Alert → claim", "Heating up", "Cooling down", "Health"):  # fmt: skip
+        assert any(section in h for h in headings), (section, headings)
+    assert "Dana Reyes" in flat(card)
+    facts = [f for part in card["body"] if part["type"] == "Container" for f in part["items"]
+             if f["type"] == "FactSet"]  # fmt: skip
+    assert any(fact["title"] == "hot" for fs in facts for fact in fs["facts"])  # by band
+    # ``to`` replaces the managers: everything went to the channel.
+    assert {c.conversation_id for c in fake.calls_to("send", ok_only=True)} == {CHANNEL}
