@@ -1,8 +1,9 @@
 """Neutral messages: what commands and alerts say, before any chat platform renders it.
 
-Commands (``bot/chat/commands.py``) return a ``Reply``; the pipeline writes alert payloads
-(``bot/alerts.alert_payload``). ``bot/slack/`` renders both as Block Kit, the console as text,
-and Teams (a later issue) as Adaptive Cards — a platform is a renderer and a transport.
+Commands (``bot/chat/commands.py``) return a ``Reply``; what goes through the outbox is a
+typed message of ``bot/outbox/messages.py``. ``bot/slack/`` renders both as Block Kit,
+``bot/teams/`` as Adaptive Cards, the console as text — a platform is a renderer and a
+transport.
 """
 
 from __future__ import annotations

@@ -175,7 +175,7 @@ def _row(key: str, lead: Waiting, destination: str, message: Message, now: float
 def follow_ups(lead: Waiting, config: LeadbotConfig, now: float) -> list[Row]:
     """The outbox rows due for ``lead`` at ``now``: reminders, and the escalation once due."""
     hours = (now - lead.alerted_at.timestamp()) / 3600
-    base = {
+    base: dict[str, Any] = {
         "lead": LeadRef.from_json(lead.lead), "score": round(lead.score, 1), "band": lead.band,
         "hours_waiting": round(hours, 1), "alerted_at": lead.alerted_at.isoformat(),
         "alerted_in": lead.alerted_in, "routed_to": lead.routed_to,
