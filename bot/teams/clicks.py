@@ -22,6 +22,7 @@ from bot.chat.messages import Action, Actor
 from bot.models.edges import BandEdges
 from bot.models.learning import Learner, describe
 from bot.models.live import ActiveModel
+from bot.outbox.messages import AlertMessage, ProposalMessage
 from bot.teams.alert_card import LEAD_ACTION
 from bot.teams.card_parts import Card, person
 from bot.teams.cards import alert_card, proposal_card, text_card
@@ -152,7 +153,8 @@ class Clicks:
                         conversation, card_id)  # fmt: skip
             return Clicked(None, not_refreshed(click.action))
         state = {**result.state, "names": {actor.ref: actor.name}}
-        card = alert_card(posted.payload, state=state, crm_url=self.config.slack.crm_url)
+        alert = AlertMessage.from_payload(posted.payload)
+        card = alert_card(alert, state=state, crm_url=self.config.slack.crm_url)
         return Clicked(card, result.notice, not_refreshed(click.action))
 
     async def decide(self, data: Mapping[str, Any], actor: Actor) -> Clicked:
@@ -174,7 +176,7 @@ class Clicks:
         payload = await proposal_payload(self.engine, version)
         if payload is None:
             return Clicked(text_card(text))
-        return Clicked(proposal_card(payload, decision=text))
+        return Clicked(proposal_card(ProposalMessage.from_payload(payload), decision=text))
 
 
 async def proposal_payload(engine: AsyncEngine, version: int) -> dict[str, Any] | None:
