@@ -299,8 +299,13 @@ async def test_the_posted_alert_is_recorded_for_later_clicks(
     client: Client, fake: FakeConnector
 ) -> None:
     card_id, _ = await alert_card(client, fake)
-    async with session_factory(client.app[ENGINE])() as session:
-        posted = await find_post(session, platform="teams", channel=CHANNEL, ts=card_id)
+    # The post is recorded in its own transaction right after Teams answers: wait for it.
+    for _ in range(150):
+        async with session_factory(client.app[ENGINE])() as session:
+            posted = await find_post(session, platform="teams", channel=CHANNEL, ts=card_id)
+        if posted is not None:
+            break
+        await asyncio.sleep(0.02)
     assert posted is not None
     assert posted.lead_id == "u1"
 
