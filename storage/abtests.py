@@ -75,3 +75,8 @@ def active_and_challenger(conn: Connection) -> tuple[int | None, tuple[int, floa
         return None, None
     vid, challenger, share = rows[0]
     return int(vid), (None if challenger is None else (int(challenger), float(share)))
+
+
+def test_shares(conn: Connection) -> list[float]:
+    """Every share any A/B test has used (running or past), for keeping cohorts stable."""
+    return [float(s) for s in conn.execute(select(AB_TESTS.c.share).distinct()).scalars()]

@@ -23,13 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO
 
 import orjson
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import col
 
 from bot.chat.actions import split_reason
 from bot.models.live import cohort
 from config.settings import Settings, load_settings
+from storage import abtests
 from storage.engine import create_engine
 from storage.migrate import upgrade
 from storage.privacy import (
@@ -46,7 +45,6 @@ from storage.privacy import (
     secure_delete,
     secure_wipe,
 )
-from storage.tables import AbTest
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +188,7 @@ async def _forget(engine: AsyncEngine, key: str) -> Forgotten | None:
         person = await find_person(conn, key)  # again, inside the transaction that deletes
         if person is None:
             return None
-        shares = list((await conn.execute(select(col(AbTest.share)).distinct())).scalars())
+        shares = await conn.run_sync(abtests.test_shares)
         return await forget_person(
             conn, person, pseudonym=lambda lead_id: same_cohort_pseudonym(lead_id, shares),
             keep_reason=known_reason,

@@ -20,6 +20,7 @@ from bot.chat.routing import Router
 from bot.ingest.identity import ANON_PREFIX, Resolver, identity_keys
 from bot.ingest.inbound import InboundEvent
 from bot.models.live import ActiveModel
+from bot.outbox.messages import Kind
 from config.loader import LeadbotConfig
 from scoring import LeadState, Model, Score, score
 from scoring.bands import Thresholds, default_thresholds
@@ -320,7 +321,7 @@ class Pipeline:
         )
         return [
             {
-                "kind": "alert",
+                "kind": Kind.ALERT,
                 "lead_id": lead.id,
                 "destination": destination,
                 "dedupe_key": f"alert:{lead.id}:{int(now)}:{destination}"[:255],

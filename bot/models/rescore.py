@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from bot.chat.alerts import WhyNow, alert_payload
 from bot.chat.routing import Router
+from bot.outbox.messages import Kind
 from config.schema import AlertSettings
 from scoring import score
 from scoring.bands import Thresholds, default_thresholds, resolve_thresholds
@@ -214,7 +215,7 @@ def _alert(
         )  # fmt: skip
         outbox += [
             {
-                "kind": "alert", "lead_id": row[0], "destination": dest,
+                "kind": Kind.ALERT, "lead_id": row[0], "destination": dest,
                 "dedupe_key": f"alert:{row[0]}:{int(now)}:{dest}"[:255], "payload": payload,
                 "status": "pending", "attempts": 0, "available_at": now, "created_at": now,
             }

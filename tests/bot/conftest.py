@@ -98,7 +98,7 @@ def config() -> LeadbotConfig:
     return load_config(text=SMALL_MODEL, name="small.yaml")
 
 
-IDEAL = {
+IDEAL: dict[str, Any] = {
     "email": "dana@acmesoft.com",
     "name": "Dana Reyes",
     "title": "VP of Sales",

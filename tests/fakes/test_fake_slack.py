@@ -7,15 +7,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from tests.fakes.clock import Clock
 from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID, FakeSlack
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_posts_are_recorded_with_increasing_ts_and_can_be_updated() -> None:

@@ -9,6 +9,7 @@ import base64
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 import pytest
@@ -141,7 +142,7 @@ def dispatcher(
 async def test_a_team_digest_goes_to_its_channel_once_and_the_chart_to_the_channel_id(
     sqlite_engine: AsyncEngine, fake: FakeSlack, clock: Clock, digest_config: LeadbotConfig
 ) -> None:
-    queue = {"config": digest_config, "schedule": EMEA}
+    queue: dict[str, Any] = {"config": digest_config, "schedule": EMEA}
     assert await queue_digest(sqlite_engine, **queue, now=T0) == 1
     assert await queue_digest(sqlite_engine, **queue, now=T0 + 20) == 0  # same slot
     assert await dispatcher(sqlite_engine, fake, clock, digest_config).run_once() == 1

@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 
 from bot.app import build_app
 from bot.ingest.signatures import sign
@@ -119,9 +120,8 @@ async def delivered(client: Client, slack: FakeSlack, count: int) -> None:
 
 async def outbox_kinds(engine: AsyncEngine) -> list[str]:
     async with engine.connect() as conn:
-        return list(
-            (await conn.execute(select(OutboxMessage.kind).order_by(OutboxMessage.id))).scalars()
-        )  # type: ignore[call-overload]
+        query = select(col(OutboxMessage.kind)).order_by(col(OutboxMessage.id))
+        return list((await conn.execute(query)).scalars())
 
 
 async def test_reminder_in_the_thread_then_escalation_to_the_managers_dm_then_nothing(

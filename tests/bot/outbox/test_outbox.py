@@ -27,14 +27,7 @@ from storage.ingest import OUTBOX, enqueue
 from storage.outbox import Claimed, claim, mark_sent, start
 from storage.posts import record_post
 from tests.bot.conftest import T0
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes.clock import Clock
 
 
 class Recorder:
@@ -59,7 +52,7 @@ class Recorder:
 
 
 async def _queue(engine: AsyncEngine, *keys: str, at: float = T0) -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"kind": "alert", "lead_id": "u1", "destination": "default", "dedupe_key": key,
          "payload": {"n": i}, "status": "pending", "attempts": 0,
          "available_at": at, "created_at": at}
@@ -237,7 +230,7 @@ async def test_a_claim_abandoned_by_a_crash_is_delivered_after_its_lease(
 async def test_messages_go_to_their_platform_and_unknown_ones_are_dead(
     engine: AsyncEngine,
 ) -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"kind": "alert", "lead_id": "u1", "destination": dest, "dedupe_key": dest,
          "payload": {}, "status": "pending", "attempts": 0, "available_at": T0,
          "created_at": T0}

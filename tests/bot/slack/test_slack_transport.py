@@ -3,7 +3,6 @@ Web API at the wire and a real SQLite outbox: once, paced, retried, never lost."
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,25 +18,10 @@ from storage.ingest import OUTBOX, enqueue
 from storage.outbox import Claimed
 from tests.bot.conftest import T0
 from tests.bot.outbox.samples import sample_alert
+from tests.fakes.clock import Clock
 from tests.fakes.slack_api import FakeSlack
 
 TOKEN = "xoxb-test"
-
-
-class Clock:
-    """Unix seconds the test moves; ``sleep`` advances it instead of waiting."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 def render(message: Message) -> tuple[list[dict[str, Any]], str]:

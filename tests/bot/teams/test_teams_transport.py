@@ -4,7 +4,6 @@ lost, and waiting while a destination has no conversation reference."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -33,27 +32,12 @@ from storage.posts import find_post
 from storage.teams import StoredReference, find_conversation, save_reference
 from tests.bot.conftest import T0
 from tests.bot.outbox.samples import sample_alert
+from tests.fakes.clock import Clock
 from tests.fakes.teams_connector import FakeConnector
 
 ANONYMOUS = {"CONNECTIONS__SERVICE_CONNECTION__SETTINGS__ANONYMOUS_ALLOWED": "true"}
 CHANNEL = "19:sales@thread.tacv2"
 BOT = "28:leadbot"
-
-
-class Clock:
-    """Unix seconds the test moves; ``sleep`` advances it instead of waiting."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
 
 
 def render(message: Message) -> dict[str, Any]:
