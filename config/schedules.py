@@ -4,7 +4,8 @@ announced, and how long delivered messages are kept.
 
 ```yaml
 schedules:                     # optional; without it: sla every 15 minutes, decay and
-                               # retention hourly (a list of your own replaces all three)
+                               # retention hourly (a list of your own replaces them, but
+                               # retention stays hourly unless the list names it or is [])
   - job: digest                # digest | sla | decay | retrain | retention
     cron: "0 8 * * 1-5"        # 5-field crontab (minute hour day month weekday, 0/7 = Sunday)
     timezone: Europe/Paris     # IANA name, default UTC
@@ -288,19 +289,25 @@ class Retention:
     sent_outbox_days: float = 30.0
 
 
+RETENTION = Schedule(job="retention", cron="23 * * * *")
 DEFAULT_SCHEDULES: tuple[Schedule, ...] = (
     Schedule(job="sla", cron="*/15 * * * *"),
     Schedule(job="decay", cron="7 * * * *"),
-    Schedule(job="retention", cron="23 * * * *"),
+    RETENTION,
 )
 
 
 def to_schedules(specs: Sequence[ScheduleSpec] | None) -> tuple[Schedule, ...]:
     """The compiled schedules; the defaults when the section is absent (an empty list is
-    no schedule at all)."""
+    no schedule at all). A list of one's own that does not name ``retention`` keeps the
+    default retention: housekeeping added by an upgrade must not be lost to a list written
+    before it existed."""
     if specs is None:
         return DEFAULT_SCHEDULES
-    return tuple(spec.to_schedule() for spec in specs)
+    schedules = tuple(spec.to_schedule() for spec in specs)
+    if schedules and all(s.job != "retention" for s in schedules):
+        schedules += (RETENTION,)
+    return schedules
 
 
 def unknown_teams(

@@ -40,6 +40,13 @@ def test_an_empty_list_means_no_schedule_and_null_the_defaults() -> None:
     assert loaded("schedules:\nsla:\ndecay:\n").schedules == DEFAULT_SCHEDULES
 
 
+def test_a_list_of_ones_own_keeps_retention_unless_it_names_it() -> None:
+    own = loaded('schedules:\n  - {job: digest, cron: "0 8 * * 1"}\n').schedules
+    assert [(s.job, s.cron) for s in own] == [("digest", "0 8 * * 1"), ("retention", "23 * * * *")]
+    named = loaded('schedules:\n  - {job: retention, cron: "5 3 * * *"}\n').schedules
+    assert [(s.job, s.cron) for s in named] == [("retention", "5 3 * * *")]
+
+
 def test_every_setting_is_read() -> None:
     config = loaded(
         """schedules:
@@ -61,6 +68,7 @@ retention: {sent_outbox_days: 7}
         ),
         Schedule("digest", "0 18 * * *", "UTC", "day", None, ("slack:@U0BOSS",)),
         Schedule("retrain", "30 2 * * 0", "UTC"),
+        Schedule("retention", "23 * * * *", "UTC"),  # kept: the list does not name it
     )
     assert config.sla == Sla(2.0, 8.5, "@U0MGR")
     assert config.decay == Decay(cooling_notice=False)
@@ -202,7 +210,7 @@ def test_a_digest_may_go_to_slack_and_teams_destinations() -> None:
          "teams:default"]
 """
     )
-    [schedule] = config.schedules
+    schedule, _retention = config.schedules
     assert schedule.to == (
         "slack:#sales", "slack:@U0BOSS", f"teams:user:{manager.lower()}",
         "teams:conversation:19:x@thread.tacv2", "teams:default",

@@ -60,7 +60,7 @@ schedules:
 """
     )
     ids = [j.id for j in jobs_for(config)]
-    assert ids == ["digest-week", "digest-week-2", "digest-day-emea", "retrain"]
+    assert ids == ["digest-week", "digest-week-2", "digest-day-emea", "retrain", "retention"]
 
 
 @pytest.mark.parametrize(
