@@ -17,7 +17,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.chat.actions import ActionResult, apply_action, not_refreshed
+from bot.chat.actions import (
+    ActionResult,
+    apply_action,
+    decision_not_refreshed,
+    not_refreshed,
+)
 from bot.chat.messages import Action, Actor
 from bot.models.edges import BandEdges
 from bot.models.learning import Learner, describe
@@ -174,9 +179,11 @@ class Clicks:
             raise ValueError(str(exc)) from exc
         text = describe(decision, lambda ref: person(ref, {actor.ref: actor.name}))
         payload = await proposal_payload(self.engine, version)
+        stored = decision_not_refreshed(text)  # the decision holds even if the card cannot
         if payload is None:
-            return Clicked(text_card(text))
-        return Clicked(proposal_card(ProposalMessage.from_payload(payload), decision=text))
+            return Clicked(text_card(text), unrefreshed=stored)
+        card = proposal_card(ProposalMessage.from_payload(payload), decision=text)
+        return Clicked(card, unrefreshed=stored)
 
 
 async def proposal_payload(engine: AsyncEngine, version: int) -> dict[str, Any] | None:

@@ -378,8 +378,9 @@ async def test_a_manager_approves_a_proposal_from_its_card(
         assert "99" in unknown["value"]["message"]
 
 
+@pytest.mark.parametrize("update_fails", [False, True])
 async def test_a_managers_click_approves_a_proposal_and_a_second_click_is_told(
-    db_url: str, fake: FakeConnector
+    db_url: str, fake: FakeConnector, update_fails: bool
 ) -> None:
     config = load_config(text=MANAGED, name="managed.yaml")
     bumped = replace(
@@ -399,16 +400,25 @@ async def test_a_managers_click_approves_a_proposal_and_a_second_click_is_told(
 
         async with client.app[ENGINE].begin() as conn:
             version = await conn.run_sync(propose)
+        await install(client, fake)
+        fake.activities[CHANNEL]["card-1"] = {"type": "message", "id": "card-1"}  # the proposal
+        if update_fails:
+            fake.fail_next("update", status=500)
         click = execute(fake, "card-1", "model_approve", leadbot="model", version=version,
                         action="approve")  # fmt: skip
         click["from"]["aadObjectId"] = MANAGER
         answer = await (await post(client, click)).json()
         assert answer["statusCode"] == 200
-        assert answer["type"] == CARD
-        card = flat(answer["value"])
-        assert f"Model v{version}" in card
-        assert "approved by" in card
-        assert "model_approve" not in card  # the buttons gave way to the decision
+        if update_fails:  # decided and stored: the manager is told, never "nothing changed"
+            assert answer["type"] == "application/vnd.microsoft.activity.message"
+            assert "approved by" in answer["value"]
+            assert answer["value"].endswith("(I couldn't refresh the proposal message.)")
+        else:
+            assert answer["type"] == CARD
+            card = flat(answer["value"])
+            assert f"Model v{version}" in card
+            assert "approved by" in card
+            assert "model_approve" not in card  # the buttons gave way to the decision
         async with client.app[ENGINE].connect() as conn:
             active = await conn.run_sync(repo.active_version)
         assert active is not None
