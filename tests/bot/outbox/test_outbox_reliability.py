@@ -242,15 +242,17 @@ async def test_two_dispatchers_with_a_slow_transport_never_send_a_message_twice(
         rows = [slack_t.alert(f"lead-{i}", f"slack:C0{i % 4}")
                 | {"created_at": now, "available_at": now} for i in range(16)]  # fmt: skip
         await slack_t.queue(engines[0], *rows)
-        lease = LEASE / 200  # 0.6 s
-        transports = [Slow(0.25), Slow(0.25)]
+        # A lease of 2 s, sends of 0.55 s: a lane's batch (4 sends, 2.2 s) outlives the lease,
+        # and a send is 0.95 s inside the ¾-lease cut-off, room for a busy CI machine.
+        lease = LEASE / 60
+        transports = [Slow(0.55), Slow(0.55)]
         dispatchers = [
             Dispatcher(e, t, clock=time.time, lease=lease, per_destination=4, max_lanes=n,
                        poll_seconds=0.05)
             for e, t, n in zip(engines, transports, (2, 2), strict=True)
         ]  # fmt: skip
         tasks = [asyncio.create_task(d.run()) for d in dispatchers]
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(30):
             while len(transports[0].sent + transports[1].sent) < 16:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)  # a second send of anything would show by now
