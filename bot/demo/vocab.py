@@ -51,7 +51,7 @@ SALES_LEADERS = (
     "Head of Revenue",
     "Director of Sales",
     "Chief Revenue Officer",
-    "VP Growth",
+    "SVP Sales",
 )
 SALES_OPS = ("Sales Operations Manager", "RevOps Lead")
 OTHER_ROLES = ("Marketing Manager", "Software Engineer", "CFO", "Founder")

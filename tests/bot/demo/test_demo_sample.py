@@ -203,7 +203,7 @@ def brief_model() -> Model:
     software company ≈ 50 fit points, pricing 8 each up to 3, demo 30, trial 25, hot at 70.
     Half-lives are on the short side, so a pass here holds for gentler decay too."""
     leaders = ("VP of Sales", "Head of Revenue", "Director of Sales", "Chief Revenue Officer")
-    leaders_lower = frozenset(t.lower() for t in (*leaders, "VP Growth"))
+    leaders_lower = frozenset(t.lower() for t in (*leaders, "SVP Sales"))
     tech = frozenset({"software", "saas", "internet", "information technology"})
     pricing = Condition(("path",), Op.PATTERN, compile_pattern("^/pricing"))
     return Model(
