@@ -44,8 +44,10 @@ from bot.teams.runtime import (
 )
 from bot.web.keys import DISPATCHER, ENGINE, INGEST, LIMITS, SCHEDULER, VERIFIER, Limits
 from bot.web.ops import healthz, metrics, read_timeout, readyz
-from config.loader import LeadbotConfig
+from config.loader import DEFAULT_PATH, LeadbotConfig
 from config.settings import Settings
+from config.writer import model_yaml
+from scoring.model import Model
 from storage.engine import create_engine
 from storage.migrate import upgrade
 
@@ -193,8 +195,26 @@ async def with_active_model(engine: AsyncEngine, config: LeadbotConfig) -> Leadb
     if active is None:
         return config
     version, model = active
-    log.info("scoring with model v%d (the active version), not %s", version, config.source)
+    drift = model_drift(config, version, model)
+    if drift is None:
+        log.info("scoring with model v%d (the active version)", version)
+    else:
+        log.warning(drift)
     return dataclasses.replace(config, model=model)
+
+
+def model_drift(config: LeadbotConfig, version: int, active: Model) -> str | None:
+    """What to tell a user whose config file holds a model other than the active version
+    (which is what the bot scores with), and how to make the file's model live; None when
+    they agree. The bundled default is only a starting point: a learned version replacing
+    it is the normal course, not a surprise, so it is not reported."""
+    if config.source == str(DEFAULT_PATH) or model_yaml(config.model) == model_yaml(active):
+        return None
+    return (
+        f"the model in {config.source} is NOT the one scored with: the active version v{version} "
+        f"is, and it differs. To score with the file: leadbot model import {config.source} "
+        "--activate"
+    )
 
 
 def running_router(settings: Settings, config: LeadbotConfig) -> Router:

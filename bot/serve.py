@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
 from aiohttp import web
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
-from bot.app import StartupError, build_app, default_channel
+from bot.app import StartupError, build_app, default_channel, model_drift
 from bot.ingest.writer import WriterStartError
+from bot.models.versions import active_model
 from bot.teams.runtime import teams_enabled, teams_status
 from bot.web.keys import VERIFIER
 from config.loader import LeadbotConfig
 from config.settings import Settings
+from storage.engine import create_engine
 
 log = logging.getLogger("leadbot")
 
@@ -41,6 +45,9 @@ def serve(
     log.info("leadbot on http://%s:%d — database %s", host, port, database)
     log.info("scoring model '%s' from %s: %d rules, hot at %s",
              config.model.name, config.source, len(config.model.rules), _hot(config))  # fmt: skip
+    drift = asyncio.run(_model_drift(settings, config))
+    if drift is not None:
+        log.warning(drift)
     channel = default_channel(settings, config)
     if channel is not None:
         log.info("alerts go to Slack: routing rules, else %s", channel)
@@ -56,6 +63,18 @@ def serve(
         sys.stderr.write(f"leadbot: cannot start the ingest writer process: {exc}\n")
         return 1
     return 0
+
+
+async def _model_drift(settings: Settings, config: LeadbotConfig) -> str | None:
+    """``model_drift`` for the summary: the file's model against the active version."""
+    engine = create_engine(settings.database_url)
+    try:
+        active = await active_model(engine)
+    except SQLAlchemyError:
+        return None  # a database not migrated yet holds no version; start-up migrates it
+    finally:
+        await engine.dispose()
+    return None if active is None else model_drift(config, *active)
 
 
 def _hot(config: LeadbotConfig) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -18,6 +19,7 @@ from bot.chat.routing import Router
 from bot.models.abtest import CohortStats, cohort_stats, start_ab, stop_ab
 from bot.models.rescore import RescoreAlerts
 from bot.models.versions import (
+    Rescore,
     RetrainResult,
     activate,
     ensure_active,
@@ -26,10 +28,14 @@ from bot.models.versions import (
     retrain,
     rollback,
 )
+from config.errors import ConfigError
+from config.loader import load_config
+from config.writer import model_yaml
 from scoring.model import Model
-from storage import abtests
+from storage import abtests, offloop
 from storage import models as repo
 from storage.abtests import AbTest
+from storage.models import Status
 from storage.tables import ModelVersion
 
 
@@ -103,6 +109,8 @@ async def model_command(
         delta, alerts = config.alerts.history_min_delta, rescore_alerts(config, router)
         if args.action == "ab":
             return await ab_command(engine, config, args, now=now)
+        if args.action == "import":
+            return await import_command(engine, config, args, now=now, alerts=alerts)
         if args.action == "activate":
             done = await activate(
                 engine=engine, version_id=args.version, by="cli", now=now,
@@ -115,14 +123,74 @@ async def model_command(
         else:
             sys.stdout.write(await _read_command(engine, config.model, args, now))
             return 0
-        sys.stdout.write(
-            f"v{done.version_id} active (was v{done.previous_id}): {done.leads} leads "
-            f"rescored, {done.history} history rows, {done.alerts} alerts queued for leads "
-            "it turned hot. A running `leadbot serve` scores with it from its next event.\n"
-        )
+        sys.stdout.write(_activated(done))
         return 0
     finally:
         await engine.dispose()
+
+
+def _activated(done: Rescore) -> str:
+    return (
+        f"v{done.version_id} active (was v{done.previous_id}): {done.leads} leads "
+        f"rescored, {done.history} history rows, {done.alerts} alerts queued for leads "
+        "it turned hot. A running `leadbot serve` scores with it from its next event.\n"
+    )
+
+
+def same_model(a: Model, b: Model) -> bool:
+    """Whether two models score alike: the same YAML once written (names, rules, points,
+    bands), whatever the comments or key order of the files they came from."""
+    return model_yaml(a) == model_yaml(b)
+
+
+def _import(
+    conn: Connection, model: Model, source: str, *, configured: Model, now: float
+) -> tuple[int, bool]:
+    """(version, stored): the new proposed version holding ``model``, or the active one
+    when it already holds the same model (then nothing is stored). On first use the
+    configured model becomes v1, as for every other model command."""
+    active_id, active = ensure_active(conn, config_model=configured, now=now)
+    if same_model(active, model):
+        return active_id, False
+    vid = repo.add_version(
+        conn,
+        yaml=model_yaml(model, header=f"imported from {source}"),
+        status=Status.PROPOSED,
+        created_by="import",
+        created_at=datetime.fromtimestamp(now, UTC),
+        parent_id=active_id,
+    )
+    return vid, True
+
+
+async def import_command(
+    engine: AsyncEngine, config: Any, args: Any, *, now: float, alerts: RescoreAlerts
+) -> int:
+    """``leadbot model import FILE [--activate]``: the file's model (validated first: a bad
+    file stores nothing) as a new version; with ``--activate`` active, every lead rescored."""
+    try:
+        model = load_config(args.file).model
+        model_yaml(model)  # what the version will hold: a model the format cannot write fails
+    except (ConfigError, ValueError) as exc:
+        sys.stderr.write(f"{exc}\nleadbot: {args.file}: not imported, nothing was stored\n")
+        return 1
+    source = str(args.file)
+    vid, stored = await offloop.write(
+        engine, lambda conn: _import(conn, model, source, configured=config.model, now=now)
+    )
+    if not stored:
+        sys.stdout.write(f"{source} holds the active model v{vid}: nothing new was stored.\n")
+        return 0
+    sys.stdout.write(f"stored {source} as model v{vid} (proposed)\n")
+    if not args.activate:
+        sys.stdout.write(f"activate with: leadbot model activate {vid}\n")
+        return 0
+    done = await activate(
+        engine=engine, version_id=vid, by="cli", now=now,
+        history_delta=config.alerts.history_min_delta, alerts=alerts,
+    )  # fmt: skip
+    sys.stdout.write(_activated(done))
+    return 0
 
 
 async def _read_command(engine: AsyncEngine, config_model: Model, args: Any, now: float) -> str:
