@@ -17,6 +17,7 @@ from config.loader import LeadbotConfig, check_config, load_config
 from config.settings import Settings, load_settings
 
 USAGE_ERROR = 2
+DESCRIPTION = "leadbot: serve the bot, replay the demo, look leads up, check a config."
 
 
 def _fail(message: str, code: int = USAGE_ERROR) -> int:
@@ -41,7 +42,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.demo.replay import run_demo
 
-    return asyncio.run(run_demo(seed=args.seed, leads=args.leads, db_path=args.db))
+    return asyncio.run(
+        run_demo(seed=args.seed, leads=args.leads, db_path=args.db, force=args.force)
+    )
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -185,8 +188,10 @@ def chat_checks() -> doctor.ChatChecks:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="leadbot", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = argparse.ArgumentParser(prog="leadbot", description=DESCRIPTION)
+    sub = p.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="what to do (COMMAND -h for more)"
+    )
 
     s = sub.add_parser("serve", help="run the bot (webhooks, alerts)")
     s.add_argument(
@@ -200,36 +205,48 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_serve)
 
     d = sub.add_parser("demo", help="replay a sample stream through the pipeline and show alerts")
-    d.add_argument("--seed", type=int, default=7)
-    d.add_argument("--leads", type=int, default=200)
-    d.add_argument("--db", help="keep the demo database at this path (default: a temp file)")
+    d.add_argument("--seed", type=int, default=7, help="seed of the sample stream (7)")
+    d.add_argument("--leads", type=int, default=200, help="how many leads to simulate (200)")
+    d.add_argument(
+        "--db",
+        metavar="FILE",
+        help="keep the demo database in FILE (default: a temp file); an existing FILE is "
+        "refused unless it is a demo database and --force is given",
+    )
+    d.add_argument(
+        "--force", action="store_true", help="replace FILE if it is a demo database (only then)"
+    )
     d.set_defaults(func=cmd_demo)
 
     c = sub.add_parser("check-config", help="validate a scoring model YAML file")
-    c.add_argument("file")
+    c.add_argument("file", help="the YAML file to check")
     c.set_defaults(func=cmd_check_config)
 
     w = sub.add_parser("webhook-secret", help="print a fresh LEADBOT_WEBHOOK_SECRET")
     w.set_defaults(func=cmd_webhook_secret)
 
     db = sub.add_parser("db", help="database migrations")
-    db.add_argument("action", choices=("upgrade", "current"))
+    db.add_argument(
+        "action",
+        choices=("upgrade", "current"),
+        help="upgrade: migrate DATABASE_URL to the latest schema; current: print its revision",
+    )
     db.set_defaults(func=cmd_db)
 
     lead = sub.add_parser("lead", help="show one lead: score, reasons, history, feedback")
     lead.add_argument("key", help="lead id, userId or e-mail")
-    lead.add_argument("--json", action="store_true")
+    lead.add_argument("--json", action="store_true", help="print JSON instead of text")
     lead.add_argument("--config", help="scoring model YAML")
     lead.set_defaults(func=cmd_lead)
 
     st = sub.add_parser("stats", help="lead, event and band counts")
-    st.add_argument("--json", action="store_true")
+    st.add_argument("--json", action="store_true", help="print JSON instead of text")
     st.set_defaults(func=cmd_stats)
 
     top = sub.add_parser("top", help="the hottest leads")
-    top.add_argument("n", nargs="?", type=int, default=10)
-    top.add_argument("--band", choices=("hot", "warm", "cold"))
-    top.add_argument("--json", action="store_true")
+    top.add_argument("n", nargs="?", type=int, default=10, help="how many leads (10)")
+    top.add_argument("--band", choices=("hot", "warm", "cold"), help="only leads of this band")
+    top.add_argument("--json", action="store_true", help="print JSON instead of text")
     top.set_defaults(func=cmd_top)
 
     le = sub.add_parser("learn", help="learn a scoring model from a history CSV")
@@ -265,7 +282,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _teams_parser(sub: Any) -> None:
     t = sub.add_parser("teams", help="Microsoft Teams: the app package to install")
-    tsub = t.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tsub = t.add_subparsers(dest="action", required=True, metavar="ACTION", help="what to do")
     pk = tsub.add_parser("package", help="write the Teams app package (manifest.json + icons)")
     pk.add_argument("--app-id", required=True, help="the Azure Bot's Microsoft App ID (a GUID)")
     pk.add_argument("--name", default="leadbot", help="the app's name in Teams (leadbot)")
@@ -283,7 +300,9 @@ def _teams_parser(sub: Any) -> None:
 
 def _digest_parser(sub: Any) -> None:
     dg = sub.add_parser("digest", help="a manager digest on the terminal, its chart as a PNG")
-    dg.add_argument("--period", choices=("day", "week"), default="week")
+    dg.add_argument(
+        "--period", choices=("day", "week"), default="week", help="the span covered (week)"
+    )
     dg.add_argument("--team", help="a team of the routing config (default: every lead)")
     dg.add_argument(
         "--print", action="store_true", help="print the digest (the default without --png)"
@@ -296,23 +315,23 @@ def _digest_parser(sub: Any) -> None:
 def _model_parsers(sub: Any) -> None:
     m = sub.add_parser("model", help="scoring model versions: list, show, diff, activate")
     m.add_argument("--config", help="scoring model YAML (the version 1 on first use)")
-    msub = m.add_subparsers(dest="action", required=True, metavar="ACTION")
+    msub = m.add_subparsers(dest="action", required=True, metavar="ACTION", help="what to do")
     msub.add_parser("list", help="every version: status, labels, AUC before → after")
     show = msub.add_parser("show", help="a version's model YAML")
-    show.add_argument("version", type=int)
+    show.add_argument("version", type=int, help="the version number (see model list)")
     diff = msub.add_parser("diff", help="points per rule, version A → version B")
-    diff.add_argument("a", type=int)
-    diff.add_argument("b", type=int)
+    diff.add_argument("a", type=int, help="the version to compare from")
+    diff.add_argument("b", type=int, help="the version to compare to")
     act = msub.add_parser("activate", help="activate a version and rescore every lead")
-    act.add_argument("version", type=int)
+    act.add_argument("version", type=int, help="the version number to activate")
     msub.add_parser("rollback", help="re-activate the previous version and rescore")
     imp = msub.add_parser("import", help="store a model YAML file as a new version")
     imp.add_argument("file", help="scoring model YAML (checked first: a bad file stores nothing)")
     imp.add_argument("--activate", action="store_true", help="make it active and rescore")
     ab = msub.add_parser("ab", help="A/B test a version on a share of the leads")
-    absub = ab.add_subparsers(dest="ab", required=True, metavar="ab")
+    absub = ab.add_subparsers(dest="ab", required=True, metavar="ab", help="start, stop or status")
     start = absub.add_parser("start", help="score a hashed share of the leads with VERSION")
-    start.add_argument("version", type=int)
+    start.add_argument("version", type=int, help="the challenger version")
     start.add_argument("--share", type=float, default=0.5, help="the challenger's share (0.5)")
     absub.add_parser("stop", help="stop the test; its leads go back to the active version")
     absub.add_parser("status", help="the test and conversion per cohort")

@@ -32,10 +32,10 @@ ERROR_MAX = 160  # characters of the last error in the table (--json has all of 
 def register(subparsers: Any) -> None:
     """Add ``outbox list`` and ``outbox retry`` to the ``leadbot`` parser."""
     o = subparsers.add_parser("outbox", help="messages waiting or dead: list, retry")
-    osub = o.add_subparsers(dest="action", required=True, metavar="ACTION")
+    osub = o.add_subparsers(dest="action", required=True, metavar="ACTION", help="what to do")
     ls = osub.add_parser("list", help="messages not sent yet (dead, pending, sending)")
     ls.add_argument("--status", choices=WAITING, help="only this status (default: all three)")
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--json", action="store_true", help="print JSON instead of text")
     rt = osub.add_parser("retry", help="put dead messages back to pending (never a sent one)")
     rt.add_argument("ids", nargs="*", type=int, metavar="ID", help="outbox message ids")
     rt.add_argument("--all-dead", action="store_true", help="every dead message")
