@@ -59,16 +59,32 @@ class Scope(StrEnum):
 SCOPES = "|".join(s.value for s in Scope)
 
 
+# Platforms whose answers in a channel cannot be private: ``public`` means nothing there.
+NO_PRIVATE_REPLIES = frozenset({"teams"})
+
+
 @dataclass(frozen=True, slots=True)
 class Subcommand:
     name: str
     args: str
     help: str
+    # The same where every answer is public (``NO_PRIVATE_REPLIES``), when it differs.
+    public_args: str | None = None
+    public_help: str | None = None
+
+    def for_platform(self, *, private_replies: bool) -> Subcommand:
+        if private_replies or self.public_args is None:
+            return self
+        return Subcommand(self.name, self.public_args, self.public_help or self.help)
 
 
 SUBCOMMANDS = (
     Subcommand(
-        "score", "<email|id|name> [public]", "a lead's score and why (add public to post it)"
+        "score",
+        "<email|id|name> [public]",
+        "a lead's score and why (add public to post it)",
+        public_args="<email|id|name>",
+        public_help="a lead's score and why",
     ),
     Subcommand("feedback", f"<email|id> <{OUTCOMES}> [reason…]", "record your judgement of a lead"),
     Subcommand(
@@ -92,9 +108,17 @@ def _line(command: str, sub: Subcommand) -> str:
     return f"{command} {sub.name} {sub.args}".rstrip()
 
 
-def usage(command: str = "/lead") -> str:
+def subcommands(*, private_replies: bool = True) -> tuple[Subcommand, ...]:
+    """The grammar as a platform offers it (no ``public`` where every answer is public)."""
+    return tuple(s.for_platform(private_replies=private_replies) for s in SUBCOMMANDS)
+
+
+def usage(command: str = "/lead", *, private_replies: bool = True) -> str:
     """Every subcommand's usage line and what it does."""
-    return "Usage:\n" + "\n".join(f"{_line(command, s)} — {s.help}" for s in SUBCOMMANDS)
+    lines = (
+        f"{_line(command, s)} — {s.help}" for s in subcommands(private_replies=private_replies)
+    )
+    return "Usage:\n" + "\n".join(lines)
 
 
 USAGE: str = usage()
@@ -139,12 +163,13 @@ async def run_command(
     managers are listed by user group, ``groups_of``."""
     words = text.split()
     name = words[0].lower() if words else "help"
+    private = actor.platform not in NO_PRIVATE_REPLIES
     if name == "help":
-        return Reply(text=usage(command))
+        return Reply(text=usage(command, private_replies=private))
     handler = _HANDLERS.get(name)
     if handler is None:
         problem = f"Unknown subcommand {clean(words[0])!r}."
-        return Reply(text=f"{usage(command)}\n{problem}", error=True)
+        return Reply(text=f"{usage(command, private_replies=private)}\n{problem}", error=True)
     async with session_factory(engine)() as session:
         context = _Context(
             session, actor, model, now, command, routing or Routing(), thresholds, config,
@@ -278,7 +303,8 @@ async def _feedback(ctx: _Context, args: list[str]) -> Reply:
     await ctx.session.commit()
     total = await count_labels(ctx.session)
     because = f" ({reason})" if reason else ""
-    text = f"Recorded *{outcome.value}*{because} for {lead_label(lead)} — {_labels(total)}."
+    # Neutral text (no platform's markup): Teams showed Slack's *…* literally.
+    text = f"Recorded: {outcome.value}{because} for {lead_label(lead)} — {_labels(total)}."
     return Reply(text=clean(text))
 
 

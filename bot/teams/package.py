@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.chat.commands import SUBCOMMANDS
+from bot.chat.commands import subcommands
 
 MANIFEST_VERSION = "1.19"
 SCHEMA = (
@@ -92,11 +92,11 @@ def check_version(value: str) -> str:
 def commands() -> list[dict[str, str]]:
     """The command list entries: title as typed after ``lead``, usage and what it does."""
     out = []
-    for sub in SUBCOMMANDS:
+    for sub in subcommands(private_replies=False):  # a Teams channel has no private answers
         usage = f"lead {sub.name} {sub.args}".rstrip()
         text = f"{usage}: {sub.help}"
-        if len(text) > DESCRIPTION_MAX:
-            text = text[: DESCRIPTION_MAX - 1] + "…"
+        if len(text) > DESCRIPTION_MAX:  # cut at a word, not in the middle of one
+            text = text[: DESCRIPTION_MAX - 1].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
         out.append({"title": sub.name[:TITLE_MAX], "description": text})
     return out
 

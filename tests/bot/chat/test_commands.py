@@ -186,7 +186,7 @@ async def test_feedback_stores_the_features_of_this_moment(
     engine: AsyncEngine, config: LeadbotConfig, pipeline: Pipeline
 ) -> None:
     reply = await run(engine, config, "feedback dana@acmesoft.com WON")
-    assert reply == Reply(text="Recorded *won* for Dana Reyes (AcmeSoft) — 1 label collected.")
+    assert reply == Reply(text="Recorded: won for Dana Reyes (AcmeSoft) — 1 label collected.")
     [row] = await _feedback_rows(engine)
     assert (row.lead_id, row.outcome, row.reason, row.by) == ("u1", "won", None, "slack:U1")
     assert row.at.timestamp() == NOW
@@ -222,7 +222,7 @@ async def test_the_label_count_grows_with_every_row(
 ) -> None:
     await run(engine, config, "feedback u1 qualified")
     reply = await run(engine, config, "feedback dan@globex.com lost went quiet", actor=KIM)
-    assert reply.text == "Recorded *lost* (went quiet) for Dan Brown — 2 labels collected."
+    assert reply.text == "Recorded: lost (went quiet) for Dan Brown — 2 labels collected."
     assert [(r.lead_id, r.by) for r in await _feedback_rows(engine)] == [
         ("u1", "slack:U1"),
         ("u2", "slack:U2"),

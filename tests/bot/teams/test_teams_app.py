@@ -544,3 +544,13 @@ async def test_a_digest_schedule_to_a_teams_channel_posts_a_card_built_from_its_
     assert any(fact["title"] == "hot" for fs in facts for fact in fs["facts"])  # by band
     # ``to`` replaces the managers: everything went to the channel.
     assert {c.conversation_id for c in fake.calls_to("send", ok_only=True)} == {CHANNEL}
+
+
+async def test_help_in_teams_offers_no_public_answers(client: Client, fake: FakeConnector) -> None:
+    await install(client, fake)
+    assert (await post(client, mention(fake, "lead help"))).status in (200, 201, 202)
+    await eventually(lambda: len(fake.calls_to("reply", ok_only=True)) == 1)
+    [reply] = fake.calls_to("reply", ok_only=True)
+    text = flat(reply.body)
+    assert "lead score" in text
+    assert "public" not in text  # a Teams channel has no private answers

@@ -13,6 +13,8 @@ from PIL import Image
 
 from bot.chat.commands import SUBCOMMANDS
 from bot.cli import main
+from bot.teams.package import DESCRIPTION_MAX
+from bot.teams.package import commands as command_list
 
 APP_ID = "1A2B3C4D-0000-4000-8000-00000000ABCD"
 
@@ -98,3 +100,14 @@ def test_an_out_path_that_is_not_a_zip_is_refused(
     assert main(["teams", "package", *args, "--out", str(out)]) == 2
     assert "--out: expected a file name ending in .zip" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_command_descriptions_are_cut_at_a_word_and_offer_no_public() -> None:
+    listed = command_list()
+    assert all(len(c["description"]) <= DESCRIPTION_MAX for c in listed)
+    for entry in listed:
+        text = entry["description"]
+        if text.endswith("…"):  # cut: the last word before the ellipsis is whole
+            whole = {w.strip(",;:()") for c in SUBCOMMANDS for w in f"{c.args} {c.help}".split()}
+            assert text[:-1].split()[-1].strip(",;:()") in whole, text
+    assert not any("public" in c["description"] for c in listed)  # no private answers
