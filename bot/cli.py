@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bot.admin import doctor, privacy
+from bot.admin import doctor, feedback, privacy
 from bot.admin import outbox as outbox_cli
 from config.errors import ConfigError
 from config.loader import LeadbotConfig, check_config, load_config
@@ -277,6 +277,7 @@ def parser() -> argparse.ArgumentParser:
     doctor.register(sub, chat_checks)
     privacy.register(sub, chat_erasers)
     outbox_cli.register(sub)
+    feedback.register(sub)
     return p
 
 
