@@ -121,7 +121,7 @@ def parse_body(
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise InputError(400, [("", f"invalid JSON: {exc}")]) from None
+        raise InputError(400, [("", json_problem(body, exc))]) from None
     if not isinstance(doc, dict):
         message = f'expected a JSON object (one call, or {{"batch": [...]}}), got {json_kind(doc)}'
         raise InputError(400, [("", message)])
@@ -492,3 +492,15 @@ def _string(mapping: dict[str, Any], name: str, prefix: str, problems: _Problems
         return value
     problems.add(field_at(prefix, name), f"expected a string, got {json_kind(value)}")
     return None
+
+
+def json_problem(body: bytes, exc: orjson.JSONDecodeError) -> str:
+    """What is wrong with a body that is not JSON, in words a sender can act on (the
+    parser's own, "invalid literal, expected 'null'", means little to them)."""
+    if not body.strip():
+        return "invalid JSON: the body is empty (expected one call, or {\"batch\": [...]})"
+    at = f"line {exc.lineno}, column {exc.colno}"
+    if exc.pos >= len(body.rstrip()):
+        return f"invalid JSON: the body ends early, at {at} (cut off, or a bracket not closed)"
+    near = body[exc.pos : exc.pos + 20].decode("utf-8", "replace")
+    return f"invalid JSON at {at}: unexpected {near!r} (not a JSON value there)"

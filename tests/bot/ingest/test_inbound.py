@@ -501,12 +501,22 @@ def test_problems_stop_at_the_limit() -> None:
     assert error.problems[MAX_PROBLEMS - 1][0] == f"batch[{MAX_PROBLEMS - 1}].userId"
 
 
-def test_invalid_json() -> None:
-    error = refused(b'{"type": "track",')
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b'{"type": "track",', "invalid JSON: the body ends early, at line 1, column 18"),
+        (b"", "invalid JSON: the body is empty"),
+        (b'{"type": nul}', "invalid JSON at line 1, column 10: unexpected 'nul}'"),
+        (b"yesterday", "invalid JSON at line 1, column 1: unexpected 'yesterday'"),
+    ],
+)
+def test_invalid_json_is_told_in_plain_words(body: bytes, said: str) -> None:
+    error = refused(body)
     assert error.status == 400
     [(field, message)] = error.problems
     assert field == ""
-    assert message.startswith("invalid JSON: ")
+    assert message.startswith(said)
+    assert "expected 'null'" not in message  # the parser's words, not the project's
 
 
 def test_top_level_array_is_refused() -> None:
