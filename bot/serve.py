@@ -40,7 +40,7 @@ def serve(
     except StartupError as exc:
         sys.stderr.write(f"leadbot: {exc}\n")
         return 2
-    host, port = host or settings.host, port or settings.port
+    host, port = listen_address(settings, insecure=insecure, host=host), port or settings.port
     database = make_url(settings.database_url).render_as_string(hide_password=True)
     log.info("leadbot on http://%s:%d — database %s", host, port, database)
     log.info("scoring model '%s' from %s: %d rules, hot at %s",
@@ -62,7 +62,16 @@ def serve(
     except WriterStartError as exc:
         sys.stderr.write(f"leadbot: cannot start the ingest writer process: {exc}\n")
         return 1
+    log.info("leadbot stopped: every accepted event is committed")
     return 0
+
+
+def listen_address(settings: Settings, *, insecure: bool, host: str | None) -> str:
+    """``--host``, else ``LEADBOT_HOST``, else every interface — but only this machine when
+    running open (``--insecure``): unsigned webhooks must not be reachable by accident."""
+    if host or settings.host:
+        return str(host or settings.host)
+    return "127.0.0.1" if insecure else "0.0.0.0"
 
 
 async def _model_drift(settings: Settings, config: LeadbotConfig) -> str | None:

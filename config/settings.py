@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     config_path: str | None = Field(None, alias="LEADBOT_CONFIG")
     webhook_secret: SecretStr | None = Field(None, alias="LEADBOT_WEBHOOK_SECRET")
     segment_secret: SecretStr | None = Field(None, alias="LEADBOT_SEGMENT_SECRET")
-    host: str = Field("0.0.0.0", alias="LEADBOT_HOST")
+    # None: every interface, or only this machine (127.0.0.1) when serving --insecure.
+    host: str | None = Field(None, alias="LEADBOT_HOST")
     port: Port = Field(8080, alias="LEADBOT_PORT")
     max_event_bytes: ByteLimit = Field(32768, alias="LEADBOT_MAX_EVENT_BYTES")
     max_body_bytes: ByteLimit = Field(1_048_576, alias="LEADBOT_MAX_BODY_BYTES")

@@ -19,7 +19,7 @@ def test_defaults_from_an_empty_mapping() -> None:
     assert settings.config_path is None
     assert settings.webhook_secret is None
     assert settings.segment_secret is None
-    assert (settings.host, settings.port) == ("0.0.0.0", 8080)
+    assert (settings.host, settings.port) == (None, 8080)  # serve picks the interface
     assert (settings.max_event_bytes, settings.max_body_bytes) == (32768, 1048576)
     assert settings.log_level == "INFO"
 

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from bot.app import build_app
 from bot.ingest.signatures import generate_secret, sign
 from bot.outbox.dispatcher import ConsoleTransport
+from bot.serve import listen_address
 from bot.web.keys import ENGINE
 from config.loader import LeadbotConfig
 from config.settings import load_settings
@@ -113,3 +114,18 @@ async def test_a_body_shorter_than_announced_gets_408_and_the_connection_closes(
     assert answer.startswith(b"HTTP/1.1 408")
     assert b"not received within 0.5 s" in answer
     assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize(
+    ("env", "insecure", "flag", "address"),
+    [
+        ({}, True, None, "127.0.0.1"),  # running open: only this machine
+        ({}, False, None, "0.0.0.0"),
+        ({"LEADBOT_HOST": "0.0.0.0"}, True, None, "0.0.0.0"),  # said explicitly
+        ({}, True, "10.0.0.5", "10.0.0.5"),
+    ],
+)
+def test_serve_listens_on_this_machine_only_when_open_unless_told(
+    env: dict[str, str], insecure: bool, flag: str | None, address: str
+) -> None:
+    assert listen_address(load_settings(env), insecure=insecure, host=flag) == address
