@@ -74,22 +74,21 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_lead(args: argparse.Namespace) -> int:
-    from bot.admin.leads import show_lead
+    from bot.admin.leads import read_command, show_lead
 
-    settings, config = _load(args)
-    return asyncio.run(show_lead(settings, config, args.key, as_json=args.json, now=time.time()))
+    return read_command(args.db, _load(args), show_lead, args.key, as_json=args.json)
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from bot.admin.leads import show_stats
+    from bot.admin.leads import read_command, show_stats
 
-    return asyncio.run(show_stats(load_settings(), as_json=args.json))
+    return read_command(args.db, _load(args), show_stats, as_json=args.json)
 
 
 def cmd_top(args: argparse.Namespace) -> int:
-    from bot.admin.leads import show_top
+    from bot.admin.leads import read_command, show_top
 
-    return asyncio.run(show_top(load_settings(), args.n, band=args.band, as_json=args.json))
+    return read_command(args.db, _load(args), show_top, args.n, band=args.band, as_json=args.json)
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
@@ -234,19 +233,22 @@ def parser() -> argparse.ArgumentParser:
     db.set_defaults(func=cmd_db)
 
     lead = sub.add_parser("lead", help="show one lead: score, reasons, history, feedback")
-    lead.add_argument("key", help="lead id, userId or e-mail")
+    lead.add_argument("key", help="lead id, userId, e-mail or name")
     lead.add_argument("--json", action="store_true", help="print JSON instead of text")
     lead.add_argument("--config", help="scoring model YAML")
+    lead.add_argument("--db", help="SQLite file to read, not DATABASE_URL (never created)")
     lead.set_defaults(func=cmd_lead)
 
     st = sub.add_parser("stats", help="lead, event and band counts")
     st.add_argument("--json", action="store_true", help="print JSON instead of text")
+    st.add_argument("--db", help="SQLite file to read, not DATABASE_URL (never created)")
     st.set_defaults(func=cmd_stats)
 
     top = sub.add_parser("top", help="the hottest leads")
     top.add_argument("n", nargs="?", type=int, default=10, help="how many leads (10)")
     top.add_argument("--band", choices=("hot", "warm", "cold"), help="only leads of this band")
     top.add_argument("--json", action="store_true", help="print JSON instead of text")
+    top.add_argument("--db", help="SQLite file to read, not DATABASE_URL (never created)")
     top.set_defaults(func=cmd_top)
 
     le = sub.add_parser("learn", help="learn a scoring model from a history CSV")

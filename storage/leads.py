@@ -48,7 +48,8 @@ async def find_lead(session: AsyncSession, *, key: str) -> Lead | None:
 
 
 def _searched_fields() -> list[ColumnElement[str]]:
-    return [func.lower(col(field)) for field in (Lead.name, Lead.email, Lead.company)]
+    fields = (Lead.name, Lead.email, Lead.company, Lead.id)  # the id: a cut-off one is a prefix
+    return [func.lower(col(field)) for field in fields]
 
 
 def _relevance(text: str) -> ColumnElement[int]:
@@ -126,6 +127,27 @@ async def top_leads(
         query = query.where(col(Lead.anonymous).is_(False))
     query = query.order_by(col(Lead.score).desc(), col(Lead.id)).limit(limit)
     return list(await session.exec(query))
+
+
+async def lead_states(session: AsyncSession) -> list[tuple[str, dict[str, Any]]]:
+    """Every non-anonymous lead's id and stored feature state, the highest stored score first:
+    what ``top`` and ``stats`` rescore at the moment they are read."""
+    query = (
+        select(Lead.id, Lead.state)
+        .where(col(Lead.anonymous).is_(False))
+        .order_by(col(Lead.score).desc(), col(Lead.id))
+    )
+    return [(lead_id, state) for lead_id, state in await session.exec(query)]
+
+
+async def leads_by_ids(session: AsyncSession, *, ids: list[str]) -> list[Lead]:
+    """The leads with these ids, in the order given (an id no lead has is skipped)."""
+    if not ids:
+        return []
+    found = {
+        lead.id: lead for lead in await session.exec(select(Lead).where(col(Lead.id).in_(ids)))
+    }
+    return [found[i] for i in ids if i in found]
 
 
 async def _count(session: AsyncSession, query: Any) -> int:

@@ -1,26 +1,60 @@
-"""The read-only CLI commands: ``lead``, ``stats``, ``top`` and ``db``."""
+"""The read-only CLI commands: ``lead``, ``stats``, ``top`` and ``db``.
+
+``lead``, ``top`` and ``stats`` all read scores *now*: each lead's stored feature state is
+scored at the moment of the command (decay included) with the active model version, so a
+lead ``top`` ranks hot is hot in ``lead`` and counted hot in ``stats``. The stored score
+(as of the lead's last event or rescore) is never shown: a stale hot lead is not hot.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.admin.outbox import dead_line
-from bot.chat.lookup import lead_report, render_report, suggestions
+from bot.chat.lookup import (
+    closest,
+    edges_now,
+    lead_report,
+    named_lead,
+    render_report,
+    scores_now,
+)
 from bot.chat.plain import clean, render_top
+from bot.models.versions import active_model
 from config.loader import LeadbotConfig
 from config.settings import Settings
+from scoring import Band, Model, Score
 from storage import outbox
 from storage.engine import create_engine, session_factory
-from storage.leads import stats, top_leads
+from storage.leads import leads_by_ids, stats
 from storage.migrate import current_revision, head_revision, upgrade
 
 NOT_FOUND = 1
+USAGE_ERROR = 2
+
+
+class NoDatabase(Exception):
+    """``--db`` names a file that does not exist (never created: a typo must not look empty)."""
+
+
+def with_db(settings: Settings, db: str | None) -> Settings:
+    """The settings reading the SQLite file ``db`` instead of DATABASE_URL, when given."""
+    if db is None:
+        return settings
+    path = Path(db)
+    if not path.is_file():
+        raise NoDatabase(f"--db {db}: no such database file (it is never created)")
+    url = f"sqlite+aiosqlite:///{path.resolve()}"
+    return settings.model_copy(update={"database_url": url})
 
 
 def _json(value: Any) -> None:
@@ -28,28 +62,42 @@ def _json(value: Any) -> None:
 
 
 @asynccontextmanager
-async def _session(settings: Settings) -> AsyncIterator[AsyncSession]:
+async def _session(
+    settings: Settings, configured: Model
+) -> AsyncIterator[tuple[AsyncSession, Model]]:
+    """A session and the model to score with: the active stored version, if any, else the
+    configured one (as ``serve`` does)."""
     engine = create_engine(settings.database_url)
     try:
         await upgrade(engine)  # a fresh install answers "no leads", not "no such table"
+        active = await active_model(engine)
         async with session_factory(engine)() as session:
-            yield session
+            yield session, configured if active is None else active[1]
     finally:
         await engine.dispose()
+
+
+def _not_found(key: str, close: list[Any]) -> int:
+    hint = ", ".join(clean(lead.email or lead.id) for lead in close)
+    sys.stderr.write(
+        f"leadbot: no lead '{clean(key)}'" + (f"; closest: {hint}\n" if hint else "\n")
+    )
+    return NOT_FOUND
 
 
 async def show_lead(
     settings: Settings, config: LeadbotConfig, key: str, *, as_json: bool, now: float
 ) -> int:
-    async with _session(settings) as session:
-        report = await lead_report(session, key=key, model=config.model, now=now)
-        if report is None:
-            close = await suggestions(session, key=key)
-            hint = ", ".join(clean(lead.email or lead.id) for lead in close)
-            sys.stderr.write(
-                f"leadbot: no lead '{clean(key)}'" + (f"; closest: {hint}\n" if hint else "\n")
+    """One lead scored at ``now``; ``key`` is an id, userId, e-mail or a name."""
+    async with _session(settings, config.model) as (session, model):
+        edges = await edges_now(session, model=model, now=now)
+        report = await lead_report(session, key=key, model=model, now=now, thresholds=edges)
+        if report is None and (named := await named_lead(session, key=key)) is not None:
+            report = await lead_report(
+                session, key=named.id, model=model, now=now, thresholds=edges
             )
-            return NOT_FOUND
+        if report is None:
+            return _not_found(key, await closest(session, key=key))
     if as_json:
         _json(report)
     else:
@@ -57,9 +105,23 @@ async def show_lead(
     return 0
 
 
-async def show_stats(settings: Settings, *, as_json: bool) -> int:
-    async with _session(settings) as session:
+def band_counts(scored: list[tuple[str, Score]]) -> dict[str, int]:
+    bands = {band.value: 0 for band in (Band.HOT, Band.WARM, Band.COLD)}
+    for _, result in scored:
+        bands[str(result.band)] = bands.get(str(result.band), 0) + 1
+    return bands
+
+
+async def show_stats(
+    settings: Settings, config: LeadbotConfig, *, as_json: bool, now: float
+) -> int:
+    """Counts, with bands counted from the scores at ``now`` (as ``top`` and ``lead`` read)."""
+    async with _session(settings, config.model) as (session, model):
         counts = await stats(session)
+        edges = await edges_now(session, model=model, now=now)
+        counts["bands"] = band_counts(
+            await scores_now(session, model=model, now=now, thresholds=edges)
+        )
         conn = await session.connection()
         messages, dead = await outbox.counts(conn), await outbox.dead_summary(conn)
     by_status = {status: messages.get(status, 0) for status in outbox.STATUSES}
@@ -81,17 +143,30 @@ async def show_stats(settings: Settings, *, as_json: bool) -> int:
     return 0
 
 
-def lead_summary(lead: Any) -> dict[str, Any]:
+def lead_summary(lead: Any, now: Score | None = None) -> dict[str, Any]:
+    """A ranked list's row; with ``now``, the score read now instead of the stored one."""
+    s = now or lead
     return {
         "id": lead.id, "email": lead.email, "name": lead.name, "company": lead.company,
-        "score": round(lead.score, 2), "band": lead.band, "grade": lead.grade,
-        "engagement": lead.engagement, "probability": round(lead.probability, 4),
+        "score": round(now.total if now else lead.score, 2), "band": str(s.band),
+        "grade": s.grade, "engagement": s.engagement, "probability": round(s.probability, 4),
     }  # fmt: skip
 
 
-async def show_top(settings: Settings, n: int, *, band: str | None, as_json: bool) -> int:
-    async with _session(settings) as session:
-        leads = [lead_summary(lead) for lead in await top_leads(session, limit=n, band=band)]
+async def show_top(
+    settings: Settings, config: LeadbotConfig, n: int, *, band: str | None, as_json: bool,
+    now: float,
+) -> int:  # fmt: skip
+    """The ``n`` highest scores at ``now`` (of ``band`` at ``now``, when given)."""
+    if n < 1:
+        sys.stderr.write(f"leadbot: n must be at least 1, got {n}\n")
+        return USAGE_ERROR
+    async with _session(settings, config.model) as (session, model):
+        edges = await edges_now(session, model=model, now=now)
+        scored = await scores_now(session, model=model, now=now, thresholds=edges)
+        chosen = [(i, r) for i, r in scored if band is None or str(r.band) == band][:n]
+        rows = {lead.id: lead for lead in await leads_by_ids(session, ids=[i for i, _ in chosen])}
+        leads = [lead_summary(rows[i], result) for i, result in chosen if i in rows]
     if as_json:
         _json(leads)
     else:
@@ -109,3 +184,17 @@ async def db_command(settings: Settings, action: str) -> int:
         await engine.dispose()
     sys.stdout.write(f"database at revision {current} (latest: {head_revision()})\n")
     return 0
+
+
+def read_command(
+    db: str | None, loaded: tuple[Settings, LeadbotConfig], show: Any, *args: Any, **kw: Any
+) -> int:
+    """Run ``show`` (``show_lead``, ``show_top``, ``show_stats``) on the database ``--db``
+    names (else DATABASE_URL), scoring now; a missing ``--db`` file is an error, not created."""
+    settings, config = loaded
+    try:
+        settings = with_db(settings, db)
+    except NoDatabase as exc:
+        sys.stderr.write(f"leadbot: {exc}\n")
+        return USAGE_ERROR
+    return asyncio.run(show(settings, config, *args, **kw, now=time.time()))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -10,9 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.chat.alerts import iso, profile_facts
 from bot.chat.plain import clean, contribution_lines, when
-from scoring import LeadState, Model, score
-from scoring.bands import Thresholds
-from storage.leads import find_lead, lead_feedback, lead_history, search_leads
+from scoring import LeadState, Model, Score, score
+from scoring.bands import Thresholds, resolve_thresholds
+from storage.leads import find_lead, lead_feedback, lead_history, lead_states, search_leads
 from storage.tables import Lead
 
 
@@ -75,9 +77,84 @@ async def lead_report(
     }
 
 
+CLOSEST = 5
+FRAGMENT_MATCHES = 20  # candidates read per fragment of a mistyped key, ranked by likeness
+
+
+def fragments(key: str) -> list[str]:
+    """Pieces of a key worth searching for alone: the words of a name, the local part and
+    the domain's first label of an e-mail (not ``com``, which matches everyone)."""
+    if "@" in key:
+        local, _, domain = key.partition("@")
+        pieces = [*re.split(r"[.+_\-]+", local), domain.split(".")[0]]
+    else:
+        pieces = re.split(r"[\s.+_\-]+", key)
+    return [p for p in dict.fromkeys(pieces) if len(p) >= 3 and p != key]
+
+
+def likeness(key: str, lead: Lead) -> float:
+    """How close ``key`` is to the lead's e-mail, id or name, whichever is closest (0–1)."""
+    key = key.strip().lower()
+    names = (lead.email, lead.id, lead.name)
+    return max(difflib.SequenceMatcher(None, key, n.lower()).ratio() for n in names if n)
+
+
 async def suggestions(session: AsyncSession, *, key: str) -> list[Lead]:
-    """Closest matches for a key that named no lead."""
-    return await search_leads(session, text=key, limit=5)
+    """Leads whose name, e-mail, company or id contains ``key``: what a name may mean."""
+    return await search_leads(session, text=key, limit=CLOSEST)
+
+
+async def closest(session: AsyncSession, *, key: str, limit: int = CLOSEST) -> list[Lead]:
+    """Closest matches for a key that named no lead, for every kind of key: leads whose
+    e-mail, name, company or id contains it (a cut-off id) come first; then leads found by
+    its fragments (a mistyped e-mail's name or domain), most alike first (difflib)."""
+    found = {lead.id: lead for lead in await search_leads(session, text=key, limit=limit)}
+    near: dict[str, Lead] = {}
+    for piece in fragments(key.strip()):
+        for lead in await search_leads(session, text=piece, limit=FRAGMENT_MATCHES):
+            near.setdefault(lead.id, lead)
+    ranked = sorted(
+        (lead for lead in near.values() if lead.id not in found),
+        key=lambda lead: (-likeness(key, lead), lead.id),
+    )
+    return [*found.values(), *ranked][:limit]
+
+
+async def named_lead(session: AsyncSession, *, key: str) -> Lead | None:
+    """The one lead a name stands for: the single lead whose name contains ``key``, or the
+    single one whose name is exactly ``key`` (any case); None when none or several do. A
+    cut-off id or e-mail is never taken for a lead: it gets suggestions."""
+    text = key.strip().lower()
+    matches = await search_leads(session, text=key, limit=CLOSEST)
+    named = [lead for lead in matches if text in (lead.name or "").lower()]
+    if len(named) == 1:
+        return named[0]
+    exact = [lead for lead in named if (lead.name or "").lower() == text]
+    return exact[0] if len(exact) == 1 else None
+
+
+async def _states(session: AsyncSession) -> list[tuple[str, LeadState]]:
+    return [(lead_id, LeadState.from_dict(state)) for lead_id, state in await lead_states(session)]
+
+
+async def edges_now(session: AsyncSession, *, model: Model, now: float) -> Thresholds | None:
+    """Band edges for reads at ``now``: None for fixed bands (the model's own), else the
+    percentiles of every lead's score at ``now``, so look-up, ranking and counts agree."""
+    if not model.bands.uses_percentiles:
+        return None
+    totals = [score(s, model, now, explain=False).total for _, s in await _states(session)]
+    return resolve_thresholds(model.bands, totals)
+
+
+async def scores_now(
+    session: AsyncSession, *, model: Model, now: float, thresholds: Thresholds | None = None
+) -> list[tuple[str, Score]]:
+    """Every non-anonymous lead's score read at ``now`` (decay included), highest first —
+    the same ``score`` the look-up gives, so a ranking and a look-up always agree."""
+    states = await _states(session)
+    scored = [(lead_id, score(s, model, now, thresholds, explain=False)) for lead_id, s in states]
+    scored.sort(key=lambda pair: (-pair[1].total, pair[0]))
+    return scored
 
 
 def render_report(report: Mapping[str, Any]) -> str:
