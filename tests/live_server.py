@@ -39,13 +39,14 @@ class LiveServer:
         self.env = {**os.environ, "LEADBOT_PORT": str(self.port), "LEADBOT_HOST": "127.0.0.1",
                     **env}  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
+        self.args = ["serve"]
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Self:
-        code = "import sys; from bot.cli import main; sys.exit(main(['serve']))"
+        code = f"import sys; from bot.cli import main; sys.exit(main({self.args!r}))"
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", code], env=self.env, stdout=log, stderr=subprocess.STDOUT
