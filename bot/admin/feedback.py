@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.chat.actions import canonical_reason, disqualify_reason, judge, lead_label
-from bot.chat.lookup import suggestions
+from bot.chat.lookup import closest
 from bot.chat.messages import Actor, DisqualifyReason, Outcome
 from bot.models.edges import BandEdges
 from bot.models.versions import active_model
@@ -125,7 +125,7 @@ class Recorder:
 
 
 async def _not_found(session: AsyncSession, key: str) -> str:
-    close = await suggestions(session, key=key)
+    close = await closest(session, key=key)
     hint = "; ".join(lead.email or lead.id for lead in close)
     return f"no lead {key!r}" + (f" (closest: {hint})" if hint else "")
 

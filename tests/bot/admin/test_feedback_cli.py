@@ -85,9 +85,9 @@ async def test_one_label_is_the_chat_buttons_row(
 async def test_unknown_lead_stores_nothing_and_names_the_closest(
     leads: AsyncEngine, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert await _cli("feedback", "dana", "won") == 1
+    assert await _cli("feedback", "dana@acmesfot.com", "won") == 1  # mistyped
     err = capsys.readouterr().err
-    assert "no lead 'dana'" in err
+    assert "no lead 'dana@acmesfot.com' (closest: dana@acmesoft.com" in err
     assert DANA in err
     assert await _rows(leads) == []
 
