@@ -198,7 +198,10 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept unsigned webhooks when no secret is set (never in production)",
     )
-    s.add_argument("--host", help="listen address (LEADBOT_HOST, default 0.0.0.0)")
+    s.add_argument(
+        "--host",
+        help="listen address (LEADBOT_HOST; default 0.0.0.0, or 127.0.0.1 with --insecure)",
+    )
     s.add_argument("--port", type=int, help="listen port (LEADBOT_PORT, default 8080)")
     s.add_argument("--config", help="scoring model YAML (LEADBOT_CONFIG, default: bundled)")
     s.set_defaults(func=cmd_serve)
@@ -311,6 +314,12 @@ def _digest_parser(sub: Any) -> None:
         "--print", action="store_true", help="print the digest (the default without --png)"
     )
     dg.add_argument("--png", metavar="FILE", help="write the chart to FILE")
+    dg.add_argument(
+        "--now",
+        metavar="TIME",
+        help="the digest as of TIME (ISO 8601), or 'latest': the newest lead activity (a demo "
+        "database's last day); default: the clock",
+    )
     dg.add_argument("--config", help="scoring model YAML (LEADBOT_CONFIG, default: bundled)")
     dg.set_defaults(func=cmd_digest)
 

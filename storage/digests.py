@@ -340,3 +340,10 @@ def count_labels_since(
     if since is not None:
         query = query.where(FEEDBACK.c.at >= since)
     return int(conn.execute(query).scalar_one())
+
+
+def latest_activity(conn: Connection) -> datetime | None:
+    """When the newest lead activity happened, or None without leads: the "now" of a
+    replayed or imported history (``leadbot digest --now latest``)."""
+    newest: datetime | None = conn.execute(select(func.max(LEADS.c.last_event_at))).scalar_one()
+    return newest

@@ -84,3 +84,29 @@ def test_a_bad_period_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
         _run("--period", "month")
     assert exit_.value.code == 2
     assert "invalid choice: 'month'" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("seeded")
+def test_now_takes_an_iso_time_and_refuses_anything_else(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert _run("--period", "week", "--now", "2026-03-10T09:00:00Z") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Weekly digest — all leads\n2026-03-03 09:00 → 2026-03-10 09:00 UTC\n")
+    assert _run("--now", "next tuesday") == 2
+    assert "--now: expected an ISO 8601 time" in capsys.readouterr().err
+
+
+def test_now_latest_digests_a_demo_database_as_of_its_last_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "demo.db"
+    assert main(["demo", "--db", str(db)]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{db}")
+    chart = tmp_path / "chart.png"
+    assert _run("--now", "latest", "--print", "--png", str(chart)) == 0
+    out = capsys.readouterr().out
+    hot = int(out.split("New hot leads: ", 1)[1].split("\n", 1)[0])
+    assert hot > 0  # as of the clock, the demo's March weeks would be empty
+    assert chart.read_bytes().startswith(b"\x89PNG")
