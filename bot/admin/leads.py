@@ -32,7 +32,8 @@ from bot.chat.plain import clean, render_top
 from bot.models.versions import active_model
 from config.loader import LeadbotConfig
 from config.settings import Settings
-from scoring import Band, Model, Score
+from scoring import Band, LeadState, Model, Score, score
+from scoring.bands import Thresholds
 from storage import outbox
 from storage.engine import create_engine, session_factory
 from storage.leads import leads_by_ids, stats
@@ -151,6 +152,20 @@ def lead_summary(lead: Any, now: Score | None = None) -> dict[str, Any]:
         "score": round(now.total if now else lead.score, 2), "band": str(s.band),
         "grade": s.grade, "engagement": s.engagement, "probability": round(s.probability, 4),
     }  # fmt: skip
+
+
+def summaries_now(
+    leads: list[Any], *, model: Model, now: float, thresholds: Thresholds | None = None
+) -> list[dict[str, Any]]:
+    """``lead_summary`` of each lead with its score at ``now`` (as a look-up reads it),
+    highest first: chat's ``/lead top`` lists what ``/lead score`` would say."""
+    rows = [
+        lead_summary(
+            lead, score(LeadState.from_dict(lead.state), model, now, thresholds, explain=False)
+        )
+        for lead in leads
+    ]
+    return sorted(rows, key=lambda row: (-row["score"], row["id"]))
 
 
 async def show_top(

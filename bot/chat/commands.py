@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.admin.leads import lead_summary
+from bot.admin.leads import lead_summary, summaries_now
 from bot.chat.actions import at, canonical_reason, judge, lead_label
 from bot.chat.lookup import lead_report, suggestions
 from bot.chat.messages import Actor, Outcome, Reply
@@ -375,7 +375,8 @@ async def _top(ctx: _Context, args: list[str]) -> Reply:
     if scope is Scope.TEAM and not in_a_team(ctx.routing, ctx.actor):
         others = " or ".join(f"`{ctx.command} top{s}`" for s in ("", f" {Scope.MINE}"))
         return Reply(text=f"You are in no team of the routing config; try {others}.")
-    summaries = [lead_summary(lead) for lead in await _top_leads(ctx, n, scope)]
+    leads = await _top_leads(ctx, n, scope)
+    summaries = summaries_now(leads, model=ctx.model, now=ctx.now, thresholds=ctx.thresholds)
     title, empty = _TITLES[scope]
     text = f"{title}\n{render_top(summaries)}" if summaries else empty
     return Reply(text=text, leads=tuple(summaries), title=title)

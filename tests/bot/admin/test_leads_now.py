@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.admin.leads import NoDatabase, show_lead, show_stats, show_top, with_db
+from bot.chat.commands import run_command
+from bot.chat.messages import Actor
 from config.loader import LeadbotConfig, load_config
 from config.settings import Settings, load_settings
 from scoring import LeadState, score
@@ -126,3 +128,17 @@ def test_db_names_a_missing_file_and_never_creates_it(tmp_path: Path) -> None:
     assert not missing.exists()
     missing.write_bytes(b"")
     assert with_db(load_settings(), str(missing)).database_url.endswith(str(missing))
+
+
+async def test_chat_top_shows_the_score_a_look_up_gives(
+    engine: AsyncEngine, settings: Settings, config: LeadbotConfig
+) -> None:
+    actor = Actor(platform="slack", user_id="U1", name="Pat")
+    top = await run_command("top", engine=engine, model=config.model, now=NOW, actor=actor)
+    assert top.leads
+    for row in top.leads:
+        look = await run_command(
+            f"score {row['id']}", engine=engine, model=config.model, now=NOW, actor=actor
+        )
+        assert look.lead is not None
+        assert (look.lead["score"], look.lead["band"]) == (row["score"], row["band"])
