@@ -61,13 +61,16 @@ HISTORY_COLUMNS = ("lead_id", "at", "score", "band", "previous_score", "previous
 
 @dataclass(frozen=True, slots=True)
 class StoredLead:
-    """What the pipeline needs of a stored lead (times in unix seconds)."""
+    """What the pipeline needs of a stored lead (times in unix seconds); the claim, for an
+    alert that repeats to say who has the lead."""
 
     id: str
     state: dict[str, Any]
     score: float
     band: str
     alerted_at: float | None
+    claimed_by: str | None = None
+    claimed_at: float | None = None
 
 
 def _json(value: Any) -> str:
@@ -128,12 +131,12 @@ def load_leads(conn: Connection, *, ids: Iterable[str]) -> dict[str, StoredLead]
     leads: dict[str, StoredLead] = {}
     for chunk in _chunks(wanted):
         sql = (
-            "SELECT id, state, score, band, alerted_at "
+            "SELECT id, state, score, band, alerted_at, claimed_by, claimed_at "
             f"FROM leads WHERE id IN {_in_list(conn, len(chunk))}"
         )
-        for lid, state, score, band, alerted in query(conn, sql, tuple(chunk)):
+        for lid, state, score, band, alerted, by, at in query(conn, sql, tuple(chunk)):
             state = state if isinstance(state, dict) else orjson.loads(state)
-            leads[lid] = StoredLead(lid, state, score, band, time_out(alerted))
+            leads[lid] = StoredLead(lid, state, score, band, time_out(alerted), by, time_out(at))
     return leads
 
 

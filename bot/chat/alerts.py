@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from bot.outbox.messages import AlertMessage, AlertScore, LeadRef, Signal
+from bot.outbox.messages import AlertMessage, AlertScore, LeadRef, PreviousAlert, Signal
 from bot.outbox.messages import WhyNow as WhyNowFacts
 from scoring import Band, Score
 
@@ -71,10 +71,28 @@ def profile_facts(traits: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(label, str(value)) for label, value in candidates if value not in (None, "")]
 
 
+def previous_alert(
+    alerted_at: float | None, claimed_by: str | None, claimed_at: float | None
+) -> PreviousAlert | None:
+    """The lead's last alert (and its claim) for a repeat alert; None for a first one."""
+    if alerted_at is None:
+        return None
+    return PreviousAlert(
+        iso(alerted_at), claimed_by, None if claimed_at is None else iso(claimed_at)
+    )
+
+
 def new_alert(
-    *, lead: Mapping[str, Any], traits: Mapping[str, Any], score: Score, why: WhyNow, now: float
+    *,
+    lead: Mapping[str, Any],
+    traits: Mapping[str, Any],
+    score: Score,
+    why: WhyNow,
+    now: float,
+    previous: PreviousAlert | None = None,
 ) -> AlertMessage:
-    """The alert message: lead, score, why now, every contribution, facts and actions."""
+    """The alert message: lead, score, why now, every contribution, facts and actions, and
+    the lead's last alert when it is hot again."""
     return AlertMessage(
         lead=LeadRef.from_json(lead),
         score=AlertScore(
@@ -87,14 +105,22 @@ def new_alert(
         facts=tuple(profile_facts(traits)),
         actions=ACTIONS,
         at=iso(now),
+        previous=previous,
     )  # fmt: skip
 
 
 def alert_payload(
-    *, lead: Mapping[str, Any], traits: Mapping[str, Any], score: Score, why: WhyNow, now: float
+    *,
+    lead: Mapping[str, Any],
+    traits: Mapping[str, Any],
+    score: Score,
+    why: WhyNow,
+    now: float,
+    previous: PreviousAlert | None = None,
 ) -> dict[str, Any]:
     """``new_alert`` as the outbox row stores it."""
-    return new_alert(lead=lead, traits=traits, score=score, why=why, now=now).to_payload()
+    message = new_alert(lead=lead, traits=traits, score=score, why=why, now=now, previous=previous)
+    return message.to_payload()
 
 
 def crm_link(template: str | None, lead: Mapping[str, Any]) -> str | None:

@@ -55,6 +55,7 @@ def render_alert(alert: AlertMessage) -> str:
     lines = [
         f"HOT LEAD  {who}{company}  score {sc.total:.1f}  "
         f"[{sc.grade}{sc.engagement}, p={sc.probability:.2f}]",
+        *([f"  {again}"] if (again := alert.hot_again(clean)) else []),
         f"  why now: {what} at {when(why.at)}",
         f"  fit {sc.fit:.1f} (grade {sc.grade}) + intent {sc.intent:.1f} "
         f"(engagement {sc.engagement}/4)",

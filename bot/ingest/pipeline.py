@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.chat.alerts import WhyNow, alert_payload, should_alert
+from bot.chat.alerts import WhyNow, alert_payload, previous_alert, should_alert
 from bot.chat.routing import Router
 from bot.ingest.identity import ANON_PREFIX, Resolver, identity_keys
 from bot.ingest.inbound import InboundEvent
@@ -278,9 +278,10 @@ class Pipeline:
                 previous_band=prev_band, band=result.band, alerted_at=row["alerted_at"], now=now,
                 cooldown_seconds=policy.cooldown_hours * 3600, anonymous=row["anonymous"],
             ):  # fmt: skip
+                last = row["alerted_at"]
                 row["alerted_at"] = now
                 explained = score(lead.state, model, now, self.thresholds)
-                outbox += self._alert_rows(lead, row, explained, now)
+                outbox += self._alert_rows(lead, row, explained, now, last)
             upserts.append(row)
         repo.upsert_leads(conn, rows=upserts)
         repo.add_history(conn, rows=history)
@@ -312,13 +313,19 @@ class Pipeline:
         }
 
     def _alert_rows(
-        self, lead: _Lead, row: Mapping[str, Any], result: Score, now: float
+        self, lead: _Lead, row: Mapping[str, Any], result: Score, now: float, last: float | None
     ) -> list[dict[str, Any]]:
-        """One outbox row per destination of the lead's route."""
+        """One outbox row per destination of the lead's route; a repeat (``last``: the
+        previous alert) says so, with the claim the loaded row already carries."""
         assert lead.why is not None
-        payload = alert_payload(
-            lead=row, traits=lead.state.traits, score=result, why=lead.why, now=now
+        stored = lead.row
+        previous = previous_alert(
+            last, stored.claimed_by if stored else None, stored.claimed_at if stored else None
         )
+        payload = alert_payload(
+            lead=row, traits=lead.state.traits, score=result, why=lead.why, now=now,
+            previous=previous,
+        )  # fmt: skip
         return [
             {
                 "kind": Kind.ALERT,

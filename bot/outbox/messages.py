@@ -14,8 +14,9 @@ data (``bot.digest.codec``), marked ``"v": 2``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -120,13 +121,42 @@ class Signal:
         )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class PreviousAlert:
+    """The lead's last alert before this one (ISO 8601 times) and who claimed the lead
+    (an actor ref, ``slack:U123``), if anyone: a lead hot again is not news to everyone."""
+
+    at: str
+    claimed_by: str | None = None
+    claimed_at: str | None = None
+
+    def age(self, now: str) -> str:
+        """``3 days`` / ``5 hours`` / ``20 minutes``: from this alert to ``now`` (ISO)."""
+        seconds = max(0.0, (_instant(now) - _instant(self.at)).total_seconds())
+        for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+            if seconds >= size or unit == "minute":
+                n = int(seconds // size)
+                return f"{n} {unit}{'' if n == 1 else 's'}"
+        raise AssertionError("unreachable")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at, "claimed_by": self.claimed_by, "claimed_at": self.claimed_at}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PreviousAlert:
+        return cls(
+            str(data["at"]), _opt_str(data.get("claimed_by")), _opt_str(data.get("claimed_at"))
+        )
+
+
 # --- messages ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class AlertMessage:
     """A hot lead: who, the score and why, every contribution, profile facts, the actions
-    the alert offers, and when it was decided (ISO 8601)."""
+    the alert offers, and when it was decided (ISO 8601). ``previous``: the lead's last
+    alert when this one is a repeat (hot again after the cooldown); absent in older rows."""
 
     kind: ClassVar[Kind] = Kind.ALERT
     lead: LeadRef
@@ -136,6 +166,17 @@ class AlertMessage:
     facts: tuple[tuple[str, str], ...]
     actions: tuple[str, ...]
     at: str
+    previous: PreviousAlert | None = None
+
+    def hot_again(self, name: Callable[[str], str]) -> str | None:
+        """``hot again — last alerted 3 days ago, claimed by Riley`` (or ``not claimed``)
+        for a repeat, else None. ``name`` renders the claimer's actor ref the platform's
+        way (a mention, a display name, escaped text)."""
+        prev = self.previous
+        if prev is None:
+            return None
+        claim = f"claimed by {name(prev.claimed_by)}" if prev.claimed_by else "not claimed"
+        return f"hot again — last alerted {prev.age(self.at)} ago, {claim}"
 
     def to_payload(self) -> dict[str, Any]:
         s, w = self.score, self.why_now
@@ -150,11 +191,12 @@ class AlertMessage:
             "facts": [list(pair) for pair in self.facts],
             "actions": list(self.actions),
             "at": self.at,
+            **({} if self.previous is None else {"previous": self.previous.to_json()}),
         }  # fmt: skip
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> AlertMessage:
-        s, w = payload["score"], payload["why_now"]
+        s, w, prev = payload["score"], payload["why_now"], payload.get("previous")
         return cls(
             lead=LeadRef.from_json(payload["lead"]),
             score=AlertScore(
@@ -169,6 +211,7 @@ class AlertMessage:
             facts=tuple((str(k), str(v)) for k, v in payload.get("facts") or ()),
             actions=tuple(str(a) for a in payload.get("actions") or ()),
             at=str(payload["at"]),
+            previous=PreviousAlert.from_json(prev) if isinstance(prev, Mapping) else None,
         )  # fmt: skip
 
 
@@ -464,3 +507,7 @@ def outbox_row(
 
 def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _instant(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))

@@ -33,6 +33,7 @@ from bot.slack.blocks import (
     line_sections,
     more_note,
     mrkdwn,
+    person,
     render,
     section,
     slack_date,
@@ -120,6 +121,9 @@ def alert_message(
         section(_why_now(alert.why_now)),
         *_breakdown(alert.contributions),
     ]
+    again = alert.hot_again(person)  # escaped, the claimer a mention
+    if again is not None:
+        blocks.insert(1, ContextBlock(elements=[mrkdwn(f":repeat: {again}")]))
     facts = _facts(lead, alert.facts)
     if facts is not None:
         blocks.append(facts)

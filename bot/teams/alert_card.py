@@ -143,6 +143,9 @@ def _card(alert: AlertMessage, view: AlertView, crm_url: str | None, limit: int)
         why_now(alert.why_now),
         *breakdown([c.to_json() for c in alert.contributions], limit),
     ]
+    again = alert.hot_again(lambda ref: person(ref, view.names))
+    if again is not None:
+        body.insert(1, subtle(f"🔁 {again}"))
     fact_pairs = _facts(lead, alert.facts)
     if fact_pairs:
         body.append(facts(fact_pairs))
