@@ -255,3 +255,14 @@ class AbTest(SQLModel, table=True):
     started_by: str = Field(max_length=255)
     stopped_at: datetime | None = _dt(nullable=True)
     stopped_by: str | None = Field(default=None, max_length=255)
+
+
+class Person(SQLModel, table=True):
+    """The display name a chat platform last gave an actor ref (``teams:<AAD object id>``),
+    saved when they act: Teams ids mean nothing to a reader, and a digest names reps."""
+
+    __tablename__ = "people"
+
+    ref: str = Field(primary_key=True, max_length=255)
+    name: str = Field(max_length=255)
+    updated_at: datetime = _dt()

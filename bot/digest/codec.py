@@ -54,6 +54,7 @@ def digest_to_json(d: Digest) -> dict[str, Any]:
         "hot_counts": [[_time(at), n] for at, n in d.hot_counts],
         "bucket_seconds": d.bucket.total_seconds(),
         "outbox_dead": {"count": d.outbox_dead.count, "oldest": _opt_time(d.outbox_dead.oldest)},
+        "names": dict(d.names),
     }
 
 
@@ -82,6 +83,7 @@ def digest_from_json(data: Mapping[str, Any]) -> Digest:
         outbox_dead=Dead(int(dead.get("count") or 0), _read_opt_time(dead.get("oldest"))),
         new_hot_total=int(data["new_hot_total"]),
         waiting_total=int(data["waiting_total"]),
+        names={str(k): str(v) for k, v in (data.get("names") or {}).items()},  # none before 0008
     )
 
 

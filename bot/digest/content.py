@@ -73,6 +73,7 @@ from storage import offloop
 from storage.abtests import running_test
 from storage.digests import HotEntry, Label
 from storage.outbox import dead_of
+from storage.people import names_of
 
 __all__ = [  # the data types live in bot.digest.data; importable from here as before
     "NONE_DEAD", "PERIODS", "Conversion", "Digest", "ModelHealth", "Period", "PeriodKind",
@@ -229,6 +230,7 @@ def _gather(
     positive = [o for o, v in values.items() if v > 0]
     counts = repo.funnel(conn, **span, members=members, positive=positive)
     buckets, bucket = hot_counts(entries, period)
+    reps = rep_speeds(repo.claims(conn, **span, members=members))
     return Digest(
         period=period,
         scope=scope,
@@ -240,13 +242,14 @@ def _gather(
         by_band=by_band,
         by_grade=by_grade,
         warnings=tuple(inversions(by_band, "") + inversions(by_grade, "grade ")),
-        reps=rep_speeds(repo.claims(conn, **span, members=members)),
+        reps=reps,
         heating=tuple(repo.movers(conn, **span, members=members, limit=TOP, rising=True)),
         cooling=tuple(repo.movers(conn, **span, members=members, limit=TOP, rising=False)),
         model=_model_health(conn, config),
         hot_counts=buckets,
         bucket=bucket,
         outbox_dead=dead_of(conn),
+        names=names_of(conn, [*(e.claimed_by for e in entries), *(r.rep for r in reps)]),
     )
 
 

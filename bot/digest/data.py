@@ -4,8 +4,8 @@ JSON an outbox row stores. See ``bot.digest.content`` for what each figure means
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal
@@ -138,6 +138,8 @@ class Digest:
     # Set when the lists were cut for storage (``bot.digest.codec``): the real counts.
     new_hot_total: int | None = None
     waiting_total: int | None = None
+    # Rep ref → display name (``storage.people``): shown in place of ``teams:<id>``.
+    names: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def hot_count(self) -> int:

@@ -3,7 +3,7 @@ the Slack message. Lead data goes through ``bot.chat.plain.clean`` (no control c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from bot.admin.outbox import dead_line
@@ -21,9 +21,12 @@ def lead_name(lead: LeadName) -> str:
     return f"{who} ({lead.company})" if lead.company else who
 
 
-def rep_id(ref: str | None) -> str:
-    """``slack:U123`` → ``U123``; other actors as they are."""
-    return "nobody" if not ref else ref.removeprefix("slack:")
+def rep_id(ref: str | None, names: Mapping[str, str] | None = None) -> str:
+    """A rep as a reader knows them: their display name when one is stored (``names``:
+    ref → name, ``Digest.names``), else ``slack:U123`` → ``U123``, other actors as they are."""
+    if not ref:
+        return "nobody"
+    return (names or {}).get(ref) or ref.removeprefix("slack:")
 
 
 def duration(seconds: float) -> str:
@@ -60,11 +63,11 @@ def funnel_line(digest: Digest) -> str:
     return "Funnel: " + " → ".join(f"{stage} {n}" for stage, n in digest.funnel)
 
 
-def taken(entry: HotEntry) -> str:
+def taken(entry: HotEntry, names: Mapping[str, str] | None = None) -> str:
     if entry.claimed_by is None or entry.claimed_at is None:
         return "not claimed"
     after = duration((entry.claimed_at - entry.at).total_seconds())
-    return f"claimed by {rep_id(entry.claimed_by)} {after} after turning hot"
+    return f"claimed by {rep_id(entry.claimed_by, names)} {after} after turning hot"
 
 
 def waited(lead: HotLead, now: datetime) -> str:
@@ -117,10 +120,14 @@ def _conversions(rows: Sequence[Conversion]) -> list[str]:
 
 
 def _sections(d: Digest) -> list[list[str]]:
-    hot = [f"{e.at:{TIME}}  {e.score:5.1f}  {lead_name(e.lead)} — {taken(e)}" for e in d.new_hot]
+    hot = [
+        f"{e.at:{TIME}}  {e.score:5.1f}  {lead_name(e.lead)} — {taken(e, d.names)}"
+        for e in d.new_hot
+    ]
     late = [f"{w.score:5.1f}  {lead_name(w.lead)} — waiting {waited(w, d.now)}" for w in d.waiting]
     reps = [
-        f"{rep_id(r.rep):<12} {'-' if r.median_seconds is None else duration(r.median_seconds):>12}"
+        f"{rep_id(r.rep, d.names):<12} "
+        f"{'-' if r.median_seconds is None else duration(r.median_seconds):>12}"
         f"  ({r.claims} claim{'s' if r.claims != 1 else ''}, {r.timed} timed)"
         for r in d.reps
     ]

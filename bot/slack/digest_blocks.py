@@ -9,7 +9,7 @@ message stays within Slack's limits (50 blocks, 3,000 characters a section, 10 f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, SectionBlock
@@ -68,9 +68,8 @@ def digest_blocks(digest: Digest) -> tuple[list[dict[str, Any]], str]:
     if digest.warnings:
         blocks.append(section("\n".join(f"*{escape(w)}*" for w in digest.warnings)))
     blocks += [section(escape(funnel_line(digest))), DividerBlock()]
-    blocks += _list(
-        f"New hot leads: {digest.hot_count}", [_hot(e) for e in digest.new_hot], digest.hot_count
-    )
+    hot = [_hot(e, digest.names) for e in digest.new_hot]
+    blocks += _list(f"New hot leads: {digest.hot_count}", hot, digest.hot_count)
     late = [
         f"{w.score:.1f} · {_who(w.lead)} · waiting {waited(w, digest.now)}" for w in digest.waiting
     ]
@@ -78,7 +77,7 @@ def digest_blocks(digest: Digest) -> tuple[list[dict[str, Any]], str]:
     blocks += _list(heading, late, total=digest.waiting_count)
     blocks.append(_fields(("Conversion by band", digest.by_band),
                           ("Conversion by fit grade", digest.by_grade)))  # fmt: skip
-    reps = [_rep(r) for r in digest.reps]
+    reps = [_rep(r, digest.names) for r in digest.reps]
     blocks += _list("Alert → claim, median per rep", reps, empty="no claims")
     blocks.append(_movers(digest.heating, digest.cooling))
     health = [mrkdwn(escape(line)) for line in health_lines(digest)]
@@ -90,18 +89,23 @@ def _who(lead: LeadName) -> str:
     return clip(lead_name(lead), NAME_MAX)
 
 
-def _hot(entry: HotEntry) -> str:
+def _named(ref: str, names: Mapping[str, str]) -> str:
+    """A Slack user as a mention; a Teams rep by their stored display name."""
+    return escape(names[ref]) if ref in names else person(ref)
+
+
+def _hot(entry: HotEntry, names: Mapping[str, str]) -> str:
     claim = escape(taken(entry))
     if entry.claimed_by and entry.claimed_at is not None:
         after = duration((entry.claimed_at - entry.at).total_seconds())
-        claim = f"claimed by {person(entry.claimed_by)} {after} after turning hot"
+        claim = f"claimed by {_named(entry.claimed_by, names)} {after} after turning hot"
     return f"{slack_date(entry.at.timestamp())} · {entry.score:.1f} · {_who(entry.lead)} — {claim}"
 
 
-def _rep(rep: RepSpeed) -> str:
+def _rep(rep: RepSpeed, names: Mapping[str, str]) -> str:
     median = "-" if rep.median_seconds is None else duration(rep.median_seconds)
     plural = "s" if rep.claims != 1 else ""
-    return f"{person(rep.rep)} · {median} ({rep.claims} claim{plural}, {rep.timed} timed)"
+    return f"{_named(rep.rep, names)} · {median} ({rep.claims} claim{plural}, {rep.timed} timed)"
 
 
 def _list(

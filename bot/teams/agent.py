@@ -49,6 +49,7 @@ from bot.teams.clicks import LEAD_ACTION, MODEL, Clicked, Clicks
 from bot.teams.references import THREAD_MARK, NotAReference, remember
 from bot.teams.transport import CARD_TYPE, TeamsTransport
 from config.loader import LeadbotConfig
+from storage.people import remember_name
 
 log = logging.getLogger(__name__)
 
@@ -222,13 +223,19 @@ def _verb(activity: Activity) -> str | None:
 
 
 async def _remember(engine: AsyncEngine, activity: Activity, clock: Callable[[], float]) -> None:
-    """Store where this activity came from, unless it says the bot was removed."""
+    """Store where this activity came from, unless it says the bot was removed, and the
+    sender's display name (digests name reps by it: the activity is where Teams gives it)."""
+    at = datetime.fromtimestamp(clock(), UTC)
+    if activity.from_property is not None:
+        actor = actor_of(activity)
+        async with engine.begin() as conn:
+            await remember_name(conn, ref=actor.ref, name=actor.name, at=at)
     if activity.action == "remove" or _bot_removed(activity):
         log.info("Teams: the bot was removed from %s", conversation_of(activity))
         return
     try:
         async with engine.begin() as conn:
-            await remember(conn, activity, at=datetime.fromtimestamp(clock(), UTC))
+            await remember(conn, activity, at=at)
     except NotAReference as exc:
         log.debug("Teams activity not remembered: %s", exc)
 

@@ -100,7 +100,7 @@ def digest_elements(d: Digest, limit: int) -> list[Element]:
         warnings = [text(f"**{clip(w, 300)}**", color="Attention") for w in d.warnings]
         body.append(container(warnings, style="attention", separator=True))
     body.append(_section("Funnel", [facts([(plain(stage), str(n)) for stage, n in d.funnel])]))
-    hot = [f"{plain(_at(e.at))} · {e.score:.1f} · {_who(e.lead)} — {plain(taken(e))}"
+    hot = [f"{plain(_at(e.at))} · {e.score:.1f} · {_who(e.lead)} — {plain(taken(e, d.names))}"
            for e in d.new_hot]  # fmt: skip
     body.append(_listing(f"New hot leads: {d.hot_count}", hot, d.hot_count, limit))
     late = [f"{w.score:.1f} · {_who(w.lead)} · waiting {plain(waited(w, d.now))}"
@@ -109,7 +109,7 @@ def digest_elements(d: Digest, limit: int) -> list[Element]:
     body.append(_listing(sla, late, d.waiting_count, limit))
     body.append(_section("Conversion by band (labels in the period)", [_conversions(d.by_band)]))
     body.append(_section("Conversion by fit grade", [_conversions(d.by_grade)]))
-    reps = [(clip(rep_id(r.rep), 60), _speed(r.median_seconds, r.claims, r.timed))
+    reps = [(clip(rep_id(r.rep, d.names), 60), _speed(r.median_seconds, r.claims, r.timed))
             for r in d.reps]  # fmt: skip
     body.append(_facts_listing("Alert → claim, median per rep", reps, limit, "no claims", "reps"))
     for name, moves in (("Heating up", d.heating), ("Cooling down", d.cooling)):

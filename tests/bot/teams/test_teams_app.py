@@ -22,8 +22,13 @@ from sqlmodel import col
 from bot.admin.privacy import forget_command
 from bot.app import build_app
 from bot.cli import chat_erasers
+from bot.digest.codec import digest_from_json, digest_to_json
+from bot.digest.content import build_digest
+from bot.digest.data import Period, Scope
+from bot.digest.plain import render_text
 from bot.jobs.sla import sla_sweep
 from bot.models.versions import ensure_active
+from bot.teams.digest_card import digest_card
 from bot.web.keys import DISPATCHER, ENGINE, SCHEDULER
 from config.loader import LeadbotConfig, load_config
 from config.settings import load_settings
@@ -554,3 +559,42 @@ async def test_help_in_teams_offers_no_public_answers(client: Client, fake: Fake
     text = flat(reply.body)
     assert "lead score" in text
     assert "public" not in text  # a Teams channel has no private answers
+
+
+# --- reps are named by their display name in digests ------------------------------------
+
+
+async def test_a_rep_who_claimed_in_teams_is_named_in_the_digest(
+    client: Client, fake: FakeConnector, config: LeadbotConfig, clock: Clock
+) -> None:
+    card_id, _ = await alert_card(client, fake)
+    data: dict[str, Any] = {"leadbot": "lead_action", "action": "claim", "lead_id": "u1"}
+    assert (await post(client, execute(fake, card_id, "lead_claim", **data))).status == 200
+
+    now = clock() + 60
+    digest = await build_digest(
+        client.app[ENGINE], config=config, period=Period.last("day", now),
+        scope=Scope.everyone(), now=now,
+    )  # fmt: skip
+    assert digest.new_hot[0].claimed_by == f"teams:{REP}"  # the id still matches
+    stored = digest_from_json(digest_to_json(digest))  # as the outbox delivers it
+    for shown in (render_text(digest), render_text(stored), flat(digest_card(stored))):
+        assert "claimed by Riley Rep" in shown
+        assert "Riley Rep" in shown.split("Alert → claim", 1)[1]  # the per-rep line
+        assert REP not in shown
+
+
+async def test_a_new_name_replaces_the_old_one(
+    client: Client, fake: FakeConnector, config: LeadbotConfig, clock: Clock
+) -> None:
+    card_id, _ = await alert_card(client, fake)
+    click = execute(fake, card_id, "lead_claim", leadbot="lead_action", action="claim",
+                    lead_id="u1")  # fmt: skip
+    click["from"] = {**click["from"], "name": "Riley Renamed"}
+    assert (await post(client, click)).status == 200
+    now = clock() + 60
+    digest = await build_digest(
+        client.app[ENGINE], config=config, period=Period.last("day", now),
+        scope=Scope.everyone(), now=now,
+    )  # fmt: skip
+    assert digest.names == {f"teams:{REP}": "Riley Renamed"}
