@@ -99,6 +99,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         outcome=args.outcome,
         id_column=args.id,
         ignore=tuple(args.ignore),
+        allow=tuple(args.allow),
         base=base,
         name=base.name if base is not None else "learned",
         points_per_logodds=base.points_per_logodds if base is not None else 20.0,
@@ -264,6 +265,13 @@ def parser() -> argparse.ArgumentParser:
         default=[],
         metavar="COLUMN",
         help="a column not to learn from (repeat for several)",
+    )
+    le.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="learn from a column flagged as an id or a likely leak (repeat for several)",
     )
     le.add_argument("--model", help="base model YAML: its points are the prior, its bands kept")
     le.add_argument("--out", required=True, help="where to write the learned model YAML")

@@ -23,6 +23,7 @@ from config.writer import in_section_order
 from scoring import BandSpec, LeadState, Model, Rule, RuleKind, Threshold, score
 from scoring.bands import band_for, resolve_thresholds
 from scoring.binning import candidate_rules, clean, feature_matrix
+from scoring.leaks import Flag, id_columns, leaks
 from scoring.learn import fit_logistic
 from scoring.metrics import log_loss, roc_auc, top_decile_lift
 
@@ -35,6 +36,10 @@ TEST_FRACTION = 0.25
 
 class HistoryError(Exception):
     """A CSV or an option the learn/score commands cannot use; the message says where."""
+
+
+class LeakError(HistoryError):
+    """Likely leaks neither ignored nor allowed: no model is written."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,7 @@ class LearnOptions:
     outcome: str
     id_column: str | None = None
     ignore: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()  # learn from these even when they look like ids or leaks
     base: Model | None = None
     name: str = "learned"
     points_per_logodds: float = 20.0
@@ -187,6 +193,8 @@ class Learned:
     held_out: HeldOut | None
     rows: int
     candidates: int
+    ids: tuple[Flag, ...] = ()
+    leaks: tuple[Flag, ...] = ()
 
 
 def _columns(table: Table, options: LearnOptions) -> list[str]:
@@ -197,6 +205,8 @@ def _columns(table: Table, options: LearnOptions) -> list[str]:
         skip.add(options.id_column)
     for column in options.ignore:
         table.require(column, "--ignore")
+    for column in options.allow:
+        table.require(column, "--allow")
     return [c for c in table.columns if c not in skip]
 
 
@@ -317,8 +327,42 @@ def _held_out(
     )
 
 
-def learn_table(table: Table, options: LearnOptions, progress: ProgressFn) -> Learned:
-    """Held-out metrics from a seeded random split, then the model fitted on every row."""
+def _screen(
+    table: Table, columns: list[str], y: np.ndarray, options: LearnOptions, notes: TextIO | None
+) -> tuple[list[str], tuple[Flag, ...], tuple[Flag, ...]]:
+    """Drop id-like columns, flag likely leaks; refuse leaks neither ignored nor allowed.
+    Returns the columns to learn from, the ids dropped and the leaks found."""
+    cells = {c: [clean(r.get(c)) for r in table.rows] for c in columns}
+    ids = tuple(f for f in id_columns(cells) if f.column not in options.allow)
+    dropped = {f.column for f in ids}
+    kept = [c for c in columns if c not in dropped]
+    found = tuple(leaks({c: cells[c] for c in kept}, y, seed=options.seed))
+    say = notes.write if notes is not None else (lambda _: None)
+    for flag in ids:
+        say(f"ignored {flag.column}: {flag.reason} (--allow {_quoted(flag.column)} to keep it)\n")
+    for flag in found:
+        allowed = " (allowed)" if flag.column in options.allow else ""
+        say(f"warning: {flag.column}: {flag.reason} — filled after the sales contact?{allowed}\n")
+    refused = [f.column for f in found if f.column not in options.allow]
+    if refused:
+        raise LeakError(
+            f"{table.name}: not writing a model: {len(refused)} likely leak(s): "
+            f"{', '.join(refused)}. Leave each out with --ignore COLUMN, or learn from it "
+            "anyway with --allow COLUMN (both repeatable), e.g. "
+            + " ".join(f"--ignore {_quoted(c)}" for c in refused)
+        )
+    return kept, ids, found
+
+
+def _quoted(column: str) -> str:
+    return f'"{column}"' if " " in column else column
+
+
+def learn_table(
+    table: Table, options: LearnOptions, progress: ProgressFn, notes: TextIO | None = None
+) -> Learned:
+    """Held-out metrics from a seeded random split, then the model fitted on every row.
+    Id-like columns are dropped and likely leaks refused first (notes on ``notes``)."""
     columns = _columns(table, options)
     y = np.array(
         [
@@ -332,11 +376,12 @@ def learn_table(table: Table, options: LearnOptions, progress: ProgressFn) -> Le
             f"{table.name}: {options.outcome}: every row has the same outcome; "
             "learning needs both won and lost leads"
         )
+    columns, ids, found = _screen(table, columns, y, options, notes)
     progress("held-out check", 0, 1)
     held_out = _held_out(table.rows, y, columns, options)
     progress("held-out check", 1, 1)
     model, candidates = fit_scorecard(table.rows, y, columns, options, progress)
-    return Learned(model=model, held_out=held_out, rows=len(table.rows), candidates=candidates)
+    return Learned(model, held_out, len(table.rows), candidates, ids, found)
 
 
 def score_rows(table: Table, model: Model, id_column: str | None) -> list[dict[str, Any]]:
@@ -383,7 +428,28 @@ def _header(table: Table, learned: Learned, options: LearnOptions) -> str:
     ]
     if learned.held_out is not None:
         lines.append(held_out_text(learned.held_out, options))
+    lines += [f"Not learned from {f.column}: {f.reason}." for f in learned.ids]
+    lines += [f"Allowed despite a leak warning: {f.column}: {f.reason}." for f in learned.leaks]
+    note = band_note(learned.model.bands)
+    if options.base is None and note is not None:
+        lines.append(note)
     return "\n".join(lines)
+
+
+def band_note(bands: BandSpec) -> str | None:
+    """Why a learned band edge is negative (a reader takes ``warm: -19`` for a bug), or None."""
+    edges = (bands.warm.points, bands.hot.points)
+    return _NEGATIVE_EDGES if any(e is not None and e < 0 for e in edges) else None
+
+
+# Kept, not clamped: the edges are the training scores' 60th/85th percentiles, so clamping
+# one at 0 would silently change how many leads are warm or hot.
+_NEGATIVE_EDGES = (
+    "A negative band edge is expected: points are log-odds relative to a lead that matches "
+    "no rule (probability = sigmoid(intercept)), so a lead with more drawbacks than "
+    "strengths scores below 0. warm is the 60th and hot the 85th percentile of the training "
+    "leads' points: the top 40 % are warm or hot, the top 15 % hot."
+)
 
 
 def held_out_text(held: HeldOut, options: LearnOptions) -> str:
@@ -403,7 +469,7 @@ def run_learn(
 
     stream = stderr if stderr is not None else sys.stderr
     table = read_table(source)
-    learned = learn_table(table, options, Progress(stream))
+    learned = learn_table(table, options, Progress(stream), notes=stream)
     Path(out).write_text(
         model_yaml(learned.model, header=_header(table, learned, options)), encoding="utf-8"
     )
