@@ -42,6 +42,7 @@ from bot.teams.runtime import (
     report_missing,
     teams_enabled,
 )
+from bot.web.about import add_about_routes
 from bot.web.keys import DISPATCHER, ENGINE, INGEST, LIMITS, SCHEDULER, VERIFIER, Limits
 from bot.web.ops import healthz, metrics, read_timeout, readyz
 from config.loader import DEFAULT_PATH, LeadbotConfig
@@ -93,6 +94,7 @@ def build_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    add_about_routes(app.router)  # the Teams manifest's website, privacy and terms
     with_slack = slack_enabled(settings)
     if with_slack:
         try:

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.chat.commands import subcommands
+from bot.web.about import ABOUT, PRIVACY, TERMS
 
 MANIFEST_VERSION = "1.19"
 SCHEMA = (
@@ -30,7 +31,8 @@ ICONS = ("color.png", "outline.png")
 ACCENT = "#D9480F"
 NAME_MAX, TITLE_MAX, DESCRIPTION_MAX = 30, 32, 128
 # Teams requires the developer's website, privacy and terms URLs (https). The installer is
-# the developer of a self-hosted app: their --website, else the bot's own --domain.
+# the developer of a self-hosted app: their --website, else the pages the bot itself serves
+# on its --domain (``bot.web.about``: /, /privacy, /terms).
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^(\*\.)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
@@ -83,6 +85,15 @@ def check_website(website: str | None, domains: tuple[str, ...]) -> str:
     return website
 
 
+def developer_links(website: str | None, domains: tuple[str, ...]) -> dict[str, str]:
+    """The manifest's developer links: ``--website`` for all three (the installer's own
+    site), else the bot's about, privacy and terms pages on its first plain domain."""
+    site = check_website(website, domains)
+    if website is not None:
+        return {"websiteUrl": site, "privacyUrl": site, "termsOfUseUrl": site}
+    return {"websiteUrl": site + ABOUT, "privacyUrl": site + PRIVACY, "termsOfUseUrl": site + TERMS}
+
+
 def check_version(value: str) -> str:
     if not _VERSION.match(value):
         raise PackageError(f"--version: expected a version like 1.0.0, got {value!r}")
@@ -104,23 +115,19 @@ def commands() -> list[dict[str, str]]:
 def manifest(
     *,
     app_id: str,
-    website: str,
+    links: Mapping[str, str],
     name: str = "leadbot",
     domains: tuple[str, ...] = (),
     version: str = "1.0.0",
 ) -> dict[str, Any]:
-    """The app manifest (checked values in: see ``build_package``)."""
+    """The app manifest (checked values in: see ``build_package``); ``links``:
+    ``developer_links``."""
     return {
         "$schema": SCHEMA,
         "manifestVersion": MANIFEST_VERSION,
         "version": version,
         "id": app_id,
-        "developer": {
-            "name": name,
-            "websiteUrl": website,
-            "privacyUrl": website,
-            "termsOfUseUrl": website,
-        },
+        "developer": {"name": name, **links},
         "name": {"short": name, "full": f"{name}: lead scores and alerts"},
         "description": {
             "short": "Hot-lead alerts that explain the score, and one-click feedback.",
@@ -165,7 +172,7 @@ def build_package(
     hosts = tuple(dict.fromkeys(check_domain(d) for d in domains))
     checked = manifest(
         app_id=check_app_id(app_id), name=check_name(name), domains=hosts,
-        version=check_version(version), website=check_website(website, hosts),
+        version=check_version(version), links=developer_links(website, hosts),
     )  # fmt: skip
     path = Path(out)
     if path.suffix.lower() != ".zip":

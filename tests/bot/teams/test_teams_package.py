@@ -7,14 +7,19 @@ import json
 import zipfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
+from bot.app import build_app
 from bot.chat.commands import SUBCOMMANDS
 from bot.cli import main
 from bot.teams.package import DESCRIPTION_MAX
 from bot.teams.package import commands as command_list
+from config.loader import LeadbotConfig
+from tests.bot.teams.test_teams_app import settings
 
 APP_ID = "1A2B3C4D-0000-4000-8000-00000000ABCD"
 
@@ -50,7 +55,7 @@ def test_the_manifest_is_schema_1_19_with_the_bot_in_every_scope(tmp_path: Path)
     assert manifest["name"]["short"] == "Lead Bot"
     assert manifest["icons"] == {"color": "color.png", "outline": "outline.png"}
     assert manifest["validDomains"] == ["bot.example.com"]
-    assert manifest["developer"]["websiteUrl"] == "https://bot.example.com"
+    assert manifest["developer"]["websiteUrl"] == "https://bot.example.com/"
     [bot] = manifest["bots"]
     assert bot["botId"] == APP_ID.lower()
     assert bot["scopes"] == ["personal", "team", "groupChat"]
@@ -62,6 +67,29 @@ def test_the_manifest_is_schema_1_19_with_the_bot_in_every_scope(tmp_path: Path)
     score = lists[("team",)][0]["description"]
     assert score.startswith("lead score <email|id|name>")
     assert [s.name for s in SUBCOMMANDS] == ["score", "feedback", "top", "digest", "help"]
+
+
+async def test_without_a_website_the_links_are_pages_the_bot_serves(
+    tmp_path: Path, db_url: str, config: LeadbotConfig
+) -> None:
+    manifest, _ = package(tmp_path, "--domain", "bot.example.com")
+    links = [manifest["developer"][k] for k in ("websiteUrl", "privacyUrl", "termsOfUseUrl")]
+    assert links == [
+        "https://bot.example.com/",
+        "https://bot.example.com/privacy",
+        "https://bot.example.com/terms",
+    ]
+    app = build_app(settings=settings(db_url), config=config)
+    async with TestClient(TestServer(app)) as client:
+        for link in links:
+            resp = await client.get(urlsplit(link).path)
+            assert (resp.status, resp.content_type) == (200, "text/html")
+            page = await resp.text()
+            assert "<script" not in page
+            assert "http" not in page
+        privacy = await (await client.get("/privacy")).text()
+        assert "leadbot forget" in privacy
+        assert "display name" in privacy
 
 
 def test_a_website_given_is_the_developer_link(tmp_path: Path) -> None:
