@@ -36,11 +36,18 @@ DEFAULT_LABELS: Mapping[str, float] = {
 }
 _MANAGER = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 TEAMS_MANAGER = "teams:"
+# The Microsoft 365 Agents Playground's default user sends this aadObjectId: one digit more
+# than a GUID, so no Entra user can have it and accepting it exactly grants nobody real
+# anything; a real Teams turn (signed by the Bot Connector) never carries it. Accepted so a
+# local tester can make that user a manager and try the proposal buttons (README: Teams).
+PLAYGROUND_USER = "00000000-0000-0000-0000-0000000000020"
 
 
 def _manager(value: str) -> str:
     if value.startswith(TEAMS_MANAGER):
         # A Teams manager is ``teams:<AAD object id>``, as Teams feedback refs are written.
+        if value.removeprefix(TEAMS_MANAGER) == PLAYGROUND_USER:
+            return value
         try:
             return TEAMS_MANAGER + aad_object_id(value.removeprefix(TEAMS_MANAGER))
         except ValueError:

@@ -598,3 +598,43 @@ async def test_a_new_name_replaces_the_old_one(
         scope=Scope.everyone(), now=now,
     )  # fmt: skip
     assert digest.names == {f"teams:{REP}": "Riley Renamed"}
+
+
+# --- the Agents Playground's default user can be a manager ------------------------------
+
+PLAYGROUND = "00000000-0000-0000-0000-0000000000020"  # its aadObjectId: not quite a GUID
+
+
+@pytest.mark.parametrize("near_miss", ["00000000-0000-0000-0000-0000000000021", "not-an-id"])
+def test_only_the_playground_id_is_accepted_beside_guids(near_miss: str) -> None:
+    config = load_config(text=SMALL_MODEL + f'managers: ["teams:{PLAYGROUND}"]\n', name="p.yaml")
+    assert config.managers == (f"teams:{PLAYGROUND}",)
+    with pytest.raises(Exception, match=r"managers.*AAD object id"):
+        load_config(text=SMALL_MODEL + f'managers: ["teams:{near_miss}"]\n', name="bad.yaml")
+
+
+async def test_the_playground_user_as_manager_approves_a_proposal(
+    db_url: str, fake: FakeConnector
+) -> None:
+    config = load_config(text=SMALL_MODEL + f'managers: ["teams:{PLAYGROUND}"]\n', name="p.yaml")
+    app = build_app(settings=settings(db_url, **ANONYMOUS), config=config)
+    async with TestClient(TestServer(app)) as client:
+
+        def propose(conn: Any) -> int:
+            ensure_active(conn, config_model=config.model, now=time.time())
+            return repo.add_version(
+                conn, yaml=model_yaml(config.model), status=repo.Status.PROPOSED,
+                created_by="t", created_at=datetime.now(UTC), parent_id=1,
+            )  # fmt: skip
+
+        async with client.app[ENGINE].begin() as conn:
+            version = await conn.run_sync(propose)
+        click = execute(fake, "card-1", "model_approve", leadbot="model", version=version,
+                        action="approve")  # fmt: skip
+        click["from"] = {"id": "user-id-0", "name": "Alex Wilber", "aadObjectId": PLAYGROUND}
+        answer = await (await post(client, click)).json()
+        assert "Only managers" not in flat(answer)
+        async with client.app[ENGINE].connect() as conn:
+            active = await conn.run_sync(repo.active_version)
+        assert active is not None
+        assert (active.id, active.approved_by) == (version, f"teams:{PLAYGROUND}")
