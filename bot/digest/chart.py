@@ -75,4 +75,7 @@ def _hot_counts(axes: Axes, digest: Digest) -> None:
     axes.set_ylim(0, max([*counts, 1]) * 1.2)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole leads only
     axes.set_title(f"Leads turning hot per {'hour' if hourly else 'day'}", fontsize=10)
-    axes.set_xlabel("from (UTC)", fontsize=8)
+    # Days are calendar days in the schedule's timezone: the bucket starts carry it.
+    first = digest.hot_counts[0][0] if digest.hot_counts else None
+    zone = (first.tzname() if first is not None else None) or "UTC"
+    axes.set_xlabel(f"{'from' if hourly else 'day'} ({zone})", fontsize=8)

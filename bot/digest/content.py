@@ -44,9 +44,10 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from itertools import pairwise
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -149,16 +150,31 @@ def rep_speeds(claims: Sequence[repo.Claim]) -> tuple[RepSpeed, ...]:
 
 
 def hot_counts(
-    entries: Sequence[HotEntry], period: Period
+    entries: Sequence[HotEntry], period: Period, zone: tzinfo = UTC
 ) -> tuple[tuple[tuple[datetime, int], ...], timedelta]:
-    """Leads entering hot per day (per hour for a period under two days), from the start."""
+    """Leads entering hot per calendar day in ``zone`` (midnight to midnight, each bucket
+    named by its day: the first and last may be partial), or per hour from the start for a
+    period under two days. Bucket starts are in ``zone``, so a chart names them as a reader
+    there would."""
     span = period.end - period.start
-    bucket = timedelta(days=1) if span >= timedelta(days=2) else timedelta(hours=1)
-    n = max(1, -(-span // bucket))
-    counts = [0] * n
+    if span < timedelta(days=2):
+        bucket = timedelta(hours=1)
+        n = max(1, -(-span // bucket))
+        counts = [0] * n
+        for entry in entries:
+            counts[min(n - 1, (entry.at - period.start) // bucket)] += 1
+        starts = [(period.start + i * bucket).astimezone(zone) for i in range(n)]
+        return tuple(zip(starts, counts, strict=True)), bucket
+    first = period.start.astimezone(zone).date()
+    last = (period.end - timedelta(microseconds=1)).astimezone(zone).date()
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    counts = [0] * len(days)
     for entry in entries:
-        counts[min(n - 1, (entry.at - period.start) // bucket)] += 1
-    return tuple((period.start + i * bucket, c) for i, c in enumerate(counts)), bucket
+        i = (entry.at.astimezone(zone).date() - first).days
+        counts[min(len(days) - 1, max(0, i))] += 1
+    # A calendar day's midnight in the zone (23 or 25 hours from the next across DST).
+    starts = [datetime.combine(day, time(), zone) for day in days]
+    return tuple(zip(starts, counts, strict=True)), timedelta(days=1)
 
 
 def _latest_per_lead(labels: Sequence[Label]) -> list[Label]:
@@ -211,6 +227,7 @@ def _gather(
     scope: Scope,
     now: datetime,
     sla_hours: float,
+    zone: tzinfo = UTC,
 ) -> Digest:
     members, span = scope.members_filter, {"start": period.start, "end": period.end}
     entries = repo.hot_entries(conn, **span, members=members)
@@ -229,7 +246,7 @@ def _gather(
     )
     positive = [o for o, v in values.items() if v > 0]
     counts = repo.funnel(conn, **span, members=members, positive=positive)
-    buckets, bucket = hot_counts(entries, period)
+    buckets, bucket = hot_counts(entries, period, zone)
     reps = rep_speeds(repo.claims(conn, **span, members=members))
     return Digest(
         period=period,
@@ -261,11 +278,14 @@ async def build_digest(
     scope: Scope,
     now: float,
     sla_hours: float = 24.0,
+    timezone: str = "UTC",
 ) -> Digest:
     """Every figure of the digest, read in one transaction (a consistent snapshot).
-    ``now`` is unix seconds: the SLA is measured against it."""
+    ``now`` is unix seconds: the SLA is measured against it. ``timezone`` (the schedule's,
+    an IANA name) draws the line between the chart's days."""
     if not sla_hours > 0:
         raise ValueError(f"sla_hours must be more than 0, got {sla_hours!r}")
     moment = datetime.fromtimestamp(now, UTC)
     # Off the event loop: a digest reads and sorts every lead of its scope.
-    return await offloop.read(engine, _gather, config, period, scope, moment, sla_hours)
+    zone = ZoneInfo(timezone)
+    return await offloop.read(engine, _gather, config, period, scope, moment, sla_hours, zone)

@@ -115,7 +115,7 @@ async def queue_digest(
     scope = schedule_scope(config, schedule.team)
     digest = await build_digest(
         engine, config=config, period=period, scope=scope, now=now,
-        sla_hours=config.sla.escalate_after_hours,
+        sla_hours=config.sla.escalate_after_hours, timezone=schedule.timezone,
     )  # fmt: skip
     # Drawing is CPU work: off the event loop (the chart never touches pyplot's state).
     png = await asyncio.to_thread(render_chart, digest)

@@ -59,8 +59,26 @@ def span(digest: Digest) -> str:
     return f"{p.start.strftime(TIME)} → {p.end.strftime(TIME)} UTC"
 
 
+# What each funnel figure counts (``storage.digests.funnel``). Each is counted on its own in
+# the period, so they need not narrow: label them, draw no arrows.
+FUNNEL_LABELS = {
+    "new": "new leads",
+    "hot": "turned hot",
+    "claimed": "claimed",
+    "qualified": "labelled qualified",
+    "won": "won",
+}
+FUNNEL_TITLE = "Funnel (each counted in the period)"
+
+
+def funnel_label(stage: str) -> str:
+    return FUNNEL_LABELS.get(stage, stage)
+
+
 def funnel_line(digest: Digest) -> str:
-    return "Funnel: " + " → ".join(f"{stage} {n}" for stage, n in digest.funnel)
+    """``Funnel (each counted in the period): new leads 4 · turned hot 21 · …``."""
+    counts = " · ".join(f"{funnel_label(stage)} {n}" for stage, n in digest.funnel)
+    return f"{FUNNEL_TITLE}: {counts}"
 
 
 def taken(entry: HotEntry, names: Mapping[str, str] | None = None) -> str:

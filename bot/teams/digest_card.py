@@ -19,7 +19,9 @@ from datetime import datetime
 
 from bot.digest.data import Conversion, Digest, percent
 from bot.digest.plain import (
+    FUNNEL_TITLE,
     duration,
+    funnel_label,
     health_lines,
     lead_name,
     rep_id,
@@ -99,7 +101,8 @@ def digest_elements(d: Digest, limit: int) -> list[Element]:
     if d.warnings:
         warnings = [text(f"**{clip(w, 300)}**", color="Attention") for w in d.warnings]
         body.append(container(warnings, style="attention", separator=True))
-    body.append(_section("Funnel", [facts([(plain(stage), str(n)) for stage, n in d.funnel])]))
+    funnel = [(plain(funnel_label(stage)), str(n)) for stage, n in d.funnel]
+    body.append(_section(FUNNEL_TITLE, [facts(funnel)]))
     hot = [f"{plain(_at(e.at))} · {e.score:.1f} · {_who(e.lead)} — {plain(taken(e, d.names))}"
            for e in d.new_hot]  # fmt: skip
     body.append(_listing(f"New hot leads: {d.hot_count}", hot, d.hot_count, limit))

@@ -225,9 +225,11 @@ async def test_new_hot_leads_and_who_took_them(
         ("h3", None),
         ("h4", None),
     ]  # oldest first; h6 turned hot before the week; m1 by a rescore, hot all the same
-    assert [c for _, c in digest.hot_counts] == [0, 1, 2, 0, 1, 1, 1]
+    # calendar days (UTC), Mon 02 (from 09:00) … Mon 09 (to 09:00): h3 (Sun 07:00) counts
+    # on Sunday and h4 (Mon 06:00) on Monday, not in the windows that began the day before
+    assert [c for _, c in digest.hot_counts] == [0, 1, 2, 0, 1, 0, 1, 1]
     assert digest.bucket == timedelta(days=1)
-    assert digest.hot_counts[0][0] == WEEK.start
+    assert digest.hot_counts[0][0] == datetime(2026, 3, 2, tzinfo=UTC)
 
 
 async def test_waiting_past_the_sla_longest_wait_first(

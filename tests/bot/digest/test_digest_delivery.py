@@ -113,7 +113,7 @@ async def test_a_daily_digest_reaches_the_managers_dm_with_its_chart_in_the_thre
     assert stored.digest is not None
     assert dict(stored.digest.funnel)["hot"] == 1
     assert post.body["text"].startswith("Daily digest — all leads")
-    assert "Funnel: new 1 → hot 1" in post.body["text"]
+    assert "Funnel (each counted in the period): new leads 1 · turned hot 1" in post.body["text"]
     steps = [c.method for c in slack.calls if c.method.startswith("files.") or c.method == UPLOAD]
     assert steps == ["files.getUploadURLExternal", UPLOAD, "files.completeUploadExternal"]
 

@@ -37,7 +37,10 @@ async def test_text_says_the_warning_first_and_every_section(
         "",
         "⚠ hot leads converted less than warm ones (17 % vs 40 %): the model needs attention",
     ]
-    assert "Funnel: new 1 → hot 6 → claimed 2 → qualified 3 → won 2" in lines
+    assert (
+        "Funnel (each counted in the period): new leads 1 · turned hot 6 · claimed 2 · "
+        "labelled qualified 3 · won 2"
+    ) in lines
     assert "  hot    17 %  (1 of 6)" in lines
     assert any("Dana Reyes (AcmeSoft) — claimed by U0EAST1 30 min after" in x for x in lines)
     assert "Waiting past the 24 h SLA: 3" in lines
