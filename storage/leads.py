@@ -137,7 +137,7 @@ async def lead_states(session: AsyncSession) -> list[tuple[str, dict[str, Any]]]
         .where(col(Lead.anonymous).is_(False))
         .order_by(col(Lead.score).desc(), col(Lead.id))
     )
-    return [(lead_id, state) for lead_id, state in await session.exec(query)]
+    return [(lead_id, dict(state)) for lead_id, state in await session.exec(query)]
 
 
 async def leads_by_ids(session: AsyncSession, *, ids: list[str]) -> list[Lead]:

@@ -262,8 +262,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
             sys.stderr.write(f"leadbot: {exc}\n")
             return 2
     try:
-        outcome = outcome_of(args.outcome)
-        label = Label(args.lead, outcome, reason_of(outcome, args.reason, args.note))
+        outcome = outcome_of(str(args.outcome))  # both given: checked above
+        label = Label(str(args.lead), outcome, reason_of(outcome, args.reason, args.note))
     except RowError as exc:
         parser.error(str(exc))
     return asyncio.run(feedback_one(url, model, label, actor, now=time.time()))

@@ -498,7 +498,7 @@ def json_problem(body: bytes, exc: orjson.JSONDecodeError) -> str:
     """What is wrong with a body that is not JSON, in words a sender can act on (the
     parser's own, "invalid literal, expected 'null'", means little to them)."""
     if not body.strip():
-        return "invalid JSON: the body is empty (expected one call, or {\"batch\": [...]})"
+        return 'invalid JSON: the body is empty (expected one call, or {"batch": [...]})'
     at = f"line {exc.lineno}, column {exc.colno}"
     if exc.pos >= len(body.rstrip()):
         return f"invalid JSON: the body ends early, at {at} (cut off, or a bracket not closed)"
