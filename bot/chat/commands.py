@@ -7,7 +7,6 @@ answers with the usage line of the subcommand concerned.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -18,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.admin.leads import lead_summary, summaries_now
 from bot.chat.actions import at, canonical_reason, judge, lead_label
-from bot.chat.lookup import lead_report, suggestions
+from bot.chat.lookup import fragments, lead_report, suggestions
 from bot.chat.messages import Actor, Outcome, Reply
 from bot.chat.plain import clean, render_top
 from bot.chat.routing import route_of
@@ -191,21 +190,10 @@ def _summary(report: dict[str, Any]) -> str:
     )
 
 
-def _fragments(key: str) -> list[str]:
-    """Pieces of a key worth searching for alone: the words of a name, the local part and
-    the domain's first label of an e-mail (not ``com``, which matches everyone)."""
-    if "@" in key:
-        local, _, domain = key.partition("@")
-        pieces = [*re.split(r"[.+_\-]+", local), domain.split(".")[0]]
-    else:
-        pieces = re.split(r"[\s.+_\-]+", key)
-    return [p for p in dict.fromkeys(pieces) if len(p) >= 3]
-
-
 async def _closest(session: AsyncSession, key: str) -> list[Lead]:
     """Leads matching the key, then leads matching its fragments, best first."""
     found = {lead.id: lead for lead in await suggestions(session, key=key)}
-    for piece in _fragments(key):
+    for piece in fragments(key):  # the key itself was searched just above
         for lead in await suggestions(session, key=piece):
             found.setdefault(lead.id, lead)
     return list(found.values())[:CLOSEST]  # matches of the whole key first
