@@ -31,9 +31,9 @@ from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.outbox import Claimed
 from storage.posts import POSTS, find_post
+from tests.bot.alert_samples import sample_alert as real_alert_payload
 from tests.bot.conftest import SMALL_MODEL, T0
 from tests.bot.slack import test_slack_transport as slack_t
-from tests.bot.slack.test_slack_blocks import _payload as real_alert_payload
 from tests.bot.slack_helpers import slack_settings
 from tests.bot.teams import test_teams_transport as teams_t
 from tests.fakes.slack_api import FakeSlack

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.admin.leads import lead_summary
-from bot.chat.alerts import WhyNow, alert_payload
 from bot.chat.lookup import lead_report
 from bot.chat.messages import Action, DisqualifyReason, Reply
 from bot.ingest.pipeline import Pipeline
@@ -29,38 +28,15 @@ from bot.slack.blocks import MAX_BLOCKS, escape
 from bot.slack.reply_blocks import reply_message
 from bot.slack.views import REASON_ACTION, REASON_BLOCK, disqualify_modal
 from config.loader import LeadbotConfig
-from scoring import Condition, LeadState, Model, Op, Rule, RuleKind, score
+from scoring import Model
 from storage.engine import session_factory
 from storage.tables import Feedback
+from tests.bot.alert_samples import huge_model, sample_alert
 from tests.bot.conftest import DAY, IDEAL, T0, events, identify, page, track
 
 HOSTILE = ("<!channel>", "<@U123>", "<https://evil|click>", "AT&T")
 NAME = " ".join(HOSTILE)
 DATE = r"<!date\^\d+\^\{date_short_pretty\} \{time\}\|[^<>]*>"
-
-
-def _state(model: Model, traits: Mapping[str, Any]) -> LeadState:
-    state = LeadState()
-    state.identify(traits, model, T0)
-    state.event("page", None, {"path": "/pricing"}, model, T0 + 60)
-    state.event("page", None, {"path": "/pricing/team"}, model, T0 + 120)
-    state.event("track", "Demo Requested", {}, model, T0 + 180)
-    return state
-
-
-def _payload(
-    model: Model, *, name: str = "Dana Reyes", company: str = "AcmeSoft", email: str = ""
-) -> dict[str, Any]:
-    traits = {
-        **IDEAL,
-        "name": name,
-        "email": email or "dana.reyes@gmail.com",  # free mail: a negative contribution
-        "company": {**IDEAL["company"], "name": company},
-    }
-    result = score(_state(model, traits), model, T0 + 200)
-    lead = {"id": "u1", "email": traits["email"], "name": name, "company": company}
-    why = WhyNow("track", "Demo Requested", T0 + 180, ("demo",))
-    return alert_payload(lead=lead, traits=traits, score=result, why=why, now=T0 + 200)
 
 
 def alert_message(payload: Mapping[str, Any], **options: Any) -> tuple[list[dict[str, Any]], str]:
@@ -126,7 +102,7 @@ def _buttons(blocks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def test_an_alert_from_a_real_payload_has_the_issue_s_shape(config: LeadbotConfig) -> None:
-    payload = _payload(config.model)
+    payload = sample_alert(config.model)
     blocks, text = alert_message(payload, crm_url="https://crm.example/leads/u1")
     assert [b["type"] for b in blocks][:3] == ["header", "section", "section"]
     head = blocks[0]["text"]
@@ -154,7 +130,7 @@ def test_an_alert_from_a_real_payload_has_the_issue_s_shape(config: LeadbotConfi
 
 
 def test_negative_contributions_show_a_minus(config: LeadbotConfig) -> None:
-    payload = _payload(config.model)
+    payload = sample_alert(config.model)
     negative = [c for c in payload["contributions"] if c["points"] < 0]
     assert negative, "the free-mail rule should have fired"
     body = _all_text(alert_message(payload)[0])
@@ -165,7 +141,7 @@ def test_negative_contributions_show_a_minus(config: LeadbotConfig) -> None:
 
 def test_every_button_names_its_action_and_carries_the_lead_id(config: LeadbotConfig) -> None:
     # The config gives a template; the button links to this lead.
-    blocks, _ = alert_message(_payload(config.model), crm_url="https://crm.example/{id}")
+    blocks, _ = alert_message(sample_alert(config.model), crm_url="https://crm.example/{id}")
     buttons = _buttons(blocks)
     expected = {"lead_claim", "lead_qualify", "lead_disqualify", "lead_snooze"}
     assert {action_id(a) for a in Action} == expected
@@ -181,7 +157,7 @@ def test_every_button_names_its_action_and_carries_the_lead_id(config: LeadbotCo
 
 
 def test_without_a_crm_url_there_is_no_crm_button(config: LeadbotConfig) -> None:
-    assert "lead_crm" not in _buttons(alert_message(_payload(config.model))[0])
+    assert "lead_crm" not in _buttons(alert_message(sample_alert(config.model))[0])
 
 
 def test_a_claimed_alert_shows_who_and_keeps_only_the_claimer_s_buttons(
@@ -189,7 +165,7 @@ def test_a_claimed_alert_shows_who_and_keeps_only_the_claimer_s_buttons(
 ) -> None:
     at = datetime(2026, 3, 2, 9, 30, tzinfo=UTC).timestamp()
     blocks, text = alert_message(
-        _payload(config.model), state=AlertState(claimed_by="U123", claimed_at=at)
+        sample_alert(config.model), state=AlertState(claimed_by="U123", claimed_at=at)
     )
     body = _all_text(blocks)
     assert f"Claimed by <@U123> at <!date^{int(at)}^" in body
@@ -203,13 +179,13 @@ def test_an_outcome_replaces_the_buttons(config: LeadbotConfig) -> None:
         claimed_by="U123", claimed_at=T0, outcome="disqualified", outcome_by="U123",
         reason="bad fit <!here>",
     )  # fmt: skip
-    blocks, text = alert_message(_payload(config.model), state=state, crm_url="https://crm/u1")
+    blocks, text = alert_message(sample_alert(config.model), state=state, crm_url="https://crm/u1")
     body = _all_text(blocks)
     assert "Disqualified by <@U123> — bad fit &lt;!here&gt;" in body
     assert set(_buttons(blocks)) == {"lead_crm"}
     assert text.endswith("[disqualified]")
     qualified, _ = alert_message(
-        _payload(config.model), state=AlertState(outcome="qualified", outcome_by="U9ZZ")
+        sample_alert(config.model), state=AlertState(outcome="qualified", outcome_by="U9ZZ")
     )
     assert "Qualified by <@U9ZZ>" in _all_text(qualified)
     assert not any(b["type"] == "actions" for b in qualified)
@@ -217,7 +193,7 @@ def test_an_outcome_replaces_the_buttons(config: LeadbotConfig) -> None:
 
 def test_a_snoozed_alert_says_until_when_and_keeps_its_buttons(config: LeadbotConfig) -> None:
     until = T0 + DAY
-    blocks, _ = alert_message(_payload(config.model), state=AlertState(snoozed_until=until))
+    blocks, _ = alert_message(sample_alert(config.model), state=AlertState(snoozed_until=until))
     assert f"Snoozed until <!date^{int(until)}^" in _all_text(blocks)
     assert "lead_claim" in _buttons(blocks)
 
@@ -231,7 +207,7 @@ def test_state_refuses_what_it_cannot_render_safely() -> None:
 
 def test_lead_data_and_labels_are_escaped_in_every_field(config: LeadbotConfig) -> None:
     model = _hostile_model(config.model)
-    payload = _payload(model, name=NAME, company=NAME, email=f"{NAME}@gmail.com")
+    payload = sample_alert(model, name=NAME, company=NAME, email=f"{NAME}@gmail.com")
     payload["why_now"]["name"] = NAME
     payload["facts"].append(("Source", NAME))
     blocks, text = alert_message(payload, state=AlertState(claimed_by="U999", reason=NAME))
@@ -246,16 +222,7 @@ def test_a_name_cannot_forge_a_line() -> None:
 
 
 def test_a_huge_alert_stays_within_slack_s_limits(config: LeadbotConfig) -> None:
-    rules = [
-        Rule(id=f"f{i}", label=f"Trait {i} " + "x" * 60, kind=RuleKind.FIT,
-             points=(-1) ** i * (i + 1), conditions=(Condition(("title",), Op.EXISTS, True),))
-        for i in range(100)
-    ] + [
-        Rule(id=f"i{i}", label=f"Visited {i} " + "y" * 60, kind=RuleKind.INTENT, points=1 + i,
-             event_type="page", half_life_days=7)
-        for i in range(100)
-    ]  # fmt: skip
-    payload = _payload(Model(rules=tuple(rules)), name="N" * 400, company="C&" * 300)
+    payload = sample_alert(huge_model(), name="N" * 400, company="C&" * 300)
     assert len(payload["contributions"]) == 200
     blocks, text = alert_message(payload, crm_url="https://crm.example/u1")
     assert len(blocks) <= MAX_BLOCKS

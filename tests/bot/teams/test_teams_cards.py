@@ -23,7 +23,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.chat.alerts import WhyNow, alert_payload
 from bot.chat.lookup import lead_report
 from bot.chat.messages import DisqualifyReason, Reply
 from bot.chat.plain import clean
@@ -39,8 +38,9 @@ from bot.teams.card_parts import MAX_CARD_BYTES, CardTooLargeError, card, guard,
 from bot.teams.cards import crm_link, plain, reply_card, summary_text, text_card
 from bot.teams.digest_card import digest_message_card
 from config.loader import LeadbotConfig
-from scoring import Condition, LeadState, Model, Op, Rule, RuleKind, score
+from scoring import LeadState, score
 from storage.engine import session_factory
+from tests.bot.alert_samples import huge_model, sample_alert
 from tests.bot.conftest import DAY, IDEAL, T0, events, identify, page, track
 from tests.bot.digest.test_digest_content import digest_of, seed
 
@@ -54,26 +54,6 @@ CLAIMER = "teams:00000000-aaaa-bbbb-cccc-000000000001"
 
 
 # --- helpers ----------------------------------------------------------------------------
-
-
-def _payload(
-    model: Model, *, name: str = "Dana Reyes", company: str = "AcmeSoft", email: str = ""
-) -> dict[str, Any]:
-    traits = {
-        **IDEAL,
-        "name": name,
-        "email": email or "dana.reyes@gmail.com",  # free mail: a negative contribution
-        "company": {**IDEAL["company"], "name": company},
-    }
-    state = LeadState()
-    state.identify(traits, model, T0)
-    state.event("page", None, {"path": "/pricing"}, model, T0 + 60)
-    state.event("page", None, {"path": "/pricing/team"}, model, T0 + 120)
-    state.event("track", "Demo Requested", {}, model, T0 + 180)
-    result = score(state, model, T0 + 200)
-    lead = {"id": "u1", "email": traits["email"], "name": name, "company": company}
-    why = WhyNow("track", "Demo Requested", T0 + 180, ("demo",))
-    return alert_payload(lead=lead, traits=traits, score=result, why=why, now=T0 + 200)
 
 
 # The renderers take typed messages; these read a stored payload first, as the transport
@@ -205,7 +185,7 @@ def _check_action(action: Mapping[str, Any], ids: list[str]) -> None:
 
 
 def test_an_alert_from_a_real_payload_says_what_slack_says(config: LeadbotConfig) -> None:
-    payload = _payload(config.model)
+    payload = sample_alert(config.model)
     card = alert_card(payload, crm_url="https://crm.example/leads/{id}")
     _validate(card)
     sc = payload["score"]
@@ -233,7 +213,7 @@ def test_an_alert_from_a_real_payload_says_what_slack_says(config: LeadbotConfig
 
 
 def test_every_action_is_an_execute_with_a_submit_fallback(config: LeadbotConfig) -> None:
-    card = alert_card(_payload(config.model))
+    card = alert_card(sample_alert(config.model))
     actions = _actions(card)
     assert list(actions) == ["lead_claim", "lead_qualify", "Disqualify", "lead_snooze"]
     for verb in ("lead_claim", "lead_qualify", "lead_snooze"):
@@ -244,7 +224,7 @@ def test_every_action_is_an_execute_with_a_submit_fallback(config: LeadbotConfig
 
 
 def test_disqualify_asks_the_reason_in_the_card(config: LeadbotConfig) -> None:
-    show = _actions(alert_card(_payload(config.model)))["Disqualify"]
+    show = _actions(alert_card(sample_alert(config.model)))["Disqualify"]
     assert show["type"] == "Action.ShowCard"
     reason, note = show["card"]["body"]
     assert reason["type"] == "Input.ChoiceSet"
@@ -263,14 +243,14 @@ def test_disqualify_asks_the_reason_in_the_card(config: LeadbotConfig) -> None:
 def test_a_claim_shows_who_and_when_and_removes_claim(config: LeadbotConfig) -> None:
     at = datetime(2026, 3, 2, 9, 30, tzinfo=UTC).timestamp()
     state = {"claimed_by": CLAIMER, "claimed_at": at, "outcome": None, "snoozed_until": None}
-    named = alert_card(_payload(config.model), state={**state, "names": {CLAIMER: "Ana Ruiz"}})
+    named = alert_card(sample_alert(config.model), state={**state, "names": {CLAIMER: "Ana Ruiz"}})
     _validate(named)
     assert "🙋 Claimed by Ana Ruiz at {{DATE(2026-03-02T09:30:00Z, SHORT)}}" in _body(named)
     assert list(_actions(named)) == ["lead_qualify", "Disqualify", "lead_snooze"]
     assert named["fallbackText"].endswith("(claimed)")
-    unnamed = alert_card(_payload(config.model), state=state)
+    unnamed = alert_card(sample_alert(config.model), state=state)
     assert "Claimed by a rep at" in _body(unnamed)
-    from_slack = alert_card(_payload(config.model), state={**state, "claimed_by": "slack:U1"})
+    from_slack = alert_card(sample_alert(config.model), state={**state, "claimed_by": "slack:U1"})
     assert "Claimed by a Slack user at" in _body(from_slack)
     assert "U1" not in _body(from_slack)
 
@@ -280,7 +260,7 @@ def test_an_outcome_leaves_only_the_crm_link(config: LeadbotConfig) -> None:
         "claimed_by": CLAIMER, "claimed_at": T0, "outcome": "disqualified",
         "outcome_by": CLAIMER, "outcome_by_name": "Ana *Ruiz*", "reason": "bad fit: " + HOSTILE,
     }  # fmt: skip
-    card = alert_card(_payload(config.model), state=state, crm_url="https://crm/{email}")
+    card = alert_card(sample_alert(config.model), state=state, crm_url="https://crm/{email}")
     _validate(card)
     assert f"🚫 **Disqualified** by Ana \\*Ruiz\\* — bad fit: {ESCAPED}" in _body(card)
     assert [a["type"] for a in card["actions"]] == ["Action.OpenUrl"]
@@ -289,14 +269,14 @@ def test_an_outcome_leaves_only_the_crm_link(config: LeadbotConfig) -> None:
 
 
 def test_a_snoozed_alert_says_until_when_and_keeps_its_actions(config: LeadbotConfig) -> None:
-    card = alert_card(_payload(config.model), state={"snoozed_until": T0 + DAY})
+    card = alert_card(sample_alert(config.model), state={"snoozed_until": T0 + DAY})
     assert re.search(rf"💤 Snoozed until {DATE} {TIME}", _body(card))
     assert "lead_claim" in _actions(card)
 
 
 def test_a_state_it_cannot_show_is_refused(config: LeadbotConfig) -> None:
     with pytest.raises(ValueError, match=r"state.outcome: expected one of qualified, .*'maybe'"):
-        alert_card(_payload(config.model), state={"outcome": "maybe"})
+        alert_card(sample_alert(config.model), state={"outcome": "maybe"})
 
 
 def test_crm_links_quote_the_lead_s_values() -> None:
@@ -311,7 +291,7 @@ def test_lead_data_never_becomes_markup(config: LeadbotConfig) -> None:
         config.model,
         rules=tuple(replace(r, label=f"{r.label} {HOSTILE}") for r in config.model.rules),
     )
-    payload = _payload(model, name=HOSTILE, company=HOSTILE, email=f"{HOSTILE}@x.com")
+    payload = sample_alert(model, name=HOSTILE, company=HOSTILE, email=f"{HOSTILE}@x.com")
     payload["why_now"]["name"] = HOSTILE
     payload["facts"].append(("Source", HOSTILE))
     card = alert_card(payload, state={"claimed_by": CLAIMER, "names": {CLAIMER: HOSTILE}})
@@ -342,16 +322,7 @@ def test_plain_leaves_no_markup_and_loses_nothing(value: str) -> None:
 
 
 def test_a_huge_alert_stays_under_40_kb(config: LeadbotConfig) -> None:
-    rules = [
-        Rule(id=f"f{i}", label=f"Trait {i} " + "x" * 60, kind=RuleKind.FIT,
-             points=(-1) ** i * (i + 1), conditions=(Condition(("title",), Op.EXISTS, True),))
-        for i in range(100)
-    ] + [
-        Rule(id=f"i{i}", label=f"Visited {i} " + "y" * 60, kind=RuleKind.INTENT, points=1 + i,
-             event_type="page", half_life_days=7)
-        for i in range(100)
-    ]  # fmt: skip
-    payload = _payload(Model(rules=tuple(rules)), name="N" * 500, company="C*" * 250)
+    payload = sample_alert(huge_model(), name="N" * 500, company="C*" * 250)
     assert len(payload["contributions"]) == 200
     card = alert_card(payload, crm_url="https://crm.example/{id}")
     _validate(card)
@@ -604,7 +575,7 @@ async def test_a_crowded_digest_is_shortened(
 def test_card_for_knows_every_kind_and_refuses_a_textless_stranger(
     config: LeadbotConfig,
 ) -> None:
-    alert = card_for("alert", _payload(config.model), crm_url="https://crm/{id}")
+    alert = card_for("alert", sample_alert(config.model), crm_url="https://crm/{id}")
     _validate(alert)
     assert alert["actions"][-1]["url"] == "https://crm/u1"
     assert card_for("proposal", _proposal())["actions"]
@@ -614,7 +585,9 @@ def test_card_for_knows_every_kind_and_refuses_a_textless_stranger(
 
 
 def test_the_summary_for_notifications_is_plain_text(config: LeadbotConfig) -> None:
-    card = alert_card(_payload(config.model, name="Jean-Luc *Picard*"), state={"outcome": "won"})
+    card = alert_card(
+        sample_alert(config.model, name="Jean-Luc *Picard*"), state={"outcome": "won"}
+    )
     assert card["fallbackText"].startswith("Hot lead: Jean\\-Luc \\*Picard\\* (AcmeSoft)")
     assert summary_text(card).startswith("Hot lead: Jean-Luc *Picard* (AcmeSoft), score ")
     assert summary_text(card).endswith("(won)")
