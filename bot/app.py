@@ -60,17 +60,21 @@ class StartupError(Exception):
 
 
 def make_verifier(settings: Settings, *, insecure: bool) -> WebhookVerifier | None:
-    """The webhook signature check, or None when explicitly told to run open."""
-    secrets = [settings.webhook_secret.get_secret_value()] if settings.webhook_secret else []
+    """The webhook signature check, or None when explicitly told to run open. With only
+    SDK write keys set, a verifier without secrets: /webhooks/events refuses every call."""
+    secrets = settings.webhook_secrets
     segment = settings.segment_secret.get_secret_value() if settings.segment_secret else None
     if secrets or segment:
         return WebhookVerifier(secrets=secrets, segment_secret=segment)
     if insecure:
         return None
+    if settings.write_key_list:
+        return WebhookVerifier()
     raise StartupError(
-        "LEADBOT_WEBHOOK_SECRET is not set, so anyone could post events. Set it to a secret "
-        "from `leadbot webhook-secret` (and LEADBOT_SEGMENT_SECRET for a Segment webhook "
-        "destination), or start with --insecure to accept unsigned events on purpose."
+        "nothing authenticates events, so anyone could post them. Set LEADBOT_WEBHOOK_SECRET "
+        "(`leadbot webhook-secret`) for signed webhooks, LEADBOT_SEGMENT_SECRET for a Segment "
+        "webhook destination, or LEADBOT_WRITE_KEYS (`leadbot write-key`) for Segment and "
+        "RudderStack SDKs; or start with --insecure to accept unsigned events on purpose."
     )
 
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bot.admin import doctor, feedback, privacy
+from bot.admin import doctor, feedback, keys, privacy
 from bot.admin import outbox as outbox_cli
 from config.errors import ConfigError
 from config.loader import LeadbotConfig, check_config, load_config
@@ -291,6 +291,7 @@ def parser() -> argparse.ArgumentParser:
     privacy.register(sub, chat_erasers)
     outbox_cli.register(sub)
     feedback.register(sub)
+    keys.register(sub)
     return p
 
 

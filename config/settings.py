@@ -22,6 +22,7 @@ ENVIRONMENT = "environment"
 """The ``file`` of a Problem found in environment settings."""
 
 WEBHOOK_SECRET_PREFIX = "whsec_"
+WRITE_KEY_MIN_LENGTH = 8
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 IngestMode = Literal["process", "thread"]
 Port = Annotated[int, Field(ge=0, le=65535)]
@@ -36,8 +37,11 @@ class Settings(BaseSettings):
 
     database_url: str = Field("sqlite+aiosqlite:///./leadbot.db", alias="DATABASE_URL")
     config_path: str | None = Field(None, alias="LEADBOT_CONFIG")
+    # One or several space-separated whsec_ secrets: several while a key is rotated.
     webhook_secret: SecretStr | None = Field(None, alias="LEADBOT_WEBHOOK_SECRET")
     segment_secret: SecretStr | None = Field(None, alias="LEADBOT_SEGMENT_SECRET")
+    # Comma-separated write keys of the SDK routes (/v1/*): several while a key is rotated.
+    write_keys: SecretStr | None = Field(None, alias="LEADBOT_WRITE_KEYS")
     # None: every interface, or only this machine (127.0.0.1) when serving --insecure.
     host: str | None = Field(None, alias="LEADBOT_HOST")
     port: Port = Field(8080, alias="LEADBOT_PORT")
@@ -74,10 +78,75 @@ class Settings(BaseSettings):
 
     @field_validator("webhook_secret")
     @classmethod
-    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+    def _standard_webhooks_secrets(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            check_webhook_secret(value.get_secret_value())
+            split_webhook_secrets(value.get_secret_value())
         return value
+
+    @field_validator("write_keys")
+    @classmethod
+    def _write_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            split_write_keys(value.get_secret_value())
+        return value
+
+    @property
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """The Standard Webhooks secrets, in the order given; empty when none is set."""
+        if self.webhook_secret is None:
+            return ()
+        return split_webhook_secrets(self.webhook_secret.get_secret_value())
+
+    @property
+    def write_key_list(self) -> tuple[str, ...]:
+        """The SDK write keys, in the order given; empty when none is set."""
+        if self.write_keys is None:
+            return ()
+        return split_write_keys(self.write_keys.get_secret_value())
+
+
+def split_webhook_secrets(value: str) -> tuple[str, ...]:
+    """Space-separated Standard Webhooks secrets, each checked; an error names the secret by
+    its position when there are several, never by its value."""
+    secrets = tuple(value.split())
+    for n, secret in enumerate(secrets, 1):
+        try:
+            check_webhook_secret(secret)
+        except ValueError as err:
+            if len(secrets) == 1:
+                raise
+            raise ValueError(f"secret {n} of {len(secrets)}: {err}") from None
+    return secrets
+
+
+def split_write_keys(value: str) -> tuple[str, ...]:
+    """Comma-separated write keys (spaces around the commas ignored), each checked; an error
+    names the key by its position, never by its value."""
+    keys = tuple(key.strip() for key in value.split(","))
+    for n, key in enumerate(keys, 1):
+        problem = _write_key_problem(key)
+        if problem:
+            raise ValueError(f"key {n} of {len(keys)}: {problem}")
+    return keys
+
+
+def _write_key_problem(key: str) -> str | None:
+    if not key:
+        return "empty (two commas in a row, or one at an end?)"
+    if any(c.isspace() for c in key):
+        return "contains whitespace; separate keys with commas (the key is not shown)"
+    # HTTP Basic ends the user name, which carries the key, at the first colon.
+    if ":" in key or not (key.isascii() and key.isprintable()):
+        return (
+            "may hold only printable ASCII characters other than ':' "
+            "(`leadbot write-key` prints a fresh key; the key is not shown)"
+        )
+    if len(key) < WRITE_KEY_MIN_LENGTH:
+        return (
+            f"shorter than {WRITE_KEY_MIN_LENGTH} characters: too easy to guess "
+            "(`leadbot write-key` prints a fresh key; the key is not shown)"
+        )
+    return None
 
 
 def check_webhook_secret(secret: str) -> None:
@@ -99,7 +168,7 @@ def check_webhook_secret(secret: str) -> None:
         )
 
 
-_SECRETS = {"webhook_secret", "segment_secret", "agents_sdk"}
+_SECRETS = {"webhook_secret", "segment_secret", "write_keys", "agents_sdk"}
 
 AGENTS_SDK_PREFIXES = ("CONNECTIONS__", "CONNECTIONSMAP__", "AGENTAPPLICATION__")
 """The sections the Agents SDK's ``load_configuration_from_env`` reads."""

@@ -61,6 +61,11 @@ class WebhookVerifier:
 
         Headers are matched case-insensitively, whatever the mapping. Raises SignatureError.
         """
+        if not self.enabled:  # serving SDKs only (write keys): say what would enable webhooks
+            raise SignatureError(
+                "webhooks are not configured on this server: set LEADBOT_WEBHOOK_SECRET "
+                "(or LEADBOT_SEGMENT_SECRET) there to accept them"
+            )
         lower = {k.lower(): v for k, v in headers.items()}
         if "webhook-signature" in lower:
             self._verify_standard(lower, body)
