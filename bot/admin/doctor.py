@@ -42,7 +42,7 @@ from bot.admin.checks import (
 )
 from config.errors import ConfigError
 from config.loader import DEFAULT_PATH, check_config, load_config
-from config.settings import check_webhook_secret, load_settings
+from config.settings import load_settings
 from storage.diagnostics import (
     inspect_sqlite_file,
     inspection_engine,
@@ -64,6 +64,7 @@ OUTBOX_LIST = "leadbot outbox list"
 SECRET_VARIABLES = (
     "LEADBOT_WEBHOOK_SECRET",
     "LEADBOT_SEGMENT_SECRET",
+    "LEADBOT_WRITE_KEYS",
     "SLACK_BOT_TOKEN",
     "SLACK_SIGNING_SECRET",
     "SLACK_APP_TOKEN",
@@ -247,10 +248,17 @@ def _size(n: int) -> str:
 # -- webhook auth --------------------------------------------------------------------------
 
 
+WRITE_KEYS_FIX = (
+    "set LEADBOT_WRITE_KEYS to comma-separated keys from `leadbot write-key` and give each "
+    "SDK one as its write key"
+)
+
+
 async def check_webhooks(ctx: Context) -> list[Check]:
     secret_fix = (
         "set LEADBOT_WEBHOOK_SECRET to the output of `leadbot webhook-secret` and give the "
-        "same value to the sender (LEADBOT_SEGMENT_SECRET for a Segment webhook destination)"
+        "same value to the sender (LEADBOT_SEGMENT_SECRET for a Segment webhook destination; "
+        "LEADBOT_WRITE_KEYS, from `leadbot write-key`, for Segment and RudderStack SDKs)"
     )
     if "LEADBOT_WEBHOOK_SECRET" in ctx.bad:
         message = ctx.bad["LEADBOT_WEBHOOK_SECRET"]
@@ -260,21 +268,38 @@ async def check_webhooks(ctx: Context) -> list[Check]:
     settings = ctx.settings
     if settings is None:
         return not_checked("webhooks", "the settings could not be read")
-    if settings.webhook_secret is None and settings.segment_secret is None:
+    secrets = len(settings.webhook_secrets)
+    if not secrets and settings.segment_secret is None:
+        neither = "neither LEADBOT_WEBHOOK_SECRET nor LEADBOT_SEGMENT_SECRET is set"
+        if settings.write_key_list:  # an SDK-only setup: serve starts
+            return ok("webhooks", f"{neither}: /webhooks/events refuses every call (401)")
         return fail(
             "webhooks",
-            "neither LEADBOT_WEBHOOK_SECRET nor "
-            "LEADBOT_SEGMENT_SECRET is set: serve refuses to start without "
-            "--insecure",
+            f"{neither}, nor LEADBOT_WRITE_KEYS: serve refuses to start without --insecure",
             secret_fix,
         )
-    if settings.webhook_secret is not None:
-        check_webhook_secret(settings.webhook_secret.get_secret_value())
+    standard = "Standard Webhooks" if secrets == 1 else f"{secrets} Standard Webhooks secrets"
     kinds = [
-        "Standard Webhooks (LEADBOT_WEBHOOK_SECRET)" if settings.webhook_secret else "",
+        f"{standard}{' (rotation)' if secrets > 1 else ''} (LEADBOT_WEBHOOK_SECRET)"
+        if secrets
+        else "",
         "Segment X-Signature (LEADBOT_SEGMENT_SECRET)" if settings.segment_secret else "",
     ]
     return ok("webhooks", "signed: " + " and ".join(k for k in kinds if k))
+
+
+async def check_write_keys(ctx: Context) -> list[Check]:
+    """The SDK routes' keys, by count only: a key is as secret as a webhook secret."""
+    if "LEADBOT_WRITE_KEYS" in ctx.bad:
+        message = ctx.bad["LEADBOT_WRITE_KEYS"]
+        return fail("write keys", f"LEADBOT_WRITE_KEYS is malformed: {message}", WRITE_KEYS_FIX)
+    if ctx.settings is None:
+        return not_checked("write keys", "the settings could not be read")
+    count = len(ctx.settings.write_key_list)
+    if not count:
+        return ok("write keys", "none (LEADBOT_WRITE_KEYS not set): no SDK can send events")
+    rotation = " (rotation)" if count > 1 else ""
+    return ok("write keys", f"{count} set{rotation} (LEADBOT_WRITE_KEYS): SDKs may send events")
 
 
 # -- outbox --------------------------------------------------------------------------------
@@ -328,6 +353,7 @@ CORE_CHECKS: Checks = (
     ("migrations", check_migrations),
     ("sqlite", check_sqlite),
     ("webhooks", check_webhooks),
+    ("write keys", check_write_keys),
 )
 LAST_CHECKS: Checks = (("outbox", check_outbox),)
 
@@ -378,6 +404,8 @@ async def _guarded(
 def _secret_values(environ: Mapping[str, str]) -> list[str]:
     names = [*SECRET_VARIABLES, *(k for k in environ if k.endswith(("SECRET", "PASSWORD")))]
     values = [environ.get(name, "").strip() for name in names]
+    # Each of several secrets or keys in one variable, so that one alone is scrubbed too.
+    values += [part for value in values for part in value.replace(",", " ").split()]
     try:
         values.append(make_url(environ.get("DATABASE_URL", "sqlite://")).password or "")
     except ArgumentError:
