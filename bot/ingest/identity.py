@@ -2,7 +2,9 @@
 
 Identity keys are ``user:<userId>``, ``email:<address>`` and ``anon:<anonymousId>``. A lead's
 id is its userId, else its e-mail; an anonymous visitor is ``anon:<anonymousId>`` until an
-identify or alias carrying both ids folds it into the known lead.
+identify or alias carrying both ids folds it into the known lead, whether its pages came in
+earlier transactions or earlier in the same one. Later events with that anonymousId, or with
+it and a new e-mail, count for the person; a new userId stays a person of its own.
 """
 
 from __future__ import annotations
@@ -52,9 +54,23 @@ class Resolver:
             self._link(key, lead_id)
         elif current != lead_id and current.startswith(ANON_PREFIX):
             self.merges.append((current, lead_id))
-            for k, v in list(self.known.items()):
-                if v == current:
-                    self.known[k] = lead_id
+            # Stored keys of the visitor move with its lead (``absorb_lead``); keys first seen
+            # in this transaction are stored after the merge, so they must name the person
+            # now, or ``anon:X`` would be stored pointing at a lead that no longer exists.
+            for mapping in (self.known, self.links):
+                for k, v in list(mapping.items()):
+                    if v == current:
+                        mapping[k] = lead_id
+
+    def _person_of(self, event: InboundEvent) -> str | None:
+        """The known person this event's anonymous id already belongs to. A new e-mail from an
+        identified visitor (a form filled in after login) is theirs; a new userId is not taken
+        this way, since a userId names one person and browsers are shared."""
+        for anon in (event.anonymous_id, event.previous_id):
+            lead_id = self.known.get(f"anon:{anon}") if anon else None
+            if lead_id is not None and not lead_id.startswith(ANON_PREFIX):
+                return lead_id
+        return None
 
     def assign(self, event: InboundEvent) -> str:
         user_key = f"user:{event.user_id}" if event.user_id else None
@@ -65,6 +81,8 @@ class Resolver:
         for key in (user_key, email_key):
             if lead_id is None and key is not None:
                 lead_id = self.known.get(key)
+        if lead_id is None and not event.user_id:
+            lead_id = self._person_of(event)
         if lead_id is None:
             lead_id = event.user_id or event.email
         if lead_id is None:  # anonymous only
