@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.chat.routing import Router
 from bot.ingest.running import running_ingest
 from bot.ingest.signatures import WebhookVerifier
+from bot.ingest.tracking import add_tracking_routes
 from bot.ingest.webhooks import receive_events
+from bot.ingest.writekeys import WriteKeys
 from bot.ingest.writer import IngestProcess
 from bot.jobs.scheduler import JobContext, Scheduler
 from bot.models.edges import BandEdges, following_band_edges
@@ -43,7 +45,16 @@ from bot.teams.runtime import (
     teams_enabled,
 )
 from bot.web.about import add_about_routes
-from bot.web.keys import DISPATCHER, ENGINE, INGEST, LIMITS, SCHEDULER, VERIFIER, Limits
+from bot.web.keys import (
+    DISPATCHER,
+    ENGINE,
+    INGEST,
+    LIMITS,
+    SCHEDULER,
+    VERIFIER,
+    WRITE_KEYS,
+    Limits,
+)
 from bot.web.ops import healthz, metrics, read_timeout, readyz
 from config.loader import DEFAULT_PATH, LeadbotConfig
 from config.settings import Settings
@@ -78,6 +89,15 @@ def make_verifier(settings: Settings, *, insecure: bool) -> WebhookVerifier | No
     )
 
 
+def make_write_keys(settings: Settings, *, insecure: bool) -> WriteKeys | None:
+    """The tracking API's write keys; None (open) only when none is set and told to run
+    open. With none set otherwise, every SDK request is refused, saying what to set."""
+    keys = settings.write_key_list
+    if not keys and insecure:
+        return None
+    return WriteKeys(keys)
+
+
 def build_app(
     *,
     settings: Settings,
@@ -93,8 +113,10 @@ def build_app(
         middlewares=[read_timeout(settings.read_timeout)],
     )
     app[VERIFIER] = make_verifier(settings, insecure=insecure)
+    app[WRITE_KEYS] = make_write_keys(settings, insecure=insecure)
     app[LIMITS] = Limits(settings.max_body_bytes, settings.max_event_bytes, clock)
     app.router.add_post("/webhooks/events", receive_events)
+    add_tracking_routes(app.router)  # Segment's tracking API, for SDKs: /v1/batch, …
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -17,8 +17,19 @@ EVENTS_DUPLICATE = Counter(
 )
 REQUESTS_REJECTED = Counter(
     "leadbot_requests_rejected",
-    "Requests refused, by reason (signature, invalid, too_large, unavailable)",
+    "Requests refused, by reason (signature, write_key, invalid, too_large, unavailable)",
     ["endpoint", "reason"],
+    registry=REGISTRY,
+)
+EVENTS_DROPPED = Counter(
+    "leadbot_events_dropped",
+    "Calls dropped from an SDK request (/v1/*) because they could not be used",
+    ["endpoint"],
+    registry=REGISTRY,
+)
+EVENT_TIMES_CLAMPED = Counter(
+    "leadbot_event_times_clamped",
+    "Event times far in the future (after clock correction), stored as the time received",
     registry=REGISTRY,
 )
 INGEST_SECONDS = Histogram(

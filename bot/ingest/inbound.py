@@ -1,9 +1,16 @@
 """Parse Segment-spec calls (identify, track, page, screen, group, alias, batch) into events.
 
-A body is accepted whole or refused whole: every problem found (up to MAX_PROBLEMS) is
-reported at once with its field path, such as `batch[3].timestamp`, so a client can fix all
-of them in one go. This runs on every webhook request, so it is hand-written checks over
-orjson's output rather than a validation library.
+Two contracts. Strict (``/webhooks/events``): a body is accepted whole or refused whole, and
+every problem found (up to MAX_PROBLEMS) is reported at once with its field path, such as
+`batch[3].timestamp`, so a client can fix all of them in one go. Lenient (Segment's tracking
+API, ``/v1/*``, which SDKs post to): a call that cannot be used is dropped and reported by
+index, and the others are kept, because an SDK that gets a 4xx drops the whole batch.
+Either way a body that is not JSON, not a call or a batch, or too large is refused whole.
+
+Times are put on the server's clock as Segment does: a client's clock is corrected by how
+far its ``sentAt`` is from the time the call was received, and a time still far in the
+future is clamped to the receipt. This runs on every request, so it is hand-written checks
+over orjson's output rather than a validation library.
 """
 
 import hashlib
@@ -90,9 +97,10 @@ class _Problems:
         return InputError(413 if self.size else 400, items)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Defaults:
-    """What a call falls back on: the batch's context and sentAt, the server's clock."""
+    """What a call falls back on (the batch's context and sentAt, the server's clock), and
+    how many times were clamped."""
 
     context: dict[str, Any] | None
     context_path: str
@@ -100,6 +108,27 @@ class _Defaults:
     now: float
     max_event_bytes: int
     nul: bool  # the body has an escaped NUL somewhere: look for it in every string and key
+    call_type: str | None = None  # the route's type (``/v1/track``): it overrides the call's
+    clamped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A call the lenient contract dropped: its index in the batch, the field, the problem."""
+
+    index: int
+    field: str
+    error: str
+
+
+@dataclass(slots=True)
+class Parsed:
+    """A body's usable calls, the calls dropped (lenient only), and the count of event
+    times clamped to the receipt because they were far in the future."""
+
+    events: list[InboundEvent]
+    rejected: list[Rejected]
+    clamped: int
 
 
 def parse_body(
@@ -109,40 +138,74 @@ def parse_body(
     max_event_bytes: int = 32_768,
     now: float,
 ) -> list[InboundEvent]:
-    """Parse a webhook body (one call, or `{"batch": [...]}`) into events, in order.
+    """Parse a webhook body (one call, `{"batch": [...]}` or a list of calls) into events.
 
-    `now` (unix seconds) stamps calls that carry no time. Raises InputError (400, or 413 when
-    a size limit is passed) listing every problem; nothing is returned unless all calls pass.
+    `now` (unix seconds) is the receipt: it stamps calls that carry no time. Raises
+    InputError (400, or 413 when a size limit is passed) listing every problem; nothing is
+    returned unless all calls pass.
     """
+    doc = load_json(body, max_body_bytes=max_body_bytes)
+    return parse_doc(doc, body=body, now=now, max_event_bytes=max_event_bytes).events
+
+
+def load_json(body: bytes, *, max_body_bytes: int) -> Any:
+    """The body's JSON document; InputError when it is too large or not JSON."""
     if len(body) > max_body_bytes:
         raise InputError(
             413, [("", f"body is {len(body)} bytes, over the limit of {max_body_bytes}")]
         )
     try:
-        doc = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InputError(400, [("", json_problem(body, exc))]) from None
+
+
+def parse_doc(
+    doc: Any,
+    *,
+    body: bytes,
+    now: float,
+    max_event_bytes: int = 32_768,
+    lenient: bool = False,
+    call_type: str | None = None,
+) -> Parsed:
+    """The calls of a decoded body (`body` is its raw bytes, searched once for NULs).
+
+    Strict: InputError unless every call passes. Lenient: calls with problems are dropped
+    and listed in `Parsed.rejected`; only a body that is not a call or a batch at all is
+    refused. `call_type` (a route such as ``/v1/track``) reads the body as one call of that
+    type, whatever its own `type` says.
+    """
+    if isinstance(doc, list) and call_type is None:
+        doc = {"batch": doc}  # Segment's batched webhook destination posts a bare array
     if not isinstance(doc, dict):
-        message = f'expected a JSON object (one call, or {{"batch": [...]}}), got {json_kind(doc)}'
-        raise InputError(400, [("", message)])
+        expected = "one call" if call_type else 'one call, or {"batch": [...]}'
+        raise InputError(400, [("", f"expected a JSON object ({expected}), got {json_kind(doc)}")])
     problems = _Problems()
     nul = _NUL_ESCAPED in body  # a byte search: the walk that names the field runs only then
-    if "batch" in doc:
-        events = _parse_batch(
-            doc, problems, now=float(now), max_event_bytes=max_event_bytes, nul=nul
-        )
+    defaults = _Defaults(None, "", None, float(now), max_event_bytes, nul, call_type)
+    rejected: list[Rejected] = []
+    if "batch" in doc and call_type is None:
+        events = _parse_batch(doc, problems, defaults, rejected if lenient else None)
     else:
-        defaults = _Defaults(None, "", None, float(now), max_event_bytes, nul)
         event = _parse_call(doc, "", defaults, problems)
         events = [event] if event is not None else []
+        if lenient and problems.count:
+            rejected.append(Rejected(0, *problems.items[0]))
+            problems = _Problems()
     if problems.count:
         raise problems.error()
-    return events
+    return Parsed(events, rejected, defaults.clamped)
 
 
 def _parse_batch(
-    doc: dict[str, Any], problems: _Problems, *, now: float, max_event_bytes: int, nul: bool
+    doc: dict[str, Any],
+    problems: _Problems,
+    defaults: _Defaults,
+    rejected: list[Rejected] | None,
 ) -> list[InboundEvent]:
+    """The batch's calls. With `rejected` (lenient), a call with problems is dropped and
+    listed there; without, its problems are the body's."""
     items = doc["batch"]
     if not isinstance(items, list):
         problems.add("batch", f"expected a list of calls, got {json_kind(items)}")
@@ -153,16 +216,22 @@ def _parse_batch(
         problems.add("batch", message, size=True)
     context = _object(doc, "context", "", problems)
     if context is not None:  # the calls' e-mail may come from it
-        _check_tree(context, "context", problems, nul=nul)
+        _check_tree(context, "context", problems, nul=defaults.nul)
     sent_at = _time_field(doc, "sentAt", "", problems)
     if problems.count:
         return []
-    defaults = _Defaults(context, "context", sent_at, now, max_event_bytes, nul)
+    defaults.context, defaults.context_path, defaults.sent_at = context, "context", sent_at
     events: list[InboundEvent] = []
     for i, item in enumerate(items):
-        if problems.full:
-            break
-        event = _parse_call(item, f"batch[{i}]", defaults, problems)
+        if rejected is None:
+            if problems.full:
+                break
+            event = _parse_call(item, f"batch[{i}]", defaults, problems)
+        else:
+            own = _Problems()
+            event = _parse_call(item, f"batch[{i}]", defaults, own)
+            if own.count:
+                rejected.append(Rejected(i, *own.items[0]))
         if event is not None:
             events.append(event)
     return events
@@ -175,6 +244,8 @@ def _parse_call(
     if not isinstance(call, dict):
         problems.add(prefix, f"expected a call object, got {json_kind(call)}")
         return None
+    if "writeKey" in call or defaults.call_type is not None:
+        call = _as_stored(call, defaults.call_type)
     if not _check_tree(call, prefix, problems, nul=defaults.nul):
         return None  # too deep to write back, or a NUL no database column should hold
     canonical = orjson.dumps(call, option=orjson.OPT_SORT_KEYS)
@@ -214,6 +285,15 @@ def _parse_call(
 
 
 _NORMALIZED = {t: t for t in CALL_TYPES} | {"screen": "page", "group": "identify"}
+
+
+def _as_stored(call: dict[str, Any], call_type: str | None) -> dict[str, Any]:
+    """The call as it is kept: without a write key (a credential is never stored; SDKs may
+    put one in each call) and with the route's type when it came to ``/v1/<type>``."""
+    kept = {key: value for key, value in call.items() if key != "writeKey"}
+    if call_type is not None:
+        kept["type"] = call_type
+    return kept
 
 
 @dataclass(slots=True)
@@ -324,19 +404,41 @@ def _content(
 ) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
     """(name, traits, properties) for the call's type; traits only on identify and group."""
     if kind == "identify":
+        # RudderStack's SDKs send identify traits in context.traits only; the call's own
+        # traits win where both name a trait.
+        context_traits = parts.context.get("traits") if parts.context else None
+        if isinstance(context_traits, dict):
+            return None, {**context_traits, **(parts.traits or {})}, {}
         return None, dict(parts.traits or {}), {}
     if kind == "group":
-        company = dict(parts.traits or {})
-        group_id = _id(call, "groupId", prefix, problems)
-        if group_id is not None:
-            company.setdefault("id", group_id)
-        return None, {"company": company}, {}
+        return None, {"company": _company(call, prefix, parts, problems)}, {}
     if kind == "track":
         return _event_name(call, prefix, problems), {}, dict(parts.properties or {})
     if kind in ("page", "screen"):
         name = _string(call, "name", prefix, problems)
         return name, {}, _page_properties(prefix, parts, problems)
     return None, {}, {}
+
+
+GROUP_TRAIT_NAMES = {"employees": "employee_count"}
+"""The group spec's trait names that differ from those of an identify's ``company`` object
+(which the model reads, as ``company.employee_count``); the others (name, industry,
+website, plan) are the same in both."""
+
+
+def _company(
+    call: dict[str, Any], prefix: str, parts: _Parts, problems: _Problems
+) -> dict[str, Any]:
+    """A group call's traits as the lead's company traits, under the identify spec's names."""
+    company: dict[str, Any] = {}
+    for name, value in (parts.traits or {}).items():
+        spec_name = GROUP_TRAIT_NAMES.get(name, name)
+        if spec_name == name or spec_name not in (parts.traits or {}):
+            company[spec_name] = value
+    group_id = _id(call, "groupId", prefix, problems)
+    if group_id is not None:
+        company.setdefault("id", group_id)
+    return company
 
 
 def _event_name(call: dict[str, Any], prefix: str, problems: _Problems) -> str | None:
@@ -378,15 +480,48 @@ def _page_properties(prefix: str, parts: _Parts, problems: _Problems) -> dict[st
     return props
 
 
+SKEW_TOLERANCE = 30.0
+"""Seconds a client's ``sentAt`` may differ from the receipt before its clock is corrected:
+more than network latency, less than any clock worth correcting."""
+FUTURE_TOLERANCE = 60.0
+"""Seconds an event time may lie after the receipt (once corrected) before it is clamped to
+the receipt: a signal cannot come from the future, and decay would count it as fresh."""
+
+
 def _timestamp(
     call: dict[str, Any], prefix: str, defaults: _Defaults, problems: _Problems
 ) -> float:
-    """timestamp, else originalTimestamp, else sentAt (the call's, then the batch's), else now."""
-    for name in ("timestamp", "originalTimestamp", "sentAt"):
-        if call.get(name) is not None:
-            seconds = _time_field(call, name, prefix, problems)
-            return defaults.now if seconds is None else seconds
-    return defaults.now if defaults.sent_at is None else defaults.sent_at
+    """When the call happened, on the server's clock (unix seconds).
+
+    A call relayed by a CDP (Segment's or RudderStack's webhook) carries their
+    ``receivedAt``: its ``timestamp`` is corrected already, and ``originalTimestamp`` is
+    corrected by ``receivedAt - sentAt``, as Segment does. A call straight from a client
+    uses ``timestamp``, else ``originalTimestamp``, else ``sentAt`` (the call's, then the
+    batch's), else the receipt; when its ``sentAt`` is more than SKEW_TOLERANCE from the
+    receipt, the client's clock is off by that much and the time is moved by it.
+    """
+    own = _time_field(call, "timestamp", prefix, problems)
+    original = _time_field(call, "originalTimestamp", prefix, problems)
+    sent = _time_field(call, "sentAt", prefix, problems)
+    sent = defaults.sent_at if sent is None else sent
+    received = _time_field(call, "receivedAt", prefix, problems)
+    now = defaults.now
+    if received is not None:
+        if own is not None:
+            when = own
+        elif original is not None and sent is not None:
+            when = original + (received - sent)
+        else:
+            when = received if original is None else original
+    else:
+        given = own if own is not None else original
+        when = given if given is not None else (now if sent is None else sent)
+        if sent is not None and abs(now - sent) > SKEW_TOLERANCE:
+            when += now - sent
+    if when > now + FUTURE_TOLERANCE:
+        defaults.clamped += 1
+        return now
+    return max(when, _MIN_UNIX)
 
 
 def _time_field(

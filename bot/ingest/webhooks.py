@@ -3,7 +3,8 @@
 Every answer but 202 and 503 says the request is wrong and that a retry would fail the
 same way (4xx, with the field). 503 says nothing was stored and a retry will do: it
 carries ``Retry-After``, and its log line is throttled, because an outage fails every
-request alike.
+request alike. The body is taken whole or refused whole; SDKs, which drop a whole batch on
+a 4xx, post to the tracking API instead (``bot.ingest.tracking``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import time
 from aiohttp import web
 
 from bot.errors import InputError, SignatureError
-from bot.ingest.inbound import parse_body
+from bot.ingest.inbound import Parsed, load_json, parse_doc
+from bot.ingest.pipeline import IngestResult
 from bot.ingest.writer import WriterUnavailable
-from bot.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE, INGEST_SECONDS
+from bot.metrics import EVENT_TIMES_CLAMPED, EVENTS_ACCEPTED, EVENTS_DUPLICATE, INGEST_SECONDS
 from bot.throttle import Throttled
 from bot.web.answers import json_response, read_body, refused, unavailable
 from bot.web.keys import INGEST, LIMITS, VERIFIER
@@ -41,25 +43,39 @@ async def receive_events(request: web.Request) -> web.Response:
         except SignatureError as exc:
             return refused(ENDPOINT, 401, "signature", {"error": exc.reason, "field": "signature"})
     try:
-        events = parse_body(
-            body,
-            max_body_bytes=limits.max_body_bytes,
-            max_event_bytes=limits.max_event_bytes,
-            now=limits.clock(),
+        doc = load_json(body, max_body_bytes=limits.max_body_bytes)
+        parsed = parse_doc(
+            doc, body=body, now=limits.clock(), max_event_bytes=limits.max_event_bytes
         )
     except InputError as exc:
-        reason = "too_large" if exc.status == 413 else "invalid"
-        return refused(ENDPOINT, exc.status, reason, exc.to_json())
+        return input_refused(ENDPOINT, exc)
+    result = await store(app, ENDPOINT, parsed)
+    if isinstance(result, web.Response):
+        return result
+    INGEST_SECONDS.observe(time.perf_counter() - started)
+    return json_response(202, {"accepted": result.accepted, "duplicates": result.duplicates})
+
+
+def input_refused(endpoint: str, exc: InputError) -> web.Response:
+    reason = "too_large" if exc.status == 413 else "invalid"
+    return refused(endpoint, exc.status, reason, exc.to_json())
+
+
+async def store(app: web.Application, endpoint: str, parsed: Parsed) -> IngestResult | web.Response:
+    """Commit the parsed events; the counts, or the 503 to answer when storing failed."""
+    if parsed.clamped:
+        EVENT_TIMES_CLAMPED.inc(parsed.clamped)
+    if not parsed.events:
+        return IngestResult(0, 0)
     try:
-        result = await app[INGEST].submit(events)
+        result = await app[INGEST].submit(parsed.events)
     except Exception as exc:
         _outage.failed(
             "ingest", "could not store events (answering 503): %s: %s", type(exc).__name__, exc,
             exc_info=not isinstance(exc, WriterUnavailable),  # the writer logged its own
         )  # fmt: skip
-        return unavailable(ENDPOINT, "storage unavailable: nothing was stored, retry")
+        return unavailable(endpoint, "storage unavailable: nothing was stored, retry")
     _outage.recovered("ingest", "storing events again")
     EVENTS_ACCEPTED.inc(result.accepted)
     EVENTS_DUPLICATE.inc(result.duplicates)
-    INGEST_SECONDS.observe(time.perf_counter() - started)
-    return json_response(202, {"accepted": result.accepted, "duplicates": result.duplicates})
+    return result

@@ -20,10 +20,24 @@ RETRY_AFTER_SECONDS = 5
 """What a 503 asks the sender to wait: about the time the writer takes to restart."""
 
 _ENDPOINTS = {"/webhooks/events": "webhooks", "/slack/events": "slack", "/api/messages": "teams"}
+TRACKING = "tracking"
+"""The metrics label of Segment's tracking API routes (``/v1/*``)."""
+
+CODES = {
+    "signature": "unauthorized",
+    "write_key": "unauthorized",
+    "invalid": "invalid_request",
+    "too_large": "payload_too_large",
+    "unavailable": "unavailable",
+}
+"""An error body's ``code`` for each refusal reason. Segment's and RudderStack's SDKs read
+``code`` and ``message`` from an error body (RudderStack's fails on a body without them)."""
 
 
 def endpoint_of(request: web.Request) -> str:
     """The metrics label of a request's route (a fixed set: paths are caller-chosen)."""
+    if request.path.startswith("/v1/"):
+        return TRACKING
     return _ENDPOINTS.get(request.path, "other")
 
 
@@ -34,16 +48,22 @@ def json_response(status: int, body: dict[str, Any], **headers: str) -> web.Resp
 
 
 def refused(endpoint: str, status: int, reason: str, body: dict[str, Any]) -> web.Response:
-    """A refusal, counted by endpoint and reason (signature, invalid, too_large, …)."""
+    """A refusal, counted by endpoint and reason (signature, invalid, too_large, …). The
+    body gets ``code`` and ``message`` beside its ``error`` and ``field``."""
     REQUESTS_REJECTED.labels(endpoint, reason).inc()
-    return json_response(status, body)
+    return json_response(status, coded(reason, body))
 
 
 def unavailable(endpoint: str, message: str) -> web.Response:
     """503: nothing was stored; come back after ``Retry-After`` seconds."""
     REQUESTS_REJECTED.labels(endpoint, "unavailable").inc()
-    body = {"error": message, "retry_after": RETRY_AFTER_SECONDS}
+    body = coded("unavailable", {"error": message, "retry_after": RETRY_AFTER_SECONDS})
     return json_response(503, body, **{"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def coded(reason: str, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` led by the ``code`` and ``message`` SDKs read from an error."""
+    return {"code": CODES.get(reason, reason), "message": body.get("error", ""), **body}
 
 
 def too_large(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.ingest.inbound import InboundEvent
 from bot.ingest.pipeline import IngestResult
 from bot.ingest.signatures import WebhookVerifier
+from bot.ingest.writekeys import WriteKeys
 from bot.jobs.scheduler import Scheduler
 from bot.outbox.dispatcher import Dispatcher
 
@@ -37,5 +38,8 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 INGEST = web.AppKey("ingest", Ingest)
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
 VERIFIER: web.AppKey[WebhookVerifier | None] = web.AppKey("verifier")
+# The tracking API's write keys (bot.ingest.tracking); None when serving open (--insecure
+# and no key set).
+WRITE_KEYS: web.AppKey[WriteKeys | None] = web.AppKey("write_keys")
 LIMITS = web.AppKey("limits", Limits)
 SCHEDULER = web.AppKey("scheduler", Scheduler)  # its ``fire(job, now)`` runs a slot now

@@ -17,17 +17,21 @@ from bot.ingest.inbound import (
     MAX_PROBLEMS,
     InboundEvent,
     parse_body,
+    parse_doc,
 )
 
 NOW = 1_714_557_600.0  # 2024-05-01T10:00:00Z
 
 
-def parse(doc: Any, **limits: int) -> list[InboundEvent]:
-    return parse_body(orjson.dumps(doc), now=NOW, **limits)
+END_OF_TIME = 253_402_300_799.0  # 9999-12-31T23:59:59Z: a receipt no event time is after
 
 
-def parse_one(call: dict[str, Any]) -> InboundEvent:
-    [event] = parse(call)
+def parse(doc: Any, now: float = NOW, **limits: int) -> list[InboundEvent]:
+    return parse_body(orjson.dumps(doc), now=now, **limits)
+
+
+def parse_one(call: dict[str, Any], now: float = NOW) -> InboundEvent:
+    [event] = parse(call, now)
     return event
 
 
@@ -110,10 +114,32 @@ def test_group_traits_become_company_traits() -> None:
         }
     )
     assert event.type == "identify"
+    # The group spec's `employees` is the identify spec's company.employee_count, which
+    # the model reads.
     assert event.traits == {
-        "company": {"name": "Acme", "employees": 300, "email": "info@acme.test", "id": "42"}
+        "company": {"name": "Acme", "employee_count": 300, "email": "info@acme.test", "id": "42"}
     }
     assert event.email is None  # the company's address is not the person's
+
+
+def test_group_keeps_an_explicit_employee_count() -> None:
+    traits = {"employees": 10, "employee_count": 300, "industry": "Software", "plan": "pro"}
+    event = parse_one({"type": "group", "userId": "u1", "groupId": "g", "traits": traits})
+    company = {"employee_count": 300, "industry": "Software", "plan": "pro", "id": "g"}
+    assert event.traits == {"company": company}
+
+
+def test_identify_traits_from_context_traits() -> None:
+    """RudderStack's SDKs put identify traits in context.traits only."""
+    event = parse_one({
+        "type": "identify", "userId": "u1",
+        "context": {"traits": {"email": "a@x.test", "title": "VP Sales", "plan": "free"}},
+        "traits": {"plan": "pro"},
+    })  # fmt: skip
+    assert event.traits == {"email": "a@x.test", "title": "VP Sales", "plan": "pro"}
+    assert event.email == "a@x.test"
+    track = parse_one(build_track(context={"traits": {"title": "VP Sales"}}))
+    assert track.traits == {}  # only an identify's context.traits are the person's traits
 
 
 def test_alias() -> None:
@@ -362,8 +388,41 @@ def test_timestamp_fallbacks() -> None:
     assert parse_one(build_track(originalTimestamp=NOW - 5, sentAt=NOW - 9)).timestamp == NOW - 5
     assert parse_one(build_track(sentAt=NOW - 9)).timestamp == NOW - 9
     assert parse_one(build_track()).timestamp == NOW
-    [event] = parse({"sentAt": NOW - 60, "batch": [build_track()]})
-    assert event.timestamp == NOW - 60
+    [event] = parse({"sentAt": NOW - 20, "batch": [build_track()]})
+    assert event.timestamp == NOW - 20  # within SKEW_TOLERANCE: sentAt is taken as it is
+
+
+def test_a_clients_clock_is_corrected_by_its_sent_at() -> None:
+    """A client whose clock is an hour behind: its times move by the hour it is off."""
+    hour = 3600.0
+    batch = {"sentAt": NOW - hour, "batch": [build_track(timestamp=NOW - hour - 5)]}
+    [event] = parse(batch)
+    assert event.timestamp == NOW - 5
+    ahead = build_track(originalTimestamp=NOW + hour - 9, sentAt=NOW + hour)
+    assert parse_one(ahead).timestamp == NOW - 9
+    [only_sent] = parse({"sentAt": NOW - hour, "batch": [build_track()]})
+    assert only_sent.timestamp == NOW  # sent "an hour ago" by a clock an hour slow: now
+
+
+def test_a_relayed_call_keeps_its_corrected_timestamp() -> None:
+    """Segment's or RudderStack's webhook: receivedAt is theirs, and timestamp is corrected
+    already; originalTimestamp alone is corrected by receivedAt - sentAt, as they do."""
+    relayed = build_track(
+        timestamp=NOW - 600, originalTimestamp=NOW - 4200, sentAt=NOW - 3590, receivedAt=NOW - 590
+    )
+    assert parse_one(relayed).timestamp == NOW - 600  # delivered 10 minutes late: unchanged
+    original_only = build_track(originalTimestamp=NOW - 4200, sentAt=NOW - 3590, receivedAt=NOW)
+    assert parse_one(original_only).timestamp == NOW - 610
+    assert parse_one(build_track(receivedAt=NOW - 30)).timestamp == NOW - 30
+
+
+def test_far_future_times_are_clamped_to_the_receipt() -> None:
+    body = orjson.dumps({"batch": [
+        build_track(timestamp=NOW + 86_400), build_track(timestamp=NOW + 30, userId="u2"),
+    ]})  # fmt: skip
+    parsed = parse_doc(orjson.loads(body), body=body, now=NOW)
+    assert [e.timestamp for e in parsed.events] == [NOW, NOW + 30]  # 30 s: within tolerance
+    assert parsed.clamped == 1
 
 
 @pytest.mark.parametrize(
@@ -412,7 +471,7 @@ _offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
     )
 )
 def test_iso_timestamps_round_trip(when: datetime) -> None:
-    event = parse_one(build_track(timestamp=when.isoformat()))
+    event = parse_one(build_track(timestamp=when.isoformat()), now=END_OF_TIME)
     assert event.timestamp == when.timestamp()
     # a float has ~16 digits: by the year 9999 that is tens of microseconds
     assert abs(datetime.fromtimestamp(event.timestamp, UTC) - when) < timedelta(milliseconds=1)
@@ -420,7 +479,7 @@ def test_iso_timestamps_round_trip(when: datetime) -> None:
 
 @given(st.floats(min_value=0, max_value=1e11, allow_nan=False))
 def test_unix_seconds_round_trip(seconds: float) -> None:
-    assert parse_one(build_track(timestamp=seconds)).timestamp == seconds
+    assert parse_one(build_track(timestamp=seconds), now=END_OF_TIME).timestamp == seconds
 
 
 # --- size limits ---------------------------------------------------------------------
@@ -519,10 +578,19 @@ def test_invalid_json_is_told_in_plain_words(body: bytes, said: str) -> None:
     assert "expected 'null'" not in message  # the parser's words, not the project's
 
 
-def test_top_level_array_is_refused() -> None:
-    error = refused([build_track()])
+def test_top_level_array_is_a_batch() -> None:
+    """Segment's batched webhook destination posts a bare array of calls."""
+    first, second = parse([build_track(), build_track(userId="u2")])
+    assert (first.user_id, second.user_id) == ("u1", "u2")
+    error = refused([build_track(), build_track(timestamp="soon")])
+    assert error.problems == [("batch[1].timestamp", "not an ISO 8601 time: 'soon'")]
+    assert refused([]).problems == [("batch", "batch is empty: send at least one call")]
+
+
+def test_other_top_level_values_are_refused() -> None:
+    error = refused("track")
     assert error.problems == [
-        ("", 'expected a JSON object (one call, or {"batch": [...]}), got a list')
+        ("", 'expected a JSON object (one call, or {"batch": [...]}), got a string')
     ]
 
 
@@ -620,5 +688,6 @@ def test_an_offset_past_the_years_1_to_9999_is_refused(value: str) -> None:
 
 
 def test_the_first_and_last_utc_seconds_are_accepted() -> None:
-    assert parse_one(build_track(timestamp="9999-12-31T23:59:59Z")).timestamp == 253_402_300_799
+    last = parse_one(build_track(timestamp="9999-12-31T23:59:59Z"), now=END_OF_TIME)
+    assert last.timestamp == END_OF_TIME
     assert parse_one(build_track(timestamp="0001-01-01T00:00:00Z")).timestamp == -62_135_596_800
