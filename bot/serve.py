@@ -11,10 +11,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import StartupError, build_app, default_channel, model_drift
+from bot.ingest.writekeys import WriteKeys
 from bot.ingest.writer import WriterStartError
 from bot.models.versions import active_model
 from bot.teams.runtime import teams_enabled, teams_status
-from bot.web.keys import VERIFIER
+from bot.web.keys import VERIFIER, WRITE_KEYS
 from config.loader import LeadbotConfig
 from config.settings import Settings
 from storage.engine import create_engine
@@ -24,6 +25,10 @@ log = logging.getLogger("leadbot")
 INSECURE_WARNING = (
     "running with --insecure and no LEADBOT_WEBHOOK_SECRET: webhook signatures are "
     "NOT checked and anyone who can reach this port can change lead scores."
+)
+OPEN_SDK_WARNING = (
+    "running with --insecure and no LEADBOT_WRITE_KEYS: the SDK routes (/v1/*) take "
+    "events from anyone who can reach this port."
 )
 
 
@@ -55,8 +60,12 @@ def serve(
         log.info("alerts go to the console (no chat platform configured)")
     for level, line in teams_status(settings):
         log.log(level, line)
+    webhooks, sdks = _webhook_auth(settings, app[VERIFIER] is None), _sdk_auth(app[WRITE_KEYS])
+    log.info("events: POST /webhooks/events (%s); SDKs: POST /v1/batch (%s)", webhooks, sdks)
     if app[VERIFIER] is None:
         log.warning(INSECURE_WARNING)
+    if app[WRITE_KEYS] is None:
+        log.warning(OPEN_SDK_WARNING)
     try:
         web.run_app(app, host=host, port=port, access_log=None, print=None)
     except WriterStartError as exc:
@@ -64,6 +73,25 @@ def serve(
         return 1
     log.info("leadbot stopped: every accepted event is committed")
     return 0
+
+
+def _webhook_auth(settings: Settings, open_: bool) -> str:
+    secrets = len(settings.webhook_secrets)
+    kinds = [f"{secrets} signing secret{'s' if secrets > 1 else ''}"] if secrets else []
+    if settings.segment_secret is not None:
+        kinds.append("Segment X-Signature")
+    if open_:
+        return "unsigned, --insecure"
+    return " or ".join(kinds) if kinds else "refused: no LEADBOT_WEBHOOK_SECRET"
+
+
+def _sdk_auth(keys: WriteKeys | None) -> str:
+    if keys is None:
+        return "no write key, --insecure"
+    count = len(keys)
+    if not count:
+        return "refused: no LEADBOT_WRITE_KEYS"
+    return f"{count} write key{'s' if count > 1 else ''}"
 
 
 def listen_address(settings: Settings, *, insecure: bool, host: str | None) -> str:

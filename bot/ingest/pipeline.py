@@ -56,11 +56,13 @@ class GroupResult:
 
 
 def display(traits: Mapping[str, Any]) -> dict[str, str | None]:
-    """Name and company to show for a lead, from whatever traits it has."""
+    """Name and company to show for a lead, from whatever traits it has: Segment's spec
+    names (``firstName``, ``lastName``) or the snake-case ones CRMs export."""
     name = traits.get("name")
     if not name:
-        parts = [traits.get("first_name"), traits.get("last_name")]
-        name = " ".join(str(p) for p in parts if p) or None
+        first = traits.get("firstName") or traits.get("first_name")
+        last = traits.get("lastName") or traits.get("last_name")
+        name = " ".join(str(p) for p in (first, last) if p) or None
     company = traits.get("company")
     if isinstance(company, Mapping):
         company = company.get("name")

@@ -37,6 +37,9 @@ class WriteKeys:
     def __init__(self, keys: Sequence[str]) -> None:
         self._keys = tuple(key.encode() for key in keys)
 
+    def __len__(self) -> int:
+        return len(self._keys)
+
     def check(self, given: str | None) -> None:
         if not self._keys:
             raise SignatureError(NONE_SET)
