@@ -19,7 +19,7 @@ from bot.admin.leads import lead_summary
 from bot.chat.plain import render_top
 from bot.demo.sample import sample_stream
 from bot.demo.target import RefusedTarget, check_target, mark_demo, remove_demo
-from bot.ingest.inbound import parse_body
+from bot.ingest.inbound import parse_body, to_unix
 from bot.ingest.pipeline import Pipeline
 from bot.outbox.dispatcher import ConsoleTransport, Dispatcher
 from config.loader import LeadbotConfig, load_config
@@ -125,8 +125,10 @@ async def _replay(
     alerts = 0
     async with Pipeline(engine, config) as pipeline:
         for done, call in enumerate(calls, start=1):
+            # Received when it happened: the replay's clock runs ahead to each call's time
+            # (the parser would clamp a time far after its receipt).
+            clock.now = max(clock.now, to_unix(call["timestamp"]))
             events = parse_body(orjson.dumps(call), now=clock.now)
-            clock.now = max(clock.now, events[0].timestamp)
             await pipeline.ingest(events, now=clock.now)
             alerts += await dispatcher.run_once()
             await progress.report(done, engine, alerts)
