@@ -64,6 +64,21 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
     slack_api_url: str | None = Field(None, alias="SLACK_API_URL")
     slack_channel: str | None = Field(None, alias="LEADBOT_SLACK_CHANNEL")
+    # HubSpot (bot/crm): a private app's access token turns score writes and pulls on; the
+    # app's client secret verifies its webhooks (X-HubSpot-Signature-v3). The API URL is
+    # HubSpot's unless overridden (a proxy, or a test's fake).
+    hubspot_access_token: SecretStr | None = Field(None, alias="HUBSPOT_ACCESS_TOKEN")
+    hubspot_client_secret: SecretStr | None = Field(None, alias="HUBSPOT_CLIENT_SECRET")
+    hubspot_api_url: str | None = Field(None, alias="HUBSPOT_API_URL")
+    # Salesforce (bot/crm): the instance URL with an access token, or the username, password
+    # and security token simple-salesforce logs in with (SALESFORCE_DOMAIN "test" for a
+    # sandbox).
+    salesforce_instance_url: str | None = Field(None, alias="SALESFORCE_INSTANCE_URL")
+    salesforce_access_token: SecretStr | None = Field(None, alias="SALESFORCE_ACCESS_TOKEN")
+    salesforce_username: str | None = Field(None, alias="SALESFORCE_USERNAME")
+    salesforce_password: SecretStr | None = Field(None, alias="SALESFORCE_PASSWORD")
+    salesforce_security_token: SecretStr | None = Field(None, alias="SALESFORCE_SECURITY_TOKEN")
+    salesforce_domain: str | None = Field(None, alias="SALESFORCE_DOMAIN")
     # Teams: the Microsoft 365 Agents SDK reads its own variables
     # (CONNECTIONS__SERVICE_CONNECTION__SETTINGS__CLIENTID, …) with its own loader;
     # ``load_settings`` keeps them here as given, for ``bot.teams.runtime``. Never shown.
@@ -168,7 +183,11 @@ def check_webhook_secret(secret: str) -> None:
         )
 
 
-_SECRETS = {"webhook_secret", "segment_secret", "write_keys", "agents_sdk"}
+_SECRETS = {
+    "webhook_secret", "segment_secret", "write_keys", "agents_sdk", "hubspot_access_token",
+    "hubspot_client_secret", "salesforce_access_token", "salesforce_password",
+    "salesforce_security_token",
+}  # fmt: skip
 
 AGENTS_SDK_PREFIXES = ("CONNECTIONS__", "CONNECTIONSMAP__", "AGENTAPPLICATION__")
 """The sections the Agents SDK's ``load_configuration_from_env`` reads."""

@@ -125,9 +125,14 @@ class OutboxMessage(SQLModel, table=True):
 
 
 class Feedback(SQLModel, table=True):
-    """A rep's judgement of a lead, with the features the lead had at that moment."""
+    """A judgement of a lead, with the features the lead had at that moment: a rep's click
+    (``source`` "rep") or an outcome from a CRM ("crm:hubspot", "crm:salesforce").
+
+    ``ref`` names a CRM outcome (``<record id>:<outcome>``) so an import, a webhook and a
+    pull that report the same closed deal store it once; reps' rows have none."""
 
     __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("source", "ref", name="uq_feedback_source_ref"),)
 
     id: int | None = Field(default=None, primary_key=True)
     lead_id: str = Field(index=True, max_length=255)
@@ -136,6 +141,8 @@ class Feedback(SQLModel, table=True):
     by: str = Field(max_length=255)
     at: datetime = _dt()
     features: dict[str, Any] = _json()
+    source: str = Field(default="rep", max_length=32, sa_column_kwargs={"server_default": "rep"})
+    ref: str | None = Field(default=None, max_length=255)
 
 
 class AlertPost(SQLModel, table=True):
@@ -265,4 +272,41 @@ class Person(SQLModel, table=True):
 
     ref: str = Field(primary_key=True, max_length=255)
     name: str = Field(max_length=255)
+    updated_at: datetime = _dt()
+
+
+class CrmLink(SQLModel, table=True):
+    """A lead's record in a CRM, and whether its score still has to be written there.
+
+    ``record_id`` and ``record_url`` are known once an import, a pull or a first write
+    found the record. ``dirty_at``: the lead's score, band or grade changed at that time and
+    the CRM does not have it yet (null: in step); a write clears it only if no change came
+    after the write read the lead. A row is never deleted by a failed write: an outage
+    only moves ``next_at``."""
+
+    __tablename__ = "crm_links"
+    __table_args__ = (
+        UniqueConstraint("crm", "record_id", name="uq_crm_links_record"),
+        Index("ix_crm_links_due", "crm", "dirty_at"),
+    )
+
+    lead_id: str = Field(primary_key=True, max_length=255)
+    crm: str = Field(primary_key=True, max_length=16)  # "hubspot" | "salesforce"
+    record_id: str | None = Field(default=None, max_length=64)
+    record_url: str | None = Field(default=None, max_length=512)
+    dirty_at: datetime | None = _dt(nullable=True)
+    next_at: datetime | None = _dt(nullable=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    synced_at: datetime | None = _dt(nullable=True)
+
+
+class CrmCursor(SQLModel, table=True):
+    """How far a scheduled pull of a CRM's changed records has read (``leadbot crm pull``)."""
+
+    __tablename__ = "crm_cursors"
+
+    crm: str = Field(primary_key=True, max_length=16)
+    kind: str = Field(primary_key=True, max_length=32)  # "contacts", "deals", "leads"
+    since: datetime = _dt()
     updated_at: datetime = _dt()

@@ -25,7 +25,7 @@ from storage.migrate import MIGRATIONS, alembic_config, current_revision, head_r
 TABLES = {
     "leads", "identities", "events", "score_history", "outbox", "feedback",
     "alert_posts", "handled_requests", "model_versions", "scheduled_runs",
-    "teams_conversations", "ab_tests", "people",
+    "teams_conversations", "ab_tests", "people", "crm_links", "crm_cursors",
 }  # fmt: skip
 
 
@@ -51,7 +51,7 @@ async def test_fresh_database_has_no_revision_then_head(db_url: str) -> None:
             # The comparison sees a missing schema, so an empty list below means something.
             assert len(await conn.run_sync(_differences)) >= len(TABLES)
         await upgrade(engine)
-        assert await current_revision(engine) == head_revision() == "0008"
+        assert await current_revision(engine) == head_revision() == "0009"
     finally:
         await engine.dispose()
 
