@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from config.crm import Crm
 from config.errors import ConfigError, Problem, duplicate_id, file_not_found, sort_problems
 from config.learning import Learning
 from config.pydantic_errors import problems_from
@@ -41,6 +42,7 @@ class LeadbotConfig:
     sla: Sla = field(default_factory=Sla)
     decay: Decay = field(default_factory=Decay)
     retention: Retention = field(default_factory=Retention)
+    crm: Crm = field(default_factory=Crm)
 
 
 def load_config(
@@ -72,6 +74,7 @@ def load_config(
         sla=spec.sla.to_sla(),
         decay=spec.decay.to_decay(),
         retention=spec.retention.to_retention(),
+        crm=spec.crm.to_crm(),
     )
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from config.conditions import Strict
+from config.crm import CrmSpec
 from config.errors import got
 from config.learning import LearningSpec, ManagerId
 from config.routing import RoutingSpec, SlackSpec, TeamsSpec
@@ -170,6 +171,7 @@ class ConfigSpec(Strict):
     sla: SlaSpec = SlaSpec()
     decay: DecaySpec = DecaySpec()
     retention: RetentionSpec = RetentionSpec()
+    crm: CrmSpec = CrmSpec()
 
     @field_validator(
         "fit",
@@ -184,6 +186,7 @@ class ConfigSpec(Strict):
         "sla",
         "decay",
         "retention",
+        "crm",
         mode="before",
     )
     @classmethod

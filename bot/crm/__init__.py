@@ -1,0 +1,1 @@
+"""CRM connectors: scores out to HubSpot and Salesforce, outcomes back as labels."""
