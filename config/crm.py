@@ -140,3 +140,7 @@ class Crm:
     reasons: int = 3
     hubspot: HubSpotOutcomes = field(default_factory=HubSpotOutcomes)
     salesforce: SalesforceOutcomes = field(default_factory=SalesforceOutcomes)
+    # The CRMs scores are written to: not from the file but from the credentials in the
+    # environment, set when the bot starts (bot.app), so every ingest process marks changed
+    # leads for exactly the CRMs the syncer writes to.
+    targets: tuple[str, ...] = ()

@@ -77,15 +77,40 @@ class DueLink:
     attempts: int
 
 
-def due_links(conn: Connection, *, crm: str, now: float, limit: int) -> list[DueLink]:
-    """Leads whose score ``crm`` lacks and whose next try is due, oldest change first."""
-    query = (
+def claim_due(
+    conn: Connection, *, crm: str, now: float, limit: int, lease_until: float
+) -> list[DueLink]:
+    """``due_links``, leased to the caller until ``lease_until``: another replica skips
+    them (PostgreSQL: rows another transaction is claiming are skipped, not waited for), and
+    a crash frees them when the lease ends."""
+    query = _due(crm, now).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    due = [
+        DueLink(lead, record, _ts(dirty) or 0.0, attempts)
+        for lead, record, dirty, attempts in conn.execute(query)
+    ]
+    for chunk in _chunks([d.lead_id for d in due]):
+        conn.execute(
+            update(LINKS)
+            .where(LINKS.c.crm == crm, LINKS.c.lead_id.in_(chunk))
+            .values(next_at=_at(lease_until))
+        )
+    return due
+
+
+def _due(crm: str, now: float) -> Any:
+    return (
         select(LINKS.c.lead_id, LINKS.c.record_id, LINKS.c.dirty_at, LINKS.c.attempts)
         .where(LINKS.c.crm == crm, LINKS.c.dirty_at.is_not(None))
         .where(or_(LINKS.c.next_at.is_(None), LINKS.c.next_at <= _at(now)))
         .order_by(LINKS.c.dirty_at, LINKS.c.lead_id)
-        .limit(limit)
     )
+
+
+def due_links(conn: Connection, *, crm: str, now: float, limit: int) -> list[DueLink]:
+    """Leads whose score ``crm`` lacks and whose next try is due, oldest change first."""
+    query = _due(crm, now).limit(limit)
     return [
         DueLink(lead, record, _ts(dirty) or 0.0, attempts)
         for lead, record, dirty, attempts in conn.execute(query)

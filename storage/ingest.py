@@ -71,6 +71,7 @@ class StoredLead:
     alerted_at: float | None
     claimed_by: str | None = None
     claimed_at: float | None = None
+    grade: str | None = None
 
 
 def _json(value: Any) -> str:
@@ -131,12 +132,14 @@ def load_leads(conn: Connection, *, ids: Iterable[str]) -> dict[str, StoredLead]
     leads: dict[str, StoredLead] = {}
     for chunk in _chunks(wanted):
         sql = (
-            "SELECT id, state, score, band, alerted_at, claimed_by, claimed_at "
+            "SELECT id, state, score, band, alerted_at, claimed_by, claimed_at, grade "
             f"FROM leads WHERE id IN {_in_list(conn, len(chunk))}"
         )
-        for lid, state, score, band, alerted, by, at in query(conn, sql, tuple(chunk)):
+        for lid, state, score, band, alerted, by, at, grade in query(conn, sql, tuple(chunk)):
             state = state if isinstance(state, dict) else orjson.loads(state)
-            leads[lid] = StoredLead(lid, state, score, band, time_out(alerted), by, time_out(at))
+            leads[lid] = StoredLead(
+                lid, state, score, band, time_out(alerted), by, time_out(at), grade
+            )
     return leads
 
 

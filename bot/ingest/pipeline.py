@@ -24,8 +24,8 @@ from bot.outbox.messages import Kind
 from config.loader import LeadbotConfig
 from scoring import LeadState, Model, Score, score
 from scoring.bands import Thresholds, default_thresholds
+from storage import crm, locks
 from storage import ingest as repo
-from storage import locks
 from storage.engine import sqlite_writer_engine
 from storage.ingest import StoredLead
 from storage.offloop import Worker
@@ -264,18 +264,22 @@ class Pipeline:
         upserts: list[dict[str, Any]] = []
         history: list[tuple[Any, ...]] = []
         outbox: list[dict[str, Any]] = []
+        to_crm: list[str] = []  # leads whose CRM record must get the new score
         for lead in leads:
             model = self.active.model_for(lead.id)
             result = score(lead.state, model, now, self.thresholds, explain=False)
             row = self._lead_row(lead, result, now)
             prev_score = lead.row.score if lead.row else None
             prev_band = lead.row.band if lead.row else None
+            prev_grade = lead.row.grade if lead.row else None
             moved = abs(result.total - (prev_score or 0.0)) >= policy.history_min_delta
             if result.band != (prev_band or "cold") or moved:
                 why = lead.why.describe() if lead.why else "update"
                 history.append(
                     (lead.id, now, result.total, str(result.band), prev_score, prev_band, why[:255])
                 )
+            if row["email"] and (moved or result.band != prev_band or result.grade != prev_grade):
+                to_crm.append(lead.id)
             if lead.why and should_alert(
                 previous_band=prev_band, band=result.band, alerted_at=row["alerted_at"], now=now,
                 cooldown_seconds=policy.cooldown_hours * 3600, anonymous=row["anonymous"],
@@ -287,6 +291,7 @@ class Pipeline:
             upserts.append(row)
         repo.upsert_leads(conn, rows=upserts)
         repo.add_history(conn, rows=history)
+        crm.mark_dirty(conn, crms=self.config.crm.targets, lead_ids=to_crm, at=now)
         return repo.enqueue(conn, rows=outbox)
 
     def _lead_row(self, lead: _Lead, result: Score, now: float) -> dict[str, Any]:
