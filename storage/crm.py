@@ -69,6 +69,18 @@ def mark_dirty(
         conn.execute(statement, list(chunk))
 
 
+def touch_linked(conn: Connection, *, lead_ids: Sequence[str], at: float) -> None:
+    """These leads changed outside the ingest (a rescore, the decay sweep): due again for
+    every CRM they are linked to. A lead not linked yet is left alone: the ingest links a
+    lead on its first change once a CRM is connected."""
+    for chunk in _chunks(sorted(set(lead_ids))):
+        conn.execute(
+            update(LINKS)
+            .where(LINKS.c.lead_id.in_(chunk))
+            .values(dirty_at=_at(at), next_at=None, attempts=0)
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class DueLink:
     lead_id: str

@@ -33,6 +33,7 @@ from scoring.bands import Thresholds, default_thresholds, resolve_thresholds
 from scoring.score import Score
 from scoring.state import LeadState
 from storage import locks, offloop
+from storage.crm import touch_linked
 from storage.ingest import CHUNK, add_history, enqueue
 from storage.sweeps import (
     DecayRow,
@@ -124,6 +125,7 @@ def _sweep(
         if row.band == "hot" and band != "hot":
             cooled.append((row, new))
     add_history(conn, rows=history)
+    touch_linked(conn, lead_ids=[h[0] for h in history], at=now)  # their CRM records too
     queued = _notify(conn, cooled, now) if config.decay.cooling_notice else 0
     return DecayResult(len(rows), updated, len(history), queued, skipped)
 

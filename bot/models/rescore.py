@@ -32,6 +32,7 @@ from scoring.learn import sigmoid
 from scoring.model import DAY, Model, RuleKind
 from scoring.state import LeadState
 from storage import locks
+from storage.crm import touch_linked
 from storage.ingest import add_history, enqueue
 from storage.rawsql import time_encoder, time_out
 from storage.rescores import RescoreRow, leads_to_rescore, set_columns
@@ -129,6 +130,7 @@ def rescore(
         if new.band[i] != rows[i][3] or abs(new.total[i] - rows[i][2]) >= history_delta
     ]
     add_history(conn, rows=history)
+    touch_linked(conn, lead_ids=[h[0] for h in history], at=now)  # their CRM records too
     sent = 0 if alerts is None else _alert(conn, rows, states, new, model, now, cause, alerts)
     return Rescored(len(ids), len(history), sent)
 

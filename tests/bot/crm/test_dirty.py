@@ -55,3 +55,26 @@ async def test_no_crm_configured_marks_nothing(engine: AsyncEngine, config: Lead
     async with Pipeline(engine, config) as pipeline:
         await pipeline.ingest(events(identify("u1", T0, **IDEAL)), now=T0)
     assert await dirty(engine) == {}
+
+
+async def test_a_rescore_makes_linked_leads_due_again(
+    engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    from bot.models.rescore import rescore
+
+    async with Pipeline(engine, with_crms(config, "hubspot")) as pipeline:
+        await pipeline.ingest(events(identify("u1", T0, **IDEAL)), now=T0)
+    async with engine.begin() as conn:
+        written = {"u1": ("501", None)}
+        await conn.run_sync(
+            lambda c: mark_written(c, crm="hubspot", written=written, read_at=T0, now=T0)
+        )
+    assert (await dirty(engine))[("u1", "hubspot")] is None
+    halved = dataclasses.replace(
+        config.model, rules=tuple(dataclasses.replace(r, points=r.points / 2)
+                                  for r in config.model.rules))  # fmt: skip
+    async with engine.begin() as conn:
+        await conn.run_sync(
+            lambda c: rescore(c, model=halved, now=T0 + 5, history_delta=5.0, cause="test")
+        )
+    assert (await dirty(engine))[("u1", "hubspot")] == T0 + 5
