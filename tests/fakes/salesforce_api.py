@@ -387,7 +387,7 @@ class FakeSalesforce:
                            + str(row["Id"])}
         }  # fmt: skip
         for name in fields:
-            value = row.get(name)
+            value: Any = row.get(name)
             is_time = name == "LastModifiedDate" and value is not None
             record[name] = sf_datetime(float(value)) if is_time else value
         return record
