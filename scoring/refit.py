@@ -5,6 +5,12 @@ regression whose weights are ``pointsⱼ / points_per_logodds``. ``propose`` ref
 weights by MAP with a Gaussian prior centred on the current ones (``scoring.learn``), then
 applies the guardrails, rounds the points for reading, and recalibrates the intercept. It is
 pure: labels, features and times come in as arrays, a ``Proposal`` comes out.
+
+Each label may carry a weight (``weights``): in the likelihood a label of weight 2 counts
+exactly as that label given twice (a closed deal from the CRM against a rep's click, see
+``bot.models.learning``). Weight 0 sets a label aside: it is counted among the labels read
+but neither fitted nor held out. The time split and the held-out metrics count each label
+(of weight > 0) once: they check how the model ranks leads, not how much each label weighs.
 """
 
 from __future__ import annotations
@@ -109,8 +115,12 @@ def evaluate(model: Model, features: np.ndarray, labels: np.ndarray) -> dict[str
 
 
 def _validate(
-    model: Model, features: np.ndarray, labels: np.ndarray, at: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    model: Model,
+    features: np.ndarray,
+    labels: np.ndarray,
+    at: np.ndarray,
+    weights: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     y = np.asarray(labels, dtype=float).ravel()
     X = np.asarray(features, dtype=float)
     times = np.asarray(at, dtype=float).ravel()
@@ -125,12 +135,20 @@ def _validate(
         raise ValueError(f"labels: must be 0 or 1, got {float(y[(y != 0) & (y != 1)][0])!r}")
     if not np.all(np.isfinite(X)):
         raise ValueError("features: every value must be finite (found nan or inf)")
-    return X, y, times
+    if weights is None:
+        return X, y, times, None
+    w = np.asarray(weights, dtype=float).ravel()
+    if w.shape != y.shape:
+        raise ValueError(f"weights: expected one weight per label ({y.size}), got {w.size}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("weights: every weight must be finite and 0 or more")
+    return X, y, times, (None if np.all(w == 1) else w)
 
 
-def _refusal(y: np.ndarray, guardrails: Guardrails) -> str | None:
+def _refusal(y: np.ndarray, guardrails: Guardrails, aside: int = 0) -> str | None:
     if y.size < guardrails.min_labels:
-        return f"{y.size} labels, fewer than the minimum of {guardrails.min_labels}"
+        extra = f" ({aside} more set aside)" if aside else ""
+        return f"{y.size} labels{extra}, fewer than the minimum of {guardrails.min_labels}"
     if y.size == 0 or y.min() == y.max():
         outcome = "positive" if y.size and y[0] == 1 else "negative"
         return f"all {y.size} labels are {outcome}: a refit needs both outcomes"
@@ -143,25 +161,33 @@ def propose(
     labels: np.ndarray,
     at: np.ndarray,
     *,
+    weights: np.ndarray | None = None,
     guardrails: Guardrails = Guardrails(),
 ) -> Proposal:
     """Refit ``model``'s points, intercept and ``points_per_logodds`` on labelled feedback.
 
     ``features`` is ``(n, len(model.rules))`` in ``model.rules`` order (the snapshot taken
     when each label was given), ``labels`` ``(n,)`` 0/1, ``at`` ``(n,)`` unix seconds of
-    each label. Below ``min_labels`` (or with one outcome only) the model comes back
-    unchanged with a ``reason``. See ``refit`` for what the guardrails do."""
-    X, y, times = _validate(model, features, labels, at)
+    each label, ``weights`` ``(n,)`` each label's weight in the likelihood (None: 1 each; 0
+    sets a label aside). ``Proposal.labels`` counts every label given. Below ``min_labels``
+    labels of weight > 0 (or with one outcome only) the model comes back unchanged with a
+    ``reason``. See ``refit`` for what the guardrails do."""
+    X, y, times, w = _validate(model, features, labels, at, weights)
+    given = int(y.size)
+    if w is not None and np.any(w == 0):
+        kept = w > 0
+        X, y, times, w = X[kept], y[kept], times[kept], w[kept]
     train, test = time_split(times, guardrails.test_fraction)
     before = evaluate(model, X[test], y[test])
-    reason = _refusal(y, guardrails)
+    reason = _refusal(y, guardrails, given - int(y.size))
     if reason is not None:
-        return Proposal(model, {}, before, dict(before), int(y.size), reason)
+        return Proposal(model, {}, before, dict(before), given, reason)
     if y[train].size and y[train].min() != y[train].max():
-        after = evaluate(refit(model, X[train], y[train], guardrails), X[test], y[test])
+        older = refit(model, X[train], y[train], guardrails, _part(w, train))
+        after = evaluate(older, X[test], y[test])
     else:  # the older labels alone cannot be fitted: nothing honest to report
         after = dict.fromkeys(before, math.nan)
-    proposed = refit(model, X, y, guardrails)
+    proposed = refit(model, X, y, guardrails, w)
     old, new = _points(model), _points(proposed)
     changes = {
         rule.id: (float(old[j]), float(new[j]))
@@ -173,11 +199,23 @@ def propose(
         model.points_per_logodds,
     )
     reason = "the labels agree with the current model" if unchanged else None
-    return Proposal(proposed, changes, before, after, int(y.size), reason)
+    return Proposal(proposed, changes, before, after, given, reason)
 
 
-def refit(model: Model, X: np.ndarray, y: np.ndarray, guardrails: Guardrails) -> Model:
-    """The guarded refit, on labels with both outcomes.
+def _part(w: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    return None if w is None else w[rows]
+
+
+def refit(
+    model: Model,
+    X: np.ndarray,
+    y: np.ndarray,
+    guardrails: Guardrails,
+    weights: np.ndarray | None = None,
+) -> Model:
+    """The guarded refit, on labels with both outcomes, each weighing ``weights`` (> 0;
+    None: 1 each) in the likelihood, the spread of step 3 and the intercept of step 5: a
+    label of weight 2 is that label twice.
 
     1. Rules whose feature is zero on every row keep their points exactly: no label says
        anything about them.
@@ -200,12 +238,14 @@ def refit(model: Model, X: np.ndarray, y: np.ndarray, guardrails: Guardrails) ->
     old = _points(model)
     touched = np.flatnonzero(np.any(X != 0, axis=0))
     Xt = X[:, touched]
-    weights = _fit_signed(Xt, y, old[touched] / ppl, np.sign(old[touched]), guardrails)
-    new_ppl = _scale(ppl, Xt @ old[touched] / ppl, Xt @ weights, guardrails.rescale_ratio)
+    # Weights of 1 are the unweighted fit: the same arithmetic, bit for bit.
+    w = None if weights is None or np.all(weights == 1) else np.asarray(weights, dtype=float)
+    fitted = _fit_signed(Xt, y, old[touched] / ppl, np.sign(old[touched]), guardrails, w)
+    new_ppl = _scale(ppl, Xt @ old[touched] / ppl, Xt @ fitted, guardrails.rescale_ratio, w)
     points = old.copy()
-    points[touched] = _guard(old[touched], weights * new_ppl, guardrails)
+    points[touched] = _guard(old[touched], fitted * new_ppl, guardrails)
     offset = X @ points / new_ppl
-    intercept = fit_logistic(np.zeros((y.size, 0)), y, offset=offset).intercept
+    intercept = fit_logistic(np.zeros((y.size, 0)), y, offset=offset, sample_weight=w).intercept
     rules = tuple(
         rule if points[j] == rule.points else replace(rule, points=float(points[j]))
         for j, rule in enumerate(model.rules)
@@ -214,7 +254,12 @@ def refit(model: Model, X: np.ndarray, y: np.ndarray, guardrails: Guardrails) ->
 
 
 def _fit_signed(
-    X: np.ndarray, y: np.ndarray, mean: np.ndarray, sign: np.ndarray, guardrails: Guardrails
+    X: np.ndarray,
+    y: np.ndarray,
+    mean: np.ndarray,
+    sign: np.ndarray,
+    guardrails: Guardrails,
+    sample_weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """MAP weights with each weight kept on the side of zero its ``sign`` says (an active
     set: pin the offenders at 0 and refit the others, until none offends)."""
@@ -227,6 +272,7 @@ def _fit_signed(
             prior_mean=mean[free],
             prior_precision=guardrails.prior_strength,
             intercept_init=intercept,
+            sample_weight=sample_weight,
         )
         weights = np.zeros(mean.size)
         weights[free] = fit.weights
@@ -237,9 +283,23 @@ def _fit_signed(
         intercept = fit.intercept
 
 
-def _scale(ppl: float, old_logodds: np.ndarray, new_logodds: np.ndarray, ratio: float) -> float:
-    old_spread = float(np.std(old_logodds))
-    new_spread = float(np.std(new_logodds))
+def _std(values: np.ndarray, weights: np.ndarray | None) -> float:
+    """The standard deviation, each value counted ``weights`` times (None: once)."""
+    if weights is None:
+        return float(np.std(values))
+    mean = np.average(values, weights=weights)
+    return float(np.sqrt(np.average((values - mean) ** 2, weights=weights)))
+
+
+def _scale(
+    ppl: float,
+    old_logodds: np.ndarray,
+    new_logodds: np.ndarray,
+    ratio: float,
+    weights: np.ndarray | None = None,
+) -> float:
+    old_spread = _std(old_logodds, weights)
+    new_spread = _std(new_logodds, weights)
     if old_spread == 0 or new_spread == 0:
         return ppl
     change = new_spread / old_spread

@@ -21,6 +21,7 @@ class Label(NamedTuple):
     outcome: str
     at: datetime
     features: dict[str, Any]
+    source: str = "rep"  # "rep", or the CRM it came from: "crm:hubspot", "crm:salesforce"
 
 
 def labels_of(
@@ -32,14 +33,18 @@ def labels_of(
 ) -> list[Label]:
     """Feedback rows with one of ``outcomes`` (at or after ``since``, at or before
     ``until``, when given), oldest first."""
-    query = select(FEEDBACK.c.lead_id, FEEDBACK.c.outcome, FEEDBACK.c.at, FEEDBACK.c.features)
+    columns = FEEDBACK.c
+    query = select(columns.lead_id, columns.outcome, columns.at, columns.features, columns.source)
     query = query.where(FEEDBACK.c.outcome.in_(list(outcomes)))
     if since is not None:
         query = query.where(FEEDBACK.c.at >= since)
     if until is not None:
         query = query.where(FEEDBACK.c.at <= until)
     rows = conn.execute(query.order_by(FEEDBACK.c.at, FEEDBACK.c.id))
-    return [Label(lead, outcome, at, features or {}) for lead, outcome, at, features in rows]
+    return [
+        Label(lead, outcome, at, features or {}, source or "rep")
+        for lead, outcome, at, features, source in rows
+    ]
 
 
 def count_labels(conn: Connection, *, outcomes: Sequence[str]) -> int:

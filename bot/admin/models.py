@@ -220,7 +220,7 @@ async def retrain_command(settings: Any, config: Any, *, now: float) -> int:
         learning = config.learning
         result = await retrain(
             engine=engine, config_model=config.model, guardrails=learning.guardrails, now=now,
-            created_by="cli", labels=learning.labels,
+            created_by="cli", labels=learning.labels, crm_weight=config.crm.label_weight,
         )  # fmt: skip
     finally:
         await engine.dispose()

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat.routing import CONSOLE
+from bot.models.label_weights import describe_sources
 from bot.models.rescore import RescoreAlerts
 from bot.models.versions import (
     RetrainResult,
@@ -122,13 +123,15 @@ def proposal_message(
         for rid, (old, new) in p.changes.items()
     )
     version, base = result.version_id, result.base_id
+    sources = describe_sources(dict(result.sources), result.set_aside)
+    used = f" ({sources})" if sources else ""
     return ProposalMessage(
         version=version, base=base, labels=p.labels, changes=changes,
         intercept=p.model.intercept, points_per_logodds=p.model.points_per_logodds,
         metrics=tuple(metric_lines(p.metrics_before, p.metrics_after)), improved=improved(p),
-        text=f"Model v{version} proposed: a refit of v{base} on {p.labels} labels, "
+        text=f"Model v{version} proposed: a refit of v{base} on {p.labels} labels{used}, "
         f"{len(changes)} rule(s) changed. Approve or reject it.",
-        decision=decision,
+        decision=decision, sources=sources,
     )  # fmt: skip
 
 
@@ -138,7 +141,8 @@ def proposal_payload(result: RetrainResult, *, model_labels: Mapping[str, str]) 
 
 
 def count_labels(conn: Connection, labels: Mapping[str, float]) -> int:
-    """Feedback rows whose outcome is a label."""
+    """Feedback rows whose outcome is a label, reps' and CRMs' alike (a CRM outcome that
+    sets a rep's label aside is still a new label: it triggers a refit as one)."""
     return stored_labels.count_labels(conn, outcomes=list(labels))
 
 
@@ -167,6 +171,7 @@ async def retrain_now(
     result = await retrain(
         engine=engine, config_model=config.model, guardrails=learning.guardrails, now=now,
         created_by=created_by, labels=learning.labels, then=announce,
+        crm_weight=config.crm.label_weight,
     )  # fmt: skip
     if result.version_id is None or not (learning.auto_apply and improved(result.proposal)):
         return result, None

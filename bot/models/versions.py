@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,8 +18,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.metrics import RESCORE_SECONDS
+from bot.models.label_weights import Weighed, describe_sources, weigh
 from bot.models.live import model_of_yaml
 from bot.models.rescore import Ahead, RescoreAlerts, prepare, rescore
+from config.crm import Crm
 from config.learning import DEFAULT_LABELS
 from config.writer import model_yaml
 from scoring.model import Model
@@ -33,16 +35,21 @@ from storage.tables import ModelVersion
 # Outcomes that are labels, and their value, unless the config's ``learning.labels`` says
 # otherwise; other outcomes teach the refit nothing.
 LABELS: Mapping[str, float] = DEFAULT_LABELS
+CRM_WEIGHT = Crm().label_weight  # a CRM outcome's weight unless ``crm.label_weight`` says
 
 
 @dataclass(frozen=True)
 class RetrainResult:
     """The proposal, the version it was fitted against, and the stored version's number
-    (None when nothing changed: then ``proposal.reason`` says why)."""
+    (None when nothing changed: then ``proposal.reason`` says why). ``sources``: labels
+    the refit used per source ("rep", "crm:hubspot" …); ``set_aside``: labels a lead's CRM
+    outcome replaced (``bot.models.label_weights``)."""
 
     proposal: Proposal
     base_id: int
     version_id: int | None
+    sources: Mapping[str, int] = field(default_factory=dict)
+    set_aside: int = 0
 
 
 @dataclass(frozen=True)
@@ -92,14 +99,28 @@ def labelled_features(
     """Features ``(n, rules)`` in ``model``'s rule order from each label's snapshot (a rule
     the snapshot lacks counts 0), labels 0/1 and label times, oldest first. ``labels``
     maps the outcomes that are labels to their value."""
+    X, y, at, _ = weighted_features(conn, model, labels)
+    return X, y, at
+
+
+def weighted_features(
+    conn: Connection,
+    model: Model,
+    labels: Mapping[str, float] = LABELS,
+    crm_weight: float = CRM_WEIGHT,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Weighed]:
+    """``labelled_features`` and each label's weight in the refit (a CRM outcome's is
+    ``crm_weight``; see ``bot.models.label_weights`` for when one replaces a rep's)."""
     ids = [rule.id for rule in model.rules]
     X, y, at = [], [], []
-    for label in labels_of(conn, outcomes=list(labels)):
+    read = labels_of(conn, outcomes=list(labels))
+    for label in read:
         snapshot = (label.features or {}).get("rules") or {}
         X.append([float(snapshot.get(rid) or 0.0) for rid in ids])
         y.append(labels[label.outcome])
         at.append(label.at.timestamp())
-    return np.array(X, dtype=float).reshape(len(y), len(ids)), np.array(y), np.array(at)
+    X_ = np.array(X, dtype=float).reshape(len(y), len(ids))
+    return X_, np.array(y), np.array(at), weigh(read, crm_weight)
 
 
 async def retrain(
@@ -111,6 +132,7 @@ async def retrain(
     created_by: str = "retrain",
     labels: Mapping[str, float] = LABELS,
     then: Callable[[Connection, RetrainResult], None] | None = None,
+    crm_weight: float = CRM_WEIGHT,
 ) -> RetrainResult:
     """Refit the active model on every label; store a ``proposed`` version when the refit
     changes something. ``then`` runs in the same transaction (the learner queues the
@@ -125,13 +147,16 @@ async def retrain(
 
     def _retrain(conn: Connection) -> RetrainResult:
         base_id, model = ensure_active(conn, config_model=config_model, now=now)
-        X, y, at = labelled_features(conn, model, labels)
-        proposal = propose(model, X, y, at, guardrails=guardrails)
+        X, y, at, weighed = weighted_features(conn, model, labels, crm_weight)
+        weights = np.array(weighed.weights, dtype=float)
+        proposal = propose(model, X, y, at, weights=weights, guardrails=guardrails)
+        sources, aside = weighed.used, weighed.set_aside
         if proposal.reason is not None:
-            return RetrainResult(proposal, base_id, None)
+            return RetrainResult(proposal, base_id, None, sources, aside)
+        header = f"refit of v{base_id} on {y.size} labels ({describe_sources(sources, aside)})"
         vid = repo.add_version(
             conn,
-            yaml=model_yaml(proposal.model, header=f"refit of v{base_id} on {y.size} labels"),
+            yaml=model_yaml(proposal.model, header=header),
             status=Status.PROPOSED,
             created_by=created_by,
             created_at=_at(now),
@@ -140,7 +165,7 @@ async def retrain(
             parent_id=base_id,
         )
         repo.supersede_proposals(conn, keep=vid)
-        return RetrainResult(proposal, base_id, vid)
+        return RetrainResult(proposal, base_id, vid, sources, aside)
 
     return await offloop.write(engine, run)
 

@@ -341,10 +341,19 @@ class ProposalMessage:
     improved: bool
     text: str
     decision: str | None = None
+    sources: str = ""  # labels used per source: "30 from reps, 12 from HubSpot" (or none)
 
     @property
     def kind(self) -> Kind:
         return Kind.PROPOSAL if self.decision is None else Kind.MODEL_APPLIED
+
+    @property
+    def labels_line(self) -> str:
+        """``40 labels (28 from reps, 12 from HubSpot)``; before CRM sources were counted,
+        ``40 labels from reps' feedback``."""
+        if not self.sources:
+            return f"{self.labels} labels from reps' feedback"
+        return f"{self.labels} labels ({self.sources})"
 
     def to_payload(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -358,6 +367,8 @@ class ProposalMessage:
         }  # fmt: skip
         if self.decision is not None:
             out["decision"] = self.decision
+        if self.sources:
+            out["sources"] = self.sources
         return out
 
     @classmethod
@@ -376,6 +387,7 @@ class ProposalMessage:
             metrics=tuple(str(m) for m in payload.get("metrics") or ()),
             improved=bool(payload.get("improved")), text=str(payload["text"]),
             decision=None if decision is None else str(decision),
+            sources=str(payload.get("sources") or ""),
         )  # fmt: skip
 
 

@@ -37,8 +37,7 @@ def proposal_message(
     blocks: list[Block] = [
         header(title),
         section(
-            f"A refit of v{proposal.base} on {proposal.labels} labels from reps' feedback. "
-            "Points per rule, old → new:"
+            f"A refit of v{proposal.base} on {proposal.labels_line}. Points per rule, old → new:"
         ),
     ]
     lines = [_change(c) for c in proposal.changes] or ["_no rule's points change_"]

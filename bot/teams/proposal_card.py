@@ -47,7 +47,7 @@ def _card(proposal: ProposalMessage, decided: str | None, limit: int) -> Card:
     body: list[Element] = [
         heading(f"Model v{proposal.version} {state}"),
         text(
-            f"A refit of v{proposal.base} on {proposal.labels} labels from reps' feedback. "
+            f"A refit of v{proposal.base} on {proposal.labels_line}. "
             "Points per rule, old → new:"
         ),
         *_changes(proposal.changes, limit),
