@@ -153,7 +153,7 @@ class FakeHubSpot:
         self._runner: web.AppRunner | None = None
         self._port = 0
         for name, label, kind, field_type in STANDARD_PROPERTIES:
-            self._define(name, label, kind, field_type, "contactinformation", hubspot=True)
+            self.define_property(name, label, kind, field_type, "contactinformation", hubspot=True)
         self.groups["contactinformation"] = _group("contactinformation", "Contact information")
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -456,7 +456,7 @@ class FakeHubSpot:
             return 409, _error(message, "CONFLICT")
         if body.get("groupName") not in self.groups:
             return 400, _error(f"group {body.get('groupName')} does not exist", "VALIDATION_ERROR")
-        prop = self._define(
+        prop = self.define_property(
             name,
             body["label"],
             body["type"],
@@ -469,7 +469,7 @@ class FakeHubSpot:
 
     # -- state --------------------------------------------------------------------------
 
-    def _define(
+    def define_property(
         self,
         name: str,
         label: str,
@@ -481,6 +481,7 @@ class FakeHubSpot:
         options: list[dict[str, Any]] | None = None,
         description: str = "",
     ) -> dict[str, Any]:
+        """A contact property, as if created in HubSpot's settings."""
         now = iso(self.clock())
         self.properties[name] = {
             "name": name,
