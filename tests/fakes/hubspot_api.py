@@ -141,6 +141,7 @@ class FakeHubSpot:
         self.portal_id = portal_id
         self.clock = clock
         self.scopes: set[str] = set(ALL_SCOPES)
+        self.association_page = 500  # HubSpot's most per page; lower it to test paging
         self.requests: list[Request] = []
         self.contacts: dict[str, Record] = {}
         self.deals: dict[str, Record] = {}
@@ -413,7 +414,7 @@ class FakeHubSpot:
         if deal is None:
             return 404, _error(f"deal {did} not found", "OBJECT_NOT_FOUND")
         start = int(request.query.get("after") or 0)
-        limit = int(request.query.get("limit") or 500)
+        limit = min(int(request.query.get("limit") or 500), self.association_page)
         page = deal.contacts[start : start + limit]
         kind = {"category": "HUBSPOT_DEFINED", "typeId": 3, "label": None}
         results = [{"toObjectId": int(cid), "associationTypes": [kind]} for cid in page]
