@@ -13,6 +13,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat.routing import Router
+from bot.crm.pull import crm_connectors
+from bot.crm.webhooks import LEARNER, add_hubspot_webhooks
 from bot.ingest.running import running_ingest
 from bot.ingest.signatures import WebhookVerifier
 from bot.ingest.tracking import add_tracking_routes
@@ -121,6 +123,8 @@ def build_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     add_about_routes(app.router)  # the Teams manifest's website, privacy and terms
+    crm = crm_connectors(settings, config)  # the CRMs whose credentials are set
+    add_hubspot_webhooks(app, settings, config, crm)  # POST /crm/hubspot/webhooks
     with_slack = slack_enabled(settings)
     if with_slack:
         try:
@@ -175,6 +179,7 @@ def build_app(
             give_up_hours=settings.outbox_give_up_hours,
         )  # fmt: skip
         learner.on_queued = dispatcher.wake
+        app[LEARNER] = learner  # woken by labels from CRM webhooks
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
             if settings.ingest == "process":
@@ -201,7 +206,7 @@ def build_app(
                 engine, live, clock=clock,
                 context=JobContext(
                     active=ActiveModel(live.model), alerts=alerts, on_queued=dispatcher.wake,
-                    managers=managers,
+                    managers=managers, crm=crm, on_labels=learner.wake,
                 ),
             )  # fmt: skip
             scheduler.start()  # after the dispatcher, stopped before it

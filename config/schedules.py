@@ -5,8 +5,10 @@ announced, and how long delivered messages are kept.
 ```yaml
 schedules:                     # optional; without it: sla every 15 minutes, decay and
                                # retention hourly (a list of your own replaces them, but
-                               # retention stays hourly unless the list names it or is [])
-  - job: digest                # digest | sla | decay | retrain | retention
+                               # retention stays hourly unless the list names it or is [];
+                               # with a CRM's credentials set, crm_pull runs every 15
+                               # minutes unless the list names it or is [])
+  - job: digest                # digest | sla | decay | retrain | retention | crm_pull
     cron: "0 8 * * 1-5"        # 5-field crontab (minute hour day month weekday, 0/7 = Sunday)
     timezone: Europe/Paris     # IANA name, default UTC
     period: week               # digest only: day | week (default week)
@@ -47,7 +49,7 @@ from config.errors import got
 from config.routing import _CHANNEL, _teams_conversation, aad_object_id
 from config.rules import Text
 
-JobName = Literal["digest", "sla", "decay", "retrain", "retention"]
+JobName = Literal["digest", "sla", "decay", "retrain", "retention", "crm_pull"]
 Period = Literal["day", "week"]
 DIGEST_ONLY = ("period", "team", "to")
 _DESTINATION_USER = re.compile(r"^@[UW][A-Z0-9]{2,}$")
@@ -290,6 +292,9 @@ class Retention:
 
 
 RETENTION = Schedule(job="retention", cron="23 * * * *")
+CRM_PULL = Schedule(job="crm_pull", cron="*/15 * * * *")
+"""Added by the scheduler when a CRM's credentials are set and the schedules neither name
+``crm_pull`` nor are ``[]`` (the credentials are the environment's, not the file's)."""
 DEFAULT_SCHEDULES: tuple[Schedule, ...] = (
     Schedule(job="sla", cron="*/15 * * * *"),
     Schedule(job="decay", cron="7 * * * *"),

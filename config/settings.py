@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     hubspot_access_token: SecretStr | None = Field(None, alias="HUBSPOT_ACCESS_TOKEN")
     hubspot_client_secret: SecretStr | None = Field(None, alias="HUBSPOT_CLIENT_SECRET")
     hubspot_api_url: str | None = Field(None, alias="HUBSPOT_API_URL")
+    # The URL the world reaches leadbot at ("https://leadbot.example.com"), when a TLS proxy
+    # hides it: HubSpot signs the URL it called, which the server behind the proxy sees as
+    # http (bot/crm/webhooks.py accepts a signature over either).
+    public_url: str | None = Field(None, alias="LEADBOT_PUBLIC_URL")
     # Salesforce (bot/crm): the instance URL with an access token, or the username, password
     # and security token simple-salesforce logs in with (SALESFORCE_DOMAIN "test" for a
     # sandbox).

@@ -1,5 +1,5 @@
 """The bot's periodic jobs (digests, SLA follow-ups, the decay sweep, retraining,
-retention) on APScheduler 3's ``AsyncIOScheduler``, each slot run once however many
+retention, the CRM pull) on APScheduler 3's ``AsyncIOScheduler``, each slot run once however many
 replicas fire it.
 
 Every replica schedules every job. When a trigger fires, :func:`run_job` first claims the
@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -25,13 +25,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.crm.base import Connector
 from bot.jobs.decay import decay_sweep
 from bot.metrics import SCHEDULER_RUNS
 from bot.models.learning import manager_destinations, retrain_now
 from bot.models.live import ActiveModel
 from bot.models.rescore import RescoreAlerts
 from config.loader import LeadbotConfig
-from config.schedules import Schedule
+from config.schedules import CRM_PULL, Schedule
 from storage.runs import claim_run, finish_run, prune_runs
 
 log = logging.getLogger(__name__)
@@ -69,14 +70,20 @@ class JobContext:
     managers: Sequence[str] | None = None  # where default digests and proposals go
     alerts: RescoreAlerts | None = None  # alerts owed when an auto-applied retrain rescores
     on_queued: Callable[[], None] | None = None  # wake the outbox dispatcher
+    crm: Mapping[str, Connector] | None = None  # the CRMs crm_pull reads (credentials set)
+    on_labels: Callable[[], None] | None = None  # wake the learner after new CRM labels
 
 
-def jobs_for(config: LeadbotConfig) -> list[Job]:
+def jobs_for(config: LeadbotConfig, *, crm: bool = False) -> list[Job]:
     """The configured schedules as jobs, ids like ``sla``, ``decay``, ``digest-week-emea``
-    (``-2``, ``-3``… when two schedules would share one)."""
+    (``-2``, ``-3``… when two schedules would share one). With a CRM (``crm``), ``crm_pull``
+    every 15 minutes unless the schedules name it or are ``[]``."""
     jobs: list[Job] = []
     taken: set[str] = set()
-    for schedule in config.schedules:
+    schedules = config.schedules
+    if crm and schedules and all(s.job != "crm_pull" for s in schedules):
+        schedules = (*schedules, CRM_PULL)
+    for schedule in schedules:
         base = schedule.job
         if schedule.job == "digest":
             base = "-".join(p for p in ("digest", schedule.period, schedule.team) if p)
@@ -168,6 +175,8 @@ async def _work(
         return _queued(queued, "digests", context)
     if kind == "retrain":
         return await _retrain(engine, config, now, context)
+    if kind == "crm_pull":
+        return await _crm_pull(engine, config, now, context)
     if kind == "retention":
         from bot.jobs.retention import retention_sweep
 
@@ -194,6 +203,20 @@ async def _retrain(
     return f"proposed v{result.version_id}{applied}"
 
 
+async def _crm_pull(
+    engine: AsyncEngine, config: LeadbotConfig, now: float, context: JobContext
+) -> str:
+    from bot.crm.pull import pull_outcomes
+
+    model = await (context.active or ActiveModel(config.model)).current(engine)
+    report = await pull_outcomes(engine, context.crm or {}, model=model, now=now)
+    if context.on_labels is not None and any(p.stored for p in report.pulls):
+        context.on_labels()
+    if report.failed:  # recorded as failed; the cursor stayed, the next slot reads again
+        raise RuntimeError(report.summary())
+    return report.summary()
+
+
 def _queued(count: int, what: str, context: JobContext) -> str:
     if count and context.on_queued is not None:
         context.on_queued()
@@ -214,7 +237,8 @@ class Scheduler:
     _running: set[asyncio.Task[RunResult]] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
-        self.jobs = {job.id: job for job in jobs_for(self.config)}
+        jobs = jobs_for(self.config, crm=bool(self.context.crm))
+        self.jobs = {job.id: job for job in jobs}
 
     async def fire(self, job_id: str, now: float) -> RunResult:
         """Run ``job_id``'s slot at ``now`` (what a trigger does, with a chosen time)."""
