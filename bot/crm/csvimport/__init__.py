@@ -1,0 +1,1 @@
+"""``leadbot import``: HubSpot and Salesforce CSV exports as leads and labels."""
