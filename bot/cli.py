@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.admin import doctor, feedback, keys, privacy
 from bot.admin import outbox as outbox_cli
-from bot.crm.csvimport import command as csv_import
+from bot.crm import cli as crm_cli
 from config.errors import ConfigError
 from config.loader import LeadbotConfig, check_config, load_config
 from config.settings import Settings, load_settings
@@ -293,7 +293,7 @@ def parser() -> argparse.ArgumentParser:
     outbox_cli.register(sub)
     feedback.register(sub)
     keys.register(sub)
-    csv_import.register(sub)
+    crm_cli.register(sub)
     return p
 
 

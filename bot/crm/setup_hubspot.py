@@ -28,10 +28,14 @@ GROUP_LABEL = "leadbot"
 
 
 def setup_hubspot(
-    settings: Settings, out: TextIO = sys.stdout, err: TextIO = sys.stderr, timeout: float = 15.0
+    settings: Settings,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    timeout: float = 15.0,
 ) -> int:
     """Create what is missing; 0 when everything is there, 1 when HubSpot refused, 2 when
-    no token is set."""
+    no token is set. Writes to ``out``/``err`` (default: the process's, at call time)."""
+    out, err = out or sys.stdout, err or sys.stderr
     if settings.hubspot_access_token is None:
         err.write("leadbot: HUBSPOT_ACCESS_TOKEN is not set: create a private app token first\n")
         return 2
