@@ -13,6 +13,7 @@ from typing import Any
 from bot.admin import doctor, feedback, keys, privacy
 from bot.admin import outbox as outbox_cli
 from bot.crm import cli as crm_cli
+from bot.crm.csvimport import command as csv_import
 from config.errors import ConfigError
 from config.loader import LeadbotConfig, check_config, load_config
 from config.settings import Settings, load_settings
@@ -294,6 +295,7 @@ def parser() -> argparse.ArgumentParser:
     feedback.register(sub)
     keys.register(sub)
     crm_cli.register(sub)
+    csv_import.register(sub)
     return p
 
 
