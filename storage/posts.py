@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.crm import record_links
 from storage.tables import AlertPost, OutboxMessage
 
 POSTS = AlertPost.__table__  # type: ignore[attr-defined]
@@ -47,7 +48,8 @@ async def record_post(
 async def find_post(
     session: AsyncSession, *, platform: str, channel: str, ts: str
 ) -> PostedAlert | None:
-    """The alert posted as this message, with the payload it was rendered from."""
+    """The alert posted as this message, with the payload it was rendered from and the
+    lead's CRM records known now (``crm_records``: a record may be found after the post)."""
     query = (
         select(POSTS.c.lead_id, POSTS.c.outbox_id, OUTBOX.c.payload)
         .select_from(POSTS.outerjoin(OUTBOX, OUTBOX.c.id == POSTS.c.outbox_id))
@@ -57,7 +59,12 @@ async def find_post(
     if row is None:
         return None
     lead_id, outbox_id, payload = row
-    return PostedAlert(lead_id, outbox_id, payload or {})
+    connection = await session.connection()
+    links = await connection.run_sync(lambda c: record_links(c, lead_ids=[lead_id]))
+    payload = dict(payload or {})
+    if links.get(lead_id):
+        payload["crm_records"] = links[lead_id]
+    return PostedAlert(lead_id, outbox_id, payload)
 
 
 async def post_of(conn: AsyncConnection, *, outbox_id: int) -> tuple[str, str] | None:

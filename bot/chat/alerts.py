@@ -123,6 +123,25 @@ def alert_payload(
     return message.to_payload()
 
 
+CRM_NAMES = {"hubspot": "HubSpot", "salesforce": "Salesforce"}
+
+
+@dataclass(frozen=True, slots=True)
+class CrmButton:
+    title: str
+    url: str
+
+
+def crm_button(alert: AlertMessage, template: str | None) -> CrmButton | None:
+    """The alert's "Open in …" button: the lead's real CRM record once it is known
+    ("Open in HubSpot"; HubSpot's before Salesforce's when both are), else the configured
+    template ("Open in CRM", ``slack.crm_url``), else none."""
+    for crm, url in alert.crm_records:
+        return CrmButton(f"Open in {CRM_NAMES.get(crm, crm.title())}", url)
+    link = crm_link(template, alert.lead.to_json())
+    return None if link is None else CrmButton("Open in CRM", link)
+
+
 def crm_link(template: str | None, lead: Mapping[str, Any]) -> str | None:
     """The template with ``{id}`` / ``{email}`` filled in (URL-quoted); None without a
     template, or when it needs an e-mail the lead does not have."""

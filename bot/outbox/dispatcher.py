@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TextIO
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.chat.plain import clean
 from bot.metrics import OUTBOX_DELIVERIES
@@ -37,6 +37,7 @@ from bot.outbox.messages import Kind, UnknownKind, decode
 from bot.outbox.text import plain_text
 from bot.throttle import Throttled
 from storage import outbox as repo
+from storage.crm import record_links
 from storage.outbox import Claimed
 from storage.posts import channel_of, post_of
 
@@ -122,6 +123,20 @@ class ByDestination:
                 f"no transport for {message.destination!r} (configured: {known})", permanent=True
             )
         await transport.deliver(message)
+
+
+async def with_crm_records(conn: AsyncConnection, message: Claimed) -> Claimed:
+    """An alert with its lead's CRM record links as known now (``crm_records``): the
+    record is often found after the alert was queued (the CRM sync writes the score of a
+    lead that just turned hot), so the link is read at send time, once per alert, off the
+    ingest path. Other kinds pass through."""
+    if message.kind != Kind.ALERT or not message.lead_id:
+        return message
+    lead = message.lead_id
+    links = await conn.run_sync(lambda c: record_links(c, lead_ids=[lead]))
+    if not links.get(lead):
+        return message
+    return dataclasses.replace(message, payload={**message.payload, "crm_records": links[lead]})
 
 
 def backoff(attempts: int) -> float:
@@ -284,6 +299,8 @@ class Dispatcher:
         recorded = None
         async with self.engine.begin() as conn:
             held = await repo.start(conn, message, until=self._now() + self.lease)
+            if held:
+                message = await with_crm_records(conn, message)
             if held and message.unsure:
                 recorded = await post_of(conn, outbox_id=message.id)
                 seen_in = await channel_of(

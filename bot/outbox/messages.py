@@ -167,6 +167,10 @@ class AlertMessage:
     actions: tuple[str, ...]
     at: str
     previous: PreviousAlert | None = None
+    # The lead's CRM records known when the alert is sent or redrawn: (crm, record URL),
+    # e.g. ("hubspot", "https://app.hubspot.com/contacts/1/record/0-1/51"). Never stored
+    # in the row: the dispatcher and ``storage.posts.find_post`` add them as ``crm_records``.
+    crm_records: tuple[tuple[str, str], ...] = ()
 
     def hot_again(self, name: Callable[[str], str]) -> str | None:
         """``hot again — last alerted 3 days ago, claimed by Riley`` (or ``not claimed``)
@@ -192,6 +196,7 @@ class AlertMessage:
             "actions": list(self.actions),
             "at": self.at,
             **({} if self.previous is None else {"previous": self.previous.to_json()}),
+            **({"crm_records": dict(self.crm_records)} if self.crm_records else {}),
         }  # fmt: skip
 
     @classmethod
@@ -212,6 +217,10 @@ class AlertMessage:
             actions=tuple(str(a) for a in payload.get("actions") or ()),
             at=str(payload["at"]),
             previous=PreviousAlert.from_json(prev) if isinstance(prev, Mapping) else None,
+            crm_records=tuple(sorted(
+                (str(crm), str(url)) for crm, url in (payload.get("crm_records") or {}).items()
+                if url
+            )),
         )  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.chat.alerts import crm_link
+from bot.chat.alerts import CrmButton, crm_button
 from bot.chat.messages import Action, Outcome, remaining_actions, validate_outcome
 from bot.outbox.messages import AlertMessage, AlertScore, LeadRef, Signal, WhyNow
 from bot.slack.blocks import (
@@ -132,7 +132,7 @@ def alert_message(
     blocks.append(DividerBlock())
     if state.lines():
         blocks.append(section("\n".join(state.lines())))
-    buttons = _buttons(lead.id, state.actions(), crm_link(crm_url, lead.to_json()))
+    buttons = _buttons(lead.id, state.actions(), crm_button(alert, crm_url))
     if buttons:
         blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK, elements=buttons))
     return render(blocks), fallback(_notification(alert, state))
@@ -198,16 +198,16 @@ def _facts(lead: LeadRef, facts: Sequence[tuple[str, str]]) -> SectionBlock | No
     return SectionBlock(fields=fields[:FIELDS_MAX])
 
 
-def _buttons(lead_id: str, actions: Sequence[Action], crm_url: str | None) -> list[ButtonElement]:
+def _buttons(lead_id: str, actions: Sequence[Action], crm: CrmButton | None) -> list[ButtonElement]:
     buttons = [
         ButtonElement(
             text=_BUTTONS[a][0], action_id=action_id(a), value=lead_id, style=_BUTTONS[a][1]
         )
         for a in actions
     ]
-    if crm_url:
+    if crm is not None:
         buttons.append(
-            ButtonElement(text="Open in CRM", action_id=CRM_ACTION, url=crm_url, value=lead_id)
+            ButtonElement(text=crm.title, action_id=CRM_ACTION, url=crm.url, value=lead_id)
         )
     return buttons
 

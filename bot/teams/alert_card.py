@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.chat.alerts import crm_link
+from bot.chat.alerts import crm_button
 from bot.chat.messages import Action, DisqualifyReason, Outcome, remaining_actions, validate_outcome
 from bot.outbox.messages import AlertMessage, AlertScore, LeadRef, WhyNow
 from bot.teams.card_parts import (
@@ -129,7 +129,8 @@ class AlertView:
 def alert_card(
     alert: AlertMessage, *, state: Mapping[str, Any] | None = None, crm_url: str | None = None
 ) -> Card:
-    """The alert card; ``crm_url`` is a template with ``{id}`` or ``{email}``
+    """The alert card; its CRM button opens the lead's record when ``alert.crm_records``
+    knows it, else ``crm_url``, a template with ``{id}`` or ``{email}``
     (``config.slack.crm_url``). Raises ``CardTooLargeError`` if it cannot fit 40 KB."""
     view = AlertView.of(state)
     return fit_card(lambda n: _card(alert, view, crm_url, n), BREAKDOWN_LIMITS, "alert")
@@ -153,9 +154,9 @@ def _card(alert: AlertMessage, view: AlertView, crm_url: str | None, limit: int)
     if view.lines():
         body.append(container([text(line) for line in view.lines()], separator=True))
     actions = lead_actions(lead.id, view.actions())
-    link = crm_link(crm_url, lead.to_json())
-    if link:
-        actions.append({"type": "Action.OpenUrl", "title": "Open in CRM", "url": link})
+    crm = crm_button(alert, crm_url)
+    if crm is not None:
+        actions.append({"type": "Action.OpenUrl", "title": crm.title, "url": crm.url})
     return card(body, actions, summary=_summary(alert, view))
 
 
