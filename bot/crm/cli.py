@@ -4,7 +4,9 @@ and more as they come: each adds its subparser in ``register``)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +32,17 @@ def cmd_setup(args: argparse.Namespace) -> int:
     return setup(load_settings())
 
 
+def cmd_pull(args: argparse.Namespace) -> int:
+    from bot.crm.pull import pull_command
+    from config.loader import load_config
+
+    settings = load_settings()
+    config = load_config(getattr(args, "config", None) or settings.config_path)
+    return asyncio.run(
+        pull_command(settings, config, crm=args.crm, since=args.since, now=time.time())
+    )
+
+
 def register(subparsers: Any) -> None:
     """``leadbot crm``."""
     crm = subparsers.add_parser("crm", help="CRM (HubSpot, Salesforce): set up, pull outcomes")
@@ -41,3 +54,8 @@ def register(subparsers: Any) -> None:
     )
     setup.add_argument("crm", choices=CRMS, help="which CRM")
     setup.set_defaults(func=cmd_setup)
+    pull = sub.add_parser("pull", help="store the won and lost records changed since the last pull")
+    pull.add_argument("--crm", choices=CRMS, help="only this CRM (default: each one configured)")
+    pull.add_argument("--since", metavar="ISO", help="from this time (default: the last pull, "
+                      "else 30 days back)")  # fmt: skip
+    pull.set_defaults(func=cmd_pull)

@@ -11,24 +11,34 @@ its cursor where it was, and the next pull tries again.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.crm.base import Connector, CrmRefused, CrmUnavailable
 from bot.crm.outcomes import store_outcomes
+from bot.models.live import ActiveModel
 from config.loader import LeadbotConfig
 from config.settings import Settings
 from scoring import Model
 from storage import crm as repo
+from storage.engine import create_engine
+from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
 CURSOR_KIND = "outcomes"  # one cursor per CRM: a connector reads its objects in one pull
 FIRST_PULL_DAYS = 30.0
 """How far back the first pull (no cursor yet) reads, unless ``--since`` says."""
+CREDENTIALS = {
+    "hubspot": "HUBSPOT_ACCESS_TOKEN",
+    "salesforce": "SALESFORCE_INSTANCE_URL with SALESFORCE_ACCESS_TOKEN, or "
+    "SALESFORCE_USERNAME, SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN",
+}
 
 
 def crm_connectors(settings: Settings, config: LeadbotConfig) -> dict[str, Connector]:
@@ -115,3 +125,45 @@ async def _cursor(engine: AsyncEngine, crm: str, now: float) -> float:
 
 def _set_cursor(conn: Connection, crm: str, since: float, now: float) -> None:
     repo.set_cursor(conn, crm=crm, kind=CURSOR_KIND, since=since, now=now)
+
+
+def parse_since(text: str) -> float:
+    """``--since``: an ISO 8601 date or time (UTC when it names no zone)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"--since: not an ISO 8601 date or time: {text!r} (e.g. 2026-03-01 or "
+            "2026-03-01T09:00:00+01:00)"
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+async def pull_command(
+    settings: Settings, config: LeadbotConfig, *, crm: str | None, since: str | None, now: float
+) -> int:
+    """``leadbot crm pull``: 0 when every CRM pulled, 1 when one failed (its cursor kept),
+    2 when there is nothing to pull from."""
+    try:
+        start = None if since is None else parse_since(since)
+    except ValueError as exc:
+        sys.stderr.write(f"leadbot: {exc}\n")
+        return 2
+    connectors = crm_connectors(settings, config)
+    if crm is not None:
+        connectors = {name: c for name, c in connectors.items() if name == crm}
+    if not connectors:
+        names = [CREDENTIALS[crm]] if crm in CREDENTIALS else list(CREDENTIALS.values())
+        sys.stderr.write(f"leadbot: no CRM to pull from: set {' or '.join(names)}\n")
+        return 2
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        model = await ActiveModel(config.model).current(engine)
+        report = await pull_outcomes(engine, connectors, model=model, now=now, since=start)
+    finally:
+        await engine.dispose()
+    for pulled in report.pulls:
+        out = sys.stderr if pulled.error else sys.stdout
+        out.write(_line(pulled) + "\n")
+    return 1 if report.failed else 0
