@@ -115,6 +115,23 @@ async def test_a_failed_pull_keeps_the_cursor_and_the_next_one_catches_up(
     assert (await _cursor(engine) or 0) > (before or 0)
 
 
+async def test_a_pull_failing_midway_stores_nothing_and_keeps_the_cursor(
+    engine: AsyncEngine, config: LeadbotConfig, hub: FakeHubSpot, connectors: dict[str, Connector]
+) -> None:
+    await _leads(engine, config)
+    hub.add_contact(IDEAL["email"], lifecyclestage="customer", modified_at=NOW - 3600)
+    hub.add_deal("closedlost", [hub.add_contact(OTHER)], modified_at=NOW - 60)
+    hub.scopes.discard("crm.objects.deals.read")  # contacts read, then the deals refused
+    failed = await pull_outcomes(engine, connectors, model=config.model, now=NOW)
+    assert hub.requests_to("POST", "/crm/v3/objects/contacts/search")
+    assert "crm.objects.deals.read" in (failed.pulls[0].error or "")
+    assert (await _cursor(engine), await _labels(engine)) == (None, [])
+    hub.scopes.add("crm.objects.deals.read")
+    done = await pull_outcomes(engine, connectors, model=config.model, now=NOW + 60)
+    assert done.pulls[0].stored == 2
+    assert await _cursor(engine) is not None
+
+
 async def test_the_scheduler_pulls_every_15_minutes_with_a_crm(
     engine: AsyncEngine, config: LeadbotConfig, hub: FakeHubSpot, connectors: dict[str, Connector]
 ) -> None:
