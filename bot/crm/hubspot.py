@@ -105,6 +105,8 @@ def hubspot_client(token: str, api_url: str | None = None) -> Client:
     caller decides (a timed-out upsert may have been applied)."""
     config: dict[str, Any] = {
         "access_token": token,
+        # Read HubSpot's answers leniently: a field it leaves out is None, not a crash.
+        "client_side_validation": False,
         "retry": Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0),
     }
     if api_url:
@@ -217,30 +219,37 @@ class HubSpotConnector:
         deal = await self._read(self._deals, deal_id, DEAL_PROPERTIES)
         return [] if deal is None else await self._deal(deal)
 
-    async def portal_id(self) -> int:
-        """The HubSpot account's id (for record URLs), read once."""
+    async def portal_id(self) -> int | None:
+        """The HubSpot account's id (for record URLs), read once; None when HubSpot does
+        not say (the scores are written all the same, without a URL)."""
         if self._portal is None:
-            api = self._batch.api_client
-            details = await self._call(
-                api.call_api,
-                "/account-info/v3/details",
-                "GET",
-                header_params={"Accept": "application/json"},
-                response_types_map={200: "object"},
-                auth_settings=["oauth2"],
-                _return_http_data_only=False,
-            )
-            self._portal = int(details["portalId"])
+            api = self._batch.api_client  # the client has no account-info API: its transport
+            try:
+                details = await self._call(
+                    api.call_api,
+                    "/account-info/v3/details",
+                    "GET",
+                    header_params={"Accept": "application/json"},
+                    response_types_map={200: "object"},
+                    auth_settings=["oauth2"],
+                    _return_http_data_only=False,
+                )
+                self._portal = int(details["portalId"])
+            except (_NotFound, _BadRequest, KeyError, TypeError, ValueError) as exc:
+                log.warning("HubSpot: no portal id in the account details (%s)", exc)
         return self._portal
 
     # -- writes -------------------------------------------------------------------------
 
     async def _upsert(
-        self, by_email: dict[str, ScoreUpdate], portal: int, result: WriteResult
+        self, by_email: dict[str, ScoreUpdate], portal: int | None, result: WriteResult
     ) -> None:
         inputs = [
             SimplePublicObjectBatchInputUpsert(
-                id=email, id_property="email", properties=score_properties(update)
+                id=email,
+                id_property="email",
+                object_write_trace_id=update.lead_id,
+                properties=score_properties(update),
             )
             for email, update in by_email.items()
         ]
@@ -250,21 +259,20 @@ class HubSpotConnector:
         except _BadRequest as exc:
             await self._isolate(by_email, portal, result, exc.message)
             return
-        for record in answer.results or []:
-            update = by_email.get(str((record.properties or {}).get("email") or "").lower())
-            if update is not None:
-                url = RECORD_URL.format(portal=portal, id=record.id)
-                result.written.append(Written(update.lead_id, str(record.id), url))
+        accepted = dict(by_email)
         for error in getattr(answer, "errors", None) or []:
             if (refused := _schema_refusal(error.message or "")) is not None:
                 raise refused
             for email in (error.context or {}).get("ids") or []:
-                update = by_email.get(str(email).lower())
-                if update is not None:
-                    result.refused[update.lead_id] = f"HubSpot: {error.message}"
+                bad = accepted.pop(str(email).lower(), None)
+                if bad is not None:
+                    result.refused[bad.lead_id] = f"HubSpot: {error.message}"
+        for update, record in _matched(accepted, answer.results or []):
+            url = None if portal is None else RECORD_URL.format(portal=portal, id=record.id)
+            result.written.append(Written(update.lead_id, str(record.id), url))
 
     async def _isolate(
-        self, by_email: dict[str, ScoreUpdate], portal: int, result: WriteResult, why: str
+        self, by_email: dict[str, ScoreUpdate], portal: int | None, result: WriteResult, why: str
     ) -> None:
         """A 400 refuses a whole batch for one bad record: halve until it is alone, so the
         rest are written."""
@@ -393,6 +401,27 @@ class HubSpotConnector:
             raise mapped from exc
         self._usage = usage_text(headers) or self._usage
         return data
+
+
+def _matched(by_email: dict[str, ScoreUpdate], results: list[Any]) -> list[tuple[ScoreUpdate, Any]]:
+    """Each upserted contact with its update: by the trace id sent (the lead id), else by
+    its e-mail, else (as many answers as updates left) in the order sent."""
+    by_lead = {u.lead_id: u for u in by_email.values()}
+    pairs: list[tuple[ScoreUpdate, Any]] = []
+    left: list[Any] = []
+    for record in results:
+        email = str((record.properties or {}).get("email") or "").lower()
+        update = by_lead.pop(str(record.object_write_trace_id), None) or by_email.get(email)
+        if update is not None and update.lead_id in by_lead:
+            del by_lead[update.lead_id]
+        if update is None:
+            left.append(record)
+        else:
+            pairs.append((update, record))
+    unmatched = [u for u in by_email.values() if u.lead_id in by_lead]
+    if left and len(left) == len(unmatched):
+        pairs.extend(zip(unmatched, left, strict=True))
+    return pairs
 
 
 class _BadRequest(Exception):

@@ -141,6 +141,7 @@ class FakeHubSpot:
         self.portal_id = portal_id
         self.clock = clock
         self.scopes: set[str] = set(ALL_SCOPES)
+        self.account_info = True  # False: /account-info/v3/details answers 404
         self.association_page = 500  # HubSpot's most per page; lower it to test paging
         self.requests: list[Request] = []
         self.contacts: dict[str, Record] = {}
@@ -341,7 +342,10 @@ class FakeHubSpot:
             if item.get("idProperty") != "email" or not _EMAIL.match(email):
                 errors.append(_invalid_email(str(item.get("id"))))
                 continue
-            results.append(self._upsert_one(email, item.get("properties") or {}))
+            result = self._upsert_one(email, item.get("properties") or {})
+            if item.get("objectWriteTraceId"):  # echoed, as HubSpot does, to match answers
+                result["objectWriteTraceId"] = item["objectWriteTraceId"]
+            results.append(result)
         answer: dict[str, Any] = {
             "status": "COMPLETE",
             "results": results,
@@ -424,6 +428,8 @@ class FakeHubSpot:
         return 200, answer
 
     def _details(self, request: web.Request, body: Any) -> tuple[int, Any]:
+        if not self.account_info:
+            return 404, _error("Not found", "OBJECT_NOT_FOUND")
         return 200, {
             "portalId": self.portal_id,
             "accountType": "STANDARD",

@@ -85,6 +85,20 @@ async def test_portal_id_is_read_once(hub: FakeHubSpot) -> None:
     assert len(hub.contacts) == 1  # upserted twice, one contact
 
 
+async def test_without_account_details_scores_are_written_without_a_url(
+    hub: FakeHubSpot,
+) -> None:
+    hub.account_info = False
+    result = await connector(hub).write_scores([update("l1", "a@example.com")])
+    assert [(w.lead_id, w.record_url) for w in result.written] == [("l1", None)]
+    assert (
+        hub.requests_to("POST", "/crm/v3/objects/contacts/batch/upsert")[0].json["inputs"][0][
+            "objectWriteTraceId"
+        ]
+        == "l1"
+    )
+
+
 async def test_a_bad_email_is_refused_alone(hub: FakeHubSpot) -> None:
     result = await connector(hub).write_scores(
         [update("l1", "ok@example.com"), update("l2", "not-an-email"), update("l3", None)]
