@@ -71,6 +71,7 @@ class Label:
     outcome: str
     at: datetime
     features: dict[str, Any]
+    source: str = "rep"  # or the CRM it came from: "crm:hubspot", "crm:salesforce"
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +239,13 @@ def labels(
 ) -> list[Label]:
     """Feedback rows in the period whose outcome is a label, oldest first."""
     query = (
-        select(FEEDBACK.c.lead_id, FEEDBACK.c.outcome, FEEDBACK.c.at, FEEDBACK.c.features)
+        select(
+            FEEDBACK.c.lead_id,
+            FEEDBACK.c.outcome,
+            FEEDBACK.c.at,
+            FEEDBACK.c.features,
+            FEEDBACK.c.source,
+        )
         .where(
             _during(FEEDBACK.c.at, start, end),
             FEEDBACK.c.outcome.in_(list(outcomes)),
@@ -246,7 +253,10 @@ def labels(
         )
         .order_by(FEEDBACK.c.at, FEEDBACK.c.id)
     )
-    return [Label(r.lead_id, r.outcome, r.at, dict(r.features or {})) for r in conn.execute(query)]
+    return [
+        Label(r.lead_id, r.outcome, r.at, dict(r.features or {}), r.source or "rep")
+        for r in conn.execute(query)
+    ]
 
 
 def claims(

@@ -21,6 +21,7 @@ from bot.digest.data import (
     RepSpeed,
     Scope,
     ScopeKind,
+    SourceCheck,
 )
 from storage.digests import HotEntry, HotLead, LeadName, Move
 from storage.outbox import Dead
@@ -55,6 +56,7 @@ def digest_to_json(d: Digest) -> dict[str, Any]:
         "bucket_seconds": d.bucket.total_seconds(),
         "outbox_dead": {"count": d.outbox_dead.count, "oldest": _opt_time(d.outbox_dead.oldest)},
         "names": dict(d.names),
+        **({"by_source": [_source(c) for c in d.by_source]} if d.by_source else {}),
     }
 
 
@@ -84,6 +86,7 @@ def digest_from_json(data: Mapping[str, Any]) -> Digest:
         new_hot_total=int(data["new_hot_total"]),
         waiting_total=int(data["waiting_total"]),
         names={str(k): str(v) for k, v in (data.get("names") or {}).items()},  # none before 0008
+        by_source=tuple(_read_source(c) for c in data.get("by_source") or ()),
     )
 
 
@@ -142,6 +145,20 @@ def _conversion(c: Conversion) -> dict[str, Any]:
 
 def _read_conversion(data: Mapping[str, Any]) -> Conversion:
     return Conversion(str(data["group"]), int(data["labels"]), int(data["converted"]))
+
+
+def _source(c: SourceCheck) -> dict[str, Any]:
+    by_band = [_conversion(row) for row in c.by_band]
+    return {"source": c.source, "labels": c.labels, "by_band": by_band, "auc": c.auc}
+
+
+def _read_source(data: Mapping[str, Any]) -> SourceCheck:
+    auc = data.get("auc")
+    return SourceCheck(
+        str(data["source"]), int(data["labels"]),
+        tuple(_read_conversion(row) for row in data["by_band"]),
+        None if auc is None else float(auc),
+    )  # fmt: skip
 
 
 def _rep(r: RepSpeed) -> dict[str, Any]:

@@ -22,6 +22,11 @@ Definitions (the figures a manager will question, so they are written down):
   feedback's feature snapshot (``feedback.features``: what the rep saw, not today's band).
   The snapshot holds the fit points; the grade is read from them with the configured model's
   grade cut-offs (a snapshot's own ``grade``, if one is stored, wins).
+- Reps vs CRM: when a CRM outcome (``feedback.source`` ``crm:hubspot``, ``crm:salesforce``)
+  was labelled in the period, the labels of each source are checked apart: conversion by
+  band as above (each lead's latest label of that source), and the ROC AUC of the score in
+  the snapshot against converted or not — how well the model ranked what reps judged, and
+  what the CRM says closed. Without CRM outcomes there is no such section.
 - "Worse than the one below it": a band converting less than the band below it (hot < warm,
   warm < cold), or a grade less than the grade below it (A < B, B < C, C < D), each with at
   least ``MIN_LABELS`` labels. The digest then says so plainly: the model needs attention.
@@ -41,6 +46,7 @@ Definitions (the figures a manager will question, so they are written down):
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -49,6 +55,7 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -63,10 +70,12 @@ from bot.digest.data import (
     RepSpeed,
     Scope,
     ScopeKind,
+    SourceCheck,
     percent,
 )
 from bot.models.abtest import cohort_stats
 from config.loader import LeadbotConfig
+from scoring.metrics import roc_auc
 from scoring.model import Model
 from storage import digests as repo
 from storage import models as versions
@@ -177,6 +186,29 @@ def hot_counts(
     return tuple(zip(starts, counts, strict=True)), timedelta(days=1)
 
 
+def source_checks(labels: Sequence[Label], values: Mapping[str, float]) -> tuple[SourceCheck, ...]:
+    """Reps' labels and each CRM's outcomes checked apart (``labels`` oldest first), reps
+    first; empty when none came from a CRM."""
+    sources = sorted({label.source for label in labels}, key=lambda s: (s != "rep", s))
+    if not any(s.startswith("crm:") for s in sources):
+        return ()
+    return tuple(
+        _source_check(source, [lb for lb in labels if lb.source == source], values)
+        for source in sources
+    )
+
+
+def _source_check(source: str, labels: Sequence[Label], values: Mapping[str, float]) -> SourceCheck:
+    latest = _latest_per_lead(labels)
+    by_band = conversions(latest, BANDS, lambda label: label.features.get("band"), values)
+    scored = [lb for lb in latest if isinstance(lb.features.get("score"), int | float)]
+    y = np.array([float(values[lb.outcome] > 0) for lb in scored])
+    auc = roc_auc(y, np.array([float(lb.features["score"]) for lb in scored])) if scored else None
+    return SourceCheck(
+        source, len(latest), by_band, None if auc is None or math.isnan(auc) else auc
+    )
+
+
 def _latest_per_lead(labels: Sequence[Label]) -> list[Label]:
     latest: dict[str, Label] = {}
     for label in labels:  # oldest first: the last one stands
@@ -239,7 +271,8 @@ def _gather(
     ]
     waiting.sort(key=lambda w: (w.since, w.lead.id))
     values = config.learning.labels
-    latest = _latest_per_lead(repo.labels(conn, **span, outcomes=values, members=members))
+    labelled = repo.labels(conn, **span, outcomes=values, members=members)
+    latest = _latest_per_lead(labelled)
     by_band = conversions(latest, BANDS, lambda label: label.features.get("band"), values)
     by_grade = conversions(
         latest, GRADES, lambda lb: _snapshot_grade(lb.features, config.model), values
@@ -267,6 +300,7 @@ def _gather(
         bucket=bucket,
         outbox_dead=dead_of(conn),
         names=names_of(conn, [*(e.claimed_by for e in entries), *(r.rep for r in reps)]),
+        by_source=source_checks(labelled, values),
     )
 
 

@@ -95,6 +95,26 @@ class Conversion:
         return self.converted / self.labels if self.labels else None
 
 
+SOURCE_NAMES = {"rep": "Rep labels", "crm:hubspot": "HubSpot outcomes",
+                "crm:salesforce": "Salesforce outcomes"}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCheck:
+    """The labels of one source in the period — reps' clicks, or one CRM's outcomes —
+    checked apart: conversion by the band each lead was in when labelled, and how well
+    the score then ranked them (ROC AUC; None with one outcome only)."""
+
+    source: str  # "rep", "crm:hubspot", "crm:salesforce"
+    labels: int
+    by_band: tuple[Conversion, ...]
+    auc: float | None
+
+    @property
+    def name(self) -> str:
+        return SOURCE_NAMES.get(self.source, f"{self.source.removeprefix('crm:')} outcomes")
+
+
 @dataclass(frozen=True, slots=True)
 class RepSpeed:
     """A rep's claims in the period and the median alert → claim time of the timed ones."""
@@ -140,6 +160,9 @@ class Digest:
     waiting_total: int | None = None
     # Rep ref → display name (``storage.people``): shown in place of ``teams:<id>``.
     names: Mapping[str, str] = field(default_factory=dict)
+    # Reps' labels and each CRM's outcomes checked apart; empty when no CRM outcome was
+    # labelled in the period (the digest then shows no such section).
+    by_source: tuple[SourceCheck, ...] = ()
 
     @property
     def hot_count(self) -> int:

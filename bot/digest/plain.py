@@ -8,7 +8,15 @@ from datetime import datetime
 
 from bot.admin.outbox import dead_line
 from bot.chat.plain import clean
-from bot.digest.data import Conversion, Digest, ModelHealth, Scope, ScopeKind, percent
+from bot.digest.data import (
+    Conversion,
+    Digest,
+    ModelHealth,
+    Scope,
+    ScopeKind,
+    SourceCheck,
+    percent,
+)
 from storage.digests import HotEntry, HotLead, LeadName, Move
 
 LIST_MAX = 10  # leads listed per section; the rest is a count
@@ -98,6 +106,24 @@ def conversion_line(row: Conversion) -> str:
     return f"{row.group:<5} {percent(row.rate):>5}  ({row.converted} of {row.labels})"
 
 
+SOURCES_TITLE = "Rep labels vs CRM outcomes (by band when labelled; AUC of the score then)"
+
+
+def source_value(check: SourceCheck) -> str:
+    """``12 labels · AUC 0.74 · hot 80 % (4 of 5) · warm 50 % (2 of 4) · cold 0 % (0 of 3)``"""
+    auc = "—" if check.auc is None else f"{check.auc:.2f}"
+    bands = " · ".join(
+        f"{row.group} {percent(row.rate)} ({row.converted} of {row.labels})"
+        for row in check.by_band
+        if row.labels
+    )
+    return f"{check.labels} labels · AUC {auc}" + (f" · {bands}" if bands else "")
+
+
+def source_line(check: SourceCheck) -> str:
+    return f"{check.name}: {source_value(check)}"
+
+
 def move_line(move: Move) -> str:
     return f"{move.change:+6.1f}  {lead_name(move.lead)}, now {move.score:.1f} {move.band}"
 
@@ -150,11 +176,13 @@ def _sections(d: Digest) -> list[list[str]]:
         for r in d.reps
     ]
     sla = f"Waiting past the {d.sla_hours:g} h SLA: {d.waiting_count}"
+    sources = [[SOURCES_TITLE, *(f"  {source_line(c)}" for c in d.by_source)]]
     return [
         [f"New hot leads: {d.hot_count}", *_listed(hot, d.hot_count)],
         [sla, *_listed(late, d.waiting_count)],
         ["Conversion by band (labels in the period)", *_conversions(d.by_band)],
         ["Conversion by fit grade", *_conversions(d.by_grade)],
+        *(sources if d.by_source else []),
         ["Alert → claim, median per rep", *(_listed(reps, len(reps)) or ["  no claims"])],
         ["Heating up", *(_listed([move_line(m) for m in d.heating], len(d.heating)) or ["  -"])],
         ["Cooling down", *(_listed([move_line(m) for m in d.cooling], len(d.cooling)) or ["  -"])],

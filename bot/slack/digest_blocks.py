@@ -17,12 +17,14 @@ from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, SectionBl
 from bot.digest.data import Conversion, Digest, RepSpeed
 from bot.digest.plain import (
     LIST_MAX,
+    SOURCES_TITLE,
     conversion_line,
     duration,
     funnel_line,
     health_lines,
     lead_name,
     render_text,
+    source_value,
     span,
     taken,
     title,
@@ -77,6 +79,9 @@ def digest_blocks(digest: Digest) -> tuple[list[dict[str, Any]], str]:
     blocks += _list(heading, late, total=digest.waiting_count)
     blocks.append(_fields(("Conversion by band", digest.by_band),
                           ("Conversion by fit grade", digest.by_grade)))  # fmt: skip
+    if digest.by_source:  # reps' labels and CRM outcomes checked apart
+        checks = [f"*{escape(c.name)}*: {escape(source_value(c))}" for c in digest.by_source]
+        blocks.append(section(f"*{escape(SOURCES_TITLE)}*\n" + "\n".join(checks)))
     reps = [_rep(r, digest.names) for r in digest.reps]
     blocks += _list("Alert → claim, median per rep", reps, empty="no claims")
     blocks.append(_movers(digest.heating, digest.cooling))

@@ -20,11 +20,13 @@ from datetime import datetime
 from bot.digest.data import Conversion, Digest, percent
 from bot.digest.plain import (
     FUNNEL_TITLE,
+    SOURCES_TITLE,
     duration,
     funnel_label,
     health_lines,
     lead_name,
     rep_id,
+    source_value,
     span,
     taken,
     title,
@@ -112,6 +114,9 @@ def digest_elements(d: Digest, limit: int) -> list[Element]:
     body.append(_listing(sla, late, d.waiting_count, limit))
     body.append(_section("Conversion by band (labels in the period)", [_conversions(d.by_band)]))
     body.append(_section("Conversion by fit grade", [_conversions(d.by_grade)]))
+    if d.by_source:  # reps' labels and CRM outcomes checked apart
+        checks = [(plain(c.name), plain(source_value(c))) for c in d.by_source]
+        body.append(_section(SOURCES_TITLE, [facts(checks)]))
     reps = [(clip(rep_id(r.rep, d.names), 60), _speed(r.median_seconds, r.claims, r.timed))
             for r in d.reps]  # fmt: skip
     body.append(_facts_listing("Alert → claim, median per rep", reps, limit, "no claims", "reps"))
