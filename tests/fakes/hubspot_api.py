@@ -141,6 +141,8 @@ class FakeHubSpot:
         self.portal_id = portal_id
         self.clock = clock
         self.scopes: set[str] = set(ALL_SCOPES)
+        # 207: an invalid e-mail is one error beside the results; 400: it refuses the batch
+        self.invalid_email_status = 207
         self.account_info = True  # False: /account-info/v3/details answers 404
         self.association_page = 500  # HubSpot's most per page; lower it to test paging
         self.requests: list[Request] = []
@@ -337,6 +339,11 @@ class FakeHubSpot:
                 if name not in self.properties:
                     return 400, _property_missing(name)
         results, errors = [], []
+        if self.invalid_email_status == 400:
+            for item in inputs:
+                if not _EMAIL.match(str(item.get("id") or "").strip()):
+                    message = _invalid_email(str(item.get("id")))["message"]
+                    return 400, _error(message, "VALIDATION_ERROR")
         for item in inputs:
             email = str(item.get("id") or "").strip().lower()
             if item.get("idProperty") != "email" or not _EMAIL.match(email):

@@ -110,6 +110,20 @@ async def test_a_bad_email_is_refused_alone(hub: FakeHubSpot) -> None:
     assert hub.requests[-1].status == 207
 
 
+async def test_a_batch_refused_for_one_email_is_split_until_it_is_alone(
+    hub: FakeHubSpot,
+) -> None:
+    hub.invalid_email_status = 400
+    emails = ["a@example.com", "b@example.com", "bad@", "d@example.com", "e@example.com"]
+    result = await connector(hub).write_scores(
+        [update(f"l{i}", email) for i, email in enumerate(emails)]
+    )
+    assert sorted(w.lead_id for w in result.written) == ["l0", "l1", "l3", "l4"]
+    assert list(result.refused) == ["l2"]
+    assert "bad@" in result.refused["l2"]
+    assert len(hub.contacts) == 4
+
+
 async def test_a_rate_limit_is_unavailable_with_retry_after(hub: FakeHubSpot) -> None:
     hs = connector(hub)
     await hs.portal_id()
