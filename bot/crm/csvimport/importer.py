@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat.routing import Router
@@ -186,21 +187,20 @@ class _Importer:
         return event
 
     async def _link(self, rows: list[LeadRow]) -> None:
-        template = self.options.record_url
-
-        def url(record_id: str) -> str | None:
-            return template.format(id=record_id) if template else None
-
+        """Link each row's record to its lead, unless it is already (a re-import)."""
         async with self.engine.begin() as conn:
-            leads = await conn.run_sync(
-                lambda c: repo.leads_of_emails(c, emails=[r.email for r in rows])
-            )
-            links = {
-                leads[row.email]: (row.record_id, url(row.record_id))
-                for row in rows
-                if row.email in leads
-            }
-            await conn.run_sync(lambda c: repo.link_records(c, crm=self.layout.crm, links=links))
+            await conn.run_sync(self._link_records, rows)
+
+    def _link_records(self, conn: Connection, rows: list[LeadRow]) -> None:
+        crm, template = self.layout.crm, self.options.record_url or ""
+        leads = repo.leads_of_emails(conn, emails=[r.email for r in rows])
+        linked = repo.leads_of_records(conn, crm=crm, record_ids=[r.record_id for r in rows])
+        links = {
+            leads[row.email]: (row.record_id, template.format(id=row.record_id) or None)
+            for row in rows
+            if row.email in leads and (template or linked.get(row.record_id) != leads[row.email])
+        }
+        repo.link_records(conn, crm=crm, links=links)
 
     async def _outcomes(self, rows: list[LeadRow], tally: Tally) -> None:
         for outcome in ("won", "lost"):
