@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.crm.csvimport.reader import FileProblem
 from bot.ingest.pipeline import Pipeline
 from config.loader import LeadbotConfig, load_config
-from tests.bot.conftest import events, track
+from tests.bot.conftest import events, identify, track
 from tests.bot.crm.import_helpers import (
     HUBSPOT_HEADER,
     NOW,
@@ -89,7 +89,6 @@ async def test_a_second_import_doubles_nothing_and_a_changed_row_updates(
 ) -> None:
     await run_import(engine, default, "hubspot", export)
     before = await counts(engine)
-    assert before["outbox"] == 0  # history is not news: no alert, even for a hot lead
     tally, _ = await run_import(engine, default, "hubspot", export)
     assert (tally.created, tally.updated, tally.unchanged, tally.won, tally.lost) == (0, 0, 3, 0, 0)
     assert await counts(engine) == before
@@ -115,6 +114,22 @@ async def test_an_event_from_the_app_lands_on_the_imported_lead(
     assert len(found) == 3  # no new lead for userId u-77: the e-mail is Carla's
     # The demo's 30 points, and no longer inactive since 2024 (-10).
     assert found["carla@northwind.io"]["score"] == pytest.approx(imported + 40)
+
+
+async def test_an_import_never_alerts_even_on_a_hot_lead(engine: AsyncEngine, export: Path) -> None:
+    hot_at_20 = load_config(
+        text=DEFAULT_YAML.replace("warm: 40", "warm: 10").replace("hot: 70", "hot: 20"),
+        name="hot.yaml",
+    )
+    await run_import(engine, hot_at_20, "hubspot", export)
+    carla = (await leads(engine))["carla@northwind.io"]
+    assert carla["band"] == "hot"
+    assert (await counts(engine))["outbox"] == 0  # history is not news
+    # The same person arriving live (a new e-mail, through the ordinary pipeline) alerts.
+    live = identify("u-9", NOW, **{**carla["state"]["traits"], "email": "c2@northwind.io"})
+    async with Pipeline(engine, hot_at_20) as pipeline:
+        await pipeline.ingest(events(live, now=NOW), now=NOW)
+    assert (await counts(engine))["outbox"] == 1
 
 
 async def test_bad_rows_are_reported_by_line_and_column_and_the_rest_imported(
