@@ -75,13 +75,17 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "import",
         help="import a HubSpot or Salesforce CSV export: leads, scores, won/lost labels",
-        description="Import a CRM export: each row a lead (keyed by e-mail) scored by the "
+        description="Import a CRM export: each row a lead (keyed by e-mail) scored by the\n"
         "model, linked to its CRM record; won and lost records become labels.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("crm", choices=("hubspot", "salesforce"), help="whose export FILE is")
-    p.add_argument("file", metavar="FILE", help="the CSV export (UTF-8 or Windows-1252, , or ;)")
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        help="the CSV export (UTF-8 or Windows-1252; comma, semicolon or tab)",
+    )
     p.add_argument(
         "--date-order", choices=("mdy", "dmy"),
         help="read 3/5/2024 as March 5 (mdy) or 3 May (dmy); default: as the file's other "
