@@ -7,13 +7,15 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat.routing import Router
+from bot.crm.base import Connector
 from bot.crm.pull import crm_connectors
+from bot.crm.sync import CrmSyncer, running_syncer
 from bot.crm.webhooks import LEARNER, add_hubspot_webhooks
 from bot.ingest.running import running_ingest
 from bot.ingest.signatures import WebhookVerifier
@@ -58,6 +60,7 @@ from bot.web.keys import (
     Limits,
 )
 from bot.web.ops import healthz, metrics, read_timeout, readyz
+from config.errors import ConfigError
 from config.loader import DEFAULT_PATH, LeadbotConfig
 from config.settings import Settings
 from config.writer import model_yaml
@@ -123,7 +126,10 @@ def build_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     add_about_routes(app.router)  # the Teams manifest's website, privacy and terms
-    crm = crm_connectors(settings, config)  # the CRMs whose credentials are set
+    try:
+        crm = crm_connectors(settings, config)  # the CRMs whose credentials are set
+    except ConfigError as exc:  # half a configuration: say which variable is missing
+        raise StartupError(str(exc)) from exc
     add_hubspot_webhooks(app, settings, config, crm)  # POST /crm/hubspot/webhooks
     with_slack = slack_enabled(settings)
     if with_slack:
@@ -147,7 +153,7 @@ def build_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         await upgrade(engine)
-        live = await with_active_model(engine, config)
+        live = with_crm_targets(await with_active_model(engine, config), crm)
         transports: dict[str, Transport] = {"console": transport or ConsoleTransport()}
         # This process's band edges, for what commands and buttons show: followed with the
         # pipeline's here in thread mode, on their own when the writer is another process.
@@ -200,6 +206,13 @@ def build_app(
             if slack is not None:
                 await stack.enter_async_context(socket_mode(slack))
             await stack.enter_async_context(running_learner(learner))
+            syncer = None
+            if crm:
+                syncer = CrmSyncer(
+                    engine, list(crm.values()), ActiveModel(live.model), reasons=live.crm.reasons,
+                    thresholds=lambda: edges.current, clock=clock,
+                )  # fmt: skip
+            await stack.enter_async_context(running_syncer(syncer))
             app[ENGINE], app[DISPATCHER] = engine, dispatcher
             delivery = asyncio.create_task(dispatcher.run())
             scheduler = Scheduler(
@@ -219,6 +232,12 @@ def build_app(
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+def with_crm_targets(config: LeadbotConfig, crm: Mapping[str, Connector]) -> LeadbotConfig:
+    """The configuration with the CRMs scores are written to (``Crm.targets``): the ingest,
+    in this process or the writer's, marks changed leads for exactly these."""
+    return dataclasses.replace(config, crm=dataclasses.replace(config.crm, targets=tuple(crm)))
 
 
 async def with_active_model(engine: AsyncEngine, config: LeadbotConfig) -> LeadbotConfig:
