@@ -45,6 +45,7 @@ from bot.models.versions import active_model
 from config.loader import LeadbotConfig
 from scoring.bands import Thresholds
 from storage import crm as repo
+from storage.engine import sqlite_writer_engine
 
 CHUNK = 200  # rows per ingest transaction
 PROGRESS_EVERY = 1000  # rows between progress lines
@@ -98,7 +99,7 @@ async def import_file(
     importer = _Importer(engine, config, layout, now, options)
     await importer.start()
     tally, total, started = Tally(), len(table.records), time.perf_counter()
-    async with Pipeline(engine, config, inline=True, router=Quiet()) as pipeline:
+    async with Pipeline(engine, config, inline=True, router=Quiet()) as pipeline, importer:
         for chunk in _chunks(table.records):
             rows = []
             for record in chunk:
@@ -127,6 +128,20 @@ def _skip(tally: Tally, err: TextIO, path: Path, row: RowError) -> None:
     err.write(problem + "\n")
 
 
+def identify_call(crm: str, row: LeadRow, now: float) -> InboundEvent:
+    """The row as a Segment-spec identify call, through the webhook's own parser."""
+    digest = hashlib.sha256(orjson.dumps(row.traits, option=orjson.OPT_SORT_KEYS))
+    call: dict[str, Any] = {
+        "type": "identify",
+        "messageId": f"{crm}:{row.record_id}:import:{digest.hexdigest()[:20]}",
+        "traits": row.traits,
+    }
+    if row.created is not None:
+        call["timestamp"] = datetime.fromtimestamp(row.created, UTC).isoformat()
+    [event] = parse_body(orjson.dumps(call), now=now)
+    return event
+
+
 class _Importer:
     def __init__(
         self, engine: AsyncEngine, config: LeadbotConfig, layout: Layout, now: float,
@@ -137,6 +152,16 @@ class _Importer:
         self.model = config.model
         self.thresholds: Thresholds | None = None
         self.seen: set[str] = set()  # e-mails imported by this run
+        # SQLite: links are written on a synchronous connection, one thread hop per chunk
+        # rather than two per row (as the pipeline's writer does).
+        self.sync = sqlite_writer_engine(engine)
+
+    async def __aenter__(self) -> _Importer:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.sync is not None:
+            self.sync.dispose()
 
     async def start(self) -> None:
         """The model labels are snapshotted with: the active version, as the chat does."""
@@ -152,7 +177,7 @@ class _Importer:
         calls = []
         for row in rows:
             try:
-                calls.append((row, self._call(row)))
+                calls.append((row, identify_call(self.layout.crm, row, self.now)))
             except InputError as exc:
                 field_path, problem = exc.problems[0]
                 _skip(tally, err, path, RowError(row.line, field_path or "(row)", problem))
@@ -173,21 +198,12 @@ class _Importer:
         await self._link([row for row, _ in calls])
         await self._outcomes([row for row, _ in calls], tally)
 
-    def _call(self, row: LeadRow) -> InboundEvent:
-        """The row as a Segment-spec identify call, through the webhook's own parser."""
-        digest = hashlib.sha256(orjson.dumps(row.traits, option=orjson.OPT_SORT_KEYS))
-        call: dict[str, Any] = {
-            "type": "identify",
-            "messageId": f"{self.layout.crm}:{row.record_id}:import:{digest.hexdigest()[:20]}",
-            "traits": row.traits,
-        }
-        if row.created is not None:
-            call["timestamp"] = datetime.fromtimestamp(row.created, UTC).isoformat()
-        [event] = parse_body(orjson.dumps(call), now=self.now)
-        return event
-
     async def _link(self, rows: list[LeadRow]) -> None:
         """Link each row's record to its lead, unless it is already (a re-import)."""
+        if self.sync is not None:
+            with self.sync.begin() as sync_conn:
+                self._link_records(sync_conn, rows)
+            return
         async with self.engine.begin() as conn:
             await conn.run_sync(self._link_records, rows)
 
