@@ -146,6 +146,18 @@ class SalesforceConnector:
             return None
         return f"API requests in the last 24 h: {usage.used:,} of {usage.total:,}"
 
+    def close(self) -> None:
+        """Close the HTTP connections (the connector is unusable after). urllib3 2 leaves
+        a cleared pool's sockets to the garbage collector: close each pool first."""
+        for adapter in self._session.adapters.values():
+            manager = getattr(adapter, "poolmanager", None)
+            if manager is None:
+                continue
+            for key in list(manager.pools.keys()):
+                if (pool := manager.pools.get(key)) is not None:
+                    pool.close()
+        self._session.close()
+
     def record_url(self, record_id: str) -> str:
         return f"{self._base_url()}/lightning/r/Lead/{record_id}/view"
 
@@ -159,23 +171,31 @@ class SalesforceConnector:
     def _run(self, work: Callable[[Salesforce], T]) -> T:
         with self._lock:
             try:
-                try:
-                    return work(self._connected())
-                except SalesforceExpiredSession:
-                    if self._login is None:
-                        raise SalesforceRefusal(
-                            "SALESFORCE_ACCESS_TOKEN expired or was revoked (401 "
-                            "INVALID_SESSION_ID): set a fresh one, or SALESFORCE_USERNAME, "
-                            "SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN so leadbot "
-                            "logs in itself",
-                            code="INVALID_SESSION_ID",
-                        ) from None
-                    self._client = self._logged_in(self._login)
-                    return work(self._client)
+                return self._attempt(work)
             except (CrmRefused, CrmUnavailable):
                 raise
             except Exception as exc:
-                raise _mapped(exc, self.timeout) from exc
+                failure = _mapped(exc, self.timeout)
+                if failure is exc:
+                    raise
+        # Raised outside the handler, without the client's exception as its cause: that
+        # traceback's frames hold urllib3's connection pool (and its open sockets) for as
+        # long as anyone keeps the error, and the message already says what failed.
+        raise failure
+
+    def _attempt(self, work: Callable[[Salesforce], T]) -> T:
+        try:
+            return work(self._connected())
+        except SalesforceExpiredSession:
+            if self._login is None:
+                raise SalesforceRefusal(
+                    "SALESFORCE_ACCESS_TOKEN expired or was revoked (401 INVALID_SESSION_ID): "
+                    "set a fresh one, or SALESFORCE_USERNAME, SALESFORCE_PASSWORD and "
+                    "SALESFORCE_SECURITY_TOKEN so leadbot logs in itself",
+                    code="INVALID_SESSION_ID",
+                ) from None
+            self._client = self._logged_in(self._login)
+            return work(self._client)
 
     def _connected(self) -> Salesforce:
         if self._client is None:

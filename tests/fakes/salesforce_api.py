@@ -180,7 +180,7 @@ class FakeSalesforce:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         self._closing.clear()
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port, ssl_context=context)
         await site.start()
@@ -258,7 +258,10 @@ class FakeSalesforce:
                  self.clock(), status)
         )  # fmt: skip
         self.api_used += 1
-        headers = {"Sforce-Limit-Info": f"api-usage={self.api_used}/{self.daily_limit}"}
+        # Connection: close, so no idle TLS connection outlives a test (urllib3 2 closes its
+        # pools only when they are garbage-collected).
+        usage = f"api-usage={self.api_used}/{self.daily_limit}"
+        headers = {"Sforce-Limit-Info": usage, "Connection": "close"}
         if isinstance(answer, str):
             return web.Response(
                 text=answer, status=status, content_type="text/xml", headers=headers
