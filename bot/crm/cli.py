@@ -17,11 +17,11 @@ Setup = Callable[[Settings], int]
 
 
 def _setups() -> dict[str, Setup]:
-    """Each CRM's setup, imported only when run (the CRM clients are slow to import).
-    Salesforce's setup adds itself here: ``"salesforce": setup_salesforce.setup_salesforce``."""
+    """Each CRM's setup, imported only when run (the CRM clients are slow to import)."""
     from bot.crm.setup_hubspot import setup_hubspot
+    from bot.crm.setup_salesforce import setup_salesforce
 
-    return {"hubspot": setup_hubspot}
+    return {"hubspot": setup_hubspot, "salesforce": setup_salesforce}
 
 
 def cmd_setup(args: argparse.Namespace) -> int:

@@ -44,7 +44,7 @@ from config.settings import Settings
 
 T = TypeVar("T")
 API_VERSION = "59.0"
-FIRST_PULL_DAYS = 90  # a first pull reads Leads changed this recently; older history: import
+FIRST_PULL_DAYS = 30  # a first pull reads Leads changed this recently; older history: import
 REASONS_LENGTH = 1000
 SETUP_HINT = "run `leadbot crm setup salesforce`"
 NO_LEAD = "no Lead with this e-mail in Salesforce"
@@ -332,7 +332,10 @@ def _timestamp(value: object) -> float:
 
 
 def _missing_fields(detail: str) -> str:
-    return f"Salesforce has no Leadbot field on Lead ({detail}): {SETUP_HINT}"
+    return (
+        f"Salesforce has no such Leadbot field on Lead ({detail}): {SETUP_HINT}, and give "
+        "the API user Edit access to the Leadbot fields (field-level security)"
+    )
 
 
 def _mapped(exc: Exception, timeout: float) -> Exception:
