@@ -46,6 +46,7 @@ T = TypeVar("T")
 API_VERSION = "59.0"
 FIRST_PULL_DAYS = 30  # a first pull reads Leads changed this recently; older history: import
 REASONS_LENGTH = 1000
+EMAIL_QUERY_CHARS = 6000  # a query is a GET: its URL, once encoded, stays under 16 KB
 SETUP_HINT = "run `leadbot crm setup salesforce`"
 NO_LEAD = "no Lead with this e-mail in Salesforce"
 FIELDS = (
@@ -241,6 +242,13 @@ class SalesforceConnector:
                 result.refused[update.lead_id] = NO_LEAD if update.email else "no e-mail"
         if not targets:
             return result
+        for start in range(0, len(targets), self.batch_size):  # Collections take 200
+            self._update(sf, targets[start : start + self.batch_size], result)
+        return result
+
+    def _update(
+        self, sf: Salesforce, targets: list[tuple[ScoreUpdate, str]], result: WriteResult
+    ) -> None:
         records = [_fields(update) | {"id": rid} for update, rid in targets]
         answers = sf.restful(
             "composite/sobjects", method="PATCH", timeout=self.timeout,
@@ -252,24 +260,22 @@ class SalesforceConnector:
                 result.written.append(Written(update.lead_id, record_id, url))
             else:
                 result.refused[update.lead_id] = _record_errors(answer.get("errors") or [])
-        return result
 
     def _find_by_email(self, sf: Salesforce, emails: list[str]) -> dict[str, str]:
-        """Lead id by lower-cased e-mail, one query; an unconverted Lead first, then the
-        latest changed (Salesforce allows several Leads per e-mail)."""
+        """Lead id by lower-cased e-mail, one query a batch (two for very long e-mails);
+        an unconverted Lead first, then the latest changed (several Leads may share one)."""
         wanted = sorted({e.strip().lower() for e in emails if e.strip()})
-        if not wanted:
-            return {}
-        soql = format_soql(
-            "SELECT Id, Email, IsConverted, LastModifiedDate FROM Lead WHERE Email IN {}",
-            wanted,
-        )
         best: dict[str, tuple[tuple[bool, str], str]] = {}
-        for record in sf.query_all_iter(soql, timeout=self.timeout):
-            email = str(record.get("Email") or "").lower()
-            rank = (not record.get("IsConverted"), str(record.get("LastModifiedDate") or ""))
-            if email and (email not in best or rank > best[email][0]):
-                best[email] = (rank, str(record["Id"]))
+        for group in _groups(wanted, EMAIL_QUERY_CHARS):
+            soql = format_soql(
+                "SELECT Id, Email, IsConverted, LastModifiedDate FROM Lead WHERE Email IN {}",
+                group,
+            )
+            for record in sf.query_all_iter(soql, timeout=self.timeout):
+                email = str(record.get("Email") or "").lower()
+                rank = (not record.get("IsConverted"), str(record.get("LastModifiedDate") or ""))
+                if email and (email not in best or rank > best[email][0]):
+                    best[email] = (rank, str(record["Id"]))
         return {email: lead_id for email, (_, lead_id) in best.items()}
 
     # -- outcomes -------------------------------------------------------------------------
@@ -286,6 +292,19 @@ class SalesforceConnector:
             if outcome is not None:
                 outcomes.append(_outcome(record, outcome, modified))
         return Changes(outcomes, latest if latest is not None else now)
+
+
+def _groups(values: list[str], chars: int) -> list[list[str]]:
+    """``values`` in runs of at most ``chars`` characters (at least one value each)."""
+    groups: list[list[str]] = []
+    size = chars
+    for value in values:
+        if size + len(value) > chars:
+            groups.append([])
+            size = 0
+        groups[-1].append(value)
+        size += len(value) + 3  # quotes and a comma
+    return groups
 
 
 def _fields(update: ScoreUpdate) -> dict[str, Any]:

@@ -272,3 +272,26 @@ def test_settings_with_a_token_or_a_login_give_a_connector() -> None:
     login = {"SALESFORCE_USERNAME": "u", "SALESFORCE_PASSWORD": "p"}
     login |= {"SALESFORCE_SECURITY_TOKEN": "s", "SALESFORCE_DOMAIN": "test"}
     assert salesforce_from_settings(load_settings(login), Crm()) is not None
+
+
+async def test_emails_are_quoted_in_soql_and_long_lists_split(
+    fake: FakeSalesforce, sf: SalesforceConnector
+) -> None:
+    quoted = fake.add_lead("o'neil@example.com")
+    many = [update(f"L{i}", f"{'x' * 60}{i}@example.com") for i in range(200)]
+    result = await sf.write_scores([update("Q", "O'Neil@example.com"), *many])
+    assert [w.record_id for w in result.written] == [quoted]
+    assert len(result.refused) == 200
+    queries = fake.calls_to("GET", "/query")
+    assert len(queries) == 3  # 201 e-mails of ~75 characters: 6,000 characters a query
+    assert all(len(q.query["q"]) < 6200 for q in queries)
+
+
+async def test_more_than_200_records_go_in_two_collections_requests(
+    fake: FakeSalesforce, sf: SalesforceConnector
+) -> None:
+    ids = [fake.add_lead(f"p{i}@example.com") for i in range(201)]
+    result = await sf.write_scores([update(f"L{i}", None, lead) for i, lead in enumerate(ids)])
+    assert len(result.written) == 201
+    patches = fake.calls_to("PATCH", "/composite/sobjects")
+    assert [len(p.body["records"]) for p in patches] == [200, 1]
