@@ -107,7 +107,17 @@ def hubspot_client(token: str, api_url: str | None = None) -> Client:
         "access_token": token,
         # Read HubSpot's answers leniently: a field it leaves out is None, not a crash.
         "client_side_validation": False,
-        "retry": Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0),
+        # A 429 or 503 with Retry-After must come back to the syncer, which pauses this CRM
+        # for that long: urllib3 would otherwise retry it itself, or give up without it.
+        "retry": Retry(
+            total=2,
+            connect=2,
+            read=0,
+            status=0,
+            other=0,
+            redirect=0,
+            respect_retry_after_header=False,
+        ),
     }
     if api_url:
         config["host"] = api_url.rstrip("/")

@@ -1,0 +1,169 @@
+"""The CRM syncer against a fake HubSpot at the wire: batches, pace, outages, refusals, and
+a change that arrives while a write is under way."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.crm.hubspot import PROPERTIES, HubSpotConnector
+from bot.crm.sync import CrmSyncer, reasons_line
+from bot.ingest.pipeline import Pipeline
+from bot.models.live import ActiveModel
+from config.crm import HubSpotOutcomes
+from config.loader import LeadbotConfig
+from scoring import LeadState, score
+from storage.crm import LINKS
+from tests.bot.conftest import IDEAL, T0, events, identify, track
+from tests.fakes.hubspot_api import FakeHubSpot
+
+TOKEN = "pat-sync"
+
+
+@pytest.fixture
+async def hub() -> AsyncIterator[FakeHubSpot]:
+    async with FakeHubSpot(token=TOKEN) as fake:
+        for name, (label, kind, field_type, _) in PROPERTIES.items():
+            fake.define_property(name, label, kind, field_type, "leadbot")
+        yield fake
+
+
+@pytest.fixture
+def crm_config(config: LeadbotConfig) -> LeadbotConfig:
+    return dataclasses.replace(config, crm=dataclasses.replace(config.crm, targets=("hubspot",)))
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def syncer(engine: AsyncEngine, hub: FakeHubSpot, config: LeadbotConfig, clock: Clock) -> CrmSyncer:
+    connector = HubSpotConnector(TOKEN, HubSpotOutcomes(), api_url=hub.url, timeout=2.0)
+    return CrmSyncer(engine, [connector], ActiveModel(config.model), clock=clock)
+
+
+async def leads(engine: AsyncEngine, config: LeadbotConfig, n: int) -> None:
+    calls = [identify(f"u{i}", T0, **(IDEAL | {"email": f"p{i}@acme.example"})) for i in range(n)]
+    async with Pipeline(engine, config) as pipeline:
+        await pipeline.ingest(events(*calls), now=T0)
+
+
+async def dirty_count(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(LINKS.c.dirty_at))).all()
+    return sum(1 for (at,) in rows if at is not None)
+
+
+async def test_changed_leads_are_written_in_batches_of_100_at_a_pace(
+    engine: AsyncEngine, hub: FakeHubSpot, crm_config: LeadbotConfig
+) -> None:
+    await leads(engine, crm_config, 150)
+    sync = syncer(engine, hub, crm_config, Clock(T0 + 60))
+    started = time.monotonic()
+    assert await sync.run_once() == 150
+    upserts = hub.requests_to("POST", "/crm/v3/objects/contacts/batch/upsert")
+    assert [len(r.json["inputs"]) for r in upserts] == [100, 50]
+    assert time.monotonic() - started >= 0.1  # HubSpot's 100 requests per 10 s
+    assert len(hub.contacts) == 150
+    assert await dirty_count(engine) == 0
+    assert await sync.run_once() == 0  # nothing changed since: nothing sent
+    assert len(hub.requests_to("POST", "/crm/v3/objects/contacts/batch/upsert")) == 2
+
+
+async def test_the_score_sent_is_the_score_now_with_its_reasons(
+    engine: AsyncEngine, hub: FakeHubSpot, crm_config: LeadbotConfig
+) -> None:
+    async with Pipeline(engine, crm_config) as pipeline:
+        calls = events(identify("u1", T0, **IDEAL), track("u1", "Demo Requested", T0 + 1))
+        await pipeline.ingest(calls, now=T0 + 1)
+    later = T0 + 7 * 86400  # a week on: the demo request has decayed
+    await syncer(engine, hub, crm_config, Clock(later)).run_once()
+    contact = hub.contact_by_email(IDEAL["email"])
+    assert contact is not None
+    async with engine.connect() as conn:
+        state = (await conn.execute(select(LINKS.c.record_url))).scalar_one()
+    assert state is not None
+    assert contact.id in state
+    expected = score(
+        LeadState.from_dict(await _state(engine, "u1")), crm_config.model, later
+    )  # fmt: skip
+    assert float(contact.properties["leadbot_score"]) == pytest.approx(expected.total, abs=0.05)
+    assert contact.properties["leadbot_band"] == str(expected.band)
+    assert contact.properties["leadbot_reasons"] == reasons_line(expected, 3)
+
+
+async def _state(engine: AsyncEngine, lead_id: str) -> dict:  # type: ignore[type-arg]
+    from storage.ingest import LEADS
+
+    async with engine.connect() as conn:
+        query = select(LEADS.c.state).where(LEADS.c.id == lead_id)
+        return dict((await conn.execute(query)).scalar_one())
+
+
+async def test_an_outage_only_delays_and_retry_after_is_honoured(
+    engine: AsyncEngine, hub: FakeHubSpot, crm_config: LeadbotConfig
+) -> None:
+    await leads(engine, crm_config, 3)
+    clock = Clock(T0 + 60)
+    sync = syncer(engine, hub, crm_config, clock)
+    hub.fail_next(429, 1, retry_after=30)
+    assert await sync.run_once() == 0
+    assert await dirty_count(engine) == 3
+    asked = len(hub.requests)
+    clock.now += 10  # within Retry-After: the syncer does not ask again
+    assert await sync.run_once() == 0
+    assert len(hub.requests) == asked
+    clock.now += 25
+    hub.fail_next(500, 1)
+    assert await sync.run_once() == 0  # a 5xx, the second failure in a row: 15 s
+    clock.now += 10
+    assert await sync.run_once() == 0
+    clock.now += 6
+    assert await sync.run_once() == 3
+    assert await dirty_count(engine) == 0
+
+
+async def test_a_record_refused_alone_waits_and_the_others_are_written(
+    engine: AsyncEngine, hub: FakeHubSpot, crm_config: LeadbotConfig
+) -> None:
+    calls = [identify("ok", T0, **IDEAL), identify("bad", T0, **(IDEAL | {"email": "x@bad"}))]
+    async with Pipeline(engine, crm_config) as pipeline:
+        await pipeline.ingest(events(*calls), now=T0)
+    clock = Clock(T0 + 60)
+    sync = syncer(engine, hub, crm_config, clock)
+    assert await sync.run_once() == 1
+    async with engine.connect() as conn:
+        rows = {r.lead_id: r for r in (await conn.execute(select(LINKS))).all()}
+    assert rows["ok"].dirty_at is None
+    assert rows["bad"].dirty_at is not None  # kept: the next change of the lead retries it
+    assert rows["bad"].last_error
+    assert rows["bad"].next_at.timestamp() == pytest.approx(T0 + 60 + 86400)
+
+
+async def test_a_change_during_a_write_is_written_after_it(
+    engine: AsyncEngine, hub: FakeHubSpot, crm_config: LeadbotConfig
+) -> None:
+    await leads(engine, crm_config, 1)
+    clock = Clock(T0 + 60)
+    sync = syncer(engine, hub, crm_config, clock)
+    hub.hang_next(0.5)  # the write is slow; meanwhile the lead changes
+    write = asyncio.create_task(sync.run_once())
+    await asyncio.sleep(0.2)
+    async with Pipeline(engine, crm_config) as pipeline:
+        await pipeline.ingest(events(track("u0", "Demo Requested", T0 + 61)), now=T0 + 61)
+    clock.now = T0 + 62
+    assert await write == 2  # the slow write cleared nothing it had not read: sent again
+    upserts = hub.requests_to("POST", "/crm/v3/objects/contacts/batch/upsert")
+    first, second = (float(r.json["inputs"][0]["properties"]["leadbot_score"]) for r in upserts)
+    assert second == pytest.approx(first + 30, abs=1.0)  # with the demo request
+    assert await dirty_count(engine) == 0
