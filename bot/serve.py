@@ -62,6 +62,12 @@ def serve(
         log.log(level, line)
     webhooks, sdks = _webhook_auth(settings, app[VERIFIER] is None), _sdk_auth(app[WRITE_KEYS])
     log.info("events: POST /webhooks/events (%s); SDKs: POST /v1/batch (%s)", webhooks, sdks)
+    crms = [name for name, on in (
+        ("HubSpot", settings.hubspot_access_token is not None),
+        ("Salesforce", bool(settings.salesforce_instance_url or settings.salesforce_username)),
+    ) if on]  # fmt: skip
+    if crms:
+        log.info("scores are written to %s; its outcomes come back as labels", " and ".join(crms))
     if app[VERIFIER] is None:
         log.warning(INSECURE_WARNING)
     if app[WRITE_KEYS] is None:
