@@ -40,6 +40,7 @@ from bot.admin.checks import (
     reason,
     warn,
 )
+from bot.crm.doctor import check_crm
 from config.errors import ConfigError
 from config.loader import DEFAULT_PATH, check_config, load_config
 from config.settings import load_settings
@@ -360,7 +361,7 @@ CORE_CHECKS: Checks = (
     ("webhooks", check_webhooks),
     ("write keys", check_write_keys),
 )
-LAST_CHECKS: Checks = (("outbox", check_outbox),)
+LAST_CHECKS: Checks = (("crm", check_crm), ("outbox", check_outbox))
 
 
 @dataclass(frozen=True)
