@@ -41,6 +41,7 @@ POLL_SECONDS = 1.0  # how often due rows are looked for when nothing woke the sy
 LEASE_SECONDS = 120.0  # a claimed row is this replica's until then (a crash frees it)
 REFUSED_RETRY = 24 * 3600.0  # a record the CRM refused alone: again in a day, or on change
 BACKOFF = (5.0, 15.0, 60.0, 300.0, 900.0)  # after failures in a row, without Retry-After
+USAGE_EVERY = 3600.0  # seconds between two log lines of a CRM's API usage
 PAUSE_REFUSED = 300.0  # a CRM refusing every request (a bad token): look again after this
 
 
@@ -53,6 +54,7 @@ class _Lane:
     paused_until: float = 0.0
     failures: int = 0
     written: int = 0
+    usage_logged: float = float("-inf")  # monotonic time the API usage was last logged
 
 
 @dataclass
@@ -162,6 +164,10 @@ class CrmSyncer:
             log.warning("%s refused %d record(s); first: lead %s: %s", lane.connector.name,
                         len(result.refused), first[0], first[1])  # fmt: skip
         lane.written += len(written)
+        usage = lane.connector.usage()
+        if usage and time.monotonic() - lane.usage_logged >= USAGE_EVERY:
+            log.info("%s: %d score(s) written since the start; %s", name, lane.written, usage)
+            lane.usage_logged = time.monotonic()
         if lane.failures:
             log.warning("%s writes work again (after %d failure(s))", lane.connector.name,
                         lane.failures)  # fmt: skip
