@@ -167,3 +167,36 @@ async def test_a_change_during_a_write_is_written_after_it(
     first, second = (float(r.json["inputs"][0]["properties"]["leadbot_score"]) for r in upserts)
     assert second == pytest.approx(first + 30, abs=1.0)  # with the demo request
     assert await dirty_count(engine) == 0
+
+
+async def test_both_crms_get_the_score_and_salesforce_skips_a_lead_it_lacks(
+    engine: AsyncEngine, hub: FakeHubSpot, config: LeadbotConfig
+) -> None:
+    from bot.crm.salesforce import SalesforceConnector
+    from config.crm import SalesforceOutcomes
+    from tests.fakes.salesforce_api import FakeSalesforce
+
+    both = dataclasses.replace(
+        config, crm=dataclasses.replace(config.crm, targets=("hubspot", "salesforce"))
+    )
+    await leads(engine, both, 2)
+    async with FakeSalesforce() as sfdc:
+        known = sfdc.add_lead("p0@acme.example")
+        salesforce = SalesforceConnector(
+            outcomes=SalesforceOutcomes(), instance_url=sfdc.url, access_token=sfdc.token,
+            verify=sfdc.ca_file, timeout=2.0,
+        )  # fmt: skip
+        hubspot = HubSpotConnector(TOKEN, HubSpotOutcomes(), api_url=hub.url, timeout=2.0)
+        try:
+            sync = CrmSyncer(engine, [hubspot, salesforce], ActiveModel(both.model),
+                             clock=Clock(T0 + 60))  # fmt: skip
+            assert await sync.run_once() == 3  # two HubSpot contacts, one Salesforce Lead
+        finally:
+            salesforce.close()
+        assert float(sfdc.lead(known)["Leadbot_Score__c"]) > 0
+        assert len(hub.contacts) == 2
+    async with engine.connect() as conn:
+        rows = {(r.lead_id, r.crm): r for r in (await conn.execute(select(LINKS))).all()}
+    assert rows[("u0", "salesforce")].record_url.endswith(f"/lightning/r/Lead/{known}/view")
+    assert rows[("u1", "salesforce")].dirty_at is not None  # no such Lead: waits, not dropped
+    assert "no Lead" in rows[("u1", "salesforce")].last_error
