@@ -3,14 +3,12 @@ the token, or scores have waited too long; the token never shows."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import insert
 
 from bot.admin.doctor import run_checks
-from bot.crm.hubspot import PROPERTIES
 from bot.ingest.signatures import generate_secret
 from storage.crm import LINKS
 from storage.engine import create_engine
@@ -22,11 +20,8 @@ NOW = 1_790_000_000.0
 
 
 @pytest.fixture
-async def hub() -> AsyncIterator[FakeHubSpot]:
-    async with FakeHubSpot(token=TOKEN) as fake:
-        for name, (label, kind, field_type, _) in PROPERTIES.items():
-            fake.define_property(name, label, kind, field_type, "leadbot")
-        yield fake
+def hubspot_token() -> str:
+    return TOKEN  # the fake HubSpot (tests/bot/crm/conftest.py) takes this one
 
 
 def environ(tmp: Path, hub: FakeHubSpot, token: str = TOKEN) -> dict[str, str]:

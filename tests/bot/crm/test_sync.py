@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.crm.hubspot import PROPERTIES, HubSpotConnector
+from bot.crm.hubspot import HubSpotConnector
 from bot.crm.sync import CrmSyncer, reasons_line
 from bot.ingest.pipeline import Pipeline
 from bot.models.live import ActiveModel
@@ -27,11 +26,8 @@ TOKEN = "pat-sync"
 
 
 @pytest.fixture
-async def hub() -> AsyncIterator[FakeHubSpot]:
-    async with FakeHubSpot(token=TOKEN) as fake:
-        for name, (label, kind, field_type, _) in PROPERTIES.items():
-            fake.define_property(name, label, kind, field_type, "leadbot")
-        yield fake
+def hubspot_token() -> str:
+    return TOKEN  # the fake HubSpot (tests/bot/crm/conftest.py) takes this one
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ import orjson
 import pytest
 from aiohttp import ClientSession
 
-from bot.crm.hubspot import PROPERTIES
 from bot.ingest.signatures import generate_secret, sign
 from tests.fakes.hubspot_api import FakeHubSpot
 from tests.live_server import LiveServer
@@ -31,11 +29,8 @@ WAIT = 30.0  # seconds a score may take to reach the fake
 
 
 @pytest.fixture
-async def hub() -> AsyncIterator[FakeHubSpot]:
-    async with FakeHubSpot(token=TOKEN) as fake:
-        for name, (label, kind, field_type, _) in PROPERTIES.items():
-            fake.define_property(name, label, kind, field_type, "leadbot")
-        yield fake
+def hubspot_token() -> str:
+    return TOKEN  # the fake HubSpot (tests/bot/crm/conftest.py) takes this one
 
 
 def env_for(tmp: Path, hub: FakeHubSpot) -> dict[str, str]:
