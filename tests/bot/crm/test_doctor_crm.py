@@ -32,7 +32,9 @@ def environ(tmp: Path, hub: FakeHubSpot, token: str = TOKEN) -> dict[str, str]:
 
 async def crm_lines(env: dict[str, str]) -> list[tuple[str, str, str]]:
     checks = await run_checks(env, now=NOW)
-    lines = [(c.name, c.status, c.detail) for c in checks if c.name.startswith("crm")]
+    lines: list[tuple[str, str, str]] = [
+        (c.name, c.status, c.detail) for c in checks if c.name.startswith("crm")
+    ]
     assert all(TOKEN not in c.detail + c.fix for c in checks)
     return lines
 
