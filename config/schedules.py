@@ -1,6 +1,6 @@
 """The ``schedules``, ``sla``, ``decay`` and ``retention`` sections: when the bot's periodic
 jobs run, when an unclaimed hot lead is followed up, whether a lead cooling down is
-announced, and how long delivered messages are kept.
+announced, and how long delivered messages and raw event payloads are kept.
 
 ```yaml
 schedules:                     # optional; without it: sla every 15 minutes, decay and
@@ -25,6 +25,8 @@ decay:
   cooling_notice: true         # post "cooling down" in the alert's thread
 retention:
   sent_outbox_days: 30         # delivered messages kept this long (chat request keys: a day)
+  event_payload_days: 180      # raw event payloads kept this long; null: forever (the event
+                               # rows stay: duplicates, counts and scores are unchanged)
 ```
 
 Weekdays follow crontab (0 and 7 are Sunday, 1 is Monday), not APScheduler 3's own
@@ -252,9 +254,12 @@ class DecaySpec(Strict):
 
 class RetentionSpec(Strict):
     sent_outbox_days: Annotated[float, Field(gt=0)] = 30.0
+    event_payload_days: Annotated[float, Field(gt=0)] | None = 180.0
 
     def to_retention(self) -> Retention:
-        return Retention(sent_outbox_days=self.sent_outbox_days)
+        return Retention(
+            sent_outbox_days=self.sent_outbox_days, event_payload_days=self.event_payload_days
+        )
 
 
 @dataclass(frozen=True)
@@ -289,6 +294,7 @@ class Decay:
 @dataclass(frozen=True)
 class Retention:
     sent_outbox_days: float = 30.0
+    event_payload_days: float | None = 180.0  # None: payloads are kept forever
 
 
 RETENTION = Schedule(job="retention", cron="23 * * * *")

@@ -4,7 +4,10 @@ is kept and why).
 - chat request keys (``handled_requests``) older than a day: Slack and Teams retry within
   minutes, so a day of keys still answers every retry once;
 - delivered outbox rows older than ``retention.sent_outbox_days`` (30 by default): a digest
-  row alone carries a base64 PNG. Pending, sending and dead rows are never touched.
+  row alone carries a base64 PNG. Pending, sending and dead rows are never touched;
+- raw event payloads received more than ``retention.event_payload_days`` ago (180 by
+  default; null keeps them forever): the event rows stay (duplicates, counts, history), the
+  payload becomes ``{}``, ``PAYLOAD_BATCH`` events per transaction.
 
 It runs off the event loop, a batch per transaction, as the scheduler's ``retention`` job
 (hourly by default; the slot is claimed once across replicas).
@@ -22,7 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.loader import LeadbotConfig
 from storage import offloop
-from storage.retention import BATCH, prune_handled_requests, prune_sent_outbox
+from storage.retention import (
+    BATCH,
+    first_unpruned_event,
+    prune_event_payloads,
+    prune_handled_requests,
+    prune_sent_outbox,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +42,46 @@ KEEP_HANDLED_REQUESTS = timedelta(days=1)
 class Pruned:
     handled_requests: int
     outbox: int
+    event_payloads: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"{self.handled_requests} request keys, {self.outbox} sent messages, "
+            f"{self.event_payloads} event payloads pruned"
+        )
 
 
 async def retention_sweep(engine: AsyncEngine, *, config: LeadbotConfig, now: float) -> Pruned:
-    """Prune request keys older than a day and outbox rows sent more than
-    ``retention.sent_outbox_days`` before ``now`` (unix seconds)."""
+    """Prune request keys older than a day, outbox rows sent more than
+    ``retention.sent_outbox_days`` and event payloads received more than
+    ``retention.event_payload_days`` before ``now`` (unix seconds)."""
     moment = datetime.fromtimestamp(now, UTC)
     outbox_before = moment - timedelta(days=config.retention.sent_outbox_days)
+    payload_days = config.retention.event_payload_days
     async with offloop.Worker(engine) as worker:
         handled = await _drain(worker, prune_handled_requests, moment - KEEP_HANDLED_REQUESTS)
         outbox = await _drain(worker, prune_sent_outbox, outbox_before)
-    log.info("retention: %d request keys, %d sent outbox rows pruned", handled, outbox)
-    return Pruned(handled, outbox)
+        payloads = 0
+        if payload_days is not None:
+            payloads = await prune_payloads(worker, moment - timedelta(days=payload_days))
+    pruned = Pruned(handled, outbox, payloads)
+    log.info("retention: %s", pruned.summary())
+    return pruned
+
+
+async def prune_payloads(worker: offloop.Worker, before: datetime) -> int:
+    """Empty the payloads of events received before ``before``, a batch per transaction
+    (each commit lets the ingest writer in), from where the last run stopped."""
+    start = await worker.read(first_unpruned_event)
+    total = 0
+    while start is not None:
+        emptied, start = await worker.write(_payload_batch, start, before)
+        total += emptied
+    return total
+
+
+def _payload_batch(conn: Connection, start: int, before: datetime) -> tuple[int, int | None]:
+    return prune_event_payloads(conn, start=start, before=before)
 
 
 async def _drain(worker: offloop.Worker, prune: Callable[..., int], before: datetime) -> int:

@@ -180,8 +180,7 @@ async def _work(
     if kind == "retention":
         from bot.jobs.retention import retention_sweep
 
-        pruned = await retention_sweep(engine, config=config, now=now)
-        return f"{pruned.handled_requests} request keys, {pruned.outbox} sent messages pruned"
+        return (await retention_sweep(engine, config=config, now=now)).summary()
     raise ValueError(f"unknown job kind {kind!r}")
 
 
