@@ -1,12 +1,19 @@
-"""The rescore's reads and bulk writes (``bot.models.rescore``): every lead at once, in
-driver SQL, inside the caller's transaction."""
+"""The rescore's reads and bulk writes (``bot.models.rescore``): the leads a chunk at a
+time, in driver SQL, inside the caller's transaction.
+
+Chunks are pages of a keyset scan (SQLite: ``rowid``, the table's own order, so a page is a
+sequential read; PostgreSQL: the primary key), so memory holds one page, never every lead,
+and the caller's updates between pages cannot move a row into a page already read (an
+update keeps a row's key). The state is read as its stored text on both databases: the
+caller decodes it once, and can tell two states apart by their text alone.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-from storage.rawsql import execute_many, placeholders, query
+from storage.rawsql import execute_many, is_postgres, placeholders, query
 
 # The columns a rescore may rewrite with ``set_columns``.
 COLUMNS = frozenset(
@@ -16,11 +23,11 @@ COLUMNS = frozenset(
 
 
 class RescoreRow(NamedTuple):
-    """A lead as a rescore reads it. ``state`` is the stored JSON (text or decoded, by
-    driver); ``alerted_at`` the driver's time value (``storage.rawsql.time_out`` reads it)."""
+    """A lead as a rescore reads it. ``state`` is the stored JSON text; ``alerted_at`` the
+    driver's time value (``storage.rawsql.time_out`` reads it)."""
 
     id: str
-    state: Any
+    state: str
     score: float
     band: str
     alerted_at: Any
@@ -29,14 +36,34 @@ class RescoreRow(NamedTuple):
     company: str | None
 
 
-_LEADS = (
-    "SELECT id, state, score, band, alerted_at, email, name, company FROM leads WHERE NOT anonymous"
+_SQLITE_PAGE = (
+    "SELECT rowid, id, state, score, band, alerted_at, email, name, company FROM leads "
+    "WHERE NOT anonymous AND rowid > ? ORDER BY rowid LIMIT ?"
+)
+_POSTGRES_PAGE = (
+    "SELECT id, id, state::text, score, band, alerted_at, email, name, company FROM leads "
+    "WHERE NOT anonymous AND id > $1 ORDER BY id LIMIT $2"
 )
 
 
+def lead_chunks(conn: Any, size: int) -> Iterator[list[RescoreRow]]:
+    """Every known (non-anonymous) lead, ``size`` at a time, in key order. Each page is
+    read when the previous one has been handed back, so writes in between are fine."""
+    postgres = is_postgres(conn)
+    sql, after = (_POSTGRES_PAGE, "") if postgres else (_SQLITE_PAGE, -1)
+    while True:
+        page = query(conn, sql, (after, size))
+        if not page:
+            return
+        after = page[-1][0]
+        yield [RescoreRow(*r[1:]) for r in page]
+        if len(page) < size:
+            return
+
+
 def leads_to_rescore(conn: Any) -> list[RescoreRow]:
-    """Every known (non-anonymous) lead."""
-    return [RescoreRow(*r) for r in query(conn, _LEADS)]
+    """Every known (non-anonymous) lead at once (for small tables and tests)."""
+    return [row for page in lead_chunks(conn, 10_000) for row in page]
 
 
 def set_columns(conn: Any, columns: Sequence[str], values: Sequence[Sequence[Any]]) -> None:

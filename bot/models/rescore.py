@@ -3,8 +3,17 @@ rescore may owe.
 
 A rescore replays no events: each lead's stored state already holds what the model needs
 (traits for the fit rules, ``(value, as_of)`` per intent rule, activity times), so the new
-scores are one feature matrix built with numpy and one matrix–vector product with the new
+scores are a feature matrix built with numpy and a matrix–vector product with the new
 points. A rescore alerts only as ``RescoreAlerts`` says.
+
+It streams: leads are read a chunk at a time (``storage.rescores.lead_chunks``), and each
+chunk goes through the whole pipeline (decode the state JSON, features, scores, bulk
+updates, history, CRM touch, alerts) before the next is read, so memory holds one chunk,
+whatever the number of leads, and the work stays in one transaction. States are decoded into
+plain dicts; a ``LeadState`` is built only for a lead whose stored state must be rewritten
+(its fit set changed) or who is owed an alert. Percentile bands need every total before
+any band: then a first pass works the totals out (keeping only 25 bytes a lead) and the
+second reuses them.
 
 It rewrites every lead's score, alert time and (when a fit rule changed) state, so on
 PostgreSQL it first takes the ingest gate exclusively (``storage.locks``): every replica's
@@ -14,7 +23,7 @@ score with the model it activated. Ingest pauses for the rescore; nothing is los
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +44,14 @@ from storage import locks
 from storage.crm import touch_linked
 from storage.ingest import add_history, enqueue
 from storage.rawsql import time_encoder, time_out
-from storage.rescores import RescoreRow, leads_to_rescore, set_columns
+from storage.rescores import RescoreRow, lead_chunks, set_columns
+
+# Leads a chunk: large enough that per-statement costs vanish, small enough that a chunk's
+# rows and decoded states stay a few tens of MB.
+CHUNK = 10_000
+
+_SCORE_COLUMNS = ("score", "fit", "intent", "band", "grade", "engagement", "probability",
+                  "scored_at")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,67 @@ class Rescored:
 
 
 @dataclass(frozen=True)
+class Known:
+    """Fit and intent points of stored states already worked out for one model at one
+    ``now``, and whether the state's fit set changes: 25 bytes a lead, in numpy arrays
+    sorted by the state's key (Python's 64-bit hash of its stored JSON text). Points depend
+    on nothing but the state, so a lead whose stored text is the same as when it was worked
+    out reuses them; one whose text changed (written since) misses and is worked out again."""
+
+    keys: np.ndarray
+    fit: np.ndarray
+    intent: np.ndarray
+    changed: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.keys.size)
+
+    @staticmethod
+    def of(parts: Sequence[_Worked]) -> Known:
+        keys = np.concatenate([p.keys for p in parts]) if parts else np.zeros(0, np.int64)
+        order = np.argsort(keys, kind="stable")
+
+        def column(name: str, dtype: Any) -> np.ndarray:
+            if not parts:
+                return np.zeros(0, dtype)
+            return np.concatenate([getattr(p, name) for p in parts])[order]
+
+        return Known(keys[order], column("fit", float), column("intent", float),
+                     column("changed", bool))  # fmt: skip
+
+    def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(found, where) for each key."""
+        if not self.keys.size:
+            return np.zeros(keys.size, bool), np.zeros(keys.size, np.intp)
+        where = np.minimum(np.searchsorted(self.keys, keys), self.keys.size - 1)
+        return self.keys[where] == keys, where
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """The costly part of a rescore, done before its transaction (``prepare``): every lead's
+    points under ``model`` at ``now``, by stored state. ``rescore`` reuses a lead's work when
+    its state is still the same, so a write transaction holds the lock only for what changed
+    since, and the writes."""
+
+    model: Model
+    now: float
+    leads: Known
+
+
+@dataclass
+class _Worked:
+    """A chunk's leads worked out: state keys, points, whether the fit set changed; for the
+    leads decoded here, their state dict and new fit set (by index in the chunk)."""
+
+    keys: np.ndarray
+    fit: np.ndarray
+    intent: np.ndarray
+    changed: np.ndarray
+    decoded: dict[int, tuple[dict[str, Any], frozenset[str]]]
+
+
+@dataclass(frozen=True)
 class _Scores:
     total: np.ndarray
     fit: np.ndarray
@@ -64,29 +141,18 @@ class _Scores:
     edges: Thresholds
 
 
-@dataclass(frozen=True)
-class Ahead:
-    """The costly part of a rescore, done before its transaction (``prepare``): per lead
-    id, the row as read, its state refitted to ``model``, whether its fit set changed, and
-    its fit and intent points at ``now``. ``rescore`` reuses a lead's work when its row is
-    still the same, so a write transaction holds the lock only for what changed since."""
-
-    model: Model
-    now: float
-    leads: dict[str, tuple[RescoreRow, LeadState, bool, float, float]]
-
-
 def prepare(
-    conn: Connection, *, model: Model, now: float, only: Callable[[str], bool] | None = None
+    conn: Connection,
+    *,
+    model: Model,
+    now: float,
+    only: Callable[[str], bool] | None = None,
+    chunk: int = CHUNK,
 ) -> Ahead:
-    """Read every lead ``rescore`` would and do its per-lead work (no write, no lock)."""
-    rows = _read(conn, only)
-    states, changed, fit, intent = _compute(rows, model, now)
-    leads = {
-        row[0]: (row, states[i], i in changed, float(fit[i]), float(intent[i]))
-        for i, row in enumerate(rows)
-    }
-    return Ahead(model, now, leads)
+    """Work out every lead ``rescore`` would (no write, no lock), a chunk at a time."""
+    plan = _Plan.of(model)
+    parts = [_work(rows, _EMPTY, plan, now, keep=False) for rows in _pages(conn, only, chunk)]
+    return Ahead(model, now, Known.of(parts))
 
 
 def rescore(
@@ -99,153 +165,281 @@ def rescore(
     alerts: RescoreAlerts | None = None,
     only: Callable[[str], bool] | None = None,
     ahead: Ahead | None = None,
+    chunk: int = CHUNK,
 ) -> Rescored:
     """Rescore every non-anonymous lead (those whose id ``only`` accepts, when given) with
-    ``model`` at ``now``: one feature matrix, one product with the points, bulk updates,
+    ``model`` at ``now``, ``chunk`` leads at a time: features, points, bulk updates,
     history with ``cause``, and the alerts ``alerts`` owes (none when it is None). With
-    ``ahead`` (``prepare`` for the same model and ``now``), only leads whose row changed
-    since are worked out again."""
+    ``ahead`` (``prepare`` for the same model and ``now``), only leads whose stored state
+    changed since are worked out again."""
     locks.enter(conn, alone=True)
-    rows = _read(conn, only)
-    if not rows:
-        return Rescored(0, 0, 0)
-    ids = [r[0] for r in rows]
-    states, changed, fit, intent = _reuse(rows, model, now, ahead)
-    new = _bands(model, fit, intent)
+    plan = _Plan.of(model)
+    fresh = ahead is not None and ahead.now == now and ahead.model == model
+    known = ahead.leads if ahead is not None and fresh else _EMPTY
+    if model.bands.uses_percentiles:
+        parts = [_work(rows, known, plan, now, keep=False) for rows in _pages(conn, only, chunk)]
+        known = Known.of(parts)
+        if not len(known):
+            return Rescored(0, 0, 0)
+        edges = resolve_thresholds(model.bands, (known.fit + known.intent).tolist())
+    else:
+        edges = default_thresholds(model.bands)
+    leads = history = sent = 0
+    for rows in _pages(conn, only, chunk):
+        worked = _work(rows, known, plan, now, keep=True)
+        new = _bands(worked.fit, worked.intent, edges)
+        history += _write(conn, rows, worked, new, model, now, history_delta, cause)
+        if alerts is not None:
+            sent += _alert(conn, rows, worked, new, model, now, cause, alerts)
+        leads += len(rows)
+    return Rescored(leads, history, sent)
+
+
+_EMPTY = Known.of([])
+
+
+def _pages(
+    conn: Connection, only: Callable[[str], bool] | None, chunk: int
+) -> Iterator[list[RescoreRow]]:
+    for rows in lead_chunks(conn, chunk):
+        kept = rows if only is None else [r for r in rows if only(r.id)]
+        if kept:
+            yield kept
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a model's feature matrix needs, worked out once per rescore."""
+
+    model: Model
+    column: Mapping[str, int]
+    intent_column: Mapping[str, int]
+    is_fit: np.ndarray
+    points: np.ndarray
+    half_life: np.ndarray
+    cap: np.ndarray
+    no_traits_fit: frozenset[str]
+
+    @staticmethod
+    def of(model: Model) -> _Plan:
+        rules = model.rules
+        return _Plan(
+            model=model,
+            column={r.id: j for j, r in enumerate(rules)},
+            intent_column={r.id: j for j, r in enumerate(rules) if r.kind is RuleKind.INTENT},
+            is_fit=np.array([r.kind is RuleKind.FIT for r in rules], dtype=bool),
+            points=np.array([r.points for r in rules], dtype=float),
+            half_life=np.array([r.half_life_seconds or np.inf for r in rules]),
+            cap=np.array([np.inf if r.cap is None else r.cap for r in rules]),
+            no_traits_fit=_fit_set(model, {}),
+        )
+
+
+def _fit_set(model: Model, traits: Mapping[str, Any]) -> frozenset[str]:
+    """``LeadState.refit``'s fit set for these traits."""
+    return frozenset(r.id for r in model.fit_rules if all(c.matches(traits) for c in r.conditions))
+
+
+def _work(
+    rows: Sequence[RescoreRow], known: Known, plan: _Plan, now: float, *, keep: bool
+) -> _Worked:
+    """Points for a chunk: from ``known`` where the stored state is the same, else worked
+    out from the decoded state. With ``keep``, leads whose fit set changes are decoded even
+    when known (their new state must be written), and decoded states are kept."""
+    keys = np.fromiter((hash(r.state) for r in rows), dtype=np.int64, count=len(rows))
+    found, where = known.find(keys)
+    changed = found & known.changed[where] if len(known) else np.zeros(len(rows), bool)
+    fit = np.where(found, known.fit[where] if len(known) else 0.0, 0.0)
+    intent = np.where(found, known.intent[where] if len(known) else 0.0, 0.0)
+    again = np.flatnonzero(~found | changed) if keep else np.flatnonzero(~found)
+    decoded: dict[int, tuple[dict[str, Any], frozenset[str]]] = {}
+    if again.size:
+        states = [orjson.loads(rows[i].state) for i in again]
+        fits = [_refit(s, plan) for s in states]
+        fit[again], intent[again] = _points(states, fits, plan, now)
+        changed[again] = [
+            f != frozenset(s.get("fit") or ()) for s, f in zip(states, fits, strict=True)
+        ]
+        if keep:
+            decoded = {int(i): (s, f) for i, s, f in zip(again, states, fits, strict=True)}
+    return _Worked(keys, fit, intent, changed, decoded)
+
+
+def _refit(state: Mapping[str, Any], plan: _Plan) -> frozenset[str]:
+    traits = state.get("traits")
+    return _fit_set(plan.model, traits) if traits else plan.no_traits_fit
+
+
+def _points(
+    states: Sequence[Mapping[str, Any]], fits: Sequence[Iterable[str]], plan: _Plan, now: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit and intent points of decoded states (``fits``: their refitted fit sets)."""
+    column, intent_column = plan.column, plan.intent_column
+    fit_cells: list[tuple[int, int]] = []
+    cells: list[tuple[int, int, float, float]] = []
+    since = np.full(len(states), np.nan)
+    for i, (state, fit) in enumerate(zip(states, fits, strict=True)):
+        fit_cells += [(i, column[rid]) for rid in fit]
+        for rid, counted in (state.get("intent") or {}).items():
+            j = intent_column.get(rid)
+            if j is not None:
+                cells.append((i, j, float(counted[0]), float(counted[1])))
+        active, first = state.get("active_at"), state.get("first_seen")
+        if active is not None:
+            since[i] = active
+        elif first is not None:
+            since[i] = first or np.nan  # as LeadState: a first_seen of 0.0 counts as none
+    X = _matrix(len(states), fit_cells, cells, since, plan, now)
+    return X[:, plan.is_fit] @ plan.points[plan.is_fit], X[:, ~plan.is_fit] @ plan.points[
+        ~plan.is_fit
+    ]
+
+
+def _matrix(
+    n: int,
+    fit_cells: Sequence[tuple[int, int]],
+    intent_cells: Sequence[tuple[int, int, float, float]],
+    since: np.ndarray,
+    plan: _Plan,
+    now: float,
+) -> np.ndarray:
+    """``(leads, rules)``: ``scoring.engine.feature`` of every rule for every lead at ``now``."""
+    X = np.zeros((n, len(plan.model.rules)))
+    if fit_cells:
+        at = np.array(fit_cells, dtype=np.intp)
+        X[at[:, 0], at[:, 1]] = 1.0
+    if intent_cells:
+        cells = np.array(intent_cells)
+        rows, cols = cells[:, 0].astype(np.intp), cells[:, 1].astype(np.intp)
+        elapsed = np.maximum(0.0, now - cells[:, 3])
+        value = cells[:, 2] * np.power(2.0, -elapsed / plan.half_life[cols])
+        X[rows, cols] = np.minimum(plan.cap[cols], value)
+    with np.errstate(invalid="ignore"):
+        for rule in plan.model.inactivity_rules:
+            if rule.inactive_days is not None:
+                X[:, plan.column[rule.id]] = (now - since >= rule.inactive_days * DAY).astype(float)
+    return X
+
+
+def feature_matrix(states: Sequence[LeadState], model: Model, now: float) -> np.ndarray:
+    """``(leads, rules)``: ``scoring.engine.feature`` of every rule for every lead at
+    ``now``, vectorised by rule kind (fit sets must already be refitted)."""
+    plan = _Plan.of(model)
+    fit_cells = [(i, plan.column[rid]) for i, s in enumerate(states) for rid in s.fit]
+    cells = [
+        (i, j, c.value, c.as_of)
+        for i, s in enumerate(states)
+        for rid, c in s.intent.items()
+        if (j := plan.intent_column.get(rid)) is not None
+    ]
+    since = np.array(
+        [
+            s.active_at if s.active_at is not None else (s.first_seen or np.nan)
+            if s.first_seen is not None else np.nan
+            for s in states
+        ],
+        dtype=float,
+    )  # fmt: skip
+    return _matrix(len(states), fit_cells, cells, since, plan, now)
+
+
+def _bands(fit: np.ndarray, intent: np.ndarray, edges: Thresholds) -> _Scores:
+    total = fit + intent
+    band = np.where(total >= edges.hot, "hot", np.where(total >= edges.warm, "warm", "cold"))
+    return _Scores(total, fit, intent, band, edges)
+
+
+def _write(
+    conn: Connection,
+    rows: Sequence[RescoreRow],
+    worked: _Worked,
+    new: _Scores,
+    model: Model,
+    now: float,
+    history_delta: float,
+    cause: str,
+) -> int:
+    """A chunk's scores (and rewritten states), history rows and CRM touches; returns the
+    history rows written."""
     grade = _levels(model.grades, new.fit, "D")
     engagement = _levels(model.engagement, new.intent, 1)
     prob = sigmoid(model.intercept + new.total / model.points_per_logodds)
     time = time_encoder(conn)(now)
     values = [
         (float(new.total[i]), float(new.fit[i]), float(new.intent[i]), str(new.band[i]),
-         str(grade[i]), int(engagement[i]), float(prob[i]), time, ids[i])
-        for i in range(len(ids))
+         str(grade[i]), int(engagement[i]), float(prob[i]), time)
+        for i in range(len(rows))
     ]  # fmt: skip
-    columns = ("score", "fit", "intent", "band", "grade", "engagement", "probability")
-    set_columns(conn, (*columns, "scored_at"), values)
-    set_columns(conn, ("state",), [(_dump(states[i].to_dict()), ids[i]) for i in changed])
+    rewrite = np.flatnonzero(worked.changed)
+    set_columns(
+        conn, _SCORE_COLUMNS, [(*values[i], rows[i].id) for i in np.flatnonzero(~worked.changed)]
+    )
+    states = [_dump(_state(worked, rows, i, model).to_dict()) for i in rewrite]
+    rewritten = [(*values[i], text, rows[i].id) for i, text in zip(rewrite, states, strict=True)]
+    set_columns(conn, (*_SCORE_COLUMNS, "state"), rewritten)
     history = [
-        (ids[i], now, float(new.total[i]), str(new.band[i]), rows[i][2], rows[i][3], cause)
-        for i in range(len(ids))
-        if new.band[i] != rows[i][3] or abs(new.total[i] - rows[i][2]) >= history_delta
+        (r.id, now, float(new.total[i]), str(new.band[i]), r.score, r.band, cause)
+        for i, r in enumerate(rows)
+        if new.band[i] != r.band or abs(new.total[i] - r.score) >= history_delta
     ]
     add_history(conn, rows=history)
     touch_linked(conn, lead_ids=[h[0] for h in history], at=now)  # their CRM records too
-    sent = 0 if alerts is None else _alert(conn, rows, states, new, model, now, cause, alerts)
-    return Rescored(len(ids), len(history), sent)
+    return len(history)
 
 
-def _read(conn: Connection, only: Callable[[str], bool] | None) -> list[RescoreRow]:
-    rows = leads_to_rescore(conn)
-    return rows if only is None else [r for r in rows if only(r[0])]
-
-
-def _compute(
-    rows: Sequence[Sequence[Any]], model: Model, now: float
-) -> tuple[list[LeadState], list[int], np.ndarray, np.ndarray]:
-    """States refitted to ``model``, the indexes whose fit set changed, fit and intent."""
-    states = [LeadState.from_dict(_state(r[1])) for r in rows]
-    changed = _refit_states(states, model)
-    fit, intent = _points(states, model, now)
-    return states, changed, fit, intent
-
-
-def _reuse(
-    rows: Sequence[RescoreRow], model: Model, now: float, ahead: Ahead | None
-) -> tuple[list[LeadState], list[int], np.ndarray, np.ndarray]:
-    """``_compute`` for the rows ``ahead`` did not see as they are now; its work for the rest."""
-    if ahead is None or ahead.now != now or ahead.model != model:
-        return _compute(rows, model, now)
-    done = [ahead.leads.get(r[0]) for r in rows]
-    again = [i for i, (r, d) in enumerate(zip(rows, done, strict=True)) if d is None or d[0] != r]
-    states: list[LeadState] = [LeadState() if d is None else d[1] for d in done]
-    fit = np.array([0.0 if d is None else d[3] for d in done])
-    intent = np.array([0.0 if d is None else d[4] for d in done])
-    changed = {i for i, d in enumerate(done) if d is not None and d[2]} - set(again)
-    if again:
-        fresh, moved, fit_again, intent_again = _compute([rows[i] for i in again], model, now)
-        for k, i in enumerate(again):
-            states[i] = fresh[k]
-        fit[again], intent[again] = fit_again, intent_again
-        changed |= {again[k] for k in moved}
-    return states, sorted(changed), fit, intent
-
-
-def _points(states: Sequence[LeadState], model: Model, now: float) -> tuple[np.ndarray, np.ndarray]:
-    X = feature_matrix(states, model, now)
-    points = np.array([rule.points for rule in model.rules])
-    is_fit = np.array([rule.kind is RuleKind.FIT for rule in model.rules], dtype=bool)
-    return X[:, is_fit] @ points[is_fit], X[:, ~is_fit] @ points[~is_fit]
-
-
-def _bands(model: Model, fit: np.ndarray, intent: np.ndarray) -> _Scores:
-    """Totals, band edges (percentiles of every total, when the model uses them), bands."""
-    total = fit + intent
-    edges = (
-        resolve_thresholds(model.bands, total.tolist())
-        if model.bands.uses_percentiles
-        else default_thresholds(model.bands)
-    )
-    band = np.where(total >= edges.hot, "hot", np.where(total >= edges.warm, "warm", "cold"))
-    return _Scores(total, fit, intent, band, edges)
+def _state(worked: _Worked, rows: Sequence[RescoreRow], i: int, model: Model) -> LeadState:
+    """Lead ``i``'s state refitted to ``model``, as ``LeadState.refit`` leaves it."""
+    done = worked.decoded.get(i)
+    if done is None:
+        state = LeadState.from_dict(orjson.loads(rows[i].state))
+        state.refit(model)
+        return state
+    state = LeadState.from_dict(done[0])
+    state.fit = done[1]
+    return state
 
 
 def _alert(
     conn: Connection,
-    rows: Sequence[Sequence[Any]],
-    states: Sequence[LeadState],
+    rows: Sequence[RescoreRow],
+    worked: _Worked,
     new: _Scores,
     model: Model,
     now: float,
     cause: str,
     alerts: RescoreAlerts,
 ) -> int:
-    """Queue the alerts owed to leads the rescore turned hot; returns how many."""
+    """Queue the alerts owed to a chunk's leads the rescore turned hot; returns how many."""
     cooldown = alerts.policy.cooldown_hours * 3600
     outbox, alerted = [], []
-    for i, row in enumerate(rows):
-        if new.band[i] != "hot" or row[3] == "hot":
-            continue
-        last = time_out(row[4])
+    for i in np.flatnonzero((new.band == "hot") & np.array([r.band != "hot" for r in rows])):
+        row = rows[i]
+        last = time_out(row.alerted_at)
         if last is not None and not (alerts.policy.on_rescore and now - last >= cooldown):
             continue
-        lead = {"id": row[0], "email": row[5], "name": row[6], "company": row[7]}
-        explained = score(states[i], model, now, new.edges)
+        state = _state(worked, rows, int(i), model)
+        lead = {"id": row.id, "email": row.email, "name": row.name, "company": row.company}
+        explained = score(state, model, now, new.edges)
         payload = alert_payload(
-            lead=lead, traits=states[i].traits, score=explained,
+            lead=lead, traits=state.traits, score=explained,
             why=WhyNow("model", cause, now), now=now,
         )  # fmt: skip
         outbox += [
             {
-                "kind": Kind.ALERT, "lead_id": row[0], "destination": dest,
-                "dedupe_key": f"alert:{row[0]}:{int(now)}:{dest}"[:255], "payload": payload,
+                "kind": Kind.ALERT, "lead_id": row.id, "destination": dest,
+                "dedupe_key": f"alert:{row.id}:{int(now)}:{dest}"[:255], "payload": payload,
                 "status": "pending", "attempts": 0, "available_at": now, "created_at": now,
             }
-            for dest in alerts.router.destinations(states[i].traits)
+            for dest in alerts.router.destinations(state.traits)
         ]  # fmt: skip
-        alerted.append((time_encoder(conn)(now), row[0]))
+        alerted.append((time_encoder(conn)(now), row.id))
     set_columns(conn, ("alerted_at",), alerted)
     enqueue(conn, rows=outbox)
     return len(alerted)
 
 
-def _state(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else orjson.loads(value)
-
-
 def _dump(value: Any) -> str:
     return orjson.dumps(value).decode()
-
-
-def _refit_states(states: Sequence[LeadState], model: Model) -> list[int]:
-    """Re-evaluate fit rules with the new model; the indexes whose fit set changed."""
-    changed = []
-    for i, state in enumerate(states):
-        before = state.fit
-        state.refit(model)
-        if state.fit != before:
-            changed.append(i)
-    return changed
 
 
 def _levels(cutoffs: Sequence[tuple[Any, float]], points: np.ndarray, below: Any) -> np.ndarray:
@@ -254,49 +448,3 @@ def _levels(cutoffs: Sequence[tuple[Any, float]], points: np.ndarray, below: Any
     for level, least in reversed(cutoffs):
         out[points >= least] = level
     return out
-
-
-def feature_matrix(states: Sequence[LeadState], model: Model, now: float) -> np.ndarray:
-    """``(leads, rules)``: ``scoring.engine.feature`` of every rule for every lead at
-    ``now``, vectorised by rule kind (fit sets must already be refitted)."""
-    column = {rule.id: j for j, rule in enumerate(model.rules)}
-    X = np.zeros((len(states), len(model.rules)))
-    cells: list[tuple[int, int, float, float]] = []
-    for i, state in enumerate(states):
-        for rid in state.fit:
-            X[i, column[rid]] = 1.0
-        for rid, counted in state.intent.items():
-            j = column.get(rid)
-            if j is not None and model.rules[j].kind is RuleKind.INTENT:
-                cells.append((i, j, counted.value, counted.as_of))
-    if cells:
-        _fill_intent(X, np.array(cells), model, now)
-    _fill_inactivity(X, states, model, now, column)
-    return X
-
-
-def _fill_intent(X: np.ndarray, cells: np.ndarray, model: Model, now: float) -> None:
-    rows, cols = cells[:, 0].astype(int), cells[:, 1].astype(int)
-    half = np.array([r.half_life_seconds or np.inf for r in model.rules])[cols]
-    cap = np.array([np.inf if r.cap is None else r.cap for r in model.rules])[cols]
-    elapsed = np.maximum(0.0, now - cells[:, 3])
-    value = cells[:, 2] * np.power(2.0, -elapsed / half)
-    X[rows, cols] = np.minimum(cap, value)
-
-
-def _fill_inactivity(
-    X: np.ndarray, states: Sequence[LeadState], model: Model, now: float, column: dict[str, int]
-) -> None:
-    if not model.inactivity_rules:
-        return
-    since = np.array(
-        [
-            s.active_at if s.active_at is not None else (s.first_seen or np.nan)
-            if s.first_seen is not None else np.nan
-            for s in states
-        ]
-    )  # fmt: skip
-    with np.errstate(invalid="ignore"):
-        for rule in model.inactivity_rules:
-            if rule.inactive_days is not None:
-                X[:, column[rule.id]] = (now - since >= rule.inactive_days * DAY).astype(float)

@@ -1,68 +1,179 @@
-"""How long does activating a model version take with 100,000 leads on SQLite?
+"""How long does ``leadbot model import FILE --activate`` take over 200,000 leads, next to a
+raw sqlite3 floor on a copy of the same database, and how much memory does it need?
 
-Run on demand: ``python -m tests.bench.bench_rescore [leads]``. Lead rows with realistic
-states (traits, a few intent counts, activity times) are written directly, then
-``bot.models.versions.activate`` rescores them all in one transaction. The floor beside it is the
-same number of rows merely read back (``SELECT id, state``) in the same run.
+Run on demand: ``python -m tests.bench.bench_rescore [--leads N] [--runs R] [--base DB]``.
+
+1. **Real leads**: ``leadbot serve`` takes ~60,000 signed webhook events (the ingest bench's
+   workload, 100-event batches) from 5,000 userIds; the database it wrote is the base
+   (``--base DB`` keeps it there and reuses it on the next run).
+2. **Cloned in SQL** to ``--leads`` rows (``INSERT … SELECT`` with a suffixed id).
+3. Per run, on two fresh copies of that database:
+   - **floor**: plain ``sqlite3`` in one transaction: ``SELECT id, state``, decode every state
+     with orjson, ``UPDATE leads SET score = ? WHERE id = ?`` once per lead, commit;
+   - **leadbot**: ``leadbot model import FILE --activate`` as a subprocess (FILE: the active
+     model with every rule's points + 5 and, with ``--refit``, one fit rule's condition
+     changed so every lead's fit set is re-evaluated and its state rewritten), its wall
+     time and peak RSS (``os.wait4``'s ``ru_maxrss``).
+4. Prints each run and the medians: leadbot's time as a ratio to the floor's.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import random
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
+import aiohttp
+import orjson
 
-from bot.models.versions import activate, ensure_active
+from bot.ingest.signatures import generate_secret
 from config.loader import load_config
 from config.writer import model_yaml
-from storage import models as repo
-from storage.engine import create_engine
-from storage.ingest import upsert_leads
-from storage.migrate import upgrade
-from tests.bot.models.test_versions import NOW, _row, _state
+from scoring.model import Condition, Op
+from tests.bench.servers import leadbot_command, start_leadbot
+from tests.bench.workload import Workload
 
-MODEL = load_config().model
+REAL_LEADS = 5_000
+EVENTS = 60_000
+BATCH = 100
 
 
-async def run(n: int) -> None:
+async def _post_all(url: str, workload: Workload, batches: int) -> None:
+    """Sign and post ``batches`` bodies of ``BATCH`` events, 8 at a time."""
+    from bot.ingest.signatures import sign
+
+    bodies = list(workload.bodies(batches, batch=BATCH))
+    queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+    for item in enumerate(bodies):
+        queue.put_nowait(item)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            i, body = queue.get_nowait()
+            headers = sign(workload.secret, body, msg_id=f"rb-{i}", timestamp=int(time.time()))
+            async with session.post(url, data=body, headers=headers) as answer:
+                if answer.status >= 300:
+                    raise RuntimeError(f"batch {i}: HTTP {answer.status}: {await answer.text()}")
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(worker(session) for _ in range(8)))
+
+
+def build_base(path: Path, workdir: Path) -> None:
+    """5,000 leads the real way: signed webhooks into ``leadbot serve``."""
+    secret = generate_secret()
+    tmp = path.with_suffix(".building")
+    tmp.unlink(missing_ok=True)
+    with start_leadbot(secret, tmp, workdir) as server:
+        asyncio.run(_post_all(server.url, Workload(secret, users=REAL_LEADS), EVENTS // BATCH))
+        time.sleep(1.0)  # the writer's last group commits
+    shutil.move(tmp, path)
+
+
+def clone(base: Path, target: Path, leads: int) -> int:
+    """Copy ``base`` and clone its known leads in SQL up to ``leads`` rows; the count."""
+    shutil.copy(base, target)
+    db = sqlite3.connect(target, isolation_level=None)
+    columns = [r[1] for r in db.execute("PRAGMA table_info(leads)")]
+    real = db.execute("SELECT count(*) FROM leads WHERE NOT anonymous").fetchone()[0]
+    copies = -(-leads // real) - 1
+    rest = ", ".join(c for c in columns if c != "id")
+    db.execute("BEGIN")
+    for k in range(1, copies + 1):
+        db.execute(
+            f"INSERT INTO leads (id, {rest}) SELECT id || '~{k}', {rest} FROM leads "
+            f"WHERE NOT anonymous AND id NOT LIKE '%~%' LIMIT ?",
+            (min(real, leads - real * k),),
+        )
+    db.execute("COMMIT")
+    count = db.execute("SELECT count(*) FROM leads WHERE NOT anonymous").fetchone()[0]
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return int(count)
+
+
+def floor(path: Path) -> float:
+    """Read ``id, state``, decode, write one score each, in one transaction."""
+    start = time.perf_counter()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    rows = db.execute("SELECT id, state FROM leads WHERE NOT anonymous").fetchall()
+    scores = [(float(len(orjson.loads(state)["fit"])), lead_id) for lead_id, state in rows]
+    db.executemany("UPDATE leads SET score = ? WHERE id = ?", scores)
+    db.execute("COMMIT")
+    db.close()
+    return time.perf_counter() - start
+
+
+def model_file(workdir: Path, *, refit: bool) -> Path:
+    model = load_config().model
+    rules = [replace(r, points=r.points + 5) for r in model.rules]
+    if refit:  # one fit rule that now matches other leads: every fit set is looked at again
+        i = next(i for i, r in enumerate(rules) if r.kind.value == "fit" and r.conditions)
+        c = rules[i].conditions[0]
+        rules[i] = replace(rules[i], conditions=(Condition(c.path, Op.EXISTS, True),))
+    path = workdir / "model.yaml"
+    path.write_text(model_yaml(replace(model, rules=tuple(rules))))
+    return path
+
+
+def leadbot(path: Path, model: Path) -> tuple[float, float, str]:
+    """``leadbot model import FILE --activate``: (seconds, peak RSS MB, its output)."""
+    env = os.environ | {"DATABASE_URL": f"sqlite+aiosqlite:///{path}"}
+    command = [*leadbot_command(), "model", "import", str(model), "--activate"]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert process.stdout is not None
+    out = process.stdout.read().decode()
+    _, status, usage = os.wait4(process.pid, 0)
+    took = time.perf_counter() - start
+    if status != 0:
+        raise RuntimeError(f"leadbot model import failed ({status}):\n{out}")
+    return took, usage.ru_maxrss / 1024, out.strip().splitlines()[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--leads", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--base", type=Path, help="the 5,000-lead database (built if absent)")
+    parser.add_argument("--refit", action="store_true", help="change a fit rule too")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        engine = create_engine(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
-        await upgrade(engine)
-        rng = random.Random(1)
-        rows = [_row(f"lead-{i}", _state(rng, MODEL), MODEL) for i in range(n)]
-        bumped = replace(MODEL, rules=tuple(replace(r, points=r.points + 5) for r in MODEL.rules))
-
-        def seed(conn: Connection) -> int:
-            upsert_leads(conn, rows=rows)
-            ensure_active(conn, config_model=MODEL, now=NOW)
-            return repo.add_version(
-                conn, yaml=model_yaml(bumped), status=repo.Status.PROPOSED,
-                created_by="bench", created_at=datetime.fromtimestamp(NOW, UTC),
-            )  # fmt: skip
-
-        async with engine.begin() as conn:
-            vid = await conn.run_sync(seed)
-        start = time.perf_counter()
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT id, state FROM leads"))
-        floor = time.perf_counter() - start
-        start = time.perf_counter()
-        done = await activate(engine=engine, version_id=vid, by="bench", now=NOW)
-        took = time.perf_counter() - start
-        await engine.dispose()
-    sys.stdout.write(
-        f"rescore {done.leads:,} leads on SQLite: {took:.2f} s, {done.leads / took:,.0f} leads/s "
-        f"({done.history:,} history rows); floor (read id, state): {floor:.2f} s\n"
-    )
+        work = Path(tmp)
+        base = args.base or work / "base.db"
+        if not base.exists():
+            build_base(base, work)
+        seeded = work / "seeded.db"
+        n = clone(base, seeded, args.leads)
+        model = model_file(work, refit=args.refit)
+        floors, times, rss = [], [], []
+        for run in range(args.runs):
+            shutil.copy(seeded, work / "floor.db")
+            floors.append(floor(work / "floor.db"))
+            shutil.copy(seeded, work / "run.db")
+            took, peak, said = leadbot(work / "run.db", model)
+            times.append(took)
+            rss.append(peak)
+            sys.stdout.write(
+                f"run {run + 1}: floor {floors[-1]:.2f} s, leadbot {took:.2f} s "
+                f"({took / floors[-1]:.2f}x), peak RSS {peak:.0f} MB — {said}\n"
+            )
+        f, t = statistics.median(floors), statistics.median(times)
+        sys.stdout.write(
+            f"{n:,} leads: floor {f:.2f} s, leadbot model import --activate {t:.2f} s "
+            f"= {t / f:.2f}x the floor, {n / t:,.0f} leads/s; peak RSS {max(rss):.0f} MB\n"
+        )
 
 
 if __name__ == "__main__":
-    asyncio.run(run(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000))
+    main()
