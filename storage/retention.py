@@ -112,21 +112,27 @@ def prune_event_payloads(
     conn: Connection, *, start: int, before: datetime, limit: int = PAYLOAD_BATCH
 ) -> tuple[int, int | None]:
     """Empty the payloads of up to ``limit`` events from id ``start`` on, in id order,
-    stopping at the first one received at or after ``before``.
+    stopping at the first one received at or after ``before``. Set-based: the batch's last
+    id, its first recent event and the update are three statements, whatever ``limit``.
 
     Returns (payloads emptied, the id the next batch starts at: None when this one reached
     an event too recent or the end of the table)."""
-    query = select(EVENTS.c.id, EVENTS.c.received_at).where(EVENTS.c.id >= start)
-    rows = conn.execute(query.order_by(EVENTS.c.id).limit(limit)).all()
-    recent = next((int(r.id) for r in rows if r.received_at >= before), None)
-    if recent is not None:
-        upto, following = recent, None
-    elif rows:
-        upto = int(rows[-1].id) + 1
-        following = upto if len(rows) == limit else None
-    else:
-        return 0, None
+    after = select(EVENTS.c.id).where(EVENTS.c.id >= start)
+    last = conn.execute(after.order_by(EVENTS.c.id).offset(limit - 1).limit(1)).scalar()
+    full = last is not None
+    if last is None:
+        last = conn.execute(select(func.max(EVENTS.c.id)).where(EVENTS.c.id >= start)).scalar()
+        if last is None:
+            return 0, None
+    batch = (EVENTS.c.id >= start, EVENTS.c.id <= last)
+    recent = conn.execute(
+        select(func.min(EVENTS.c.id)).where(*batch, EVENTS.c.received_at >= before)
+    ).scalar()
+    upto = int(last) + 1 if recent is None else int(recent)
+    # received_at again: a row committed since the look-up (PostgreSQL) is never pruned early.
     emptied = conn.execute(
-        update(EVENTS).where(EVENTS.c.id >= start, EVENTS.c.id < upto).values(payload=PRUNED)
+        update(EVENTS)
+        .where(EVENTS.c.id >= start, EVENTS.c.id < upto, EVENTS.c.received_at < before)
+        .values(payload=PRUNED)
     ).rowcount
-    return int(emptied), following
+    return int(emptied), upto if full and recent is None else None

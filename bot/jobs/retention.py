@@ -27,6 +27,7 @@ from config.loader import LeadbotConfig
 from storage import offloop
 from storage.retention import (
     BATCH,
+    PAYLOAD_BATCH,
     first_unpruned_event,
     prune_event_payloads,
     prune_handled_requests,
@@ -69,19 +70,23 @@ async def retention_sweep(engine: AsyncEngine, *, config: LeadbotConfig, now: fl
     return pruned
 
 
-async def prune_payloads(worker: offloop.Worker, before: datetime) -> int:
-    """Empty the payloads of events received before ``before``, a batch per transaction
-    (each commit lets the ingest writer in), from where the last run stopped."""
+async def prune_payloads(
+    worker: offloop.Worker, before: datetime, *, batch: int = PAYLOAD_BATCH
+) -> int:
+    """Empty the payloads of events received before ``before``, ``batch`` events per
+    transaction (each commit lets the ingest writer in), from where the last run stopped."""
     start = await worker.read(first_unpruned_event)
     total = 0
     while start is not None:
-        emptied, start = await worker.write(_payload_batch, start, before)
+        emptied, start = await worker.write(_payload_batch, start, before, batch)
         total += emptied
     return total
 
 
-def _payload_batch(conn: Connection, start: int, before: datetime) -> tuple[int, int | None]:
-    return prune_event_payloads(conn, start=start, before=before)
+def _payload_batch(
+    conn: Connection, start: int, before: datetime, batch: int
+) -> tuple[int, int | None]:
+    return prune_event_payloads(conn, start=start, before=before, limit=batch)
 
 
 async def _drain(worker: offloop.Worker, prune: Callable[..., int], before: datetime) -> int:

@@ -47,6 +47,7 @@ from storage import offloop
 from storage.engine import create_engine
 from storage.ingest import insert_new_events
 from storage.migrate import upgrade
+from storage.retention import PAYLOAD_BATCH
 from tests.bench.workload import Workload
 
 DAY = 86_400.0
@@ -120,13 +121,15 @@ class _Timed(offloop.Worker):
             self.batches += 1
 
 
-async def _leadbot(url: str, before: datetime) -> tuple[float, float, int, int, float]:
+async def _leadbot(
+    url: str, before: datetime, batch: int = PAYLOAD_BATCH
+) -> tuple[float, float, int, int, float]:
     """(seconds, longest batch, batches, pruned, seconds of a second run) of the job's loop."""
     engine = create_engine(url)
     try:
         async with _Timed(engine) as worker:
             started = time.perf_counter()
-            pruned = await prune_payloads(worker, before)
+            pruned = await prune_payloads(worker, before, batch=batch)
             elapsed = time.perf_counter() - started
             started = time.perf_counter()
             again = await prune_payloads(worker, before)
@@ -161,7 +164,7 @@ async def _sqlite(args: argparse.Namespace, work: Path) -> None:
         shutil.copy(base, job_db)
         floors.append(_floor(floor_db, before))
         elapsed, worst, batches, pruned, idle = await _leadbot(
-            f"sqlite+aiosqlite:///{job_db}", before
+            f"sqlite+aiosqlite:///{job_db}", before, args.batch
         )
         runs.append(elapsed)
         longest.append(worst)
@@ -199,7 +202,7 @@ async def _postgres(args: argparse.Namespace) -> None:
         full = await offloop.read(engine, size)
         print(f"PostgreSQL: inserted in {filled:.1f} s; events table (with TOAST and indexes) "
               f"{_mb_per_million(full, args.events)}")  # fmt: skip
-        elapsed, worst, batches, pruned, _ = await _leadbot(url, before)
+        elapsed, worst, batches, pruned, _ = await _leadbot(url, before, args.batch)
         print(f"PostgreSQL prune: {elapsed:.2f} s for {pruned:,} payloads in {batches} "
               f"batches, longest batch {worst * 1000:.0f} ms")  # fmt: skip
         dead = await offloop.read(engine, size)
@@ -222,6 +225,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--batch", type=int, default=PAYLOAD_BATCH, help="events per commit")
     parser.add_argument("--postgres", help="an admin PostgreSQL URL: measure there once too")
     parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()
