@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_
+from sqlalchemy import ColumnElement, and_, case, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -173,3 +173,53 @@ async def current_scores(session: AsyncSession) -> list[float]:
     """Every non-anonymous lead's score, ascending: the input of percentile band edges."""
     query = select(Lead.score).where(col(Lead.anonymous).is_(False)).order_by(col(Lead.score))
     return [float(score) for score in await session.exec(query)]
+
+
+# --- ranked reads of known leads (the (anonymous, score, id) index) -----------------------
+
+
+def _known() -> ColumnElement[bool]:
+    return col(Lead.anonymous).is_(False)
+
+
+async def count_known(session: AsyncSession, *, below: float | None = None) -> int:
+    """Non-anonymous leads, or those of them whose stored score is below ``below``."""
+    query = select(func.count()).select_from(Lead).where(_known())
+    if below is not None:
+        query = query.where(col(Lead.score) < below)
+    return await _count(session, query)
+
+
+async def score_at_rank(session: AsyncSession, *, rank: int, known: int) -> float:
+    """The stored score at 0-based ``rank`` of the ``known`` non-anonymous leads' scores in
+    ascending order (``current_scores()[rank]``), read from the nearer end of the index."""
+    if not 0 <= rank < known:
+        raise ValueError(f"rank must be 0 to {known - 1}, got {rank!r}")
+    ascending = rank < known / 2
+    order = col(Lead.score) if ascending else col(Lead.score).desc()
+    offset = rank if ascending else known - 1 - rank
+    query = select(Lead.score).where(_known()).order_by(order).offset(offset).limit(1)
+    return float((await session.exec(query)).one())
+
+
+async def ranked_states(
+    session: AsyncSession, *, limit: int, after: tuple[float, str] | None = None
+) -> list[tuple[str, float, dict[str, Any]]]:
+    """A page of non-anonymous leads' (id, stored score, state), highest stored score first
+    and ties by id, after the (score, id) key ``after`` (the last row of the previous page)."""
+    _check_limit(limit)
+    query = select(Lead.id, Lead.score, Lead.state).where(_known())
+    if after is not None:
+        score, lead_id = after
+        later = and_(col(Lead.score) == score, col(Lead.id) > lead_id)
+        query = query.where(or_(col(Lead.score) < score, later))
+    query = query.order_by(col(Lead.score).desc(), col(Lead.id)).limit(limit)
+    return [(i, float(s), dict(state)) for i, s, state in await session.exec(query)]
+
+
+async def states_scored_at_least(
+    session: AsyncSession, *, points: float
+) -> list[tuple[str, dict[str, Any]]]:
+    """Every non-anonymous lead whose stored score is at least ``points``: (id, state)."""
+    query = select(Lead.id, Lead.state).where(_known(), col(Lead.score) >= points)
+    return [(lead_id, dict(state)) for lead_id, state in await session.exec(query)]

@@ -26,6 +26,8 @@ class Lead(SQLModel, table=True):
     __tablename__ = "leads"
     __table_args__ = (
         Index("ix_leads_band_score", "band", "score"),
+        # Ranked reads of known leads (top, counts below an edge, percentile ranks).
+        Index("ix_leads_anonymous_score", "anonymous", "score", "id"),
         # Look-ups match e-mails in any case: index the lower-cased form they compare.
         Index("ix_leads_email_lower", func.lower(text("email"))),
     )

@@ -4,6 +4,8 @@
 scored at the moment of the command (decay included) with the active model version, so a
 lead ``top`` ranks hot is hot in ``lead`` and counted hot in ``stats``. The stored score
 (as of the lead's last event or rescore) is never shown: a stale hot lead is not hot.
+``top`` and ``stats`` score only the leads whose stored score could still place them
+(``bot.chat.ranked``), so they answer in milliseconds at a million leads.
 """
 
 from __future__ import annotations
@@ -20,19 +22,13 @@ import orjson
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.admin.outbox import dead_line
-from bot.chat.lookup import (
-    closest,
-    edges_now,
-    lead_report,
-    named_lead,
-    render_report,
-    scores_now,
-)
+from bot.chat.lookup import closest, lead_report, named_lead, render_report
 from bot.chat.plain import clean, render_top
+from bot.chat.ranked import band_counts_now, edges_now, top_now
 from bot.models.versions import active_model
 from config.loader import LeadbotConfig
 from config.settings import Settings
-from scoring import Band, LeadState, Model, Score, score
+from scoring import LeadState, Model, Score, score
 from scoring.bands import Thresholds
 from storage import outbox
 from storage.engine import create_engine, session_factory
@@ -91,7 +87,7 @@ async def show_lead(
 ) -> int:
     """One lead scored at ``now``; ``key`` is an id, userId, e-mail or a name."""
     async with _session(settings, config.model) as (session, model):
-        edges = await edges_now(session, model=model, now=now)
+        edges = await edges_now(session, model=model)
         report = await lead_report(session, key=key, model=model, now=now, thresholds=edges)
         if report is None and (named := await named_lead(session, key=key)) is not None:
             report = await lead_report(
@@ -106,23 +102,14 @@ async def show_lead(
     return 0
 
 
-def band_counts(scored: list[tuple[str, Score]]) -> dict[str, int]:
-    bands = {band.value: 0 for band in (Band.HOT, Band.WARM, Band.COLD)}
-    for _, result in scored:
-        bands[str(result.band)] = bands.get(str(result.band), 0) + 1
-    return bands
-
-
 async def show_stats(
     settings: Settings, config: LeadbotConfig, *, as_json: bool, now: float
 ) -> int:
     """Counts, with bands counted from the scores at ``now`` (as ``top`` and ``lead`` read)."""
     async with _session(settings, config.model) as (session, model):
         counts = await stats(session)
-        edges = await edges_now(session, model=model, now=now)
-        counts["bands"] = band_counts(
-            await scores_now(session, model=model, now=now, thresholds=edges)
-        )
+        edges = await edges_now(session, model=model)
+        counts["bands"] = await band_counts_now(session, model=model, now=now, thresholds=edges)
         conn = await session.connection()
         messages, dead = await outbox.counts(conn), await outbox.dead_summary(conn)
     by_status = {status: messages.get(status, 0) for status in outbox.STATUSES}
@@ -177,9 +164,8 @@ async def show_top(
         sys.stderr.write(f"leadbot: n must be at least 1, got {n}\n")
         return USAGE_ERROR
     async with _session(settings, config.model) as (session, model):
-        edges = await edges_now(session, model=model, now=now)
-        scored = await scores_now(session, model=model, now=now, thresholds=edges)
-        chosen = [(i, r) for i, r in scored if band is None or str(r.band) == band][:n]
+        edges = await edges_now(session, model=model)
+        chosen = await top_now(session, model=model, now=now, n=n, band=band, thresholds=edges)
         rows = {lead.id: lead for lead in await leads_by_ids(session, ids=[i for i, _ in chosen])}
         leads = [lead_summary(rows[i], result) for i, result in chosen if i in rows]
     if as_json:

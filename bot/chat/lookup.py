@@ -12,9 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.chat.alerts import iso, profile_facts
 from bot.chat.plain import clean, contribution_lines, when
-from scoring import LeadState, Model, Score, score
-from scoring.bands import Thresholds, resolve_thresholds
-from storage.leads import find_lead, lead_feedback, lead_history, lead_states, search_leads
+from scoring import LeadState, Model, score
+from scoring.bands import Thresholds
+from storage.leads import find_lead, lead_feedback, lead_history, search_leads
 from storage.tables import Lead
 
 
@@ -131,30 +131,6 @@ async def named_lead(session: AsyncSession, *, key: str) -> Lead | None:
         return named[0]
     exact = [lead for lead in named if (lead.name or "").lower() == text]
     return exact[0] if len(exact) == 1 else None
-
-
-async def _states(session: AsyncSession) -> list[tuple[str, LeadState]]:
-    return [(lead_id, LeadState.from_dict(state)) for lead_id, state in await lead_states(session)]
-
-
-async def edges_now(session: AsyncSession, *, model: Model, now: float) -> Thresholds | None:
-    """Band edges for reads at ``now``: None for fixed bands (the model's own), else the
-    percentiles of every lead's score at ``now``, so look-up, ranking and counts agree."""
-    if not model.bands.uses_percentiles:
-        return None
-    totals = [score(s, model, now, explain=False).total for _, s in await _states(session)]
-    return resolve_thresholds(model.bands, totals)
-
-
-async def scores_now(
-    session: AsyncSession, *, model: Model, now: float, thresholds: Thresholds | None = None
-) -> list[tuple[str, Score]]:
-    """Every non-anonymous lead's score read at ``now`` (decay included), highest first —
-    the same ``score`` the look-up gives, so a ranking and a look-up always agree."""
-    states = await _states(session)
-    scored = [(lead_id, score(s, model, now, thresholds, explain=False)) for lead_id, s in states]
-    scored.sort(key=lambda pair: (-pair[1].total, pair[0]))
-    return scored
 
 
 def render_report(report: Mapping[str, Any]) -> str:

@@ -98,7 +98,12 @@ def _event_rows(rng: random.Random, start: int, stop: int, leads: int, now: floa
         at = now - rng.uniform(0, 120) * DAY
         kind = "track" if k % 2 else "page"
         name = SIGNALS[k % len(SIGNALS)] if kind == "track" else None
-        payload = {"type": kind, "event": name, "userId": f"u{k % leads}", "properties": {}}
+        payload: dict[str, Any] = {
+            "type": kind,
+            "event": name,
+            "userId": f"u{k % leads}",
+            "properties": {},
+        }
         rows.append((f"msg-{k:09d}", lead_id(rng.randrange(leads)), kind, name, at, at, payload))
     return rows
 
@@ -133,10 +138,14 @@ async def populate(
     for start, stop in _spans(events):
         ev = _event_rows(rng, start, stop, leads, now)
         async with engine.begin() as conn:
-            await conn.run_sync(lambda c, ev=ev: insert_new_events(c, rows=ev))
+            await conn.run_sync(_insert_events, ev)
         if (stop // CHUNK) % 50 == 0:
             _progress("events", stop, began)
     _progress("events", events, began)
+
+
+def _insert_events(conn: Connection, rows: list[Any]) -> None:
+    insert_new_events(conn, rows=rows)
 
 
 def _progress(what: str, n: int, began: float) -> None:
