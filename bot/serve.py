@@ -31,6 +31,11 @@ OPEN_SDK_WARNING = (
     "events from anyone who can reach this port."
 )
 
+REUSE_PORT_NEEDS_POSTGRES = (
+    "LEADBOT_REUSE_PORT=1 runs several replicas on one port, which needs PostgreSQL "
+    "(DATABASE_URL is SQLite: one process only)"
+)
+
 
 def serve(
     settings: Settings,
@@ -40,6 +45,9 @@ def serve(
     host: str | None = None,
     port: int | None = None,
 ) -> int:
+    if settings.reuse_port and make_url(settings.database_url).get_backend_name() == "sqlite":
+        sys.stderr.write(f"leadbot: {REUSE_PORT_NEEDS_POSTGRES}\n")
+        return 2
     try:
         app = build_app(settings=settings, config=config, insecure=insecure)
     except StartupError as exc:
@@ -73,7 +81,9 @@ def serve(
     if app[WRITE_KEYS] is None:
         log.warning(OPEN_SDK_WARNING)
     try:
-        web.run_app(app, host=host, port=port, access_log=None, print=None)
+        web.run_app(
+            app, host=host, port=port, access_log=None, print=None, reuse_port=settings.reuse_port
+        )
     except WriterStartError as exc:
         sys.stderr.write(f"leadbot: cannot start the ingest writer process: {exc}\n")
         return 1

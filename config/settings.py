@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # "process": the ingest writer runs in a child process (a second core under load);
     # "thread": in the server process (tests, debugging, constrained hosts).
     ingest: IngestMode = Field("process", alias="LEADBOT_INGEST")
+    # 1: bind the port with SO_REUSEPORT, so several ``serve`` replicas on one machine share
+    # it and the kernel spreads connections between them (PostgreSQL only; README).
+    reuse_port: bool = Field(False, alias="LEADBOT_REUSE_PORT")
     # Hours an undeliverable outbox message keeps being retried before it goes dead.
     outbox_give_up_hours: Annotated[float, Field(gt=0)] = Field(
         24.0, alias="LEADBOT_OUTBOX_GIVE_UP_HOURS"
