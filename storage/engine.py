@@ -92,9 +92,14 @@ def _begin_immediate(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def sqlite_writer_engine(engine: AsyncEngine) -> Engine | None:
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes
+
+
+def sqlite_writer_engine(engine: AsyncEngine, *, own_checkpoints: bool = False) -> Engine | None:
     """For a SQLite ``engine``, a synchronous engine on the same file for the ingest writer
-    thread (one thread hop per transaction instead of one per statement); None otherwise."""
+    thread (one thread hop per transaction instead of one per statement); None otherwise.
+    ``own_checkpoints``: its commits never checkpoint the WAL; the caller runs a
+    ``storage.checkpoints.WalCheckpointer`` (the ingest pipeline does)."""
     if not is_sqlite(engine):
         return None
     url = engine.url.set(drivername="sqlite")
@@ -110,4 +115,13 @@ def sqlite_writer_engine(engine: AsyncEngine) -> Engine | None:
     event.listen(writer, "connect", _sqlite_pragmas)
     event.listen(writer, "connect", _autocommit_driver)
     event.listen(writer, "begin", _begin_immediate)
+    if own_checkpoints:
+        event.listen(writer, "connect", _no_autocheckpoint)
     return writer
+
+
+def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+    # The writer restarts the log once a checkpoint copied all of it; the file is then cut
+    # back to this size rather than staying at its largest.
+    dbapi_connection.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")

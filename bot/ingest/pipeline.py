@@ -26,6 +26,8 @@ from scoring import LeadState, Model, Score, score
 from scoring.bands import Thresholds, default_thresholds
 from storage import crm, locks
 from storage import ingest as repo
+from storage.checkpoints import WalCheckpointer
+from storage.diagnostics import sqlite_path
 from storage.engine import sqlite_writer_engine
 from storage.ingest import StoredLead
 from storage.offloop import Worker
@@ -118,11 +120,16 @@ class Pipeline:
     _thread: ThreadPoolExecutor | None = field(init=False, default=None)
     _conn: Connection | None = field(init=False, default=None)
     _worker: Worker | None = field(init=False, default=None)
+    _checkpoints: WalCheckpointer | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.thresholds = default_thresholds(self.config.model.bands)
         self.active = ActiveModel(self.config.model)
-        self._writer = sqlite_writer_engine(self.engine)
+        self._writer = sqlite_writer_engine(self.engine, own_checkpoints=True)
+        url = self.engine.url.render_as_string(hide_password=False)
+        path = sqlite_path(url) if self._writer is not None else None
+        if path is not None:  # its commits never wait on a checkpoint's disk sync
+            self._checkpoints = WalCheckpointer(path).start()
         if self._writer is not None and not self.inline:
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadbot-writer")
         if self._writer is None and not self.inline:
@@ -141,6 +148,8 @@ class Pipeline:
             self._conn.close()
         if self._writer is not None:
             self._writer.dispose()
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
 
     async def __aenter__(self) -> Pipeline:
         return self
