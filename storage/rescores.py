@@ -34,14 +34,15 @@ class RescoreRow(NamedTuple):
     email: str | None
     name: str | None
     company: str | None
+    key: Any  # where the row is: its rowid on SQLite (no index look-up), its id on PostgreSQL
 
 
 _SQLITE_PAGE = (
-    "SELECT rowid, id, state, score, band, alerted_at, email, name, company FROM leads "
+    "SELECT id, state, score, band, alerted_at, email, name, company, rowid FROM leads "
     "WHERE NOT anonymous AND rowid > ? ORDER BY rowid LIMIT ?"
 )
 _POSTGRES_PAGE = (
-    "SELECT id, id, state::text, score, band, alerted_at, email, name, company FROM leads "
+    "SELECT id, state::text, score, band, alerted_at, email, name, company, id FROM leads "
     "WHERE NOT anonymous AND id > $1 ORDER BY id LIMIT $2"
 )
 
@@ -55,8 +56,8 @@ def lead_chunks(conn: Any, size: int) -> Iterator[list[RescoreRow]]:
         page = query(conn, sql, (after, size))
         if not page:
             return
-        after = page[-1][0]
-        yield [RescoreRow(*r[1:]) for r in page]
+        after = page[-1][-1]
+        yield [RescoreRow(*r) for r in page]
         if len(page) < size:
             return
 
@@ -66,9 +67,11 @@ def leads_to_rescore(conn: Any) -> list[RescoreRow]:
     return [row for page in lead_chunks(conn, 10_000) for row in page]
 
 
-def set_columns(conn: Any, columns: Sequence[str], values: Sequence[Sequence[Any]]) -> None:
+def set_columns(
+    conn: Any, columns: Sequence[str], values: Sequence[Sequence[Any]], *, by_key: bool = False
+) -> None:
     """``UPDATE leads SET columns… WHERE id = …`` once per row of ``values`` (the column
-    values, then the lead id)."""
+    values, then the lead id; with ``by_key``, then the row's ``RescoreRow.key``)."""
     if not values:
         return
     unknown = set(columns) - COLUMNS
@@ -76,4 +79,5 @@ def set_columns(conn: Any, columns: Sequence[str], values: Sequence[Sequence[Any
         raise ValueError(f"set_columns: not a rescore column: {sorted(unknown)}")
     marks = placeholders(conn, len(columns) + 1)[1:-1].split(",")
     sets = ", ".join(f"{col} = {mark}" for col, mark in zip(columns, marks, strict=False))
-    execute_many(conn, f"UPDATE leads SET {sets} WHERE id = {marks[-1]}", values)
+    where = "rowid" if by_key and not is_postgres(conn) else "id"
+    execute_many(conn, f"UPDATE leads SET {sets} WHERE {where} = {marks[-1]}", values)

@@ -371,12 +371,11 @@ def _write(
         for i in range(len(rows))
     ]  # fmt: skip
     rewrite = np.flatnonzero(worked.changed)
-    set_columns(
-        conn, _SCORE_COLUMNS, [(*values[i], rows[i].id) for i in np.flatnonzero(~worked.changed)]
-    )
-    states = [_dump(_state(worked, rows, i, model).to_dict()) for i in rewrite]
-    rewritten = [(*values[i], text, rows[i].id) for i, text in zip(rewrite, states, strict=True)]
-    set_columns(conn, (*_SCORE_COLUMNS, "state"), rewritten)
+    kept = [(*values[i], rows[i].key) for i in np.flatnonzero(~worked.changed)]
+    set_columns(conn, _SCORE_COLUMNS, kept, by_key=True)
+    states = [_dump(_state(worked, rows, i).to_dict()) for i in rewrite]
+    rewritten = [(*values[i], text, rows[i].key) for i, text in zip(rewrite, states, strict=True)]
+    set_columns(conn, (*_SCORE_COLUMNS, "state"), rewritten, by_key=True)
     history = [
         (r.id, now, float(new.total[i]), str(new.band[i]), r.score, r.band, cause)
         for i, r in enumerate(rows)
@@ -387,13 +386,12 @@ def _write(
     return len(history)
 
 
-def _state(worked: _Worked, rows: Sequence[RescoreRow], i: int, model: Model) -> LeadState:
-    """Lead ``i``'s state refitted to ``model``, as ``LeadState.refit`` leaves it."""
+def _state(worked: _Worked, rows: Sequence[RescoreRow], i: int) -> LeadState:
+    """Lead ``i``'s state refitted to the model, as ``LeadState.refit`` leaves it. A lead
+    not decoded in this chunk was known with an unchanged fit set: its stored one is right."""
     done = worked.decoded.get(i)
     if done is None:
-        state = LeadState.from_dict(orjson.loads(rows[i].state))
-        state.refit(model)
-        return state
+        return LeadState.from_dict(orjson.loads(rows[i].state))
     state = LeadState.from_dict(done[0])
     state.fit = done[1]
     return state
@@ -417,7 +415,7 @@ def _alert(
         last = time_out(row.alerted_at)
         if last is not None and not (alerts.policy.on_rescore and now - last >= cooldown):
             continue
-        state = _state(worked, rows, int(i), model)
+        state = _state(worked, rows, int(i))
         lead = {"id": row.id, "email": row.email, "name": row.name, "company": row.company}
         explained = score(state, model, now, new.edges)
         payload = alert_payload(
@@ -432,8 +430,8 @@ def _alert(
             }
             for dest in alerts.router.destinations(state.traits)
         ]  # fmt: skip
-        alerted.append((time_encoder(conn)(now), row.id))
-    set_columns(conn, ("alerted_at",), alerted)
+        alerted.append((time_encoder(conn)(now), row.key))
+    set_columns(conn, ("alerted_at",), alerted, by_key=True)
     enqueue(conn, rows=outbox)
     return len(alerted)
 
