@@ -15,8 +15,10 @@ Run on demand: ``python -m tests.bench.bench_retention [--events N] [--runs R]
    - **floor**: raw sqlite3, ``UPDATE events SET payload = '{}' WHERE received_at < ?`` in one
      transaction (the least a prune must write; it holds the write lock throughout);
    - **leadbot**: the retention job's own loop (``bot.jobs.retention.prune_payloads``: a
-     bisection, then 5,000 events per transaction), its wall time and its longest batch (the
-     longest the ingest writer can wait behind it), then a second run with nothing to do.
+     bisection, then 5,000 events per transaction), its wall time and its longest batch,
+     then a second run with nothing to do;
+   - beside each, a probe writer (a one-row write transaction every 10 ms, as the ingest
+     writer would) records its longest wait: what the prune costs ingest.
 4. **Size after**: the pruned copy after ``VACUUM``.
 5. With ``--postgres URL`` (an admin URL such as LEADBOT_TEST_POSTGRES_URL), the same once on
    a fresh database: ``pg_total_relation_size('events')`` before, after the prune and after
@@ -31,6 +33,7 @@ import shutil
 import sqlite3
 import statistics
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -106,6 +109,41 @@ def _floor(path: Path, before: datetime) -> float:
     return elapsed
 
 
+class _Probe:
+    """A writer beside the prune, as the ingest writer would be: a one-row write
+    transaction every 10 ms on its own connection; how long the longest one waited."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.waits, self._stop = path, [0.0], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _Probe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=600)
+        n = 0
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT INTO handled_requests (key, at) VALUES (?, '2026-01-01 00:00:00')",
+                       (f"probe-{n}",))  # fmt: skip
+            db.execute("COMMIT")
+            self.waits.append(time.perf_counter() - started)
+            n += 1
+            time.sleep(0.01)
+        db.close()
+
+    @property
+    def longest_ms(self) -> float:
+        return max(self.waits) * 1000
+
+
 class _Timed(offloop.Worker):
     """The job's worker, timing each write transaction (a batch: the write lock held)."""
 
@@ -156,29 +194,35 @@ async def _sqlite(args: argparse.Namespace, work: Path) -> None:
     size_before = _vacuumed_size(base)
     print(f"inserted {args.events:,} events in {filled:.1f} s ({args.events / filled:,.0f}/s)")
     print(f"SQLite size before: {_mb_per_million(size_before, args.events)}")
-    floors, runs, longest = [], [], []
+    floors, runs, longest, stalls = [], [], [], []
     size_after = 0
     for run in range(args.runs):
         floor_db, job_db = work / f"floor{run}.db", work / f"job{run}.db"
         shutil.copy(base, floor_db)
         shutil.copy(base, job_db)
-        floors.append(_floor(floor_db, before))
-        elapsed, worst, batches, pruned, idle = await _leadbot(
-            f"sqlite+aiosqlite:///{job_db}", before, args.batch
-        )
+        with _Probe(floor_db) as floor_probe:
+            floors.append(_floor(floor_db, before))
+        with _Probe(job_db) as probe:
+            elapsed, worst, batches, pruned, idle = await _leadbot(
+                f"sqlite+aiosqlite:///{job_db}", before, args.batch
+            )
+        stalls.append(probe.longest_ms)
         runs.append(elapsed)
         longest.append(worst)
         print(
             f"run {run + 1}: floor {floors[-1]:.2f} s; leadbot {elapsed:.2f} s "
             f"({elapsed / floors[-1]:.2f}x) for {pruned:,} payloads in {batches} batches, "
-            f"longest batch {worst * 1000:.0f} ms; second run {idle * 1000:.0f} ms"
+            f"longest batch {worst * 1000:.0f} ms; second run {idle * 1000:.0f} ms; a writer "
+            f"beside it waited at most {floor_probe.longest_ms:.0f} ms (floor), "
+            f"{probe.longest_ms:.0f} ms (leadbot)"
         )
         size_after = _vacuumed_size(job_db)
         floor_db.unlink()
         job_db.unlink()
     floor, job = statistics.median(floors), statistics.median(runs)
     print(f"median: floor {floor:.2f} s, leadbot {job:.2f} s = {job / floor:.2f}x the floor; "
-          f"longest batch {statistics.median(longest) * 1000:.0f} ms")  # fmt: skip
+          f"longest batch {statistics.median(longest) * 1000:.0f} ms, longest wait of a writer "
+          f"beside it {statistics.median(stalls):.0f} ms")  # fmt: skip
     print(f"SQLite size after:  {_mb_per_million(size_after, args.events)} "
           f"({size_after / size_before:.0%} of before)")  # fmt: skip
 
