@@ -67,6 +67,11 @@ def leads_to_rescore(conn: Any) -> list[RescoreRow]:
     return [row for page in lead_chunks(conn, 10_000) for row in page]
 
 
+def any_crm_link(conn: Any) -> bool:
+    """Whether any lead is linked to a CRM (with none, a rescore has no record to touch)."""
+    return bool(query(conn, "SELECT 1 FROM crm_links LIMIT 1"))
+
+
 def set_columns(
     conn: Any, columns: Sequence[str], values: Sequence[Sequence[Any]], *, by_key: bool = False
 ) -> None:

@@ -44,7 +44,7 @@ from storage import locks
 from storage.crm import touch_linked
 from storage.ingest import add_history, enqueue
 from storage.rawsql import time_encoder, time_out
-from storage.rescores import RescoreRow, lead_chunks, set_columns
+from storage.rescores import RescoreRow, any_crm_link, lead_chunks, set_columns
 
 # Leads a chunk: large enough that per-statement costs vanish, small enough that a chunk's
 # rows and decoded states stay a few tens of MB.
@@ -173,6 +173,9 @@ def rescore(
     ``ahead`` (``prepare`` for the same model and ``now``), only leads whose stored state
     changed since are worked out again."""
     locks.enter(conn, alone=True)
+    # No link now, none to touch. SQLite: nobody else writes before the commit; PostgreSQL: a
+    # link committed meanwhile would miss touch_linked's own UPDATE just the same.
+    linked = any_crm_link(conn)
     plan = _Plan.of(model)
     fresh = ahead is not None and ahead.now == now and ahead.model == model
     known = ahead.leads if ahead is not None and fresh else _EMPTY
@@ -188,7 +191,7 @@ def rescore(
     for rows in _pages(conn, only, chunk):
         worked = _work(rows, known, plan, now, keep=True)
         new = _bands(worked.fit, worked.intent, edges)
-        history += _write(conn, rows, worked, new, model, now, history_delta, cause)
+        history += _write(conn, rows, worked, new, model, now, history_delta, cause, linked)
         if alerts is not None:
             sent += _alert(conn, rows, worked, new, model, now, cause, alerts)
         leads += len(rows)
@@ -275,24 +278,26 @@ def _points(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit and intent points of decoded states (``fits``: their refitted fit sets)."""
     column, intent_column = plan.column, plan.intent_column
-    fit_cells: list[tuple[int, int]] = []
-    cells: list[tuple[int, int, float, float]] = []
-    since = np.full(len(states), np.nan)
-    for i, (state, fit) in enumerate(zip(states, fits, strict=True)):
-        fit_cells += [(i, column[rid]) for rid in fit]
-        for rid, counted in (state.get("intent") or {}).items():
-            j = intent_column.get(rid)
-            if j is not None:
-                cells.append((i, j, float(counted[0]), float(counted[1])))
-        active, first = state.get("active_at"), state.get("first_seen")
-        if active is not None:
-            since[i] = active
-        elif first is not None:
-            since[i] = first or np.nan  # as LeadState: a first_seen of 0.0 counts as none
-    X = _matrix(len(states), fit_cells, cells, since, plan, now)
-    return X[:, plan.is_fit] @ plan.points[plan.is_fit], X[:, ~plan.is_fit] @ plan.points[
-        ~plan.is_fit
+    fit_cells = [(i, column[rid]) for i, fit in enumerate(fits) for rid in fit]
+    cells = [
+        (i, j, counted[0], counted[1])
+        for i, state in enumerate(states)
+        for rid, counted in (state.get("intent") or {}).items()
+        if (j := intent_column.get(rid)) is not None
     ]
+    since = np.array([_since(state) for state in states], dtype=float)
+    X = _matrix(len(states), fit_cells, cells, since, plan, now)
+    fit, intent = X[:, plan.is_fit], X[:, ~plan.is_fit]
+    return fit @ plan.points[plan.is_fit], intent @ plan.points[~plan.is_fit]
+
+
+def _since(state: Mapping[str, Any]) -> float | None:
+    """When inactivity counts from, as ``LeadState``: the last activity, else the first
+    sighting (a first_seen of 0.0 counts as none there), else never (nan)."""
+    active = state.get("active_at")
+    if active is not None:
+        return float(active)
+    return state.get("first_seen") or np.nan
 
 
 def _matrix(
@@ -358,9 +363,10 @@ def _write(
     now: float,
     history_delta: float,
     cause: str,
+    linked: bool,
 ) -> int:
-    """A chunk's scores (and rewritten states), history rows and CRM touches; returns the
-    history rows written."""
+    """A chunk's scores (and rewritten states), history rows and CRM touches (``linked``:
+    some lead has a CRM record); returns the history rows written."""
     grade = _levels(model.grades, new.fit, "D")
     engagement = _levels(model.engagement, new.intent, 1)
     prob = sigmoid(model.intercept + new.total / model.points_per_logodds)
@@ -382,7 +388,8 @@ def _write(
         if new.band[i] != r.band or abs(new.total[i] - r.score) >= history_delta
     ]
     add_history(conn, rows=history)
-    touch_linked(conn, lead_ids=[h[0] for h in history], at=now)  # their CRM records too
+    if linked:
+        touch_linked(conn, lead_ids=[h[0] for h in history], at=now)  # their CRM records too
     return len(history)
 
 

@@ -11,7 +11,7 @@ Run on demand: ``python -m tests.bench.bench_rescore [--leads N] [--runs R] [--b
    - **floor**: plain ``sqlite3`` in one transaction: ``SELECT id, state``, decode every state
      with orjson, ``UPDATE leads SET score = ? WHERE id = ?`` once per lead, commit;
    - **leadbot**: ``leadbot model import FILE --activate`` as a subprocess (FILE: the active
-     model with every rule's points + 5 and, with ``--refit``, one fit rule's condition
+     model with every rule's points + ``--shift`` (default 5) and, with ``--refit``, one fit rule's condition
      changed so every lead's fit set is re-evaluated and its state rewritten), its wall
      time and peak RSS (``os.wait4``'s ``ru_maxrss``).
 4. Prints each run and the medians: leadbot's time as a ratio to the floor's.
@@ -31,6 +31,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -107,16 +108,21 @@ def floor(path: Path) -> float:
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("BEGIN IMMEDIATE")
     rows = db.execute("SELECT id, state FROM leads WHERE NOT anonymous").fetchall()
-    scores = [(float(len(orjson.loads(state)["fit"])), lead_id) for lead_id, state in rows]
+    scores = [(_score(orjson.loads(state)), lead_id) for lead_id, state in rows]
     db.executemany("UPDATE leads SET score = ? WHERE id = ?", scores)
     db.execute("COMMIT")
     db.close()
     return time.perf_counter() - start
 
 
-def model_file(workdir: Path, *, refit: bool) -> Path:
+def _score(state: dict[str, Any]) -> float:
+    """A score as varied as a real one (so the score indexes see real updates)."""
+    return 10.0 * len(state["fit"]) + sum(v[0] for v in state["intent"].values())
+
+
+def model_file(workdir: Path, *, shift: float, refit: bool) -> Path:
     model = load_config().model
-    rules = [replace(r, points=r.points + 5) for r in model.rules]
+    rules = [replace(r, points=r.points + shift) for r in model.rules]
     if refit:  # one fit rule that now matches other leads: every fit set is looked at again
         i = next(i for i, r in enumerate(rules) if r.kind.value == "fit" and r.conditions)
         c = rules[i].conditions[0]
@@ -146,6 +152,7 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--base", type=Path, help="the 5,000-lead database (built if absent)")
+    parser.add_argument("--shift", type=float, default=5.0, help="points added to every rule")
     parser.add_argument("--refit", action="store_true", help="change a fit rule too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,7 +162,7 @@ def main() -> None:
             build_base(base, work)
         seeded = work / "seeded.db"
         n = clone(base, seeded, args.leads)
-        model = model_file(work, refit=args.refit)
+        model = model_file(work, shift=args.shift, refit=args.refit)
         floors, times, rss = [], [], []
         for run in range(args.runs):
             shutil.copy(seeded, work / "floor.db")
