@@ -127,8 +127,14 @@ async def db_size(engine: AsyncEngine, path: Path | None) -> int:
 
 
 @contextlib.asynccontextmanager
-async def database(postgres: str | None) -> AsyncIterator[tuple[str, Path | None]]:
-    """A fresh SQLite file in a temp dir, or a fresh database on the PostgreSQL server."""
+async def database(
+    postgres: str | None, keep: Path | None = None
+) -> AsyncIterator[tuple[str, Path | None]]:
+    """A fresh SQLite file in a temp dir (or ``keep``), or a fresh database on the PostgreSQL
+    server."""
+    if keep is not None:
+        yield f"sqlite+aiosqlite:///{keep}", keep  # resolved by main()
+        return
     if postgres is None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "scale.db"
@@ -185,14 +191,17 @@ def report(
 
 async def run(args: argparse.Namespace) -> None:
     config = load_config()
-    async with database(args.postgres) as (url, path):
+    reuse = args.db is not None and args.db.exists()
+    async with database(args.postgres, args.db) as (url, path):
         engine = create_engine(url)
         try:
             await upgrade(engine)
             start = time.perf_counter()
-            await populate(
-                engine, leads=args.leads, events=args.events, model=config.model, now=time.time()
-            )
+            if not reuse:
+                now = time.time()
+                await populate(
+                    engine, leads=args.leads, events=args.events, model=config.model, now=now
+                )
             built = time.perf_counter() - start
             if path is None:  # PostgreSQL: what autovacuum would have done by then
                 async with engine.begin() as conn:
@@ -217,6 +226,10 @@ def main() -> None:
     parser.add_argument(
         "--postgres", metavar="URL", help="a PostgreSQL server URL (a database is created)"
     )
+    parser.add_argument(
+        "--db", type=lambda name: Path(name).resolve(), metavar="FILE",
+        help="SQLite: build the database there and keep it; an existing one is reused as is",
+    )  # fmt: skip
     parser.add_argument("--lookups", type=int, default=200, help="look-ups timed per kind")
     parser.add_argument("--repeat", type=int, default=5, help="runs of top, stats, digest")
     asyncio.run(run(parser.parse_args()))
