@@ -5,9 +5,10 @@ Every function takes the session and keyword-only arguments, and only reads.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_
+from sqlalchemy import ColumnElement, and_, case, func, not_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -217,9 +218,36 @@ async def ranked_states(
     return [(i, float(s), dict(state)) for i, s, state in await session.exec(query)]
 
 
+def _firm_at(at: datetime) -> ColumnElement[bool]:
+    """The lead's band is sure at ``at``: the decay sweep found it holding past ``at`` for
+    the score stored now (``band_firm_for`` is still its ``scored_at``), scored by ``at``."""
+    return and_(
+        col(Lead.band_firm_for) == col(Lead.scored_at),
+        col(Lead.band_firm_until) > at,
+        col(Lead.scored_at) <= at,
+    )
+
+
 async def states_scored_at_least(
-    session: AsyncSession, *, points: float
+    session: AsyncSession, *, points: float, unless_firm_at: datetime | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Every non-anonymous lead whose stored score is at least ``points``: (id, state)."""
+    """Every non-anonymous lead whose stored score is at least ``points``: (id, state);
+    with ``unless_firm_at``, only those whose band is not sure at that time."""
     query = select(Lead.id, Lead.state).where(_known(), col(Lead.score) >= points)
+    if unless_firm_at is not None:
+        firm = _firm_at(unless_firm_at)
+        query = query.where(or_(col(Lead.band_firm_for).is_(None), not_(firm)))
     return [(lead_id, dict(state)) for lead_id, state in await session.exec(query)]
+
+
+async def firm_counts(
+    session: AsyncSession, *, warm: float, hot: float, at: datetime
+) -> tuple[int, int]:
+    """(hot, warm): non-anonymous leads stored at or above ``warm`` whose band is sure at
+    ``at`` (``_firm_at``), by their stored score."""
+    is_hot = case((col(Lead.score) >= hot, 1), else_=0)
+    query = select(func.count(), func.sum(is_hot)).where(
+        _known(), col(Lead.score) >= warm, _firm_at(at)
+    )
+    total, hot_ones = (await session.exec(query)).one()
+    return int(hot_ones or 0), int(total) - int(hot_ones or 0)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -102,6 +102,19 @@ def set_score_if_unchanged(
         .values(**new._asdict(), scored_at=at)
     )
     return bool(conn.execute(stmt).rowcount == 1)
+
+
+def set_band_firm(conn: Connection, *, rows: Sequence[tuple[str, datetime, datetime]]) -> None:
+    """Record (lead id, scored_at, firm until): the lead's band holds until that time, for
+    the score stored at ``scored_at`` — a lead rescored since is left alone."""
+    if not rows:
+        return
+    stmt = (
+        update(LEADS)
+        .where(LEADS.c.id == bindparam("lid"), LEADS.c.scored_at == bindparam("for_"))
+        .values(band_firm_until=bindparam("until"), band_firm_for=bindparam("for_"))
+    )
+    conn.execute(stmt, [{"lid": i, "for_": at, "until": until} for i, at, until in rows])
 
 
 def sent_alerts(conn: Connection, lead_ids: Sequence[str]) -> list[SentAlert]:

@@ -54,6 +54,11 @@ class Lead(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=255)
     claimed_at: datetime | None = _dt(nullable=True)
     snoozed_until: datetime | None = _dt(nullable=True)
+    # Written by the decay sweep: the lead's band holds at least until ``band_firm_until``
+    # (scores only fall with time), valid while ``scored_at`` is still ``band_firm_for``:
+    # ``stats`` counts such a lead by its stored score without scoring it (bot/chat/ranked.py).
+    band_firm_until: datetime | None = _dt(nullable=True)
+    band_firm_for: datetime | None = _dt(nullable=True)
 
 
 class Identity(SQLModel, table=True):

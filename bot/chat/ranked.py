@@ -9,8 +9,11 @@ at its last event, rescore or decay sweep, is an upper bound of its score now. S
 - ``top_now`` reads leads by stored score, highest first, scores each now, and stops once its
   n-th best is above the next stored score (nothing further down can pass it);
 - ``band_counts_now`` counts a lead stored below the warm edge as cold without reading it
-  (it can only have fallen), and scores now only the leads stored at or above the warm edge —
-  the set the decay sweep keeps current.
+  (it can only have fallen). A lead stored at or above it is counted by its stored score when
+  the decay sweep found its band sure until after now (``firm_until``, stored with the
+  ``scored_at`` it holds for: any later write of the score voids it); only the others — new
+  or changed since the last sweep, or near an edge — are scored now. With percentile bands
+  (edges that move) every lead at or above the warm edge is scored now.
 
 Percentile band edges are the percentiles of the stored scores (``BandEdges``' rule, what
 ``serve`` answers with), each read at its rank from the index. A model whose scores may rise
@@ -20,15 +23,18 @@ with time is read the slow way: every lead scored now.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import overload
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scoring import Band, LeadState, Model, Score, score
 from scoring.bands import Thresholds, default_thresholds, percentile
+from scoring.engine import totals
 from scoring.model import RuleKind, Threshold
 from storage.leads import (
     count_known,
+    firm_counts,
     lead_states,
     ranked_states,
     score_at_rank,
@@ -36,6 +42,8 @@ from storage.leads import (
 )
 
 PAGE = 256  # leads read per page of ``top_now``, at least
+FIRM_HORIZON = 7 * 86400.0  # how far ahead the decay sweep looks for a lead's band to drop
+FIRM_STEPS = 10  # bisections: to about ten minutes
 
 
 def falls_with_time(model: Model) -> bool:
@@ -154,11 +162,36 @@ async def band_counts_now(
     would count them."""
     if not falls_with_time(model):
         return _counted([s for _, s in await _every_score(session, model, now, thresholds)])
-    warm = (thresholds or default_thresholds(model.bands)).warm
-    near = await states_scored_at_least(session, points=warm)
+    edges = thresholds or default_thresholds(model.bands)
+    at = datetime.fromtimestamp(now, UTC)
+    firm = None if model.bands.uses_percentiles else at  # sure for the sweep's fixed edges
+    near = await states_scored_at_least(session, points=edges.warm, unless_firm_at=firm)
     bands = _counted(
         [score(LeadState.from_dict(state), model, now, thresholds, explain=False)
          for _, state in near]
     )  # fmt: skip
-    bands[Band.COLD.value] += await count_known(session, below=warm)
+    bands[Band.COLD.value] += await count_known(session, below=edges.warm)
+    if firm is not None:
+        hot, warm = await firm_counts(session, warm=edges.warm, hot=edges.hot, at=firm)
+        bands[Band.HOT.value] += hot
+        bands[Band.WARM.value] += warm
     return bands
+
+
+def firm_until(state: LeadState, model: Model, now: float, edges: Thresholds) -> float | None:
+    """A time up to ``FIRM_HORIZON`` after ``now`` until which the lead surely stays in its
+    band at ``now`` (None when cold: nothing to keep). Scores only fall with time
+    (``falls_with_time``), so it is found by bisection, to ``FIRM_HORIZON / 2**FIRM_STEPS``."""
+    if not falls_with_time(model):
+        return None
+    total = sum(totals(state, model, now))
+    if total < edges.warm:
+        return None
+    edge = edges.hot if total >= edges.hot else edges.warm
+    low, high = now, now + FIRM_HORIZON
+    if sum(totals(state, model, high)) >= edge:
+        return high
+    for _ in range(FIRM_STEPS):
+        middle = (low + high) / 2
+        low, high = (middle, high) if sum(totals(state, model, middle)) >= edge else (low, middle)
+    return low

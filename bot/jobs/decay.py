@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.chat.ranked import firm_until
 from bot.outbox.messages import CoolingMessage, Kind, LeadRef, outbox_row
 from config.loader import LeadbotConfig
 from scoring import Model, score
@@ -42,6 +43,7 @@ from storage.sweeps import (
     decay_rows,
     ids_scored_at_least,
     sent_alerts,
+    set_band_firm,
     set_score_if_unchanged,
 )
 
@@ -110,14 +112,18 @@ def _sweep(
     history: list[tuple[Any, ...]] = []
     cooled: list[tuple[DecayRow, Score]] = []
     updated = skipped = 0
+    firm: list[tuple[str, datetime, datetime]] = []  # see bot.chat.ranked.band_counts_now
     for row in rows:
-        new = score(LeadState.from_dict(row.state), model, now, edges, explain=False)
+        state = LeadState.from_dict(row.state)
+        new = score(state, model, now, edges, explain=False)
         band = str(new.band)
         if abs(new.total - row.score) <= _SAME and band == row.band:
+            firm += _firm(row.id, row.scored_at, state, model, now, edges)
             continue
         if not _write(conn, row, new, now):
             skipped += 1
             continue
+        firm += _firm(row.id, datetime.fromtimestamp(now, UTC), state, model, now, edges)
         updated += 1
         moved = abs(new.total - row.score) >= config.alerts.history_min_delta
         if band != row.band or moved:
@@ -125,9 +131,20 @@ def _sweep(
         if row.band == "hot" and band != "hot":
             cooled.append((row, new))
     add_history(conn, rows=history)
+    set_band_firm(conn, rows=firm)
     touch_linked(conn, lead_ids=[h[0] for h in history], at=now)  # their CRM records too
     queued = _notify(conn, cooled, now) if config.decay.cooling_notice else 0
     return DecayResult(len(rows), updated, len(history), queued, skipped)
+
+
+def _firm(
+    lead_id: str, scored_at: datetime, state: LeadState, model: Model, now: float,
+    edges: Thresholds,
+) -> list[tuple[str, datetime, datetime]]:  # fmt: skip
+    """Until when the lead's band is sure, for the score stored at ``scored_at`` (fixed
+    bands only: percentile edges move)."""
+    until = None if model.bands.uses_percentiles else firm_until(state, model, now, edges)
+    return [] if until is None else [(lead_id, scored_at, datetime.fromtimestamp(until, UTC))]
 
 
 def _thresholds(conn: Connection, model: Model) -> Thresholds:

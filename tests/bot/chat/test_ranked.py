@@ -8,9 +8,11 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat.ranked import band_counts_now, edges_now, falls_with_time, top_now
+from bot.jobs.decay import decay_sweep
 from config.loader import load_config
 from scoring import LeadState, Model, Score, score
 from scoring.bands import Thresholds, resolve_thresholds
@@ -119,3 +121,39 @@ async def test_a_model_whose_scores_rise_with_time_is_read_lead_by_lead(
         counts = await band_counts_now(session, model=rising, now=NOW)
     assert [(i, s.total) for i, s in got] == [row[:2] for row in expected][:10]
     assert counts == {b: sum(1 for row in expected if row[2] == b) for b in ("hot", "warm", "cold")}
+
+
+async def _firm_leads(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        query = text("SELECT count(*) FROM leads WHERE band_firm_for = scored_at")
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def test_after_a_decay_sweep_counts_stay_exact_and_a_new_write_voids_a_sure_band(
+    engine: AsyncEngine,
+) -> None:
+    """The sweep marks bands sure for a while; counts later (before, near and after those
+    times) equal scoring every lead then, and a lead written since is scored again."""
+    await _seed(engine, MODEL)
+    swept_at = NOW + 3600
+    await decay_sweep(engine, config=load_config(), model=MODEL, now=swept_at)
+    assert await _firm_leads(engine) > 50
+    async with session_factory(engine)() as session:
+        states = [(i, LeadState.from_dict(s)) for i, s in await lead_states(session)]
+    # A lead the ingest rewrites after the sweep: stored score as of a new event, which
+    # also lowers the lead a lot (an unsubscribe); its old sure band must not count.
+    changed_id, changed = next((i, s) for i, s in states if score(s, MODEL, swept_at).total >= 70)
+    changed.event("track", "Unsubscribed", {}, MODEL, swept_at + 60)
+    changed.event("track", "Email Bounced", {}, MODEL, swept_at + 60)
+    again = score(changed, MODEL, swept_at + 60, explain=False)
+    row = _row(int(changed_id.split("-")[1]), changed, again, swept_at + 60)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda c: upsert_leads(c, rows=[row]))
+    states = [(i, changed if i == changed_id else s) for i, s in states]
+    for later in (swept_at + 120, swept_at + 2 * DAY, swept_at + 9 * DAY):
+        want = _rescored(
+            [(i, score(s, MODEL, later, explain=False)) for i, s in states], MODEL, None
+        )
+        async with session_factory(engine)() as session:
+            counts = await band_counts_now(session, model=MODEL, now=later)
+        assert counts == {b: sum(1 for r in want if r[2] == b) for b in ("hot", "warm", "cold")}
