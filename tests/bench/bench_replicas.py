@@ -27,6 +27,7 @@ import tempfile
 import time
 import uuid
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import text
@@ -150,19 +151,54 @@ async def _count_and_drop(admin_url: str, url: str) -> int:
     return count
 
 
+def _machine() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds so far of every process named postgres (the server and its backends)."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with suppress(OSError, IndexError):
+                if (entry / "comm").read_text().strip() == "postgres":
+                    stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                    ticks += int(stat[11]) + int(stat[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """CPU seconds over one measured run: each replica's, PostgreSQL's, the machine's."""
+
+    replicas: list[float]
+    postgres: float
+    busy: float
+    total: float
+
+
 def _load(
     servers: list[Server], workload: Workload, args: argparse.Namespace, tag: str,
     count: int, seconds: float, workdir: Path,
-) -> tuple[LoadResult, list[float]]:  # fmt: skip
-    """One load phase against the shared port; the run and each replica's CPU seconds."""
+) -> tuple[LoadResult, Cpu]:  # fmt: skip
+    """One load phase against the shared port; the run and the CPU it took."""
     threads = wrk_threads(args.connections)
     pool = workload.write_pool(workdir, tag, count, batch=args.batch, threads=threads)
-    cpu = [s.cpu_seconds() for s in servers]
+    cpu, postgres, (busy, total) = [s.cpu_seconds() for s in servers], _postgres_cpu(), _machine()
     result = run_load(servers[0].url, pool, duration=seconds, connections=args.connections,
                       use_wrk=args.use_wrk)  # fmt: skip
+    busy_after, total_after = _machine()
+    used = Cpu(
+        [s.cpu_seconds() - c for s, c in zip(servers, cpu, strict=True)],
+        _postgres_cpu() - postgres, busy_after - busy, total_after - total,
+    )  # fmt: skip
     for path in pool.paths:
         path.unlink()
-    return result, [s.cpu_seconds() - c for s, c in zip(servers, cpu, strict=True)]
+    return result, used
 
 
 def _one(n: int, args: argparse.Namespace, workdir: Path, run: int) -> tuple[float, bool, str]:
@@ -181,12 +217,15 @@ def _one(n: int, args: argparse.Namespace, workdir: Path, run: int) -> tuple[flo
         stop_replicas(servers)
     phase = PhaseResult(f"{n} replicas", args.batch, warm, measured, 0.0)
     check = commit_check(phase, asyncio.run(_count_and_drop(args.postgres, url)))
-    total = sum(cpu) or 1.0
-    shares = "/".join(f"{c / total:.0%}" for c in cpu)
+    leadbot = sum(cpu.replicas) or 1.0
+    shares = "/".join(f"{c / leadbot:.0%}" for c in cpu.replicas)
+    seconds, events = measured.duration_s, max(1, measured.accepted)
     line = (
-        f"{phase.events_per_second:9,.0f} events/s, p99 {measured.p99_ms:.0f} ms, server CPU "
-        f"{100 * total / measured.duration_s:.0f} % of a core (per replica {shares}); "
-        f"{check.describe()}"
+        f"{phase.events_per_second:7,.0f} events/s, p99 {measured.p99_ms:.0f} ms; CPU in % of "
+        f"a core: leadbot {100 * leadbot / seconds:.0f} (per replica {shares}), PostgreSQL "
+        f"{100 * cpu.postgres / seconds:.0f}, generator {measured.generator_cpu_percent:.0f}; "
+        f"machine busy {cpu.busy / cpu.total:.0%}; leadbot+PostgreSQL "
+        f"{1e3 * (leadbot + cpu.postgres) / events:.2f} ms CPU per event; {check.describe()}"
     )
     return phase.events_per_second, check.ok, line
 

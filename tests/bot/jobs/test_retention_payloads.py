@@ -108,11 +108,11 @@ async def test_batches_walk_in_id_order_and_stop_at_the_first_recent_event(
     async with engine.begin() as conn:
         await conn.execute(insert(EVENTS), [*rows, _event(10, new)])
         await conn.execute(delete(EVENTS).where(EVENTS.c.id.in_([3, 4])))  # a forgotten lead
-        steps = []
+        steps: list[tuple[int, int | None]] = []
         start: int | None = await conn.run_sync(first_unpruned_event)
         while start is not None:
             emptied, start = await conn.run_sync(
-                lambda c, s=start: prune_event_payloads(c, start=s, before=cut, limit=2)
+                prune_event_payloads, start=start, before=cut, limit=2
             )
             steps.append((emptied, start))
     assert steps == [(2, 3), (2, 7), (1, None)]  # 1-2, then 5-6, then 7 (8 is new)
