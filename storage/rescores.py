@@ -10,6 +10,7 @@ caller decodes it once, and can tell two states apart by their text alone.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -45,6 +46,27 @@ _POSTGRES_PAGE = (
     "SELECT id, state::text, score, band, alerted_at, email, name, company, id FROM leads "
     "WHERE NOT anonymous AND id > $1 ORDER BY id LIMIT $2"
 )
+
+
+# SQLite's page cache while a rescore writes, in KiB: the score indexes' pages, touched in
+# random order by every update, stay in memory instead of being spilled to the WAL and read
+# back again (at 200,000 leads: updates a third faster). A bound, so memory stays flat.
+REWRITE_CACHE_KIB = 65_536
+
+
+@contextlib.contextmanager
+def roomy_cache(conn: Any) -> Iterator[None]:
+    """A larger SQLite page cache for the block, the connection's own again after it (a
+    no-op on PostgreSQL, whose buffers are the server's)."""
+    if is_postgres(conn):
+        yield
+        return
+    before = query(conn, "PRAGMA cache_size")[0][0]
+    query(conn, f"PRAGMA cache_size = -{REWRITE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        query(conn, f"PRAGMA cache_size = {int(before)}")
 
 
 def lead_chunks(conn: Any, size: int) -> Iterator[list[RescoreRow]]:

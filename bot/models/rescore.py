@@ -44,7 +44,7 @@ from storage import locks
 from storage.crm import touch_linked
 from storage.ingest import add_history, enqueue
 from storage.rawsql import time_encoder, time_out
-from storage.rescores import RescoreRow, any_crm_link, lead_chunks, set_columns
+from storage.rescores import RescoreRow, any_crm_link, lead_chunks, roomy_cache, set_columns
 
 # Leads a chunk: large enough that per-statement costs vanish, small enough that a chunk's
 # rows and decoded states stay a few tens of MB.
@@ -188,13 +188,14 @@ def rescore(
     else:
         edges = default_thresholds(model.bands)
     leads = history = sent = 0
-    for rows in _pages(conn, only, chunk):
-        worked = _work(rows, known, plan, now, keep=True)
-        new = _bands(worked.fit, worked.intent, edges)
-        history += _write(conn, rows, worked, new, model, now, history_delta, cause, linked)
-        if alerts is not None:
-            sent += _alert(conn, rows, worked, new, model, now, cause, alerts)
-        leads += len(rows)
+    with roomy_cache(conn):
+        for rows in _pages(conn, only, chunk):
+            worked = _work(rows, known, plan, now, keep=True)
+            new = _bands(worked.fit, worked.intent, edges)
+            history += _write(conn, rows, worked, new, model, now, history_delta, cause, linked)
+            if alerts is not None:
+                sent += _alert(conn, rows, worked, new, model, now, cause, alerts)
+            leads += len(rows)
     return Rescored(leads, history, sent)
 
 

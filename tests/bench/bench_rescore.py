@@ -11,10 +11,14 @@ Run on demand: ``python -m tests.bench.bench_rescore [--leads N] [--runs R] [--b
    - **floor**: plain ``sqlite3`` in one transaction: ``SELECT id, state``, decode every state
      with orjson, ``UPDATE leads SET score = ? WHERE id = ?`` once per lead, commit;
    - **leadbot**: ``leadbot model import FILE --activate`` as a subprocess (FILE: the active
-     model with every rule's points + ``--shift`` (default 5) and, with ``--refit``, one fit rule's condition
-     changed so every lead's fit set is re-evaluated and its state rewritten), its wall
+     model with every rule's points + ``--shift``, default 5, and, with ``--refit``, one fit
+     rule's condition changed so fit sets change and those states are rewritten), its wall
      time and peak RSS (``os.wait4``'s ``ru_maxrss``).
 4. Prints each run and the medians: leadbot's time as a ratio to the floor's.
+
+With ``--postgres URL`` (a role that may create databases, e.g. the tests'
+``LEADBOT_TEST_POSTGRES_URL``), the same leads are copied into a fresh PostgreSQL database and
+measured the same way (the floor with asyncpg), each run on a copy made from it as template.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,9 +137,11 @@ def model_file(workdir: Path, *, shift: float, refit: bool) -> Path:
     return path
 
 
-def leadbot(path: Path, model: Path) -> tuple[float, float, str]:
-    """``leadbot model import FILE --activate``: (seconds, peak RSS MB, its output)."""
-    env = os.environ | {"DATABASE_URL": f"sqlite+aiosqlite:///{path}"}
+def leadbot(database: Path | str, model: Path) -> tuple[float, float, str]:
+    """``leadbot model import FILE --activate`` on a SQLite file or a database URL:
+    (seconds, peak RSS MB, its last line of output)."""
+    url = database if isinstance(database, str) else f"sqlite+aiosqlite:///{database}"
+    env = os.environ | {"DATABASE_URL": url}
     command = [*leadbot_command(), "model", "import", str(model), "--activate"]
     start = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -147,6 +154,101 @@ def leadbot(path: Path, model: Path) -> tuple[float, float, str]:
     return took, usage.ru_maxrss / 1024, out.strip().splitlines()[-1]
 
 
+def _pg(url: str, database: str | None = None) -> str:
+    """An asyncpg DSN from a SQLAlchemy URL, on ``database`` when given."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+async def _admin(url: str, *sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_pg(url))
+    try:
+        for statement in sql:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def seed_postgres(url: str, seeded: Path, name: str) -> None:
+    """A migrated PostgreSQL database ``name`` holding the SQLite file's leads."""
+    import asyncpg
+
+    from storage.engine import create_engine
+    from storage.migrate import upgrade
+
+    await _admin(url, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+    engine = create_engine(_pg(url, name).replace("postgresql:", "postgresql+asyncpg:", 1))
+    await upgrade(engine)
+    await engine.dispose()
+    db = sqlite3.connect(seeded)
+    cursor = db.execute("SELECT * FROM leads")
+    columns = [d[0] for d in cursor.description]
+    times = {c for c in columns if c.endswith("_at") or c.endswith("_until")}
+
+    def cell(column: str, value: Any) -> Any:
+        if value is None or column not in times:
+            return bool(value) if column == "anonymous" else value
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+    conn = await asyncpg.connect(_pg(url, name))
+    try:
+        while rows := cursor.fetchmany(20_000):
+            records = [tuple(cell(c, v) for c, v in zip(columns, r, strict=True)) for r in rows]
+            await conn.copy_records_to_table("leads", records=records, columns=columns)
+        await conn.execute("ANALYZE leads")
+    finally:
+        await conn.close()
+    db.close()
+
+
+async def floor_postgres(dsn: str) -> float:
+    """The floor on PostgreSQL: read ``id, state``, decode, one score each, one transaction."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        start = time.perf_counter()
+        async with conn.transaction():
+            rows = await conn.fetch("SELECT id, state::text FROM leads WHERE NOT anonymous")
+            scores = [(_score(orjson.loads(r[1])), r[0]) for r in rows]
+            await conn.executemany("UPDATE leads SET score = $1 WHERE id = $2", scores)
+        return time.perf_counter() - start
+    finally:
+        await conn.close()
+
+
+def bench_postgres(url: str, seeded: Path, model: Path, runs: int) -> None:
+    template = f"leadbot_bench_rescore_{os.getpid()}"
+    asyncio.run(seed_postgres(url, seeded, template))
+    floors, times, rss = [], [], []
+    try:
+        for run in range(runs):
+            for copy in ("floor", "run"):
+                name = f"{template}_{copy}"
+                asyncio.run(_admin(url, f'DROP DATABASE IF EXISTS "{name}"',
+                                   f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))  # fmt: skip
+            floors.append(asyncio.run(floor_postgres(_pg(url, f"{template}_floor"))))
+            target = _pg(url, f"{template}_run").replace("postgresql:", "postgresql+asyncpg:", 1)
+            took, peak, said = leadbot(target, model)
+            times.append(took)
+            rss.append(peak)
+            sys.stdout.write(f"postgres run {run + 1}: floor {floors[-1]:.2f} s, leadbot "
+                             f"{took:.2f} s ({took / floors[-1]:.2f}x), peak RSS {peak:.0f} MB"
+                             f" — {said}\n")  # fmt: skip
+    finally:
+        drops = [f'DROP DATABASE IF EXISTS "{template}{s}"' for s in ("", "_floor", "_run")]
+        asyncio.run(_admin(url, *drops))
+    f, t = statistics.median(floors), statistics.median(times)
+    sys.stdout.write(f"PostgreSQL: floor {f:.2f} s, leadbot {t:.2f} s = {t / f:.2f}x the floor; "
+                     f"peak RSS {max(rss):.0f} MB\n")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--leads", type=int, default=200_000)
@@ -154,6 +256,7 @@ def main() -> None:
     parser.add_argument("--base", type=Path, help="the 5,000-lead database (built if absent)")
     parser.add_argument("--shift", type=float, default=5.0, help="points added to every rule")
     parser.add_argument("--refit", action="store_true", help="change a fit rule too")
+    parser.add_argument("--postgres", metavar="URL", help="measure on PostgreSQL as well")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -180,6 +283,8 @@ def main() -> None:
             f"{n:,} leads: floor {f:.2f} s, leadbot model import --activate {t:.2f} s "
             f"= {t / f:.2f}x the floor, {n / t:,.0f} leads/s; peak RSS {max(rss):.0f} MB\n"
         )
+        if args.postgres:
+            bench_postgres(args.postgres, seeded, model, args.runs)
 
 
 if __name__ == "__main__":
