@@ -170,6 +170,14 @@ async def stats(session: AsyncSession) -> dict[str, Any]:
     return {"leads": leads, "anonymous": anon, "events": events, "bands": bands}
 
 
+async def counts(session: AsyncSession) -> dict[str, int]:
+    """``stats`` without the stored bands: known leads, anonymous visitors, events."""
+    known = await count_known(session)
+    everyone = await _count(session, select(func.count()).select_from(Lead))
+    events = await _count(session, select(func.count()).select_from(Event))
+    return {"leads": known, "anonymous": everyone - known, "events": events}
+
+
 async def current_scores(session: AsyncSession) -> list[float]:
     """Every non-anonymous lead's score, ascending: the input of percentile band edges."""
     query = select(Lead.score).where(col(Lead.anonymous).is_(False)).order_by(col(Lead.score))

@@ -26,8 +26,12 @@ class Lead(SQLModel, table=True):
     __tablename__ = "leads"
     __table_args__ = (
         Index("ix_leads_band_score", "band", "score"),
-        # Ranked reads of known leads (top, counts below an edge, percentile ranks).
-        Index("ix_leads_anonymous_score", "anonymous", "score", "id"),
+        # Ranked reads of known leads (top, counts below an edge, percentile ranks, whether a
+        # band is sure: bot/chat/ranked.py), from the index alone.
+        Index(
+            "ix_leads_ranked",
+            *("anonymous", "score", "id", "scored_at", "band_firm_for", "band_firm_until"),
+        ),
         # Look-ups match e-mails in any case: index the lower-cased form they compare.
         Index("ix_leads_email_lower", func.lower(text("email"))),
     )

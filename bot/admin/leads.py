@@ -32,7 +32,8 @@ from scoring import LeadState, Model, Score, score
 from scoring.bands import Thresholds
 from storage import outbox
 from storage.engine import create_engine, session_factory
-from storage.leads import leads_by_ids, stats
+from storage.leads import counts as lead_counts
+from storage.leads import leads_by_ids
 from storage.migrate import current_revision, head_revision, upgrade
 
 NOT_FOUND = 1
@@ -107,7 +108,7 @@ async def show_stats(
 ) -> int:
     """Counts, with bands counted from the scores at ``now`` (as ``top`` and ``lead`` read)."""
     async with _session(settings, config.model) as (session, model):
-        counts = await stats(session)
+        counts: dict[str, Any] = dict(await lead_counts(session))
         edges = await edges_now(session, model=model)
         counts["bands"] = await band_counts_now(session, model=model, now=now, thresholds=edges)
         conn = await session.connection()

@@ -28,6 +28,7 @@ from bot.chat.commands import run_command
 from bot.chat.messages import Actor
 from bot.digest.content import build_digest
 from bot.digest.data import Period, Scope
+from bot.jobs.decay import decay_sweep
 from config.loader import LeadbotConfig, load_config
 from config.settings import load_settings
 from storage.engine import create_engine
@@ -206,6 +207,9 @@ async def run(args: argparse.Namespace) -> None:
             if path is None:  # PostgreSQL: what autovacuum would have done by then
                 async with engine.begin() as conn:
                     await conn.execute(text("ANALYZE"))
+            start = time.perf_counter()  # serve sweeps every few minutes; stats reads its work
+            swept = await decay_sweep(engine, config=config, model=config.model, now=time.time())
+            sweep = time.perf_counter() - start
             figures = await measure(
                 engine, url, config, args.leads, lookups=args.lookups, repeat=args.repeat
             )
@@ -213,7 +217,9 @@ async def run(args: argparse.Namespace) -> None:
         finally:
             await engine.dispose()
     kind = "SQLite" if path is not None else "PostgreSQL"
-    sys.stdout.write(f"built in {built:.0f} s\n")
+    sys.stdout.write(
+        f"built in {built:.0f} s; decay sweep {sweep:.1f} s ({swept.checked:,} leads)\n"
+    )
     sys.stdout.write(
         report(figures, leads=args.leads, events=args.events, size=size, kind=kind) + "\n"
     )
