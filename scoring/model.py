@@ -181,6 +181,7 @@ class Model:
     _order: dict[str, int] = field(init=False, repr=False, compare=False)
     _inactivity: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
     _fit: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
+    _fit_of_nothing: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Index intent rules by event so an event is tested only against its candidates.
@@ -199,7 +200,11 @@ class Model:
         object.__setattr__(self, "_order", {r.id: i for i, r in enumerate(self.rules)})
         inactivity = tuple(r for r in self.rules if r.kind is RuleKind.INACTIVITY)
         object.__setattr__(self, "_inactivity", inactivity)
-        object.__setattr__(self, "_fit", tuple(r for r in self.rules if r.kind is RuleKind.FIT))
+        fit = tuple(r for r in self.rules if r.kind is RuleKind.FIT)
+        object.__setattr__(self, "_fit", fit)
+        # What a lead with no traits yet fits: every new lead asks, once per first event.
+        nothing = frozenset(r.id for r in fit if all(c.matches({}) for c in r.conditions))
+        object.__setattr__(self, "_fit_of_nothing", nothing)
 
     def candidates(self, event_type: str, name: str | None) -> tuple[Rule, ...]:
         """The intent rules an event of this type and name may match."""
@@ -209,6 +214,11 @@ class Model:
     @property
     def fit_rules(self) -> tuple[Rule, ...]:
         return self._fit
+
+    @property
+    def fit_of_nothing(self) -> frozenset[str]:
+        """The fit rules a lead without any trait satisfies (``exists: false`` and kin)."""
+        return self._fit_of_nothing
 
     @property
     def inactivity_rules(self) -> tuple[Rule, ...]:

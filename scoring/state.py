@@ -98,6 +98,9 @@ class LeadState:
 
     def refit(self, model: Model) -> None:
         """Re-evaluate every fit rule on the current traits (after a model change too)."""
+        if not self.traits:
+            self.fit = model.fit_of_nothing
+            return
         self.fit = frozenset(
             r.id for r in model.fit_rules if all(c.matches(self.traits) for c in r.conditions)
         )

@@ -209,3 +209,19 @@ def test_a_lead_with_only_events_matches_fit_rules_that_need_no_traits() -> None
     state = LeadState()
     state.event("page", None, {}, model, T0)
     assert score(state, model, T0).fit == -5.0
+
+
+# ---------------------------------------------------------------- fit of a new lead
+
+
+def test_a_lead_without_traits_fits_what_the_empty_traits_satisfy() -> None:
+    """A first event refits on no traits at all: rules such as ``title exists: false``
+    hold, any rule needing a trait does not (the model computes that once)."""
+    no_title = Rule("no_title", "No title given", RuleKind.FIT, -5.0,
+                    (Condition(("title",), Op.EXISTS, False),))  # fmt: skip
+    model = Model(rules=(FREEMAIL, no_title, VISIT))
+    state = LeadState()
+    state.event("page", None, {"path": "/"}, model, T0)
+    assert state.fit == {"no_title"} == model.fit_of_nothing
+    state.identify({"title": "CRO", "email": "a@gmail.com"}, model, T0 + 1)
+    assert state.fit == {"freemail"}
