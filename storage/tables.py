@@ -49,14 +49,14 @@ class Lead(SQLModel, table=True):
     grade: str = Field(default="D", max_length=1)
     engagement: int = 1
     probability: float = 0.0
-    first_seen_at: datetime = _dt()
+    first_seen_at: datetime = _dt(index=True)  # digests: leads new in a period
     last_event_at: datetime = _dt()
     scored_at: datetime = _dt()
     alerted_at: datetime | None = _dt(nullable=True)
     # What reps did with it (bot/chat/actions.py): who claimed it first, and until when it is
     # snoozed. Never written by the ingest upsert, so a new event keeps them.
     claimed_by: str | None = Field(default=None, max_length=255)
-    claimed_at: datetime | None = _dt(nullable=True)
+    claimed_at: datetime | None = _dt(index=True, nullable=True)
     snoozed_until: datetime | None = _dt(nullable=True)
     # Written by the decay sweep: the lead's band holds at least until ``band_firm_until``
     # (scores only fall with time), valid while ``scored_at`` is still ``band_firm_for``:
@@ -99,7 +99,7 @@ class ScoreChange(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     lead_id: str = Field(index=True, max_length=255)
-    at: datetime = _dt()
+    at: datetime = _dt(index=True)  # digests: changes in a period
     score: float
     band: str = Field(max_length=8)
     previous_score: float | None = None
