@@ -38,16 +38,6 @@ class RescoreRow(NamedTuple):
     key: Any  # where the row is: its rowid on SQLite (no index look-up), its id on PostgreSQL
 
 
-_SQLITE_PAGE = (
-    "SELECT id, state, score, band, alerted_at, email, name, company, rowid FROM leads "
-    "WHERE NOT anonymous AND rowid > ? ORDER BY rowid LIMIT ?"
-)
-_POSTGRES_PAGE = (
-    "SELECT id, state::text, score, band, alerted_at, email, name, company, id FROM leads "
-    "WHERE NOT anonymous AND id > $1 ORDER BY id LIMIT $2"
-)
-
-
 # SQLite's page cache while a rescore writes, in KiB: the score indexes' pages, touched in
 # random order by every update, stay in memory instead of being spilled to the WAL and read
 # back again (at 200,000 leads: updates a third faster). A bound, so memory stays flat.
@@ -69,19 +59,28 @@ def roomy_cache(conn: Any) -> Iterator[None]:
         query(conn, f"PRAGMA cache_size = {int(before)}")
 
 
+_SELECT = "SELECT id, {state}, score, band, alerted_at, email, name, company, {key} FROM leads"
+
+
+def _page_sql(conn: Any, *, first: bool) -> str:
+    """One page in key order; after the first, the rows past the last key read."""
+    state, key, mark = ("state::text", "id", "$1") if is_postgres(conn) else ("state", "rowid", "?")
+    after = "" if first else f" AND {key} > {mark}"
+    limit = "$1" if is_postgres(conn) and first else "$2" if is_postgres(conn) else "?"
+    select = _SELECT.format(state=state, key=key)
+    return f"{select} WHERE NOT anonymous{after} ORDER BY {key} LIMIT {limit}"
+
+
 def lead_chunks(conn: Any, size: int) -> Iterator[list[RescoreRow]]:
     """Every known (non-anonymous) lead, ``size`` at a time, in key order. Each page is
     read when the previous one has been handed back, so writes in between are fine."""
-    postgres = is_postgres(conn)
-    sql, after = (_POSTGRES_PAGE, "") if postgres else (_SQLITE_PAGE, -1)
-    while True:
-        page = query(conn, sql, (after, size))
-        if not page:
-            return
-        after = page[-1][-1]
+    page = query(conn, _page_sql(conn, first=True), (size,))
+    following = _page_sql(conn, first=False)
+    while page:
         yield [RescoreRow(*r) for r in page]
         if len(page) < size:
             return
+        page = query(conn, following, (page[-1][-1], size))
 
 
 def leads_to_rescore(conn: Any) -> list[RescoreRow]:
