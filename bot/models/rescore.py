@@ -372,21 +372,24 @@ def _write(
     engagement = _levels(model.engagement, new.intent, 1)
     prob = sigmoid(model.intercept + new.total / model.points_per_logodds)
     time = time_encoder(conn)(now)
-    values = [
-        (float(new.total[i]), float(new.fit[i]), float(new.intent[i]), str(new.band[i]),
-         str(grade[i]), int(engagement[i]), float(prob[i]), time)
-        for i in range(len(rows))
-    ]  # fmt: skip
+    total, band = new.total.tolist(), new.band.tolist()
+    levels = [int(e) for e in engagement.tolist()]
+    columns = (total, new.fit.tolist(), new.intent.tolist(), band, grade.tolist(), levels,
+               prob.tolist(), [time] * len(rows))  # fmt: skip
+    values = list(zip(*columns, strict=True))
     rewrite = np.flatnonzero(worked.changed)
     kept = [(*values[i], rows[i].key) for i in np.flatnonzero(~worked.changed)]
     set_columns(conn, _SCORE_COLUMNS, kept, by_key=True)
     states = [_dump(_state(worked, rows, i).to_dict()) for i in rewrite]
     rewritten = [(*values[i], text, rows[i].key) for i, text in zip(rewrite, states, strict=True)]
     set_columns(conn, (*_SCORE_COLUMNS, "state"), rewritten, by_key=True)
+    before = np.array([r.score for r in rows], dtype=float)
+    moved = (new.band != np.array([r.band for r in rows])) | (
+        np.abs(new.total - before) >= history_delta
+    )
     history = [
-        (r.id, now, float(new.total[i]), str(new.band[i]), r.score, r.band, cause)
-        for i, r in enumerate(rows)
-        if new.band[i] != r.band or abs(new.total[i] - r.score) >= history_delta
+        (rows[i].id, now, total[i], band[i], rows[i].score, rows[i].band, cause)
+        for i in np.flatnonzero(moved)
     ]
     add_history(conn, rows=history)
     if linked:
