@@ -10,6 +10,7 @@ learning:
   auto_apply: false        # true: activate a proposal whose held-out metrics improve
   proposals_channel: "#sales-managers"   # default: the managers' DMs, else slack.default_channel
   guardrails: {min_labels: 30, max_change_points: 10, prior_strength: 1, points_step: 0.5}
+  exclude_traits: [lifecycle_stage, lead_status, converted]   # never learnt from (leaks)
 ```
 """
 
@@ -26,6 +27,7 @@ from config.conditions import Strict
 from config.errors import got
 from config.routing import Channel, aad_object_id
 from scoring.refit import Guardrails
+from scoring.snapshot import LEAKS
 
 OutcomeName = Literal["qualified", "disqualified", "won", "lost"]
 DEFAULT_LABELS: Mapping[str, float] = {
@@ -92,6 +94,10 @@ class LearningSpec(Strict):
     auto_apply: bool = False
     proposals_channel: Channel | None = None
     guardrails: GuardrailsSpec = GuardrailsSpec()
+    # Traits that set or follow from the outcome (a CRM's stage): a new rule never reads them.
+    exclude_traits: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=lambda: list(LEAKS)
+    )
 
     def to_learning(self) -> Learning:
         # An outcome the file leaves out keeps its default; `null` makes it teach nothing.
@@ -107,6 +113,7 @@ class LearningSpec(Strict):
             auto_apply=self.auto_apply,
             proposals_channel=self.proposals_channel,
             guardrails=self.guardrails.to_guardrails(),
+            exclude_traits=tuple(self.exclude_traits),
         )
 
 
@@ -119,3 +126,4 @@ class Learning:
     auto_apply: bool = False
     proposals_channel: str | None = None
     guardrails: Guardrails = field(default_factory=Guardrails)
+    exclude_traits: tuple[str, ...] = LEAKS

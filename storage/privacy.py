@@ -35,7 +35,7 @@ REDACTED = "[forgotten]"
 PSEUDONYM_PREFIX = "forgotten:"
 # What learning reads of a feedback row's snapshot (bot/actions.features_at writes it;
 # bot/versions.labelled_features, bot/abtest and storage/digests read it): no trait is in
-# it, and no other key is kept.
+# it, and no other key is kept (the ``lead`` snapshot of traits and events goes).
 FEATURE_KEYS = ("model", "at", "score", "band", "fit", "intent", "rules")
 # Rows whose JSON may mention a person who is not theirs: (table, key column, JSON column).
 MENTION_COLUMNS = (

@@ -8,6 +8,7 @@ learner fits on — never values from later events.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,9 +20,11 @@ from bot.chat.messages import Action, Actor, DisqualifyReason, Outcome
 from scoring import LeadState, Model
 from scoring.bands import Thresholds
 from scoring.engine import feature, score
+from scoring.snapshot import lead_snapshot
 from storage.claims import claim_lead, snooze_lead
 from storage.engine import session_factory
 from storage.feedback import latest_feedback, record_feedback
+from storage.labels import event_counts
 from storage.tables import Feedback, Lead
 
 HOUR = 3600.0
@@ -43,11 +46,17 @@ def lead_label(lead: Lead) -> str:
 
 
 def features_at(
-    state: LeadState, model: Model, now: float, thresholds: Thresholds | None = None
+    state: LeadState,
+    model: Model,
+    now: float,
+    thresholds: Thresholds | None = None,
+    events: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, Any]:
     """The snapshot stored with a label: totals, the band the rep saw (by ``thresholds``,
-    the live edges) and every rule's feature value at ``now`` (zeros included, so the
-    learner sees which rules did not fire)."""
+    the live edges), every rule's feature value at ``now`` (zeros included, so the
+    learner sees which rules did not fire) and, under ``lead``, the lead's traits and
+    ``events``, its event counts up to ``now`` (``storage.labels.event_counts``), as
+    ``scoring.snapshot`` keeps them: what new rules are built from."""
     result = score(state, model, now, thresholds, explain=False)
     return {
         "model": model.name,
@@ -57,6 +66,7 @@ def features_at(
         "fit": result.fit,
         "intent": result.intent,
         "rules": {rule.id: feature(rule, state, now) for rule in model.rules},
+        "lead": lead_snapshot(state.traits, events or {}),
     }
 
 
@@ -104,7 +114,10 @@ async def judge(
     thresholds: Thresholds | None = None,
 ) -> Feedback:
     """Store a label with the lead's features at ``now``. Does not commit."""
-    features = features_at(LeadState.from_dict(lead.state), model, now, thresholds)
+    conn = await session.connection()
+    until = at(now)
+    events = await conn.run_sync(lambda c: event_counts(c, lead_id=lead.id, until=until))
+    features = features_at(LeadState.from_dict(lead.state), model, now, thresholds, events)
     return await record_feedback(
         session,
         lead_id=lead.id,

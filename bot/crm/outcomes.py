@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -21,6 +22,7 @@ from bot.crm.base import SOURCE_PREFIX, CrmOutcome
 from scoring import LeadState, Model
 from scoring.bands import Thresholds
 from storage import crm as repo
+from storage.labels import event_counts
 from storage.tables import Lead
 
 LEADS = Lead.__table__  # type: ignore[attr-defined]
@@ -63,10 +65,11 @@ def _store(
             result.unmatched.append(outcome.record_id)
             continue
         source = SOURCE_PREFIX + outcome.crm
+        events = event_counts(conn, lead_id=lead_id, until=datetime.fromtimestamp(outcome.at, UTC))
         rows.append({
             "lead_id": lead_id, "outcome": outcome.outcome, "reason": outcome.reason[:500],
             "by": source, "at": outcome.at, "source": source, "ref": outcome.ref[:255],
-            "features": features_at(states[lead_id], model, outcome.at, thresholds),
+            "features": features_at(states[lead_id], model, outcome.at, thresholds, events),
         })  # fmt: skip
     result.stored = repo.insert_outcomes(conn, rows=rows)
     result.duplicates = len(rows) - result.stored

@@ -152,7 +152,9 @@ async def test_forget_deletes_one_person_everywhere_and_leaves_the_other(
     assert not [r for r in after["leads"] if r["id"] == DANA]
     [label] = [f for f in after["feedback"] if f["outcome"] == "disqualified"]
     assert label["lead_id"].startswith(PSEUDONYM_PREFIX)
-    assert label["features"] == dana_label["features"]
+    # The rules' features stay; the snapshot of her traits and events goes.
+    assert "lead" in dana_label["features"]
+    assert label["features"] == {k: v for k, v in dana_label["features"].items() if k != "lead"}
     assert label["at"] == dana_label["at"]
     assert label["reason"] == "no budget"
     async with engine.connect() as conn:

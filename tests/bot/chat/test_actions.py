@@ -125,7 +125,9 @@ async def test_qualified_stores_the_features_of_the_click(
         "slack:U1",
         NOW,
     )
-    assert label["features"] == features_at(state, config.model, NOW)
+    counted = label["features"]["lead"]["events"]  # the lead's stored events up to the click
+    assert label["features"] == features_at(state, config.model, NOW, events=counted)
+    assert counted["track:Demo Requested"][0] == 1
     assert label["features"]["rules"]["demo"] == feature(config.model.rule("demo"), state, NOW)
     await pipeline.ingest(events(track("u1", "Demo Requested", NOW + DAY)), now=NOW + DAY)
     [unchanged] = await _labels(engine)

@@ -1,0 +1,89 @@
+"""What a label remembers of the lead beyond the model's rules: its traits and its events.
+
+The learner builds candidate rules from these snapshots (rules the active model does not have
+yet), so a snapshot holds what a rule could match, as the lead was when it was judged, and
+nothing a rule must not use: no personal data (e-mail addresses, names), and the traits
+that would leak the outcome are left out when the learner reads it (``without``).
+
+A snapshot is small and bounded: ``{"traits": {dotted path: scalar}, "events": {"type:name":
+[count, first, last]}}`` with at most ``MAX_TRAITS`` traits of at most ``MAX_TEXT``
+characters each, and the event names the lead was seen doing most recently (at most
+``storage.labels.MAX_EVENT_NAMES``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import Any
+
+MAX_TRAITS = 60
+MAX_TEXT = 100
+MAX_DEPTH = 4
+# Personal data the learner never needs; matched on a trait's last path segment, any case.
+PERSONAL = frozenset(
+    {"email", "firstname", "lastname", "first_name", "last_name", "name", "phone", "username"}
+)
+# Traits a CRM import sets from the outcome itself (README: Connect your CRM): a rule on them
+# would learn the label. ``learning.exclude_traits`` in the config replaces this list.
+LEAKS = ("lifecycle_stage", "lead_status", "converted")
+_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+
+Scalar = str | int | float | bool
+
+
+def flatten(
+    traits: Mapping[str, Any], prefix: str = "", depth: int = 0
+) -> Iterator[tuple[str, Scalar]]:
+    """``(dotted path, value)`` for every scalar under ``traits`` (lists and deeper objects
+    are skipped: no rule condition reads them)."""
+    for key, value in traits.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            if depth < MAX_DEPTH:
+                yield from flatten(value, path + ".", depth + 1)
+        elif isinstance(value, Scalar) and value == value:  # not nan
+            yield path, value
+
+
+def _personal(path: str) -> bool:
+    return path.rsplit(".", 1)[-1].lower() in PERSONAL
+
+
+def trait_snapshot(traits: Mapping[str, Any]) -> dict[str, Scalar]:
+    """The lead's scalar traits, flattened and bounded, without personal data: names and
+    e-mail addresses (under any key) are dropped, text is cut to ``MAX_TEXT`` characters,
+    and the first ``MAX_TRAITS`` paths in sorted order are kept."""
+    kept: dict[str, Scalar] = {}
+    for path, value in sorted(flatten(traits), key=lambda item: item[0]):
+        if _personal(path):
+            continue
+        if isinstance(value, str):
+            if _EMAIL.search(value):
+                continue
+            value = value[:MAX_TEXT]
+        kept[path[:MAX_TEXT]] = value
+        if len(kept) == MAX_TRAITS:
+            break
+    return kept
+
+
+def lead_snapshot(
+    traits: Mapping[str, Any], events: Mapping[str, Sequence[float]]
+) -> dict[str, Any]:
+    """The snapshot a label stores: ``trait_snapshot(traits)`` and the lead's event counts
+    up to that moment (``type:name`` → ``[count, first, last]``, read from its stored
+    events: ``storage.labels.event_counts``)."""
+    return {"traits": trait_snapshot(traits), "events": {k: list(v) for k, v in events.items()}}
+
+
+def without(snapshot: Mapping[str, Any], excluded: Collection[str]) -> dict[str, Any]:
+    """``snapshot`` without the traits named in ``excluded`` (a dotted path, or a last path
+    segment, any case): what the learner may use of it."""
+    drop = {name.lower() for name in excluded}
+    traits = {
+        path: value
+        for path, value in (snapshot.get("traits") or {}).items()
+        if path.lower() not in drop and path.rsplit(".", 1)[-1].lower() not in drop
+    }
+    return {"traits": traits, "events": dict(snapshot.get("events") or {})}

@@ -1,0 +1,118 @@
+"""Labels carry the lead's snapshot; labels from before it are read with the lead's traits
+now and its stored events up to the label's time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.chat.actions import apply_action, features_at
+from bot.chat.messages import Action, Actor
+from bot.models.snapshots import labelled_snapshots
+from scoring.state import LeadState
+from storage.ingest import upsert_leads
+from storage.labels import MAX_EVENT_NAMES, event_counts, labels_of
+from storage.tables import Event, Feedback
+from tests.bot.models.test_versions import MODEL, NOW, _row
+
+FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
+EVENTS = Event.__table__  # type: ignore[attr-defined]
+
+
+def _at(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _state(industry: str) -> LeadState:
+    state = LeadState()
+    traits = {"email": "dana@acme.io", "firstName": "Dana", "lifecycle_stage": "customer",
+              "company": {"industry": industry}}  # fmt: skip
+    state.identify(traits, MODEL, NOW - 100)
+    return state
+
+
+def _event(lead_id: str, n: int, kind: str, name: str | None, ts: float) -> dict[str, Any]:
+    return {"message_id": f"{lead_id}-{n}", "lead_id": lead_id, "type": kind, "name": name,
+            "timestamp": _at(ts), "received_at": _at(ts), "payload": {}}  # fmt: skip
+
+
+def _label(lead_id: str, ts: float, features: dict[str, Any]) -> dict[str, Any]:
+    return {"lead_id": lead_id, "outcome": "won", "by": "U1", "reason": None, "at": _at(ts),
+            "features": features, "source": "rep"}  # fmt: skip
+
+
+async def _store(
+    engine: AsyncEngine, states: dict[str, LeadState], *tables: tuple[Any, list[dict[str, Any]]]
+) -> None:
+    async with engine.begin() as conn:
+        rows = [_row(k, s, MODEL) for k, s in states.items()]
+        await conn.run_sync(lambda c: upsert_leads(c, rows=rows))
+        for table, values in tables:
+            if values:
+                await conn.execute(table.insert(), values)
+
+
+COUNTED = {"track:Webinar Joined": [2, NOW - 50, NOW - 40], "page:": [1, NOW - 30, NOW - 30]}
+EVENT_ROWS = [
+    _event("lead-2", 1, "track", "Webinar Joined", NOW - 50),
+    _event("lead-2", 2, "track", "Webinar Joined", NOW - 40),
+    _event("lead-2", 3, "page", None, NOW - 30),
+    _event("lead-2", 4, "identify", None, NOW - 30),  # not an event a rule counts
+    _event("lead-2", 5, "track", "Trial Started", NOW + 10),  # after the label: left out
+]
+
+
+async def test_snapshots_stored_then_and_read_now_for_older_labels(engine: AsyncEngine) -> None:
+    then, later = _state("Software"), _state("Retail")  # lead-2's label predates snapshots
+    old = {k: v for k, v in features_at(later, MODEL, NOW).items() if k != "lead"}
+    stored = features_at(then, MODEL, NOW, events={"track:Demo": (1, NOW - 9, NOW - 9)})
+    labels = [_label("lead-1", NOW, stored), _label("lead-2", NOW, old), _label("gone", NOW, old)]
+    await _store(
+        engine, {"lead-1": then, "lead-2": later}, (EVENTS, EVENT_ROWS), (FEEDBACK, labels)
+    )
+    async with engine.connect() as conn:
+        snaps = await conn.run_sync(lambda c: labelled_snapshots(c, labels_of(c, outcomes=["won"])))
+    domain = {"email_domain": "acme.io"}
+    assert snaps == [
+        {"traits": {"company.industry": "Software", **domain},
+         "events": {"track:Demo": [1, NOW - 9, NOW - 9]}},
+        {"traits": {"company.industry": "Retail", **domain},
+         "events": COUNTED},
+        {"traits": {}, "events": {}},  # a lead deleted since
+    ]  # fmt: skip
+
+
+async def test_a_click_stores_traits_and_events_without_personal_data(
+    engine: AsyncEngine,
+) -> None:
+    await _store(engine, {"lead-2": _state("Software")}, (EVENTS, EVENT_ROWS))
+    result = await apply_action(
+        engine=engine, model=MODEL, action=Action.QUALIFY, lead_id="lead-2",
+        actor=Actor("slack", "U1"), now=NOW,
+    )  # fmt: skip
+    assert result.changed
+    async with engine.connect() as conn:
+        [features] = (await conn.execute(select(FEEDBACK.c.features))).scalars()
+    assert features["lead"] == {
+        "traits": {  # stored; the learner drops lifecycle_stage when it reads it
+            "company.industry": "Software",
+            "email_domain": "acme.io",
+            "lifecycle_stage": "customer",
+        },
+        "events": {
+            "track:Webinar Joined": [2, NOW - 50, NOW - 40],
+            "page:": [1, NOW - 30, NOW - 30],
+        },
+    }
+    assert "dana" not in str(features["lead"]).lower()
+
+
+async def test_event_counts_keep_the_names_seen_most_recently(engine: AsyncEngine) -> None:
+    rows = [_event("lead-1", i, "track", f"e{i}", NOW - 1000 + i) for i in range(40)]
+    await _store(engine, {"lead-1": _state("Software")}, (EVENTS, rows))
+    async with engine.connect() as conn:
+        counts = await conn.run_sync(lambda c: event_counts(c, lead_id="lead-1", until=_at(NOW)))
+    assert sorted(counts) == sorted(f"track:e{i}" for i in range(40 - MAX_EVENT_NAMES, 40))
