@@ -17,6 +17,7 @@ from bot.crm.base import Connector
 from bot.crm.pull import crm_connectors
 from bot.crm.sync import CrmSyncer, running_syncer
 from bot.crm.webhooks import LEARNER, add_hubspot_webhooks
+from bot.destinations import default_channel, running_router  # noqa: F401 (re-exported)
 from bot.ingest.running import running_ingest
 from bot.ingest.signatures import WebhookVerifier
 from bot.ingest.tracking import add_tracking_routes
@@ -267,21 +268,3 @@ def model_drift(config: LeadbotConfig, version: int, active: Model) -> str | Non
         f"is, and it differs. To score with the file: leadbot model import {config.source} "
         "--activate"
     )
-
-
-def running_router(settings: Settings, config: LeadbotConfig) -> Router:
-    """The router ``serve`` routes alerts with, for commands that queue alerts outside it
-    (``leadbot model activate``): Slack's default channel when Slack is on, Teams when on."""
-    return Router(
-        config.routing,
-        slack_channel=default_channel(settings, config),
-        teams=teams_enabled(settings),
-    )
-
-
-def default_channel(settings: Settings, config: LeadbotConfig) -> str | None:
-    """Slack's default alert channel (LEADBOT_SLACK_CHANNEL over the config), or None when
-    Slack is off and alerts go to the console."""
-    if not slack_enabled(settings):
-        return None
-    return settings.slack_channel or config.slack.default_channel

@@ -128,7 +128,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_model(args: argparse.Namespace) -> int:
     from bot.admin.models import model_command
-    from bot.app import running_router
+    from bot.destinations import running_router
 
     settings, config = _load(args)
     router = running_router(settings, config)
@@ -142,7 +142,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     from bot.admin.models import retrain_command
 
     settings, config = _load(args)
-    return asyncio.run(retrain_command(settings, config, now=time.time()))
+    return asyncio.run(retrain_command(settings, config, now=time.time(), as_json=args.json))
 
 
 def cmd_teams(args: argparse.Namespace) -> int:
@@ -364,6 +364,7 @@ def _model_parsers(sub: Any) -> None:
 
     r = sub.add_parser("retrain", help="refit the active model on feedback; propose a version")
     r.add_argument("--config", help="scoring model YAML (the version 1 on first use)")
+    r.add_argument("--json", action="store_true", help="one JSON object; exit 3: no version")
     r.set_defaults(func=cmd_retrain)
 
 

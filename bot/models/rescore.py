@@ -258,7 +258,7 @@ def _work(
     again = np.flatnonzero(~found | changed) if keep else np.flatnonzero(~found)
     decoded: dict[int, tuple[dict[str, Any], frozenset[str]]] = {}
     if again.size:
-        states = [orjson.loads(rows[i].state) for i in again]
+        states = [orjson.loads(rows[i].state) for i in again.tolist()]
         fits = [_refit(s, plan) for s in states]
         fit[again], intent[again] = _points(states, fits, plan, now)
         changed[again] = [
@@ -377,8 +377,8 @@ def _write(
     columns = (total, new.fit.tolist(), new.intent.tolist(), band, grade.tolist(), levels,
                prob.tolist(), [time] * len(rows))  # fmt: skip
     values = list(zip(*columns, strict=True))
-    rewrite = np.flatnonzero(worked.changed)
-    kept = [(*values[i], rows[i].key) for i in np.flatnonzero(~worked.changed)]
+    rewrite = np.flatnonzero(worked.changed).tolist()
+    kept = [(*values[i], rows[i].key) for i in np.flatnonzero(~worked.changed).tolist()]
     set_columns(conn, _SCORE_COLUMNS, kept, by_key=True)
     states = [_dump(_state(worked, rows, i).to_dict()) for i in rewrite]
     rewritten = [(*values[i], text, rows[i].key) for i, text in zip(rewrite, states, strict=True)]
@@ -389,7 +389,7 @@ def _write(
     )
     history = [
         (rows[i].id, now, total[i], band[i], rows[i].score, rows[i].band, cause)
-        for i in np.flatnonzero(moved)
+        for i in np.flatnonzero(moved).tolist()
     ]
     add_history(conn, rows=history)
     if linked:
@@ -421,7 +421,8 @@ def _alert(
     """Queue the alerts owed to a chunk's leads the rescore turned hot; returns how many."""
     cooldown = alerts.policy.cooldown_hours * 3600
     outbox, alerted = [], []
-    for i in np.flatnonzero((new.band == "hot") & np.array([r.band != "hot" for r in rows])):
+    hot = (new.band == "hot") & np.array([r.band != "hot" for r in rows])
+    for i in np.flatnonzero(hot).tolist():
         row = rows[i]
         last = time_out(row.alerted_at)
         if last is not None and not (alerts.policy.on_rescore and now - last >= cooldown):

@@ -37,6 +37,7 @@ from bot.outbox.messages import (
 from bot.slack.alert_blocks import alert_message
 from bot.slack.app import build_slack_app
 from bot.slack.digest_blocks import digest_message
+from bot.slack.enabled import slack_enabled  # noqa: F401 (re-exported)
 from bot.slack.followup_blocks import cooling_message, escalation_message, reminder_message
 from bot.slack.gate import SlackGate
 from bot.slack.proposal_blocks import proposal_message
@@ -66,10 +67,6 @@ class Slack:
     app: AsyncApp
     transport: SlackTransport
     app_token: str | None
-
-
-def slack_enabled(settings: Settings) -> bool:
-    return settings.slack_bot_token is not None
 
 
 def check_slack_settings(settings: Settings) -> None:
