@@ -6,6 +6,7 @@ the running bot would send them, without this module knowing any chat platform."
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat.routing import Router
 from bot.models.abtest import CohortStats, cohort_stats, start_ab, stop_ab
+from bot.models.learning import describe, retrain_now, retrain_summary
 from bot.models.rescore import RescoreAlerts
 from bot.models.versions import (
     Rescore,
@@ -25,7 +27,6 @@ from bot.models.versions import (
     ensure_active,
     metric_lines,
     model_of,
-    retrain,
     rollback,
 )
 from config.errors import ConfigError
@@ -37,6 +38,8 @@ from storage import models as repo
 from storage.abtests import AbTest
 from storage.models import Status
 from storage.tables import ModelVersion
+
+NOTHING_STORED = 3  # `leadbot retrain --json`: no version to activate
 
 
 def _auc(metrics: Mapping[str, Any], side: str) -> str:
@@ -213,19 +216,28 @@ async def _read_command(engine: AsyncEngine, config_model: Model, args: Any, now
         return await conn.run_sync(run)
 
 
-async def retrain_command(settings: Any, config: Any, *, now: float) -> int:
-    """``leadbot retrain`` with the config's labels and guardrails; prints the proposal."""
+async def retrain_command(settings: Any, config: Any, *, now: float, as_json: bool = False) -> int:
+    """``leadbot retrain [--json]`` with the config's labels and guardrails, as the bot's own
+    refit (``retrain_now``: with ``auto_apply`` a better proposal is activated at once; no
+    message is queued for the managers). Prints the proposal, or with ``as_json`` one JSON
+    object (``retrain_summary``). Exit status: 0, and with ``--json`` 3 when no version was
+    stored (``version`` null: not enough labels, or no change)."""
     engine = await _engine(settings)
     try:
-        learning = config.learning
-        result = await retrain(
-            engine=engine, config_model=config.model, guardrails=learning.guardrails, now=now,
-            created_by="cli", labels=learning.labels, crm_weight=config.crm.label_weight,
-        )  # fmt: skip
+        result, decision = await retrain_now(
+            engine=engine, config=config, destinations=(), now=now, created_by="cli"
+        )
     finally:
         await engine.dispose()
-    sys.stdout.write(format_retrain(result))
-    return 0
+    if not as_json:
+        sys.stdout.write(format_retrain(result))
+        if decision is not None:
+            sys.stdout.write(describe(decision) + "\n")
+        return 0
+    labels = {r.id: r.label for r in config.model.rules}
+    summary = retrain_summary(result, decision, labels)
+    sys.stdout.write(json.dumps(summary) + "\n")
+    return 0 if summary["version"] is not None else NOTHING_STORED
 
 
 def format_ab(test: AbTest | None, stats: list[CohortStats]) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -182,6 +183,53 @@ async def retrain_now(
     applied = proposal_message(result, model_labels=labels, decision=describe(decision))
     await offloop.write(engine, _queue, applied, destinations, now)
     return result, decision
+
+
+# What a retrain did, for scripts (``leadbot retrain --json``).
+PROPOSED, APPLIED, NO_BETTER = "proposed", "applied", "no better"
+NOT_ENOUGH, NO_CHANGE = "not enough labels", "no change"
+
+
+def retrain_status(result: RetrainResult, decision: Decision | None) -> str:
+    """``applied`` (``auto_apply`` activated it), ``proposed`` (stored, better on the
+    held-out labels), ``no better`` (stored, not better: a manager may still approve it),
+    ``not enough labels`` (too few, or one outcome only) or ``no change``."""
+    if result.version_id is None:
+        reason = result.proposal.reason or ""
+        return NO_CHANGE if "agree with the current model" in reason else NOT_ENOUGH
+    if decision is not None and decision.done and decision.approved:
+        return APPLIED
+    return PROPOSED if improved(result.proposal) else NO_BETTER
+
+
+def retrain_summary(
+    result: RetrainResult, decision: Decision | None, model_labels: Mapping[str, str]
+) -> dict[str, Any]:
+    """``{"version", "status", "labels", "auc_before", "auc_after", "new_rules",
+    "reweighted"}``: ``version`` None when nothing was stored, AUCs on the held-out labels
+    (None when undefined), ``reweighted`` each changed rule's points, ``new_rules`` the
+    rules the proposal adds (id, label, points, support, won rate)."""
+    p = result.proposal
+
+    def auc(metrics: Mapping[str, float]) -> float | None:
+        value = metrics.get("roc_auc")
+        return None if value is None or math.isnan(value) else round(float(value), 4)
+
+    added = {rule["id"] for rule in result.new_rules}
+    return {
+        "version": result.version_id,
+        "status": retrain_status(result, decision),
+        "labels": p.labels,
+        "auc_before": auc(p.metrics_before),
+        "auc_after": auc(p.metrics_after),
+        "new_rules": [dict(rule) for rule in result.new_rules],
+        "reweighted": [
+            {"rule": rid, "label": model_labels.get(rid, rid), "from": old, "to": new}
+            for rid, (old, new) in p.changes.items()
+            if rid not in added
+        ],
+        "reason": p.reason,
+    }
 
 
 def _queue(

@@ -43,13 +43,15 @@ class RetrainResult:
     """The proposal, the version it was fitted against, and the stored version's number
     (None when nothing changed: then ``proposal.reason`` says why). ``sources``: labels
     the refit used per source ("rep", "crm:hubspot" …); ``set_aside``: labels a lead's CRM
-    outcome replaced (``bot.models.label_weights``)."""
+    outcome replaced (``bot.models.label_weights``); ``new_rules``: the rules the proposal
+    adds (id, label, points, support, won rate), apart from the reweighted ones."""
 
     proposal: Proposal
     base_id: int
     version_id: int | None
     sources: Mapping[str, int] = field(default_factory=dict)
     set_aside: int = 0
+    new_rules: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
