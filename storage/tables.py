@@ -32,6 +32,8 @@ class Lead(SQLModel, table=True):
             "ix_leads_ranked",
             *("anonymous", "score", "id", "scored_at", "band_firm_for", "band_firm_until"),
         ),
+        # Digests count the leads new in a period from the index alone.
+        Index("ix_leads_first_seen", "first_seen_at", "anonymous", "id"),
         # Look-ups match e-mails in any case: index the lower-cased form they compare.
         Index("ix_leads_email_lower", func.lower(text("email"))),
     )
@@ -49,7 +51,7 @@ class Lead(SQLModel, table=True):
     grade: str = Field(default="D", max_length=1)
     engagement: int = 1
     probability: float = 0.0
-    first_seen_at: datetime = _dt(index=True)  # digests: leads new in a period
+    first_seen_at: datetime = _dt()
     last_event_at: datetime = _dt()
     scored_at: datetime = _dt()
     alerted_at: datetime | None = _dt(nullable=True)
@@ -99,7 +101,7 @@ class ScoreChange(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     lead_id: str = Field(index=True, max_length=255)
-    at: datetime = _dt(index=True)  # digests: changes in a period
+    at: datetime = _dt()
     score: float
     band: str = Field(max_length=8)
     previous_score: float | None = None
