@@ -32,8 +32,6 @@ class Lead(SQLModel, table=True):
             "ix_leads_ranked",
             *("anonymous", "score", "id", "scored_at", "band_firm_for", "band_firm_until"),
         ),
-        # Digests count the leads new in a period from the index alone.
-        Index("ix_leads_first_seen", "first_seen_at", "anonymous", "id"),
         # Look-ups match e-mails in any case: index the lower-cased form they compare.
         Index("ix_leads_email_lower", func.lower(text("email"))),
     )
@@ -58,7 +56,7 @@ class Lead(SQLModel, table=True):
     # What reps did with it (bot/chat/actions.py): who claimed it first, and until when it is
     # snoozed. Never written by the ingest upsert, so a new event keeps them.
     claimed_by: str | None = Field(default=None, max_length=255)
-    claimed_at: datetime | None = _dt(index=True, nullable=True)
+    claimed_at: datetime | None = _dt(nullable=True)
     snoozed_until: datetime | None = _dt(nullable=True)
     # Written by the decay sweep: the lead's band holds at least until ``band_firm_until``
     # (scores only fall with time), valid while ``scored_at`` is still ``band_firm_for``:
