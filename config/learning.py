@@ -11,6 +11,7 @@ learning:
   proposals_channel: "#sales-managers"   # default: the managers' DMs, else slack.default_channel
   guardrails: {min_labels: 30, max_change_points: 10, prior_strength: 1, points_step: 0.5}
   exclude_traits: [lifecycle_stage, lead_status, converted]   # never learnt from (leaks)
+  new_rules: {max: 5, min_support: 20}   # rules a refit may add from the labels; max 0: none
 ```
 """
 
@@ -26,6 +27,7 @@ from pydantic import AfterValidator, Field
 from config.conditions import Strict
 from config.errors import got
 from config.routing import Channel, aad_object_id
+from scoring.discover import Discovery
 from scoring.refit import Guardrails
 from scoring.snapshot import LEAKS
 
@@ -87,6 +89,16 @@ class GuardrailsSpec(Strict):
         return Guardrails(**self.model_dump())
 
 
+class NewRulesSpec(Strict):
+    """``scoring.discover.Discovery``: how many rules a refit may add, on how many labels."""
+
+    max: Annotated[int, Field(ge=0, le=50)] = Discovery.max_rules
+    min_support: Annotated[int, Field(ge=5)] = Discovery.min_support
+
+    def to_discovery(self) -> Discovery:
+        return Discovery(max_rules=self.max, min_support=self.min_support)
+
+
 class LearningSpec(Strict):
     # Only what differs from DEFAULT_LABELS; `to_learning` fills in the rest.
     labels: dict[OutcomeName, Literal[0, 1] | None] = Field(default_factory=dict)
@@ -98,6 +110,7 @@ class LearningSpec(Strict):
     exclude_traits: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=lambda: list(LEAKS)
     )
+    new_rules: NewRulesSpec = NewRulesSpec()
 
     def to_learning(self) -> Learning:
         # An outcome the file leaves out keeps its default; `null` makes it teach nothing.
@@ -114,6 +127,7 @@ class LearningSpec(Strict):
             proposals_channel=self.proposals_channel,
             guardrails=self.guardrails.to_guardrails(),
             exclude_traits=tuple(self.exclude_traits),
+            discovery=self.new_rules.to_discovery(),
         )
 
 
@@ -127,3 +141,4 @@ class Learning:
     proposals_channel: str | None = None
     guardrails: Guardrails = field(default_factory=Guardrails)
     exclude_traits: tuple[str, ...] = LEAKS
+    discovery: Discovery = field(default_factory=Discovery)

@@ -119,9 +119,9 @@ def proposal_message(
     before → after, and a fallback text; with ``decision``, the notice that it was applied."""
     p = result.proposal
     assert result.version_id is not None
+    labels = {**model_labels, **{r["id"]: new_rule_label(r) for r in result.new_rules}}
     changes = tuple(
-        RuleChange(rid, model_labels.get(rid, rid), old, new)
-        for rid, (old, new) in p.changes.items()
+        RuleChange(rid, labels.get(rid, rid), old, new) for rid, (old, new) in p.changes.items()
     )
     version, base = result.version_id, result.base_id
     sources = describe_sources(dict(result.sources), result.set_aside)
@@ -134,6 +134,11 @@ def proposal_message(
         f"{len(changes)} rule(s) changed. Approve or reject it.",
         decision=decision, sources=sources,
     )  # fmt: skip
+
+
+def new_rule_label(rule: Mapping[str, Any]) -> str:
+    """``New: Lead Source is Reference (40 labels, 80% won)``: a new rule in the diff."""
+    return f"New: {rule['label']} ({rule['support']} labels, {rule['won_rate']:.0%} won)"
 
 
 def proposal_payload(result: RetrainResult, *, model_labels: Mapping[str, str]) -> dict[str, Any]:
@@ -172,7 +177,8 @@ async def retrain_now(
     result = await retrain(
         engine=engine, config_model=config.model, guardrails=learning.guardrails, now=now,
         created_by=created_by, labels=learning.labels, then=announce,
-        crm_weight=config.crm.label_weight,
+        crm_weight=config.crm.label_weight, discovery=learning.discovery,
+        excluded=learning.exclude_traits,
     )  # fmt: skip
     if result.version_id is None or not (learning.auto_apply and improved(result.proposal)):
         return result, None

@@ -8,7 +8,7 @@ here, by a manager's click or from the CLI, scores the next event committed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,17 +18,21 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.metrics import RESCORE_SECONDS
+from bot.models.discovered import Discovered, with_new_rules
 from bot.models.label_weights import Weighed, describe_sources, weigh
 from bot.models.live import model_of_yaml
 from bot.models.rescore import Ahead, RescoreAlerts, prepare, rescore
+from bot.models.snapshots import labelled_snapshots
 from config.crm import Crm
 from config.learning import DEFAULT_LABELS
 from config.writer import model_yaml
+from scoring.discover import Discovery
 from scoring.model import Model
 from scoring.refit import Guardrails, Proposal, propose
+from scoring.snapshot import LEAKS
 from storage import abtests, offloop
 from storage import models as repo
-from storage.labels import labels_of
+from storage.labels import Label, labels_of
 from storage.models import Status
 from storage.tables import ModelVersion
 
@@ -113,6 +117,13 @@ def weighted_features(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Weighed]:
     """``labelled_features`` and each label's weight in the refit (a CRM outcome's is
     ``crm_weight``; see ``bot.models.label_weights`` for when one replaces a rep's)."""
+    X, y, at, weighed, _ = _weighted(conn, model, labels, crm_weight)
+    return X, y, at, weighed
+
+
+def _weighted(
+    conn: Connection, model: Model, labels: Mapping[str, float], crm_weight: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Weighed, list[Label]]:
     ids = [rule.id for rule in model.rules]
     X, y, at = [], [], []
     read = labels_of(conn, outcomes=list(labels))
@@ -122,7 +133,7 @@ def weighted_features(
         y.append(labels[label.outcome])
         at.append(label.at.timestamp())
     X_ = np.array(X, dtype=float).reshape(len(y), len(ids))
-    return X_, np.array(y), np.array(at), weigh(read, crm_weight)
+    return X_, np.array(y), np.array(at), weigh(read, crm_weight), read
 
 
 async def retrain(
@@ -135,11 +146,15 @@ async def retrain(
     labels: Mapping[str, float] = LABELS,
     then: Callable[[Connection, RetrainResult], None] | None = None,
     crm_weight: float = CRM_WEIGHT,
+    discovery: Discovery | None = None,
+    excluded: Collection[str] = LEAKS,
 ) -> RetrainResult:
     """Refit the active model on every label; store a ``proposed`` version when the refit
-    changes something. ``then`` runs in the same transaction (the learner queues the
-    proposal's message there, so a stored proposal is never left unannounced).
-    ``bot.models.learning.retrain_now`` is what the bot and its schedules call."""
+    changes something. With ``discovery``, the refit may add rules the labels' snapshots
+    support (``bot.models.discovered``; never from ``excluded`` traits). ``then`` runs in
+    the same transaction (the learner queues the proposal's message there, so a stored
+    proposal is never left unannounced). ``bot.models.learning.retrain_now`` is what the
+    bot and its schedules call."""
 
     def run(conn: Connection) -> RetrainResult:
         result = _retrain(conn)
@@ -149,13 +164,23 @@ async def retrain(
 
     def _retrain(conn: Connection) -> RetrainResult:
         base_id, model = ensure_active(conn, config_model=config_model, now=now)
-        X, y, at, weighed = weighted_features(conn, model, labels, crm_weight)
+        X, y, at, weighed, read = _weighted(conn, model, labels, crm_weight)
         weights = np.array(weighed.weights, dtype=float)
+        found: Discovered | None = None
+        if discovery is not None and discovery.max_rules > 0:
+            snaps = labelled_snapshots(conn, read, excluded)
+            found = with_new_rules(model, X, y, at, weights, snaps, discovery, guardrails)
+            model, X = found.model, found.X
         proposal = propose(model, X, y, at, weights=weights, guardrails=guardrails)
         sources, aside = weighed.used, weighed.set_aside
         if proposal.reason is not None:
             return RetrainResult(proposal, base_id, None, sources, aside)
+        new_rules: tuple[Mapping[str, Any], ...] = ()
+        if found is not None and found.rules:
+            proposal, new_rules = found.report(proposal)
         header = f"refit of v{base_id} on {y.size} labels ({describe_sources(sources, aside)})"
+        if new_rules:
+            header += f", {len(new_rules)} new rule(s)"
         vid = repo.add_version(
             conn,
             yaml=model_yaml(proposal.model, header=header),
@@ -167,7 +192,7 @@ async def retrain(
             parent_id=base_id,
         )
         repo.supersede_proposals(conn, keep=vid)
-        return RetrainResult(proposal, base_id, vid, sources, aside)
+        return RetrainResult(proposal, base_id, vid, sources, aside, new_rules)
 
     return await offloop.write(engine, run)
 

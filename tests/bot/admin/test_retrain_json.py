@@ -17,7 +17,7 @@ from bot.cli import main
 from bot.ingest.pipeline import Pipeline
 from config.loader import DEFAULT_PATH, load_config
 from storage import models as repo
-from storage.tables import Feedback
+from storage.tables import Feedback, Lead
 from tests.bot.conftest import T0, events, identify, iso, track
 
 INDUSTRIES = ["Software", "Retail", "Mining", "SaaS"]
@@ -123,3 +123,52 @@ async def test_auto_apply_activates_a_better_proposal(
     assert summary["status"] == "applied"
     assert summary["auc_after"] >= summary["auc_before"]
     assert await _active(engine) == 2
+
+
+async def _sourced_leads(engine: AsyncEngine, n: int) -> list[tuple[str, str]]:
+    """Traits the default model knows nothing of: Reference leads mostly won. Each lead's
+    ``lifecycle_stage`` records its outcome, as a CRM import stores it (a leak)."""
+    rng = random.Random(5)
+    calls, outcomes = [], []
+    for i in range(n):
+        source = rng.choice(["Reference", "Google", "Direct", "Olark Chat"])
+        won = rng.random() < (0.8 if source == "Reference" else 0.15)
+        stage = "customer" if won else "lead"
+        email = f"s{i}@firm{i}.com"
+        traits = {"email": email, "lead_source": source, "lifecycle_stage": stage}
+        calls.append(identify(f"s{i}", T0 - 3600 + i, **traits))
+        outcomes.append((email, "won" if won else "lost"))
+    async with Pipeline(engine, load_config()) as pipeline:
+        for start in range(0, len(calls), 50):
+            await pipeline.ingest(events(*calls[start : start + 50]), now=T0)
+    return outcomes
+
+
+async def test_a_retrain_proposes_a_rule_on_traits_the_model_does_not_know(
+    engine: AsyncEngine, cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await _label(tmp_path, await _sourced_leads(engine, 200))
+    code, summary = await _retrain(capsys)
+    assert (code, summary["version"]) == (0, 2)
+    new = {rule["label"]: rule for rule in summary["new_rules"]}
+    reference = new["lead_source is Reference"]
+    assert reference["points"] > 0
+    assert reference["support"] > 20
+    assert reference["won_rate"] > 0.6
+    assert not [label for label in new if "lifecycle_stage" in label]  # the leak stays out
+    assert reference["id"] not in {r["rule"] for r in summary["reweighted"]}
+    before = await _scores(engine)
+    assert await _cli("model", "activate", "2") == 0
+    after = await _scores(engine)
+    moved = {source: after[source] - before[source] for source in before}
+    assert moved["Reference"] > max(v for k, v in moved.items() if k != "Reference")
+
+
+async def _scores(engine: AsyncEngine) -> dict[str, float]:
+    """Mean stored score per lead source."""
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(Lead.__table__.c.state, Lead.__table__.c.score))).all()  # type: ignore[attr-defined]
+    by: dict[str, list[float]] = {}
+    for state, score in rows:
+        by.setdefault(state["traits"]["lead_source"], []).append(score)
+    return {source: sum(v) / len(v) for source, v in by.items()}

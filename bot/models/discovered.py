@@ -1,0 +1,73 @@
+"""A retrain's new rules (``scoring.discover``) joined to its refit (``scoring.refit``).
+
+The rules are chosen on the labels the refit trains on only (its time split: the older
+ones), so the proposal's held-out metrics stay honest: the newest labels judge a model
+whose rules never saw them. The chosen rules join the model with their fitted points as the
+refit's prior, and the refit then moves every rule's points on all labels, as for any rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from scoring.binning import feature_matrix
+from scoring.discover import Discovery, NewRule, discover, unflatten
+from scoring.metrics import time_split
+from scoring.model import Model
+from scoring.refit import Guardrails, Proposal
+
+
+@dataclass(frozen=True)
+class Discovered:
+    """The model with its new rules appended, the labels' features for it, the rules."""
+
+    model: Model
+    X: np.ndarray
+    rules: tuple[NewRule, ...] = ()
+    columns: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    y: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def report(self, proposal: Proposal) -> tuple[Proposal, tuple[Mapping[str, Any], ...]]:
+        """The proposal with each new rule's change as ``0 → points`` (it had none before),
+        and the new rules with their final points, support and won rate on every label."""
+        used = self.weights > 0
+        changes = dict(proposal.changes)
+        found = []
+        for j, new in enumerate(self.rules):
+            points = proposal.model.rule(new.rule.id).points
+            changes[new.rule.id] = (0.0, points)
+            matched = used & (self.columns[:, j] > 0)
+            won = float(np.average(self.y[matched], weights=self.weights[matched]))
+            kept = NewRule(replace(new.rule, points=points), int(matched.sum()), won)
+            found.append(kept.to_dict())
+        return replace(proposal, changes=changes), tuple(found)
+
+
+def with_new_rules(
+    model: Model,
+    X: np.ndarray,
+    y: np.ndarray,
+    at: np.ndarray,
+    weights: np.ndarray,
+    snapshots: Sequence[Mapping[str, Any]],
+    discovery: Discovery,
+    guardrails: Guardrails,
+) -> Discovered:
+    """``model`` and ``X`` extended by the rules ``discover`` finds on the training labels."""
+    used = np.flatnonzero(weights > 0)
+    train = np.zeros(y.size, dtype=bool)
+    if used.size:
+        older, _ = time_split(at[used], guardrails.test_fraction)
+        train[used[older]] = True
+    found = discover(model, snapshots, X, y, weights * train, discovery, guardrails.points_step)
+    if not found:
+        return Discovered(model, X)
+    rules = [new.rule for new in found]
+    columns = feature_matrix([unflatten(s.get("traits") or {}) for s in snapshots], rules)
+    extended = replace(model, rules=(*model.rules, *rules))
+    return Discovered(extended, np.hstack([X, columns]), tuple(found), columns, y, weights)

@@ -1,0 +1,230 @@
+"""New rules from labelled snapshots: the signals a model does not know yet.
+
+A refit (``scoring.refit``) moves the points of the rules a model has. This module proposes
+rules it lacks, from the traits each label's snapshot holds (``scoring.snapshot``):
+
+1. **Candidates**, with the binning ``leadbot learn`` uses (``scoring.binning``): ``equals``
+   per well-supported category and ``one_of`` for the rare ones pooled, ``range`` bins at
+   quantiles of a numeric trait, ``exists: false`` for a trait often missing, ``equals``
+   true/false for a yes/no trait. Id-like traits (``scoring.leaks``) give none. Labels are
+   written from the data: "Lead Source is Reference", "pdays under 6".
+2. **Selection**, forward and penalised: each round fits every remaining candidate's weight
+   (L2-penalised logistic regression, the model's current log-odds as an offset) on all
+   folds but one and scores the one left out; the candidate that lowers the held-out log
+   loss most is kept, with its weight fitted on every label, while it lowers it by at least
+   ``min_gain`` per label and fewer than ``max_rules`` were kept.
+3. **Guardrails**: a candidate matches at least ``min_support`` labels and misses as many;
+   one that matches exactly the labels an existing rule matches is no news; a weight that
+   rounds to 0 points is dropped.
+
+Pure: numbers in, rules out. Event-name rules are not proposed here: a new intent rule would
+count only events that arrive after it is activated (states hold no history to replay).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scoring.binning import Support, candidate_rules, clean, feature_matrix, slug
+from scoring.leaks import id_reason
+from scoring.learn import sigmoid
+from scoring.model import Condition, Model, Op, Rule, RuleKind
+
+MAX_WEIGHT = 6.0  # log-odds: a rule worth more is a leak or a fluke
+
+
+@dataclass(frozen=True)  # no slots: the config reads the defaults off the class
+class Discovery:
+    """The guardrails of rule discovery; ``max_rules`` 0 turns it off."""
+
+    max_rules: int = 5
+    min_support: int = 20
+    min_gain: float = 0.002  # held-out log loss per label (nats) a new rule must save
+    penalty: float = 2.0  # L2 on a new rule's weight (log-odds)
+    folds: int = 5
+    bins: int = 5
+    max_candidates: int = 400
+
+
+@dataclass(frozen=True, slots=True)
+class NewRule:
+    """A proposed rule (its points set), how many labels it matches and their won rate."""
+
+    rule: Rule
+    support: int
+    won_rate: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.rule.id,
+            "label": self.rule.label,
+            "points": self.rule.points,
+            "support": self.support,
+            "won_rate": round(self.won_rate, 4),
+        }
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"company.industry": "x"}`` → ``{"company": {"industry": "x"}}``: what rules read."""
+    nested: dict[str, Any] = {}
+    for path, value in flat.items():
+        *parents, leaf = path.split(".")
+        node = nested
+        for key in parents:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            node = child
+        node[leaf] = value
+    return nested
+
+
+def _yes_no_rules(path: str, values: Sequence[Any], support: Support) -> list[Rule]:
+    rules = []
+    for flag in (True, False):
+        count = sum(v is flag for v in values)
+        if support.enough(count, len(values)):
+            text = "true" if flag else "false"
+            condition = Condition(tuple(path.split(".")), Op.EQUALS, flag)
+            rules.append(Rule(slug(f"{path} {text}"), f"{path} is {text}", RuleKind.FIT, 0.0,
+                              (condition,)))  # fmt: skip
+    return rules
+
+
+def candidates(snapshots: Sequence[Mapping[str, Any]], support: Support, bins: int) -> list[Rule]:
+    """Candidate fit rules from the snapshots' traits (see the module docstring)."""
+    paths = sorted({path for snap in snapshots for path in snap.get("traits") or {}})
+    columns: dict[str, list[str | None]] = {}
+    rules: list[Rule] = []
+    for path in paths:
+        values = [(snap.get("traits") or {}).get(path) for snap in snapshots]
+        present = [v for v in values if v is not None]
+        if present and all(isinstance(v, bool) for v in present):
+            rules += _yes_no_rules(path, values, support)
+            continue
+        cells = [None if v is None else clean(str(v)) for v in values]
+        if id_reason(cells) is None:
+            columns[path] = cells
+    return rules + list(candidate_rules(columns, support, bins))
+
+
+def _fit_weights(
+    Z: np.ndarray, offset: np.ndarray, y: np.ndarray, w: np.ndarray, penalty: float
+) -> np.ndarray:
+    """Each column's own L2-penalised weight beside ``offset`` (Newton, columns at once)."""
+    b = np.zeros(Z.shape[1])
+    for _ in range(10):
+        p = sigmoid(offset[:, None] + Z * b)
+        g = ((p - y[:, None]) * w[:, None] * Z).sum(axis=0) + penalty * b
+        h = (p * (1 - p) * w[:, None] * Z).sum(axis=0) + penalty
+        b = np.clip(b - np.clip(g / h, -2.0, 2.0), -MAX_WEIGHT, MAX_WEIGHT)  # damped
+    return b
+
+
+def _recentre(offset: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``offset`` shifted to the labels' base rate, so no candidate is kept merely for
+    moving every score it matches (the refit sets the intercept afterwards anyway)."""
+    shift = _fit_weights(np.ones((y.size, 1)), offset, y, w, 1e-6)[0]
+    return offset + shift
+
+
+def _losses(
+    Z: np.ndarray, offset: np.ndarray, y: np.ndarray, w: np.ndarray, b: np.ndarray
+) -> np.ndarray:
+    p = np.clip(sigmoid(offset[:, None] + Z * b), 1e-12, 1 - 1e-12)
+    return -(w[:, None] * (y[:, None] * np.log(p) + (1 - y[:, None]) * np.log(1 - p))).sum(0)
+
+
+def _held_out_gain(
+    Z: np.ndarray, offset: np.ndarray, y: np.ndarray, w: np.ndarray, guard: Discovery
+) -> np.ndarray:
+    """Per candidate: the held-out log loss saved per label, summed over the folds."""
+    fold = np.arange(y.size) % guard.folds
+    saved = np.zeros(Z.shape[1])
+    for k in range(guard.folds):
+        tr, te = fold != k, fold == k
+        b = _fit_weights(Z[tr], offset[tr], y[tr], w[tr], guard.penalty)
+        base = _losses(np.zeros((int(te.sum()), 1)), offset[te], y[te], w[te], np.zeros(1))
+        saved += base[0] - _losses(Z[te], offset[te], y[te], w[te], b)
+    return saved / max(float(w.sum()), 1.0)
+
+
+def select(
+    Z: np.ndarray, offset: np.ndarray, y: np.ndarray, w: np.ndarray, guard: Discovery
+) -> list[tuple[int, float]]:
+    """Forward selection: ``(column, weight in log-odds)`` in the order kept."""
+    offset = _recentre(offset.astype(float), y, w)
+    left = list(range(Z.shape[1]))
+    kept: list[tuple[int, float]] = []
+    while left and len(kept) < guard.max_rules:
+        gains = _held_out_gain(Z[:, left], offset, y, w, guard)
+        best = int(np.argmax(gains))
+        if not gains[best] >= guard.min_gain:
+            break
+        j = left.pop(best)
+        b = float(_fit_weights(Z[:, [j]], offset, y, w, guard.penalty)[0])
+        offset = _recentre(offset + Z[:, j] * b, y, w)
+        kept.append((j, b))
+    return kept
+
+
+def _unique(rule: Rule, taken: set[str]) -> Rule:
+    rule_id, n = rule.id, 1
+    while rule_id in taken:
+        n += 1
+        rule_id = f"{rule.id}_{n}"
+    taken.add(rule_id)
+    return Rule(rule_id, rule.label, rule.kind, rule.points, rule.conditions)
+
+
+def discover(
+    model: Model,
+    snapshots: Sequence[Mapping[str, Any]],
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    guard: Discovery,
+    points_step: float = 0.5,
+) -> list[NewRule]:
+    """Rules ``model`` lacks that the labels support. ``X`` is the labels' features in
+    ``model.rules`` order, ``y`` 0/1, ``w`` each label's weight (0: not used), one snapshot
+    per label. The rules' points are their fitted weights in ``model``'s points."""
+    used = np.asarray(w, dtype=float) > 0
+    if guard.max_rules <= 0 or used.sum() < 2 * guard.min_support:
+        return []
+    snaps = [s for s, u in zip(snapshots, used, strict=True) if u]
+    X_, y_ = np.asarray(X, dtype=float)[used], np.asarray(y, dtype=float)[used]
+    w_ = np.asarray(w, dtype=float)[used]
+    support = Support(min_rows=guard.min_support, min_share=1.0, floor_rows=guard.min_support)
+    rules = candidates(snaps, support, guard.bins)[: guard.max_candidates]
+    if not rules:
+        return []
+    Z = feature_matrix([unflatten(s.get("traits") or {}) for s in snaps], rules)
+    count = Z.sum(axis=0)
+    known = {X_[:, j].tobytes() for j in range(X_.shape[1])}
+    ok = [
+        j for j in range(len(rules))
+        if guard.min_support <= count[j] <= y_.size - guard.min_support
+        and Z[:, j].tobytes() not in known
+    ]  # fmt: skip
+    offset = model.intercept + X_ @ np.array([r.points for r in model.rules]) / (
+        model.points_per_logodds
+    )
+    taken = {r.id for r in model.rules}
+    found = []
+    for j, b in select(Z[:, ok], offset, y_, w_, guard):
+        col = ok[j]
+        points = round(b * model.points_per_logodds / points_step) * points_step
+        if points == 0:
+            continue
+        matched = Z[:, col] > 0
+        won = float(np.average(y_[matched], weights=w_[matched]))
+        rule = _unique(rules[col], taken)
+        rule = Rule(rule.id, rule.label, RuleKind.FIT, float(points), rule.conditions)
+        found.append(NewRule(rule, int(matched.sum()), won if math.isfinite(won) else 0.0))
+    return found
