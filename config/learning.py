@@ -11,7 +11,7 @@ learning:
   proposals_channel: "#sales-managers"   # default: the managers' DMs, else slack.default_channel
   guardrails: {min_labels: 30, max_change_points: 10, prior_strength: 1, points_step: 0.5}
   exclude_traits: [lifecycle_stage, lead_status, converted]   # never learnt from (leaks)
-  new_rules: {max: 5, min_support: 20}   # rules a refit may add from the labels; max 0: none
+  new_rules: {max: 20, min_support: 10}   # rules a refit may add from the labels; max 0: none
 ```
 """
 

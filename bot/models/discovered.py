@@ -36,7 +36,7 @@ class Discovered:
         """The proposal with each new rule's change as ``0 → points`` (it had none before),
         and the new rules with their final points, support and won rate on every label."""
         used = self.weights > 0
-        changes = dict(proposal.changes)
+        changes: dict[str, tuple[float, float]] = {}  # the new rules first
         found = []
         for j, new in enumerate(self.rules):
             points = proposal.model.rule(new.rule.id).points
@@ -45,6 +45,7 @@ class Discovered:
             won = float(np.average(self.y[matched], weights=self.weights[matched]))
             kept = NewRule(replace(new.rule, points=points), int(matched.sum()), won)
             found.append(kept.to_dict())
+        changes.update({k: v for k, v in proposal.changes.items() if k not in changes})
         return replace(proposal, changes=changes), tuple(found)
 
 

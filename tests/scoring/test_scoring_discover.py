@@ -55,7 +55,7 @@ def test_a_rule_the_model_has_already_is_no_news() -> None:
 def test_labels_of_weight_zero_are_not_used() -> None:
     snaps, y = leads(600, seed=3)
     w = np.zeros(600)
-    w[:30] = 1  # fewer than twice min_support used: nothing is proposed
+    w[:15] = 1  # fewer than twice min_support used: nothing is proposed
     assert discover(MODEL, snaps, np.zeros((600, len(MODEL.rules))), y, w, Discovery()) == []
 
 
