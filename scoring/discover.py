@@ -51,6 +51,7 @@ class Discovery:
     folds: int = 5
     bins: int = 5
     max_candidates: int = 400
+    max_rows: int = 20_000  # the newest labels chosen on (memory: rows × candidates floats)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +198,8 @@ def discover(
     ``model.rules`` order, ``y`` 0/1, ``w`` each label's weight (0: not used), one snapshot
     per label. The rules' points are their fitted weights in ``model``'s points."""
     used = np.asarray(w, dtype=float) > 0
+    if used.sum() > guard.max_rows:  # labels come oldest first: keep the newest
+        used[: np.flatnonzero(used)[-guard.max_rows]] = False
     if guard.max_rules <= 0 or used.sum() < 2 * guard.min_support:
         return []
     snaps = [s for s, u in zip(snapshots, used, strict=True) if u]

@@ -80,3 +80,11 @@ def test_candidates_are_equals_range_and_yes_no_rules_that_match_the_nested_trai
     assert not any(r.label.startswith("id") for r in rules)  # id-like: no rule
     nested = unflatten({"company.industry": "Retail", "company.size": 3, "plan": "pro"})
     assert nested == {"company": {"industry": "Retail", "size": 3}, "plan": "pro"}
+
+
+def test_it_chooses_on_the_newest_max_rows_labels() -> None:
+    snaps, y = leads(600, seed=3)
+    X = np.zeros((600, len(MODEL.rules)))
+    newest = discover(MODEL, snaps[-300:], X[-300:], y[-300:], np.ones(300), Discovery())
+    capped = discover(MODEL, snaps, X, y, np.ones(600), Discovery(max_rows=300))
+    assert [f.rule for f in capped] == [f.rule for f in newest]
