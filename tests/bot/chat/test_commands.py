@@ -203,8 +203,10 @@ async def test_feedback_stores_the_features_of_this_moment(
         "fit": pytest.approx(result.fit),
         "intent": pytest.approx(result.intent),
         "rules": {rule.id: pytest.approx(feature(rule, state, NOW)) for rule in model.rules},
+        "lead": row.features["lead"],  # the lead's snapshot: tests/bot/models/test_snapshots.py
     }
     assert set(row.features["rules"]) == {"leader", "software", "pricing", "demo", "free_mail"}
+    assert row.features["lead"]["traits"]["email_domain"] == "acmesoft.com"
     assert row.features["rules"]["free_mail"] == 0.0
     assert 0 < row.features["rules"]["pricing"] < 1  # decayed since the visit
     # Later events change the lead, never the label's snapshot.
