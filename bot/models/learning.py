@@ -192,7 +192,7 @@ async def retrain_now(
 
 
 # What a retrain did, for scripts (``leadbot retrain --json``).
-PROPOSED, APPLIED, NO_BETTER = "proposed", "applied", "no better"
+PROPOSED, AUTO_APPLIED, NO_BETTER = "proposed", "applied", "no better"
 NOT_ENOUGH, NO_CHANGE = "not enough labels", "no change"
 
 
@@ -204,7 +204,7 @@ def retrain_status(result: RetrainResult, decision: Decision | None) -> str:
         reason = result.proposal.reason or ""
         return NO_CHANGE if "agree with the current model" in reason else NOT_ENOUGH
     if decision is not None and decision.done and decision.approved:
-        return APPLIED
+        return AUTO_APPLIED
     return PROPOSED if improved(result.proposal) else NO_BETTER
 
 

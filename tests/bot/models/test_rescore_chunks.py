@@ -134,7 +134,7 @@ async def _check(
         lid for lid, (_, s) in expected.items()
         if str(s.band) == "hot" and before[lid].band != "hot"
         and (before[lid].alerted_at is None
-             or NOW - time_out(before[lid].alerted_at) >= POLICY.cooldown_hours * 3600)
+             or NOW - (time_out(before[lid].alerted_at) or 0.0) >= POLICY.cooldown_hours * 3600)
     }  # fmt: skip
     assert owed, "the new model must turn some leads hot"
     assert {o.lead_id for o in outbox} == owed
