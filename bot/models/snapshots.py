@@ -13,8 +13,11 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
+import numpy as np
 from sqlalchemy.engine import Connection
 
+from scoring.discover import unflatten
+from scoring.model import Model, RuleKind
 from scoring.snapshot import LEAKS, lead_snapshot, without
 from storage.labels import Label, label_event_counts, states_of
 
@@ -34,3 +37,23 @@ def labelled_snapshots(
             snapshot = lead_snapshot(traits, events.get(label.id, {}))
         found.append(without(snapshot, excluded))
     return found
+
+
+def fill_fit_features(
+    conn: Connection, model: Model, labels: Sequence[Label], X: np.ndarray
+) -> None:
+    """In place: a fit rule a label's stored features lack (a rule added since the label,
+    by a retrain or an import) is read from the label's snapshot of the traits, so a new
+    rule's next refit sees it on old labels as they were (never 0 for all of them). A rule
+    on a trait the snapshot leaves out (a name, an e-mail) reads as if it were missing."""
+    fit = [(j, rule) for j, rule in enumerate(model.rules) if rule.kind is RuleKind.FIT]
+    stored = [(label.features or {}).get("rules") or {} for label in labels]
+    rows = [i for i, have in enumerate(stored) if any(r.id not in have for _, r in fit)]
+    if not rows:
+        return
+    snaps = labelled_snapshots(conn, [labels[i] for i in rows], excluded=())
+    for i, snap in zip(rows, snaps, strict=True):
+        traits = unflatten(snap["traits"])
+        for j, rule in fit:
+            if rule.id not in stored[i]:
+                X[i, j] = float(all(c.matches(traits) for c in rule.conditions))

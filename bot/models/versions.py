@@ -22,7 +22,7 @@ from bot.models.discovered import Discovered, with_new_rules
 from bot.models.label_weights import Weighed, describe_sources, weigh
 from bot.models.live import model_of_yaml
 from bot.models.rescore import Ahead, RescoreAlerts, prepare, rescore
-from bot.models.snapshots import labelled_snapshots
+from bot.models.snapshots import fill_fit_features, labelled_snapshots
 from config.crm import Crm
 from config.learning import DEFAULT_LABELS
 from config.writer import model_yaml
@@ -102,8 +102,9 @@ def ensure_active(conn: Connection, *, config_model: Model, now: float) -> tuple
 def labelled_features(
     conn: Connection, model: Model, labels: Mapping[str, float] = LABELS
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features ``(n, rules)`` in ``model``'s rule order from each label's snapshot (a rule
-    the snapshot lacks counts 0), labels 0/1 and label times, oldest first. ``labels``
+    """Features ``(n, rules)`` in ``model``'s rule order from each label's snapshot (a fit
+    rule the snapshot lacks is read from the label's traits, ``fill_fit_features``; another
+    rule counts 0), labels 0/1 and label times, oldest first. ``labels``
     maps the outcomes that are labels to their value."""
     X, y, at, _ = weighted_features(conn, model, labels)
     return X, y, at
@@ -133,6 +134,7 @@ def _weighted(
         y.append(labels[label.outcome])
         at.append(label.at.timestamp())
     X_ = np.array(X, dtype=float).reshape(len(y), len(ids))
+    fill_fit_features(conn, model, read, X_)
     return X_, np.array(y), np.array(at), weigh(read, crm_weight), read
 
 

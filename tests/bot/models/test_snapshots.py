@@ -3,6 +3,7 @@ now and its stored events up to the label's time."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.chat.actions import apply_action, features_at
 from bot.chat.messages import Action, Actor
 from bot.models.snapshots import labelled_snapshots
+from bot.models.versions import labelled_features
+from scoring.model import Condition, Op, Rule, RuleKind
 from scoring.state import LeadState
 from storage.ingest import upsert_leads
 from storage.labels import MAX_EVENT_NAMES, event_counts, labels_of
@@ -116,3 +119,25 @@ async def test_event_counts_keep_the_names_seen_most_recently(engine: AsyncEngin
     async with engine.connect() as conn:
         counts = await conn.run_sync(lambda c: event_counts(c, lead_id="lead-1", until=_at(NOW)))
     assert sorted(counts) == sorted(f"track:e{i}" for i in range(40 - MAX_EVENT_NAMES, 40))
+
+
+async def test_a_fit_rule_added_since_a_label_is_read_from_its_traits(
+    engine: AsyncEngine,
+) -> None:
+    """A rule a retrain added: old labels did not store its feature; the next refit reads
+    it from each label's traits as they were (lead-1 was Retail then, Software now)."""
+    retail, software = _state("Retail"), _state("Software")
+    labels = [
+        _label("lead-1", NOW, features_at(retail, MODEL, NOW)),
+        _label("lead-2", NOW + 1, features_at(software, MODEL, NOW)),
+    ]
+    await _store(engine, {"lead-1": software, "lead-2": software}, (FEEDBACK, labels))
+    condition = Condition(("company", "industry"), Op.EQUALS, "Retail")
+    retail_rule = Rule("industry_retail", "company.industry is Retail", RuleKind.FIT, 5.0,
+                       (condition,))  # fmt: skip
+    model = replace(MODEL, rules=(*MODEL.rules, retail_rule))
+    async with engine.connect() as conn:
+        X, _, _ = await conn.run_sync(lambda c: labelled_features(c, model, {"won": 1.0}))
+    assert X[:, -1].tolist() == [1.0, 0.0]
+    software_rule = [r.id for r in model.rules].index("industry_software")
+    assert X[:, software_rule].tolist() == [0.0, 1.0]  # stored features stay as they were
