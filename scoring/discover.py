@@ -33,7 +33,7 @@ import numpy as np
 from scoring.binning import Support, candidate_rules, clean, feature_matrix, slug
 from scoring.leaks import id_reason
 from scoring.learn import sigmoid
-from scoring.model import Condition, Model, Op, Rule, RuleKind
+from scoring.model import Condition, Model, Op, Rule, RuleKind, place
 
 MAX_WEIGHT = 6.0  # log-odds: a rule worth more is a leak or a fluke
 
@@ -76,14 +76,7 @@ def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
     """``{"company.industry": "x"}`` → ``{"company": {"industry": "x"}}``: what rules read."""
     nested: dict[str, Any] = {}
     for path, value in flat.items():
-        *parents, leaf = path.split(".")
-        node = nested
-        for key in parents:
-            child = node.get(key)
-            if not isinstance(child, dict):
-                child = node[key] = {}
-            node = child
-        node[leaf] = value
+        place(nested, path, value)
     return nested
 
 

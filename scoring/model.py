@@ -49,6 +49,19 @@ def lookup(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
+def place(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set the value at a dotted path (``company.industry``), making the objects on the way
+    (a non-object in the way is replaced): how flat columns become the traits rules read."""
+    *parents, leaf = path.split(".")
+    node = data
+    for key in parents:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node = child
+    node[leaf] = value
+
+
 def _as_number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None

@@ -10,6 +10,7 @@ from bot.crm.csvimport.cells import CellError, DateOrder
 from bot.crm.csvimport.layouts import EMAIL_TRAIT, EMPLOYEES_TRAIT, Layout, custom_trait, header_key
 from bot.crm.csvimport.reader import FileProblem, Record, Table
 from config.crm import Crm, Outcome
+from scoring.model import place
 
 
 @dataclass(frozen=True)
@@ -126,19 +127,8 @@ def _traits(values: list[str], columns: Columns) -> dict[str, Any]:
                 value = cells.employee_count(value)
         except CellError as exc:
             raise _ColumnError(columns.header[i], str(exc)) from None
-        _put(traits, path, value)
+        place(traits, path, value)
     return traits
-
-
-def _put(traits: dict[str, Any], path: str, value: Any) -> None:
-    *parents, name = path.split(".")
-    node = traits
-    for part in parents:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = node[part] = {}
-        node = child
-    node[name] = value
 
 
 def _time(values: list[str], index: int | None, columns: Columns) -> float | None:
