@@ -21,6 +21,7 @@ class Throttled:
     logger: logging.Logger
     period: float = 30.0
     clock: Callable[[], float] = time.monotonic
+    level: int = logging.ERROR  # WARNING for what is the sender's fault, not ours
     _since: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     def failed(self, key: str, message: str, *args: object, exc_info: bool = False) -> None:
@@ -28,16 +29,17 @@ class Throttled:
         last = self._since.get(key)
         if last is None:
             self._since[key] = (now, 0)
-            self.logger.error(message, *args, exc_info=exc_info)
+            self.logger.log(self.level, message, *args, exc_info=exc_info)
             return
         at, suppressed = last
         if now - at < self.period:
             self._since[key] = (at, suppressed + 1)
             return
         self._since[key] = (now, 0)
-        self.logger.error(
-            message + " (%d more like it in the last %.0f s)", *args, suppressed + 1, now - at
-        )
+        self.logger.log(
+            self.level,
+            message + " (%d more like it in the last %.0f s)", *args, suppressed + 1, now - at,
+        )  # fmt: skip
 
     def recovered(self, key: str, message: str) -> None:
         last = self._since.pop(key, None)

@@ -28,6 +28,7 @@ from bot.ingest.inbound import Parsed, Rejected, load_json, parse_doc
 from bot.ingest.webhooks import input_refused, store
 from bot.ingest.writekeys import MISSING, header_key
 from bot.metrics import EVENTS_DROPPED, INGEST_SECONDS
+from bot.throttle import Throttled
 from bot.web.answers import TRACKING, json_response, read_body, refused
 from bot.web.keys import LIMITS, WRITE_KEYS
 
@@ -86,7 +87,7 @@ async def receive_tracking(request: web.Request, call_type: str | None) -> web.R
     result = await store(app, TRACKING, parsed)
     if isinstance(result, web.Response):
         return result
-    _dropped.report(request.path, parsed)
+    _report_dropped(request.path, parsed)
     INGEST_SECONDS.observe(time.perf_counter() - started)
     return json_response(200, {
         "success": True,
@@ -105,28 +106,16 @@ def _rejected(item: Rejected) -> dict[str, Any]:
     return {"index": item.index, "field": item.field, "error": item.error}
 
 
-class _DropLog:
-    """Logs dropped calls at most once per LOG_EVERY seconds, with the count since."""
-
-    def __init__(self) -> None:
-        self.last = float("-inf")
-        self.since = 0
-
-    def report(self, path: str, parsed: Parsed) -> None:
-        if not parsed.rejected:
-            return
-        EVENTS_DROPPED.labels(TRACKING).inc(len(parsed.rejected))
-        self.since += len(parsed.rejected)
-        now = time.monotonic()
-        if now - self.last < LOG_EVERY:
-            return
-        first = parsed.rejected[0]
-        log.warning(
-            "%s: dropped %d call(s) that could not be used (%d since the last such line); "
-            "first: %s: %s",
-            path, len(parsed.rejected), self.since, first.field or "(the call)", first.error,
-        )  # fmt: skip
-        self.last, self.since = now, 0
+def _report_dropped(path: str, parsed: Parsed) -> None:
+    """Count the calls dropped, and log the first of them, throttled (the answer lists all)."""
+    if not parsed.rejected:
+        return
+    EVENTS_DROPPED.labels(TRACKING).inc(len(parsed.rejected))
+    first = parsed.rejected[0]
+    _dropped.failed(
+        path, "%s: dropped %d call(s) that could not be used; first: %s: %s",
+        path, len(parsed.rejected), first.field or "(the call)", first.error,
+    )  # fmt: skip
 
 
-_dropped = _DropLog()
+_dropped = Throttled(log, period=LOG_EVERY, level=logging.WARNING)
