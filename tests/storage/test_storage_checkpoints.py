@@ -35,7 +35,8 @@ def wal_bytes(path: Path) -> int:
 
 def test_the_log_is_reused_while_the_writer_commits(tmp_path: Path) -> None:
     alone, checked = tmp_path / "alone.db", tmp_path / "checked.db"
-    commit_rows(writer(alone), 0, 20_000)  # nobody checkpoints: the log only grows
+    unchecked = writer(alone)  # kept open: closing the last connection checkpoints
+    commit_rows(unchecked, 0, 20_000)  # nobody checkpoints: the log only grows
     conn = writer(checked)
     checkpoints = WalCheckpointer(str(checked), every=0.02).start()
     try:
@@ -47,6 +48,7 @@ def test_the_log_is_reused_while_the_writer_commits(tmp_path: Path) -> None:
     assert checkpoints.rounds > 0
     assert wal_bytes(checked) < wal_bytes(alone) / 4
     conn.close()
+    unchecked.close()
     # Every committed row is there, read by a fresh connection.
     assert sqlite3.connect(checked).execute("SELECT count(*) FROM t").fetchone() == (20_000,)
 
