@@ -28,6 +28,8 @@ SEGMENT = "segment"
 _STANDARD_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 _SECRET_PREFIX = "whsec_"
 
+_MALFORMED = "malformed webhook-signature: expected space-separated 'v1,<base64>' entries"
+
 # The library says what failed only in its messages; these map them to ours.
 _LIBRARY_REASONS = (
     ("too old", "timestamp too old: webhook-timestamp is more than 5 minutes off"),
@@ -84,6 +86,7 @@ class WebhookVerifier:
         missing = [h for h in _STANDARD_HEADERS if not lower.get(h)]
         if missing:
             raise SignatureError(f"missing {'/'.join(missing)} header")
+        _check_form(lower["webhook-signature"], body)
         three = {h: lower[h] for h in _STANDARD_HEADERS}
         last: SignatureError | None = None
         for webhook in self._webhooks:
@@ -94,12 +97,6 @@ class WebhookVerifier:
                 last = SignatureError(_reason(exc))
                 if last.reason != "no matching signature":
                     raise last from None  # the same for every secret: no use trying the others
-            except UnicodeDecodeError:
-                raise SignatureError("body is not UTF-8") from None
-            except ValueError:  # an entry without a comma, or bad base64 (binascii.Error)
-                raise SignatureError(
-                    "malformed webhook-signature: expected space-separated 'v1,<base64>' entries"
-                ) from None
         assert last is not None
         raise last
 
@@ -148,6 +145,27 @@ def _webhook(secret: str, index: int) -> Webhook:
     if not key:
         raise ValueError(f"secrets[{index}]: empty key after 'whsec_'")
     return Webhook(key)
+
+
+def _check_form(signature: str, body: bytes) -> None:
+    """Refuse a malformed header or a body that is not text before any HMAC is computed.
+
+    Releases of the library differ here (1.1 raised on a bad entry and decoded the body,
+    1.3 skips bad entries and signs bytes), so the form is checked here, the same for all.
+    """
+    for entry in signature.split(" "):
+        version, comma, digest = entry.partition(",")
+        if not comma or "," in digest or not version:
+            raise SignatureError(_MALFORMED)
+        if version == "v1":
+            try:
+                base64.b64decode(digest, validate=True)
+            except binascii.Error:
+                raise SignatureError(_MALFORMED) from None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:  # JSON is UTF-8; the spec signs the body as text
+        raise SignatureError("body is not UTF-8") from None
 
 
 def _reason(exc: WebhookVerificationError) -> str:
