@@ -17,6 +17,7 @@ from config.crm import Crm
 from config.errors import ConfigError, Problem, duplicate_id, file_not_found, sort_problems
 from config.learning import Learning
 from config.pydantic_errors import problems_from
+from config.rfm import Rfm
 from config.routing import Routing, SlackSpec, TeamsSpec
 from config.schedules import Decay, Retention, Schedule, Sla, to_schedules, unknown_teams
 from config.schema import RULE_SECTIONS, AlertSettings, ConfigSpec
@@ -43,6 +44,7 @@ class LeadbotConfig:
     decay: Decay = field(default_factory=Decay)
     retention: Retention = field(default_factory=Retention)
     crm: Crm = field(default_factory=Crm)
+    rfm: Rfm = field(default_factory=Rfm)
 
 
 def load_config(
@@ -75,6 +77,7 @@ def load_config(
         decay=spec.decay.to_decay(),
         retention=spec.retention.to_retention(),
         crm=spec.crm.to_crm(),
+        rfm=spec.rfm.to_rfm(),
     )
 
 

@@ -16,6 +16,7 @@ from config.conditions import Strict
 from config.crm import CrmSpec
 from config.errors import got
 from config.learning import LearningSpec, ManagerId
+from config.rfm import RfmSpec
 from config.routing import RoutingSpec, SlackSpec, TeamsSpec
 from config.rules import FitRule, IntentRule, NegativeRule, Positive, Text
 from config.schedules import DecaySpec, RetentionSpec, ScheduleSpec, SlaSpec
@@ -172,6 +173,7 @@ class ConfigSpec(Strict):
     decay: DecaySpec = DecaySpec()
     retention: RetentionSpec = RetentionSpec()
     crm: CrmSpec = CrmSpec()
+    rfm: RfmSpec = RfmSpec()
 
     @field_validator(
         "fit",
@@ -187,6 +189,7 @@ class ConfigSpec(Strict):
         "decay",
         "retention",
         "crm",
+        "rfm",
         mode="before",
     )
     @classmethod
