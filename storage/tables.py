@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Column, Index, UniqueConstraint, false, func, text
 from sqlmodel import Field, SQLModel
 
+from storage import customer_tables  # noqa: F401  (registers the RFM tables)
 from storage.types import JSONType, UTCDateTime
 
 
