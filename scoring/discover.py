@@ -17,15 +17,22 @@ rules it lacks, from the traits each label's snapshot holds (``scoring.snapshot`
    one that matches exactly the labels an existing rule matches is no news; a weight that
    rounds to 0 points is dropped.
 
-Pure: numbers in, rules out. Event-name rules are not proposed here: a new intent rule would
-count only events that arrive after it is activated (states hold no history to replay).
+Intent rules on event names come from the snapshots' per-name counts and times: for a track
+event name enough labels did (and enough did not), one candidate per ``(half_life, cap)`` of
+a small grid (``HALF_LIVES`` × ``CAPS``): "did Webinar Attended" (cap 1, no decay) up to a
+decayed count capped at 5. The selection keeps at most one per name, so the half-life and
+cap are the ones that did best on the held-out folds. They are plain intent rules (track
+name, ``half_life_days``, ``cap``): the engine and the YAML run them as any other, and
+activating one recounts every lead's past events for it (``bot.models.backfill``).
+
+Pure: numbers in, rules out.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -34,7 +41,11 @@ from scoring.binning import Support, candidate_rules, clean, feature_matrix, slu
 from scoring.leaks import id_reason
 from scoring.learn import sigmoid
 from scoring.model import Condition, Model, Op, Rule, RuleKind, place
+from scoring.snapshot import decayed_count, named_events
 
+HALF_LIVES: tuple[float | None, ...] = (None, 7.0, 30.0, 90.0)  # days; None: no decay
+CAPS = (1.0, 5.0)  # 1: "did it (lately)"; 5: how often, up to 5
+MAX_EVENT_NAMES = 40  # event names tried, most often done first
 MAX_WEIGHT = 6.0  # log-odds: a rule worth more is a leak or a fluke
 
 
@@ -52,6 +63,7 @@ class Discovery:
     bins: int = 5
     max_candidates: int = 400
     max_rows: int = 20_000  # the newest labels chosen on (memory: rows × candidates floats)
+    intent: bool = True  # also intent rules on event names the labels' leads did
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +121,68 @@ def candidates(snapshots: Sequence[Mapping[str, Any]], support: Support, bins: i
     return rules + list(candidate_rules(columns, support, bins))
 
 
+def _intent_label(name: str, half_life: float | None, cap: float) -> str:
+    fading = f"half-life {half_life:g} days" if half_life is not None else ""
+    if cap == 1:
+        return f"did {name}" + (f" (fading, {fading})" if fading else "")
+    return f"did {name}, each time (up to {cap:g}" + (f", {fading})" if fading else ")")
+
+
+def intent_candidates(
+    snapshots: Sequence[Mapping[str, Any]], support: Support, model: Model
+) -> list[Rule]:
+    """Intent rules on the track event names enough labelled leads did (and enough did
+    not), one per ``HALF_LIVES`` × ``CAPS``; names the model's rules already count are
+    left out."""
+    taken = {r.event_name.lower() for r in model.rules if r.event_name}
+    done: dict[str, int] = {}
+    shown: dict[str, str] = {}
+    for snap in snapshots:
+        for key in snap.get("events") or {}:
+            typ, _, name = key.partition(":")
+            if typ == "track" and name.strip():
+                done[name.lower()] = done.get(name.lower(), 0) + 1
+                shown.setdefault(name.lower(), name.strip())
+    n = len(snapshots)
+    names = [
+        k for k, c in sorted(done.items(), key=lambda kv: (-kv[1], kv[0]))
+        if k not in taken and support.enough(c, n) and support.enough(n - c, n)
+    ][:MAX_EVENT_NAMES]  # fmt: skip
+    rules = []
+    for key in names:
+        name = shown[key]
+        for half_life in HALF_LIVES:
+            for cap in CAPS:
+                tag = f"did {name}" + (f" h{half_life:g}" if half_life else "") + f" c{cap:g}"
+                label = _intent_label(name, half_life, cap)
+                rules.append(
+                    Rule(slug(tag), label, RuleKind.INTENT, 0.0, (), "track", name, half_life, cap)
+                )
+    return rules
+
+
+def rule_columns(
+    snapshots: Sequence[Mapping[str, Any]], at: Sequence[float], rules: Sequence[Rule]
+) -> np.ndarray:
+    """``(labels, rules)``: each rule's feature on each label's snapshot at the label's time
+    ``at`` (fit rules on its traits; intent rules on a track name from its event counts,
+    ``scoring.snapshot.decayed_count``)."""
+    out = np.zeros((len(snapshots), len(rules)))
+    fit = [j for j, r in enumerate(rules) if r.kind is RuleKind.FIT]
+    if fit:
+        traits = [unflatten(s.get("traits") or {}) for s in snapshots]
+        out[:, fit] = feature_matrix(traits, [rules[j] for j in fit])
+    intent = [(j, r) for j, r in enumerate(rules) if r.kind is RuleKind.INTENT and r.event_name]
+    if intent:
+        for i, snap in enumerate(snapshots):
+            events = named_events(snap)
+            for j, rule in intent:
+                counts = events.get((rule.event_name or "").lower())
+                if counts is not None and not rule.conditions:
+                    out[i, j] = decayed_count(counts, at[i], rule.half_life_seconds, rule.cap)
+    return out
+
+
 def _fit_weights(
     Z: np.ndarray, offset: np.ndarray, y: np.ndarray, w: np.ndarray, penalty: float
 ) -> np.ndarray:
@@ -151,9 +225,16 @@ def _held_out_gain(
 
 
 def select(
-    Z: np.ndarray, offset: np.ndarray, y: np.ndarray, w: np.ndarray, guard: Discovery
+    Z: np.ndarray,
+    offset: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    guard: Discovery,
+    groups: Sequence[str] | None = None,
 ) -> list[tuple[int, float]]:
-    """Forward selection: ``(column, weight in log-odds)`` in the order kept."""
+    """Forward selection: ``(column, weight in log-odds)`` in the order kept. Of columns in
+    the same ``groups`` entry (one event name's half-lives and caps), at most one is kept."""
+    group = list(groups) if groups is not None else [str(j) for j in range(Z.shape[1])]
     offset = _recentre(offset.astype(float), y, w)
     left = list(range(Z.shape[1]))
     kept: list[tuple[int, float]] = []
@@ -163,6 +244,7 @@ def select(
         if not gains[best] >= guard.min_gain:
             break
         j = left.pop(best)
+        left = [k for k in left if group[k] != group[j]]
         b = float(_fit_weights(Z[:, [j]], offset, y, w, guard.penalty)[0])
         offset = _recentre(offset + Z[:, j] * b, y, w)
         kept.append((j, b))
@@ -175,7 +257,7 @@ def _unique(rule: Rule, taken: set[str]) -> Rule:
         n += 1
         rule_id = f"{rule.id}_{n}"
     taken.add(rule_id)
-    return Rule(rule_id, rule.label, rule.kind, rule.points, rule.conditions)
+    return replace(rule, id=rule_id)
 
 
 def discover(
@@ -186,10 +268,12 @@ def discover(
     w: np.ndarray,
     guard: Discovery,
     points_step: float = 0.5,
+    at: Sequence[float] | np.ndarray | None = None,
 ) -> list[NewRule]:
     """Rules ``model`` lacks that the labels support. ``X`` is the labels' features in
     ``model.rules`` order, ``y`` 0/1, ``w`` each label's weight (0: not used), one snapshot
-    per label. The rules' points are their fitted weights in ``model``'s points."""
+    per label, ``at`` the labels' times (unix seconds; without them no intent rule is
+    tried). The rules' points are their fitted weights in ``model``'s points."""
     used = np.asarray(w, dtype=float) > 0
     if used.sum() > guard.max_rows:  # labels come oldest first: keep the newest
         used[: np.flatnonzero(used)[-guard.max_rows]] = False
@@ -200,10 +284,13 @@ def discover(
     w_ = np.asarray(w, dtype=float)[used]
     support = Support(min_rows=guard.min_support, min_share=1.0, floor_rows=guard.min_support)
     rules = candidates(snaps, support, guard.bins)[: guard.max_candidates]
+    times = np.zeros(len(snaps)) if at is None else np.asarray(at, dtype=float)[used]
+    if guard.intent and at is not None:
+        rules += intent_candidates(snaps, support, model)
     if not rules:
         return []
-    Z = feature_matrix([unflatten(s.get("traits") or {}) for s in snaps], rules)
-    count = Z.sum(axis=0)
+    Z = rule_columns(snaps, times.tolist(), rules)
+    count = (Z > 0).sum(axis=0)
     known = {X_[:, j].tobytes() for j in range(X_.shape[1])}
     ok = [
         j for j in range(len(rules))
@@ -213,16 +300,16 @@ def discover(
     offset = model.intercept + X_ @ np.array([r.points for r in model.rules]) / (
         model.points_per_logodds
     )
+    groups = [(rules[j].event_name or "").lower() or f"#{j}" for j in ok]
     taken = {r.id for r in model.rules}
     found = []
-    for j, b in select(Z[:, ok], offset, y_, w_, guard):
+    for j, b in select(Z[:, ok], offset, y_, w_, guard, groups):
         col = ok[j]
         points = round(b * model.points_per_logodds / points_step) * points_step
         if points == 0:
             continue
         matched = Z[:, col] > 0
         won = float(np.average(y_[matched], weights=w_[matched]))
-        rule = _unique(rules[col], taken)
-        rule = Rule(rule.id, rule.label, RuleKind.FIT, float(points), rule.conditions)
+        rule = replace(_unique(rules[col], taken), points=float(points))
         found.append(NewRule(rule, int(matched.sum()), won if math.isfinite(won) else 0.0))
     return found

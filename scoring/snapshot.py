@@ -87,3 +87,38 @@ def without(snapshot: Mapping[str, Any], excluded: Collection[str]) -> dict[str,
         if path.lower() not in drop and path.rsplit(".", 1)[-1].lower() not in drop
     }
     return {"traits": traits, "events": dict(snapshot.get("events") or {})}
+
+
+def named_events(snapshot: Mapping[str, Any], kind: str = "track") -> dict[str, list[float]]:
+    """The snapshot's events of one type by lower-cased name (as the engine matches a rule's
+    ``event_name``): ``[count, first, last]``, names that differ only in case merged."""
+    found: dict[str, list[float]] = {}
+    for key, (count, first, last) in (snapshot.get("events") or {}).items():
+        typ, _, name = key.partition(":")
+        if typ != kind or not name.strip():
+            continue
+        have = found.get(name.lower())
+        if have is None:
+            found[name.lower()] = [float(count), float(first), float(last)]
+        else:
+            found[name.lower()] = [have[0] + count, min(have[1], first), max(have[2], last)]
+    return found
+
+
+def decayed_count(
+    counts: Sequence[float], at: float, half_life: float | None, cap: float | None
+) -> float:
+    """``scoring.engine.feature`` of an intent rule at ``at`` from ``[count, first, last]``:
+    exact for no decay and for one or two events; more events are taken as evenly spaced
+    between the first and the last (a snapshot keeps no more)."""
+    n, first, last = int(counts[0]), float(counts[1]), float(counts[2])
+    if n <= 0:
+        return 0.0
+    if half_life is None:
+        value = float(n)
+    else:
+        gap = (last - first) / (n - 1) if n > 1 else 0.0
+        ratio = 2.0 ** (-gap / half_life)  # each older event weighs this much of the next
+        newest = 2.0 ** (-max(0.0, at - last) / half_life)
+        value = newest * (n if ratio >= 1.0 else (1.0 - ratio**n) / (1.0 - ratio))
+    return value if cap is None else min(cap, value)

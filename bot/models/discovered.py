@@ -14,8 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from scoring.binning import feature_matrix
-from scoring.discover import Discovery, NewRule, discover, unflatten
+from scoring.discover import Discovery, NewRule, discover, rule_columns
 from scoring.metrics import time_split
 from scoring.model import Model
 from scoring.refit import Guardrails, Proposal
@@ -65,10 +64,12 @@ def with_new_rules(
     if used.size:
         older, _ = time_split(at[used], guardrails.test_fraction)
         train[used[older]] = True
-    found = discover(model, snapshots, X, y, weights * train, discovery, guardrails.points_step)
+    found = discover(
+        model, snapshots, X, y, weights * train, discovery, guardrails.points_step, at=at
+    )
     if not found:
         return Discovered(model, X)
     rules = [new.rule for new in found]
-    columns = feature_matrix([unflatten(s.get("traits") or {}) for s in snapshots], rules)
+    columns = rule_columns(snapshots, at.tolist(), rules)
     extended = replace(model, rules=(*model.rules, *rules))
     return Discovered(extended, np.hstack([X, columns]), tuple(found), columns, y, weights)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.engine import Connection
 
-from scoring.discover import unflatten
+from scoring.discover import rule_columns
 from scoring.model import Model, RuleKind
 from scoring.snapshot import LEAKS, lead_snapshot, without
 from storage.labels import Label, label_event_counts, states_of
@@ -42,18 +42,24 @@ def labelled_snapshots(
 def fill_fit_features(
     conn: Connection, model: Model, labels: Sequence[Label], X: np.ndarray
 ) -> None:
-    """In place: a fit rule a label's stored features lack (a rule added since the label,
-    by a retrain or an import) is read from the label's snapshot of the traits, so a new
-    rule's next refit sees it on old labels as they were (never 0 for all of them). A rule
-    on a trait the snapshot leaves out (a name, an e-mail) reads as if it were missing."""
-    fit = [(j, rule) for j, rule in enumerate(model.rules) if rule.kind is RuleKind.FIT]
+    """In place: a fit or named intent rule a label's stored features lack (a rule added
+    since the label, by a retrain or an import) is read from the label's snapshot (its
+    traits; its event counts at the label's time), so a new rule's next refit sees it on
+    old labels as they were (never 0 for all of them). A rule on a trait the snapshot leaves
+    out (a name, an e-mail) reads as if it were missing."""
+    kinds = (RuleKind.FIT, RuleKind.INTENT)
+    rules = [
+        (j, r) for j, r in enumerate(model.rules)
+        if r.kind in kinds and (r.kind is RuleKind.FIT or (r.event_name and not r.conditions))
+    ]  # fmt: skip
     stored = [(label.features or {}).get("rules") or {} for label in labels]
-    rows = [i for i, have in enumerate(stored) if any(r.id not in have for _, r in fit)]
+    rows = [i for i, have in enumerate(stored) if any(r.id not in have for _, r in rules)]
     if not rows:
         return
     snaps = labelled_snapshots(conn, [labels[i] for i in rows], excluded=())
-    for i, snap in zip(rows, snaps, strict=True):
-        traits = unflatten(snap["traits"])
-        for j, rule in fit:
+    at = [labels[i].at.timestamp() for i in rows]
+    filled = rule_columns(snaps, at, [r for _, r in rules])
+    for k, i in enumerate(rows):
+        for c, (j, rule) in enumerate(rules):
             if rule.id not in stored[i]:
-                X[i, j] = float(all(c.matches(traits) for c in rule.conditions))
+                X[i, j] = filled[k, c]

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.metrics import RESCORE_SECONDS
+from bot.models.backfill import recount_changed
 from bot.models.discovered import Discovered, with_new_rules
 from bot.models.label_weights import Weighed, describe_sources, weigh
 from bot.models.live import model_of_yaml
@@ -270,6 +271,7 @@ def _rescored(
     ahead: Ahead | None = None,
 ) -> Rescore:
     model = model_of(repo.get_version(conn, version_id))
+    recount_changed(conn, None if previous is None else model_of(previous), model)
     with RESCORE_SECONDS.time():
         done = rescore(
             conn, model=model, now=now, history_delta=history_delta,

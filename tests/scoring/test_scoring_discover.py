@@ -5,12 +5,17 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config.loader import load_config
 from scoring.binning import Support
 from scoring.discover import Discovery, candidates, discover, unflatten
+from scoring.engine import feature
+from scoring.model import DAY, Model, Rule, RuleKind
+from scoring.snapshot import decayed_count
+from scoring.state import LeadState
 
 MODEL = load_config().model
 SOURCES = ["Reference", "Google", "Olark Chat", "Direct"]
@@ -88,3 +93,66 @@ def test_it_chooses_on_the_newest_max_rows_labels() -> None:
     newest = discover(MODEL, snaps[-300:], X[-300:], y[-300:], np.ones(300), Discovery())
     capped = discover(MODEL, snaps, X, y, np.ones(600), Discovery(max_rows=300))
     assert [f.rule for f in capped] == [f.rule for f in newest]
+
+
+def calculator_leads(n: int, seed: int) -> tuple[list[dict], np.ndarray, np.ndarray]:
+    """Leads who used the calculator in the last fortnight convert; an old use says
+    little (a fast-fading signal); labels at T."""
+    rng, T = random.Random(seed), 1_000 * DAY
+    snaps, y = [], []
+    for _ in range(n):
+        events: dict[str, list[float]] = {}
+        p = 0.15
+        if rng.random() < 0.5:
+            last = T - rng.uniform(0, 90) * DAY
+            count = rng.randint(1, 3)
+            events["track:Calculator Used"] = [count, last - (count - 1) * DAY, last]
+            p = 0.85 if T - last < 14 * DAY else 0.2
+        if rng.random() < 0.5:
+            events["track:Logged In"] = [rng.randint(1, 9), T - 60 * DAY, T - DAY]
+        snaps.append({"traits": {}, "events": events})
+        y.append(float(rng.random() < p))
+    return snaps, np.array(y), np.full(n, T)
+
+
+def test_it_proposes_an_intent_rule_with_the_half_life_the_held_out_folds_prefer() -> None:
+    snaps, y, at = calculator_leads(800, seed=2)
+    X = np.zeros((800, len(MODEL.rules)))
+    found = discover(MODEL, snaps, X, y, np.ones(800), Discovery(), at=at)
+    used = [f.rule for f in found if f.rule.event_name == "Calculator Used"]
+    assert len(used) == 1  # one half-life and cap per event name
+    rule = used[0]
+    assert (rule.kind, rule.event_type, rule.conditions) == (RuleKind.INTENT, "track", ())
+    assert rule.half_life_days == 7.0
+    assert rule.points > 0
+    assert rule.label.startswith("did Calculator Used")
+    assert not any(f.rule.event_name == "Logged In" for f in found)  # noise: nothing
+    # the same model without `at` (no times to decay by) proposes no intent rule
+    timeless = discover(MODEL, snaps, X, y, np.ones(800), Discovery())
+    assert not any(f.rule.kind is RuleKind.INTENT for f in timeless)
+
+
+def test_event_names_the_model_counts_are_not_proposed_again() -> None:
+    snaps, y, at = calculator_leads(400, seed=2)
+    rename = {"track:Calculator Used": "track:Demo Requested"}
+    renamed = [
+        {"traits": {}, "events": {rename.get(k, k): v for k, v in s["events"].items()}}
+        for s in snaps
+    ]
+    X = np.zeros((400, len(MODEL.rules)))
+    found = discover(MODEL, renamed, X, y, np.ones(400), Discovery(), at=at)
+    assert not any(f.rule.event_name == "Demo Requested" for f in found)  # the model has it
+
+
+def test_a_decayed_count_from_a_snapshot_is_the_engines_for_one_or_two_events() -> None:
+    h = 7 * DAY
+    first, last, now = 0.0, 3 * DAY, 10 * DAY
+    state = LeadState()
+    rule = Rule("r", "r", RuleKind.INTENT, 1.0, (), "track", "X", 7.0, None)
+    model = Model(rules=(rule,))
+    for t in (first, last):
+        state.event("track", "X", {}, model, t)
+    assert decayed_count([2, first, last], now, h, None) == pytest.approx(feature(rule, state, now))
+    assert decayed_count([1, last, last], now, h, 0.5) == 0.5
+    assert decayed_count([4, first, last], now, None, 3.0) == 3.0
+    assert decayed_count([0, 0.0, 0.0], now, h, None) == 0.0
