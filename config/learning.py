@@ -11,7 +11,10 @@ learning:
   proposals_channel: "#sales-managers"   # default: the managers' DMs, else slack.default_channel
   guardrails: {min_labels: 30, max_change_points: 10, prior_strength: 1, points_step: 0.5}
   exclude_traits: [lifecycle_stage, lead_status, converted]   # never learnt from (leaks)
-  new_rules: {max: 20, min_support: 10}   # rules a refit may add from the labels; max 0: none
+  new_rules: {max: 20, min_support: 10, reasons: [spam]}   # rules a refit may add; max 0: none
+  weights:                 # a label's weight in a refit (default 1; a CRM: crm.label_weight)
+    sources: {rep: 1, "crm:hubspot": 3}
+    reasons: {bad timing: 0.5, spam: 1}   # a rep's disqualification, by its reason: × this
 ```
 """
 
@@ -89,14 +92,60 @@ class GuardrailsSpec(Strict):
         return Guardrails(**self.model_dump())
 
 
+# A rep's disqualify reasons (``bot.chat.messages.DisqualifyReason``; a test keeps them equal).
+REASONS = ("bad fit", "no budget", "no need", "bad timing", "competitor", "spam")
+
+
+def _reason(value: str) -> str:
+    name = re.sub(r"[\s_\-]+", " ", value.strip().lower())
+    if name not in REASONS:
+        raise ValueError(got("a disqualify reason: " + ", ".join(REASONS), value))
+    return name
+
+
+def _source(value: str) -> str:
+    if value != "rep" and not re.fullmatch(r"crm:[a-z][a-z0-9_]*", value):
+        raise ValueError(got("rep, or crm:<name> such as crm:hubspot", value))
+    return value
+
+
+Reason = Annotated[str, AfterValidator(_reason)]
+Source = Annotated[str, AfterValidator(_source)]
+Weight = Annotated[float, Field(ge=0, le=100)]
+
+
 class NewRulesSpec(Strict):
-    """``scoring.discover.Discovery``: how many rules a refit may add, on how many labels."""
+    """``scoring.discover.Discovery``: how many rules a refit may add, on how many labels,
+    and the disqualify ``reasons`` whose labels may train negative rules of their own."""
 
     max: Annotated[int, Field(ge=0, le=50)] = Discovery.max_rules
     min_support: Annotated[int, Field(ge=5)] = Discovery.min_support
+    reasons: list[Reason] = Field(default_factory=list)
 
     def to_discovery(self) -> Discovery:
-        return Discovery(max_rules=self.max, min_support=self.min_support)
+        return Discovery(
+            max_rules=self.max, min_support=self.min_support, reasons=tuple(self.reasons)
+        )
+
+
+class WeightsSpec(Strict):
+    """How much a label weighs in a refit: by ``sources`` (``rep``, ``crm:hubspot`` …; a
+    CRM not named weighs ``crm.label_weight``) and, for a rep's disqualification, times the
+    weight of its reason (``reasons``; 0 sets such labels aside)."""
+
+    sources: dict[Source, Weight] = Field(default_factory=dict)
+    reasons: dict[Reason, Weight] = Field(default_factory=dict)
+
+    def to_weights(self) -> LabelWeights:
+        return LabelWeights(dict(self.sources), dict(self.reasons))
+
+
+@dataclass(frozen=True)
+class LabelWeights:
+    """The compiled ``learning.weights`` (``bot.models.label_weights.weigh`` applies them)."""
+
+    sources: Mapping[str, float] = field(default_factory=dict)
+    reasons: Mapping[str, float] = field(default_factory=dict)
 
 
 class LearningSpec(Strict):
@@ -111,6 +160,7 @@ class LearningSpec(Strict):
         default_factory=lambda: list(LEAKS)
     )
     new_rules: NewRulesSpec = NewRulesSpec()
+    weights: WeightsSpec = WeightsSpec()
 
     def to_learning(self) -> Learning:
         # An outcome the file leaves out keeps its default; `null` makes it teach nothing.
@@ -128,6 +178,7 @@ class LearningSpec(Strict):
             guardrails=self.guardrails.to_guardrails(),
             exclude_traits=tuple(self.exclude_traits),
             discovery=self.new_rules.to_discovery(),
+            weights=self.weights.to_weights(),
         )
 
 
@@ -142,3 +193,4 @@ class Learning:
     guardrails: Guardrails = field(default_factory=Guardrails)
     exclude_traits: tuple[str, ...] = LEAKS
     discovery: Discovery = field(default_factory=Discovery)
+    weights: LabelWeights = field(default_factory=LabelWeights)

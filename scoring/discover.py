@@ -64,6 +64,7 @@ class Discovery:
     max_candidates: int = 400
     max_rows: int = 20_000  # the newest labels chosen on (memory: rows × candidates floats)
     intent: bool = True  # also intent rules on event names the labels' leads did
+    reasons: tuple[str, ...] = ()  # disqualify reasons that may train negative rules of their own
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +261,68 @@ def _unique(rule: Rule, taken: set[str]) -> Rule:
     return replace(rule, id=rule_id)
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """The labels chosen on, the candidates and their features on those labels."""
+
+    snaps: list[Mapping[str, Any]]
+    used: np.ndarray  # which of the given labels these are
+    X: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
+    rules: list[Rule]
+    Z: np.ndarray
+    ok: list[int]  # the candidates within support and no copy of a model rule
+    offset: np.ndarray  # the model's log-odds on each label
+
+    def groups(self) -> list[str]:
+        return [(self.rules[j].event_name or "").lower() or f"#{j}" for j in self.ok]
+
+
+def _prepare(
+    model: Model,
+    snapshots: Sequence[Mapping[str, Any]],
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    guard: Discovery,
+    at: Sequence[float] | np.ndarray | None,
+) -> _Prepared | None:
+    used = np.asarray(w, dtype=float) > 0
+    if used.sum() > guard.max_rows:  # labels come oldest first: keep the newest
+        used[: np.flatnonzero(used)[-guard.max_rows]] = False
+    if guard.max_rules <= 0 or used.sum() < 2 * guard.min_support:
+        return None
+    snaps = [s for s, u in zip(snapshots, used, strict=True) if u]
+    X_, y_ = np.asarray(X, dtype=float)[used], np.asarray(y, dtype=float)[used]
+    w_ = np.asarray(w, dtype=float)[used]
+    support = Support(min_rows=guard.min_support, min_share=1.0, floor_rows=guard.min_support)
+    rules = candidates(snaps, support, guard.bins)[: guard.max_candidates]
+    times = np.zeros(len(snaps)) if at is None else np.asarray(at, dtype=float)[used]
+    if guard.intent and at is not None:
+        rules += intent_candidates(snaps, support, model)
+    if not rules:
+        return None
+    Z = rule_columns(snaps, times.tolist(), rules)
+    count = (Z > 0).sum(axis=0)
+    known = {X_[:, j].tobytes() for j in range(X_.shape[1])}
+    ok = [
+        j for j in range(len(rules))
+        if guard.min_support <= count[j] <= y_.size - guard.min_support
+        and Z[:, j].tobytes() not in known
+    ]  # fmt: skip
+    offset = model.intercept + X_ @ np.array([r.points for r in model.rules]) / (
+        model.points_per_logodds
+    )
+    return _Prepared(snaps, used, X_, y_, w_, rules, Z, ok, offset)
+
+
+def _new_rule(p: _Prepared, col: int, rule: Rule) -> NewRule:
+    matched = p.Z[:, col] > 0
+    won = float(np.average(p.y[matched], weights=p.w[matched]))
+    return NewRule(rule, int(matched.sum()), won if math.isfinite(won) else 0.0)
+
+
 def discover(
     model: Model,
     snapshots: Sequence[Mapping[str, Any]],
@@ -274,42 +337,62 @@ def discover(
     ``model.rules`` order, ``y`` 0/1, ``w`` each label's weight (0: not used), one snapshot
     per label, ``at`` the labels' times (unix seconds; without them no intent rule is
     tried). The rules' points are their fitted weights in ``model``'s points."""
-    used = np.asarray(w, dtype=float) > 0
-    if used.sum() > guard.max_rows:  # labels come oldest first: keep the newest
-        used[: np.flatnonzero(used)[-guard.max_rows]] = False
-    if guard.max_rules <= 0 or used.sum() < 2 * guard.min_support:
+    p = _prepare(model, snapshots, X, y, w, guard, at)
+    if p is None:
         return []
-    snaps = [s for s, u in zip(snapshots, used, strict=True) if u]
-    X_, y_ = np.asarray(X, dtype=float)[used], np.asarray(y, dtype=float)[used]
-    w_ = np.asarray(w, dtype=float)[used]
-    support = Support(min_rows=guard.min_support, min_share=1.0, floor_rows=guard.min_support)
-    rules = candidates(snaps, support, guard.bins)[: guard.max_candidates]
-    times = np.zeros(len(snaps)) if at is None else np.asarray(at, dtype=float)[used]
-    if guard.intent and at is not None:
-        rules += intent_candidates(snaps, support, model)
-    if not rules:
-        return []
-    Z = rule_columns(snaps, times.tolist(), rules)
-    count = (Z > 0).sum(axis=0)
-    known = {X_[:, j].tobytes() for j in range(X_.shape[1])}
-    ok = [
-        j for j in range(len(rules))
-        if guard.min_support <= count[j] <= y_.size - guard.min_support
-        and Z[:, j].tobytes() not in known
-    ]  # fmt: skip
-    offset = model.intercept + X_ @ np.array([r.points for r in model.rules]) / (
-        model.points_per_logodds
-    )
-    groups = [(rules[j].event_name or "").lower() or f"#{j}" for j in ok]
     taken = {r.id for r in model.rules}
     found = []
-    for j, b in select(Z[:, ok], offset, y_, w_, guard, groups):
-        col = ok[j]
+    for j, b in select(p.Z[:, p.ok], p.offset, p.y, p.w, guard, p.groups()):
+        col = p.ok[j]
         points = round(b * model.points_per_logodds / points_step) * points_step
-        if points == 0:
+        if points != 0:
+            found.append(_new_rule(p, col, replace(_unique(p.rules[col], taken), points=points)))
+    return found
+
+
+REASON_RULES = 3  # most negative rules one disqualify reason may train
+
+
+def reason_rules(
+    model: Model,
+    snapshots: Sequence[Mapping[str, Any]],
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    reasons: Sequence[str | None],
+    guard: Discovery,
+    points_step: float = 0.5,
+    at: Sequence[float] | np.ndarray | None = None,
+) -> list[NewRule]:
+    """Negative rules of their own for the disqualify reasons in ``guard.reasons``
+    ("spam signal: email_domain is gmail.com"). For each reason with at least
+    ``min_support`` labels, the forward selection above is run with that reason as the
+    outcome (its labels 1, every other label 0, offset at its base rate), so a trait that
+    marks spam is found even where it is too rare to move the won rate; a rule it keeps
+    (at most ``REASON_RULES``, only signs *of* the reason) joins the model when its fitted
+    weight on the real outcome is negative, with those points. ``reasons`` holds each
+    label's reason (None: not a disqualification with a known reason)."""
+    p = _prepare(model, snapshots, X, y, w, guard, at)
+    if p is None or not guard.reasons:
+        return []
+    mine = [r for r, u in zip(reasons, p.used.tolist(), strict=True) if u]
+    taken = {r.id for r in model.rules}
+    found: list[NewRule] = []
+    offset = _recentre(p.offset, p.y, p.w)  # the model's log-odds at the labels' base rate
+    for reason in guard.reasons:
+        target = np.array([r == reason for r in mine], dtype=float)
+        if (p.w * target > 0).sum() < guard.min_support:
             continue
-        matched = Z[:, col] > 0
-        won = float(np.average(y_[matched], weights=w_[matched]))
-        rule = replace(_unique(rules[col], taken), points=float(points))
-        found.append(NewRule(rule, int(matched.sum()), won if math.isfinite(won) else 0.0))
+        each = replace(guard, max_rules=min(REASON_RULES, guard.max_rules))
+        base = np.zeros(p.y.size)
+        for j, b in select(p.Z[:, p.ok], base, target, p.w, each, p.groups()):
+            col = p.ok[j]
+            weight = float(_fit_weights(p.Z[:, [col]], offset, p.y, p.w, guard.penalty)[0])
+            points = round(weight * model.points_per_logodds / points_step) * points_step
+            if b <= 0 or points >= 0:
+                continue  # a sign it is not this reason, or no loss to the score
+            rule = p.rules[col]
+            rule = replace(rule, id=slug(f"{reason} {rule.id}"), label=f"{reason} signal: "
+                           f"{rule.label}", points=points)  # fmt: skip
+            found.append(_new_rule(p, col, _unique(rule, taken)))
     return found

@@ -30,6 +30,7 @@ class Label(NamedTuple):
     features: dict[str, Any]
     source: str = "rep"  # "rep", or the CRM it came from: "crm:hubspot", "crm:salesforce"
     id: int = 0
+    reason: str | None = None  # a disqualification's: "spam", "no budget: until Q3" …
 
 
 def labels_of(
@@ -43,8 +44,9 @@ def labels_of(
     ``until``, when given), oldest first."""
     columns = FEEDBACK.c
     query = select(
-        columns.lead_id, columns.outcome, columns.at, columns.features, columns.source, columns.id
-    )
+        columns.lead_id, columns.outcome, columns.at, columns.features, columns.source, columns.id,
+        columns.reason,
+    )  # fmt: skip
     query = query.where(FEEDBACK.c.outcome.in_(list(outcomes)))
     if since is not None:
         query = query.where(FEEDBACK.c.at >= since)
@@ -52,8 +54,8 @@ def labels_of(
         query = query.where(FEEDBACK.c.at <= until)
     rows = conn.execute(query.order_by(FEEDBACK.c.at, FEEDBACK.c.id))
     return [
-        Label(lead, outcome, at, features or {}, source or "rep", fid)
-        for lead, outcome, at, features, source, fid in rows
+        Label(lead, outcome, at, features or {}, source or "rep", fid, reason)
+        for lead, outcome, at, features, source, fid, reason in rows
     ]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from scoring.discover import Discovery, NewRule, discover, rule_columns
+from scoring.discover import Discovery, NewRule, discover, reason_rules, rule_columns
 from scoring.metrics import time_split
 from scoring.model import Model
 from scoring.refit import Guardrails, Proposal
@@ -57,19 +57,39 @@ def with_new_rules(
     snapshots: Sequence[Mapping[str, Any]],
     discovery: Discovery,
     guardrails: Guardrails,
+    reasons: Sequence[str | None] = (),
 ) -> Discovered:
-    """``model`` and ``X`` extended by the rules ``discover`` finds on the training labels."""
+    """``model`` and ``X`` extended by the rules ``discover`` finds on the training labels,
+    then by the negative rules of the disqualify reasons ``discovery.reasons`` names
+    (``reason_rules``; ``reasons``: each label's reason)."""
     used = np.flatnonzero(weights > 0)
     train = np.zeros(y.size, dtype=bool)
     if used.size:
         older, _ = time_split(at[used], guardrails.test_fraction)
         train[used[older]] = True
-    found = discover(
-        model, snapshots, X, y, weights * train, discovery, guardrails.points_step, at=at
-    )
+    step = guardrails.points_step
+    found = discover(model, snapshots, X, y, weights * train, discovery, step, at=at)
+    extended, X_ = _extend(model, X, snapshots, at, found)
+    if discovery.reasons and reasons:
+        found += reason_rules(
+            extended, snapshots, X_, y, weights * train, reasons, discovery, step, at=at
+        )
+        extended, X_ = _extend(model, X, snapshots, at, found)
     if not found:
         return Discovered(model, X)
+    columns = X_[:, X.shape[1] :]
+    return Discovered(extended, X_, tuple(found), columns, y, weights)
+
+
+def _extend(
+    model: Model,
+    X: np.ndarray,
+    snapshots: Sequence[Mapping[str, Any]],
+    at: np.ndarray,
+    found: Sequence[NewRule],
+) -> tuple[Model, np.ndarray]:
+    if not found:
+        return model, X
     rules = [new.rule for new in found]
     columns = rule_columns(snapshots, at.tolist(), rules)
-    extended = replace(model, rules=(*model.rules, *rules))
-    return Discovered(extended, np.hstack([X, columns]), tuple(found), columns, y, weights)
+    return replace(model, rules=(*model.rules, *rules)), np.hstack([X, columns])

@@ -178,7 +178,7 @@ async def retrain_now(
         engine=engine, config_model=config.model, guardrails=learning.guardrails, now=now,
         created_by=created_by, labels=learning.labels, then=announce,
         crm_weight=config.crm.label_weight, discovery=learning.discovery,
-        excluded=learning.exclude_traits,
+        excluded=learning.exclude_traits, label_weights=learning.weights,
     )  # fmt: skip
     if result.version_id is None or not (learning.auto_apply and improved(result.proposal)):
         return result, None

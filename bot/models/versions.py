@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.metrics import RESCORE_SECONDS
 from bot.models.backfill import recount_changed
 from bot.models.discovered import Discovered, with_new_rules
-from bot.models.label_weights import Weighed, describe_sources, weigh
+from bot.models.label_weights import Weighed, describe_sources, reason_of, weigh
 from bot.models.live import model_of_yaml
 from bot.models.rescore import Ahead, RescoreAlerts, prepare, rescore
 from bot.models.snapshots import fill_fit_features, labelled_snapshots
 from config.crm import Crm
-from config.learning import DEFAULT_LABELS
+from config.learning import DEFAULT_LABELS, LabelWeights
 from config.writer import model_yaml
 from scoring.discover import Discovery
 from scoring.model import Model
@@ -124,7 +124,11 @@ def weighted_features(
 
 
 def _weighted(
-    conn: Connection, model: Model, labels: Mapping[str, float], crm_weight: float
+    conn: Connection,
+    model: Model,
+    labels: Mapping[str, float],
+    crm_weight: float,
+    by: LabelWeights | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Weighed, list[Label]]:
     ids = [rule.id for rule in model.rules]
     X, y, at = [], [], []
@@ -136,7 +140,7 @@ def _weighted(
         at.append(label.at.timestamp())
     X_ = np.array(X, dtype=float).reshape(len(y), len(ids))
     fill_fit_features(conn, model, read, X_)
-    return X_, np.array(y), np.array(at), weigh(read, crm_weight), read
+    return X_, np.array(y), np.array(at), weigh(read, crm_weight, by), read
 
 
 async def retrain(
@@ -151,10 +155,12 @@ async def retrain(
     crm_weight: float = CRM_WEIGHT,
     discovery: Discovery | None = None,
     excluded: Collection[str] = LEAKS,
+    label_weights: LabelWeights | None = None,
 ) -> RetrainResult:
     """Refit the active model on every label; store a ``proposed`` version when the refit
     changes something. With ``discovery``, the refit may add rules the labels' snapshots
-    support (``bot.models.discovered``; never from ``excluded`` traits). ``then`` runs in
+    support (``bot.models.discovered``; never from ``excluded`` traits). ``label_weights``
+    (``learning.weights``) weighs labels by source and disqualify reason. ``then`` runs in
     the same transaction (the learner queues the proposal's message there, so a stored
     proposal is never left unannounced). ``bot.models.learning.retrain_now`` is what the
     bot and its schedules call."""
@@ -167,12 +173,13 @@ async def retrain(
 
     def _retrain(conn: Connection) -> RetrainResult:
         base_id, model = ensure_active(conn, config_model=config_model, now=now)
-        X, y, at, weighed, read = _weighted(conn, model, labels, crm_weight)
+        X, y, at, weighed, read = _weighted(conn, model, labels, crm_weight, label_weights)
         weights = np.array(weighed.weights, dtype=float)
         found: Discovered | None = None
         if discovery is not None and discovery.max_rules > 0:
             snaps = labelled_snapshots(conn, read, excluded)
-            found = with_new_rules(model, X, y, at, weights, snaps, discovery, guardrails)
+            reasons = [reason_of(label) for label in read]
+            found = with_new_rules(model, X, y, at, weights, snaps, discovery, guardrails, reasons)
             model, X = found.model, found.X
         proposal = propose(model, X, y, at, weights=weights, guardrails=guardrails)
         sources, aside = weighed.used, weighed.set_aside

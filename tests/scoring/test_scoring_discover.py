@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from config.loader import load_config
 from scoring.binning import Support
-from scoring.discover import Discovery, candidates, discover, unflatten
+from scoring.discover import Discovery, candidates, discover, reason_rules, unflatten
 from scoring.engine import feature
 from scoring.model import DAY, Model, Rule, RuleKind
 from scoring.snapshot import decayed_count
@@ -156,3 +156,41 @@ def test_a_decayed_count_from_a_snapshot_is_the_engines_for_one_or_two_events() 
     assert decayed_count([1, last, last], now, h, 0.5) == 0.5
     assert decayed_count([4, first, last], now, None, 3.0) == 3.0
     assert decayed_count([0, 0.0, 0.0], now, h, None) == 0.0
+
+
+def spam_leads(n: int, seed: int) -> tuple[list[dict], np.ndarray, list[str | None]]:
+    """Gmail leads are often disqualified as spam; the rest win or lose by their source."""
+    rng = random.Random(seed)
+    snaps, y, reasons = [], [], []
+    for _ in range(n):
+        domain = rng.choice(["gmail.com", "acme.com", "beta.io", "corp.net", "delta.org"])
+        source = rng.choice(SOURCES)
+        reason = None
+        if rng.random() < (0.5 if domain == "gmail.com" else 0.03):
+            won, reason = 0.0, "spam"
+        else:
+            won = float(rng.random() < (0.6 if source == "Reference" else 0.3))
+            if not won and rng.random() < 0.3:
+                reason = "no budget"
+        snaps.append({"traits": {"email_domain": domain, "Lead Source": source}, "events": {}})
+        y.append(won)
+        reasons.append(reason)
+    return snaps, np.array(y), reasons
+
+
+def test_a_disqualify_reason_trains_a_negative_rule_of_its_own() -> None:
+    snaps, y, reasons = spam_leads(800, seed=4)
+    X = np.zeros((800, len(MODEL.rules)))
+    guard = Discovery(reasons=("spam",))
+    found = reason_rules(MODEL, snaps, X, y, np.ones(800), reasons, guard)
+    assert [f.rule.label for f in found][:1] == ["spam signal: email_domain is gmail.com"]
+    spam = found[0]
+    assert spam.rule.points < 0
+    assert spam.rule.id == "spam_email_domain_gmail_com"
+    assert spam.support == sum(s["traits"]["email_domain"] == "gmail.com" for s in snaps)
+    assert all(f.rule.points < 0 for f in found)
+    # no reason configured, or too few labels of it: nothing of its own
+    assert reason_rules(MODEL, snaps, X, y, np.ones(800), reasons, Discovery()) == []
+    few = [r if i < 60 else None for i, r in enumerate(reasons)]
+    assert sum(r == "spam" for r in few) < 10
+    assert reason_rules(MODEL, snaps, X, y, np.ones(800), few, guard) == []
