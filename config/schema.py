@@ -151,6 +151,9 @@ class AlertSettings(Strict):
     cooldown_hours: Annotated[float, Field(ge=0)] = 24.0
     history_min_delta: Annotated[float, Field(ge=0)] = 5.0
     on_rescore: bool = False
+    # A model change may turn thousands of leads hot at once: alert the highest this many
+    # (null: every one); the rest are in `leadbot top` and the digest.
+    rescore_limit: Annotated[int, Field(ge=0)] | None = 100
     console: bool = True
 
 

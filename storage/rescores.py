@@ -83,6 +83,19 @@ def lead_chunks(conn: Any, size: int) -> Iterator[list[RescoreRow]]:
         page = query(conn, following, (page[-1][-1], size))
 
 
+def rows_by_id(conn: Any, ids: Sequence[str], *, batch: int = 500) -> list[RescoreRow]:
+    """The leads ``ids`` as a rescore reads them, in no particular order (a missing id is
+    left out)."""
+    state, key = ("state::text", "id") if is_postgres(conn) else ("state", "rowid")
+    select = _SELECT.format(state=state, key=key)
+    found: list[RescoreRow] = []
+    for start in range(0, len(ids), batch):
+        part = ids[start : start + batch]
+        marks = placeholders(conn, len(part))
+        found += [RescoreRow(*r) for r in query(conn, f"{select} WHERE id IN {marks}", part)]
+    return found
+
+
 def leads_to_rescore(conn: Any) -> list[RescoreRow]:
     """Every known (non-anonymous) lead at once (for small tables and tests)."""
     return [row for page in lead_chunks(conn, 10_000) for row in page]

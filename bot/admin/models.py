@@ -133,10 +133,15 @@ async def model_command(
 
 
 def _activated(done: Rescore) -> str:
+    held = (
+        f" ({done.held} more turned hot past alerts.rescore_limit: see `leadbot top`)"
+        if done.held
+        else ""
+    )
     return (
         f"v{done.version_id} active (was v{done.previous_id}): {done.leads} leads "
         f"rescored, {done.history} history rows, {done.alerts} alerts queued for leads "
-        "it turned hot. A running `leadbot serve` scores with it from its next event.\n"
+        f"it turned hot{held}. A running `leadbot serve` scores with it from its next event.\n"
     )
 
 

@@ -23,6 +23,7 @@ score with the model it activated. Ingest pauses for the rescore; nothing is los
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +45,14 @@ from storage import locks
 from storage.crm import touch_linked
 from storage.ingest import add_history, enqueue
 from storage.rawsql import time_encoder, time_out
-from storage.rescores import RescoreRow, any_crm_link, lead_chunks, roomy_cache, set_columns
+from storage.rescores import (
+    RescoreRow,
+    any_crm_link,
+    lead_chunks,
+    roomy_cache,
+    rows_by_id,
+    set_columns,
+)
 
 # Leads a chunk: large enough that per-statement costs vanish, small enough that a chunk's
 # rows and decoded states stay a few tens of MB.
@@ -66,9 +74,13 @@ class RescoreAlerts:
 
 @dataclass(frozen=True)
 class Rescored:
+    """Leads rescored, history rows written, alerts queued, and ``held``: leads the rescore
+    turned hot and would have alerted but for ``alerts.rescore_limit``."""
+
     leads: int
     history: int
     alerts: int
+    held: int = 0
 
 
 @dataclass(frozen=True)
@@ -187,16 +199,17 @@ def rescore(
         edges = resolve_thresholds(model.bands, (known.fit + known.intent).tolist())
     else:
         edges = default_thresholds(model.bands)
-    leads = history = sent = 0
+    leads = history = 0
+    owed = _Owed(alerts.policy.rescore_limit if alerts else 0, now, alerts)
     with roomy_cache(conn):
         for rows in _pages(conn, only, chunk):
             worked = _work(rows, known, plan, now, keep=True)
             new = _bands(worked.fit, worked.intent, edges)
             history += _write(conn, rows, worked, new, model, now, history_delta, cause, linked)
-            if alerts is not None:
-                sent += _alert(conn, rows, worked, new, model, now, cause, alerts)
+            owed.note(rows, new)
             leads += len(rows)
-    return Rescored(leads, history, sent)
+    sent = _alert(conn, owed.chosen(), model, now, edges, cause, alerts) if alerts else 0
+    return Rescored(leads, history, sent, owed.eligible - sent)
 
 
 _EMPTY = Known.of([])
@@ -408,28 +421,58 @@ def _state(worked: _Worked, rows: Sequence[RescoreRow], i: int) -> LeadState:
     return state
 
 
+class _Owed:
+    """The leads a rescore owes an alert: turned hot, and never alerted (or, with
+    ``alerts.on_rescore``, alerted before the cooldown). At most ``limit`` of them are
+    alerted, the highest scores first (None: all): a model change can turn thousands of
+    leads hot at once, and a channel flooded with thousands of alerts (which Slack then
+    delivers at about one a second) is read by nobody. The rest stay in ``leadbot top``."""
+
+    def __init__(self, limit: int | None, now: float, alerts: RescoreAlerts | None) -> None:
+        self.limit, self.now, self.on = limit, now, alerts is not None
+        self.policy = alerts.policy if alerts is not None else None
+        self.eligible = 0
+        self._heap: list[tuple[float, str]] = []  # the ``limit`` highest (total, id) so far
+
+    def note(self, rows: Sequence[RescoreRow], new: _Scores) -> None:
+        if not self.on or self.policy is None:
+            return
+        cooldown = self.policy.cooldown_hours * 3600
+        hot = (new.band == "hot") & np.array([r.band != "hot" for r in rows])
+        for i in np.flatnonzero(hot).tolist():
+            last = time_out(rows[i].alerted_at)
+            if last is not None and not (self.policy.on_rescore and self.now - last >= cooldown):
+                continue
+            self.eligible += 1
+            entry = (float(new.total[i]), rows[i].id)
+            if self.limit is None or len(self._heap) < self.limit:
+                heapq.heappush(self._heap, entry)
+            elif self.limit and entry > self._heap[0]:
+                heapq.heapreplace(self._heap, entry)
+
+    def chosen(self) -> list[str]:
+        """The lead ids to alert, highest score first."""
+        return [lead_id for _, lead_id in sorted(self._heap, reverse=True)]
+
+
 def _alert(
     conn: Connection,
-    rows: Sequence[RescoreRow],
-    worked: _Worked,
-    new: _Scores,
+    ids: Sequence[str],
     model: Model,
     now: float,
+    edges: Thresholds,
     cause: str,
     alerts: RescoreAlerts,
 ) -> int:
-    """Queue the alerts owed to a chunk's leads the rescore turned hot; returns how many."""
-    cooldown = alerts.policy.cooldown_hours * 3600
+    """Queue the alerts of leads ``ids`` (highest score first), read after the rescore's
+    writes so their state is the one stored; returns how many leads were alerted."""
+    by_id = {row.id: row for row in rows_by_id(conn, ids)}
     outbox, alerted = [], []
-    hot = (new.band == "hot") & np.array([r.band != "hot" for r in rows])
-    for i in np.flatnonzero(hot).tolist():
-        row = rows[i]
-        last = time_out(row.alerted_at)
-        if last is not None and not (alerts.policy.on_rescore and now - last >= cooldown):
-            continue
-        state = _state(worked, rows, int(i))
+    for lead_id in ids:
+        row = by_id[lead_id]
+        state = LeadState.from_dict(orjson.loads(row.state))
         lead = {"id": row.id, "email": row.email, "name": row.name, "company": row.company}
-        explained = score(state, model, now, new.edges)
+        explained = score(state, model, now, edges)
         payload = alert_payload(
             lead=lead, traits=state.traits, score=explained,
             why=WhyNow("model", cause, now), now=now,

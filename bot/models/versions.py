@@ -69,6 +69,7 @@ class Rescore:
     leads: int
     history: int
     alerts: int = 0
+    held: int = 0  # turned hot, not alerted: past ``alerts.rescore_limit``
 
 
 def _at(now: float) -> datetime:
@@ -285,7 +286,7 @@ def _rescored(
             cause=f"model v{version_id}", alerts=alerts, ahead=ahead,
         )  # fmt: skip
     before = None if previous is None else int(previous.id)
-    return Rescore(version_id, before, done.leads, done.history, done.alerts)
+    return Rescore(version_id, before, done.leads, done.history, done.alerts, done.held)
 
 
 def improved(proposal: Proposal) -> bool:

@@ -185,3 +185,42 @@ async def test_a_chunked_rescore_of_one_cohort_leaves_the_others_alone(
 
     done = await offloop.write(engine, run)
     await _check(engine, before, model, done, chosen)
+
+
+@pytest.mark.parametrize("limit", [0, 3, None], ids=["none", "three", "unlimited"])
+async def test_a_rescore_alerts_at_most_rescore_limit_leads_the_highest_first(
+    engine: AsyncEngine, limit: int | None
+) -> None:
+    model = _new_model()
+    await _seed(engine, _mixed(random.Random(13)))
+    before = await _stored(engine)
+    policy = POLICY.model_copy(update={"rescore_limit": limit})
+
+    def run(conn: Connection) -> Rescored:
+        return rescore(
+            conn, model=model, now=NOW, history_delta=5.0, cause="new model",
+            alerts=RescoreAlerts(Router(slack_channel="#sales"), policy), chunk=7,
+        )  # fmt: skip
+
+    done = await offloop.write(engine, run)
+    expected = _expected(before, model, lambda _: True)
+    owed = sorted(
+        (
+            (s.total, lid) for lid, (_, s) in expected.items()
+            if str(s.band) == "hot" and before[lid].band != "hot"
+            and (before[lid].alerted_at is None
+                 or NOW - (time_out(before[lid].alerted_at) or 0.0) >= policy.cooldown_hours * 3600)
+        ),
+        reverse=True,
+    )  # fmt: skip
+    assert len(owed) > 3, "the new model must turn more than three leads hot"
+    chosen = [lid for _, lid in owed[: len(owed) if limit is None else limit]]
+    async with engine.connect() as conn:
+        outbox = (
+            await conn.execute(select(OutboxMessage.__table__).order_by("id"))  # type: ignore[attr-defined]
+        ).all()
+    assert [o.lead_id for o in outbox] == chosen  # highest score first
+    assert (done.alerts, done.held) == (len(chosen), len(owed) - len(chosen))
+    after = await _stored(engine)
+    stamped = {lid for lid, row in after.items() if time_out(row.alerted_at) == NOW}
+    assert stamped == set(chosen)  # the held leads are not marked alerted
