@@ -1,14 +1,18 @@
 """Does a retrain find the signals of traits the default model does not know? The retrain's
 own functions (snapshots, ``with_new_rules``, ``propose``), in process, on X Education.
 
-Run on demand: ``python -m tests.bench.bench_discover [--labels 50,100,250,500,1000]
+Run on demand: ``python -m tests.bench.bench_discover [--labels 50,100,250,500,1000,all]
 [--seeds 3] [--max-rules 5] [--min-support 20]``.
 
 Each seed shuffles the rows, holds 30 % out, and takes the first N of the rest as labels
 (label time = order). Every row is a lead with its columns as traits (``leadbot learn``'s
 exclusions: ids and leak columns), scored by the default B2B model. The retrain's model is
 scored on the held-out rows; logistic regression and gradient boosting are trained on the
-same N rows (``bench_learn``'s pipelines). Prints held-out ROC AUC per N, medians over seeds.
+same N rows (``bench_learn``'s pipelines). Prints, per N and medians over seeds, each one's
+held-out ROC AUC, lift in the top decile and Brier score of the probability (the activated
+version's ``σ(intercept + total / points_per_logodds)``, the references' ``predict_proba``),
+then the reliability by decile (mean predicted against observed rate, deciles of the
+predicted probability) at the largest N, on the first seed's split.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from bot.models.learn_csv import table_totals, traits_of
 from config.loader import load_config
 from scoring.discover import Discovery
 from scoring.engine import feature
-from scoring.metrics import roc_auc
+from scoring.learn import sigmoid
+from scoring.metrics import roc_auc, top_decile_lift
 from scoring.refit import Guardrails, propose
 from scoring.snapshot import LEAKS, lead_snapshot, without
 from scoring.state import LeadState
@@ -43,27 +48,48 @@ def _leads(rows: list[dict[str, str]], columns: list[str]) -> list[LeadState]:
     return states
 
 
-def retrained_auc(
+def retrained(
     train: list[LeadState],
     y: np.ndarray,
     test: list[LeadState],
-    y_test: np.ndarray,
     discovery: Discovery,
-) -> tuple[float, int]:
-    """The held-out AUC of the default model retrained on ``train``, and its new rules."""
+) -> tuple[np.ndarray, int]:
+    """The held-out probabilities of the default model retrained on ``train``, and how
+    many new rules it has."""
     model = load_config().model
     X = np.array([[feature(r, s, 0.0) for r in model.rules] for s in train])
     snaps = [without(lead_snapshot(s.traits, {}), LEAKS) for s in train]
     at, w, guard = np.arange(y.size, dtype=float), np.ones(y.size), Guardrails()
     found = with_new_rules(model, X, y, at, w, snaps, discovery, guard)
-    proposal = propose(found.model, found.X, y, at, weights=w, guardrails=guard)
-    totals = table_totals(proposal.model, [s.traits for s in test])
-    return float(roc_auc(y_test, totals)), len(found.rules)
+    fitted = propose(found.model, found.X, y, at, weights=w, guardrails=guard).model
+    totals = table_totals(fitted, [s.traits for s in test])
+    return sigmoid(fitted.intercept + totals / fitted.points_per_logodds), len(found.rules)
+
+
+def brier(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean squared error of the probability: 0 is perfect, 0.25 a coin toss at 50 %."""
+    return float(np.mean((p - y) ** 2))
+
+
+def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[tuple[float, float]]:
+    """``(mean predicted, observed rate)`` per decile of the predicted probability."""
+    order = np.argsort(p, kind="stable")
+    return [(float(p[part].mean()), float(y[part].mean())) for part in np.array_split(order, bins)]
+
+
+METHODS = ("leadbot retrain", "lr", "gb")
+NAMES = {"leadbot retrain": "retrain", "lr": "LR", "gb": "GB"}
+
+
+def _measure(got: dict[str, list[float]], method: str, y: np.ndarray, p: np.ndarray) -> None:
+    got.setdefault(f"{method} auc", []).append(float(roc_auc(y, p)))
+    got.setdefault(f"{method} lift", []).append(float(top_decile_lift(y, p)))
+    got.setdefault(f"{method} brier", []).append(brier(y, p))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--labels", default="50,100,250,500,1000")
+    parser.add_argument("--labels", default="50,100,250,500,1000,all")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--max-rules", type=int, default=Discovery.max_rules)
     parser.add_argument("--min-support", type=int, default=Discovery.min_support)
@@ -77,8 +103,10 @@ def main() -> int:
     with DATA.open(newline="") as f:
         rows = list(csv.DictReader(f))
     columns = [c for c in rows[0] if c not in EXCLUDED and c != OUTCOME]
-    sizes = [int(n) for n in args.labels.split(",")]
+    pool_size = len(rows) - int(len(rows) * 0.3)
+    sizes = [pool_size if n == "all" else int(n) for n in args.labels.split(",")]
     results: dict[int, dict[str, list[float]]] = {n: {} for n in sizes}
+    curves: dict[str, list[tuple[float, float]]] = {}
     started = time.perf_counter()
     for seed in range(args.seeds):
         shuffled = rows[:]
@@ -90,26 +118,45 @@ def main() -> int:
         for n in sizes:
             train_rows = pool[:n]
             y = np.array([float(r[OUTCOME]) for r in train_rows])
-            auc, kept = retrained_auc(
-                _leads(train_rows, columns), y, test_states, y_test, discovery
-            )
+            p, kept = retrained(_leads(train_rows, columns), y, test_states, discovery)
             got = results[n]
-            got.setdefault("leadbot retrain", []).append(auc)
             got.setdefault("new rules", []).append(kept)
+            probabilities = {"leadbot retrain": p}
             for kind in ("lr", "gb"):
-                s = _sklearn(kind)(train_rows, y, test_rows, columns)
-                got.setdefault(kind, []).append(float(roc_auc(y_test, s)))
-    print(
-        f"held-out ROC AUC, medians of {args.seeds} seeds ({time.perf_counter() - started:.0f} s)"
-    )
-    print(f"{'labels':>6} {'retrain':>8} {'rules':>5} {'LR':>6} {'GB':>6} {'vs best':>7}")
-    for n in sizes:
-        med = {k: statistics.median(v) for k, v in results[n].items()}
-        best = max(med["lr"], med["gb"])
-        ours = med["leadbot retrain"]
-        print(f"{n:>6} {ours:>8.3f} {med['new rules']:>5.0f} "
-              f"{med['lr']:>6.3f} {med['gb']:>6.3f} {ours / best:>7.3f}")  # fmt: skip
+                probabilities[kind] = _sklearn(kind)(train_rows, y, test_rows, columns)
+            for method, q in probabilities.items():
+                _measure(got, method, y_test, q)
+                if seed == 0 and n == sizes[-1]:
+                    curves[method] = reliability(y_test, q)
+    elapsed = time.perf_counter() - started
+    report(sizes, results, curves, args.seeds, elapsed)
     return 0
+
+
+def report(
+    sizes: list[int],
+    results: dict[int, dict[str, list[float]]],
+    curves: dict[str, list[tuple[float, float]]],
+    seeds: int,
+    elapsed: float,
+) -> None:
+    print(f"held-out metrics on X Education, medians of {seeds} seeds ({elapsed:.0f} s)")
+    for metric, title in (("auc", "ROC AUC"), ("lift", "top-decile lift"),
+                          ("brier", "Brier score (lower is better)")):  # fmt: skip
+        print(f"\n{title}")
+        heads = " ".join(f"{NAMES[m]:>8}" for m in METHODS)
+        print(f"{'labels':>6} {heads} {'rules':>5} {'vs best':>7}")
+        for n in sizes:
+            med = {k: statistics.median(v) for k, v in results[n].items()}
+            values = [med[f"{m} {metric}"] for m in METHODS]
+            ours, refs = values[0], values[1:]
+            best = min(refs) if metric == "brier" else max(refs)
+            cells = " ".join(f"{v:>8.3f}" for v in values)
+            print(f"{n:>6} {cells} {med['new rules']:>5.0f} {ours / best:>7.3f}")
+    print(f"\nreliability by decile at {sizes[-1]} labels (seed 0): mean predicted / observed")
+    for method in METHODS:
+        cells = " ".join(f"{p:.2f}/{o:.2f}" for p, o in curves.get(method, []))
+        print(f"{NAMES[method]:>8} {cells}")
 
 
 if __name__ == "__main__":
