@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from bot.admin import customers as customers_cli
 from bot.admin import doctor, feedback, keys, privacy
 from bot.admin import outbox as outbox_cli
 from bot.crm import cli as crm_cli
@@ -296,6 +297,7 @@ def parser() -> argparse.ArgumentParser:
     keys.register(sub)
     crm_cli.register(sub)
     csv_import.register(sub)
+    customers_cli.register(sub)
     return p
 
 

@@ -8,7 +8,7 @@ schedules:                     # optional; without it: sla every 15 minutes, dec
                                # retention stays hourly unless the list names it or is [];
                                # with a CRM's credentials set, crm_pull runs every 15
                                # minutes unless the list names it or is [])
-  - job: digest                # digest | sla | decay | retrain | retention | crm_pull
+  - job: digest                # digest | sla | decay | retrain | retention | crm_pull | rfm
     cron: "0 8 * * 1-5"        # 5-field crontab (minute hour day month weekday, 0/7 = Sunday)
     timezone: Europe/Paris     # IANA name, default UTC
     period: week               # digest only: day | week (default week)
@@ -51,7 +51,7 @@ from config.errors import got
 from config.routing import _CHANNEL, _teams_conversation, aad_object_id
 from config.rules import Text
 
-JobName = Literal["digest", "sla", "decay", "retrain", "retention", "crm_pull"]
+JobName = Literal["digest", "sla", "decay", "retrain", "retention", "crm_pull", "rfm"]
 Period = Literal["day", "week"]
 DIGEST_ONLY = ("period", "team", "to")
 _DESTINATION_USER = re.compile(r"^@[UW][A-Z0-9]{2,}$")
@@ -301,6 +301,9 @@ RETENTION = Schedule(job="retention", cron="23 * * * *")
 CRM_PULL = Schedule(job="crm_pull", cron="*/15 * * * *")
 """Added by the scheduler when a CRM's credentials are set and the schedules neither name
 ``crm_pull`` nor are ``[]`` (the credentials are the environment's, not the file's)."""
+RFM = Schedule(job="rfm", cron="4-59/15 * * * *")
+"""Added by the scheduler unless the schedules name ``rfm`` or are ``[]``: every customer's
+RFM scores recomputed (bot/jobs/rfm.py), as orders age out of the window."""
 DEFAULT_SCHEDULES: tuple[Schedule, ...] = (
     Schedule(job="sla", cron="*/15 * * * *"),
     Schedule(job="decay", cron="7 * * * *"),

@@ -12,7 +12,8 @@ turns them into one ``Order`` per ``order_id``:
 - ``Order Cancelled`` removes the order: it counts for nothing.
 
 A customer is a lead with at least one counted order (completed, not cancelled, not
-refunded in full). Over a window ending ``now`` (default 365 days, its start included):
+refunded in full). Over a window ending ``now`` (default 365 days, in whole UTC days: it
+starts at midnight of the day 365 days ago, ``window_start``):
 
 - recency: days since the customer's last counted order ever. A customer whose orders all
   left the window stays a customer: recency still says how long ago, frequency and
@@ -162,8 +163,10 @@ class Summary:
 
 
 def window_start(now: float, window_days: float) -> float:
-    """The window's first instant: an order at exactly this time is in it."""
-    return now - window_days * DAY
+    """The window's first instant: midnight UTC starting the day ``window_days`` before
+    ``now``. Whole days, so an order placed "a year ago" (365 days before, at any hour)
+    is still in a 365-day window however late in the day it is scored."""
+    return math.floor((now - window_days * DAY) / DAY) * DAY
 
 
 def summarize(

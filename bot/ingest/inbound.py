@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from bot.errors import InputError, field_at, json_kind, shown
+from bot.ingest.order_fields import check_order
 
 CALL_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 """Call types accepted; screen is read as page and group as identify (company traits)."""
@@ -413,7 +414,10 @@ def _content(
     if kind == "group":
         return None, {"company": _company(call, prefix, parts, problems)}, {}
     if kind == "track":
-        return _event_name(call, prefix, problems), {}, dict(parts.properties or {})
+        name, properties = _event_name(call, prefix, problems), dict(parts.properties or {})
+        if name is not None:  # an order event's fields (bot.ingest.order_fields)
+            check_order(name, properties, field_at(prefix, "properties"), problems.add)
+        return name, {}, properties
     if kind in ("page", "screen"):
         name = _string(call, "name", prefix, problems)
         return name, {}, _page_properties(prefix, parts, problems)

@@ -19,6 +19,7 @@ from bot.chat.alerts import WhyNow, alert_payload, previous_alert, should_alert
 from bot.chat.routing import Router
 from bot.ingest.identity import ANON_PREFIX, Resolver, identity_keys
 from bot.ingest.inbound import InboundEvent
+from bot.ingest.orders import record_orders
 from bot.models.live import ActiveModel
 from bot.outbox.messages import Kind
 from config.loader import LeadbotConfig
@@ -243,6 +244,7 @@ class Pipeline:
             self._apply_event(lead, event)
         for src, dst in merges:
             self._merge(conn, leads, src, dst)
+        record_orders(conn, counted, merges, self.config.rfm, now)  # RFM: bot/ingest/orders.py
         merged_away = {src for src, _ in merges}
         alerts = self._store(conn, [v for k, v in leads.items() if k not in merged_away], now)
         repo.link_identities(conn, links=resolver.links)

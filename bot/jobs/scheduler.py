@@ -32,7 +32,7 @@ from bot.models.learning import manager_destinations, retrain_now
 from bot.models.live import ActiveModel
 from bot.models.rescore import RescoreAlerts
 from config.loader import LeadbotConfig
-from config.schedules import CRM_PULL, Schedule
+from config.schedules import CRM_PULL, RFM, Schedule
 from storage.runs import claim_run, finish_run, prune_runs
 
 log = logging.getLogger(__name__)
@@ -77,12 +77,14 @@ class JobContext:
 def jobs_for(config: LeadbotConfig, *, crm: bool = False) -> list[Job]:
     """The configured schedules as jobs, ids like ``sla``, ``decay``, ``digest-week-emea``
     (``-2``, ``-3``… when two schedules would share one). With a CRM (``crm``), ``crm_pull``
-    every 15 minutes unless the schedules name it or are ``[]``."""
+    every 15 minutes, and ``rfm`` always, unless the schedules name them or are ``[]``."""
     jobs: list[Job] = []
     taken: set[str] = set()
     schedules = config.schedules
     if crm and schedules and all(s.job != "crm_pull" for s in schedules):
         schedules = (*schedules, CRM_PULL)
+    if schedules and all(s.job != "rfm" for s in schedules):
+        schedules = (*schedules, RFM)
     for schedule in schedules:
         base = schedule.job
         if schedule.job == "digest":
@@ -177,6 +179,10 @@ async def _work(
         return await _retrain(engine, config, now, context)
     if kind == "crm_pull":
         return await _crm_pull(engine, config, now, context)
+    if kind == "rfm":
+        from bot.jobs.rfm import recompute_rfm
+
+        return (await recompute_rfm(engine, config.rfm, now=now)).summary()
     if kind == "retention":
         from bot.jobs.retention import retention_sweep
 

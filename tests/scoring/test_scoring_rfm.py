@@ -27,6 +27,7 @@ from scoring.rfm import (
     segment_of,
     summarize,
     uncovered_cells,
+    window_start,
 )
 
 fast = settings(max_examples=60, deadline=None)
@@ -112,16 +113,29 @@ def test_currency_without_a_rate_is_kept_apart() -> None:
 
 
 @fast
-@given(st.integers(1, 3650), st.integers(-5, 5))
-def test_window_edge_is_inclusive_and_recency_survives_it(window: int, shift: int) -> None:
-    """An order exactly at the window's start is in it; one before it still gives recency."""
-    at = NOW - window * DAY + shift
+@given(st.integers(1, 3650), st.integers(-5, 5), st.floats(0, DAY - 1))
+def test_window_edge_is_inclusive_and_recency_survives_it(
+    window: int, shift: int, hour: float
+) -> None:
+    """The window starts at a midnight, included; an order before it still gives recency."""
+    now = NOW + hour
+    start = window_start(now, window)
+    assert start % DAY == 0
+    assert now - (window + 1) * DAY < start <= now - window * DAY
+    at = start + shift
     order = folded([OrderEvent(COMPLETED, "o", at, 25.0, "EUR")])
     assert order is not None
-    summary = summarize([order], EUR, now=NOW, window_days=window)
+    summary = summarize([order], EUR, now=now, window_days=window)
     assert summary.orders == (1 if shift >= 0 else 0)
     assert summary.revenue == (25.0 if shift >= 0 else 0.0)
-    assert summary.recency_days(NOW) == pytest.approx((NOW - at) / DAY)
+    assert summary.recency_days(now) == pytest.approx((now - at) / DAY)
+
+
+def test_an_order_a_year_ago_is_in_the_window_all_day() -> None:
+    order = folded([OrderEvent(COMPLETED, "o", NOW - 365 * DAY, 25.0, "EUR")])
+    assert order is not None
+    for later in (0.0, 3600.0, DAY - (NOW % DAY) - 1):
+        assert summarize([order], EUR, now=NOW + later).orders == 1
 
 
 def test_usual_interval() -> None:

@@ -28,6 +28,10 @@ be read as that CRM's export."""
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    if args.crm == "orders":  # order history for RFM: bot/admin/order_import.py
+        from bot.admin.customers import cmd_import_orders
+
+        return cmd_import_orders(args)
     from bot.crm.csvimport.importer import Options, import_file
     from bot.crm.csvimport.layouts import LAYOUTS
     from bot.crm.csvimport.reader import FileProblem
@@ -80,7 +84,10 @@ def register(sub: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("crm", choices=("hubspot", "salesforce"), help="whose export FILE is")
+    p.add_argument(
+        "crm", choices=("hubspot", "salesforce", "orders"),
+        help="whose export FILE is (orders: order history, see leadbot customer)",
+    )  # fmt: skip
     p.add_argument(
         "file",
         metavar="FILE",

@@ -48,7 +48,7 @@ async def _seed_hot_lead(engine: AsyncEngine, config: LeadbotConfig) -> None:
 
 def test_default_jobs_and_unique_ids() -> None:
     default = [j.id for j in jobs_for(load_config(text=SMALL_MODEL))]
-    assert default == ["sla", "decay", "retention"]
+    assert default == ["sla", "decay", "retention", "rfm"]
     config = load_config(
         text=SMALL_MODEL
         + """routing: {teams: {emea: [U0AAA]}}
@@ -60,7 +60,9 @@ schedules:
 """
     )
     ids = [j.id for j in jobs_for(config)]
-    assert ids == ["digest-week", "digest-week-2", "digest-day-emea", "retrain", "retention"]
+    assert ids == [
+        "digest-week", "digest-week-2", "digest-day-emea", "retrain", "retention", "rfm",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -133,11 +135,12 @@ async def test_start_schedules_every_job_and_stop_ends_it(
     sqlite_engine: AsyncEngine, config: LeadbotConfig
 ) -> None:
     scheduler = Scheduler(sqlite_engine, config)
-    assert scheduler.next_runs() == {"sla": None, "decay": None, "retention": None}
+    jobs = ("sla", "decay", "retention", "rfm")
+    assert scheduler.next_runs() == dict.fromkeys(jobs)
     scheduler.start()
     try:
         nexts = scheduler.next_runs()
-        assert set(nexts) == {"sla", "decay", "retention"}
+        assert set(nexts) == set(jobs)
         now = datetime.now(UTC)
         for moment in nexts.values():
             assert moment is not None
@@ -145,10 +148,10 @@ async def test_start_schedules_every_job_and_stop_ends_it(
         assert nexts["decay"].minute == 7  # type: ignore[union-attr]
         assert nexts["sla"].minute % 15 == 0  # type: ignore[union-attr]
         described = [line.split(":")[0] for line in scheduler.describe()]
-        assert described == ["sla", "decay", "retention"]
+        assert described == list(jobs)
     finally:
         await scheduler.stop()
-    assert scheduler.next_runs() == {"sla": None, "decay": None, "retention": None}
+    assert scheduler.next_runs() == dict.fromkeys(jobs)
 
 
 @pytest.fixture

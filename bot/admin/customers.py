@@ -1,0 +1,207 @@
+"""``leadbot customer EMAIL|ID``, ``leadbot rfm`` and ``leadbot import orders FILE.csv``.
+
+``customer`` and ``rfm`` read the last recompute's scores, recomputing first when a
+customer changed since (``bot.chat.customers.fresh_scores``). ``import orders`` backfills
+order history through the real ingest pipeline (each row an ``Order Completed``, plus an
+``Order Cancelled`` or ``Order Refunded`` for its status, with message ids derived from the
+order: a second run is all duplicates and changes nothing), then recomputes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from bot.admin.leads import NOT_FOUND, USAGE_ERROR, NoDatabase, with_db
+from bot.chat.customers import customer_report, fresh_scores, segment_table
+from bot.jobs.rfm import recompute_rfm
+from config.loader import LeadbotConfig, load_config
+from config.settings import Settings, load_settings
+from storage.engine import create_engine, session_factory
+from storage.migrate import upgrade
+
+SCORE_COLUMNS = (
+    "id", "email", "r", "f", "m", "cell", "segment", "since", "orders", "revenue", "last_order_at",
+)  # fmt: skip
+
+
+def _json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _loaded(args: argparse.Namespace) -> tuple[Settings, LeadbotConfig]:
+    settings = load_settings()
+    settings = with_db(settings, getattr(args, "db", None))
+    return settings, load_config(getattr(args, "config", None) or settings.config_path)
+
+
+async def _fresh(settings: Settings, config: LeadbotConfig, now: float, force: bool) -> Any:
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        if force:
+            done = await recompute_rfm(engine, config.rfm, now=now)
+        else:
+            done = await fresh_scores(engine, config.rfm, now=now)
+        if done is not None:
+            sys.stderr.write(f"rfm: recomputed: {done.summary()}\n")
+    except BaseException:
+        await engine.dispose()
+        raise
+    return engine
+
+
+def cmd_customer(args: argparse.Namespace) -> int:
+    try:
+        settings, config = _loaded(args)
+    except NoDatabase as exc:
+        sys.stderr.write(f"leadbot: {exc}\n")
+        return USAGE_ERROR
+
+    async def run() -> int:
+        now = time.time()
+        engine = await _fresh(settings, config, now, force=False)
+        try:
+            async with session_factory(engine)() as session:
+                report = await customer_report(session, key=args.key, rfm=config.rfm, now=now)
+        finally:
+            await engine.dispose()
+        if report is None:
+            sys.stderr.write(f"leadbot: no lead or customer '{args.key}'\n")
+            return NOT_FOUND
+        if args.json:
+            _json(report)
+        else:
+            sys.stdout.write(render_customer(report))
+        return 0
+
+    return asyncio.run(run())
+
+
+def render_customer(report: dict[str, Any]) -> str:
+    who = report["email"] or report["id"]
+    if report["segment"] is None:
+        return f"{who}: no counted orders yet (a lead, not a customer)\n"
+    lines = [
+        f"{who}: {report['segment']} (cell {report['cell']}: R {report['r']}, F {report['f']}, "
+        f"M {report['m']}) since {report['since']}",
+        f"  last order {report['recency_days']} days ago; {report['orders']} orders, "
+        f"{report['revenue']:,.2f} {report['currency']} in the last {report['window_days']:g} days",
+    ]
+    if report["usual_interval_days"] is not None:
+        lines.append(f"  usually every {report['usual_interval_days']} days")
+    for currency, amount in report["unconverted"].items():
+        lines.append(f"  + {amount:,.2f} {currency} not counted (no rate for {currency})")
+    lines.append("  orders:")
+    for o in report["order_list"][:20]:
+        amount = f"{o['amount']:,.2f} {o['currency'] or report['currency']}"
+        refunded = f", refunded {o['refunded']:,.2f}" if o["refunded"] else ""
+        lines.append(f"    {o['at']}  {o['order_id']}  {amount}  {o['status']}{refunded}")
+    lines.append("  segments:")
+    for h in report["segment_history"]:
+        lines.append(f"    {h['at']}  {h['from'] or '-'} → {h['to']} ({h['cell']})")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_rfm(args: argparse.Namespace) -> int:
+    try:
+        settings, config = _loaded(args)
+    except NoDatabase as exc:
+        sys.stderr.write(f"leadbot: {exc}\n")
+        return USAGE_ERROR
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not args.force:
+        sys.stderr.write(f"leadbot: {out} exists: not overwritten (--force to replace it)\n")
+        return USAGE_ERROR
+
+    async def run() -> dict[str, Any]:
+        now = time.time()
+        engine = await _fresh(settings, config, now, force=args.recompute)
+        try:
+            async with session_factory(engine)() as session:
+                return await segment_table(session, rfm=config.rfm, now=now)
+        finally:
+            await engine.dispose()
+
+    table = asyncio.run(run())
+    if out is not None:
+        write_scores_csv(out, table["scores"])
+        sys.stderr.write(f"wrote {out}: {len(table['scores'])} customers\n")
+    if args.json:
+        _json(table)
+    else:
+        sys.stdout.write(render_table(table))
+    return 0
+
+
+def render_table(table: dict[str, Any]) -> str:
+    currency = table["currency"]
+    head = f"{'segment':<20} {'customers':>9} {'revenue ' + currency:>16} {'in':>5} {'out':>5}"
+    lines = [
+        f"RFM segments as of {table['as_of'] or 'never'} (window {table['window_days']:g} days; "
+        "moves in and out over the last 7 days)",
+        head,
+    ]
+    for row in table["segments"]:
+        lines.append(
+            f"{row['segment']:<20} {row['customers']:>9} {row['revenue']:>16,.2f} "
+            f"{row['moved_in']:>5} {row['moved_out']:>5}"
+        )
+    lines.append(f"{'total':<20} {table['customers']:>9} {table['revenue']:>16,.2f}")
+    return "\n".join(lines) + "\n"
+
+
+def write_scores_csv(path: Path, scores: list[dict[str, Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=SCORE_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(scores)
+
+
+def cmd_import_orders(args: argparse.Namespace) -> int:
+    """``leadbot import orders FILE`` (dispatched from ``bot.crm.csvimport.command``)."""
+    from bot.admin.order_import import OrderFileError, import_orders
+
+    settings = load_settings()
+    config = load_config(args.config or settings.config_path)
+    url = f"sqlite+aiosqlite:///{Path(args.db).resolve()}" if args.db else settings.database_url
+
+    async def run(err: TextIO) -> int:
+        engine = create_engine(url)
+        try:
+            await upgrade(engine)
+            return await import_orders(engine, config, Path(args.file), now=time.time(), err=err)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run(sys.stderr))
+    except OrderFileError as exc:
+        sys.stderr.write(f"leadbot: {exc}\n")
+        return USAGE_ERROR
+
+
+def register(sub: Any) -> None:
+    c = sub.add_parser("customer", help="one customer: RFM scores, segment, orders, history")
+    c.add_argument("key", help="the lead's id, e-mail, userId or name")
+    c.add_argument("--json", action="store_true", help="print JSON instead of text")
+    c.add_argument("--config", help="config YAML (LEADBOT_CONFIG, default: bundled)")
+    c.add_argument("--db", help="SQLite file to read, not DATABASE_URL (never created)")
+    c.set_defaults(func=cmd_customer)
+    r = sub.add_parser("rfm", help="RFM segments: customers, revenue and moves per segment")
+    r.add_argument("--json", action="store_true", help="print JSON (with every customer)")
+    r.add_argument("--out", metavar="FILE.csv", help="write every customer's scores to a CSV")
+    r.add_argument("--force", action="store_true", help="let --out replace an existing file")
+    r.add_argument(
+        "--recompute", action="store_true", help="recompute every customer's scores first"
+    )
+    r.add_argument("--config", help="config YAML (LEADBOT_CONFIG, default: bundled)")
+    r.add_argument("--db", help="SQLite file to read, not DATABASE_URL (never created)")
+    r.set_defaults(func=cmd_rfm)
