@@ -21,7 +21,7 @@ import orjson
 
 from bot.admin.leads import NOT_FOUND, USAGE_ERROR, NoDatabase, with_db
 from bot.chat.customers import customer_report, fresh_scores, segment_table
-from bot.jobs.rfm import recompute_rfm
+from bot.jobs.rfm import Recomputed, recompute_rfm
 from config.loader import LeadbotConfig, load_config
 from config.settings import Settings, load_settings
 from storage.engine import create_engine, session_factory
@@ -46,6 +46,7 @@ async def _fresh(settings: Settings, config: LeadbotConfig, now: float, force: b
     engine = create_engine(settings.database_url)
     try:
         await upgrade(engine)
+        done: Recomputed | None
         if force:
             done = await recompute_rfm(engine, config.rfm, now=now)
         else:

@@ -66,7 +66,8 @@ def read_rows(path: Path) -> tuple[list[OrderRow], list[str]]:
                 need = missing or ["email or user_id"]
                 raise OrderFileError(f"{path}: no {', '.join(need)} column (header: {header})")
             reader.fieldnames = header
-            rows, problems = [], []
+            rows: list[OrderRow] = []
+            problems: list[str] = []
             for record in reader:
                 row = _row(reader.line_num, record, f"{path}:{reader.line_num}", problems)
                 if row is not None:

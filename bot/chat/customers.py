@@ -88,7 +88,7 @@ async def segment_table(session: AsyncSession, *, rfm: Rfm, now: float) -> dict[
     totals = {seg: (n, revenue) for seg, n, revenue in await conn.run_sync(repo.segment_totals)}
     moves = await conn.run_sync(lambda c: repo.moves_since(c, since=now - WEEK))
     run = await conn.run_sync(repo.last_run)
-    rows = []
+    rows: list[dict[str, Any]] = []
     names = list(dict.fromkeys(s.name for s in rfm.segments))
     names += [s for s in totals if s is not None and s not in names]  # from an older map
     for name in names:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from bot.errors import json_kind, shown
 from scoring.rfm import COMPLETED, EVENT_KINDS, REFUNDED, OrderEvent
@@ -88,13 +88,16 @@ def _products_total(products: Any) -> float | None:
         if not isinstance(product, dict):
             return None
         price, quantity = product.get("price"), product.get("quantity", 1)
-        numbers = (price, quantity)
-        if any(isinstance(v, bool) or not isinstance(v, int | float) for v in numbers):
+        if not (_number(price) and _number(quantity)):
             return None
         if price < 0 or quantity < 0 or not math.isfinite(price * quantity):
             return None
         total += price * quantity
     return total
+
+
+def _number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def order_event(

@@ -66,7 +66,7 @@ class Recomputed:
 
 @dataclass
 class _Plan:
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # keyed by column, lead_id first
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)
     moves: dict[str, Move] = field(default_factory=dict)
     read_at: dict[str, float | None] = field(default_factory=dict)
@@ -123,7 +123,7 @@ def _plan(
     plan = _Plan()
     for c, fig, s in zip(active, figures, scored, strict=True):
         segment = segment_of(s, rfm.segments)
-        row = {
+        row: dict[str, Any] = {
             "lead_id": c.lead_id, "orders": fig.frequency, "revenue": fig.monetary,
             "unconverted": dict(unconverted.get(c.lead_id, {})), "r": s.r, "f": s.f,
             "m": s.m, "cell": s.cell, "segment": segment,
