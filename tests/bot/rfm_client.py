@@ -36,10 +36,11 @@ def iso(ts: float) -> str:
 
 
 @contextlib.asynccontextmanager
-async def shop(db_url: str, config: LeadbotConfig) -> AsyncIterator[Client]:
+async def shop(db_url: str, config: LeadbotConfig, **env: str) -> AsyncIterator[Client]:
     """The bot's HTTP app on ``db_url`` (thread ingest), for posting signed webhooks."""
     settings = load_settings({
         "DATABASE_URL": db_url, "LEADBOT_WEBHOOK_SECRET": SECRET, "LEADBOT_INGEST": "thread",
+        **env,
     })  # fmt: skip
     app = build_app(settings=settings, config=config, transport=ConsoleTransport(io.StringIO()))
     async with TestClient(TestServer(app)) as client:
