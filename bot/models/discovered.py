@@ -4,6 +4,11 @@ The rules are chosen on the labels the refit trains on only (its time split: the
 ones), so the proposal's held-out metrics stay honest: the newest labels judge a model
 whose rules never saw them. The chosen rules join the model with their fitted points as the
 refit's prior, and the refit then moves every rule's points on all labels, as for any rule.
+
+The proposal's "before" is the model as it is, without the new rules: ``propose`` measures
+the model it is given, which holds them already (with the points chosen on the older
+labels), and a proposal whose new rules make the held-out labels worse must read as worse,
+or ``auto_apply`` would take it.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 from scoring.discover import Discovery, NewRule, discover, reason_rules, rule_columns
 from scoring.metrics import time_split
 from scoring.model import Model
-from scoring.refit import Guardrails, Proposal
+from scoring.refit import Guardrails, Proposal, evaluate
 
 
 @dataclass(frozen=True)
@@ -30,11 +35,20 @@ class Discovered:
     columns: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     y: np.ndarray = field(default_factory=lambda: np.zeros(0))
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    base: Model | None = None  # the model without the new rules
+    at: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    test_fraction: float = Guardrails.test_fraction
 
     def report(self, proposal: Proposal) -> tuple[Proposal, tuple[Mapping[str, Any], ...]]:
-        """The proposal with each new rule's change as ``0 → points`` (it had none before),
-        and the new rules with their final points, support and won rate on every label."""
+        """The proposal with each new rule's change as ``0 → points`` (it had none before)
+        and its metrics before measured without the new rules, and the new rules with their
+        final points, support and won rate on every label."""
         used = self.weights > 0
+        if self.base is not None and used.any():
+            _, test = time_split(self.at[used], self.test_fraction)
+            known = self.X[:, : len(self.base.rules)][used]
+            before = evaluate(self.base, known[test], self.y[used][test])
+            proposal = replace(proposal, metrics_before=before)
         changes: dict[str, tuple[float, float]] = {}  # the new rules first
         found = []
         for j, new in enumerate(self.rules):
@@ -78,7 +92,9 @@ def with_new_rules(
     if not found:
         return Discovered(model, X)
     columns = X_[:, X.shape[1] :]
-    return Discovered(extended, X_, tuple(found), columns, y, weights)
+    return Discovered(
+        extended, X_, tuple(found), columns, y, weights, model, at, guardrails.test_fraction
+    )
 
 
 def _extend(
