@@ -24,8 +24,8 @@ score with the model it activated. Ingest pauses for the rescore; nothing is los
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -39,7 +39,7 @@ from config.schema import AlertSettings
 from scoring import score
 from scoring.bands import Thresholds, default_thresholds, resolve_thresholds
 from scoring.learn import sigmoid
-from scoring.model import DAY, Model, RuleKind
+from scoring.model import DAY, Model, RuleKind, lookup
 from scoring.state import LeadState
 from storage import locks
 from storage.crm import touch_linked
@@ -236,6 +236,19 @@ class _Plan:
     half_life: np.ndarray
     cap: np.ndarray
     no_traits_fit: frozenset[str]
+    fit_sets: _FitSets
+    _fit_points: dict[frozenset[str], float] = field(default_factory=dict)
+
+    def fit_points(self, fit: frozenset[str]) -> float:
+        """The points of a fit set (sets repeat: ``_FitSets`` hands out the same ones)."""
+        points = self._fit_points.get(fit)
+        if points is None:
+            if len(self._fit_points) > _FitSets.MEMO:
+                self._fit_points.clear()
+            points = self._fit_points[fit] = float(
+                sum(self.points[self.column[rid]] for rid in fit)
+            )
+        return points
 
     @staticmethod
     def of(model: Model) -> _Plan:
@@ -249,7 +262,61 @@ class _Plan:
             half_life=np.array([r.half_life_seconds or np.inf for r in rules]),
             cap=np.array([np.inf if r.cap is None else r.cap for r in rules]),
             no_traits_fit=_fit_set(model, {}),
+            fit_sets=_FitSets(model),
         )
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class _FitSets:
+    """``_fit_set`` for many leads, remembered: a condition depends on its path's value
+    alone, and leads share titles, industries, countries and sizes. A lead whose values on
+    every path the rules read were seen before (its profile) costs one dict look-up; else
+    each condition's answer is remembered per value (a regular expression runs once per
+    title). Keys carry the values' types: 1, 1.0 and True are equal in Python but not to
+    every condition. Each memory is cleared past ``MEMO`` entries, so it stays bounded."""
+
+    MEMO = 200_000
+
+    def __init__(self, model: Model) -> None:
+        conditions = list(dict.fromkeys(c for r in model.fit_rules for c in r.conditions))
+        index = {c: j for j, c in enumerate(conditions)}
+        self._conditions = conditions
+        self._paths = list(dict.fromkeys(c.path for c in conditions))
+        self._rules = [(r.id, [index[c] for c in r.conditions]) for r in model.fit_rules]
+        self._memo: dict[tuple[int, type, Any], bool] = {}
+        self._profiles: dict[tuple[tuple[Any, ...], tuple[type, ...]], frozenset[str]] = {}
+
+    def of(self, traits: Mapping[str, Any]) -> frozenset[str]:
+        values = [lookup(traits, path) for path in self._paths]
+        if all(isinstance(v, _SCALARS) for v in values):  # the whole profile seen before?
+            key = (tuple(values), tuple(map(type, values)))
+            known = self._profiles.get(key)
+            if known is None:
+                if len(self._profiles) > self.MEMO:
+                    self._profiles.clear()
+                known = self._profiles[key] = self._match(traits, values)
+            return known
+        return self._match(traits, values)
+
+    def _match(self, traits: Mapping[str, Any], listed: list[Any]) -> frozenset[str]:
+        values = dict(zip(self._paths, listed, strict=True))
+        memo = self._memo
+        if len(memo) > self.MEMO:
+            memo.clear()
+        answers = []
+        for j, condition in enumerate(self._conditions):
+            value = values[condition.path]
+            if not isinstance(value, _SCALARS):
+                answers.append(condition.matches(traits))
+                continue
+            key = (j, type(value), value)
+            answer = memo.get(key)
+            if answer is None:
+                answer = memo[key] = condition.matches(traits)
+            answers.append(answer)
+        return frozenset(rid for rid, needs in self._rules if all(answers[j] for j in needs))
 
 
 def _fit_set(model: Model, traits: Mapping[str, Any]) -> frozenset[str]:
@@ -284,25 +351,41 @@ def _work(
 
 def _refit(state: Mapping[str, Any], plan: _Plan) -> frozenset[str]:
     traits = state.get("traits")
-    return _fit_set(plan.model, traits) if traits else plan.no_traits_fit
+    return plan.fit_sets.of(traits) if traits else plan.no_traits_fit
 
 
 def _points(
-    states: Sequence[Mapping[str, Any]], fits: Sequence[Iterable[str]], plan: _Plan, now: float
+    states: Sequence[Mapping[str, Any]], fits: Sequence[frozenset[str]], plan: _Plan, now: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Fit and intent points of decoded states (``fits``: their refitted fit sets)."""
-    column, intent_column = plan.column, plan.intent_column
-    fit_cells = [(i, column[rid]) for i, fit in enumerate(fits) for rid in fit]
-    cells = [
-        (i, j, counted[0], counted[1])
-        for i, state in enumerate(states)
-        for rid, counted in (state.get("intent") or {}).items()
-        if (j := intent_column.get(rid)) is not None
-    ]
-    since = np.array([_since(state) for state in states], dtype=float)
-    X = _matrix(len(states), fit_cells, cells, since, plan, now)
-    fit, intent = X[:, plan.is_fit], X[:, ~plan.is_fit]
-    return fit @ plan.points[plan.is_fit], intent @ plan.points[~plan.is_fit]
+    """Fit and intent points of decoded states (``fits``: their refitted fit sets), as
+    ``_matrix`` times the points, without the dense matrix: a fit set's points are summed
+    once per set, and intent cells (about five a lead) are scored where they are."""
+    n = len(states)
+    fit = np.fromiter((plan.fit_points(f) for f in fits), dtype=float, count=n)
+    intent_column = plan.intent_column
+    at, cols, values, as_of = [], [], [], []
+    since = np.empty(n)
+    for i, state in enumerate(states):
+        for rid, counted in (state.get("intent") or {}).items():
+            j = intent_column.get(rid)
+            if j is not None:
+                at.append(i)
+                cols.append(j)
+                values.append(counted[0])
+                as_of.append(counted[1])
+        since[i] = _since(state)
+    intent: np.ndarray = np.zeros(n)
+    if at:
+        rule = np.array(cols, dtype=np.intp)
+        elapsed = np.maximum(0.0, now - np.array(as_of, dtype=float))
+        value = np.array(values, dtype=float) * np.power(2.0, -elapsed / plan.half_life[rule])
+        weights = np.minimum(plan.cap[rule], value) * plan.points[rule]
+        intent = np.bincount(np.array(at, dtype=np.intp), weights=weights, minlength=n)
+    with np.errstate(invalid="ignore"):
+        for idle in plan.model.inactivity_rules:
+            if idle.inactive_days is not None:
+                intent += (now - since >= idle.inactive_days * DAY) * idle.points
+    return fit, intent
 
 
 def _since(state: Mapping[str, Any]) -> float | None:
