@@ -69,6 +69,11 @@ def _fmt(value: float) -> str:
     return f"{value:,.10g}" if abs(value) >= 10_000 else f"{value:.10g}"
 
 
+def number_text(value: float) -> str:
+    """A bin edge as rule labels and ids show it (``12.5``, ``25,000``)."""
+    return _fmt(value)
+
+
 def _path(column: str) -> tuple[str, ...]:
     """A dotted column (``company.size``) is the nested trait it names, as in the config."""
     return tuple(column.split("."))
@@ -128,13 +133,24 @@ def quantile_cuts(numbers: np.ndarray, bins: int, total: int, support: Support) 
 
 
 def numeric_rules(
-    column: str, values: Sequence[str], total: int, support: Support, bins: int
+    column: str,
+    values: Sequence[str],
+    total: int,
+    support: Support,
+    bins: int,
+    outcome: Sequence[float] | None = None,
 ) -> list[Rule]:
-    """Quantile bins of a numeric column; values that do not read as numbers get no bin."""
-    numbers = np.array([n for v in values if (n := _number(v)) is not None])
+    """Quantile bins of a numeric column; values that do not read as numbers get no bin.
+    With ``outcome`` (0/1 per value), bins are pooled until their won rates are monotone
+    (:func:`monotone_cuts`): for a trait known to be ordinal."""
+    read = [_number(v) for v in values]
+    numbers = np.array([n for n in read if n is not None])
     if numbers.size == 0:
         return []
     cuts = quantile_cuts(numbers, bins, total, support)
+    if outcome is not None and cuts:
+        won = np.array([o for o, n in zip(outcome, read, strict=True) if n is not None])
+        cuts = monotone_cuts(numbers, won, cuts)
     if not cuts:
         return []
     bounds = [None, *cuts, None]
@@ -152,32 +168,46 @@ def numeric_rules(
 
 
 def column_rules(
-    column: str, cells: Sequence[str | None], support: Support | None = None, bins: int = 10
+    column: str,
+    cells: Sequence[str | None],
+    support: Support | None = None,
+    bins: int = 10,
+    outcome: Sequence[float] | None = None,
 ) -> list[Rule]:
-    """Candidate rules for one column; ``cells`` are cleaned (None = missing)."""
+    """Candidate rules for one column; ``cells`` are cleaned (None = missing). ``outcome``
+    (0/1 per cell) makes numeric bins monotone in won rate (see :func:`numeric_rules`)."""
     support = support or Support()
     total = len(cells)
     present = [c for c in cells if c is not None]
+    won = None
+    if outcome is not None:
+        won = [o for o, c in zip(outcome, cells, strict=True) if c is not None]
     rules = []
     missing = total - len(present)
     if missing and support.enough(missing, total) and present:
         condition = Condition(_path(column), Op.EXISTS, False)
         rules.append(_rule(f"{slug(column)}_missing", f"{column} is missing", condition))
     if is_numeric(present):
-        rules += numeric_rules(column, present, total, support, bins)
+        rules += numeric_rules(column, present, total, support, bins, won)
     else:
         rules += category_rules(column, present, total, support)
     return rules
 
 
 def candidate_rules(
-    columns: Mapping[str, Sequence[str | None]], support: Support | None = None, bins: int = 10
+    columns: Mapping[str, Sequence[str | None]],
+    support: Support | None = None,
+    bins: int = 10,
+    monotone: Mapping[str, Sequence[float]] | None = None,
 ) -> tuple[Rule, ...]:
-    """Candidate rules for every column, with unique ids (a suffix where slugs collide)."""
+    """Candidate rules for every column, with unique ids (a suffix where slugs collide).
+    ``monotone`` maps an ordinal column to the rows' outcomes (0/1): its bins then rise or
+    fall monotonically in won rate."""
     seen: Counter[str] = Counter()
     rules = []
+    monotone = monotone or {}
     for column, cells in columns.items():
-        for rule in column_rules(column, cells, support, bins):
+        for rule in column_rules(column, cells, support, bins, monotone.get(column)):
             seen[rule.id] += 1
             rule_id = rule.id if seen[rule.id] == 1 else f"{rule.id}_{seen[rule.id]}"
             rules.append(_rule(rule_id, rule.label, *rule.conditions))
@@ -196,3 +226,68 @@ def feature_matrix(traits: Sequence[Mapping[str, Any]], rules: Sequence[Rule]) -
             if all(c.matches(row) for c in conditions):
                 out[i, j] = 1.0
     return out
+
+
+def ladders(rules: Sequence[Rule]) -> list[list[int]]:
+    """Per numeric column, the indices of its one-condition ``range`` bins, lowest first:
+    the bins :func:`numeric_rules` cuts, in whatever order ``rules`` holds them."""
+    by_path: dict[tuple[str, ...], list[int]] = {}
+    for j, rule in enumerate(rules):
+        if len(rule.conditions) == 1 and rule.conditions[0].op is Op.RANGE:
+            by_path.setdefault(rule.conditions[0].path, []).append(j)
+
+    def low(j: int) -> float:
+        bound = rules[j].conditions[0].value[0]
+        return -math.inf if bound is None else float(bound)
+
+    return [sorted(found, key=low) for found in by_path.values() if len(found) > 1]
+
+
+def steps(X: np.ndarray, ladders: Sequence[Sequence[int]]) -> np.ndarray:
+    """Bin indicators as steps: in each ladder the lowest bin keeps its own column and bin
+    ``m ≥ 1`` becomes "at or above bin m". A weight is then the step from the bin below, so an
+    L2 prior pulls neighbouring bins together (fine bins without a jagged shape).
+    :func:`bin_weights` turns fitted step weights back into each bin's own weight."""
+    Z = np.array(X, dtype=float, copy=True)
+    for ladder in ladders:
+        above = np.cumsum(X[:, ladder[::-1]], axis=1)[:, ::-1]
+        Z[:, ladder[1:]] = above[:, 1:]
+    return Z
+
+
+def bin_weights(w: np.ndarray, ladders: Sequence[Sequence[int]]) -> np.ndarray:
+    """The per-bin weights equal to step weights ``w`` (see :func:`steps`):
+    ``X @ bin_weights(w) == steps(X) @ w`` for 0/1 bins where each row is in at most one bin."""
+    out = np.array(w, dtype=float, copy=True)
+    for ladder in ladders:
+        out[ladder[1:]] = np.cumsum(w[ladder[1:]])
+    return out
+
+
+def monotone_cuts(numbers: np.ndarray, y: np.ndarray, cuts: Sequence[float]) -> list[float]:
+    """The ``cuts`` left once adjacent bins whose won rates break monotony are pooled
+    (pool-adjacent-violators, in the direction of the overall trend): an ordinal trait's
+    bins then rise, or fall, strictly with it. Equal neighbouring rates pool too, since a
+    cut between them says nothing. ``numbers`` and ``y`` (0/1) are the rows' values."""
+    numbers, y = np.asarray(numbers, dtype=float), np.asarray(y, dtype=float)
+    index = np.searchsorted(np.asarray(cuts, dtype=float), numbers, side="right")
+    size = np.bincount(index, minlength=len(cuts) + 1).astype(float)
+    won = np.bincount(index, weights=y, minlength=len(cuts) + 1)
+    filled = size > 0
+    centre = np.arange(size.size)[filled]
+    rate = won[filled] / size[filled]
+    trend = float(np.cov(centre, rate, aweights=size[filled])[0, 1]) if centre.size > 1 else 0.0
+    sign = 1.0 if trend >= 0 else -1.0
+    # Blocks of bins: [first bin, won, size]; a block is merged into the one before it
+    # while their rates are not strictly in the trend's direction.
+    blocks: list[list[float]] = []
+    for b in np.flatnonzero(filled):
+        blocks.append([float(b), won[b], size[b]])
+        while (
+            len(blocks) > 1
+            and sign * (blocks[-1][1] / blocks[-1][2] - blocks[-2][1] / blocks[-2][2]) <= 0
+        ):
+            _, w2, n2 = blocks.pop()
+            blocks[-1][1] += w2
+            blocks[-1][2] += n2
+    return [float(cuts[int(first) - 1]) for first, _, _ in blocks[1:]]

@@ -23,9 +23,10 @@ from config.writer import in_section_order
 from scoring import BandSpec, LeadState, Model, Rule, RuleKind, Threshold, score
 from scoring.bands import band_for, resolve_thresholds
 from scoring.binning import candidate_rules, clean, feature_matrix
+from scoring.interactions import PairSearch
 from scoring.leaks import Flag, id_columns, leaks
-from scoring.learn import fit_logistic
 from scoring.metrics import log_loss, roc_auc, top_decile_lift
+from scoring.scorecard import PRECISIONS, Recipe, fit_scorecard_points
 
 OUTCOMES = {
     **dict.fromkeys(("1", "yes", "true", "won", "y"), 1),
@@ -171,7 +172,10 @@ class LearnOptions:
     base: Model | None = None
     name: str = "learned"
     points_per_logodds: float = 20.0
-    prior_precision: float = 1.0
+    prior_precision: float | None = None  # None: chosen by out-of-fold log loss
+    interactions: bool = True  # pairwise AND rules, as many as held-out rows gain from
+    bins: int = 20
+    monotone: tuple[str, ...] = ()  # ordinal columns: bins pooled until monotone in won rate
     seed: int = 0
     test_fraction: float = TEST_FRACTION
 
@@ -237,24 +241,10 @@ def _grades_for(totals: np.ndarray) -> tuple[tuple[str, float], ...]:
     return tuple(zip("ABC", cuts, strict=True))
 
 
-def _round_points(
-    X: np.ndarray, y: np.ndarray, prior: np.ndarray, options: LearnOptions
-) -> tuple[np.ndarray, float]:
-    """Fit, drop rules worth less than a point, refit the rest; points rounded to integers."""
-    ppl = options.points_per_logodds
-    keep = np.arange(X.shape[1])
-    for _ in range(2):
-        fit = fit_logistic(
-            X[:, keep], y, prior_mean=prior[keep], prior_precision=options.prior_precision
-        )
-        points = np.round(fit.weights * ppl)
-        keep = keep[points != 0]
-    fit = fit_logistic(
-        X[:, keep], y, prior_mean=prior[keep], prior_precision=options.prior_precision
-    )
-    full = np.zeros(X.shape[1])
-    full[keep] = np.round(fit.weights * ppl)
-    return full, round(fit.intercept, 4)
+def _recipe(options: LearnOptions, fixed: int) -> Recipe:
+    precisions = PRECISIONS if options.prior_precision is None else (options.prior_precision,)
+    search = PairSearch(seed=options.seed) if options.interactions else None
+    return Recipe(options.points_per_logodds, precisions, search, steps_from=fixed)
 
 
 def fit_scorecard(
@@ -269,19 +259,20 @@ def fit_scorecard(
     cells = {c: [clean(r.get(c)) for r in rows] for c in columns}
     base_fit = list(base.fit_rules) if base is not None else []
     taken = {r.id for r in base_fit}
-    candidates = base_fit + [r for r in candidate_rules(cells) if r.id not in taken]
+    ordinal = dict.fromkeys([c for c in options.monotone if c in cells], y.tolist())
+    binned = candidate_rules(cells, bins=options.bins, monotone=ordinal)
+    candidates = base_fit + [r for r in binned if r.id not in taken]
     traits = [traits_of(r, columns) for r in rows]
     X = _features(traits, candidates, progress)
     progress("fitting", 0, 1)
-    points, intercept = _round_points(X, y, _prior(candidates, base), options)
+    card = fit_scorecard_points(
+        candidates, X, y, _prior(candidates, base), _recipe(options, len(base_fit))
+    )
     progress("fitting", 1, 1)
-    learned = [
-        Rule(r.id, r.label, RuleKind.FIT, float(p), r.conditions)
-        for r, p in zip(candidates, points, strict=True)
-        if p != 0
-    ]
+    learned = list(card.rules)
+    intercept = card.intercept
     others = [r for r in base.rules if r.kind is not RuleKind.FIT] if base is not None else []
-    totals = X @ points
+    totals = card.totals
     extra: dict[str, Any] = {"bands": _bands_for(totals), "grades": _grades_for(totals)}
     if base is not None:
         extra = {"bands": base.bands, "grades": base.grades, "engagement": base.engagement}

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scoring import Op
 from scoring.binning import (
     Support,
+    bin_weights,
     candidate_rules,
     clean,
     column_rules,
     feature_matrix,
+    ladders,
+    monotone_cuts,
     quantile_cuts,
     slug,
+    steps,
 )
 
 
@@ -86,3 +92,77 @@ def test_missing_rule_matches_absent_traits() -> None:
     X = feature_matrix([{"City": "Paris"}, {}], rules)
     assert [r.id for r in rules] == ["city_missing", "city_paris"]
     assert X.tolist() == [[0.0, 1.0], [1.0, 0.0]]
+
+
+def _rates(numbers: np.ndarray, y: np.ndarray, cuts: list[float]) -> np.ndarray:
+    index = np.searchsorted(cuts, numbers, side="right")
+    return np.array([y[index == b].mean() for b in range(len(cuts) + 1) if (index == b).any()])
+
+
+def test_pav_pools_a_dip_against_the_trend() -> None:
+    # Won rates by bin: 0.1, 0.3, 0.2 (a dip), 0.6 — rising overall, so bins 1 and 2 pool.
+    numbers = np.repeat([0.5, 1.5, 2.5, 3.5], 100)
+    y = np.concatenate([np.arange(100) < k for k in (10, 30, 20, 60)]).astype(float)
+    cuts = monotone_cuts(numbers, y, [1.0, 2.0, 3.0])
+    assert cuts == [1.0, 3.0]
+    assert _rates(numbers, y, cuts).tolist() == [0.1, 0.25, 0.6]
+
+
+def test_pav_follows_a_falling_trend_and_pools_ties() -> None:
+    numbers = np.repeat([0.5, 1.5, 2.5, 3.5], 100)
+    # 0.7, 0.4, 0.4 (a tie says nothing: pooled), 0.1 — falling.
+    y = np.concatenate([np.arange(100) < k for k in (70, 40, 40, 10)]).astype(float)
+    assert monotone_cuts(numbers, y, [1.0, 2.0, 3.0]) == [1.0, 3.0]
+
+
+def test_pav_keeps_a_monotone_column_whole_and_skips_empty_bins() -> None:
+    numbers = np.repeat([0.5, 2.5, 3.5], 100)  # nothing in [1, 2)
+    y = np.concatenate([np.arange(100) < k for k in (10, 30, 60)]).astype(float)
+    cuts = monotone_cuts(numbers, y, [1.0, 2.0, 3.0])
+    assert _rates(numbers, y, cuts).tolist() == [0.1, 0.3, 0.6]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 9), st.booleans()), min_size=1, max_size=200),
+)
+def test_pav_bins_are_strictly_monotone_and_a_subset_of_the_cuts(
+    cells: list[tuple[int, bool]],
+) -> None:
+    numbers = np.array([float(v) for v, _ in cells])
+    y = np.array([float(w) for _, w in cells])
+    cuts = [float(c) + 0.5 for c in range(9)]
+    kept = monotone_cuts(numbers, y, cuts)
+    assert set(kept) <= set(cuts)
+    diffs = np.diff(_rates(numbers, y, kept))
+    assert (diffs > 0).all() or (diffs < 0).all() or diffs.size == 0
+
+
+def test_ladders_order_each_numeric_columns_bins_from_the_lowest() -> None:
+    values = [str(v) for v in range(100)]
+    rules = [*column_rules("Visits", values, bins=4), *column_rules("Source", ["a"] * 40)]
+    shuffled = [rules[2], rules[4], rules[0], rules[3], rules[1]]
+    (ladder,) = ladders(shuffled)
+    lows = [shuffled[j].conditions[0].value[0] for j in ladder]
+    assert lows[0] is None
+    assert lows[1:] == sorted(lows[1:])
+    assert len(ladder) == 4  # the category rule is in no ladder
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(-1, 3), min_size=1, max_size=30),
+    st.lists(st.floats(-5, 5), min_size=5, max_size=5),
+)
+def test_step_weights_score_every_row_as_their_bin_weights(bins: list[int], w: list[float]) -> None:
+    # Columns 0–3 are one column's bins (a row in one of them, or none: -1 = missing);
+    # column 4 is another rule, untouched by the ladder.
+    X = np.zeros((len(bins), 5))
+    for i, b in enumerate(bins):
+        if b >= 0:
+            X[i, b] = 1.0
+    X[::2, 4] = 1.0
+    weights = np.array(w)
+    ladder = [[0, 1, 2, 3]]
+    assert np.allclose(steps(X, ladder) @ weights, X @ bin_weights(weights, ladder))
+    assert np.array_equal(steps(X, ladder)[:, 4], X[:, 4])

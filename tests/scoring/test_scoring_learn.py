@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
-from scoring.learn import Fit, fit_logistic, predict_logodds, sigmoid
+from scoring.learn import Fit, choose_precision, fit_logistic, predict_logodds, sigmoid
 
 
 def _generate(
@@ -179,3 +179,16 @@ def test_bad_input_names_the_argument(kwargs: dict[str, np.ndarray], message: st
     X, y = kwargs.pop("X"), kwargs.pop("y")
     with pytest.raises(ValueError, match=message):
         fit_logistic(X, y, **kwargs)  # type: ignore[arg-type]
+
+
+def test_choose_precision_shrinks_noise_and_trusts_plenty() -> None:
+    rng = np.random.default_rng(7)
+    grid = (0.1, 1.0, 30.0)
+    # Few rows, many pure-noise features: the strongest shrinkage predicts best.
+    X = rng.normal(size=(80, 30))
+    y = (rng.uniform(size=80) < 0.5).astype(float)
+    assert choose_precision(X, y, grid) == 30.0
+    # Many rows and large true weights: shrinking only biases them.
+    X = rng.normal(size=(4000, 3))
+    y = (rng.uniform(size=4000) < sigmoid(X @ np.array([3.0, -3.0, 2.0]))).astype(float)
+    assert choose_precision(X, y, grid) == 0.1
