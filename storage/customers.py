@@ -155,32 +155,21 @@ def save_aggregates(conn: Connection, rows: Sequence[Aggregates], *, as_of: floa
 # -- the recompute --------------------------------------------------------------------------
 
 
-def window_sums(conn: Connection, *, start: float) -> dict[str, tuple[int, float]]:
-    """Per lead: counted orders at or after ``start`` and their net base revenue. One
-    GROUP BY over the orders (the floor of a recompute)."""
-    counted = and_(ORDERS.c.counted, ORDERS.c.at >= _at(start))
+def window_sums(conn: Connection, *, start: float) -> dict[str, tuple[int, dict[str, float]]]:
+    """Per lead: counted orders at or after ``start``, and their net per currency ("" for
+    none: the base). One GROUP BY over the orders, the floor of a recompute; converting is
+    the caller's, with the rates configured now."""
+    o = ORDERS.c
     query = (
-        select(
-            ORDERS.c.lead_id,
-            func.count(),
-            func.coalesce(func.sum(ORDERS.c.net_base), 0.0),
-        )
-        .where(counted)
-        .group_by(ORDERS.c.lead_id)
+        select(o.lead_id, o.currency, func.count(), func.sum(o.amount - o.refunded))
+        .where(and_(o.counted, o.at >= _at(start)))
+        .group_by(o.lead_id, o.currency)
     )
-    return {lead: (int(n), float(total)) for lead, n, total in conn.execute(query)}
-
-
-def unconverted_sums(conn: Connection, *, start: float) -> dict[str, dict[str, float]]:
-    """Per lead and currency without a rate: net revenue of counted orders since ``start``."""
-    query = (
-        select(ORDERS.c.lead_id, ORDERS.c.currency, func.sum(ORDERS.c.amount - ORDERS.c.refunded))
-        .where(ORDERS.c.counted, ORDERS.c.at >= _at(start), ORDERS.c.net_base.is_(None))
-        .group_by(ORDERS.c.lead_id, ORDERS.c.currency)
-    )
-    found: dict[str, dict[str, float]] = {}
-    for lead, currency, total in conn.execute(query):
-        found.setdefault(lead, {})[currency or ""] = float(total)
+    found: dict[str, tuple[int, dict[str, float]]] = {}
+    for lead, currency, n, total in conn.execute(query):
+        count, nets = found.get(lead, (0, {}))
+        nets[currency or ""] = nets.get(currency or "", 0.0) + float(total)
+        found[lead] = (count + int(n), nets)
     return found
 
 
@@ -353,6 +342,7 @@ def scored_customers(conn: Connection) -> list[dict[str, Any]]:
             c.revenue,
             c.last_order_at,
             c.orders_total,
+            c.unconverted,
         )
         .select_from(CUSTOMERS.outerjoin(leads, leads.c.id == c.lead_id))
         .order_by(c.cell.desc(), c.revenue.desc(), c.lead_id)

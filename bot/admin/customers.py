@@ -21,6 +21,7 @@ import orjson
 
 from bot.admin.leads import NOT_FOUND, USAGE_ERROR, NoDatabase, with_db
 from bot.chat.customers import customer_report, fresh_scores, segment_table
+from bot.ingest.inbound import to_unix
 from bot.jobs.rfm import Recomputed, recompute_rfm
 from config.loader import LeadbotConfig, load_config
 from config.settings import Settings, load_settings
@@ -32,8 +33,18 @@ SCORE_COLUMNS = (
 )  # fmt: skip
 
 
+NOW_HELP = "score as of TIME (ISO 8601, e.g. a replayed history's last day): recomputes at it"
+
+
 def _json(value: Any) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _now(args: argparse.Namespace) -> tuple[float, bool]:
+    """The time to score at, and whether it was given (then the recompute runs at it)."""
+    if getattr(args, "now", None) is None:
+        return time.time(), False
+    return to_unix(args.now), True
 
 
 def _loaded(args: argparse.Namespace) -> tuple[Settings, LeadbotConfig]:
@@ -62,13 +73,13 @@ async def _fresh(settings: Settings, config: LeadbotConfig, now: float, force: b
 def cmd_customer(args: argparse.Namespace) -> int:
     try:
         settings, config = _loaded(args)
-    except NoDatabase as exc:
+        now, given = _now(args)
+    except (NoDatabase, ValueError) as exc:
         sys.stderr.write(f"leadbot: {exc}\n")
         return USAGE_ERROR
 
     async def run() -> int:
-        now = time.time()
-        engine = await _fresh(settings, config, now, force=False)
+        engine = await _fresh(settings, config, now, force=given)
         try:
             async with session_factory(engine)() as session:
                 report = await customer_report(session, key=args.key, rfm=config.rfm, now=now)
@@ -114,7 +125,8 @@ def render_customer(report: dict[str, Any]) -> str:
 def cmd_rfm(args: argparse.Namespace) -> int:
     try:
         settings, config = _loaded(args)
-    except NoDatabase as exc:
+        now, given = _now(args)
+    except (NoDatabase, ValueError) as exc:
         sys.stderr.write(f"leadbot: {exc}\n")
         return USAGE_ERROR
     out = Path(args.out) if args.out else None
@@ -123,8 +135,7 @@ def cmd_rfm(args: argparse.Namespace) -> int:
         return USAGE_ERROR
 
     async def run() -> dict[str, Any]:
-        now = time.time()
-        engine = await _fresh(settings, config, now, force=args.recompute)
+        engine = await _fresh(settings, config, now, force=args.recompute or given)
         try:
             async with session_factory(engine)() as session:
                 return await segment_table(session, rfm=config.rfm, now=now)
@@ -133,7 +144,7 @@ def cmd_rfm(args: argparse.Namespace) -> int:
 
     table = asyncio.run(run())
     if out is not None:
-        write_scores_csv(out, table["scores"])
+        write_scores_csv(out, table["scores"], force=args.force)
         sys.stderr.write(f"wrote {out}: {len(table['scores'])} customers\n")
     if args.json:
         _json(table)
@@ -144,23 +155,29 @@ def cmd_rfm(args: argparse.Namespace) -> int:
 
 def render_table(table: dict[str, Any]) -> str:
     currency = table["currency"]
-    head = f"{'segment':<20} {'customers':>9} {'revenue ' + currency:>16} {'in':>5} {'out':>5}"
+    head = (
+        f"{'segment':<20} {'customers':>9} {'revenue ' + currency:>16} "
+        f"{'new':>5} {'in':>5} {'out':>5}"
+    )
     lines = [
         f"RFM segments as of {table['as_of'] or 'never'} (window {table['window_days']:g} days; "
-        "moves in and out over the last 7 days)",
+        "new customers and moves in and out over the last 7 days)",
         head,
     ]
     for row in table["segments"]:
         lines.append(
             f"{row['segment']:<20} {row['customers']:>9} {row['revenue']:>16,.2f} "
-            f"{row['moved_in']:>5} {row['moved_out']:>5}"
+            f"{row['new']:>5} {row['moved_in']:>5} {row['moved_out']:>5}"
         )
     lines.append(f"{'total':<20} {table['customers']:>9} {table['revenue']:>16,.2f}")
+    for code, amount in table["unconverted"].items():
+        lines.append(f"not counted: {amount:,.2f} {code} (no rate for {code} in rfm.rates)")
     return "\n".join(lines) + "\n"
 
 
-def write_scores_csv(path: Path, scores: list[dict[str, Any]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
+def write_scores_csv(path: Path, scores: list[dict[str, Any]], *, force: bool) -> None:
+    """Every customer's scores; an existing file is replaced only with ``force``."""
+    with path.open("w" if force else "x", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=SCORE_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(scores)
@@ -195,6 +212,7 @@ def register(sub: Any) -> None:
     c.add_argument("--json", action="store_true", help="print JSON instead of text")
     c.add_argument("--config", help="config YAML (LEADBOT_CONFIG, default: bundled)")
     c.add_argument("--db", help="SQLite file to read, not DATABASE_URL (never created)")
+    c.add_argument("--now", metavar="TIME", help=NOW_HELP)
     c.set_defaults(func=cmd_customer)
     r = sub.add_parser("rfm", help="RFM segments: customers, revenue and moves per segment")
     r.add_argument("--json", action="store_true", help="print JSON (with every customer)")
@@ -205,4 +223,5 @@ def register(sub: Any) -> None:
     )
     r.add_argument("--config", help="config YAML (LEADBOT_CONFIG, default: bundled)")
     r.add_argument("--db", help="SQLite file to read, not DATABASE_URL (never created)")
+    r.add_argument("--now", metavar="TIME", help=NOW_HELP)
     r.set_defaults(func=cmd_rfm)

@@ -100,12 +100,17 @@ async def segment_table(session: AsyncSession, *, rfm: Rfm, now: float) -> dict[
             "new": sum(1 for m in moves if m["to"] == name and m["from"] is None),
         })  # fmt: skip
     customers = await conn.run_sync(repo.scored_customers)
+    apart: dict[str, float] = {}
+    for c in customers:
+        for currency, amount in (c["unconverted"] or {}).items():
+            apart[currency] = round(apart.get(currency, 0.0) + amount, 2)
     return {
         "as_of": _iso(run["at"]) if run else None,
         "currency": rfm.currency,
         "window_days": rfm.window_days,
         "customers": sum(r["customers"] for r in rows),
         "revenue": round(sum(r["revenue"] for r in rows), 2),
+        "unconverted": apart,
         "segments": rows,
         "edges": run["edges"] if run else None,
         "scores": [

@@ -31,6 +31,7 @@ from storage import locks
 from storage.offloop import Worker
 
 CHUNK = 2000  # customer rows per write transaction
+NONE: tuple[int, float, dict[str, float]] = (0, 0.0, {})  # no order in the window
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +77,8 @@ async def recompute_rfm(engine: AsyncEngine, rfm: Rfm, *, now: float) -> Recompu
     """Score every customer as of ``now``; write what changed. See the module doc."""
     started = time.perf_counter()
     async with Worker(engine) as worker:
-        stored, sums, unconverted, updated = await worker.read(_read, rfm, now)
-        plan, customers, edges = _plan(stored, sums, unconverted, updated, rfm, now)
+        stored, sums, updated = await worker.read(_read, rfm, now)
+        plan, customers, edges = _plan(stored, _convert(sums, rfm), updated, rfm, now)
         written = 0
         for start in range(0, len(plan.rows), CHUNK):
             written += await worker.write(_write, plan, plan.rows[start : start + CHUNK])
@@ -93,12 +94,26 @@ def _read(conn: Connection, rfm: Rfm, now: float) -> tuple[Any, ...]:
     stored = repo.customers(conn)
     c = repo.CUSTOMERS.c
     updated = {lead: at for lead, at in conn.execute(select(c.lead_id, c.updated_at))}
-    return (
-        stored,
-        repo.window_sums(conn, start=start),
-        repo.unconverted_sums(conn, start=start),
-        {k: _ts(v) for k, v in updated.items()},
-    )
+    return stored, repo.window_sums(conn, start=start), {k: _ts(v) for k, v in updated.items()}
+
+
+Sums = tuple[int, float, dict[str, float]]  # orders, base revenue, net per unconvertible currency
+
+
+def _convert(sums: Mapping[str, tuple[int, Mapping[str, float]]], rfm: Rfm) -> dict[str, Sums]:
+    """Window sums in the base currency, with the rates configured now; amounts in a
+    currency without a rate kept apart."""
+    converted: dict[str, Sums] = {}
+    for lead, (count, nets) in sums.items():
+        revenue, apart = 0.0, {}
+        for currency, net in nets.items():
+            base = rfm.rates.convert(net, currency or None)
+            if base is None:
+                apart[currency.upper()] = net
+            else:
+                revenue += base
+        converted[lead] = (count, revenue, apart)
+    return converted
 
 
 def _ts(value: Any) -> float | None:
@@ -107,8 +122,7 @@ def _ts(value: Any) -> float | None:
 
 def _plan(
     stored: Sequence[repo.Stored],
-    sums: Mapping[str, tuple[int, float]],
-    unconverted: Mapping[str, Mapping[str, float]],
+    sums: Mapping[str, Sums],
     updated: Mapping[str, float | None],
     rfm: Rfm,
     now: float,
@@ -116,7 +130,7 @@ def _plan(
     """The rows to write and the changes to record; (plan, customers scored, edges)."""
     active = [c for c in stored if c.last_order_at is not None]
     figures = [
-        Figures(max(0.0, (now - (c.last_order_at or now)) / DAY), *sums.get(c.lead_id, (0, 0.0)))
+        Figures(max(0.0, (now - (c.last_order_at or now)) / DAY), *sums.get(c.lead_id, NONE)[:2])
         for c in active
     ]
     scored, edges = score_customers(figures)
@@ -125,7 +139,7 @@ def _plan(
         segment = segment_of(s, rfm.segments)
         row: dict[str, Any] = {
             "lead_id": c.lead_id, "orders": fig.frequency, "revenue": fig.monetary,
-            "unconverted": dict(unconverted.get(c.lead_id, {})), "r": s.r, "f": s.f,
+            "unconverted": dict(sums.get(c.lead_id, NONE)[2]), "r": s.r, "f": s.f,
             "m": s.m, "cell": s.cell, "segment": segment,
             "segment_since": c.segment_since if segment == c.segment else now,
         }  # fmt: skip
