@@ -14,6 +14,7 @@ from bot.jobs.rfm import recompute_rfm
 from config.loader import LeadbotConfig
 from storage import customers as repo
 from storage.customers import CHANGES, CUSTOMERS, ORDERS
+from storage.privacy import find_person, forget_person
 from tests.bot.conftest import DAY, T0, call, events, track
 
 
@@ -130,3 +131,19 @@ async def test_an_anonymous_buyers_orders_follow_them_when_identified(
     assert owners == ["dana"]
     assert [tuple(r) for r in rows] == [("dana", 50.0)]
     assert changes == []
+
+
+async def test_forgetting_a_person_deletes_their_orders_and_segments(
+    engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    await ingest(engine, config, *shop_history(T0), now=T0)
+    await recompute_rfm(engine, config.rfm, now=T0)
+    async with engine.begin() as conn:
+        person = await find_person(conn, "star")
+        assert person is not None
+        done = await forget_person(conn, person)
+    assert (done.deleted["orders"], done.deleted["customers"]) == (12, 1)
+    assert done.deleted["customer_segments"] == 1
+    async with engine.connect() as conn:
+        assert await conn.run_sync(repo.customer, "star") is None
+        assert await conn.run_sync(repo.customer_orders, "star") == []
