@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
+from storage.rawsql import execute_many, is_postgres, query
 from storage.tables import Event, Lead
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
@@ -76,12 +77,20 @@ def leads_counting(conn: Connection, *, rule_ids: Sequence[str], page: int = PAG
     return found
 
 
-def write_states(conn: Connection, states: Sequence[tuple[str, dict[str, Any]]]) -> None:
-    """Store each ``(lead id, state)``."""
+def states_text(conn: Connection, lead_ids: Sequence[str]) -> dict[str, str]:
+    """Each existing lead's stored state as its JSON text (decoded once, by the caller)."""
+    if not lead_ids:
+        return {}
+    if is_postgres(conn):
+        sql = "SELECT id, state::text FROM leads WHERE id = ANY($1::text[])"
+        return dict(query(conn, sql, (list(lead_ids),)))
+    marks = ",".join("?" * len(lead_ids))
+    return dict(query(conn, f"SELECT id, state FROM leads WHERE id IN ({marks})", lead_ids))
+
+
+def write_states(conn: Connection, states: Sequence[tuple[str, str]]) -> None:
+    """Store each ``(state JSON text, lead id)``."""
+    sql = "UPDATE leads SET state = {} WHERE id = {}"
+    marks = ("$1", "$2") if is_postgres(conn) else ("?", "?")
     if states:
-        statement = (
-            update(LEADS)
-            .where(LEADS.c.id == bindparam("lead"))
-            .values(state=bindparam("new_state"))
-        )
-        conn.execute(statement, [{"lead": lid, "new_state": st} for lid, st in states])
+        execute_many(conn, sql.format(*marks), states)

@@ -24,6 +24,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy.engine import Connection
 
 from bot.errors import InputError
@@ -31,8 +32,13 @@ from bot.ingest.inbound import parse_doc
 from scoring.model import Model, Rule, RuleKind
 from scoring.state import IntentState
 from storage import locks
-from storage.intent_events import StoredEvent, leads_counting, matching_events, write_states
-from storage.labels import states_of
+from storage.intent_events import (
+    StoredEvent,
+    leads_counting,
+    matching_events,
+    states_text,
+    write_states,
+)
 
 log = logging.getLogger(__name__)
 CHUNK = 500  # leads read and rewritten a statement
@@ -107,19 +113,17 @@ def recount(conn: Connection, rules: Sequence[Rule]) -> int:
     rewritten = 0
     for start in range(0, len(leads), CHUNK):
         chunk = leads[start : start + CHUNK]
-        states = states_of(conn, lead_ids=chunk)
         new = []
-        for lead_id in chunk:
-            state = states.get(lead_id)
-            if state is None:  # events of a lead merged away: its target holds them now
-                continue
+        for lead_id, stored in states_text(conn, chunk).items():
+            state = orjson.loads(stored)
             intent = dict(state.get("intent") or {})
             for rid in ids:
                 intent.pop(rid, None)
             for rid, c in counts.get(lead_id, {}).items():
                 intent[rid] = [c.value, c.as_of, c.count]
             if intent != (state.get("intent") or {}):
-                new.append((lead_id, {**state, "intent": intent}))
+                state["intent"] = intent
+                new.append((orjson.dumps(state).decode(), lead_id))
         write_states(conn, new)
         rewritten += len(new)
     log.info("recounted %d intent rule(s) from stored events: %d leads", len(rules), rewritten)
