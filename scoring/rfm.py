@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -252,18 +253,20 @@ class Edges:
 
 
 def _edges(values: Sequence[float], scores: Sequence[int], lower_is_better: bool) -> list[float]:
+    data, got = np.asarray(values, dtype=float), np.asarray(scores)
     edges = []
     for k in range(2, 6):
-        reached = [v for v, s in zip(values, scores, strict=True) if s >= k]
-        if not reached:
+        reached = data[got >= k]
+        if not len(reached):
             edges.append(-math.inf if lower_is_better else math.inf)
         else:
-            edges.append(max(reached) if lower_is_better else min(reached))
+            edges.append(float(reached.max() if lower_is_better else reached.min()))
     return edges
 
 
-@dataclass(frozen=True, slots=True)
-class Scored:
+class Scored(NamedTuple):
+    """A customer's scores (a named tuple: a recompute builds one per customer)."""
+
     r: int
     f: int
     m: int
@@ -328,6 +331,12 @@ UNMAPPED = "Unmapped"
 
 def segment_of(scored: Scored, segments: Sequence[Segment] = DEFAULT_SEGMENTS) -> str:
     return next((s.name for s in segments if s.matches(scored)), UNMAPPED)
+
+
+def segment_map(segments: Sequence[Segment] = DEFAULT_SEGMENTS) -> dict[Scored, str]:
+    """Every one of the 125 cells' segment, looked up instead of matched per customer."""
+    cells = (Scored(r, f, m) for r in range(1, 6) for f in range(1, 6) for m in range(1, 6))
+    return {cell: segment_of(cell, segments) for cell in cells}
 
 
 def uncovered_cells(segments: Sequence[Segment]) -> list[str]:

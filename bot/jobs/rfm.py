@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.rfm import Rfm
-from scoring.rfm import DAY, Edges, Figures, score_customers, segment_of, window_start
+from scoring.rfm import DAY, Edges, Figures, score_customers, segment_map, window_start
 from storage import customers as repo
 from storage import locks
 from storage.offloop import Worker
@@ -77,8 +77,9 @@ async def recompute_rfm(engine: AsyncEngine, rfm: Rfm, *, now: float) -> Recompu
     """Score every customer as of ``now``; write what changed. See the module doc."""
     started = time.perf_counter()
     async with Worker(engine) as worker:
-        stored, sums, updated = await worker.read(_read, rfm, now)
-        plan, customers, edges = _plan(stored, _convert(sums, rfm), updated, rfm, now)
+        # Read and plan in the worker's thread (the cyclic GC paused there): at 100,000
+        # customers the Python takes seconds, which must not block the caller's loop.
+        plan, customers, edges = await worker.read(_read_and_plan, rfm, now)
         written = 0
         for start in range(0, len(plan.rows), CHUNK):
             written += await worker.write(_write, plan, plan.rows[start : start + CHUNK])
@@ -89,12 +90,10 @@ async def recompute_rfm(engine: AsyncEngine, rfm: Rfm, *, now: float) -> Recompu
     return Recomputed(customers, written, skipped, moves, edges, seconds)
 
 
-def _read(conn: Connection, rfm: Rfm, now: float) -> tuple[Any, ...]:
-    start = window_start(now, rfm.window_days)
+def _read_and_plan(conn: Connection, rfm: Rfm, now: float) -> tuple[_Plan, int, Edges]:
     stored = repo.customers(conn)
-    c = repo.CUSTOMERS.c
-    updated = {lead: at for lead, at in conn.execute(select(c.lead_id, c.updated_at))}
-    return stored, repo.window_sums(conn, start=start), {k: _ts(v) for k, v in updated.items()}
+    sums = repo.window_sums(conn, start=window_start(now, rfm.window_days))
+    return _plan(stored, _convert(sums, rfm), rfm, now)
 
 
 Sums = tuple[int, float, dict[str, float]]  # orders, base revenue, net per unconvertible currency
@@ -121,11 +120,7 @@ def _ts(value: Any) -> float | None:
 
 
 def _plan(
-    stored: Sequence[repo.Stored],
-    sums: Mapping[str, Sums],
-    updated: Mapping[str, float | None],
-    rfm: Rfm,
-    now: float,
+    stored: Sequence[repo.Stored], sums: Mapping[str, Sums], rfm: Rfm, now: float
 ) -> tuple[_Plan, int, Edges]:
     """The rows to write and the changes to record; (plan, customers scored, edges)."""
     active = [c for c in stored if c.last_order_at is not None]
@@ -134,9 +129,11 @@ def _plan(
         for c in active
     ]
     scored, edges = score_customers(figures)
+    segments = segment_map(rfm.segments)
     plan = _Plan()
+    updated = {c.lead_id: c.updated_at for c in stored}
     for c, fig, s in zip(active, figures, scored, strict=True):
-        segment = segment_of(s, rfm.segments)
+        segment = segments[s]
         row: dict[str, Any] = {
             "lead_id": c.lead_id, "orders": fig.frequency, "revenue": fig.monetary,
             "unconverted": dict(sums.get(c.lead_id, NONE)[2]), "r": s.r, "f": s.f,
