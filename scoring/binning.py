@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from scoring.model import Condition, Op, Rule, RuleKind
+from scoring.model import Condition, Op, Rule, RuleKind, lookup
 
 PLACEHOLDERS = frozenset({"", "select", "na", "n/a", "-", "--", "null", "none", "nan"})
 """Cell values that mean "not given" (a form left at its default, an export's null)."""
@@ -217,15 +217,68 @@ def candidate_rules(
 def feature_matrix(traits: Sequence[Mapping[str, Any]], rules: Sequence[Rule]) -> np.ndarray:
     """``X[i, j]`` = 1.0 when lead ``i``'s traits match every condition of rule ``j``.
 
-    The same ``Condition.matches`` the engine uses, so learned weights see what scoring sees.
+    The same ``Condition.matches`` the engine uses, so learned weights see what scoring sees;
+    it runs once per distinct value a path takes, not once per row, and a condition shared
+    by several rules (a pair rule's halves) is evaluated once.
     Shape ``(len(traits), len(rules))``."""
     out = np.zeros((len(traits), len(rules)))
+    paths: dict[tuple[str, ...], tuple[np.ndarray, list[Any]]] = {}
+    tested: dict[Condition, np.ndarray] = {}
     for j, rule in enumerate(rules):
-        conditions = rule.conditions
-        for i, row in enumerate(traits):
-            if all(c.matches(row) for c in conditions):
-                out[i, j] = 1.0
+        hit = np.ones(len(traits), dtype=bool)
+        for condition in rule.conditions:
+            if condition.path not in paths:
+                paths[condition.path] = _distinct([lookup(row, condition.path) for row in traits])
+            hit &= _tested(condition, paths[condition.path], tested)
+        out[:, j] = hit
     return out
+
+
+def _distinct(found: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
+    """Each row's code and the distinct values (the type is part of the key: ``True`` is not
+    ``1``; an unhashable value, a list or a mapping, is its own)."""
+    index: dict[tuple[type, Any], int] = {}
+    values: list[Any] = []
+    codes = np.empty(len(found), dtype=np.intp)
+    for i, value in enumerate(found):
+        try:
+            code = index.setdefault((type(value), value), len(values))
+        except TypeError:
+            code = len(values)
+        if code == len(values):
+            values.append(value)
+        codes[i] = code
+    return codes, values
+
+
+def _tested(
+    condition: Condition,
+    distinct: tuple[np.ndarray, list[Any]],
+    tested: dict[Condition, np.ndarray],
+) -> np.ndarray:
+    try:
+        return tested[condition]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable condition value: nothing to share
+        return _matches(condition, distinct)
+    tested[condition] = column = _matches(condition, distinct)
+    return column
+
+
+def _matches(condition: Condition, distinct: tuple[np.ndarray, list[Any]]) -> np.ndarray:
+    codes, values = distinct
+    path = condition.path
+    hits = np.array([condition.matches(_nested(path, v)) for v in values], dtype=bool)
+    return hits[codes] if values else np.zeros(codes.size, dtype=bool)
+
+
+def _nested(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """The smallest traits holding ``value`` at ``path`` (None: holding nothing there)."""
+    data: dict[str, Any] = {path[-1]: value}
+    for key in reversed(path[:-1]):
+        data = {key: data}
+    return data
 
 
 def ladders(rules: Sequence[Rule]) -> list[list[int]]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from scoring.learn import fit_logistic, sigmoid
+from scoring.learn import Fit, fit_logistic, sigmoid
 
 Pair = tuple[int, int]
 
@@ -66,6 +66,14 @@ def greedy_pairs(
     """Pairs of columns of ``Z`` (0/1 features) in the order the greedy search adds them.
     ``groups[j]`` names the column feature ``j`` tests: a pair within one column is never
     proposed (it is that column's own bin, or empty)."""
+    return _path(Z, y, groups, precision, search)[0]
+
+
+def _path(
+    Z: np.ndarray, y: np.ndarray, groups: Sequence[str], precision: float, search: PairSearch
+) -> tuple[list[Pair], list[Fit]]:
+    """The greedy pairs, and the fit made before each batch was added plus the final one:
+    ``fits[m]`` uses the first ``m × batch`` pairs (fewer in the last, shorter batch)."""
     n, k = Z.shape
     names = np.asarray(groups)
     matched = Z.T @ Z
@@ -73,9 +81,16 @@ def greedy_pairs(
     blocked |= matched > n - search.min_support
     blocked |= ~np.triu(np.ones((k, k), dtype=bool), 1)
     pairs: list[Pair] = []
-    while len(pairs) < search.max_pairs:
+    fits: list[Fit] = []
+    while True:
         X = np.hstack([Z, pair_features(Z, pairs)])
-        fit = fit_logistic(X, y, prior_precision=precision)
+        warm = None
+        if fits:  # the previous optimum, the new pairs at 0: a few Newton steps from here
+            warm = np.concatenate([fits[-1].weights, np.zeros(X.shape[1] - fits[-1].weights.size)])
+        fit = fit_logistic(X, y, prior_precision=precision, weights_init=warm)
+        fits.append(fit)
+        if len(pairs) >= search.max_pairs:
+            break
         stat = _stats(Z, y, fit.intercept + X @ fit.weights, blocked, precision)
         order = np.argsort(stat, axis=None)[::-1][
             : min(search.batch, search.max_pairs - len(pairs))
@@ -87,17 +102,13 @@ def greedy_pairs(
         for pair in best:
             blocked[pair] = True
         pairs += best
-    return pairs
+    return pairs, fits
 
 
-def _row_losses(
-    Z: np.ndarray, y: np.ndarray, held: np.ndarray, pairs: Sequence[Pair], precision: float
-) -> np.ndarray:
-    """Each held-out row's log loss under a fit with ``pairs`` on the other rows."""
-    X = np.hstack([Z, pair_features(Z, pairs)])
-    fit = fit_logistic(X[~held], y[~held], prior_precision=precision)
-    p = np.clip(sigmoid(fit.intercept + X[held] @ fit.weights), 1e-15, 1 - 1e-15)
-    return -(y[held] * np.log(p) + (1 - y[held]) * np.log1p(-p))
+def _row_losses(Z: np.ndarray, y: np.ndarray, fit: Fit) -> np.ndarray:
+    """Each row's log loss under ``fit`` (of ``Z`` and its first ``fit``-many pairs)."""
+    p = np.clip(sigmoid(fit.intercept + Z @ fit.weights), 1e-15, 1 - 1e-15)
+    return -(y * np.log(p) + (1 - y) * np.log1p(-p))
 
 
 def choose_pairs(
@@ -111,9 +122,13 @@ def choose_pairs(
     held[np.random.default_rng(search.seed).permutation(n)[: round(n * search.holdout)]] = True
     if len(set(y[held].tolist())) < 2 or len(set(y[~held].tolist())) < 2:
         return []
-    path = greedy_pairs(Z[~held], y[~held], groups, precision, search)
-    counts = list(range(0, len(path) + 1, search.batch))
-    losses = np.array([_row_losses(Z, y, held, path[:count], precision) for count in counts])
+    # The path's own fits, made on the other rows, are the ones to judge on the held-out.
+    path, fits = _path(Z[~held], y[~held], groups, precision, search)
+    counts = [fit.weights.size - Z.shape[1] for fit in fits]
+    losses = np.array(
+        [_row_losses(np.hstack([Z[held], pair_features(Z[held], path[:c])]), y[held], fit)
+         for c, fit in zip(counts, fits, strict=True)]
+    )  # fmt: skip
     top = int(np.argmin(losses.mean(axis=1)))
     excess = losses - losses[top]
     error = excess.std(axis=1) / np.sqrt(held.sum())

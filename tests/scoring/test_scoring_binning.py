@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +22,7 @@ from scoring.binning import (
     slug,
     steps,
 )
+from scoring.model import Condition, Rule, RuleKind
 
 
 def test_placeholders_and_blanks_are_missing() -> None:
@@ -166,3 +169,56 @@ def test_step_weights_score_every_row_as_their_bin_weights(bins: list[int], w: l
     ladder = [[0, 1, 2, 3]]
     assert np.allclose(steps(X, ladder) @ weights, X @ bin_weights(weights, ladder))
     assert np.array_equal(steps(X, ladder)[:, 4], X[:, 4])
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from([0.5, 1.0, 2.5, float("nan")]),
+    st.sampled_from(["a", "A ", "b", "", "1", "2.5", "true"]),
+    st.lists(st.integers(0, 2), max_size=2),
+)
+_CONDITIONS = st.one_of(
+    st.builds(lambda v: (Op.EQUALS, v), st.sampled_from(["a", "1", 1, 2.5, True, False])),
+    st.builds(lambda v: (Op.ONE_OF, frozenset(v)), st.sets(st.sampled_from(["a", "b", "1"]))),
+    st.builds(
+        lambda lo, hi: (Op.RANGE, (lo, hi)),
+        st.sampled_from([None, -1, 1.0]),
+        st.sampled_from([None, 2, 3.0]),
+    ),
+    st.builds(lambda v: (Op.EXISTS, v), st.booleans()),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"x": _VALUES, "co": st.one_of(_VALUES, st.fixed_dictionaries({"y": _VALUES}))}
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.lists(
+        st.lists(
+            st.tuples(st.sampled_from([("x",), ("co", "y"), ("co",)]), _CONDITIONS),
+            min_size=1,
+            max_size=2,
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_feature_matrix_is_condition_matches_row_by_row(
+    traits: list[dict[str, Any]], specs: list[list[tuple[tuple[str, ...], tuple[Op, Any]]]]
+) -> None:
+    # The per-distinct-value shortcut must agree with the engine's own test on every row.
+    rules = [
+        Rule(f"r{j}", "r", RuleKind.FIT, 0.0, tuple(Condition(p, op, v) for p, (op, v) in spec))
+        for j, spec in enumerate(specs)
+    ]
+    expected = [
+        [float(all(c.matches(row) for c in rule.conditions)) for rule in rules] for row in traits
+    ]
+    assert feature_matrix(traits, rules).tolist() == expected

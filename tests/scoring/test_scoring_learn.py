@@ -192,3 +192,17 @@ def test_choose_precision_shrinks_noise_and_trusts_plenty() -> None:
     X = rng.normal(size=(4000, 3))
     y = (rng.uniform(size=4000) < sigmoid(X @ np.array([3.0, -3.0, 2.0]))).astype(float)
     assert choose_precision(X, y, grid) == 0.1
+
+
+def test_a_warm_start_reaches_the_same_optimum_in_fewer_steps() -> None:
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(2000, 6))
+    y = (rng.uniform(size=2000) < sigmoid(X @ np.array([1.0, -2.0, 0.5, 0.0, 1.5, -1.0]))).astype(
+        float
+    )
+    cold = fit_logistic(X, y, prior_precision=1.0)
+    near = fit_logistic(X, y, prior_precision=1.0, weights_init=cold.weights + 0.01)
+    assert np.allclose(near.weights, cold.weights, atol=1e-6)
+    assert near.iterations < cold.iterations
+    with pytest.raises(ValueError, match="weights_init"):
+        fit_logistic(X, y, weights_init=np.zeros(2))
