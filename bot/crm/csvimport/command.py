@@ -28,6 +28,10 @@ be read as that CRM's export."""
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    if args.crm == "events":  # a backfill of past calls (JSON lines): bot/admin/event_import.py
+        from bot.admin.event_import import cmd_import_events
+
+        return cmd_import_events(args)
     if args.crm == "orders":  # order history for RFM: bot/admin/order_import.py
         from bot.admin.customers import cmd_import_orders
 
@@ -78,15 +82,18 @@ def _record_url(crm: str, settings: Any) -> str | None:
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "import",
-        help="import a HubSpot or Salesforce CSV export: leads, scores, won/lost labels",
+        help="import a HubSpot or Salesforce CSV export, order history, or past events",
         description="Import a CRM export: each row a lead (keyed by e-mail) scored by the\n"
-        "model, linked to its CRM record; won and lost records become labels.",
+        "model, linked to its CRM record; won and lost records become labels.\n"
+        "`import orders FILE.csv`: order history (RFM). `import events FILE.jsonl`: past\n"
+        "calls, one Segment call or batch a line (- reads standard input).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "crm", choices=("hubspot", "salesforce", "orders"),
-        help="whose export FILE is (orders: order history, see leadbot customer)",
+        "crm", choices=("hubspot", "salesforce", "orders", "events"),
+        help="what FILE holds (orders: order history, see leadbot customer; events: "
+        "Segment calls as JSON lines)",
     )  # fmt: skip
     p.add_argument(
         "file",
@@ -97,6 +104,10 @@ def register(sub: Any) -> None:
         "--date-order", choices=("mdy", "dmy"),
         help="read 3/5/2024 as March 5 (mdy) or 3 May (dmy); default: as the file's other "
         "dates show, else such a date is a row error",
+    )  # fmt: skip
+    p.add_argument(
+        "--strict", action="store_true",
+        help="events: import nothing unless every call in FILE passes (read twice)",
     )  # fmt: skip
     p.add_argument("--config", help="scoring model YAML (LEADBOT_CONFIG, default: bundled)")
     p.add_argument(
