@@ -270,10 +270,12 @@ def last_run(conn: Connection) -> dict[str, Any] | None:
 
 
 def stale(conn: Connection) -> int:
-    """Customers changed since they were last scored (or never scored)."""
+    """Customers whose scores are behind their orders: changed since last scored (or never
+    scored), or left with no counted order but still in a segment."""
     c = CUSTOMERS.c
-    query = select(func.count()).where((c.scored_at.is_(None)) | (c.updated_at > c.scored_at))
-    return int(conn.execute(query).scalar_one())
+    behind = c.last_order_at.is_not(None) & (c.scored_at.is_(None) | (c.updated_at > c.scored_at))
+    gone = c.last_order_at.is_(None) & c.segment.is_not(None)
+    return int(conn.execute(select(func.count()).where(behind | gone)).scalar_one())
 
 
 # -- reads ----------------------------------------------------------------------------------
