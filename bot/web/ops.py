@@ -117,8 +117,11 @@ def read_timeout(seconds: float) -> Middleware:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.body_exists:
             try:
-                async with asyncio.timeout(seconds):
+                if request.content.is_eof():  # all received (most requests): nothing to wait for
                     await request.read()
+                else:
+                    async with asyncio.timeout(seconds):
+                        await request.read()
             except TimeoutError:
                 log.info("request body not received within %g s; closing", seconds)
                 response = json_response(
