@@ -139,6 +139,8 @@ def segment_calls(draw: st.DrawFn) -> dict[str, Any]:
         props = draw(_props)
         props["path"] = draw(st.sampled_from(["/pricing", "/docs", "/"]))
         props.pop("url", None)  # a random string is not a URL
+        if call.get("event") == "Order Completed":  # a well-formed order (bot.ingest.order_fields)
+            props.update(order_id=draw(_ids), revenue=draw(st.floats(0, 1e6)))
         call["properties"] = props
     return call
 
