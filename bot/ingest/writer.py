@@ -65,6 +65,9 @@ def frame(request_id: int, payload: bytes) -> bytes:
     return HEADER.pack(len(payload), request_id) + payload
 
 
+DRAIN_ABOVE = 256 * 1024  # bytes queued for the child before a request waits for them to go
+
+
 def encode_events(events: Sequence[InboundEvent]) -> bytes:
     return orjson.dumps([tuple(e) for e in events])  # as plain lists
 
@@ -123,8 +126,11 @@ class IngestProcess:
         self.answer_timeout = answer_timeout
         self.restarts = 0
         self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[IngestResult]] = {}
+        # Each request's answer, and when it is too late (loop time): one watchdog fails
+        # the late ones, instead of a timer armed and cancelled per request.
+        self._pending: dict[int, tuple[asyncio.Future[IngestResult], float]] = {}
         self._send = asyncio.Lock()
+        self._watchdog: asyncio.Task[None] | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
         self._supervisor: asyncio.Task[None] | None = None
@@ -145,6 +151,22 @@ class IngestProcess:
         interpreter that cannot run, no memory) raises here, so ``serve`` stops with why."""
         reader = await self._spawn()
         self._supervisor = asyncio.create_task(self._supervise(reader), name="leadbot-writer")
+        self._watchdog = asyncio.create_task(self._expire_late(), name="leadbot-writer-watchdog")
+
+    async def _expire_late(self) -> None:
+        """Fail every request the writer has not answered within ``answer_timeout`` (a
+        hung child), a quarter of the timeout late at most."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, self.answer_timeout / 4))
+            now = loop.time()
+            for request_id, (done, deadline) in list(self._pending.items()):
+                if deadline <= now:
+                    self._pending.pop(request_id, None)
+                    if not done.done():
+                        done.set_exception(WriterUnavailable(
+                            f"the ingest writer did not answer within {self.answer_timeout:g} s"
+                        ))  # fmt: skip
 
     async def _spawn(self) -> asyncio.StreamReader:
         parent, child = socket.socketpair()
@@ -223,7 +245,7 @@ class IngestProcess:
         if writer is not None:
             writer.close()
         pending, self._pending = self._pending, {}
-        for done in pending.values():
+        for done, _ in pending.values():
             if not done.done():
                 done.set_exception(WriterUnavailable(reason))
 
@@ -233,23 +255,22 @@ class IngestProcess:
         if writer is None or self._closing:
             raise WriterUnavailable("the ingest writer is restarting; retry")
         request_id = next(self._ids)
-        done: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = done
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[IngestResult] = loop.create_future()
+        self._pending[request_id] = (done, loop.time() + self.answer_timeout)
         try:
-            async with self._send:
-                writer.write(frame(request_id, encode_events(events)))
-                await writer.drain()
-            async with asyncio.timeout(self.answer_timeout):
-                return await done
+            # One write call a frame, so frames never interleave; wait only when the socket's
+            # buffer is backed up (the child is slower than the requests coming in).
+            writer.write(frame(request_id, encode_events(events)))
+            if writer.transport.get_write_buffer_size() > DRAIN_ABOVE:
+                async with self._send:
+                    await writer.drain()
+            return await done
         except (ConnectionError, OSError, RuntimeError) as exc:
             # A fresh exception each time: re-raising the stream's stored one would grow
             # its traceback by a few lines per failed request (seen: 1.2 GB of log).
             raise WriterUnavailable(
                 f"the ingest writer is unreachable ({type(exc).__name__})"
-            ) from None
-        except TimeoutError:
-            raise WriterUnavailable(
-                f"the ingest writer did not answer within {self.answer_timeout:g} s"
             ) from None
         finally:
             self._pending.pop(request_id, None)
@@ -261,9 +282,10 @@ class IngestProcess:
                 if self.on_alert is not None:
                     self.on_alert()
                 continue
-            done = self._pending.pop(request_id, None)
-            if done is None or done.done():
+            waiting = self._pending.pop(request_id, None)
+            if waiting is None or waiting[0].done():
                 continue
+            done = waiting[0]
             answer = orjson.loads(payload)
             if "error" in answer:
                 done.set_exception(WriterUnavailable(answer["error"]))
@@ -296,6 +318,10 @@ class IngestProcess:
             if self._process.is_alive():
                 self._process.kill()
         self._down("leadbot is shutting down")
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
 
 
 def child_main(

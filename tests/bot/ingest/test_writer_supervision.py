@@ -197,3 +197,32 @@ async def test_a_writer_that_cannot_start_says_why_and_ingest_answers_at_once(
         assert (await writer.submit(events(track("u1", "Demo Requested", T0)))).accepted == 1
     finally:
         await writer.close()
+
+
+async def test_a_hung_writer_fails_its_requests_after_the_answer_timeout(
+    tmp_path: Path, config: LeadbotConfig
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'leadbot.db'}"
+    engine = create_engine(url)
+    await upgrade(engine)
+    await engine.dispose()
+    writer = IngestProcess(database_url=url, config=config, answer_timeout=0.6)
+    await writer.start()
+    try:
+        assert (await writer.submit(events(track("u1", "Demo Requested", T0)))).accepted == 1
+        pid = writer.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # alive, holding its socket, answering nothing
+        try:
+            started = time.monotonic()
+            with pytest.raises(WriterUnavailable, match=r"did not answer within 0\.6 s"):
+                await writer.submit(events(track("u1", "Pricing Viewed", T0 + 1)))
+            assert 0.6 <= time.monotonic() - started < 2.0
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        # Awake again: its late answer is dropped, and the next request is answered.
+        answered = await writer.submit(events(track("u2", "Demo Requested", T0 + 2)))
+        assert answered.accepted == 1
+        assert writer.pid == pid
+    finally:
+        await writer.close()
