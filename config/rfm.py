@@ -11,6 +11,7 @@ rfm:
   alert_moves:              # the moves worth an alert to the account owner
     from: [Champions, Loyal]
     to: [At risk, "Can't lose them"]
+  snooze_days: 14           # an alert's Snooze silences that customer's alerts this long
 ```
 
 A segment map must give every one of the 125 cells a segment: the error names a cell
@@ -91,6 +92,7 @@ class RfmSpec(Strict):
     rates: dict[Currency, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     segments: list[SegmentSpec] = Field(default_factory=_default_segments, min_length=1)
     alert_moves: MovesSpec = MovesSpec()
+    snooze_days: Annotated[float, Field(gt=0, le=365)] = 14  # an alert's Snooze button
 
     @field_validator("segments")
     @classmethod
@@ -124,6 +126,7 @@ class RfmSpec(Strict):
             rates=Rates(self.currency, dict(self.rates)),
             segments=tuple(s.to_segment() for s in self.segments),
             moves=MoveRule(frozenset(self.alert_moves.from_), frozenset(self.alert_moves.to)),
+            snooze_days=self.snooze_days,
         )
 
 
@@ -135,6 +138,7 @@ class Rfm:
     rates: Rates = field(default_factory=Rates)
     segments: tuple[Segment, ...] = DEFAULT_SEGMENTS
     moves: MoveRule = field(default_factory=MoveRule)
+    snooze_days: float = 14
 
     @property
     def currency(self) -> str:

@@ -8,7 +8,10 @@ from typing import Any
 from sqlalchemy import Column, Index, UniqueConstraint, false, func, text
 from sqlmodel import Field, SQLModel
 
-from storage import customer_tables  # noqa: F401  (registers the RFM tables)
+from storage import (
+    customer_alert_tables,  # noqa: F401  (registers customer alert actions)
+    customer_tables,  # noqa: F401  (registers the RFM tables)
+)
 from storage.types import JSONType, UTCDateTime
 
 

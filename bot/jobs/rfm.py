@@ -16,7 +16,7 @@ moves the config's ``rfm.alert_moves`` names (Champions/Loyal → At risk/Can't 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,21 +65,30 @@ class Recomputed:
         )
 
 
+# Called in each chunk's write transaction with the moves written there: what it writes
+# (the customer alerts' outbox rows) commits or rolls back with the segment change.
+OnMoves = Callable[[Connection, Sequence[Move]], None]
+
+
 @dataclass
 class _Plan:
     rows: list[dict[str, Any]] = field(default_factory=list)  # keyed by column, lead_id first
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)
     moves: dict[str, Move] = field(default_factory=dict)
     read_at: dict[str, float | None] = field(default_factory=dict)
+    on_moves: OnMoves | None = None
 
 
-async def recompute_rfm(engine: AsyncEngine, rfm: Rfm, *, now: float) -> Recomputed:
+async def recompute_rfm(
+    engine: AsyncEngine, rfm: Rfm, *, now: float, on_moves: OnMoves | None = None
+) -> Recomputed:
     """Score every customer as of ``now``; write what changed. See the module doc."""
     started = time.perf_counter()
     async with Worker(engine) as worker:
         # Read and plan in the worker's thread (the cyclic GC paused there): at 100,000
         # customers the Python takes seconds, which must not block the caller's loop.
         plan, customers, edges = await worker.read(_read_and_plan, rfm, now)
+        plan.on_moves = on_moves
         written = 0
         for start in range(0, len(plan.rows), CHUNK):
             written += await worker.write(_write, plan, plan.rows[start : start + CHUNK])
@@ -202,6 +211,8 @@ def _write(conn: Connection, plan: _Plan, rows: Sequence[dict[str, Any]]) -> int
     repo.add_changes(
         conn, [plan.changes[r["lead_id"]] for r in kept if r["lead_id"] in plan.changes]
     )
+    if plan.on_moves is not None:
+        plan.on_moves(conn, [plan.moves[r["lead_id"]] for r in kept if r["lead_id"] in plan.moves])
     for row in kept:
         del plan.read_at[row["lead_id"]]
     return len(kept)

@@ -36,6 +36,7 @@ class Kind(StrEnum):
     PROPOSAL = "proposal"
     MODEL_APPLIED = "model_applied"
     DIGEST = "digest"
+    CUSTOMER_AT_RISK = "customer_at_risk"
 
 
 # --- parts ------------------------------------------------------------------------------
@@ -475,8 +476,51 @@ class DigestMessage:
         return cls(None, chart, legacy)
 
 
+@dataclass(frozen=True, slots=True)
+class CustomerAtRisk:
+    """A good customer slipping (``bot.chat.customer_alerts``): the segment move the
+    recompute at ``moved_at`` (unix seconds) recorded, the figures that explain it, and
+    ``text``, the plain sentence ("last order 94 days ago, usually every 21 days; …")."""
+
+    kind: ClassVar[Kind] = Kind.CUSTOMER_AT_RISK
+    lead: LeadRef
+    source: str
+    to: str
+    cell: str
+    recency_days: float
+    interval_days: float | None
+    revenue: float
+    currency: str
+    moved_at: float
+    text: str
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "lead": self.lead.to_json(), "from": self.source, "to": self.to, "cell": self.cell,
+            "recency_days": self.recency_days, "interval_days": self.interval_days,
+            "revenue": self.revenue, "currency": self.currency, "moved_at": self.moved_at,
+            "text": self.text,
+        }  # fmt: skip
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> CustomerAtRisk:
+        interval = payload.get("interval_days")
+        return cls(
+            LeadRef.from_json(payload["lead"]), str(payload["from"]), str(payload["to"]),
+            str(payload.get("cell") or ""), float(payload["recency_days"]),
+            None if interval is None else float(interval), float(payload["revenue"]),
+            str(payload["currency"]), float(payload["moved_at"]), str(payload["text"]),
+        )  # fmt: skip
+
+
 Message = (
-    AlertMessage | SlaReminder | SlaEscalation | CoolingMessage | ProposalMessage | DigestMessage
+    AlertMessage
+    | SlaReminder
+    | SlaEscalation
+    | CoolingMessage
+    | ProposalMessage
+    | DigestMessage
+    | CustomerAtRisk
 )
 
 _DECODERS: dict[Kind, Any] = {
@@ -487,6 +531,7 @@ _DECODERS: dict[Kind, Any] = {
     Kind.PROPOSAL: ProposalMessage.from_payload,
     Kind.MODEL_APPLIED: ProposalMessage.from_payload,
     Kind.DIGEST: DigestMessage.from_payload,
+    Kind.CUSTOMER_AT_RISK: CustomerAtRisk.from_payload,
 }
 
 

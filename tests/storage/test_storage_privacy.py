@@ -123,7 +123,8 @@ async def test_forget_deletes_pseudonymises_and_redacts(engine: AsyncEngine) -> 
         done = await forget_person(conn, person)
     assert done.deleted == {"alert_posts": 1, "events": 2, "identities": 3, "outbox": 1,
                             "score_history": 1, "leads": 2, "crm_links": 0, "orders": 0,
-                            "customers": 0, "customer_segments": 0}  # fmt: skip
+                            "customers": 0, "customer_segments": 0,
+                            "customer_alert_actions": 0}  # fmt: skip
     assert done.pseudonymised == 2
     assert done.redacted == {"events": 1, "leads": 1, "outbox": 1}
     assert done.warnings == ["model version 1 mentions the e-mail in its YAML (not changed)"]
