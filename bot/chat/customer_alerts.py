@@ -12,7 +12,7 @@ traits plus ``rfm_segment`` (the segment it moved to), so routing rules can name
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -168,3 +168,18 @@ def done_line(state: Mapping[str, Any], name: str) -> str | None:
     if until:
         text += f" until {iso(until)[:10]}"
     return text
+
+
+async def rfm_job(
+    engine: AsyncEngine,
+    rfm: Rfm,
+    *,
+    router: Router,
+    now: float,
+    on_queued: Callable[[], None] | None = None,
+) -> str:
+    """The scheduler's ``rfm`` job: recompute, queue the alerts, wake the outbox."""
+    done = await recompute_and_alert(engine, rfm, router=router, now=now)
+    if on_queued is not None and any(m.alert for m in done.moves):
+        on_queued()
+    return done.summary()

@@ -179,10 +179,13 @@ async def _work(
         return await _retrain(engine, config, now, context)
     if kind == "crm_pull":
         return await _crm_pull(engine, config, now, context)
-    if kind == "rfm":
-        from bot.jobs.rfm import recompute_rfm
+    if kind == "rfm":  # customers' scores, and the alerts of good customers slipping
+        from bot.chat.customer_alerts import rfm_job
+        from bot.chat.routing import Router
 
-        return (await recompute_rfm(engine, config.rfm, now=now)).summary()
+        routed = context.alerts.router if context.alerts else Router(config.routing)
+        woken = context.on_queued
+        return await rfm_job(engine, config.rfm, router=routed, now=now, on_queued=woken)
     if kind == "retention":
         from bot.jobs.retention import retention_sweep
 
