@@ -9,9 +9,10 @@ would bring, to second order — where ``r = y − p`` and ``w = p(1 − p)`` co
 fit. For 0/1 features every pair's sums are entries of ``Zᵀ·diag(r)·Z``, so scoring all
 pairs costs one ``k × k`` product per round, not one pass per pair.
 
-How many pairs to keep is chosen on held-out rows (:func:`choose_pairs`): the greedy path
-on a random 75 %, each prefix's log loss on the other 25 %, the best prefix length, then the
-path again on every row up to that length. Data without interactions keeps none.
+How many pairs to keep is chosen by cross-validation (:func:`choose_pairs`): the greedy
+path on two folds, each prefix's log loss on the third, in turn; the shortest prefix length
+within one standard error of the best; then the path again on every row up to that length.
+Data without interactions keeps none.
 """
 
 from __future__ import annotations
@@ -29,14 +30,14 @@ Pair = tuple[int, int]
 @dataclass(frozen=True, slots=True)
 class PairSearch:
     """``max_pairs`` rules at most, added ``batch`` per refit; each pair must match at least
-    ``min_support`` rows and miss at least as many; ``holdout`` is the share of rows that
-    chooses how many to keep, ``tolerance`` how many standard errors of held-out log loss
-    a shorter list may lose to the best one and still be preferred."""
+    ``min_support`` rows and miss at least as many; ``folds`` cross-validation folds choose
+    how many to keep, ``tolerance`` how many standard errors of out-of-fold log loss a
+    shorter list may lose to the best one and still be preferred."""
 
     max_pairs: int = 30
     batch: int = 3
     min_support: int = 30
-    holdout: float = 0.25
+    folds: int = 3
     tolerance: float = 1.0
     seed: int = 0
 
@@ -114,24 +115,28 @@ def _row_losses(Z: np.ndarray, y: np.ndarray, fit: Fit) -> np.ndarray:
 def choose_pairs(
     Z: np.ndarray, y: np.ndarray, groups: Sequence[str], precision: float, search: PairSearch
 ) -> list[Pair]:
-    """The greedy pairs on every row, as many as held-out rows choose (maybe none): the
-    fewest whose held-out log loss is within one standard error of the best count's (the
-    error of the per-row loss differences), so noise does not buy a rule."""
+    """The greedy pairs on every row, as many as cross-validation chooses (maybe none): the
+    fewest whose out-of-fold log loss is within ``tolerance`` standard errors of the best
+    count's (the error of the per-row loss differences), so noise does not buy a rule."""
     n = Z.shape[0]
-    held = np.zeros(n, dtype=bool)
-    held[np.random.default_rng(search.seed).permutation(n)[: round(n * search.holdout)]] = True
-    if len(set(y[held].tolist())) < 2 or len(set(y[~held].tolist())) < 2:
-        return []
-    # The path's own fits, made on the other rows, are the ones to judge on the held-out.
-    path, fits = _path(Z[~held], y[~held], groups, precision, search)
-    counts = [fit.weights.size - Z.shape[1] for fit in fits]
-    losses = np.array(
-        [_row_losses(np.hstack([Z[held], pair_features(Z[held], path[:c])]), y[held], fit)
-         for c, fit in zip(counts, fits, strict=True)]
-    )  # fmt: skip
+    fold = np.random.default_rng(search.seed).permutation(n) % search.folds
+    counts = sorted({*range(0, search.max_pairs + 1, search.batch), search.max_pairs})
+    losses = np.zeros((len(counts), n))
+    for k in range(search.folds):
+        held = fold == k
+        if len(set(y[held].tolist())) < 2 or len(set(y[~held].tolist())) < 2:
+            return []
+        # The path's own fits, made on the other folds, are the ones to judge on this one; a
+        # path that stopped early stands for every longer count.
+        path, fits = _path(Z[~held], y[~held], groups, precision, search)
+        made = [fit.weights.size - Z.shape[1] for fit in fits]
+        for i, count in enumerate(counts):
+            m = max(j for j, c in enumerate(made) if c <= count)
+            X = np.hstack([Z[held], pair_features(Z[held], path[: made[m]])])
+            losses[i, held] = _row_losses(X, y[held], fits[m])
     top = int(np.argmin(losses.mean(axis=1)))
     excess = losses - losses[top]
-    error = excess.std(axis=1) / np.sqrt(held.sum())
+    error = excess.std(axis=1) / np.sqrt(n)
     best = counts[int(np.flatnonzero(excess.mean(axis=1) <= search.tolerance * error)[0])]
     if best == 0:
         return []

@@ -31,10 +31,14 @@ def test_a_planted_interaction_is_found_first() -> None:
     assert pairs[0] == (2, 4)
 
 
-def test_additive_data_keeps_no_pair() -> None:
-    Z = _binary(4000, 6, seed=2)
-    y = _labels(-1.0 + Z @ np.array([1.0, -0.5, 0.8, 0.0, 0.3, -1.0]), seed=2)
-    assert choose_pairs(Z, y, list("abcdef"), 1.0, PairSearch(max_pairs=9)) == []
+def test_additive_data_rarely_keeps_a_pair() -> None:
+    # Noise can win a fold now and then; the one-standard-error rule keeps that rare.
+    kept = []
+    for seed in range(2, 8):
+        Z = _binary(4000, 6, seed=seed)
+        y = _labels(-1.0 + Z @ np.array([1.0, -0.5, 0.8, 0.0, 0.3, -1.0]), seed=seed)
+        kept.append(len(choose_pairs(Z, y, list("abcdef"), 1.0, PairSearch(max_pairs=9))))
+    assert sum(k > 0 for k in kept) <= 1
 
 
 def test_no_pair_within_one_column_or_below_min_support() -> None:
