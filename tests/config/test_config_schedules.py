@@ -142,7 +142,8 @@ def test_a_schedule_fires_in_its_own_time_zone() -> None:
             'schedules:\n  - job: nap\n    cron: "0 0 * * *"\n',
             6,
             "schedules[0].job",
-            "expected 'digest', 'sla', 'decay', 'retrain', 'retention' or 'crm_pull', got 'nap'",
+            "expected 'digest', 'sla', 'decay', 'retrain', 'retention', 'crm_pull' or 'rfm', "
+            "got 'nap'",
         ),
         (
             'schedules:\n  - job: decay\n    cron: "0 0 * * *"\n    period: day\n',

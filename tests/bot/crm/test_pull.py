@@ -157,7 +157,8 @@ async def test_crm_pull_is_scheduled_only_with_a_crm_and_not_against_the_list(
     assert Scheduler(engine, none, context=JobContext(crm=connectors)).jobs == {}
     own = dataclasses.replace(config, schedules=(Schedule(job="crm_pull", cron="0 * * * *"),))
     jobs = Scheduler(engine, own, context=JobContext(crm=connectors)).jobs
-    assert [job.schedule.cron for job in jobs.values()] == ["0 * * * *"]
+    crons = {job.id: job.schedule.cron for job in jobs.values()}
+    assert crons == {"crm_pull": "0 * * * *", "rfm": "4-59/15 * * * *"}  # rfm: always added
 
 
 async def test_leadbot_crm_pull(
