@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.admin.leads import lead_summary, summaries_now
 from bot.chat.actions import at, canonical_reason, judge, lead_label
+from bot.chat.customer_reply import customer_reply
 from bot.chat.lookup import fragments, lead_report, suggestions
 from bot.chat.messages import Actor, Outcome, Reply
 from bot.chat.plain import clean, render_top
@@ -25,6 +26,7 @@ from bot.digest.access import Refusal, digest_scope, teams_of
 from bot.digest.content import PERIODS, Period, build_digest
 from bot.digest.plain import render_text
 from config.loader import LeadbotConfig
+from config.rfm import Rfm
 from config.routing import Routing
 from scoring import LeadState, Model
 from scoring.bands import Thresholds
@@ -97,6 +99,9 @@ SUBCOMMANDS = (
         f"[{DIGEST_PERIODS}] [team]",
         f"the digest of the last day or {DIGEST_DEFAULT} (the default): managers get every "
         "lead's or a team's, reps their own; the chart comes with the scheduled digests",
+    ),
+    Subcommand(
+        "customer", "<email|id>", "a customer's RFM scores, segment, last orders and history"
     ),
     Subcommand("help", "", "this list"),
 )
@@ -411,10 +416,18 @@ async def _digest(ctx: _Context, args: list[str]) -> Reply:
     return Reply(text=render_text(digest), digest=digest)
 
 
+async def _customer(ctx: _Context, args: list[str]) -> Reply:
+    if not args:
+        return ctx.usage_error("customer", "Name a customer by e-mail or id.")
+    rfm = ctx.config.rfm if ctx.config is not None else Rfm()
+    return await customer_reply(ctx.session, key=" ".join(args), rfm=rfm, now=ctx.now)
+
+
 _Handler = Callable[[_Context, list[str]], Awaitable[Reply]]
 _HANDLERS: dict[str, _Handler] = {
     "score": _score,
     "feedback": _feedback,
     "top": _top,
     "digest": _digest,
+    "customer": _customer,
 }

@@ -183,3 +183,14 @@ async def rfm_job(
     if on_queued is not None and any(m.alert for m in done.moves):
         on_queued()
     return done.summary()
+
+
+def remaining(state: Mapping[str, Any] | None) -> tuple[CustomerAction, ...]:
+    """The buttons still useful: all before a click; after a snooze the two decisions;
+    none once someone reached out or said it is not a concern."""
+    action = (state or {}).get("action")
+    if action is None:
+        return tuple(CustomerAction)
+    if action == CustomerAction.SNOOZE:
+        return (CustomerAction.REACHED_OUT, CustomerAction.NOT_A_CONCERN)
+    return ()

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from bot.chat.customer_reply import CustomerCard
     from bot.digest.content import Digest
 
 
@@ -77,6 +78,7 @@ class Reply:
     private: bool = True
     error: bool = False
     digest: Digest | None = None
+    customer: CustomerCard | None = None  # ``/lead customer``: one customer's RFM report
 
 
 def remaining_actions(*, outcome: str | None, claimed_by: str | None) -> tuple[Action, ...]:

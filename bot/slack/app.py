@@ -36,6 +36,7 @@ from bot.outbox.messages import AlertMessage
 from bot.slack.alert_blocks import CRM_ACTION, AlertState, alert_message
 from bot.slack.approvals import Managers, register_approvals
 from bot.slack.blocks import escape
+from bot.slack.customer_app import register_customer_actions
 from bot.slack.gate import BUTTONS
 from bot.slack.reply_blocks import reply_message
 from bot.slack.views import (
@@ -222,6 +223,7 @@ def build_slack_app(
         return True
 
     register_approvals(app, learner=learner, managers=managers)
+    register_customer_actions(app, engine=engine, rfm=config.rfm, clock=clock)
     return app
 
 

@@ -29,6 +29,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.errors import Refusal, field_at, json_kind, shown
 from bot.ingest.inbound import first_tree_problem
 from bot.slack.alert_blocks import CRM_ACTION
+from bot.slack.customer_blocks import CUSTOMER_BUTTONS
 from bot.slack.proposal_blocks import APPROVE_ACTION, REJECT_ACTION
 from bot.slack.views import DISQUALIFY_CALLBACK
 
@@ -191,7 +192,8 @@ def _check_actions(body: dict[str, Any]) -> None:
     action_id = action["action_id"]
     if action_id == CRM_ACTION:
         return
-    if not (BUTTONS.match(action_id) or action_id in (APPROVE_ACTION, REJECT_ACTION)):
+    known = BUTTONS.match(action_id) or CUSTOMER_BUTTONS.match(action_id)
+    if not (known or action_id in (APPROVE_ACTION, REJECT_ACTION)):
         raise _Bad("actions[0].action_id", f"{shown(action_id)} is not a leadbot button")
     value = _text(action, "value", "actions[0]")
     if action_id in (APPROVE_ACTION, REJECT_ACTION) and not (value.isascii() and value.isdigit()):

@@ -24,6 +24,7 @@ from bot.slack.blocks import (
     section,
     slack_date,
 )
+from bot.slack.customer_blocks import customer_blocks
 from bot.slack.digest_blocks import digest_blocks
 
 TOP_CONTRIBUTIONS = 5
@@ -43,7 +44,9 @@ def reply_message(reply: Reply) -> tuple[list[dict[str, Any]], str]:
         blocks.extend(lead_card(reply.lead, with_header=not reply.title))
     if reply.leads:
         blocks.extend(_ranked(reply.leads, room=MAX_BLOCKS - len(blocks)))
-    if reply.lead is None and not reply.leads:
+    if reply.customer is not None:
+        blocks.extend(customer_blocks(reply.customer))
+    elif reply.lead is None and not reply.leads:
         blocks.extend(_text(reply.text, error=reply.error, room=MAX_BLOCKS - len(blocks)))
     text = f"{WARNING} {reply.text}" if reply.error else reply.text
     return render(blocks), fallback(text)

@@ -27,6 +27,7 @@ from bot.models.live import ActiveModel
 from bot.outbox.messages import (
     AlertMessage,
     CoolingMessage,
+    CustomerAtRisk,
     DigestMessage,
     Kind,
     Message,
@@ -36,6 +37,7 @@ from bot.outbox.messages import (
 )
 from bot.slack.alert_blocks import alert_message
 from bot.slack.app import build_slack_app
+from bot.slack.customer_blocks import customer_alert_message
 from bot.slack.digest_blocks import digest_message
 from bot.slack.enabled import slack_enabled  # noqa: F401 (re-exported)
 from bot.slack.followup_blocks import cooling_message, escalation_message, reminder_message
@@ -105,7 +107,7 @@ def build_slack(
     sessions = session_factory(engine)
 
     async def remember(message: Claimed, channel: str, ts: str) -> None:
-        if message.kind != Kind.ALERT:  # only alerts are updated after a click
+        if message.kind not in (Kind.ALERT, Kind.CUSTOMER_AT_RISK):  # updated after a click
             return
         async with sessions() as session:
             await record_post(
@@ -140,6 +142,7 @@ def renderers(config: LeadbotConfig) -> Mapping[str, Render]:
         Kind.SLA_ESCALATION: typed(SlaEscalation, escalation_message),
         Kind.COOLING: typed(CoolingMessage, cooling_message),
         Kind.DIGEST: typed(DigestMessage, digest_message),
+        Kind.CUSTOMER_AT_RISK: typed(CustomerAtRisk, customer_alert_message),
     }
 
 
