@@ -30,7 +30,7 @@ from storage import customers as repo
 from storage import locks
 from storage.offloop import Worker
 
-CHUNK = 2000  # customer rows per write transaction
+CHUNK = 500  # customer rows per write transaction: lead locks per chunk, as the decay sweep
 NONE: tuple[int, float, dict[str, float]] = (0, 0.0, {})  # no order in the window
 
 
