@@ -39,6 +39,7 @@ class PhaseResult:
     warmup: LoadResult
     measured: LoadResult
     server_cpu_percent: float
+    peak_rss_mb: float = 0.0  # server and its children, peak so far at the phase's end
 
     @property
     def rps(self) -> float:
@@ -54,6 +55,7 @@ class PhaseResult:
             "rps": round(self.rps, 1),
             "events_per_second": round(self.events_per_second, 1),
             "server_cpu_percent": round(self.server_cpu_percent, 1),
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
             "measured": self.measured.to_json(),
             "warmup": self.warmup.to_json(),
         }
@@ -100,7 +102,9 @@ def run_phase(
 
     warm, _ = load("warmup", warmup_requests, options.warmup)
     measured, cpu = load("measured", measured_requests(warm), options.duration)
-    return PhaseResult(name, batch, warm, measured, 100.0 * cpu / measured.duration_s)
+    return PhaseResult(
+        name, batch, warm, measured, 100.0 * cpu / measured.duration_s, server.peak_rss_mb()
+    )
 
 
 @dataclass(frozen=True, slots=True)

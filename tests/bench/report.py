@@ -64,6 +64,10 @@ def _lat(phase: dict[str, Any]) -> str:
     return f"{m['p50_ms']:.1f} / {m['p99_ms']:.1f}"
 
 
+def _mb(phase: dict[str, Any]) -> str:
+    return f"{phase.get('peak_rss_mb', 0.0):,.0f}"
+
+
 def _cpu(phase: dict[str, Any]) -> str:
     gen = 100.0 * phase["measured"]["generator_cpu_s"] / phase["measured"]["duration_s"]
     flag = " (!)" if gen > HOT_GENERATOR_PERCENT else ""
@@ -95,6 +99,7 @@ def render(result: dict[str, Any]) -> str:
              f"{_verdict(s['meets_target'])})"),
         _row("  p50 / p99 latency ms", _lat(s["floor"]), _lat(s["leadbot"])),
         _row("  CPU % server / generator", _cpu(s["floor"]), _cpu(s["leadbot"])),
+        _row("  peak RSS MB (with the writer)", _mb(s["floor"]), _mb(s["leadbot"])),
     ]  # fmt: skip
     b = result["batch"]
     if b is not None:
@@ -107,6 +112,7 @@ def render(result: dict[str, Any]) -> str:
                  f"(target ≥ {b['target_events_per_second']:,}: {_verdict(b['meets_target'])})"),
             _row("  p50 / p99 latency ms", _lat(b["floor"]), _lat(b["leadbot"])),
             _row("  CPU % server / generator", _cpu(b["floor"]), _cpu(b["leadbot"])),
+            _row("  peak RSS MB (with the writer)", _mb(b["floor"]), _mb(b["leadbot"])),
         ]  # fmt: skip
     lines += _warnings(result)
     lines.append("every acknowledged event committed:")

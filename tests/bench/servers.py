@@ -54,6 +54,11 @@ class Server:
             "SC_CLK_TCK"
         )
 
+    def peak_rss_mb(self) -> float:
+        """Peak resident memory of the process plus that of each child (leadbot's ingest
+        writer), in MB: what the server needs at most, both processes together."""
+        return sum(_peak_kb(pid) for pid in (self.pid, *_children(self.pid))) / 1024
+
     def wait_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_SECONDS
         health = f"http://127.0.0.1:{self.port}/healthz"
@@ -103,6 +108,17 @@ def _cpu_ticks(pid: int) -> int:
     except FileNotFoundError:  # exited between listing and reading
         return 0
     return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+
+
+def _peak_kb(pid: int) -> int:
+    """The process's peak resident memory so far (VmHWM), in kB; 0 once it has exited."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
 
 
 def _children(pid: int) -> list[int]:
