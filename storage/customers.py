@@ -6,6 +6,7 @@ the recompute's, a read's); nothing here commits. Times in and out are unix seco
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,13 +14,12 @@ from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import and_, bindparam, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from scoring.rfm import Order
 from storage.customer_tables import Customer, CustomerSegmentChange, RfmRun
 from storage.customer_tables import Order as OrderRow
-from storage.rawsql import query, time_out
+from storage.rawsql import execute_many, marks, query, time_encoder, time_out
 from storage.tables import Lead
 
 ORDERS = OrderRow.__table__  # type: ignore[attr-defined]
@@ -46,11 +46,6 @@ def _ts(value: datetime | None) -> float | None:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
-def _insert(conn: Connection, table: Any) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
-
-
 def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
@@ -59,58 +54,105 @@ def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 # -- orders (the ingest) --------------------------------------------------------------------
 
 
-def _order(row: Any) -> Order:
-    return Order(
-        order_id=row.order_id, completed=row.completed, cancelled=row.cancelled,
-        amount=row.amount, currency=row.currency, at=_ts(row.at) or 0.0,
-        refunds=dict(row.refunds or {}),
-    )  # fmt: skip
+ORDER_COLUMNS = (
+    "order_id", "lead_id", "status", "completed", "cancelled", "amount", "currency",
+    "refunded", "refunds", "net_base", "counted", "at", "updated_at",
+)  # fmt: skip
 
 
 def load_orders(conn: Connection, order_ids: Iterable[str]) -> dict[str, tuple[str, Order]]:
-    """The stored orders among ``order_ids``: order id → (lead id, order)."""
+    """The stored orders among ``order_ids``: order id → (lead id, order). Driver SQL: this
+    is the ingest's hot path."""
     ids = sorted(set(order_ids))
     found: dict[str, tuple[str, Order]] = {}
     for chunk in _chunks(ids):
-        rows = conn.execute(select(ORDERS).where(ORDERS.c.order_id.in_(chunk)))
-        for row in rows:
-            found[row.order_id] = (row.lead_id, _order(row))
+        sql = (
+            "SELECT order_id, lead_id, completed, cancelled, amount, currency, at, refunds "
+            f"FROM orders WHERE order_id IN {marks(conn, 1, len(chunk))}"
+        )
+        for order_id, lead, completed, cancelled, amount, currency, at, refunds in query(
+            conn, sql, chunk
+        ):
+            order = Order(
+                order_id, bool(completed), bool(cancelled), amount, currency,
+                time_out(at) or 0.0, _json_in(refunds),
+            )  # fmt: skip
+            found[order_id] = (lead, order)
     return found
 
 
 def save_orders(
     conn: Connection, orders: Sequence[tuple[str, Order, float | None]], *, at: float
 ) -> None:
-    """Insert or rewrite orders: (lead id, order, its net in the base currency or None)."""
-    rows = [
-        {
-            "order_id": o.order_id, "lead_id": lead, "status": o.status,
-            "completed": o.completed, "cancelled": o.cancelled, "amount": o.amount,
-            "currency": o.currency, "refunded": o.refunded, "refunds": dict(o.refunds),
-            "net_base": net_base, "counted": o.counts, "at": _at(o.at), "updated_at": _at(at),
-        }
+    """Insert or rewrite orders: (lead id, order, its net in the base currency or None).
+    An order stays with the lead that placed it."""
+    if not orders:
+        return
+    time = time_encoder(conn)
+    values = [
+        (
+            o.order_id, lead, o.status, o.completed, o.cancelled, o.amount, o.currency,
+            o.refunded, _json_out(o.refunds), net_base, o.counts, time(o.at), time(at),
+        )
         for lead, o, net_base in orders
     ]  # fmt: skip
-    if not rows:
-        return
-    statement = _insert(conn, ORDERS)
-    kept = ("order_id", "lead_id")  # an order stays with the lead that placed it
-    statement = statement.on_conflict_do_update(
-        index_elements=["order_id"],
-        set_={c: statement.excluded[c] for c in rows[0] if c not in kept},
+    execute_many(conn, _upsert_sql(conn, "orders", ORDER_COLUMNS, "order_id", 2), values)
+
+
+@functools.cache
+def _upsert(dialect: str, table: str, columns: tuple[str, ...], key: str, kept: int) -> str:
+    n = len(columns)
+    params = (
+        ", ".join(f"${i + 1}" for i in range(n)) if dialect == "postgresql" else ", ".join("?" * n)
     )
-    for chunk in _chunks(rows):
-        conn.execute(statement, list(chunk))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns[kept:])
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({params}) "
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    )
 
 
-def orders_of(conn: Connection, lead_ids: Iterable[str]) -> dict[str, list[Order]]:
-    """Every stored order of each lead (the ingest re-sums the few leads it touched)."""
-    ids = sorted(set(lead_ids))
-    found: dict[str, list[Order]] = {lead: [] for lead in ids}
-    for chunk in _chunks(ids):
-        for row in conn.execute(select(ORDERS).where(ORDERS.c.lead_id.in_(chunk))):
-            found[row.lead_id].append(_order(row))
+def _upsert_sql(conn: Connection, table: str, columns: tuple[str, ...], key: str, kept: int) -> str:
+    """``INSERT … ON CONFLICT (key) DO UPDATE`` of every column after the first ``kept``."""
+    return _upsert(conn.dialect.name, table, columns, key, kept)
+
+
+def _json_out(value: Mapping[str, Any]) -> str:
+    return orjson.dumps(dict(value)).decode()
+
+
+LeadSum = tuple[str | None, int, float, float, int, float]
+
+
+def lead_sums(
+    conn: Connection, lead_ids: Iterable[str], *, start: float
+) -> dict[str, list[LeadSum]]:
+    """Per lead, per currency of its counted orders: (currency, orders ever, first and last
+    order time, orders since ``start``, their net). One GROUP BY on the leads' index rows
+    (driver SQL: the ingest's hot path), so a customer with thousands of orders costs the
+    database, not Python."""
+    since = time_encoder(conn)(start)
+    found: dict[str, list[LeadSum]] = {}
+    for chunk in _chunks(sorted(set(lead_ids))):
+        rows = query(conn, _lead_sums_sql(conn.dialect.name, len(chunk)), (since, *chunk))
+        for lead, currency, n, first, last, recent, net in rows:
+            row = (currency, int(n), time_out(first) or 0.0, time_out(last) or 0.0,
+                   int(recent or 0), float(net or 0.0))  # fmt: skip
+            found.setdefault(lead, []).append(row)
     return found
+
+
+@functools.cache
+def _lead_sums_sql(dialect: str, n: int) -> str:
+    mark = "$" if dialect == "postgresql" else "?"  # numbered: the start is used twice
+    start = f"{mark}1"
+    ids = ", ".join(f"{mark}{i + 2}" for i in range(n))
+    return (
+        "SELECT lead_id, currency, count(*), min(at), max(at), "
+        f"sum(CASE WHEN at >= {start} THEN 1 ELSE 0 END), "
+        f"sum(CASE WHEN at >= {start} THEN amount - refunded ELSE 0 END) "
+        f"FROM orders WHERE counted AND lead_id IN ({ids}) GROUP BY lead_id, currency"
+    )
 
 
 def move_orders(conn: Connection, *, source: str, target: str) -> None:
@@ -135,23 +177,18 @@ class Aggregates:
 
 def save_aggregates(conn: Connection, rows: Sequence[Aggregates], *, as_of: float) -> None:
     """Insert or update customers' sums; their scores wait for the recompute."""
+    if not rows:
+        return
+    time = time_encoder(conn)
     values = [
-        {
-            "lead_id": a.lead_id, "first_order_at": _at(a.first_order_at),
-            "last_order_at": _at(a.last_order_at), "orders": a.orders, "revenue": a.revenue,
-            "unconverted": dict(a.unconverted), "orders_total": a.orders_total,
-            "as_of": _at(as_of), "updated_at": _at(as_of),
-        }
+        (
+            a.lead_id, time(a.first_order_at), time(a.last_order_at), a.orders, a.revenue,
+            _json_out(a.unconverted), a.orders_total, time(as_of), time(as_of),
+        )
         for a in rows
     ]  # fmt: skip
-    if not values:
-        return
-    statement = _insert(conn, CUSTOMERS)
-    statement = statement.on_conflict_do_update(
-        index_elements=["lead_id"], set_={c: statement.excluded[c] for c in AGGREGATE_COLUMNS}
-    )
-    for chunk in _chunks(values):
-        conn.execute(statement, list(chunk))
+    columns = ("lead_id", *AGGREGATE_COLUMNS)
+    execute_many(conn, _upsert_sql(conn, "customers", columns, "lead_id", 1), values)
 
 
 # -- the recompute --------------------------------------------------------------------------

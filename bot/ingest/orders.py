@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from bot.ingest.inbound import InboundEvent
 from bot.ingest.order_fields import order_event
 from config.rfm import Rfm
-from scoring.rfm import EVENT_KINDS, Order, OrderEvent, fold, summarize
+from scoring.rfm import EVENT_KINDS, Order, OrderEvent, fold, window_start
 from storage import customers as repo
 
 
@@ -99,14 +99,31 @@ def _fold(
 
 
 def _resum(conn: Connection, leads: set[str], rfm: Rfm, now: float) -> None:
+    """The leads' sums from their counted orders (``scoring.rfm.summarize``'s figures, by one
+    GROUP BY), converted with the configured rates."""
     if not leads:
         return
+    sums = repo.lead_sums(conn, leads, start=window_start(now, rfm.window_days))
     rows = []
-    for lead, orders in repo.orders_of(conn, leads).items():
-        s = summarize(orders, rfm.rates, now=now, window_days=rfm.window_days)
+    for lead in sorted(leads):
+        parts = sums.get(lead, [])
+        revenue, apart = 0.0, dict[str, float]()
+        for currency, _, _, _, _, net in parts:
+            base = rfm.rates.convert(net, currency)
+            if base is None:
+                code = (currency or rfm.currency).upper()
+                apart[code] = apart.get(code, 0.0) + net
+            else:
+                revenue += base
         rows.append(
             repo.Aggregates(
-                lead, s.first_at, s.last_at, s.orders, s.revenue, s.unconverted, s.orders_total
+                lead,
+                min((p[2] for p in parts), default=None),
+                max((p[3] for p in parts), default=None),
+                sum(p[4] for p in parts),
+                revenue,
+                apart,
+                sum(p[1] for p in parts),
             )
         )
     repo.save_aggregates(conn, rows, as_of=now)

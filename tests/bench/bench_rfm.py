@@ -16,6 +16,9 @@ Run on demand: ``python -m tests.bench.bench_rfm [--customers N] [--orders M]
 3. **leadbot**: ``bot.jobs.rfm.recompute_rfm`` — the first run (every customer scored and
    written, a history row each), the steady run 15 minutes later (what the scheduled job
    usually does), and a run 30 days later (orders aged out, many customers move).
+4. **ingest**: what orders cost the hot path, on that database: ``--ingest`` (20,000)
+   ``Order Completed`` calls for existing customers through ``Pipeline.ingest_many`` in
+   groups of 200, next to as many plain track calls (``Product Viewed``) for the same leads.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import insert, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -119,7 +123,36 @@ async def floor(engine: AsyncEngine, now: float) -> tuple[float, int]:
         return time.perf_counter() - started, len(sums)
 
 
-async def measure(url: str, customers: int, orders: int, seed: int) -> None:
+async def ingest_cost(engine: AsyncEngine, customers: int, n: int, seed: int) -> None:
+    from bot.ingest.inbound import parse_body
+    from bot.ingest.pipeline import Pipeline
+    from config.loader import load_config
+
+    rnd = random.Random(seed + 2)
+    config = load_config()
+    stamp = datetime.fromtimestamp(NOW, UTC).isoformat()
+    for label, event in (("plain track", "Product Viewed"), ("Order Completed", "Order Completed")):
+        calls = [
+            {
+                "type": "track", "event": event, "userId": f"cust-{rnd.randrange(customers):07d}",
+                "timestamp": stamp, "messageId": f"{event}-{i}",
+                "properties": {"order_id": f"new-{i}", "revenue": 42.0, "currency": "EUR"},
+            }
+            for i in range(n)
+        ]  # fmt: skip
+        groups = [
+            parse_body(orjson.dumps({"batch": calls[i : i + 200]}), now=NOW)
+            for i in range(0, n, 200)
+        ]
+        async with Pipeline(engine, config) as pipeline:
+            started = time.perf_counter()
+            for group in groups:
+                await pipeline.ingest_many([group], now=NOW)
+            seconds = time.perf_counter() - started
+        print(f"ingest, {label}: {n / seconds:,.0f} events/s ({n:,} in groups of 200)")
+
+
+async def measure(url: str, customers: int, orders: int, seed: int, ingest: int) -> None:
     engine = create_engine(url)
     try:
         await upgrade(engine)
@@ -134,6 +167,7 @@ async def measure(url: str, customers: int, orders: int, seed: int) -> None:
             print(f"recompute, {label}: {result.seconds:.2f} s — {result.summary()}")
         seconds, _ = await floor(engine, NOW + 30 * DAY)
         print(f"floor again: {seconds:.2f} s")
+        await ingest_cost(engine, customers, ingest, seed)
     finally:
         await engine.dispose()
 
@@ -152,12 +186,13 @@ async def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument("--ingest", type=int, default=20_000, help="calls of the ingest phase")
     parser.add_argument("--postgres", metavar="URL", help="an admin URL: bench PostgreSQL too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         print("== SQLite")
         await measure(f"sqlite+aiosqlite:///{Path(tmp) / 'rfm.db'}", args.customers, args.orders,
-                      args.seed)  # fmt: skip
+                      args.seed, args.ingest)  # fmt: skip
     if args.postgres:
         from sqlalchemy.engine import make_url
 
@@ -166,7 +201,7 @@ async def main() -> None:
         try:
             print("== PostgreSQL")
             url = make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
-            await measure(url, args.customers, args.orders, args.seed)
+            await measure(url, args.customers, args.orders, args.seed, args.ingest)
         finally:
             await _admin(args.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -3,15 +3,18 @@ moves flagged for an alert with the figures that explain them, idempotence, lead
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.ingest.inbound import to_unix
 from bot.ingest.pipeline import Pipeline
 from bot.jobs.rfm import recompute_rfm
 from config.loader import LeadbotConfig
+from scoring.rfm import Order, OrderEvent, fold, summarize
 from storage import customers as repo
 from storage.customers import CHANGES, CUSTOMERS, ORDERS
 from storage.privacy import find_person, forget_person
@@ -147,3 +150,39 @@ async def test_forgetting_a_person_deletes_their_orders_and_segments(
     async with engine.connect() as conn:
         assert await conn.run_sync(repo.customer, "star") is None
         assert await conn.run_sync(repo.customer_orders, "star") == []
+
+
+async def test_the_ingest_sums_agree_with_the_pure_summary(
+    engine: AsyncEngine, config: LeadbotConfig
+) -> None:
+    """Orders, refunds and cancellations in any mix and order: the customer row the ingest
+    keeps is ``scoring.rfm.summarize`` over the folded orders."""
+    rnd = random.Random(7)
+    calls: list[dict[str, Any]] = []
+    folded: dict[str, Order] = {}
+    for i in range(120):
+        order_id = f"o{rnd.randrange(40)}"
+        at = T0 - rnd.uniform(0, 500) * DAY
+        kind = rnd.choice(["Order Completed"] * 3 + ["Order Refunded", "Order Cancelled"])
+        props: dict[str, Any] = {"order_id": order_id, "currency": rnd.choice(["EUR", "JPY"])}
+        if kind != "Order Cancelled":
+            props["revenue"] = round(rnd.uniform(1, 300), 2)
+        calls.append(track("buyer", kind, at, properties=props, messageId=f"r{i}"))
+    for start in range(0, len(calls), 7):  # several groups, so orders are read back
+        await ingest(engine, config, *calls[start : start + 7], now=T0)
+    for c in calls:
+        p = c["properties"]
+        kind = {"Order Completed": "completed", "Order Refunded": "refunded"}.get(
+            c["event"], "cancelled"
+        )
+        event = OrderEvent(kind, p["order_id"], to_unix(c["timestamp"]), p.get("revenue"),
+                           p["currency"], f"message:{c['messageId']}")  # fmt: skip
+        folded[p["order_id"]] = fold(folded.get(p["order_id"]), event)
+    want = summarize(folded.values(), config.rfm.rates, now=T0)
+    got = await customer(engine, "buyer")
+    assert got["orders"] == want.orders
+    assert got["orders_total"] == want.orders_total
+    assert got["revenue"] == pytest.approx(want.revenue)
+    assert got["unconverted"] == pytest.approx(dict(want.unconverted))
+    assert got["last_order_at"] == pytest.approx(want.last_at)
+    assert got["first_order_at"] == pytest.approx(want.first_at)
