@@ -21,7 +21,6 @@ that has none.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -143,6 +142,3 @@ class Rfm:
     @property
     def currency(self) -> str:
         return self.rates.base
-
-    def known(self) -> Mapping[str, float]:
-        return {self.rates.base: 1.0, **self.rates.rates}
