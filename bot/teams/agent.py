@@ -46,6 +46,7 @@ from bot.models.learning import Learner
 from bot.models.live import ActiveModel
 from bot.teams.cards import reply_card, summary_text
 from bot.teams.clicks import LEAD_ACTION, MODEL, Clicked, Clicks
+from bot.teams.customer_card import CUSTOMER_ACTION
 from bot.teams.references import THREAD_MARK, NotAReference, remember
 from bot.teams.transport import CARD_TYPE, TeamsTransport
 from config.loader import LeadbotConfig
@@ -54,8 +55,11 @@ from storage.people import remember_name
 log = logging.getLogger(__name__)
 
 COMMAND = "lead"
-VERBS = re.compile(r"^(lead_(claim|qualify|disqualify|snooze)|model_(approve|reject))$")
-SUBMITS = re.compile(rf"^({LEAD_ACTION}|{MODEL})$")
+VERBS = re.compile(
+    r"^(lead_(claim|qualify|disqualify|snooze)|model_(approve|reject)"
+    r"|customer_(reached_out|snooze|not_a_concern))$"
+)
+SUBMITS = re.compile(rf"^({LEAD_ACTION}|{MODEL}|{CUSTOMER_ACTION})$")
 _MENTION = re.compile(r"<at[^>]*>.*?</at>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 _NAMES = {sub.name for sub in SUBCOMMANDS}

@@ -17,6 +17,7 @@ from bot.chat.alerts import crm_link
 from bot.outbox.messages import (
     AlertMessage,
     CoolingMessage,
+    CustomerAtRisk,
     DigestMessage,
     Message,
     ProposalMessage,
@@ -25,6 +26,7 @@ from bot.outbox.messages import (
 )
 from bot.teams.alert_card import alert_card
 from bot.teams.card_parts import MAX_CARD_BYTES, Card, CardTooLargeError, card, guard, plain
+from bot.teams.customer_card import customer_alert_card
 from bot.teams.digest_card import digest_card, digest_message_card
 from bot.teams.followup_cards import followup_card
 from bot.teams.proposal_card import proposal_card
@@ -55,6 +57,8 @@ def card_for(message: Message, *, crm_url: str | None = None) -> Card:
         return followup_card(message)
     if isinstance(message, DigestMessage):
         return digest_message_card(message)
+    if isinstance(message, CustomerAtRisk):
+        return customer_alert_card(message)
     raise TypeError(f"no Teams card for a {type(message).__name__}")
 
 

@@ -31,6 +31,8 @@ from bot.outbox.messages import AlertMessage, ProposalMessage
 from bot.teams.alert_card import LEAD_ACTION
 from bot.teams.card_parts import Card, person
 from bot.teams.cards import alert_card, proposal_card, text_card
+from bot.teams.customer_card import CUSTOMER_ACTION, VERB_PREFIX
+from bot.teams.customer_clicks import customer_clicked
 from bot.teams.proposal_card import APPROVE, MODEL, REJECT
 from config.loader import LeadbotConfig
 from storage.engine import session_factory
@@ -117,6 +119,11 @@ class Clicks:
         verb = str(data.get("verb") or "")
         if verb.startswith("model_") or data.get("leadbot") == MODEL:
             return await self.decide(data, actor)
+        if verb.startswith(VERB_PREFIX) or data.get("leadbot") == CUSTOMER_ACTION:
+            return Clicked(*await customer_clicked(
+                self.engine, self.config.rfm, data=data, actor=actor, now=self.clock(),
+                conversation=conversation, card_id=card_id,
+            ))  # fmt: skip
         return await self.act(lead_click(data), actor, conversation, card_id)
 
     async def act(

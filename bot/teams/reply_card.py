@@ -23,6 +23,7 @@ from bot.teams.card_parts import (
     subtle,
     text,
 )
+from bot.teams.customer_card import customer_body
 from bot.teams.digest_card import digest_card
 
 TOP_CONTRIBUTIONS = 5
@@ -51,7 +52,9 @@ def _body(reply: Reply, limit: int) -> list[Element]:
         body.extend(lead_card(reply.lead, with_header=not reply.title))
     if reply.leads:
         body.extend(ranked(reply.leads, limit))
-    if reply.lead is None and not reply.leads:
+    if reply.customer is not None:
+        body.extend(customer_body(reply.customer))
+    elif reply.lead is None and not reply.leads:
         body.extend(text_body(reply.text, error=reply.error, limit=limit))
     return body
 

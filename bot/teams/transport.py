@@ -380,7 +380,7 @@ def post_recorder(engine: AsyncEngine, *, clock: Callable[[], float]) -> OnPoste
     sessions = session_factory(engine)
 
     async def remember(message: Claimed, conversation_id: str, activity_id: str) -> None:
-        if message.kind != Kind.ALERT:
+        if message.kind not in (Kind.ALERT, Kind.CUSTOMER_AT_RISK):  # updated after a click
             return
         async with sessions() as session:
             await record_post(

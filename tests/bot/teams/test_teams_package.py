@@ -21,6 +21,7 @@ from bot.teams.package import commands as command_list
 from config.loader import LeadbotConfig
 from tests.bot.teams.test_teams_app import settings
 
+NAMES = ["score", "feedback", "top", "digest", "customer", "help"]
 APP_ID = "1A2B3C4D-0000-4000-8000-00000000ABCD"
 
 
@@ -62,11 +63,11 @@ def test_the_manifest_is_schema_1_19_with_the_bot_in_every_scope(tmp_path: Path)
     lists = {tuple(c["scopes"]): c["commands"] for c in bot["commandLists"]}
     assert set(lists) == {("personal",), ("team",), ("groupChat",)}
     for commands in lists.values():
-        assert [c["title"] for c in commands] == ["score", "feedback", "top", "digest", "help"]
+        assert [c["title"] for c in commands] == NAMES
         assert all(0 < len(c["description"]) <= 128 for c in commands)
     score = lists[("team",)][0]["description"]
     assert score.startswith("lead score <email|id|name>")
-    assert [s.name for s in SUBCOMMANDS] == ["score", "feedback", "top", "digest", "help"]
+    assert [s.name for s in SUBCOMMANDS] == NAMES
 
 
 async def test_without_a_website_the_links_are_pages_the_bot_serves(
