@@ -171,6 +171,13 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return asyncio.run(digest_command(settings, config, args, now=time.time()))
 
 
+def alert_router(settings: Settings, config: LeadbotConfig) -> Any:
+    """serve's alert router, for commands that queue alerts outside it."""
+    from bot.destinations import running_router
+
+    return running_router(settings, config)
+
+
 def chat_erasers() -> privacy.Erasers:
     """How ``leadbot forget`` deletes the bot's posts on each chat platform."""
     from bot.slack import erase as slack
@@ -297,7 +304,7 @@ def parser() -> argparse.ArgumentParser:
     keys.register(sub)
     crm_cli.register(sub)
     csv_import.register(sub)
-    customers_cli.register(sub)
+    customers_cli.register(sub, alert_router)
     return p
 
 

@@ -14,13 +14,16 @@ import asyncio
 import csv
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
 
 from bot.admin.leads import NOT_FOUND, USAGE_ERROR, NoDatabase, with_db
+from bot.chat.customer_alerts import alerting
 from bot.chat.customers import customer_report, fresh_scores, segment_table
+from bot.chat.routing import Router
 from bot.ingest.inbound import to_unix
 from bot.jobs.rfm import Recomputed, recompute_rfm
 from config.loader import LeadbotConfig, load_config
@@ -53,15 +56,22 @@ def _loaded(args: argparse.Namespace) -> tuple[Settings, LeadbotConfig]:
     return settings, load_config(getattr(args, "config", None) or settings.config_path)
 
 
-async def _fresh(settings: Settings, config: LeadbotConfig, now: float, force: bool) -> Any:
+RouterFor = Callable[[Settings, LeadbotConfig], Router]
+
+
+async def _fresh(
+    settings: Settings, config: LeadbotConfig, now: float, force: bool, router_for: RouterFor
+) -> Any:
     engine = create_engine(settings.database_url)
     try:
         await upgrade(engine)
+        # A move found here is alerted as the scheduled job would (queued in the outbox).
+        moves = alerting(config.rfm, router_for(settings, config), now=now)
         done: Recomputed | None
         if force:
-            done = await recompute_rfm(engine, config.rfm, now=now)
+            done = await recompute_rfm(engine, config.rfm, now=now, on_moves=moves)
         else:
-            done = await fresh_scores(engine, config.rfm, now=now)
+            done = await fresh_scores(engine, config.rfm, now=now, on_moves=moves)
         if done is not None:
             sys.stderr.write(f"rfm: recomputed: {done.summary()}\n")
     except BaseException:
@@ -79,7 +89,7 @@ def cmd_customer(args: argparse.Namespace) -> int:
         return USAGE_ERROR
 
     async def run() -> int:
-        engine = await _fresh(settings, config, now, force=given)
+        engine = await _fresh(settings, config, now, given, args.router_for)
         try:
             async with session_factory(engine)() as session:
                 report = await customer_report(session, key=args.key, rfm=config.rfm, now=now)
@@ -135,7 +145,7 @@ def cmd_rfm(args: argparse.Namespace) -> int:
         return USAGE_ERROR
 
     async def run() -> dict[str, Any]:
-        engine = await _fresh(settings, config, now, force=args.recompute or given)
+        engine = await _fresh(settings, config, now, args.recompute or given, args.router_for)
         try:
             async with session_factory(engine)() as session:
                 return await segment_table(session, rfm=config.rfm, now=now)
@@ -206,14 +216,20 @@ def cmd_import_orders(args: argparse.Namespace) -> int:
         return USAGE_ERROR
 
 
-def register(sub: Any) -> None:
+def _configured(settings: Settings, config: LeadbotConfig) -> Router:
+    return Router(config.routing)
+
+
+def register(sub: Any, router_for: RouterFor = _configured) -> None:
+    """``customer`` and ``rfm``; ``router_for`` routes the alerts of moves a recompute they
+    run finds (the CLI hands in serve's router, which only the composition root may build)."""
     c = sub.add_parser("customer", help="one customer: RFM scores, segment, orders, history")
     c.add_argument("key", help="the lead's id, e-mail, userId or name")
     c.add_argument("--json", action="store_true", help="print JSON instead of text")
     c.add_argument("--config", help="config YAML (LEADBOT_CONFIG, default: bundled)")
     c.add_argument("--db", help="SQLite file to read, not DATABASE_URL (never created)")
     c.add_argument("--now", metavar="TIME", help=NOW_HELP)
-    c.set_defaults(func=cmd_customer)
+    c.set_defaults(func=cmd_customer, router_for=router_for)
     r = sub.add_parser("rfm", help="RFM segments: customers, revenue and moves per segment")
     r.add_argument("--json", action="store_true", help="print JSON (with every customer)")
     r.add_argument("--out", metavar="FILE.csv", help="write every customer's scores to a CSV")
@@ -224,4 +240,4 @@ def register(sub: Any) -> None:
     r.add_argument("--config", help="config YAML (LEADBOT_CONFIG, default: bundled)")
     r.add_argument("--db", help="SQLite file to read, not DATABASE_URL (never created)")
     r.add_argument("--now", metavar="TIME", help=NOW_HELP)
-    r.set_defaults(func=cmd_rfm)
+    r.set_defaults(func=cmd_rfm, router_for=router_for)

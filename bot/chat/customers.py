@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.chat.alerts import iso
 from bot.chat.lookup import named_lead
-from bot.jobs.rfm import Recomputed, recompute_rfm
+from bot.jobs.rfm import OnMoves, Recomputed, recompute_rfm
 from config.rfm import Rfm
 from scoring.rfm import DAY
 from storage import customers as repo
@@ -24,11 +24,14 @@ from storage.leads import find_lead
 WEEK = 7 * DAY
 
 
-async def fresh_scores(engine: AsyncEngine, rfm: Rfm, *, now: float) -> Recomputed | None:
-    """Recompute when a customer changed since its last scores; None when all are fresh."""
+async def fresh_scores(
+    engine: AsyncEngine, rfm: Rfm, *, now: float, on_moves: OnMoves | None = None
+) -> Recomputed | None:
+    """Recompute when a customer changed since its last scores; None when all are fresh.
+    ``on_moves`` as for ``recompute_rfm`` (the alerts of the moves this run finds)."""
     async with engine.connect() as conn:
         stale = await conn.run_sync(repo.stale)
-    return await recompute_rfm(engine, rfm, now=now) if stale else None
+    return await recompute_rfm(engine, rfm, now=now, on_moves=on_moves) if stale else None
 
 
 def _iso(ts: float | None) -> str | None:
