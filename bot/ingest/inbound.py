@@ -109,6 +109,7 @@ class _Defaults:
     now: float
     max_event_bytes: int
     nul: bool  # the body has an escaped NUL somewhere: look for it in every string and key
+    shallow: bool  # the body has at most MAX_DEPTH brackets: nothing in it can nest too deep
     call_type: str | None = None  # the route's type (``/v1/track``): it overrides the call's
     clamped: int = 0
 
@@ -184,7 +185,9 @@ def parse_doc(
         raise InputError(400, [("", f"expected a JSON object ({expected}), got {json_kind(doc)}")])
     problems = _Problems()
     nul = _NUL_ESCAPED in body  # a byte search: the walk that names the field runs only then
-    defaults = _Defaults(None, "", None, float(now), max_event_bytes, nul, call_type)
+    # Byte counts too: brackets in strings count, so a body under the bound surely is fine.
+    shallow = body.count(b"{") + body.count(b"[") <= MAX_DEPTH
+    defaults = _Defaults(None, "", None, float(now), max_event_bytes, nul, shallow, call_type)
     rejected: list[Rejected] = []
     if "batch" in doc and call_type is None:
         events = _parse_batch(doc, problems, defaults, rejected if lenient else None)
@@ -217,7 +220,7 @@ def _parse_batch(
         problems.add("batch", message, size=True)
     context = _object(doc, "context", "", problems)
     if context is not None:  # the calls' e-mail may come from it
-        _check_tree(context, "context", problems, nul=defaults.nul)
+        _check_tree(context, "context", problems, defaults)
     sent_at = _time_field(doc, "sentAt", "", problems)
     if problems.count:
         return []
@@ -247,7 +250,7 @@ def _parse_call(
         return None
     if "writeKey" in call or defaults.call_type is not None:
         call = _as_stored(call, defaults.call_type)
-    if not _check_tree(call, prefix, problems, nul=defaults.nul):
+    if not _check_tree(call, prefix, problems, defaults):
         return None  # too deep to write back, or a NUL no database column should hold
     canonical = orjson.dumps(call, option=orjson.OPT_SORT_KEYS)
     if len(canonical) > defaults.max_event_bytes:
@@ -570,10 +573,13 @@ def to_unix(value: Any) -> float:
     raise ValueError(f"expected an ISO 8601 time or unix seconds, got {json_kind(value)}")
 
 
-def _check_tree(value: Any, path: str, problems: _Problems, *, nul: bool) -> bool:
-    """False, with the problem added, when `value` nests deeper than MAX_DEPTH or (when
-    `nul`) holds a NUL in a string or a key. Only the first such field is named."""
-    found = first_tree_problem(value, path, nul=nul)
+def _check_tree(value: Any, path: str, problems: _Problems, defaults: _Defaults) -> bool:
+    """False, with the problem added, when `value` nests deeper than MAX_DEPTH or (when the
+    body has a NUL) holds a NUL in a string or a key. Only the first such field is named;
+    the walk that names it (building every field's path) runs only when there is one."""
+    if not defaults.nul and (defaults.shallow or not _deeper_than(value, MAX_DEPTH)):
+        return True
+    found = first_tree_problem(value, path, nul=defaults.nul)
     if found is not None:
         problems.add(*found)
     return found is None
@@ -584,6 +590,19 @@ def first_tree_problem(value: Any, prefix: str = "", *, nul: bool = True) -> tup
     string or key holding a NUL; None when there is none. The chat adapters check what
     they are sent with it too, so every entry point refuses the same things."""
     return next(iter(_tree_problems(value, prefix, nul=nul)), None)
+
+
+def _deeper_than(root: Any, limit: int) -> bool:
+    """Whether containers in `root` nest deeper than `limit` (no paths, no strings read)."""
+    stack: list[tuple[Any, int]] = [(root, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        for item in value.values() if isinstance(value, dict) else value:
+            if isinstance(item, dict | list):
+                stack.append((item, depth + 1))
+    return False
 
 
 def _tree_problems(root: Any, prefix: str, *, nul: bool) -> Iterator[tuple[str, str]]:
@@ -601,11 +620,11 @@ def _tree_problems(root: Any, prefix: str, *, nul: bool) -> Iterator[tuple[str, 
             continue
         pairs = value.items() if isinstance(value, dict) else enumerate(value)
         children: list[tuple[Any, str, int]] = []
-        for key, item in pairs:
-            at = field_at(path, key) if isinstance(key, str) else f"{path}[{key}]"
+        for key, item in pairs:  # a path is built only for what is looked into or named
             if nul and isinstance(key, str) and "\x00" in key:
-                yield _cut(at), "key " + _NUL
+                yield _cut(field_at(path, key)), "key " + _NUL
             elif isinstance(item, dict | list) or (nul and isinstance(item, str)):
+                at = field_at(path, key) if isinstance(key, str) else f"{path}[{key}]"
                 children.append((item, at, depth + 1))
         stack.extend(reversed(children))  # popped in document order
 

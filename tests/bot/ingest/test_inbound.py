@@ -16,6 +16,8 @@ from bot.ingest.inbound import (
     MAX_DEPTH,
     MAX_PROBLEMS,
     InboundEvent,
+    _deeper_than,
+    first_tree_problem,
     parse_body,
     parse_doc,
 )
@@ -636,6 +638,32 @@ def _nested(depth: int) -> Any:
 def test_nesting_up_to_the_limit_is_accepted() -> None:
     # the call is level 1 and properties level 2, so 63 more objects reach MAX_DEPTH
     assert parse_one(build_track(properties=_nested(MAX_DEPTH - 1)))
+
+
+def _tree(depth: int, wide: list[int]) -> Any:
+    """Lists and objects nested to ``depth``, with side branches of the depths in ``wide``."""
+    value: Any = "x"
+    for level in range(depth):
+        branches: list[Any] = [_nested(w) for w in wide if w < level]
+        value = {"k": value, "side": branches} if level % 2 else [value, *branches]
+    return value
+
+
+@given(st.integers(0, MAX_DEPTH + 3), st.lists(st.integers(0, MAX_DEPTH + 3), max_size=3))
+def test_the_quick_depth_check_agrees_with_the_walk_that_names_the_field(
+    depth: int, wide: list[int]
+) -> None:
+    tree = _tree(depth, wide)
+    assert _deeper_than(tree, MAX_DEPTH) == (first_tree_problem(tree, nul=False) is not None)
+
+
+def test_the_bracket_count_shortcut_holds_at_the_limit() -> None:
+    # Under MAX_DEPTH brackets in all, the body is shallow without walking it; one past is not.
+    assert parse_one(build_track(properties=_nested(MAX_DEPTH - 1)))
+    body = orjson.dumps(build_track(properties=_nested(MAX_DEPTH)))
+    [(field, message)] = refused(body).problems
+    assert message == f"nested deeper than {MAX_DEPTH} levels"
+    assert field.startswith("properties.a")
 
 
 @pytest.mark.parametrize("depth", [MAX_DEPTH, 300, 1000])
