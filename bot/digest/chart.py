@@ -15,27 +15,45 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from bot.digest.customers import AT_RISK, CustomersSection
 from bot.digest.data import Digest
 
 WIDTH, HEIGHT, DPI = 10.0, 3.8, 100  # 1000 × 380 pixels: readable in a Slack preview
 BAND_COLOURS = {"cold": "#7fa7d9", "warm": "#f2b04e", "hot": "#e4572e"}
 FLAGGED = "#8b0000"
 BARS = "#4c72b0"
+RISK = "#e4572e"
 
 
 def render_chart(digest: Digest) -> bytes:
     """A PNG: left, conversion (%) per band with its label count (a band that converts less
     than the one below it is outlined in dark red); right, leads entering hot per day (per
-    hour for a one-day digest)."""
-    figure = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI)
+    hour for a one-day digest); with customers, a third panel of customers per segment."""
+    customers = digest.customers
+    ratios = [2, 3] if customers is None else [2, 3, 3]
+    width = WIDTH * sum(ratios) / 5
+    figure = Figure(figsize=(width, HEIGHT), dpi=DPI)
     FigureCanvasAgg(figure)
-    left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [2, 3]})
-    _conversion(left, digest)
-    _hot_counts(right, digest)
+    panels = figure.subplots(1, len(ratios), gridspec_kw={"width_ratios": ratios})
+    _conversion(panels[0], digest)
+    _hot_counts(panels[1], digest)
+    if customers is not None:  # a third panel: customers per RFM segment
+        _segments(panels[2], customers)
     figure.tight_layout()
     out = io.BytesIO()
     figure.savefig(out, format="png")
     return out.getvalue()
+
+
+def _segments(axes: Axes, customers: CustomersSection) -> None:
+    rows = [s for s in customers.segments if s.customers]
+    colours = [RISK if s.name in AT_RISK else BARS for s in rows]
+    bars = axes.barh([s.name for s in rows], [s.customers for s in rows], color=colours)
+    axes.bar_label(bars, padding=2, fontsize=8)
+    axes.invert_yaxis()  # the config's order, top to bottom
+    axes.tick_params(axis="y", labelsize=8)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_title("Customers per segment (at risk in red)", fontsize=10)
 
 
 def _flagged_bands(digest: Digest) -> set[str]:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.digest.customers import CustomersSection
 from bot.digest.data import (
     Conversion,
     Digest,
@@ -57,6 +58,7 @@ def digest_to_json(d: Digest) -> dict[str, Any]:
         "outbox_dead": {"count": d.outbox_dead.count, "oldest": _opt_time(d.outbox_dead.oldest)},
         "names": dict(d.names),
         **({"by_source": [_source(c) for c in d.by_source]} if d.by_source else {}),
+        **({"customers": d.customers.to_json()} if d.customers is not None else {}),
     }
 
 
@@ -87,6 +89,7 @@ def digest_from_json(data: Mapping[str, Any]) -> Digest:
         waiting_total=int(data["waiting_total"]),
         names={str(k): str(v) for k, v in (data.get("names") or {}).items()},  # none before 0008
         by_source=tuple(_read_source(c) for c in data.get("by_source") or ()),
+        customers=CustomersSection.from_json(data["customers"]) if data.get("customers") else None,
     )
 
 

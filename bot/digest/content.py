@@ -59,6 +59,8 @@ import numpy as np
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.digest.customers import CustomersSection
+from bot.digest.customers import section as customer_section
 from bot.digest.data import (
     NONE_DEAD,
     PERIODS,
@@ -301,7 +303,18 @@ def _gather(
         outbox_dead=dead_of(conn),
         names=names_of(conn, [*(e.claimed_by for e in entries), *(r.rep for r in reps)]),
         by_source=source_checks(labelled, values),
+        customers=_customers(conn, config, period, scope),
     )
+
+
+def _customers(
+    conn: Connection, config: LeadbotConfig, period: Period, scope: Scope
+) -> CustomersSection | None:
+    """Customers are nobody's leads: only the digest of every lead shows them."""
+    if scope.kind is not ScopeKind.ALL:
+        return None
+    start, end = period.start.timestamp(), period.end.timestamp()
+    return customer_section(conn, config.rfm, start=start, end=end)
 
 
 async def build_digest(

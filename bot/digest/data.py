@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
+from bot.digest.customers import CustomersSection
 from storage.digests import HotEntry, HotLead, Move
 from storage.outbox import Dead
 
@@ -163,6 +164,9 @@ class Digest:
     # Reps' labels and each CRM's outcomes checked apart; empty when no CRM outcome was
     # labelled in the period (the digest then shows no such section).
     by_source: tuple[SourceCheck, ...] = ()
+    # Customers per RFM segment, moves, revenue at risk, top champions (``bot.digest.
+    # customers``); None without scored customers or in a team's or rep's digest.
+    customers: CustomersSection | None = None
 
     @property
     def hot_count(self) -> int:

@@ -8,6 +8,8 @@ from datetime import datetime
 
 from bot.admin.outbox import dead_line
 from bot.chat.plain import clean
+from bot.digest.customers import TITLE as CUSTOMERS_TITLE
+from bot.digest.customers import lines as customer_lines
 from bot.digest.data import (
     Conversion,
     Digest,
@@ -183,6 +185,8 @@ def _sections(d: Digest) -> list[list[str]]:
         ["Conversion by band (labels in the period)", *_conversions(d.by_band)],
         ["Conversion by fit grade", *_conversions(d.by_grade)],
         *(sources if d.by_source else []),
+        *([[CUSTOMERS_TITLE, *(f"  {x}" for x in customer_lines(d.customers))]]
+          if d.customers is not None else []),
         ["Alert → claim, median per rep", *(_listed(reps, len(reps)) or ["  no claims"])],
         ["Heating up", *(_listed([move_line(m) for m in d.heating], len(d.heating)) or ["  -"])],
         ["Cooling down", *(_listed([move_line(m) for m in d.cooling], len(d.cooling)) or ["  -"])],

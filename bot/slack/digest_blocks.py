@@ -14,6 +14,8 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, DividerBlock, SectionBlock
 
+from bot.digest.customers import TITLE as CUSTOMERS_TITLE
+from bot.digest.customers import lines as customer_lines
 from bot.digest.data import Conversion, Digest, RepSpeed
 from bot.digest.plain import (
     LIST_MAX,
@@ -82,6 +84,9 @@ def digest_blocks(digest: Digest) -> tuple[list[dict[str, Any]], str]:
     if digest.by_source:  # reps' labels and CRM outcomes checked apart
         checks = [f"*{escape(c.name)}*: {escape(source_value(c))}" for c in digest.by_source]
         blocks.append(section(f"*{escape(SOURCES_TITLE)}*\n" + "\n".join(checks)))
+    if digest.customers is not None:  # RFM: only when there are customers
+        shown = "\n".join(escape(line) for line in customer_lines(digest.customers))
+        blocks.append(section(f"*{escape(CUSTOMERS_TITLE)}*\n{shown}"))
     reps = [_rep(r, digest.names) for r in digest.reps]
     blocks += _list("Alert → claim, median per rep", reps, empty="no claims")
     blocks.append(_movers(digest.heating, digest.cooling))

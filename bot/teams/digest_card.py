@@ -17,6 +17,8 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot.digest.customers import TITLE as CUSTOMERS_TITLE
+from bot.digest.customers import lines as customer_lines
 from bot.digest.data import Conversion, Digest, percent
 from bot.digest.plain import (
     FUNNEL_TITLE,
@@ -117,6 +119,9 @@ def digest_elements(d: Digest, limit: int) -> list[Element]:
     if d.by_source:  # reps' labels and CRM outcomes checked apart
         checks = [(plain(c.name), plain(source_value(c))) for c in d.by_source]
         body.append(_section(SOURCES_TITLE, [facts(checks)]))
+    if d.customers is not None:  # RFM: only when there are customers
+        shown = [text(plain(line), spacing="None") for line in customer_lines(d.customers)]
+        body.append(_section(CUSTOMERS_TITLE, shown))
     reps = [(clip(rep_id(r.rep, d.names), 60), _speed(r.median_seconds, r.claims, r.timed))
             for r in d.reps]  # fmt: skip
     body.append(_facts_listing("Alert → claim, median per rep", reps, limit, "no claims", "reps"))
