@@ -188,10 +188,15 @@ def _changed(c: repo.Stored, row: Mapping[str, Any]) -> bool:
         c.cell != row["cell"]
         or c.segment != row["segment"]
         or c.orders != row["orders"]
-        # Relative: PostgreSQL's parallel SUM adds in any order, so the last bits vary.
-        or abs(c.revenue - row["revenue"]) > 1e-9 * max(1.0, abs(c.revenue))
-        or dict(c.unconverted) != row["unconverted"]
+        or _moved(c.revenue, row["revenue"])
+        or set(c.unconverted) != set(row["unconverted"])
+        or any(_moved(v, row["unconverted"][k]) for k, v in c.unconverted.items())
     )
+
+
+def _moved(before: float, after: float) -> bool:
+    # Relative: PostgreSQL's parallel SUM adds in any order, so the last bits vary.
+    return abs(before - after) > 1e-9 * max(1.0, abs(before))
 
 
 def _write(conn: Connection, plan: _Plan, rows: Sequence[dict[str, Any]]) -> int:
