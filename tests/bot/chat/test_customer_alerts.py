@@ -21,7 +21,10 @@ from bot.chat.customer_alerts import (
 from bot.chat.messages import Actor
 from bot.chat.routing import Router
 from bot.jobs.rfm import Move, recompute_rfm
+from bot.jobs.scheduler import JobContext, jobs_for, run_job
+from bot.models.rescore import RescoreAlerts
 from bot.outbox.messages import CustomerAtRisk, decode
+from config.errors import ConfigError
 from config.loader import LeadbotConfig, load_config
 from storage.customers import CHANGES, CUSTOMERS
 from storage.ingest import OUTBOX
@@ -167,3 +170,25 @@ async def test_reached_out_and_not_a_concern_record_who_and_when(
             engine, action=CustomerAction.SNOOZE, lead_id="ghost", actor=riley,
             rfm=config.rfm, now=T0,
         )  # fmt: skip
+
+
+async def test_the_scheduled_rfm_job_queues_the_alert_and_wakes_the_outbox(
+    engine: AsyncEngine, routed: LeadbotConfig
+) -> None:
+    await drift(engine, routed)
+    [job] = [j for j in jobs_for(routed) if j.schedule.job == "rfm"]
+    woken: list[bool] = []
+    context = JobContext(
+        alerts=RescoreAlerts(router=router(routed), policy=routed.alerts),
+        on_queued=lambda: woken.append(True),
+    )
+    result = await run_job(job, engine=engine, config=routed, now=LATER, context=context)
+    assert result.outcome.startswith("ok: ")
+    assert "(1 to alert)" in result.outcome
+    assert [d for d, _ in await alerts(engine)] == ["slack:#key-accounts"]
+    assert woken == [True]
+
+
+def test_snooze_days_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match=r"rfm\.snooze_days"):
+        load_config(text=SMALL_MODEL + "rfm: {snooze_days: 0}\n", name="bad.yaml")
