@@ -68,11 +68,15 @@ def _step_rule(rule: Rule) -> Rule:
                 (at_least,))  # fmt: skip
 
 
-def _pair_rule(a: Rule, b: Rule) -> Rule:
-    return Rule(
-        f"{a.id}_and_{b.id}", f"{a.label} and {b.label}", RuleKind.FIT, 0.0,
-        (*a.conditions, *b.conditions),
-    )  # fmt: skip
+def _pair_rule(a: Rule, b: Rule, taken: set[str]) -> Rule:
+    """``a`` and ``b`` as one rule; its id gets a suffix if a candidate already has it."""
+    rule_id, suffix = f"{a.id}_and_{b.id}", 1
+    while rule_id in taken:
+        suffix += 1
+        rule_id = f"{a.id}_and_{b.id}_{suffix}"
+    taken.add(rule_id)
+    return Rule(rule_id, f"{a.label} and {b.label}", RuleKind.FIT, 0.0,
+                (*a.conditions, *b.conditions))  # fmt: skip
 
 
 def fit_scorecard_points(
@@ -101,7 +105,8 @@ def fit_scorecard_points(
     k = len(candidates)
     weights = np.concatenate([bin_weights(fit.weights[:k], found), fit.weights[k:]])
     points = np.round(weights * recipe.points_per_logodds)
-    rules = [*candidates, *(_pair_rule(step_rules[a], step_rules[b]) for a, b in pairs)]
+    taken = {r.id for r in candidates}
+    rules = [*candidates, *(_pair_rule(step_rules[a], step_rules[b], taken) for a, b in pairs)]
     kept = tuple(
         Rule(r.id, r.label, RuleKind.FIT, float(p), r.conditions)
         for r, p in zip(rules, points, strict=True)

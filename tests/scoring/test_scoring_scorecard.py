@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from scoring.binning import candidate_rules, feature_matrix
+from scoring.model import Condition, Op, Rule, RuleKind
 from scoring.scorecard import Recipe, fit_scorecard_points
 
 
@@ -43,6 +44,21 @@ def test_written_rules_score_rows_as_the_fit_did_and_hold_the_planted_pair() -> 
     assert each.sum(axis=1).max() == 1.0
     by_visits = each @ np.array([r.points for r in bins])
     assert by_visits[29] > by_visits[0]
+
+
+def test_a_pair_rule_never_takes_an_existing_rule_id() -> None:
+    rows, y = _table(3000, seed=4)
+    rules = candidate_rules({c: [r[c] for r in rows] for c in rows[0]}, bins=8)
+    # A candidate already holding the id the planted pair would get.
+    squatter = Rule("origin_api_and_activity_sms", "Visits is 3", RuleKind.FIT, 0.0,
+                    (Condition(("Visits",), Op.EQUALS, 3),))  # fmt: skip
+    rules = (*rules, squatter)
+    card = fit_scorecard_points(
+        rules, feature_matrix(rows, rules), y, np.zeros(len(rules)), Recipe()
+    )
+    ids = [r.id for r in card.rules]
+    assert len(ids) == len(set(ids))
+    assert "origin_api_and_activity_sms_2" in ids
 
 
 def test_without_a_search_or_a_choice_it_is_one_plain_fit() -> None:
