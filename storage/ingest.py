@@ -83,8 +83,8 @@ def _in_list(conn: Connection, n: int) -> str:
 
 
 def insert_new_events(conn: Connection, *, rows: Sequence[Sequence[Any]]) -> set[str]:
-    """Insert event rows (``EVENT_COLUMNS`` order; times as unix seconds, payload a dict),
-    skipping message ids already stored or repeated in ``rows``.
+    """Insert event rows (``EVENT_COLUMNS`` order; times as unix seconds, payload a dict or
+    its JSON text), skipping message ids already stored or repeated in ``rows``.
 
     Returns the message ids actually inserted: the events to count. The unique index
     decides, so two replicas racing on one retry still count it once.
@@ -93,9 +93,10 @@ def insert_new_events(conn: Connection, *, rows: Sequence[Sequence[Any]]) -> set
         return set()
     time = time_encoder(conn)
     values = [
-        (m, lead, kind, name, time(at), time(got), _json(payload))
+        (m, lead, kind, name, time(at), time(got),
+         payload if isinstance(payload, str) else _json(payload))
         for m, lead, kind, name, at, got, payload in rows
-    ]
+    ]  # fmt: skip
     returned = execute_values(
         conn,
         f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})",

@@ -43,7 +43,8 @@ _EXPECTED_TYPES = ", ".join(CALL_TYPES)
 
 
 class InboundEvent(NamedTuple):
-    """One call, normalized; `raw` is the call object as received (stored as the payload).
+    """One call, normalized; `raw` is the call as received (stored as the payload), as JSON
+    text: serialized once, here, where its size is checked, not again by the writer.
 
     A named tuple rather than a frozen dataclass: thousands are built a second, and between
     processes (bot/ingest/writer.py) they travel as plain lists."""
@@ -58,7 +59,7 @@ class InboundEvent(NamedTuple):
     traits: dict[str, Any]
     properties: dict[str, Any]
     timestamp: float  # unix seconds, UTC
-    raw: dict[str, Any]
+    raw: str  # JSON of the call object (keys sorted; without any write key)
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -284,7 +285,7 @@ def _parse_call(
         traits=traits,
         properties=properties,
         timestamp=timestamp,
-        raw=call,
+        raw=canonical.decode(),
     )
 
 

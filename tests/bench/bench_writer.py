@@ -84,7 +84,7 @@ def floor(
         conn.executemany(
             "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [(e.message_id, e.user_id, e.type, e.name, e.timestamp, now,
-              orjson.dumps(e.raw).decode()) for e in chunk],
+              e.raw) for e in chunk],
         )  # fmt: skip
         leads = sorted({e.user_id for e in chunk if e.user_id})
         conn.executemany(
