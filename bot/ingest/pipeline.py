@@ -84,6 +84,9 @@ class _Lead:
     row: StoredLead | None
     why: WhyNow | None = None
     why_points: float = float("-inf")
+    # Its profile columns (e-mail, name, company) may change: a new lead, an identify, a
+    # merge. Else only its state and scores are rewritten (``storage.ingest.update_leads``).
+    profile: bool = False
 
     def note(self, event: InboundEvent, matched_points: float, rules: tuple[str, ...]) -> None:
         """Keep the event that mattered most as the 'why now' of any change."""
@@ -252,6 +255,7 @@ class Pipeline:
 
     def _apply_event(self, lead: _Lead, event: InboundEvent) -> None:
         if event.type in ("identify", "alias"):
+            lead.profile = True
             lead.state.identify(event.traits, self.model, event.timestamp)
             lead.note(event, 0.0, ())
             return
@@ -263,6 +267,7 @@ class Pipeline:
     def _merge(self, conn: Connection, leads: dict[str, _Lead], src: str, dst: str) -> None:
         source = leads.get(src)
         target = leads.get(dst) or leads.setdefault(dst, _Lead(dst, LeadState(), None))
+        target.profile = True
         if source is not None:
             target.state.merge(source.state, self.model)
             if target.why is None:
@@ -273,6 +278,7 @@ class Pipeline:
         """Score, record history, decide alerts and write it all; returns alerts queued."""
         policy = self.config.alerts
         upserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
         history: list[tuple[Any, ...]] = []
         outbox: list[dict[str, Any]] = []
         to_crm: list[str] = []  # leads whose CRM record must get the new score
@@ -299,8 +305,9 @@ class Pipeline:
                 row["alerted_at"] = now
                 explained = score(lead.state, model, now, self.thresholds)
                 outbox += self._alert_rows(lead, row, explained, now, last)
-            upserts.append(row)
+            (upserts if lead.profile or lead.row is None else updates).append(row)
         repo.upsert_leads(conn, rows=upserts)
+        repo.update_leads(conn, rows=updates)
         repo.add_history(conn, rows=history)
         crm.mark_dirty(conn, crms=self.config.crm.targets, lead_ids=to_crm, at=now)
         return repo.enqueue(conn, rows=outbox)

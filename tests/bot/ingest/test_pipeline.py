@@ -238,3 +238,29 @@ async def test_arrival_order_does_not_change_the_stored_score(
     assert two is not None
     assert one["score"] == pytest.approx(two["score"])
     assert one["state"]["intent"]["pricing"] == pytest.approx(two["state"]["intent"]["pricing"])
+
+
+async def test_a_later_event_rewrites_scores_and_times_and_keeps_the_profile(
+    engine: AsyncEngine, pipeline: Pipeline
+) -> None:
+    await pipeline.ingest(events(identify("u1", T0, **IDEAL)), now=T0 + 1)
+    # Events only (the cheaper update of state and scores), one of them older than the lead.
+    await pipeline.ingest(
+        events(page("u1", "/pricing", T0 + 60), track("u1", "Demo Requested", T0 - DAY)),
+        now=T0 + 120,
+    )
+    lead = await _lead(engine, "u1")
+    assert lead is not None
+    assert (lead["email"], lead["name"], lead["company"]) == (
+        "dana@acmesoft.com", "Dana Reyes", "AcmeSoft",
+    )  # fmt: skip
+    stored = LeadState.from_dict(lead["state"])
+    assert stored.intent["pricing"].count == 1
+    assert lead["score"] == pytest.approx(score(stored, pipeline.model, T0 + 120).total)
+    assert lead["first_seen_at"].replace(tzinfo=UTC).timestamp() == pytest.approx(T0 - DAY)
+    assert lead["last_event_at"].replace(tzinfo=UTC).timestamp() == pytest.approx(T0 + 60)
+    # A new name in a later identify reaches the profile columns again.
+    await pipeline.ingest(events(identify("u1", T0 + 200, name="Dana R. Reyes")), now=T0 + 201)
+    lead = await _lead(engine, "u1")
+    assert lead is not None
+    assert (lead["name"], lead["email"]) == ("Dana R. Reyes", "dana@acmesoft.com")
