@@ -32,7 +32,14 @@ from bot.ingest.pipeline import Pipeline
 from bot.jobs.decay import cooling_payload
 from bot.jobs.sla import Waiting, follow_ups
 from bot.models.learning import describe
-from bot.outbox.messages import AlertMessage, DigestMessage, ProposalMessage, UnknownKind, decode
+from bot.outbox.messages import (
+    AlertMessage,
+    CustomerAtRisk,
+    DigestMessage,
+    ProposalMessage,
+    UnknownKind,
+    decode,
+)
 from bot.teams import cards as teams
 from bot.teams.card_parts import MAX_CARD_BYTES, CardTooLargeError, card, guard, text
 from bot.teams.cards import crm_link, plain, reply_card, summary_text, text_card
@@ -70,7 +77,7 @@ def proposal_card(payload: Mapping[str, Any], **options: Any) -> dict[str, Any]:
 
 def followup_card(kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
     message = decode(kind, payload)
-    assert not isinstance(message, AlertMessage | ProposalMessage | DigestMessage)
+    assert not isinstance(message, AlertMessage | ProposalMessage | DigestMessage | CustomerAtRisk)
     return teams.followup_card(message)
 
 
