@@ -170,7 +170,13 @@ def cmd_import_events(args: Any) -> int:
         try:
             await upgrade(engine)
             return await import_events(
-                engine, config, args.file, now=time.time(), err=sys.stderr, strict=args.strict
+                engine,
+                config,
+                args.file,
+                now=time.time(),
+                err=sys.stderr,
+                strict=args.strict,
+                group=args.group,
             )
         finally:
             await engine.dispose()

@@ -79,6 +79,16 @@ def _record_url(crm: str, settings: Any) -> str | None:
     return f"{instance.rstrip('/')}/lightning/r/Lead/{{id}}/view" if instance else None
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "import",
@@ -108,6 +118,11 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--strict", action="store_true",
         help="events: import nothing unless every call in FILE passes (read twice)",
+    )  # fmt: skip
+    p.add_argument(
+        "--group", type=_positive, default=5_000, metavar="N",
+        help="events: calls per transaction (default 5,000; larger is faster, but holds "
+        "SQLite's write lock longer while a server ingests beside it)",
     )  # fmt: skip
     p.add_argument("--config", help="scoring model YAML (LEADBOT_CONFIG, default: bundled)")
     p.add_argument(

@@ -76,7 +76,9 @@ async def test_a_backfill_scores_as_the_webhooks_would_and_a_second_run_stores_n
     calls = _calls(time.time())
     # One call a line, and the same calls again as one batch line: duplicates within the file.
     path = _jsonl(tmp_path / "past.jsonl", [*calls, {"batch": calls[:4]}])
-    code, out, err = await cli(monkeypatch, capsys, db_url, "import", "events", str(path))
+    code, out, err = await cli(  # groups of 4: a lead's events span several transactions
+        monkeypatch, capsys, db_url, "import", "events", str(path), "--group", "4"
+    )
     assert code == 0, err
     assert f"{len(calls) + 4} calls — {len(calls)} events stored, 4 duplicates" in out
     imported = await _leads(db_url)
