@@ -4,45 +4,24 @@ the clicker hear what was stored, never "nothing was changed"."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from bot.app import build_app
 from bot.web.keys import ENGINE
-from config.loader import LeadbotConfig
 from storage.tables import Feedback, Lead
 from tests.bot.slack_helpers import Client
 from tests.bot.teams.test_teams_app import (
-    ANONYMOUS,
     REP,
-    Clock,
     activity,
     alert_card,
     execute,
     post,
-    settings,
 )
 from tests.fakes.teams_connector import FakeConnector
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning"
 )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeConnector]:
-    async with FakeConnector() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def client(db_url: str, config: LeadbotConfig) -> AsyncIterator[Client]:
-    app = build_app(settings=settings(db_url, **ANONYMOUS), config=config, clock=Clock())
-    async with TestClient(TestServer(app)) as client:
-        yield client
 
 
 @pytest.mark.parametrize(

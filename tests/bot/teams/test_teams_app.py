@@ -8,7 +8,6 @@ import asyncio
 import io
 import itertools
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -76,24 +75,6 @@ def settings(db_url: str, **extra: str) -> Any:
 
 
 ANONYMOUS = {f"{SDK}ANONYMOUS_ALLOWED": "true"}
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeConnector]:
-    async with FakeConnector() as fake:
-        yield fake
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def client(db_url: str, config: LeadbotConfig, clock: Clock) -> AsyncIterator[Client]:
-    app = build_app(settings=settings(db_url, **ANONYMOUS), config=config, clock=clock)
-    async with TestClient(TestServer(app)) as client:
-        yield client
 
 
 def activity(fake: FakeConnector, kind: str, *, user: str = REP, **fields: Any) -> dict[str, Any]:

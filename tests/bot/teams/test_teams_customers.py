@@ -4,14 +4,11 @@ database (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from bot.app import build_app
 from bot.chat.routing import Router
 from bot.web.keys import DISPATCHER, ENGINE
 from config.loader import LeadbotConfig
@@ -19,7 +16,6 @@ from storage.customer_alerts import ACTIONS
 from tests.bot.customer_helpers import slipping_star
 from tests.bot.slack_helpers import Client, eventually
 from tests.bot.teams.test_teams_app import (
-    ANONYMOUS,
     CHANNEL,
     REP,
     execute,
@@ -27,26 +23,12 @@ from tests.bot.teams.test_teams_app import (
     install,
     mention,
     post,
-    settings,
 )
 from tests.fakes.teams_connector import FakeConnector
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning"
 )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeConnector]:
-    async with FakeConnector() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def client(db_url: str, config: LeadbotConfig) -> AsyncIterator[Client]:
-    app = build_app(settings=settings(db_url, **ANONYMOUS), config=config)
-    async with TestClient(TestServer(app)) as client:
-        yield client
 
 
 async def star_alert(client: Client, fake: FakeConnector, config: LeadbotConfig) -> str:

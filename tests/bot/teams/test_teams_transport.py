@@ -4,7 +4,6 @@ lost, and waiting while a destination has no conversation reference."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,12 +88,6 @@ async def outbox_rows(engine: AsyncEngine) -> list[dict[str, Any]]:
 @pytest.fixture
 def clock() -> Clock:
     return Clock(T0)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeConnector]:
-    async with FakeConnector() as fake:
-        yield fake
 
 
 def transport(engine: AsyncEngine, clock: Clock, **kwargs: Any) -> TeamsTransport:
