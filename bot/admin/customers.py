@@ -50,10 +50,12 @@ def _now(args: argparse.Namespace) -> tuple[float, bool]:
     return to_unix(args.now), True
 
 
-def _loaded(args: argparse.Namespace) -> tuple[Settings, LeadbotConfig]:
+def _loaded(args: argparse.Namespace) -> tuple[Settings, LeadbotConfig, float, bool]:
+    """Settings, config, and ``_now``; NoDatabase or ValueError when they cannot be had."""
     settings = load_settings()
     settings = with_db(settings, getattr(args, "db", None))
-    return settings, load_config(getattr(args, "config", None) or settings.config_path)
+    config = load_config(getattr(args, "config", None) or settings.config_path)
+    return (settings, config, *_now(args))
 
 
 RouterFor = Callable[[Settings, LeadbotConfig], Router]
@@ -82,8 +84,7 @@ async def _fresh(
 
 def cmd_customer(args: argparse.Namespace) -> int:
     try:
-        settings, config = _loaded(args)
-        now, given = _now(args)
+        settings, config, now, given = _loaded(args)
     except (NoDatabase, ValueError) as exc:
         sys.stderr.write(f"leadbot: {exc}\n")
         return USAGE_ERROR
@@ -134,8 +135,7 @@ def render_customer(report: dict[str, Any]) -> str:
 
 def cmd_rfm(args: argparse.Namespace) -> int:
     try:
-        settings, config = _loaded(args)
-        now, given = _now(args)
+        settings, config, now, given = _loaded(args)
     except (NoDatabase, ValueError) as exc:
         sys.stderr.write(f"leadbot: {exc}\n")
         return USAGE_ERROR
