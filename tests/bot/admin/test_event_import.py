@@ -1,6 +1,6 @@
 """``leadbot import events FILE.jsonl``: a backfill scores leads as the webhooks would, a
 second run stores nothing, bad calls are named by file, line and field (lenient: the rest is
-stored; ``--strict``: nothing is), standard input works, and no alert is queued."""
+stored; ``--strict``: nothing is), standard input works, and no alert is queued; killed with -9 midway and run again, every event is stored once."""
 
 from __future__ import annotations
 
@@ -165,3 +165,71 @@ async def test_standard_input_and_a_missing_file(
     )
     assert code == 2
     assert "nope.jsonl: no such file" in err
+
+
+def _many_calls(n: int, now: float) -> list[dict[str, Any]]:
+    """``n`` calls from 300 people over the last 30 days, each with a messageId."""
+    calls: list[dict[str, Any]] = []
+    for i in range(n):
+        user, at = f"p{i % 300}", now - 30 * DAY + i * 60
+        if i < 300:
+            calls.append({"type": "identify", "userId": user, "timestamp": iso(at),
+                          "messageId": f"m{i}", "traits": {"email": f"{user}@x.example",
+                                                           "title": "VP Sales"}})  # fmt: skip
+        else:
+            calls.append({"type": "page", "userId": user, "name": "pricing", "messageId": f"m{i}",
+                          "properties": {"path": "/pricing"}, "timestamp": iso(at)})  # fmt: skip
+    return calls
+
+
+def test_a_backfill_killed_midway_and_run_again_stores_every_event_once(tmp_path: Path) -> None:
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import time
+
+    from tests.bench.servers import leadbot_command
+
+    calls = _many_calls(12_000, time.time())
+    path = _jsonl(tmp_path / "big.jsonl", calls)
+    killed, whole = tmp_path / "killed.db", tmp_path / "whole.db"
+    command = [*leadbot_command(), "import", "events", str(path), "--group", "200"]
+    env = {k: v for k, v in os.environ.items() if k != "LEADBOT_CONFIG"}  # the bundled model
+
+    def events_in(db: Path) -> int:
+        try:
+            with sqlite3.connect(db) as conn:
+                return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+        except sqlite3.OperationalError:  # not created or migrated yet
+            return 0
+
+    first = subprocess.Popen([*command, "--db", str(killed)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while events_in(killed) < 1_000:
+        assert first.poll() is None, "the import ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    stored = events_in(killed)
+    assert 0 < stored < len(calls)  # killed midway, each group committed whole or not at all
+    assert stored % 200 == 0
+
+    again = subprocess.run([*command, "--db", str(killed)], env=env, capture_output=True,
+                           text=True, check=False)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert f"{len(calls) - stored:,} events stored, {stored:,} duplicates" in again.stdout
+    once = subprocess.run([*command, "--db", str(whole)], env=env, capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    assert once.returncode == 0, once.stderr
+    assert events_in(killed) == events_in(whole) == len(calls)
+
+    def leads(db: Path) -> dict[str, tuple[str, int]]:
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute("SELECT id, band, state FROM leads").fetchall()
+        counted = {i: orjson.loads(state)["intent"]["pricing_page"][2] for i, _, state in rows}
+        return {i: (band, counted[i]) for i, band, _ in rows}
+
+    assert leads(killed) == leads(whole)  # the same bands and pricing-page counts, once each
