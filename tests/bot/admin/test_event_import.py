@@ -1,6 +1,7 @@
 """``leadbot import events FILE.jsonl``: a backfill scores leads as the webhooks would, a
 second run stores nothing, bad calls are named by file, line and field (lenient: the rest is
-stored; ``--strict``: nothing is), standard input works, and no alert is queued; killed with -9 midway and run again, every event is stored once."""
+stored; ``--strict``: nothing is), standard input works, no alert is queued, and a run killed
+with -9 midway then run again stores every event once."""
 
 from __future__ import annotations
 
