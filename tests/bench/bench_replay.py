@@ -18,8 +18,12 @@ as a subprocess on a temp SQLite file, with the expert model
    ``leadbot retrain`` then ``leadbot model activate N`` against the same database.
    Either way an activation rescores every lead; the held-out leads' ``score`` column is
    then read and ranked against their true outcomes.
-4. For reference: ``leadbot learn``'s scorecard (``bot.models.learn_csv.fit_scorecard``) trained
-   offline on all the labelled rows, on the same held-out rows.
+   Their ``probability`` column gives the Brier score (calibration).
+4. For reference, at every checkpoint: logistic regression and gradient boosting
+   (``replay_references``: the offline learn bench's pipelines) trained on exactly the rows
+   labelled so far, on the same held-out rows; at the end ``leadbot learn``'s scorecard
+   (``bot.models.learn_csv.fit_scorecard``) trained offline on all the labelled rows, and
+   reliability by decile of the bot's and the references' probabilities at the last checkpoint.
 """
 
 from __future__ import annotations
@@ -57,7 +61,8 @@ from scoring.engine import score
 from scoring.learn import fit_logistic
 from scoring.metrics import roc_auc, top_decile_lift
 from scoring.state import LeadState
-from tests.bench.bench_learn import DATA, EXCLUDED
+from tests.bench import replay_references as refs
+from tests.bench.bench_learn import DATA
 from tests.bench.replay_events import ID_COLUMN, OUTCOME, batches, email_of, replay_calls
 from tests.bench.servers import Server, free_port, leadbot_command
 from tests.fakes.slack_api import FakeSlack
@@ -86,8 +91,11 @@ class Checkpoint:
     fitted_on: int  # model_versions.labels of the active version
     auc: float
     lift: float
+    brier: float  # of the held-out leads' ``probability`` column
     retrain: str  # what ``leadbot retrain`` said, in one line
     seconds: dict[str, float] = field(default_factory=dict)
+    # LR / GB trained on the same labels: {"LR": {"auc", "lift", "brier"}, "GB": …}
+    references: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -104,6 +112,7 @@ class Run:
     offline_lift: float = float("nan")
     ceiling_auc: float = float("nan")  # the expert's rules refitted freely on every label
     ceiling_lift: float = float("nan")
+    reliability: dict[str, str] = field(default_factory=dict)  # at the last checkpoint
     seconds: dict[str, float] = field(default_factory=dict)
     checks: list[str] = field(default_factory=list)
 
@@ -307,9 +316,10 @@ def active_version(db: Path) -> tuple[int | None, int]:
     return (int(rows[0][0]), int(rows[0][1] or 0)) if rows else (None, 0)
 
 
-def scores(db: Path, ids: Sequence[str]) -> np.ndarray:
-    """The ``score`` column of these leads, in this order; every one must exist."""
-    found = dict(db_read(db, "SELECT id, score FROM leads"))
+def scores(db: Path, ids: Sequence[str], column: str = "score") -> np.ndarray:
+    """The ``score`` (or ``probability``) column of these leads, in this order; every one
+    must exist."""
+    found = dict(db_read(db, f"SELECT id, {column} FROM leads"))
     missing = [i for i in ids if i not in found]
     if missing:
         raise ReplayError(f"{len(missing)} held-out leads not in the leads table: {missing[:3]}")
@@ -336,6 +346,9 @@ class Replay:
     every: int  # retrain_every; 0: the CLI refits at each checkpoint
     sent: int = 0  # feedback commands sent so far
     versions_seen: int = 0
+    # per checkpoint (labels): LR's and GB's held-out probabilities, trained on those labels
+    references: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    probability: np.ndarray | None = None  # the held-out leads' at the last checkpoint
 
 
 async def refit(replay: Replay) -> str:
@@ -412,14 +425,28 @@ async def checkpoint(replay: Replay, labels: int) -> Checkpoint:
     version, fitted_on = active_version(replay.db)
     s = scores(replay.db, replay.held_ids)
     auc, lift = roc_auc(replay.held_y, s), top_decile_lift(replay.held_y, s)
-    return Checkpoint(labels, version, fitted_on, auc, lift, said, times)
+    replay.probability = scores(replay.db, replay.held_ids, "probability")
+    brier = refs.measured(replay.held_y, replay.probability)["brier"]
+    references = {
+        name: refs.measured(replay.held_y, p)
+        for name, p in replay.references.get(labels, {}).items()
+    }
+    return Checkpoint(labels, version, fitted_on, auc, lift, brier, said, times, references)
+
+
+def reference_runs(
+    labelled: Sequence[Row], held_out: Sequence[Row], points: Sequence[int]
+) -> dict[int, dict[str, np.ndarray]]:
+    """LR's and GB's held-out probabilities at every checkpoint, trained on exactly the
+    first ``labels`` labelled rows (the ones the bot has been told about by then)."""
+    return {labels: refs.probabilities(labelled[:labels], held_out) for labels in points}
 
 
 def offline_learn(labelled: Sequence[Row], held_out: Sequence[Row]) -> tuple[float, float]:
     """``leadbot learn`` on every labelled row (leak columns out), scored on the held-out."""
     from bot.models.learn_csv import LearnOptions, fit_scorecard, table_totals, traits_of
 
-    columns = [c for c in labelled[0] if c and c not in (*EXCLUDED, OUTCOME)]
+    columns = refs.learn_columns(labelled)
     y = np.array([outcome(r) for r in labelled])
     options = LearnOptions(outcome=OUTCOME)
     model, _ = fit_scorecard(labelled, y, columns, options, lambda *_: None)
@@ -509,6 +536,10 @@ async def replay_run(rows: Sequence[Row], args: argparse.Namespace, workdir: Pat
         0,
     )
     feed = random_order(rows, args.seed)
+    points = checkpoints(args.labels, len(labelled))
+    start = time.perf_counter()
+    references = reference_runs(labelled, held_out, points)
+    run.seconds["references"] = time.perf_counter() - start
     secret = generate_secret()
     every = args.retrain_every if args.learning == "auto" else 0
     config = write_config(workdir, every=every, auto_apply=every > 0)
@@ -522,13 +553,15 @@ async def replay_run(rows: Sequence[Row], args: argparse.Namespace, workdir: Pat
                 http, slack, env, workdir / "replay.db", f"http://127.0.0.1:{server.port}",
                 labelled, [r[ID_COLUMN] for r in held_out],
                 np.array([outcome(r) for r in held_out]), config, server.log_path, every,
+                references=references,
             )  # fmt: skip
             start = time.perf_counter()
             await ingest(replay, run, feed, secret)
             run.seconds["events"] = time.perf_counter() - start
-            for labels in checkpoints(args.labels, len(labelled)):
+            for labels in points:
                 run.checkpoints.append(await checkpoint(replay, labels))
                 print_checkpoint(run.checkpoints[-1])
+            run.reliability = reliabilities(replay, references.get(points[-1], {}))
             run.checks.append(
                 f"feedback: {replay.sent:,} commands answered 'Recorded' = "
                 f"{count(replay.db, 'feedback'):,} rows stored"
@@ -546,6 +579,14 @@ async def replay_run(rows: Sequence[Row], args: argparse.Namespace, workdir: Pat
     return run
 
 
+def reliabilities(replay: Replay, references: Mapping[str, np.ndarray]) -> dict[str, str]:
+    """Reliability by decile at the last checkpoint: the bot's probability and each reference's."""
+    if replay.probability is None:
+        return {}
+    found = {"bot": refs.deciles(replay.held_y, replay.probability)}
+    return found | {name: refs.deciles(replay.held_y, p) for name, p in references.items()}
+
+
 def random_order(rows: Sequence[Row], seed: int) -> list[Row]:
     """The feeding order: the split's shuffle (labelled and held-out leads interleaved by a
     second shuffle, so held-out leads are spread over the simulated weeks too)."""
@@ -557,18 +598,61 @@ def random_order(rows: Sequence[Row], seed: int) -> list[Row]:
 # --- report ----------------------------------------------------------------------------
 
 HEADER = (
-    f"{'labels':>7} {'active':>7} {'fitted on':>9} {'AUC':>7} {'lift@10%':>8} "
-    f"{'feedback s':>10} {'learn s':>8}  refits since the last checkpoint (labels) status"
+    f"{'labels':>7} {'active':>7} {'fitted on':>9} {'AUC':>7} {'LR AUC':>7} {'GB AUC':>7} "
+    f"{'−GB':>7} {'lift@10%':>8} {'Brier':>6} {'feedback s':>10} {'learn s':>8}  "
+    "refits since the last checkpoint (labels) status"
 )
+TARGET_LABELS = 500  # issue 17: the activated version within 0.01 of GB on these labels
+TARGET_GAP = 0.01
+
+
+def ref(c: Checkpoint, name: str, metric: str) -> float:
+    return c.references.get(name, {}).get(metric, float("nan"))
 
 
 def print_checkpoint(c: Checkpoint) -> None:
     version = "config" if c.version is None else f"v{c.version}"
+    lr, gb = ref(c, "LR", "auc"), ref(c, "GB", "auc")
     sys.stdout.write(
-        f"{c.labels:>7,} {version:>7} {c.fitted_on:>9,} {c.auc:7.4f} {c.lift:8.2f} "
+        f"{c.labels:>7,} {version:>7} {c.fitted_on:>9,} {c.auc:7.4f} {lr:7.4f} {gb:7.4f} "
+        f"{c.auc - gb:+7.4f} {c.lift:8.2f} {c.brier:6.4f} "
         f"{c.seconds['feedback']:10.1f} {c.seconds['refit']:8.1f}  {c.retrain}\n"
     )
     sys.stdout.flush()
+
+
+def print_references(run: Run) -> None:
+    """Lift and Brier of the bot beside the references', per checkpoint; reliability."""
+    out = sys.stdout
+    out.write(f"\n{'labels':>7} {'lift bot':>8} {'LR':>6} {'GB':>6} {'Brier bot':>9} {'LR':>6} "
+              f"{'GB':>6}\n")  # fmt: skip
+    for c in run.checkpoints:
+        out.write(
+            f"{c.labels:>7,} {c.lift:8.2f} {ref(c, 'LR', 'lift'):6.2f} {ref(c, 'GB', 'lift'):6.2f} "
+            f"{c.brier:9.4f} {ref(c, 'LR', 'brier'):6.4f} {ref(c, 'GB', 'brier'):6.4f}\n"
+        )
+    if run.reliability:
+        last = run.checkpoints[-1].labels
+        out.write(f"\nreliability by decile at {last:,} labels: mean predicted/observed\n")
+        for name, cells in run.reliability.items():
+            out.write(f"{name:>4} {cells}\n")
+
+
+def print_targets(run: Run) -> None:
+    """Issue 17's X Education targets, where this run has the checkpoints for them."""
+    out = sys.stdout
+    at = {c.labels: c for c in run.checkpoints}
+    if (c := at.get(TARGET_LABELS)) is not None:
+        gap = c.auc - ref(c, "GB", "auc")
+        verdict = "meets" if gap >= -TARGET_GAP else "MISSES"
+        out.write(
+            f"target at {TARGET_LABELS} labels: active AUC − GB on the same labels {gap:+.4f}: "
+            f"{verdict} (within {TARGET_GAP})\n"
+        )
+    if (c := at.get(run.labelled)) is not None:
+        gap = c.auc - run.offline_auc
+        verdict = "meets" if gap >= 0 else "MISSES"
+        out.write(f"target at all labels: active AUC − learn offline {gap:+.4f}: {verdict} (≥ 0)\n")
 
 
 def print_summary(run: Run) -> None:
@@ -589,6 +673,9 @@ def print_summary(run: Run) -> None:
         f"labels (no prior, no guardrails): AUC {run.ceiling_auc:.4f}, lift@10% "
         f"{run.ceiling_lift:.2f}\n"
     )
+    print_targets(run)
+    print_references(run)
+    out.write("\n")
     for line in run.checks:
         out.write(f"check {line}\n")
     out.write("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in run.seconds.items()) + "\n")
