@@ -657,7 +657,8 @@ def print_targets(run: Run) -> None:
 
 def print_summary(run: Run) -> None:
     out = sys.stdout
-    expert = run.checkpoints[0] if run.checkpoints else None
+    # Only a 0-label checkpoint is the expert model: any later one is already a refit.
+    expert = run.checkpoints[0] if run.checkpoints and not run.checkpoints[0].labels else None
     out.write("\n")
     if expert is not None:
         out.write(f"expert model at {expert.labels} labels: AUC {expert.auc:.4f}\n")
