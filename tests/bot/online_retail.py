@@ -1,4 +1,5 @@
-"""The online-retail data set (../shared/data/online-retail) as the events a shop would send.
+"""The online-retail data set (tests/data/online-retail: the columns of
+../shared/data/online-retail this replay reads, gzipped) as the events a shop would send.
 
 One event per invoice, with the invoice's lines summed: an ``Order Completed`` (userId the
 CustomerID, GBP); a ``C`` invoice (a cancellation) is matched to the customer's latest
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gzip
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -23,9 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-DATA = (
-    Path(__file__).resolve().parents[3] / "shared" / "data" / "online-retail" / "transactions.csv"
-)
+DATA = Path(__file__).resolve().parents[1] / "data" / "online-retail" / "transactions.csv.gz"
 AS_OF = datetime(2010, 12, 14, tzinfo=UTC).timestamp()  # the day after the last invoice
 CONFIG = "rfm:\n  currency: GBP\n"
 
@@ -57,7 +57,8 @@ def invoices(path: Path = DATA) -> tuple[list[Invoice], int]:
     """The customers' invoices in file order, and how many guest invoices were skipped."""
     found: dict[str, Invoice] = {}
     guests: set[str] = set()
-    with path.open(encoding="utf-8", newline="") as handle:
+    opened = gzip.open if path.suffix == ".gz" else open
+    with opened(path, "rt", encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             number, customer = row["InvoiceNo"], row["CustomerID"].strip()
             if not customer:
