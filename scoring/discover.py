@@ -25,6 +25,17 @@ cap are the ones that did best on the held-out folds. They are plain intent rule
 name, ``half_life_days``, ``cap``): the engine and the YAML run them as any other, and
 activating one recounts every lead's past events for it (``bot.models.backfill``).
 
+Page views the same way, all ``page`` calls together (the engine matches a page rule on
+every page, whatever its name): "viewed a page" up to a count capped at 10 (``PAGE_CAPS``);
+the selection may keep one per cap, so a few caps together make a step curve of visits.
+
+Numeric event properties (a snapshot keeps each name's least and greatest value,
+``scoring.snapshot``): for a track name, or all pages, and a property enough labelled leads'
+events carried, intent rules whose one condition is a ``range`` on it, open at one end, at
+quantiles of the leads' values: "Time on Website minutes at least 12" (some such event
+reached 12) and "… under 3" (some such event stayed below 3), each ``cap`` 1 without decay,
+the shape a snapshot reads exactly; several may be kept (a step curve on the property).
+
 Pure: numbers in, rules out.
 """
 
@@ -37,15 +48,25 @@ from typing import Any
 
 import numpy as np
 
-from scoring.binning import Support, candidate_rules, clean, feature_matrix, slug
+from scoring.binning import (
+    Support,
+    candidate_rules,
+    clean,
+    feature_matrix,
+    number_text,
+    quantile_cuts,
+    slug,
+)
 from scoring.leaks import id_reason
 from scoring.learn import sigmoid
 from scoring.model import Condition, Model, Op, Rule, RuleKind, place
-from scoring.snapshot import decayed_count, named_events
+from scoring.snapshot import decayed_count, event_numbers, named_events, type_events
 
 HALF_LIVES: tuple[float | None, ...] = (None, 7.0, 30.0, 90.0)  # days; None: no decay
 CAPS = (1.0, 5.0)  # 1: "did it (lately)"; 5: how often, up to 5
 MAX_EVENT_NAMES = 40  # event names tried, most often done first
+PAGE_CAPS = (1.0, 3.0, 5.0, 10.0)  # page views: "viewed a page" … "each view, up to 10"
+MAX_PROPERTY_RULES = 160  # candidates on numeric event properties
 MAX_WEIGHT = 6.0  # log-odds: a rule worth more is a leak or a fluke
 
 
@@ -162,25 +183,145 @@ def intent_candidates(
     return rules
 
 
+def page_candidates(
+    snapshots: Sequence[Mapping[str, Any]], support: Support, model: Model
+) -> list[Rule]:
+    """Intent rules on every page view, one per ``HALF_LIVES`` × ``PAGE_CAPS``, when
+    enough labelled leads viewed pages (and enough did not) and the model counts no page
+    view as such already."""
+    if any(r.event_type == "page" and not r.conditions for r in model.rules):
+        return []
+    n = len(snapshots)
+    viewed = sum(type_events(snap, "page") is not None for snap in snapshots)
+    if not (support.enough(viewed, n) and support.enough(n - viewed, n)):
+        return []
+    rules = []
+    for half_life in HALF_LIVES:
+        fading = f", half-life {half_life:g} days" if half_life is not None else ""
+        for cap in PAGE_CAPS:
+            tag = "page views" + (f" h{half_life:g}" if half_life else "") + f" c{cap:g}"
+            label = "viewed a page" if cap == 1 else f"page views, each (up to {cap:g})"
+            label += f" (fading{fading})" if fading else ""
+            rules.append(Rule(slug(tag), label, RuleKind.INTENT, 0.0, (), "page", None,
+                              half_life, cap))  # fmt: skip
+    return rules
+
+
+def _carried(
+    snapshots: Sequence[Mapping[str, Any]],
+) -> dict[tuple[str, str | None, str], list[tuple[float, float]]]:
+    """``(type, name or None for all pages, property)`` → each carrying lead's (min, max)."""
+    found: dict[tuple[str, str | None, str], list[tuple[float, float]]] = {}
+    for snap in snapshots:
+        names = {k.partition(":")[2].lower() for k in snap.get("numbers") or {}
+                 if k.startswith("track:")}  # fmt: skip
+        sources = [("track", name) for name in names if name.strip()] + [("page", None)]
+        for kind, name in sources:
+            for prop, (_, low, high) in event_numbers(snap, kind, name).items():
+                found.setdefault((kind, name, prop), []).append((low, high))
+    return found
+
+
+def property_candidates(
+    snapshots: Sequence[Mapping[str, Any]], support: Support, bins: int
+) -> list[Rule]:
+    """Intent rules on a numeric property of a track name's events (or of all pages):
+    one condition ``range`` at or above, or below, a quantile of the leads' values."""
+    shown: dict[str, str] = {}
+    for snap in snapshots:
+        for key in snap.get("numbers") or {}:
+            typ, _, name = key.partition(":")
+            if typ == "track":
+                shown.setdefault(name.lower(), name.strip())
+    n = len(snapshots)
+    carried = sorted(_carried(snapshots).items(), key=lambda kv: (-len(kv[1]), str(kv[0])))
+    rules: list[Rule] = []
+    for (kind, name, prop), values in carried:
+        if not support.enough(len(values), n):
+            continue
+        event = shown.get(name, name) if name is not None else "page"
+        for low_end, at in ((False, 1), (True, 0)):  # at least (by max), under (by min)
+            numbers = np.array([v[at] for v in values])
+            for cut in quantile_cuts(numbers, bins, n, support):
+                text = number_text(cut)
+                bound = (None, cut) if low_end else (cut, None)
+                words = f"under {text}" if low_end else f"at least {text}"
+                condition = Condition((prop,), Op.RANGE, bound)
+                rule_id = slug(f"{event} {prop} {'lt' if low_end else 'ge'} {text}")
+                rules.append(Rule(rule_id, f"{event} {prop} {words}", RuleKind.INTENT, 0.0,
+                                  (condition,), kind, name and event, None, 1.0))  # fmt: skip
+    return rules[:MAX_PROPERTY_RULES]
+
+
+def _property_test(rule: Rule) -> tuple[str, float | None, float | None] | None:
+    """``(property, low, high)`` of a rule a snapshot reads by its numbers, else None."""
+    if len(rule.conditions) != 1 or rule.cap != 1 or rule.half_life_days is not None:
+        return None
+    condition = rule.conditions[0]
+    if condition.op is not Op.RANGE or len(condition.path) != 1:
+        return None
+    low, high = condition.value
+    if (low is None) == (high is None):
+        return None  # a closed range: min and max cannot tell whether a value fell inside
+    return condition.path[0], low, high
+
+
+def readable(rule: Rule) -> bool:
+    """Whether a snapshot gives this rule's feature: fit rules; intent rules on a track
+    name or on every page, plain or with one open-ended ``range`` on a property (cap 1,
+    no decay)."""
+    if rule.kind is RuleKind.FIT:
+        return True
+    if rule.kind is not RuleKind.INTENT:
+        return False
+    on_track = rule.event_type == "track" and bool(rule.event_name)
+    on_pages = rule.event_type == "page" and rule.event_name is None
+    if not (on_track or on_pages):
+        return False
+    return not rule.conditions or _property_test(rule) is not None
+
+
+def intent_feature(
+    rule: Rule, snap: Mapping[str, Any], at: float, tracks: Mapping[str, list[float]]
+) -> float:
+    """A ``readable`` intent rule's feature on one snapshot at ``at`` (``tracks``: its
+    ``named_events``)."""
+    test = _property_test(rule) if rule.conditions else None
+    if test is not None:
+        prop, low, high = test
+        found = event_numbers(snap, rule.event_type or "track", rule.event_name).get(prop)
+        if found is None:
+            return 0.0
+        hit = found[2] >= low if low is not None else found[1] < high  # type: ignore[operator]
+        return 1.0 if hit else 0.0
+    if rule.conditions:
+        return 0.0
+    if rule.event_type == "page":
+        counts = type_events(snap, "page")
+    else:
+        counts = tracks.get((rule.event_name or "").lower())
+    if counts is None:
+        return 0.0
+    return decayed_count(counts, at, rule.half_life_seconds, rule.cap)
+
+
 def rule_columns(
     snapshots: Sequence[Mapping[str, Any]], at: Sequence[float], rules: Sequence[Rule]
 ) -> np.ndarray:
     """``(labels, rules)``: each rule's feature on each label's snapshot at the label's time
-    ``at`` (fit rules on its traits; intent rules on a track name from its event counts,
-    ``scoring.snapshot.decayed_count``)."""
+    ``at`` (fit rules on its traits; intent rules from its event counts and numbers,
+    ``intent_feature``; a rule a snapshot cannot read is 0)."""
     out = np.zeros((len(snapshots), len(rules)))
     fit = [j for j, r in enumerate(rules) if r.kind is RuleKind.FIT]
     if fit:
         traits = [unflatten(s.get("traits") or {}) for s in snapshots]
         out[:, fit] = feature_matrix(traits, [rules[j] for j in fit])
-    intent = [(j, r) for j, r in enumerate(rules) if r.kind is RuleKind.INTENT and r.event_name]
+    intent = [(j, r) for j, r in enumerate(rules) if r.kind is RuleKind.INTENT and readable(r)]
     if intent:
         for i, snap in enumerate(snapshots):
-            events = named_events(snap)
+            tracks = named_events(snap)
             for j, rule in intent:
-                counts = events.get((rule.event_name or "").lower())
-                if counts is not None and not rule.conditions:
-                    out[i, j] = decayed_count(counts, at[i], rule.half_life_seconds, rule.cap)
+                out[i, j] = intent_feature(rule, snap, at[i], tracks)
     return out
 
 
@@ -276,7 +417,17 @@ class _Prepared:
     offset: np.ndarray  # the model's log-odds on each label
 
     def groups(self) -> list[str]:
-        return [(self.rules[j].event_name or "").lower() or f"#{j}" for j in self.ok]
+        return [_group(self.rules[j], j) for j in self.ok]
+
+
+def _group(rule: Rule, j: int) -> str:
+    """Candidates of which the selection keeps one: a track name's half-lives and caps; a
+    page cap's half-lives. Each property test stands alone (they combine into steps)."""
+    if rule.kind is not RuleKind.INTENT or rule.conditions:
+        return f"#{j}"
+    if rule.event_type == "page":
+        return f"page c{rule.cap:g}"
+    return (rule.event_name or "").lower() or f"#{j}"
 
 
 def _prepare(
@@ -301,6 +452,8 @@ def _prepare(
     times = np.zeros(len(snaps)) if at is None else np.asarray(at, dtype=float)[used]
     if guard.intent and at is not None:
         rules += intent_candidates(snaps, support, model)
+        rules += page_candidates(snaps, support, model)
+        rules += property_candidates(snaps, support, guard.bins)
     if not rules:
         return None
     Z = rule_columns(snaps, times.tolist(), rules)

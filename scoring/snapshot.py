@@ -6,20 +6,26 @@ nothing a rule must not use: no personal data (e-mail addresses, names), and the
 that would leak the outcome are left out when the learner reads it (``without``).
 
 A snapshot is small and bounded: ``{"traits": {dotted path: scalar}, "events": {"type:name":
-[count, first, last]}}`` with at most ``MAX_TRAITS`` traits of at most ``MAX_TEXT``
-characters each, and the event names the lead was seen doing most recently (at most
-``storage.labels.MAX_EVENT_NAMES``).
+[count, first, last]}, "numbers": {"type:name": {property: [n, min, max]}}}`` with at most
+``MAX_TRAITS`` traits of at most ``MAX_TEXT`` characters each, the event names the lead was
+seen doing most recently (at most ``storage.labels.MAX_EVENT_NAMES``) and, per such name, the
+numeric top-level properties its events carried (at most ``MAX_NUMBERS``, the most often
+carried first): how many events carried one, its least and its greatest value. That is
+enough to read a rule "did Time on Website with minutes at least 12" (cap 1, no decay)
+exactly: some event reached 12 exactly when the greatest value did.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 MAX_TRAITS = 60
 MAX_TEXT = 100
 MAX_DEPTH = 4
+MAX_NUMBERS = 8  # numeric properties kept per event name
 # Personal data the learner never needs; matched on a trait's last path segment, any case.
 PERSONAL = frozenset(
     {"email", "firstname", "lastname", "first_name", "last_name", "name", "phone", "username"}
@@ -68,13 +74,56 @@ def trait_snapshot(traits: Mapping[str, Any]) -> dict[str, Scalar]:
     return kept
 
 
-def lead_snapshot(
-    traits: Mapping[str, Any], events: Mapping[str, Sequence[float]]
-) -> dict[str, Any]:
+def as_number(value: Any) -> float | None:
+    """A property value as a ``range`` condition reads it (``scoring.model``), or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def number_summary(
+    events: Iterable[tuple[str, Mapping[str, Any]]],
+) -> dict[str, dict[str, list[float]]]:
+    """Per ``type:name`` key, the numeric top-level properties of its events (``(key,
+    properties)`` pairs): ``{property: [n, min, max]}``, the ``MAX_NUMBERS`` carried most
+    often (then by name)."""
+    found: dict[str, dict[str, list[float]]] = {}
+    for key, properties in events:
+        mine = found.setdefault(key, {})
+        for prop, value in properties.items():
+            number = as_number(value)
+            if number is None or not prop:
+                continue
+            have = mine.get(prop)
+            if have is None:
+                mine[prop] = [1, number, number]
+            else:
+                have[0], have[1], have[2] = have[0] + 1, min(have[1], number), max(have[2], number)
+    return {
+        key: dict(sorted(props.items(), key=lambda kv: (-kv[1][0], kv[0]))[:MAX_NUMBERS])
+        for key, props in found.items()
+        if props
+    }
+
+
+def lead_snapshot(traits: Mapping[str, Any], events: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
     """The snapshot a label stores: ``trait_snapshot(traits)`` and the lead's event counts
-    up to that moment (``type:name`` → ``[count, first, last]``, read from its stored
-    events: ``storage.labels.event_counts``)."""
-    return {"traits": trait_snapshot(traits), "events": {k: list(v) for k, v in events.items()}}
+    up to that moment (``type:name`` → ``[count, first, last]``, optionally followed by that
+    name's ``{property: [n, min, max]}``, read from its stored events:
+    ``storage.labels.event_counts``), the numbers kept apart under ``numbers``."""
+    counts = {k: list(v[:3]) for k, v in events.items()}
+    numbers = {k: dict(v[3]) for k, v in events.items() if len(v) > 3 and v[3]}
+    snapshot: dict[str, Any] = {"traits": trait_snapshot(traits), "events": counts}
+    if numbers:
+        snapshot["numbers"] = numbers
+    return snapshot
 
 
 def without(snapshot: Mapping[str, Any], excluded: Collection[str]) -> dict[str, Any]:
@@ -86,14 +135,17 @@ def without(snapshot: Mapping[str, Any], excluded: Collection[str]) -> dict[str,
         for path, value in (snapshot.get("traits") or {}).items()
         if path.lower() not in drop and path.rsplit(".", 1)[-1].lower() not in drop
     }
-    return {"traits": traits, "events": dict(snapshot.get("events") or {})}
+    kept = {"traits": traits, "events": dict(snapshot.get("events") or {})}
+    if snapshot.get("numbers"):
+        kept["numbers"] = dict(snapshot["numbers"])
+    return kept
 
 
 def named_events(snapshot: Mapping[str, Any], kind: str = "track") -> dict[str, list[float]]:
     """The snapshot's events of one type by lower-cased name (as the engine matches a rule's
     ``event_name``): ``[count, first, last]``, names that differ only in case merged."""
     found: dict[str, list[float]] = {}
-    for key, (count, first, last) in (snapshot.get("events") or {}).items():
+    for key, (count, first, last, *_) in (snapshot.get("events") or {}).items():
         typ, _, name = key.partition(":")
         if typ != kind or not name.strip():
             continue
@@ -103,6 +155,33 @@ def named_events(snapshot: Mapping[str, Any], kind: str = "track") -> dict[str, 
         else:
             found[name.lower()] = [have[0] + count, min(have[1], first), max(have[2], last)]
     return found
+
+
+def type_events(snapshot: Mapping[str, Any], kind: str = "page") -> list[float] | None:
+    """All the snapshot's events of one type, whatever their name: ``[count, first, last]``
+    (what an intent rule on every ``page`` counts), or None when it has none."""
+    found = list(named_events(snapshot, kind).values())
+    if not found:
+        return None
+    return [sum(f[0] for f in found), min(f[1] for f in found), max(f[2] for f in found)]
+
+
+def event_numbers(
+    snapshot: Mapping[str, Any], kind: str, name: str | None
+) -> dict[str, list[float]]:
+    """``{property: [n, min, max]}`` over the snapshot's events of ``kind`` named ``name``
+    (any case; None: every name of that type), merged."""
+    merged: dict[str, list[float]] = {}
+    for key, props in (snapshot.get("numbers") or {}).items():
+        typ, _, have = key.partition(":")
+        if typ != kind or (name is not None and have.lower() != name.lower()):
+            continue
+        for prop, (n, low, high) in props.items():
+            was = merged.get(prop)
+            merged[prop] = (
+                [n, low, high] if was is None else [was[0] + n, min(was[1], low), max(was[2], high)]
+            )
+    return merged
 
 
 def decayed_count(

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from storage.event_numbers import attach, event_numbers, label_event_numbers
 from storage.tables import Event, Feedback, Lead
 
 FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
@@ -19,8 +20,9 @@ EVENTS = Event.__table__  # type: ignore[attr-defined]
 CHUNK = 500  # ids per IN list
 MAX_EVENT_NAMES = 32  # per lead, the names seen most recently
 COUNTED = ("track", "page", "screen")
-# ``type:name`` → [count, first, last] (unix seconds): a lead's events up to a moment.
-EventCounts = dict[str, list[float]]
+# ``type:name`` → [count, first, last] (unix seconds), then {property: [n, min, max]} when
+# its events carried numbers (``storage.event_numbers``): a lead's events up to a moment.
+EventCounts = dict[str, list[Any]]
 
 
 class Label(NamedTuple):
@@ -86,7 +88,7 @@ def event_counts(conn: Connection, *, lead_id: str, until: datetime) -> EventCou
         .where(E.lead_id == lead_id, E.timestamp <= until, E.type.in_(COUNTED))
         .group_by(E.type, E.name)
     )
-    return _bounded(conn.execute(query))
+    return attach(_bounded(conn.execute(query)), event_numbers(conn, lead_id=lead_id, until=until))
 
 
 def label_event_counts(conn: Connection, *, feedback_ids: Sequence[int]) -> dict[int, EventCounts]:
@@ -104,7 +106,8 @@ def label_event_counts(conn: Connection, *, feedback_ids: Sequence[int]) -> dict
         )
         for fid, *row in conn.execute(query):
             rows.setdefault(fid, []).append(row)
-    return {fid: _bounded(found) for fid, found in rows.items()}
+    numbers = label_event_numbers(conn, feedback_ids=list(rows))
+    return {fid: attach(_bounded(found), numbers.get(fid, {})) for fid, found in rows.items()}
 
 
 def _bounded(rows: Any) -> EventCounts:

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy.engine import Connection
 
-from scoring.discover import rule_columns
-from scoring.model import Model, RuleKind
+from scoring.discover import readable, rule_columns
+from scoring.model import Model
 from scoring.snapshot import LEAKS, lead_snapshot, without
 from storage.labels import Label, label_event_counts, states_of
 
@@ -42,16 +42,14 @@ def labelled_snapshots(
 def fill_fit_features(
     conn: Connection, model: Model, labels: Sequence[Label], X: np.ndarray
 ) -> None:
-    """In place: a fit or named intent rule a label's stored features lack (a rule added
-    since the label, by a retrain or an import) is read from the label's snapshot (its
-    traits; its event counts at the label's time), so a new rule's next refit sees it on
-    old labels as they were (never 0 for all of them). A rule on a trait the snapshot leaves
-    out (a name, an e-mail) reads as if it were missing."""
-    kinds = (RuleKind.FIT, RuleKind.INTENT)
-    rules = [
-        (j, r) for j, r in enumerate(model.rules)
-        if r.kind in kinds and (r.kind is RuleKind.FIT or (r.event_name and not r.conditions))
-    ]  # fmt: skip
+    """In place: a rule a label's stored features lack (a rule added since the label, by a
+    retrain or an import) is read from the label's snapshot when it can be
+    (``scoring.discover.readable``: fit rules on its traits; intent rules on a track name or
+    on pages, plain or with a numeric property test, from its event counts and numbers at
+    the label's time), so a new rule's next refit sees it on old labels as they were (never
+    0 for all of them). A rule on a trait the snapshot leaves out (a name, an e-mail) reads
+    as if it were missing."""
+    rules = [(j, r) for j, r in enumerate(model.rules) if readable(r)]
     stored = [(label.features or {}).get("rules") or {} for label in labels]
     rows = [i for i, have in enumerate(stored) if any(r.id not in have for _, r in rules)]
     if not rows:
