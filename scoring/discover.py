@@ -200,7 +200,7 @@ def page_candidates(
         fading = f", half-life {half_life:g} days" if half_life is not None else ""
         for cap in PAGE_CAPS:
             tag = "page views" + (f" h{half_life:g}" if half_life else "") + f" c{cap:g}"
-            label = "viewed a page" if cap == 1 else f"page views, each (up to {cap:g})"
+            label = "viewed a page" if cap == 1 else f"page views, each up to {cap:g}"
             label += f" (fading{fading})" if fading else ""
             rules.append(Rule(slug(tag), label, RuleKind.INTENT, 0.0, (), "page", None,
                               half_life, cap))  # fmt: skip
@@ -242,7 +242,8 @@ def property_candidates(
         event = shown.get(name, name) if name is not None else "page"
         for low_end, at in ((False, 1), (True, 0)):  # at least (by max), under (by min)
             numbers = np.array([v[at] for v in values])
-            for cut in quantile_cuts(numbers, bins, n, support):
+            cuts = sorted({_round(c) for c in quantile_cuts(numbers, bins, n, support)})
+            for cut in cuts:
                 text = number_text(cut)
                 bound = (None, cut) if low_end else (cut, None)
                 words = f"under {text}" if low_end else f"at least {text}"
@@ -251,6 +252,12 @@ def property_candidates(
                 rules.append(Rule(rule_id, f"{event} {prop} {words}", RuleKind.INTENT, 0.0,
                                   (condition,), kind, name and event, None, 1.0))  # fmt: skip
     return rules[:MAX_PROPERTY_RULES]
+
+
+def _round(value: float) -> float:
+    """A cut on a property to two significant digits (10.32 → 10): labels a person reads;
+    the selection checks the support of the rounded cut anyway."""
+    return float(f"{value:.2g}")
 
 
 def _property_test(rule: Rule) -> tuple[str, float | None, float | None] | None:
