@@ -16,7 +16,7 @@ from scoring.discover import Discovery, discover, rule_columns
 from scoring.engine import feature
 from scoring.metrics import roc_auc
 from scoring.model import DAY, Condition, Model, Op, Rule, RuleKind
-from scoring.snapshot import lead_snapshot, number_summary
+from scoring.snapshot import MAX_NUMBERS, lead_snapshot, number_summary
 from scoring.state import LeadState
 
 MODEL = load_config().model
@@ -138,3 +138,15 @@ def test_a_property_test_below_a_value_and_on_all_pages_reads_as_the_engine() ->
     ]  # fmt: skip
     leads, _ = labelled(300, 9, lambda v, m: 0.5)
     assert_scored_as_the_engine(rules, leads)
+
+
+def test_a_snapshot_keeps_few_numbers_per_name_and_only_numbers() -> None:
+    props = {f"p{k}": k for k in range(12)} | {"flag": True, "text": "x", "n": "7.5"}
+    calls: list[Call] = [("track", "A", props, T), ("track", "A", {"p0": -3, "p11": 50}, T)]
+    numbers = snapshot(calls)["numbers"]["track:A"]
+    assert len(numbers) == MAX_NUMBERS
+    assert numbers["p0"] == [2, -3.0, 0.0]  # carried most often, then by name
+    assert numbers["p11"] == [2, 11.0, 50.0]
+    assert numbers["n"] == [1, 7.5, 7.5]  # text that reads as a number, as a range reads it
+    assert not {"flag", "text"} & set(numbers)  # a yes/no or a word is no number
+    assert snapshot([("track", "B", {"flag": True}, T)]).get("numbers") is None
