@@ -141,3 +141,25 @@ async def test_a_fit_rule_added_since_a_label_is_read_from_its_traits(
     assert X[:, -1].tolist() == [1.0, 0.0]
     software_rule = [r.id for r in model.rules].index("industry_software")
     assert X[:, software_rule].tolist() == [0.0, 1.0]  # stored features stay as they were
+
+
+async def test_an_older_label_reads_its_events_numbers_up_to_its_time(
+    engine: AsyncEngine,
+) -> None:
+    def timed(n: int, minutes: Any, ts: float) -> dict[str, Any]:
+        row = _event("lead-3", n, "track", "Time on Website", ts)
+        return row | {"payload": {"type": "track", "properties": {"minutes": minutes}}}
+
+    # a number as text counts, a word does not; the last is after the label: left out
+    rows = [timed(1, 4, NOW - 50), timed(2, "12.5", NOW - 40), timed(3, "n/a", NOW - 35),
+            timed(4, 99, NOW + 10)]  # fmt: skip
+    old = {k: v for k, v in features_at(_state("Retail"), MODEL, NOW).items() if k != "lead"}
+    await _store(engine, {"lead-3": _state("Retail")}, (EVENTS, rows),
+                 (FEEDBACK, [_label("lead-3", NOW, old)]))  # fmt: skip
+    async with engine.connect() as conn:
+        labels = await conn.run_sync(lambda c: labels_of(c, outcomes=["won"]))
+        snap = (await conn.run_sync(lambda c: labelled_snapshots(c, labels)))[0]
+        now = await conn.run_sync(lambda c: event_counts(c, lead_id="lead-3", until=_at(NOW)))
+    assert snap["events"] == {"track:Time on Website": [3, NOW - 50, NOW - 35]}
+    assert snap["numbers"] == {"track:Time on Website": {"minutes": [2, 4.0, 12.5]}}
+    assert now["track:Time on Website"][3] == {"minutes": [2, 4.0, 12.5]}  # labelling time
