@@ -40,15 +40,7 @@ from bot.slack.runtime import (
     slack_enabled,
     socket_mode,
 )
-from bot.teams.runtime import (
-    TEAMS,
-    TeamsConfigError,
-    build_teams,
-    mount_teams,
-    prepare_teams,
-    report_missing,
-    teams_enabled,
-)
+from bot.teams.mode import TeamsConfigError, teams_enabled
 from bot.web.about import add_about_routes
 from bot.web.keys import (
     DISPATCHER,
@@ -142,6 +134,9 @@ def build_app(
             mount_slack(app, settings, config)  # the signature gate, then Bolt
     teams_host = None
     if teams_enabled(settings):
+        # The Microsoft 365 Agents SDK (~26 MB of memory) is loaded only when Teams is on.
+        from bot.teams.runtime import mount_teams, prepare_teams
+
         try:
             teams_host = prepare_teams(settings)
         except TeamsConfigError as exc:
@@ -175,6 +170,8 @@ def build_app(
             )  # fmt: skip
             app[SLACK_APP], transports["slack"] = slack.app, slack.transport
         if teams_host is not None:
+            from bot.teams.runtime import TEAMS, build_teams, report_missing
+
             teams = build_teams(
                 teams_host, config=live, engine=engine, clock=clock, edges=edges,
                 active=ActiveModel(live.model), learner=learner,

@@ -14,7 +14,7 @@ from bot.app import StartupError, build_app, default_channel, model_drift
 from bot.ingest.writekeys import WriteKeys
 from bot.ingest.writer import WriterStartError
 from bot.models.versions import active_model
-from bot.teams.runtime import teams_enabled, teams_status
+from bot.teams.mode import teams_enabled, teams_status
 from bot.web.keys import VERIFIER, WRITE_KEYS
 from config.loader import LeadbotConfig
 from config.settings import Settings

@@ -3,6 +3,7 @@ ask without loading the Microsoft 365 Agents SDK (``bot.teams.runtime`` wires it
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from config.settings import Settings
@@ -13,6 +14,13 @@ CLIENT_SECRET = SETTINGS + "CLIENTSECRET"
 TENANT_ID = SETTINGS + "TENANTID"
 AUTH_TYPE = SETTINGS + "AUTHTYPE"
 ANONYMOUS = SETTINGS + "ANONYMOUS_ALLOWED"
+
+ROUTE = "/api/messages"
+ANONYMOUS_WARNING = (
+    f"Teams runs in anonymous mode ({ANONYMOUS}=true): {ROUTE} accepts activities without "
+    "a token, so anyone who can reach this port can act as any Teams user. Use it only "
+    "with the Agents Playground or on a private machine."
+)
 
 
 class TeamsConfigError(Exception):
@@ -63,3 +71,17 @@ def teams_enabled(settings: Settings) -> bool:
         return teams_mode(settings) is not None
     except TeamsConfigError:
         return True
+
+
+def teams_status(settings: Settings) -> list[tuple[int, str]]:
+    """``serve``'s start-up lines about Teams: (log level, text)."""
+    mode = teams_mode(settings)
+    if mode is None:
+        return [(logging.INFO, f"Teams is off (set {CLIENT_ID}, {CLIENT_SECRET} and {TENANT_ID} "
+                 "to turn it on; README: Install in Teams)")]  # fmt: skip
+    lines = [
+        (logging.INFO, f"Teams on at {ROUTE}" + (f", app {mode.app_id}" if mode.app_id else ""))
+    ]
+    if mode.anonymous:
+        lines.append((logging.WARNING, ANONYMOUS_WARNING))
+    return lines

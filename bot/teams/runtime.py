@@ -44,15 +44,18 @@ from bot.teams.cards import card_for
 from bot.teams.gate import check_activity
 from bot.teams.mode import (  # noqa: F401 (re-exported: the adapter's names)
     ANONYMOUS,
+    ANONYMOUS_WARNING,
     AUTH_TYPE,
     CLIENT_ID,
     CLIENT_SECRET,
+    ROUTE,
     SETTINGS,
     TENANT_ID,
     TeamsConfigError,
     TeamsMode,
     teams_enabled,
     teams_mode,
+    teams_status,
 )
 from bot.teams.transport import TeamsTransport, missing_reference_advice, post_recorder
 from bot.web.answers import read_body, refused
@@ -61,13 +64,6 @@ from config.settings import Settings
 from storage.teams import missing_destinations
 
 log = logging.getLogger(__name__)
-
-ROUTE = "/api/messages"
-ANONYMOUS_WARNING = (
-    f"Teams runs in anonymous mode ({ANONYMOUS}=true): {ROUTE} accepts activities without "
-    "a token, so anyone who can reach this port can act as any Teams user. Use it only "
-    "with the Agents Playground or on a private machine."
-)
 
 # The SDK's JWT check stores the caller's claims under a plain string request key, which
 # aiohttp warns about on every request; the warning is the SDK's, not the operator's.
@@ -78,20 +74,6 @@ warnings.filterwarnings(
 
 TEAMS: web.AppKey[Teams] = web.AppKey("teams")
 TEAMS_HOST: web.AppKey[TeamsHost] = web.AppKey("teams_host")
-
-
-def teams_status(settings: Settings) -> list[tuple[int, str]]:
-    """``serve``'s start-up lines about Teams: (log level, text)."""
-    mode = teams_mode(settings)
-    if mode is None:
-        return [(logging.INFO, f"Teams is off (set {CLIENT_ID}, {CLIENT_SECRET} and {TENANT_ID} "
-                 "to turn it on; README: Install in Teams)")]  # fmt: skip
-    lines = [
-        (logging.INFO, f"Teams on at {ROUTE}" + (f", app {mode.app_id}" if mode.app_id else ""))
-    ]
-    if mode.anonymous:
-        lines.append((logging.WARNING, ANONYMOUS_WARNING))
-    return lines
 
 
 @dataclass
