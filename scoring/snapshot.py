@@ -120,10 +120,9 @@ def lead_snapshot(traits: Mapping[str, Any], events: Mapping[str, Sequence[Any]]
     ``storage.labels.event_counts``), the numbers kept apart under ``numbers``."""
     counts = {k: list(v[:3]) for k, v in events.items()}
     numbers = {k: dict(v[3]) for k, v in events.items() if len(v) > 3 and v[3]}
-    snapshot: dict[str, Any] = {"traits": trait_snapshot(traits), "events": counts}
-    if numbers:
-        snapshot["numbers"] = numbers
-    return snapshot
+    # ``numbers`` always, even empty: a snapshot without the key predates them, and its
+    # numbers are read from the stored events (``bot.models.snapshots``).
+    return {"traits": trait_snapshot(traits), "events": counts, "numbers": numbers}
 
 
 def without(snapshot: Mapping[str, Any], excluded: Collection[str]) -> dict[str, Any]:
@@ -136,8 +135,8 @@ def without(snapshot: Mapping[str, Any], excluded: Collection[str]) -> dict[str,
         if path.lower() not in drop and path.rsplit(".", 1)[-1].lower() not in drop
     }
     kept = {"traits": traits, "events": dict(snapshot.get("events") or {})}
-    if snapshot.get("numbers"):
-        kept["numbers"] = dict(snapshot["numbers"])
+    if "numbers" in snapshot:
+        kept["numbers"] = dict(snapshot["numbers"] or {})
     return kept
 
 

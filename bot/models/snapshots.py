@@ -3,9 +3,10 @@
 A label stores the lead's traits and event counts beside the rules' features
 (``bot.chat.actions.features_at``). A label stored before labels did is read with the lead's
 current traits and its stored events up to the label's time (both empty for a lead
-deleted since, and ``leadbot forget`` removes a snapshot with the person). Traits in
-``learning.exclude_traits`` are dropped either way, so a trait found to leak the outcome is
-kept out of old labels too.
+deleted since, and ``leadbot forget`` removes a snapshot with the person); one stored
+before snapshots kept the events' numbers gets them from the stored events the same way.
+Traits in ``learning.exclude_traits`` are dropped either way, so a trait found to leak the
+outcome is kept out of old labels too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Connection
 from scoring.discover import readable, rule_columns
 from scoring.model import Model
 from scoring.snapshot import LEAKS, lead_snapshot, without
+from storage.event_numbers import label_event_numbers
 from storage.labels import Label, label_event_counts, states_of
 
 
@@ -29,14 +31,30 @@ def labelled_snapshots(
     missing = [label for label in labels if "lead" not in (label.features or {})]
     current = states_of(conn, lead_ids=[label.lead_id for label in missing]) if missing else {}
     events = label_event_counts(conn, feedback_ids=[label.id for label in missing])
+    numbers = _numbers_since(conn, labels)
     found = []
     for label in labels:
         snapshot = (label.features or {}).get("lead")
         if snapshot is None:
             traits = (current.get(label.lead_id) or {}).get("traits") or {}
             snapshot = lead_snapshot(traits, events.get(label.id, {}))
+        elif "numbers" not in snapshot:
+            kept = numbers.get(label.id, {})
+            counted = snapshot.get("events") or {}
+            snapshot = {**snapshot, "numbers": {k: v for k, v in kept.items() if k in counted}}
         found.append(without(snapshot, excluded))
     return found
+
+
+def _numbers_since(conn: Connection, labels: Sequence[Label]) -> dict[int, Any]:
+    """For snapshots stored before they kept numbers: their events' numeric properties,
+    read from the stored events up to the label's time."""
+    older = [
+        label.id for label in labels
+        if (snap := (label.features or {}).get("lead")) is not None
+        and "numbers" not in snap and snap.get("events")
+    ]  # fmt: skip
+    return label_event_numbers(conn, feedback_ids=older) if older else {}
 
 
 def fill_fit_features(

@@ -81,10 +81,10 @@ async def test_snapshots_stored_then_and_read_now_for_older_labels(engine: Async
     domain = {"email_domain": "acme.io"}
     assert snaps == [
         {"traits": {"company.industry": "Software", **domain},
-         "events": {"track:Demo": [1, NOW - 9, NOW - 9]}},
+         "events": {"track:Demo": [1, NOW - 9, NOW - 9]}, "numbers": {}},
         {"traits": {"company.industry": "Retail", **domain},
-         "events": COUNTED},
-        {"traits": {}, "events": {}},  # a lead deleted since
+         "events": COUNTED, "numbers": {}},
+        {"traits": {}, "events": {}, "numbers": {}},  # a lead deleted since
     ]  # fmt: skip
 
 
@@ -109,6 +109,7 @@ async def test_a_click_stores_traits_and_events_without_personal_data(
             "track:Webinar Joined": [2, NOW - 50, NOW - 40],
             "page:": [1, NOW - 30, NOW - 30],
         },
+        "numbers": {},
     }
     assert "dana" not in str(features["lead"]).lower()
 
@@ -154,12 +155,16 @@ async def test_an_older_label_reads_its_events_numbers_up_to_its_time(
     rows = [timed(1, 4, NOW - 50), timed(2, "12.5", NOW - 40), timed(3, "n/a", NOW - 35),
             timed(4, 99, NOW + 10)]  # fmt: skip
     old = {k: v for k, v in features_at(_state("Retail"), MODEL, NOW).items() if k != "lead"}
-    await _store(engine, {"lead-3": _state("Retail")}, (EVENTS, rows),
-                 (FEEDBACK, [_label("lead-3", NOW, old)]))  # fmt: skip
+    counted = {"track:Time on Website": [3, NOW - 50, NOW - 35]}
+    # a snapshot stored before snapshots kept numbers: read from the events the same way
+    unnumbered = old | {"lead": {"traits": {}, "events": counted}}
+    feedback = [_label("lead-3", NOW, old), _label("lead-3", NOW, unnumbered)]
+    await _store(engine, {"lead-3": _state("Retail")}, (EVENTS, rows), (FEEDBACK, feedback))
     async with engine.connect() as conn:
         labels = await conn.run_sync(lambda c: labels_of(c, outcomes=["won"]))
-        snap = (await conn.run_sync(lambda c: labelled_snapshots(c, labels)))[0]
+        snaps = await conn.run_sync(lambda c: labelled_snapshots(c, labels))
         now = await conn.run_sync(lambda c: event_counts(c, lead_id="lead-3", until=_at(NOW)))
-    assert snap["events"] == {"track:Time on Website": [3, NOW - 50, NOW - 35]}
-    assert snap["numbers"] == {"track:Time on Website": {"minutes": [2, 4.0, 12.5]}}
+    for snap in snaps:
+        assert snap["events"] == counted
+        assert snap["numbers"] == {"track:Time on Website": {"minutes": [2, 4.0, 12.5]}}
     assert now["track:Time on Website"][3] == {"minutes": [2, 4.0, 12.5]}  # labelling time
