@@ -18,7 +18,6 @@ from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -30,15 +29,6 @@ from storage.migrate import alembic_config
 def inspection_engine(url: str) -> AsyncEngine:
     """An engine for a one-off look: no pool, no pragmas."""
     return create_async_engine(normalize_url(url), poolclass=NullPool, hide_parameters=True)
-
-
-def sqlite_path(url: str) -> str | None:
-    """The file a SQLite URL names; None for another database or an in-memory one."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return None
-    database = parsed.database or ""
-    return None if database in ("", ":memory:") or database.startswith("file:") else database
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,3 +126,12 @@ def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
     # The writer restarts the log once a checkpoint copied all of it; the file is then cut
     # back to this size rather than staying at its largest.
     dbapi_connection.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file a SQLite URL names; None for another database or an in-memory one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    return None if database in ("", ":memory:") or database.startswith("file:") else database

@@ -49,8 +49,8 @@ from storage.diagnostics import (
     inspection_engine,
     migration_gap,
     outbox_backlog,
-    sqlite_path,
 )
+from storage.engine import sqlite_path
 from storage.migrate import current_revision
 
 __all__ = ["Check", "doctor", "register", "run_checks"]

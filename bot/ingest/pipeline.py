@@ -28,8 +28,7 @@ from scoring.bands import Thresholds, default_thresholds
 from storage import crm, locks
 from storage import ingest as repo
 from storage.checkpoints import WalCheckpointer
-from storage.diagnostics import sqlite_path
-from storage.engine import sqlite_writer_engine
+from storage.engine import sqlite_path, sqlite_writer_engine
 from storage.ingest import StoredLead
 from storage.offloop import Worker
 
