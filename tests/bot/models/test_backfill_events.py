@@ -6,7 +6,6 @@ labels' snapshots."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.cli import main
 from bot.ingest.pipeline import Pipeline
 from bot.models.learning import decide
 from bot.models.snapshots import labelled_snapshots
@@ -28,7 +26,8 @@ from scoring.state import LeadState
 from storage import offloop
 from storage.labels import labels_of
 from storage.tables import Lead
-from tests.bot.conftest import T0, events, identify, iso, page, track
+from tests.bot.conftest import T0, events, identify, page, track
+from tests.bot.models.test_backfill import _label
 
 NOW = T0 + DAY
 
@@ -60,13 +59,6 @@ async def _leads(engine: AsyncEngine, n: int) -> list[tuple[str, str]]:
         for start in range(0, len(calls), 100):
             await pipeline.ingest(events(*calls[start : start + 100]), now=T0)
     return outcomes
-
-
-async def _label(tmp_path: Path, outcomes: list[tuple[str, str]]) -> None:
-    rows = [f"{email},{outcome},{iso(T0 + i)}" for i, (email, outcome) in enumerate(outcomes)]
-    labels = tmp_path / "labels.csv"
-    labels.write_text("email,outcome,at\n" + "\n".join(rows) + "\n")
-    assert await asyncio.to_thread(main, ["feedback", "--file", str(labels)]) == 0
 
 
 def _labelled(conn: Connection) -> tuple[list, list, dict[str, LeadState]]:
