@@ -291,6 +291,9 @@ def _std(values: np.ndarray, weights: np.ndarray | None) -> float:
     return float(np.sqrt(np.average((values - mean) ** 2, weights=weights)))
 
 
+NO_SPREAD = 1e-9
+
+
 def _scale(
     ppl: float,
     old_logodds: np.ndarray,
@@ -300,7 +303,9 @@ def _scale(
 ) -> float:
     old_spread = _std(old_logodds, weights)
     new_spread = _std(new_logodds, weights)
-    if old_spread == 0 or new_spread == 0:
+    # A spread under NO_SPREAD log-odds is no ranking at all, only rounding (2e-17 where
+    # the same labels weighted gave exactly 0): rescaling by it would blow ppl up to 1e18.
+    if old_spread < NO_SPREAD or new_spread < NO_SPREAD:
         return ppl
     change = new_spread / old_spread
     if 1 / ratio <= change <= ratio:
