@@ -333,15 +333,21 @@ def rule_columns(
 
 
 def _fit_weights(
-    Z: np.ndarray, offset: np.ndarray, y: np.ndarray, w: np.ndarray, penalty: float
+    Z: np.ndarray,
+    offset: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    penalty: float,
+    low: np.ndarray | float = -MAX_WEIGHT,
 ) -> np.ndarray:
-    """Each column's own L2-penalised weight beside ``offset`` (Newton, columns at once)."""
+    """Each column's own L2-penalised weight beside ``offset`` (Newton, columns at once),
+    at least ``low`` (per column, or one bound for all)."""
     b = np.zeros(Z.shape[1])
     for _ in range(10):
         p = sigmoid(offset[:, None] + Z * b)
         g = ((p - y[:, None]) * w[:, None] * Z).sum(axis=0) + penalty * b
         h = (p * (1 - p) * w[:, None] * Z).sum(axis=0) + penalty
-        b = np.clip(b - np.clip(g / h, -2.0, 2.0), -MAX_WEIGHT, MAX_WEIGHT)  # damped
+        b = np.clip(b - np.clip(g / h, -2.0, 2.0), low, MAX_WEIGHT)  # damped
     return b
 
 
@@ -360,14 +366,19 @@ def _losses(
 
 
 def _held_out_gain(
-    Z: np.ndarray, offset: np.ndarray, y: np.ndarray, w: np.ndarray, guard: Discovery
+    Z: np.ndarray,
+    offset: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    guard: Discovery,
+    low: np.ndarray | float = -MAX_WEIGHT,
 ) -> np.ndarray:
     """Per candidate: the held-out log loss saved per label, summed over the folds."""
     fold = np.arange(y.size) % guard.folds
     saved = np.zeros(Z.shape[1])
     for k in range(guard.folds):
         tr, te = fold != k, fold == k
-        b = _fit_weights(Z[tr], offset[tr], y[tr], w[tr], guard.penalty)
+        b = _fit_weights(Z[tr], offset[tr], y[tr], w[tr], guard.penalty, low)
         base = _losses(np.zeros((int(te.sum()), 1)), offset[te], y[te], w[te], np.zeros(1))
         saved += base[0] - _losses(Z[te], offset[te], y[te], w[te], b)
     return saved / max(float(w.sum()), 1.0)
@@ -380,21 +391,24 @@ def select(
     w: np.ndarray,
     guard: Discovery,
     groups: Sequence[str] | None = None,
+    low: np.ndarray | None = None,
 ) -> list[tuple[int, float]]:
     """Forward selection: ``(column, weight in log-odds)`` in the order kept. Of columns in
-    the same ``groups`` entry (one event name's half-lives and caps), at most one is kept."""
+    the same ``groups`` entry (one event name's half-lives and caps), at most one is kept.
+    ``low``: each column's least weight (default ``-MAX_WEIGHT``)."""
     group = list(groups) if groups is not None else [str(j) for j in range(Z.shape[1])]
+    bound = np.full(Z.shape[1], -MAX_WEIGHT) if low is None else np.asarray(low, dtype=float)
     offset = _recentre(offset.astype(float), y, w)
     left = list(range(Z.shape[1]))
     kept: list[tuple[int, float]] = []
     while left and len(kept) < guard.max_rules:
-        gains = _held_out_gain(Z[:, left], offset, y, w, guard)
+        gains = _held_out_gain(Z[:, left], offset, y, w, guard, bound[left])
         best = int(np.argmax(gains))
         if not gains[best] >= guard.min_gain:
             break
         j = left.pop(best)
         left = [k for k in left if group[k] != group[j]]
-        b = float(_fit_weights(Z[:, [j]], offset, y, w, guard.penalty)[0])
+        b = float(_fit_weights(Z[:, [j]], offset, y, w, guard.penalty, bound[j])[0])
         offset = _recentre(offset + Z[:, j] * b, y, w)
         kept.append((j, b))
     return kept
@@ -425,6 +439,16 @@ class _Prepared:
 
     def groups(self) -> list[str]:
         return [_group(self.rules[j], j) for j in self.ok]
+
+    def least(self) -> np.ndarray:
+        """Each candidate's least weight: 0 for a fading intent rule, which may only add
+        points (a fading penalty would make a score rise while the lead does nothing, and
+        the model refuses one)."""
+        return np.array([0.0 if _fading(self.rules[j]) else -MAX_WEIGHT for j in self.ok])
+
+
+def _fading(rule: Rule) -> bool:
+    return rule.kind is RuleKind.INTENT and rule.half_life_days is not None
 
 
 def _group(rule: Rule, j: int) -> str:
@@ -502,7 +526,7 @@ def discover(
         return []
     taken = {r.id for r in model.rules}
     found = []
-    for j, b in select(p.Z[:, p.ok], p.offset, p.y, p.w, guard, p.groups()):
+    for j, b in select(p.Z[:, p.ok], p.offset, p.y, p.w, guard, p.groups(), p.least()):
         col = p.ok[j]
         points = round(b * model.points_per_logodds / points_step) * points_step
         if points != 0:
@@ -549,8 +573,8 @@ def reason_rules(
             col = p.ok[j]
             weight = float(_fit_weights(p.Z[:, [col]], offset, p.y, p.w, guard.penalty)[0])
             points = round(weight * model.points_per_logodds / points_step) * points_step
-            if b <= 0 or points >= 0:
-                continue  # a sign it is not this reason, or no loss to the score
+            if b <= 0 or points >= 0 or _fading(p.rules[col]):
+                continue  # a sign it is not this reason, no loss to the score, or fading
             rule = p.rules[col]
             rule = replace(rule, id=slug(f"{reason} {rule.id}"), label=f"{reason} signal: "
                            f"{rule.label}", points=points)  # fmt: skip

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config.loader import load_config
+from config.writer import model_yaml
 from scoring.binning import Support
 from scoring.discover import Discovery, candidates, discover, reason_rules, unflatten
 from scoring.engine import feature
@@ -194,3 +195,24 @@ def test_a_disqualify_reason_trains_a_negative_rule_of_its_own() -> None:
     few = [r if i < 60 else None for i, r in enumerate(reasons)]
     assert sum(r == "spam" for r in few) < 10
     assert reason_rules(MODEL, snaps, X, y, np.ones(800), few, guard) == []
+
+
+def test_a_fading_signal_of_loss_is_proposed_without_decay_so_the_version_loads() -> None:
+    """A recent cancellation says "lost"; an old one little. A fading penalty would make a
+    score rise while the lead does nothing (the model refuses one), so the rule proposed is
+    a plain one, and the extended model is a version ``load_config`` takes."""
+    snaps, y, at = calculator_leads(800, seed=2)
+    y = 1.0 - y  # the calculator's recent use now marks the leads that are lost
+
+    def renamed(events: dict) -> dict:
+        return {k.replace("Calculator Used", "Trial Cancelled"): v for k, v in events.items()}
+
+    snaps = [{"traits": {}, "events": renamed(s["events"])} for s in snaps]
+    X = np.zeros((800, len(MODEL.rules)))
+    found = discover(MODEL, snaps, X, y, np.ones(800), Discovery(min_gain=0.0001), at=at)
+    cancelled = [f.rule for f in found if f.rule.event_name == "Trial Cancelled"]
+    assert cancelled  # the signal is found…
+    assert all(r.points < 0 for r in cancelled)
+    assert all(f.rule.half_life_days is None for f in found if f.rule.points < 0)  # no decay
+    extended = Model(rules=(*MODEL.rules, *(f.rule for f in found)))
+    assert load_config(text=model_yaml(extended)).model.rules == extended.rules
