@@ -176,26 +176,22 @@ def waiting_hot(
     turned = _latest(HISTORY.c.at, HISTORY.c.lead_id == LEADS.c.id, _entered_hot())
     posted = _latest(POSTS.c.posted_at, POSTS.c.lead_id == LEADS.c.id)
     judged = exists(select(FEEDBACK.c.id).where(FEEDBACK.c.lead_id == LEADS.c.id))
-    query = (
-        select(
-            *_named(),
-            LEADS.c.score,
-            LEADS.c.alerted_at,
-            turned.label("turned"),
-            posted.label("posted"),
-        )
-        .where(
-            LEADS.c.band == HOT,
-            LEADS.c.anonymous.is_(False),
-            LEADS.c.claimed_by.is_(None),
-            or_(LEADS.c.snoozed_until.is_(None), LEADS.c.snoozed_until <= now),
-            ~judged,
-            in_scope(LEADS.c.id, members),
-        )
-        .order_by(LEADS.c.score.desc(), LEADS.c.id)
-    )
-    out = []
-    for r in conn.execute(query):
+    query = select(
+        *_named(),
+        LEADS.c.score,
+        LEADS.c.alerted_at,
+        turned.label("turned"),
+        posted.label("posted"),
+    ).where(
+        LEADS.c.band == HOT,
+        LEADS.c.anonymous.is_(False),
+        LEADS.c.claimed_by.is_(None),
+        or_(LEADS.c.snoozed_until.is_(None), LEADS.c.snoozed_until <= now),
+        ~judged,
+        in_scope(LEADS.c.id, members),
+    )  # sorted here: an ORDER BY score would lead SQLite's planner to walk ix_leads_ranked
+    out = []  # through every lead instead of reading the hot ones from ix_leads_band
+    for r in sorted(conn.execute(query), key=lambda r: (-r.score, r.id)):
         moments = [t for t in (r.alerted_at, r.turned, r.posted) if t is not None]
         out.append(HotLead(_name(r), float(r.score), max(moments, default=None)))
     return out

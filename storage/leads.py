@@ -119,7 +119,7 @@ async def top_leads(
     band: str | None = None,
     include_anonymous: bool = False,
 ) -> list[Lead]:
-    """The highest-scored leads, optionally of one band (served by the (band, score) index)."""
+    """The highest-scored leads, optionally of one band (the ranked index, from the top)."""
     _check_limit(limit)
     query = select(Lead)
     if band is not None:

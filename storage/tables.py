@@ -29,9 +29,10 @@ class Lead(SQLModel, table=True):
 
     __tablename__ = "leads"
     __table_args__ = (
-        Index("ix_leads_band_score", "band", "score"),
+        Index("ix_leads_band", "band"),  # whole bands: the digest's hot leads, the SLA sweep
         # Ranked reads of known leads (top, counts below an edge, percentile ranks, whether a
-        # band is sure: bot/chat/ranked.py), from the index alone.
+        # band is sure: bot/chat/ranked.py), from the index alone. The only index holding the
+        # score, which every event rewrites (migration 0014 says why).
         Index(
             "ix_leads_ranked",
             *("anonymous", "score", "id", "scored_at", "band_firm_for", "band_firm_until"),
@@ -46,7 +47,7 @@ class Lead(SQLModel, table=True):
     company: str | None = Field(default=None, max_length=255)
     anonymous: bool = Field(default=False)
     state: dict[str, Any] = _json()
-    score: float = Field(default=0.0, index=True)
+    score: float = 0.0
     fit: float = 0.0
     intent: float = 0.0
     band: str = Field(default="cold", max_length=8)

@@ -278,6 +278,7 @@ class Pipeline:
         policy = self.config.alerts
         upserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
+        rebanded: list[dict[str, Any]] = []  # updates that change the band
         history: list[tuple[Any, ...]] = []
         outbox: list[dict[str, Any]] = []
         to_crm: list[str] = []  # leads whose CRM record must get the new score
@@ -304,9 +305,13 @@ class Pipeline:
                 row["alerted_at"] = now
                 explained = score(lead.state, model, now, self.thresholds)
                 outbox += self._alert_rows(lead, row, explained, now, last)
-            (upserts if lead.profile or lead.row is None else updates).append(row)
+            if lead.profile or lead.row is None:
+                upserts.append(row)
+            else:
+                (updates if row["band"] == prev_band else rebanded).append(row)
         repo.upsert_leads(conn, rows=upserts)
-        repo.update_leads(conn, rows=updates)
+        repo.update_leads(conn, rows=updates, band=False)
+        repo.update_leads(conn, rows=rebanded)
         repo.add_history(conn, rows=history)
         crm.mark_dirty(conn, crms=self.config.crm.targets, lead_ids=to_crm, at=now)
         return repo.enqueue(conn, rows=outbox)

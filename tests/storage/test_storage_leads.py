@@ -259,11 +259,13 @@ async def _plan(engine: AsyncEngine, marker: str, action: Any) -> str:
         return " ".join(str(row[-1]) for row in rows)
 
 
-async def test_band_filter_uses_the_band_score_index(sqlite_engine: AsyncEngine) -> None:
-    """The statement top_leads sends for one band is served by ix_leads_band_score (SQLite's
-    planner, asked directly; PostgreSQL's choice depends on table statistics)."""
+async def test_band_filter_reads_the_ranked_index_from_the_top(sqlite_engine: AsyncEngine) -> None:
+    """The statement top_leads sends for one band walks ix_leads_ranked in score order and
+    sorts only ties (so LIMIT stops it early), never the whole table (SQLite's planner,
+    asked directly; PostgreSQL's choice depends on table statistics)."""
     plan = await _plan(sqlite_engine, "FROM leads", lambda s: top_leads(s, band="hot"))
-    assert "ix_leads_band_score" in plan
+    assert "USING INDEX ix_leads_ranked" in plan
+    assert "TEMP B-TREE FOR ORDER BY" not in plan  # only "… FOR RIGHT PART OF ORDER BY"
 
 
 async def test_email_look_up_uses_the_lower_case_index(sqlite_engine: AsyncEngine) -> None:

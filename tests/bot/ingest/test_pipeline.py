@@ -207,6 +207,21 @@ async def test_no_second_alert_within_the_cooldown_but_one_after(
     assert await _count(engine, OUTBOX) == 2
 
 
+async def test_an_event_that_changes_the_band_stores_it_and_one_that_does_not_keeps_it(
+    engine: AsyncEngine, pipeline: Pipeline
+) -> None:
+    """Score-only updates leave the band column out of the UPDATE unless it changed (an
+    index entry fewer per event): both kinds, in one group, land as scored."""
+    other = {**IDEAL, "email": "lee@acmesoft.com"}
+    await pipeline.ingest(events(identify("u1", T0, **IDEAL), identify("u2", T0, **other)), now=T0)
+    assert (await _lead(engine, "u1") or {})["band"] == "warm"
+    group = events(track("u1", "Demo Requested", T0 + 1), track("u2", "Webinar Attended", T0 + 1))
+    await pipeline.ingest(group, now=T0 + 1)
+    hot, still = await _lead(engine, "u1") or {}, await _lead(engine, "u2") or {}
+    assert (hot["band"], still["band"]) == ("hot", "warm")
+    assert hot["score"] > still["score"] > 0
+
+
 async def test_history_records_band_changes_and_big_moves_with_their_cause(
     engine: AsyncEngine, pipeline: Pipeline
 ) -> None:
