@@ -53,8 +53,9 @@ def condition_value(condition: Condition) -> dict[str, Any]:
 
 
 def _conditions(conditions: Iterable[Condition]) -> str:
-    parts = [f"{_flow('.'.join(c.path))}: {_flow(condition_value(c))}" for c in conditions]
-    return "{" + ", ".join(parts) + "}"
+    """One flow mapping, dumped whole: a trait name with ``,`` ``[`` ``{`` ``:`` or ``?`` in
+    it (a CSV column, a CRM field) is quoted as a key in flow context needs."""
+    return _flow({".".join(c.path): condition_value(c) for c in conditions})
 
 
 def _section(rule: Rule) -> str:

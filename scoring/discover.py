@@ -128,7 +128,9 @@ def _yes_no_rules(path: str, values: Sequence[Any], support: Support) -> list[Ru
 
 def candidates(snapshots: Sequence[Mapping[str, Any]], support: Support, bins: int) -> list[Rule]:
     """Candidate fit rules from the snapshots' traits (see the module docstring)."""
-    paths = sorted({path for snap in snapshots for path in snap.get("traits") or {}})
+    paths = sorted({path for snap in snapshots for path in snap.get("traits") or {}
+                    if all(part.strip() for part in path.split("."))})  # fmt: skip
+    # (a name with an empty part, ".x" or "a..b", is no path a rule can hold)
     columns: dict[str, list[str | None]] = {}
     rules: list[Rule] = []
     for path in paths:

@@ -40,13 +40,28 @@ class Band(StrEnum):
 
 
 def lookup(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    """The value at a dotted path (``company.employee_count``), or None."""
+    """The value at a dotted path (``company.employee_count``), or None. A name that has
+    dots of its own matches too: ``nr.employed`` sent as one trait, as a CSV column or an
+    SDK call names it, is found by the path ``("nr", "employed")``."""
     value: Any = data
-    for key in path:
+    for i, key in enumerate(path):
         if not isinstance(value, Mapping):
             return None
-        value = value.get(key)
+        found = value.get(key)
+        if found is None and i + 1 < len(path):
+            return _dotted(value, path[i:])
+        value = found
     return value
+
+
+def _dotted(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """``lookup`` where ``path[0]`` is not a key: the longest run of names joined by dots
+    that is one, then the rest from there."""
+    for end in range(len(path), 1, -1):
+        found = data.get(".".join(path[:end]))
+        if found is not None:
+            return found if end == len(path) else lookup(found, path[end:])
+    return None
 
 
 def place(data: dict[str, Any], path: str, value: Any) -> None:

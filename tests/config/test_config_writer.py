@@ -61,3 +61,16 @@ def test_section_order_puts_penalties_last() -> None:
 def test_unwritable_rules_are_named(rule: Rule, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         model_yaml(Model(rules=(rule,)))
+
+
+def test_trait_names_that_yaml_would_misread_are_quoted_and_round_trip() -> None:
+    """Columns of a customer's data, proposed as rules by a retrain: commas, brackets,
+    colons and question marks in a name stay one key of the flow mapping."""
+    names = ["Income ($), net", "Age [years]", "Q1: satisfied?", "{x}", "? yes", "nr.employed"]
+
+    def rule(i: int, name: str) -> Rule:
+        condition = Condition(tuple(name.split(".")), Op.EQUALS, "x")
+        return Rule(f"r{i}", f"{name} is x", RuleKind.FIT, 5.0, (condition,))
+
+    rules = tuple(rule(i, name) for i, name in enumerate(names))
+    assert load_config(text=model_yaml(Model(rules=rules))).model.rules == rules

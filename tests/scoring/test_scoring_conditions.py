@@ -158,3 +158,26 @@ def test_conditions_on_missing_levels_do_not_raise() -> None:
     assert not Condition(path, Op.EQUALS, "berlin").matches(TRAITS)
     assert Condition(path, Op.EXISTS, False).matches(TRAITS)
     assert Condition(("company", "hq", "country"), Op.EQUALS, "de").matches(TRAITS)
+
+
+DOTTED = {"nr.employed": 5099.1, "emp.var.rate": {"q": 1.1}, "company": {"hq.city": "Lyon"},
+          "a": {"b": 1}, "a.b": 2}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (("nr", "employed"), 5099.1),  # a name with dots of its own, as a CSV column has
+        (("emp", "var", "rate", "q"), 1.1),  # then nested under it
+        (("company", "hq", "city"), "Lyon"),  # dotted below a nested level
+        (("a", "b"), 1),  # the nested value first, when both are there
+        (("nr", "employed", "x"), None),  # through a number
+        (("nr",), None),
+        (("nr", "other"), None),
+    ],
+)
+def test_lookup_finds_trait_names_that_contain_dots(path: tuple[str, ...], expected: Any) -> None:
+    """An identify sends ``{"nr.employed": 5099.1}`` as one trait; a rule written
+    ``nr.employed`` (by hand, by ``learn``, by a retrain) reads it."""
+    assert lookup(DOTTED, path) == expected
+    assert Condition(("nr", "employed"), Op.RANGE, (5000, None)).matches(DOTTED)

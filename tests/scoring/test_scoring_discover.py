@@ -216,3 +216,36 @@ def test_a_fading_signal_of_loss_is_proposed_without_decay_so_the_version_loads(
     assert all(f.rule.half_life_days is None for f in found if f.rule.points < 0)  # no decay
     extended = Model(rules=(*MODEL.rules, *(f.rule for f in found)))
     assert load_config(text=model_yaml(extended)).model.rules == extended.rules
+
+
+NAMES = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1,
+                max_size=30)  # fmt: skip
+VALUES = st.one_of(
+    NAMES, st.integers(-10**6, 10**6), st.floats(-1e6, 1e6, allow_nan=False), st.booleans(),
+    st.sampled_from(["", "n/a", "0", "1.5", "Yes", "No", "a, b", "50-100", "'quoted'", "#1"]),
+)  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(NAMES, min_size=1, max_size=4, unique=True), st.lists(VALUES, min_size=2,
+       max_size=6), st.integers(0, 10_000))  # fmt: skip
+def test_rules_found_in_any_traits_make_a_version_the_model_loads(
+    names: list[str], values: list, seed: int
+) -> None:
+    """Traits of a domain nobody planned for — any names, any values, numbers as text —
+    give rules a stored version can hold: the model with them round-trips through the YAML
+    a version is (``model_yaml`` → ``load_config``), so ``model activate`` never refuses
+    what ``retrain`` proposed."""
+    rng = random.Random(seed)
+    snaps, y = [], []
+    for _ in range(240):
+        traits = {name: rng.choice(values) for name in names if rng.random() < 0.9}
+        hit = any(v == values[0] for v in traits.values())
+        snaps.append({"traits": traits, "events": {}})
+        y.append(float(rng.random() < (0.8 if hit else 0.2)))
+    X = np.zeros((240, len(MODEL.rules)))
+    found = discover(MODEL, snaps, X, np.array(y), np.ones(240), Discovery(min_gain=0.0))
+    assert all(len(f.rule.conditions) == 1 for f in found)
+    extended = Model(rules=(*MODEL.rules, *(f.rule for f in found)))
+    loaded = load_config(text=model_yaml(extended)).model  # fit rules first, then the rest
+    assert {r.id: r for r in loaded.rules} == {r.id: r for r in extended.rules}

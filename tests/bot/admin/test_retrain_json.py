@@ -125,9 +125,12 @@ async def test_auto_apply_activates_a_better_proposal(
     assert await _active(engine) == 2
 
 
-async def _sourced_leads(engine: AsyncEngine, n: int) -> list[tuple[str, str]]:
-    """Traits the default model knows nothing of: Reference leads mostly won. Each lead's
-    ``lifecycle_stage`` records its outcome, as a CRM import stores it (a leak)."""
+async def _sourced_leads(
+    engine: AsyncEngine, n: int, name: str = "lead_source"
+) -> list[tuple[str, str]]:
+    """Traits the default model knows nothing of: Reference leads mostly won (the source
+    under the trait ``name``). Each lead's ``lifecycle_stage`` records its outcome, as a
+    CRM import stores it (a leak)."""
     rng = random.Random(5)
     calls, outcomes = [], []
     for i in range(n):
@@ -135,7 +138,7 @@ async def _sourced_leads(engine: AsyncEngine, n: int) -> list[tuple[str, str]]:
         won = rng.random() < (0.8 if source == "Reference" else 0.15)
         stage = "customer" if won else "lead"
         email = f"s{i}@firm{i}.com"
-        traits = {"email": email, "lead_source": source, "lifecycle_stage": stage}
+        traits = {"email": email, name: source, "lifecycle_stage": stage}
         calls.append(identify(f"s{i}", T0 - 3600 + i, **traits))
         outcomes.append((email, "won" if won else "lost"))
     async with Pipeline(engine, load_config()) as pipeline:
@@ -164,11 +167,28 @@ async def test_a_retrain_proposes_a_rule_on_traits_the_model_does_not_know(
     assert moved["Reference"] > max(v for k, v in moved.items() if k != "Reference")
 
 
-async def _scores(engine: AsyncEngine) -> dict[str, float]:
-    """Mean stored score per lead source."""
+async def test_a_rule_on_a_trait_named_like_a_spreadsheet_column_activates_and_scores(
+    engine: AsyncEngine, cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A column name with dots, brackets and a comma, sent as one identify trait: the
+    proposed rule is a version ``model activate`` takes, and it scores the leads it names."""
+    name = "lead.source [first], web"
+    await _label(tmp_path, await _sourced_leads(engine, 200, name))
+    code, summary = await _retrain(capsys)
+    assert (code, summary["version"]) == (0, 2)
+    assert f"{name} is Reference" in {rule["label"] for rule in summary["new_rules"]}
+    before = await _scores(engine, name)
+    assert await _cli("model", "activate", "2") == 0
+    after = await _scores(engine, name)
+    moved = {source: after[source] - before[source] for source in before}
+    assert moved["Reference"] > max(v for k, v in moved.items() if k != "Reference")
+
+
+async def _scores(engine: AsyncEngine, name: str = "lead_source") -> dict[str, float]:
+    """Mean stored score per lead source (the trait ``name``)."""
     async with engine.connect() as conn:
         rows = (await conn.execute(select(Lead.__table__.c.state, Lead.__table__.c.score))).all()  # type: ignore[attr-defined]
     by: dict[str, list[float]] = {}
     for state, score in rows:
-        by.setdefault(state["traits"]["lead_source"], []).append(score)
+        by.setdefault(state["traits"][name], []).append(score)
     return {source: sum(v) / len(v) for source, v in by.items()}
