@@ -481,7 +481,10 @@ def _prepare(
     X_, y_ = np.asarray(X, dtype=float)[used], np.asarray(y, dtype=float)[used]
     w_ = np.asarray(w, dtype=float)[used]
     support = Support(min_rows=guard.min_support, min_share=1.0, floor_rows=guard.min_support)
-    rules = candidates(snaps, support, guard.bins)[: guard.max_candidates]
+    offset = model.intercept + X_ @ np.array([r.points for r in model.rules]) / (
+        model.points_per_logodds
+    )
+    rules = strongest(snaps, candidates(snaps, support, guard.bins), y_, w_, offset, guard)
     times = np.zeros(len(snaps)) if at is None else np.asarray(at, dtype=float)[used]
     if guard.intent and at is not None:
         rules += intent_candidates(snaps, support, model)
@@ -497,10 +500,34 @@ def _prepare(
         if guard.min_support <= count[j] <= y_.size - guard.min_support
         and Z[:, j].tobytes() not in known
     ]  # fmt: skip
-    offset = model.intercept + X_ @ np.array([r.points for r in model.rules]) / (
-        model.points_per_logodds
-    )
     return _Prepared(snaps, used, X_, y_, w_, rules, Z, ok, offset)
+
+
+CHUNK = 200  # candidates whose features are held at once while ranking them
+
+
+def strongest(
+    snaps: Sequence[Mapping[str, Any]],
+    rules: list[Rule],
+    y: np.ndarray,
+    w: np.ndarray,
+    offset: np.ndarray,
+    guard: Discovery,
+) -> list[Rule]:
+    """At most ``guard.max_candidates`` fit candidates, the most telling first when there
+    are more (a wide CRM export): each one's score statistic beside the model's log-odds,
+    ``(Σ wᵢ(yᵢ − pᵢ)xᵢ)² / Σ wᵢpᵢ(1 − pᵢ)xᵢ``, computed a chunk at a time — not the first
+    ones in the traits' alphabetical order."""
+    if len(rules) <= guard.max_candidates:
+        return rules
+    p = sigmoid(offset)
+    residual, curvature = w * (y - p), w * p * (1.0 - p)
+    stat = np.zeros(len(rules))
+    for start in range(0, len(rules), CHUNK):
+        Z = rule_columns(snaps, [0.0] * len(snaps), rules[start : start + CHUNK])
+        stat[start : start + CHUNK] = (residual @ Z) ** 2 / (curvature @ Z + 1e-9)
+    keep = np.sort(np.argsort(-stat, kind="stable")[: guard.max_candidates])
+    return [rules[j] for j in keep]
 
 
 def _new_rule(p: _Prepared, col: int, rule: Rule) -> NewRule:

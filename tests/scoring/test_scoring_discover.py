@@ -249,3 +249,18 @@ def test_rules_found_in_any_traits_make_a_version_the_model_loads(
     extended = Model(rules=(*MODEL.rules, *(f.rule for f in found)))
     loaded = load_config(text=model_yaml(extended)).model  # fit rules first, then the rest
     assert {r.id: r for r in loaded.rules} == {r.id: r for r in extended.rules}
+
+
+def test_past_max_candidates_the_most_telling_are_kept_not_the_first_by_name() -> None:
+    """A wide export: forty noise columns sort before the one that matters; with room for
+    twenty candidates, the signal is still among them and is proposed."""
+    rng = random.Random(4)
+    snaps, y = [], []
+    for _ in range(400):
+        traits: dict = {f"a{k:02d}": rng.choice("xyz") for k in range(40)}
+        traits["zz source"] = rng.choice(SOURCES)
+        snaps.append({"traits": traits, "events": {}})
+        y.append(float(rng.random() < (0.8 if traits["zz source"] == "Reference" else 0.15)))
+    X = np.zeros((400, len(MODEL.rules)))
+    found = discover(MODEL, snaps, X, np.array(y), np.ones(400), Discovery(max_candidates=20))
+    assert "zz source is Reference" in [f.rule.label for f in found]
