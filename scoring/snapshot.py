@@ -7,7 +7,8 @@ that would leak the outcome are left out when the learner reads it (``without``)
 
 A snapshot is small and bounded: ``{"traits": {dotted path: scalar}, "events": {"type:name":
 [count, first, last]}, "numbers": {"type:name": {property: [n, min, max]}}}`` with at most
-``MAX_TRAITS`` traits of at most ``MAX_TEXT`` characters each, the event names the lead was
+``MAX_TRAITS`` traits (a name of at most ``MAX_PATH`` characters, a text value cut to
+``MAX_TEXT``), the event names the lead was
 seen doing most recently (at most ``storage.labels.MAX_EVENT_NAMES``) and, per such name, the
 numeric top-level properties its events carried (at most ``MAX_NUMBERS``, the most often
 carried first): how many events carried one, its least and its greatest value. That is
@@ -22,7 +23,10 @@ import re
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-MAX_TRAITS = 60
+# A wide export (a CRM's 100-odd columns) fits whole: a trait left out is one no rule can
+# be learned on. A name is kept whole or not at all (a cut name is no path a rule can read).
+MAX_TRAITS = 200
+MAX_PATH = 200
 MAX_TEXT = 100
 MAX_DEPTH = 4
 MAX_NUMBERS = 8  # numeric properties kept per event name
@@ -59,16 +63,16 @@ def _personal(path: str) -> bool:
 def trait_snapshot(traits: Mapping[str, Any]) -> dict[str, Scalar]:
     """The lead's scalar traits, flattened and bounded, without personal data: names and
     e-mail addresses (under any key) are dropped, text is cut to ``MAX_TEXT`` characters,
-    and the first ``MAX_TRAITS`` paths in sorted order are kept."""
+    paths over ``MAX_PATH`` left out, and the first ``MAX_TRAITS`` in sorted order kept."""
     kept: dict[str, Scalar] = {}
     for path, value in sorted(flatten(traits), key=lambda item: item[0]):
-        if _personal(path):
+        if _personal(path) or len(path) > MAX_PATH:
             continue
         if isinstance(value, str):
             if _EMAIL.search(value):
                 continue
             value = value[:MAX_TEXT]
-        kept[path[:MAX_TEXT]] = value
+        kept[path] = value
         if len(kept) == MAX_TRAITS:
             break
     return kept

@@ -7,7 +7,15 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scoring.snapshot import _EMAIL, MAX_TEXT, MAX_TRAITS, lead_snapshot, trait_snapshot, without
+from scoring.snapshot import (
+    _EMAIL,
+    MAX_PATH,
+    MAX_TEXT,
+    MAX_TRAITS,
+    lead_snapshot,
+    trait_snapshot,
+    without,
+)
 
 
 def test_traits_are_flattened_cut_and_never_personal() -> None:
@@ -27,9 +35,18 @@ def test_traits_are_flattened_cut_and_never_personal() -> None:
 
 
 def test_at_most_max_traits_are_kept_in_a_stable_order() -> None:
-    traits = {f"t{i:03d}": i for i in range(200)}
+    traits = {f"t{i:03d}": i for i in range(MAX_TRAITS + 50)}
     kept = trait_snapshot(traits)
     assert list(kept) == [f"t{i:03d}" for i in range(MAX_TRAITS)]
+
+
+def test_a_wide_export_is_kept_whole_and_an_over_long_name_is_left_out_not_cut() -> None:
+    """120 columns, as a CRM export has: every one stays learnable; a name too long to keep
+    is dropped, since a cut name is a path no lead has."""
+    traits = {f"Column {i}": i for i in range(120)} | {"q" * (MAX_PATH + 1): "yes"}
+    kept = trait_snapshot(traits)
+    assert len(kept) == 120
+    assert "q" * MAX_PATH not in kept
 
 
 def test_a_snapshot_holds_the_traits_kept_and_the_event_counts_given() -> None:
@@ -50,7 +67,7 @@ def test_a_snapshot_holds_the_traits_kept_and_the_event_counts_given() -> None:
 def test_any_traits_give_a_bounded_json_snapshot(traits: dict) -> None:
     kept = trait_snapshot(traits)
     assert len(kept) <= MAX_TRAITS
-    assert all(len(k) <= MAX_TEXT for k in kept)
+    assert all(len(k) <= MAX_PATH for k in kept)
     assert all(isinstance(v, (str, int, float, bool)) for v in kept.values())
     texts = [v for v in kept.values() if isinstance(v, str)]
     assert all(len(v) <= MAX_TEXT and not _EMAIL.search(v) for v in texts)
