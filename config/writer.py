@@ -10,7 +10,7 @@ can be read and edited by a person.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import yaml
@@ -52,10 +52,13 @@ def condition_value(condition: Condition) -> dict[str, Any]:
     return {op.value: value}
 
 
-def _conditions(conditions: Iterable[Condition]) -> str:
+def _conditions(conditions: Sequence[Condition]) -> str:
     """One flow mapping, dumped whole: a trait name with ``,`` ``[`` ``{`` ``:`` or ``?`` in
     it (a CSV column, a CRM field) is quoted as a key in flow context needs."""
-    return _flow({".".join(c.path): condition_value(c) for c in conditions})
+    mapping = {".".join(c.path): condition_value(c) for c in conditions}
+    if len(mapping) != len(conditions):  # a YAML mapping holds one condition a path
+        raise ValueError(f"two conditions on one path cannot be written: {sorted(mapping)}")
+    return _flow(mapping)
 
 
 def _section(rule: Rule) -> str:

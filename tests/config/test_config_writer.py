@@ -74,3 +74,10 @@ def test_trait_names_that_yaml_would_misread_are_quoted_and_round_trip() -> None
 
     rules = tuple(rule(i, name) for i, name in enumerate(names))
     assert load_config(text=model_yaml(Model(rules=rules))).model.rules == rules
+
+
+def test_two_conditions_on_one_path_are_refused_not_written_as_one() -> None:
+    """A YAML mapping holds one condition a path: writing two would silently keep one."""
+    both = (Condition(("age",), Op.RANGE, (18, None)), Condition(("age",), Op.RANGE, (None, 65)))
+    with pytest.raises(ValueError, match="two conditions on one path"):
+        model_yaml(Model(rules=(Rule("adult", "adult", RuleKind.FIT, 5.0, both),)))
