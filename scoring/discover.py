@@ -53,6 +53,7 @@ from scoring.binning import (
     candidate_rules,
     clean,
     feature_matrix,
+    is_numeric,
     number_text,
     quantile_cuts,
     slug,
@@ -60,7 +61,13 @@ from scoring.binning import (
 from scoring.leaks import id_reason
 from scoring.learn import sigmoid
 from scoring.model import Condition, Model, Op, Rule, RuleKind, place
-from scoring.snapshot import decayed_count, event_numbers, named_events, type_events
+from scoring.snapshot import (
+    as_number,
+    decayed_count,
+    event_numbers,
+    named_events,
+    type_events,
+)
 
 HALF_LIVES: tuple[float | None, ...] = (None, 7.0, 30.0, 90.0)  # days; None: no decay
 CAPS = (1.0, 5.0)  # 1: "did it (lately)"; 5: how often, up to 5
@@ -142,7 +149,25 @@ def candidates(snapshots: Sequence[Mapping[str, Any]], support: Support, bins: i
         cells = [None if v is None else clean(str(v)) for v in values]
         if id_reason(cells) is None:
             columns[path] = cells
-    return rules + list(candidate_rules(columns, support, bins))
+    steps = [r for path, cells in columns.items() for r in _step_rules(path, cells, support, bins)]
+    return rules + list(candidate_rules(columns, support, bins)) + steps
+
+
+def _step_rules(path: str, cells: Sequence[str | None], support: Support, bins: int) -> list[Rule]:
+    """``path at least X`` at twice ``bins`` quantiles of a numeric trait: steps the
+    selection may keep several of, so a trait whose every unit counts (a call's length, a
+    balance) gets a staircase its points climb, where one closed bin catches one stretch."""
+    present = [c for c in cells if c is not None]
+    if not is_numeric(present):
+        return []
+    numbers = np.array([n for c in present if (n := as_number(c)) is not None])
+    cuts = sorted({_round(c) for c in quantile_cuts(numbers, 2 * bins, len(cells), support)})
+    return [
+        Rule(slug(f"{path} ge {number_text(cut)}"), f"{path} at least {number_text(cut)}",
+             RuleKind.FIT, 0.0, (Condition(tuple(path.split(".")), Op.RANGE, (cut, None)),))
+        for cut in cuts
+        if cut > numbers.min()
+    ]  # fmt: skip
 
 
 def _intent_label(name: str, half_life: float | None, cap: float) -> str:

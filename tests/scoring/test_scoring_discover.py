@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -264,3 +265,24 @@ def test_past_max_candidates_the_most_telling_are_kept_not_the_first_by_name() -
     X = np.zeros((400, len(MODEL.rules)))
     found = discover(MODEL, snaps, X, np.array(y), np.ones(400), Discovery(max_candidates=20))
     assert "zz source is Reference" in [f.rule.label for f in found]
+
+
+def test_a_trait_whose_every_unit_counts_gets_a_staircase_of_at_least_steps() -> None:
+    """The longer the call, the likelier the sale: the retrain proposes several "at least"
+    steps on it, each adding points, so the score climbs with the trait."""
+    rng = random.Random(8)
+    snaps, y = [], []
+    for _ in range(800):
+        minutes = rng.uniform(0, 40)
+        snaps.append({"traits": {"call minutes": round(minutes, 1), "colour": rng.choice("rgb")},
+                      "events": {}})  # fmt: skip
+        y.append(float(rng.random() < 1 / (1 + math.exp(3 - minutes / 6))))
+    X = np.zeros((800, len(MODEL.rules)))
+    found = discover(MODEL, snaps, X, np.array(y), np.ones(800), Discovery())
+    steps = [f.rule for f in found if f.rule.label.startswith("call minutes at least")]
+    assert len(steps) >= 2
+    assert all(r.points > 0 and r.conditions[0].value[1] is None for r in steps)
+    support = Support(min_rows=10, min_share=1.0, floor_rows=10)
+    labels = [r.label for r in candidates(snaps, support, 5)]
+    assert any(label.startswith("call minutes at least") for label in labels)
+    assert not any(label.startswith("colour at least") for label in labels)
