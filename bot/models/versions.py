@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.metrics import RESCORE_SECONDS
 from bot.models.backfill import recount_changed
-from bot.models.discovered import Discovered, with_new_rules
+from bot.models.discovered import Discovered, rules_to_propose
 from bot.models.label_weights import Weighed, describe_sources, reason_of, weigh
 from bot.models.live import model_of_yaml
 from bot.models.rescore import Ahead, RescoreAlerts, prepare, rescore
@@ -177,12 +177,17 @@ async def retrain(
         X, y, at, weighed, read = _weighted(conn, model, labels, crm_weight, label_weights)
         weights = np.array(weighed.weights, dtype=float)
         found: Discovered | None = None
+        checked: Proposal | None = None
         if discovery is not None and discovery.max_rules > 0:
             snaps = labelled_snapshots(conn, read, excluded)
             reasons = [reason_of(label) for label in read]
-            found = with_new_rules(model, X, y, at, weights, snaps, discovery, guardrails, reasons)
+            found, checked = rules_to_propose(
+                model, X, y, at, weights, snaps, discovery, guardrails, reasons
+            )
             model, X = found.model, found.X
         proposal = propose(model, X, y, at, weights=weights, guardrails=guardrails)
+        if found is not None and checked is not None:
+            proposal = replace(proposal, metrics_after=checked.metrics_after)
         sources, aside = weighed.used, weighed.set_aside
         if proposal.reason is not None:
             return RetrainResult(proposal, base_id, None, sources, aside)

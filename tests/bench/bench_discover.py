@@ -1,5 +1,5 @@
 """Does a retrain find the signals of traits the default model does not know? The retrain's
-own functions (snapshots, ``with_new_rules``, ``propose``), in process, on X Education.
+own functions (snapshots, ``rules_to_propose``, ``propose``), in process, on X Education.
 
 Run on demand: ``python -m tests.bench.bench_discover [--labels 50,100,250,500,1000,all]
 [--seeds 3] [--max-rules 5] [--min-support 20]``.
@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from bot.models.discovered import with_new_rules
+from bot.models.discovered import rules_to_propose
 from bot.models.learn_csv import table_totals, traits_of
 from config.loader import load_config
 from scoring.discover import Discovery
@@ -60,7 +60,7 @@ def retrained(
     X = np.array([[feature(r, s, 0.0) for r in model.rules] for s in train])
     snaps = [without(lead_snapshot(s.traits, {}), LEAKS) for s in train]
     at, w, guard = np.arange(y.size, dtype=float), np.ones(y.size), Guardrails()
-    found = with_new_rules(model, X, y, at, w, snaps, discovery, guard)
+    found, _ = rules_to_propose(model, X, y, at, w, snaps, discovery, guard)
     fitted = propose(found.model, found.X, y, at, weights=w, guardrails=guard).model
     totals = table_totals(fitted, [s.traits for s in test])
     return sigmoid(fitted.intercept + totals / fitted.points_per_logodds), len(found.rules)
