@@ -116,8 +116,13 @@ def category_rules(column: str, values: Sequence[str], total: int, support: Supp
 
 
 def quantile_cuts(numbers: np.ndarray, bins: int, total: int, support: Support) -> list[float]:
-    """Inner bin edges at quantiles, merged until every bin has enough support."""
-    edges = np.unique(np.quantile(numbers, np.linspace(0, 1, bins + 1)[1:-1], method="lower"))
+    """Inner bin edges at quantiles, merged until every bin has enough support.
+
+    A value that alone holds a bin's share of the rows (``previous`` = 0, ``pdays`` = 999
+    for "never contacted") gets a bin of its own: quantiles fall on it and would put it
+    with its neighbours, or, at the ends, cut nothing at all."""
+    edges = np.quantile(numbers, np.linspace(0, 1, bins + 1)[1:-1], method="lower")
+    edges = np.union1d(edges, _mass_edges(numbers, bins))
     cuts = [float(c) for c in edges if c > numbers.min()]
     while cuts:
         sizes = np.histogram(numbers, bins=[-np.inf, *cuts, np.inf])[0]
@@ -130,6 +135,15 @@ def quantile_cuts(numbers: np.ndarray, bins: int, total: int, support: Support) 
         right = sizes[i + 1] if i + 1 < len(sizes) else math.inf
         del cuts[i - 1 if left <= right else i]
     return cuts
+
+
+def _mass_edges(numbers: np.ndarray, bins: int) -> np.ndarray:
+    """Edges around each value held by at least ``1 / bins`` of the rows: at the value and
+    at the next value above it, so ``[value, next)`` holds that value alone."""
+    values, counts = np.unique(numbers, return_counts=True)
+    heavy = np.flatnonzero(counts * bins >= numbers.size)
+    above = heavy[heavy + 1 < values.size] + 1
+    return np.union1d(values[heavy], values[above])
 
 
 def numeric_rules(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -72,6 +73,25 @@ def test_small_bins_merge_into_their_neighbours() -> None:
     sizes = np.histogram(numbers, bins=[-np.inf, *cuts, np.inf])[0]
     assert (sizes >= 30).all()
     assert sizes.sum() == len(numbers)
+
+
+@pytest.mark.parametrize(
+    ("numbers", "alone"),
+    [
+        ([999.0] * 400 + [float(d) for d in range(27)] * 2, 999.0),  # "never contacted" at the top
+        ([0.0] * 300 + [1.0, 2.0, 3.0, 4.0] * 12, 0.0),  # most leads at the least value
+        ([float(d) for d in (*range(40), *range(60, 100))] * 2 + [50.0] * 200, 50.0),
+    ],
+)
+def test_a_value_most_rows_share_gets_a_bin_of_its_own(numbers: list[float], alone: float) -> None:
+    # Quantiles all land on such a value: without its own edges the bins either cut nothing
+    # (at an end) or mix it with its neighbours, whose won rates differ ("previous" 0 or 1).
+    cuts = quantile_cuts(np.array(numbers), 5, len(numbers), Support(min_rows=20, floor_rows=20))
+    values = np.array(numbers)
+    bins = np.digitize(values, cuts)
+    (own,) = set(bins[values == alone])
+    assert set(values[bins == own]) == {alone}
+    assert len(set(bins)) >= 2
 
 
 def test_ids_are_valid_and_unique() -> None:
