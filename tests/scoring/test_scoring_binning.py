@@ -94,6 +94,18 @@ def test_a_value_most_rows_share_gets_a_bin_of_its_own(numbers: list[float], alo
     assert len(set(bins)) >= 2
 
 
+@pytest.mark.parametrize(("a", "b"), [(True, 1), (0, False)])
+def test_conditions_python_calls_equal_are_tested_apart(a: Any, b: Any) -> None:
+    # True == 1 and hash alike: one shared result for both would score a yes/no trait as 1.
+    rules = [
+        Rule(f"r{v!r}", "r", RuleKind.FIT, 0.0, (Condition(("x",), Op.EQUALS, v),)) for v in (a, b)
+    ]
+    traits = [{"x": a}]
+    expected = [[float(r.conditions[0].matches(traits[0])) for r in rules]]
+    assert expected[0][0] != expected[0][1]
+    assert feature_matrix(traits, rules).tolist() == expected
+
+
 def test_ids_are_valid_and_unique() -> None:
     columns = {"A b": ["x"] * 40, "a-b": ["x"] * 40, "2nd": ["1", "2"] * 40}
     rules = candidate_rules(columns)
