@@ -1,8 +1,13 @@
 """Does a retrain find the signals of traits the default model does not know? The retrain's
-own functions (snapshots, ``rules_to_propose``, ``propose``), in process, on X Education.
+own functions (snapshots, ``rules_to_propose``, ``propose``), in process, on X Education or
+a generated domain.
 
 Run on demand: ``python -m tests.bench.bench_discover [--labels 50,100,250,500,1000,all]
-[--seeds 3] [--max-rules 5] [--min-support 20]``.
+[--seeds 3] [--max-rules 5] [--min-support 20] [--data x-education|bank|linear]``.
+
+``--data bank`` / ``linear`` (``tests/bench/synthetic_domains.py``) draw ``--rows`` rows anew
+for each seed: a bank's telemarketing export (period macro columns, "never contacted" mass
+points, dotted column names) and a set whose log-odds are linear in its numbers.
 
 Each seed shuffles the rows, holds 30 % out, and takes the first N of the rest as labels
 (label time = order). Every row is a lead with its columns as traits (``leadbot learn``'s
@@ -36,6 +41,7 @@ from scoring.refit import Guardrails, propose
 from scoring.snapshot import LEAKS, lead_snapshot, without
 from scoring.state import LeadState
 from tests.bench.bench_learn import DATA, EXCLUDED, OUTCOME, _sklearn
+from tests.bench.synthetic_domains import DOMAINS, generate
 
 
 def _leads(rows: list[dict[str, str]], columns: list[str]) -> list[LeadState]:
@@ -95,29 +101,34 @@ def main() -> int:
     parser.add_argument("--min-support", type=int, default=Discovery.min_support)
     parser.add_argument("--min-gain", type=float, default=Discovery.min_gain)
     parser.add_argument("--penalty", type=float, default=Discovery.penalty)
+    parser.add_argument(
+        "--data", choices=("x-education", *DOMAINS), default="x-education",
+        help="X Education, or a generated domain (tests/bench/synthetic_domains.py)",
+    )  # fmt: skip
+    parser.add_argument("--rows", type=int, default=10_000, help="rows of a generated domain")
     args = parser.parse_args()
     discovery = Discovery(
         max_rules=args.max_rules, min_support=args.min_support, min_gain=args.min_gain,
         penalty=args.penalty,
     )  # fmt: skip
-    with DATA.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    columns = [c for c in rows[0] if c not in EXCLUDED and c != OUTCOME]
+    rows, columns, outcome = _data(args.data, args.rows)
     pool_size = len(rows) - int(len(rows) * 0.3)
     sizes = [pool_size if n == "all" else int(n) for n in args.labels.split(",")]
     results: dict[int, dict[str, list[float]]] = {n: {} for n in sizes}
     curves: dict[str, list[tuple[float, float]]] = {}
     started = time.perf_counter()
     for seed in range(args.seeds):
+        if args.data in DOMAINS:  # a new draw per seed, as a new customer's data would be
+            rows = generate(args.data, args.rows, seed)
         shuffled = rows[:]
         random.Random(seed).shuffle(shuffled)
         cut = int(len(shuffled) * 0.3)
         test_rows, pool = shuffled[:cut], shuffled[cut:]
-        y_test = np.array([float(r[OUTCOME]) for r in test_rows])
+        y_test = np.array([float(r[outcome]) for r in test_rows])
         test_states = _leads(test_rows, columns)
         for n in sizes:
             train_rows = pool[:n]
-            y = np.array([float(r[OUTCOME]) for r in train_rows])
+            y = np.array([float(r[outcome]) for r in train_rows])
             p, kept = retrained(_leads(train_rows, columns), y, test_states, discovery)
             got = results[n]
             got.setdefault("new rules", []).append(kept)
@@ -129,18 +140,30 @@ def main() -> int:
                 if seed == 0 and n == sizes[-1]:
                     curves[method] = reliability(y_test, q)
     elapsed = time.perf_counter() - started
-    report(sizes, results, curves, args.seeds, elapsed)
+    report(args.data, sizes, results, curves, args.seeds, elapsed)
     return 0
 
 
+def _data(name: str, n: int) -> tuple[list[dict[str, str]], list[str], str]:
+    """The rows, the columns sent as traits, and the outcome column."""
+    if name in DOMAINS:
+        rows = generate(name, n, 0)
+        return rows, [c for c in rows[0] if c != "y"], "y"
+    with DATA.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    return rows, [c for c in rows[0] if c not in EXCLUDED and c != OUTCOME], OUTCOME
+
+
 def report(
+    data: str,
     sizes: list[int],
     results: dict[int, dict[str, list[float]]],
     curves: dict[str, list[tuple[float, float]]],
     seeds: int,
     elapsed: float,
 ) -> None:
-    print(f"held-out metrics on X Education, medians of {seeds} seeds ({elapsed:.0f} s)")
+    title = "X Education" if data == "x-education" else f"the generated '{data}' domain"
+    print(f"held-out metrics on {title}, medians of {seeds} seeds ({elapsed:.0f} s)")
     for metric, title in (("auc", "ROC AUC"), ("lift", "top-decile lift"),
                           ("brier", "Brier score (lower is better)")):  # fmt: skip
         print(f"\n{title}")
