@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, union, union_all, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -44,6 +44,9 @@ class Claimed:
     seen_in: str | None = None
 
 
+DUE = ("pending", "sending")  # a sending message is due again once its lease ran out
+
+
 async def claim(
     conn: AsyncConnection,
     *,
@@ -62,33 +65,26 @@ async def claim(
     A destination another worker holds a live lease on is left to it, so one worker at a
     time sends to a destination: its messages go in order and its pacing holds across
     replicas. (A crashed worker's live lease holds its destination back until it runs out.)
+
+    The cost does not grow with a backlog: the destinations are found by skipping through
+    ``ix_outbox_status_destination`` and each one's oldest due messages are read from it in
+    id order (a claim over 96,000 waiting messages took 114–187 ms when it ranked them all;
+    migration 0015).
     """
-    other = OUTBOX.alias("other")
-    in_flight = (
-        select(other.c.id)
-        .where(other.c.destination == OUTBOX.c.destination, other.c.status == "sending")
-        .where(other.c.available_at > now)
-        .exists()
-    )
-    due = OUTBOX.c.status.in_(("pending", "sending")) & (OUTBOX.c.available_at <= now)
-    where = [due, ~in_flight]
     if destination is not None:
-        where.append(OUTBOX.c.destination == destination)
-    if skip:
-        where.append(OUTBOX.c.destination.not_in(list(skip)))
-    if per_destination is None:
-        ids = select(OUTBOX.c.id).where(*where).order_by(OUTBOX.c.id).limit(limit)
+        names = [destination]
     else:
-        nth = func.row_number().over(partition_by=OUTBOX.c.destination, order_by=OUTBOX.c.id)
-        ranked = select(OUTBOX.c.id, nth.label("nth")).where(*where).subquery()
-        ids = (
-            select(ranked.c.id)
-            .where(ranked.c.nth <= per_destination)
-            .order_by(ranked.c.nth, ranked.c.id)
-            .limit(limit)
-        )
-    # Due again in the outer query: PostgreSQL re-reads a row that was locked meanwhile.
-    query = select(OUTBOX).where(OUTBOX.c.id.in_(ids.scalar_subquery()), due).order_by(OUTBOX.c.id)
+        names = [d for d in await _destinations(conn) if d not in skip]
+    take = limit if per_destination is None else min(limit, per_destination)
+    if not names or take <= 0:
+        return []
+    found = (await conn.execute(_oldest_due(names, now, take))).all()
+    chosen = _in_claim_order(found, per_destination)[:limit]
+    if not chosen:
+        return []
+    due = OUTBOX.c.status.in_(DUE) & (OUTBOX.c.available_at <= now)
+    # Due again: PostgreSQL re-reads a row that was locked meanwhile.
+    query = select(OUTBOX).where(OUTBOX.c.id.in_(chosen), due).order_by(OUTBOX.c.id)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = (await conn.execute(query)).mappings().all()
@@ -98,12 +94,72 @@ async def claim(
     taken = await conn.execute(
         update(OUTBOX)
         .where(OUTBOX.c.id.in_([r["id"] for r in rows]), OUTBOX.c.available_at <= now)
-        .where(OUTBOX.c.status.in_(("pending", "sending")))
+        .where(OUTBOX.c.status.in_(DUE))
         .values(status="sending", available_at=now + lease, attempts=OUTBOX.c.attempts + 1)
         .returning(OUTBOX.c.id)
     )
     ids_taken = set(taken.scalars())
     return [_claimed(r) for r in rows if r["id"] in ids_taken]
+
+
+async def _destinations(conn: AsyncConnection) -> list[str]:
+    """The destinations with a pending or sending message: one index seek per destination
+    and status (a recursive skip through the index), however many messages wait."""
+    walks = []
+    for status in DUE:
+        found = OUTBOX.alias(f"found_{status}")
+        first = select(func.min(OUTBOX.c.destination).label("name")).where(
+            OUTBOX.c.status == status
+        )
+        walk = first.cte(f"walk_{status}", recursive=True)
+        following = (
+            select(func.min(found.c.destination))
+            .where(found.c.status == status, found.c.destination > walk.c.name)
+            .scalar_subquery()
+        )
+        walk = walk.union_all(select(following).where(walk.c.name.is_not(None)))
+        walks.append(select(walk.c.name).where(walk.c.name.is_not(None)))
+    return sorted(set((await conn.execute(union(*walks))).scalars()))
+
+
+def _oldest_due(names: Sequence[str], now: datetime, take: int) -> Any:
+    """``(destination, id)`` of at most ``take`` due messages per destination and status,
+    oldest first, of the destinations no live lease holds."""
+    parts = []
+    for name in names:
+        other = OUTBOX.alias("other")
+        held = (
+            select(other.c.id)
+            .where(other.c.destination == name, other.c.status == "sending")
+            .where(other.c.available_at > now)
+            .exists()
+        )
+        for status in DUE:
+            oldest = (
+                select(OUTBOX.c.destination, OUTBOX.c.id)
+                .where(OUTBOX.c.status == status, OUTBOX.c.destination == name)
+                .where(OUTBOX.c.available_at <= now, ~held)
+                .order_by(OUTBOX.c.id)
+                .limit(take)
+                .subquery()
+            )
+            parts.append(select(oldest.c.destination, oldest.c.id))
+    return parts[0] if len(parts) == 1 else union_all(*parts)
+
+
+def _in_claim_order(found: Sequence[Any], per_destination: int | None) -> list[int]:
+    """Ids oldest first; with ``per_destination``, at most that many of each destination,
+    each one's oldest before any one's second."""
+    ids = sorted(found, key=lambda row: row[1])
+    if per_destination is None:
+        return [row[1] for row in ids]
+    nth: dict[str, int] = {}
+    ranked = []
+    for name, message_id in ids:
+        nth[name] = nth.get(name, 0) + 1
+        if nth[name] <= per_destination:
+            ranked.append((nth[name], message_id))
+    return [message_id for _, message_id in sorted(ranked)]
 
 
 def _claimed(r: Any) -> Claimed:

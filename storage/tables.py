@@ -118,7 +118,7 @@ class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         UniqueConstraint("dedupe_key", name="uq_outbox_dedupe_key"),
-        Index("ix_outbox_status_available", "status", "available_at"),
+        Index("ix_outbox_status_destination", "status", "destination", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -52,7 +52,7 @@ async def test_fresh_database_has_no_revision_then_head(db_url: str) -> None:
             # The comparison sees a missing schema, so an empty list below means something.
             assert len(await conn.run_sync(_differences)) >= len(TABLES)
         await upgrade(engine)
-        assert await current_revision(engine) == head_revision() == "0014"
+        assert await current_revision(engine) == head_revision() == "0015"
     finally:
         await engine.dispose()
 
