@@ -26,7 +26,9 @@ def _flow(value: Any) -> str:
     text = yaml.safe_dump(
         value, default_flow_style=True, allow_unicode=True, width=math.inf, sort_keys=False
     )
-    return text.removesuffix("\n").removesuffix("\n...").strip()
+    # ASCII blanks only: str.strip() would also take a no-break space off a label or a
+    # trait name ("\xa00 is missing"), which the YAML itself keeps.
+    return text.removesuffix("\n").removesuffix("\n...").strip(" \n")
 
 
 def _number(value: float) -> int | float:

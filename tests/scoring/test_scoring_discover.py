@@ -7,7 +7,7 @@ import random
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from config.loader import load_config
@@ -230,6 +230,7 @@ VALUES = st.one_of(
 @settings(max_examples=40, deadline=None)
 @given(st.lists(NAMES, min_size=1, max_size=4, unique=True), st.lists(VALUES, min_size=2,
        max_size=6), st.integers(0, 10_000))  # fmt: skip
+@example(names=["\xa00"], values=["0", "0"], seed=0)  # a no-break space the writer lost
 def test_rules_found_in_any_traits_make_a_version_the_model_loads(
     names: list[str], values: list, seed: int
 ) -> None:
