@@ -60,11 +60,24 @@ class Label:
     at: float | None = None
 
 
+# A CRM or spreadsheet export says whether a lead converted as 1/0, yes/no or true/false:
+# the same words ``leadbot learn`` reads in an outcome column.
+ALIASES = {
+    **dict.fromkeys(("1", "yes", "y", "true", "converted"), Outcome.WON),
+    **dict.fromkeys(("0", "no", "n", "false"), Outcome.LOST),
+}
+
+
 def outcome_of(word: str) -> Outcome:
+    key = word.strip().lower()
+    if key in ALIASES:
+        return ALIASES[key]
     try:
-        return Outcome(word.strip().lower())
+        return Outcome(key)
     except ValueError:
-        raise RowError(f"outcome {word!r} is not one of {OUTCOMES}") from None
+        raise RowError(
+            f"outcome {word!r} is not one of {OUTCOMES} (or 1/0, yes/no, true/false: won/lost)"
+        ) from None
 
 
 def reason_of(outcome: Outcome, reason: str | None, note: str | None) -> str | None:
@@ -275,10 +288,11 @@ def register(sub: Any) -> None:
         help="record a lead's outcome (as the chat buttons do), or a CSV of them",
         description="Store a label with the lead's features, as /lead feedback does. "
         "A CSV has columns email (or id), outcome, and optional reason, note, at (ISO time); "
+        "an outcome of 1/0, yes/no or true/false reads as won/lost; "
         "re-running a file adds nothing.",
     )
     f.add_argument("lead", nargs="?", metavar="EMAIL|ID", help="the lead's e-mail or id")
-    f.add_argument("outcome", nargs="?", metavar="OUTCOME", help=OUTCOMES)
+    f.add_argument("outcome", nargs="?", metavar="OUTCOME", help=f"{OUTCOMES} (1/0: won/lost)")
     f.add_argument("--reason", help=f"why; a disqualification needs one of: {REASONS}")
     f.add_argument("--note", help="free text stored after the reason")
     f.add_argument("--by", metavar="NAME", help="who judged (default: $USER); stored as cli:NAME")

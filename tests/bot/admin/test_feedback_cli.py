@@ -142,3 +142,17 @@ async def test_a_labels_file_stores_what_matches_and_a_rerun_adds_nothing(
 
     labels.write_text(LABELS.splitlines()[0] + "\n" + "\n".join(LABELS.splitlines()[1:3]) + "\n")
     assert await _cli("feedback", "--file", str(labels)) == 0
+
+
+@pytest.mark.parametrize(("won", "lost"), [("1", "0"), ("Yes", "no"), ("TRUE", "false")])
+async def test_a_labels_file_reads_an_exports_converted_column(
+    leads: AsyncEngine, tmp_path: Path, won: str, lost: str
+) -> None:
+    # A CRM or spreadsheet export says "converted" as 1/0, yes/no or true/false.
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"id,outcome\nu-dana,{won}\nu-sam,{lost}\n")
+    assert await _cli("feedback", "--file", str(labels)) == 0
+    assert [(r.lead_id, r.outcome) for r in await _rows(leads)] == [
+        ("u-dana", "won"),
+        ("u-sam", "lost"),
+    ]
