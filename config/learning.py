@@ -12,6 +12,7 @@ learning:
   guardrails: {min_labels: 30, max_change_points: 10, prior_strength: 1, points_step: 0.5}
   exclude_traits: [lifecycle_stage, lead_status, converted]   # never learnt from (leaks)
   new_rules: {max: 25, min_support: 10, reasons: [spam]}   # rules a refit may add; max 0: none
+    # ordinal: [campaign, pdays]   numeric traits whose new points only rise (or only fall)
   weights:                 # a label's weight in a refit (default 1; a CRM: crm.label_weight)
     sources: {rep: 1, "crm:hubspot": 3}
     reasons: {bad timing: 0.5, spam: 1}   # a rep's disqualification, by its reason: × this
@@ -110,22 +111,27 @@ def _source(value: str) -> str:
 
 
 Reason = Annotated[str, AfterValidator(_reason)]
+TraitName = Annotated[str, Field(min_length=1, max_length=200)]  # a path, dots between parts
 Source = Annotated[str, AfterValidator(_source)]
 Weight = Annotated[float, Field(ge=0, le=100)]
 
 
 class NewRulesSpec(Strict):
     """``scoring.discover.Discovery``: how many rules a refit may add, on how many labels,
-    and the disqualify ``reasons`` whose labels may train negative rules of their own."""
+    the disqualify ``reasons`` whose labels may train negative rules of their own, and the
+    ``ordinal`` numeric traits whose new rules are "at least" steps on one side of zero
+    (points that only rise, or only fall, with the value)."""
 
     max: Annotated[int, Field(ge=0, le=50)] = Discovery.max_rules
     min_support: Annotated[int, Field(ge=5)] = Discovery.min_support
     reasons: list[Reason] = Field(default_factory=list)
+    ordinal: list[TraitName] = Field(default_factory=list)
 
     def to_discovery(self) -> Discovery:
         return Discovery(
-            max_rules=self.max, min_support=self.min_support, reasons=tuple(self.reasons)
-        )
+            max_rules=self.max, min_support=self.min_support, reasons=tuple(self.reasons),
+            ordinal=tuple(self.ordinal),
+        )  # fmt: skip
 
 
 class WeightsSpec(Strict):

@@ -16,7 +16,8 @@ rules it lacks, from the traits each label's snapshot holds (``scoring.snapshot`
    ``min_gain`` per label and fewer than ``max_rules`` were kept.
 3. **Guardrails**: a candidate matches at least ``min_support`` labels and misses as many;
    one that matches exactly the labels an existing rule matches is no news; a weight that
-   rounds to 0 points is dropped.
+   rounds to 0 points is dropped. An ``ordinal`` numeric trait gets "at least" steps only,
+   all kept on the side of zero the first one took (monotone points).
 
 Intent rules on event names come from the snapshots' per-name counts and times: for a track
 event name enough labels did (and enough did not), one candidate per ``(half_life, cap)`` of
@@ -43,7 +44,7 @@ Pure: numbers in, rules out.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -97,6 +98,7 @@ class Discovery:
     max_rows: int = 20_000  # the newest labels chosen on (memory: rows × candidates floats)
     intent: bool = True  # also intent rules on event names the labels' leads did
     reasons: tuple[str, ...] = ()  # disqualify reasons that may train negative rules of their own
+    ordinal: tuple[str, ...] = ()  # numeric traits whose points must rise (or fall) monotonically
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +139,15 @@ def _yes_no_rules(path: str, values: Sequence[Any], support: Support) -> list[Ru
     return rules
 
 
-def candidates(snapshots: Sequence[Mapping[str, Any]], support: Support, bins: int) -> list[Rule]:
-    """Candidate fit rules from the snapshots' traits (see the module docstring)."""
+def candidates(
+    snapshots: Sequence[Mapping[str, Any]],
+    support: Support,
+    bins: int,
+    ordinal: Collection[str] = (),
+) -> list[Rule]:
+    """Candidate fit rules from the snapshots' traits (see the module docstring). An
+    ``ordinal`` numeric trait gets its "at least" steps only, no closed bins: the selection
+    keeps its steps on one side of zero, so its points rise (or fall) with the value."""
     paths = sorted({path for snap in snapshots for path in snap.get("traits") or {}
                     if all(part.strip() for part in path.split("."))})  # fmt: skip
     # (a name with an empty part, ".x" or "a..b", is no path a rule can hold)
@@ -154,7 +163,14 @@ def candidates(snapshots: Sequence[Mapping[str, Any]], support: Support, bins: i
         if id_reason(cells) is None:
             columns[path] = cells
     steps = [r for path, cells in columns.items() for r in _step_rules(path, cells, support, bins)]
-    return rules + list(candidate_rules(columns, support, bins)) + steps
+    binned = [r for r in candidate_rules(columns, support, bins) if not _closed_bin(r, ordinal)]
+    return rules + binned + steps
+
+
+def _closed_bin(rule: Rule, ordinal: Collection[str]) -> bool:
+    """A range bin of an ordinal trait (its steps stand in for it)."""
+    (condition, *_) = rule.conditions
+    return condition.op is Op.RANGE and ".".join(condition.path) in ordinal
 
 
 def _step_rules(path: str, cells: Sequence[str | None], support: Support, bins: int) -> list[Rule]:
@@ -370,15 +386,16 @@ def _fit_weights(
     w: np.ndarray,
     penalty: float,
     low: np.ndarray | float = -MAX_WEIGHT,
+    high: np.ndarray | float = MAX_WEIGHT,
 ) -> np.ndarray:
     """Each column's own L2-penalised weight beside ``offset`` (Newton, columns at once),
-    at least ``low`` (per column, or one bound for all)."""
+    between ``low`` and ``high`` (per column, or one bound for all)."""
     b = np.zeros(Z.shape[1])
     for _ in range(10):
         p = sigmoid(offset[:, None] + Z * b)
         g = ((p - y[:, None]) * w[:, None] * Z).sum(axis=0) + penalty * b
         h = (p * (1 - p) * w[:, None] * Z).sum(axis=0) + penalty
-        b = np.clip(b - np.clip(g / h, -2.0, 2.0), low, MAX_WEIGHT)  # damped
+        b = np.clip(b - np.clip(g / h, -2.0, 2.0), low, high)  # damped
     return b
 
 
@@ -403,13 +420,14 @@ def _held_out_gain(
     w: np.ndarray,
     guard: Discovery,
     low: np.ndarray | float = -MAX_WEIGHT,
+    high: np.ndarray | float = MAX_WEIGHT,
 ) -> np.ndarray:
     """Per candidate: the held-out log loss saved per label, summed over the folds."""
     fold = np.arange(y.size) % guard.folds
     saved = np.zeros(Z.shape[1])
     for k in range(guard.folds):
         tr, te = fold != k, fold == k
-        b = _fit_weights(Z[tr], offset[tr], y[tr], w[tr], guard.penalty, low)
+        b = _fit_weights(Z[tr], offset[tr], y[tr], w[tr], guard.penalty, low, high)
         base = _losses(np.zeros((int(te.sum()), 1)), offset[te], y[te], w[te], np.zeros(1))
         saved += base[0] - _losses(Z[te], offset[te], y[te], w[te], b)
     return saved / max(float(w.sum()), 1.0)
@@ -423,23 +441,34 @@ def select(
     guard: Discovery,
     groups: Sequence[str] | None = None,
     low: np.ndarray | None = None,
+    same_sign: Sequence[str | None] | None = None,
 ) -> list[tuple[int, float]]:
     """Forward selection: ``(column, weight in log-odds)`` in the order kept. Of columns in
     the same ``groups`` entry (one event name's half-lives and caps), at most one is kept.
-    ``low``: each column's least weight (default ``-MAX_WEIGHT``)."""
+    ``low``: each column's least weight (default ``-MAX_WEIGHT``). Columns that share a
+    ``same_sign`` key (an ordinal trait's steps) are kept on the side of zero the first
+    of them kept took."""
     group = list(groups) if groups is not None else [str(j) for j in range(Z.shape[1])]
-    bound = np.full(Z.shape[1], -MAX_WEIGHT) if low is None else np.asarray(low, dtype=float)
+    lows = np.full(Z.shape[1], -MAX_WEIGHT) if low is None else np.array(low, dtype=float)
+    highs = np.full(Z.shape[1], MAX_WEIGHT)
+    sign_key = list(same_sign) if same_sign is not None else [None] * Z.shape[1]
     offset = _recentre(offset.astype(float), y, w)
     left = list(range(Z.shape[1]))
     kept: list[tuple[int, float]] = []
     while left and len(kept) < guard.max_rules:
-        gains = _held_out_gain(Z[:, left], offset, y, w, guard, bound[left])
+        gains = _held_out_gain(Z[:, left], offset, y, w, guard, lows[left], highs[left])
         best = int(np.argmax(gains))
         if not gains[best] >= guard.min_gain:
             break
         j = left.pop(best)
         left = [k for k in left if group[k] != group[j]]
-        b = float(_fit_weights(Z[:, [j]], offset, y, w, guard.penalty, bound[j])[0])
+        b = float(_fit_weights(Z[:, [j]], offset, y, w, guard.penalty, lows[j], highs[j])[0])
+        if sign_key[j] is not None:
+            tied = [k for k in left if sign_key[k] == sign_key[j]]
+            if b >= 0:
+                lows[tied] = np.maximum(lows[tied], 0.0)
+            else:
+                highs[tied] = np.minimum(highs[tied], 0.0)
         offset = _recentre(offset + Z[:, j] * b, y, w)
         kept.append((j, b))
     return kept
@@ -470,6 +499,16 @@ class _Prepared:
 
     def groups(self) -> list[str]:
         return [_group(self.rules[j], j) for j in self.ok]
+
+    def same_sign(self, ordinal: Collection[str]) -> list[str | None]:
+        """Per candidate, the ordinal trait it is a step of (None: not one)."""
+        keys: list[str | None] = []
+        for j in self.ok:
+            rule = self.rules[j]
+            path = ".".join(rule.conditions[0].path) if rule.conditions else ""
+            step = rule.kind is RuleKind.FIT and bool(path) and rule.conditions[0].op is Op.RANGE
+            keys.append(path if step and path in ordinal else None)
+        return keys
 
     def least(self) -> np.ndarray:
         """Each candidate's least weight: 0 for a fading intent rule, which may only add
@@ -513,7 +552,8 @@ def _prepare(
     offset = model.intercept + X_ @ np.array([r.points for r in model.rules]) / (
         model.points_per_logodds
     )
-    rules = strongest(snaps, candidates(snaps, support, guard.bins), y_, w_, offset, guard)
+    found = candidates(snaps, support, guard.bins, guard.ordinal)
+    rules = strongest(snaps, found, y_, w_, offset, guard)
     times = np.zeros(len(snaps)) if at is None else np.asarray(at, dtype=float)[used]
     if guard.intent and at is not None:
         rules += intent_candidates(snaps, support, model)
@@ -584,7 +624,9 @@ def discover(
         return []
     taken = {r.id for r in model.rules}
     found = []
-    for j, b in select(p.Z[:, p.ok], p.offset, p.y, p.w, guard, p.groups(), p.least()):
+    chosen = select(p.Z[:, p.ok], p.offset, p.y, p.w, guard, p.groups(), p.least(),
+                    p.same_sign(guard.ordinal))  # fmt: skip
+    for j, b in chosen:
         col = p.ok[j]
         points = round(b * model.points_per_logodds / points_step) * points_step
         if points != 0:

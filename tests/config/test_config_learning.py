@@ -82,6 +82,12 @@ learning:
         ),
         ("learning:\n  proposals_channel: Sales\n", 9, "learning.proposals_channel", "a channel"),
         ("learning:\n  auto_aply: true\n", 9, "learning.auto_aply", ""),
+        (
+            "learning:\n  new_rules:\n    ordinal: [calls, '']\n",
+            10,
+            "learning.new_rules.ordinal[1]",
+            "at least 1 character",
+        ),
     ],
 )
 def test_a_bad_setting_names_its_line_and_field(
@@ -92,3 +98,8 @@ def test_a_bad_setting_names_its_line_and_field(
     [problem] = err.value.problems
     assert (problem.line, problem.field) == (line, field)
     assert words in problem.message
+
+
+def test_ordinal_traits_reach_the_discovery() -> None:
+    config = loaded("learning:\n  new_rules: {ordinal: [campaign, nr.employed]}\n")
+    assert config.learning.discovery.ordinal == ("campaign", "nr.employed")  # type: ignore[attr-defined]

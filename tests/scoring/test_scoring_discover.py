@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -287,3 +288,43 @@ def test_a_trait_whose_every_unit_counts_gets_a_staircase_of_at_least_steps() ->
     labels = [r.label for r in candidates(snaps, support, 5)]
     assert any(label.startswith("call minutes at least") for label in labels)
     assert not any(label.startswith("colour at least") for label in labels)
+
+
+def _hump(seed: int) -> tuple[list[dict], np.ndarray]:
+    """Calls made: the won rate climbs to 30 calls, then a fluke dip between 60 and 80."""
+    rng = random.Random(seed)
+    snaps, y = [], []
+    for _ in range(900):
+        calls = rng.randrange(0, 100)
+        rate = 0.15 if calls < 30 else 0.55 if calls < 60 or calls >= 80 else 0.2
+        snaps.append({"traits": {"calls": str(calls)}, "events": {}})
+        y.append(float(rng.random() < rate))
+    return snaps, np.array(y)
+
+
+def _points_along(found: list, values: range) -> list[float]:
+    traits = [{"calls": str(v)} for v in values]
+    return [sum(f.rule.points for f in found if f.rule.conditions[0].matches(t)) for t in traits]
+
+
+def test_an_ordinal_traits_new_points_only_rise_or_only_fall() -> None:
+    """``ordinal: [calls]``: its rules are "at least" steps on one side of zero, so the
+    score never drops as calls grow, whatever dip the labels show; without it the dip is
+    learnt (a closed bin, or a step down)."""
+    snaps, y = _hump(5)
+    X = np.zeros((y.size, len(MODEL.rules)))
+
+    def found(ordinal: tuple[str, ...]) -> list:
+        guard = Discovery(min_gain=0.0, ordinal=ordinal)
+        return discover(MODEL, snaps, X, y, np.ones(y.size), guard)
+
+    free = _points_along(found(()), range(100))
+    assert any(b < a for a, b in itertools.pairwise(free))  # the dip, learnt
+    ordinal = found(("calls",))
+    assert ordinal
+    assert all(f.rule.conditions[0].value[1] is None for f in ordinal)  # steps only
+    along = _points_along(ordinal, range(100))
+    rising = all(b >= a for a, b in itertools.pairwise(along))
+    falling = all(b <= a for a, b in itertools.pairwise(along))
+    assert rising or falling
+    assert along[-1] > along[0]  # and it learnt the climb
