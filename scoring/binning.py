@@ -237,7 +237,7 @@ def feature_matrix(traits: Sequence[Mapping[str, Any]], rules: Sequence[Rule]) -
     Shape ``(len(traits), len(rules))``."""
     out = np.zeros((len(traits), len(rules)))
     paths: dict[tuple[str, ...], tuple[np.ndarray, list[Any]]] = {}
-    tested: dict[tuple[Condition, Any], np.ndarray] = {}
+    tested: dict[tuple[Condition, type], np.ndarray] = {}
     for j, rule in enumerate(rules):
         hit = np.ones(len(traits), dtype=bool)
         for condition in rule.conditions:
@@ -268,11 +268,11 @@ def _distinct(found: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
 def _tested(
     condition: Condition,
     distinct: tuple[np.ndarray, list[Any]],
-    tested: dict[tuple[Condition, Any], np.ndarray],
+    tested: dict[tuple[Condition, type], np.ndarray],
 ) -> np.ndarray:
     # The value's type is part of the key: ``equals True`` and ``equals 1`` are equal
     # conditions to Python (True == 1) but match different traits.
-    key = (condition, _typed(condition.value))
+    key = (condition, type(condition.value))
     try:
         return tested[key]
     except KeyError:
@@ -281,15 +281,6 @@ def _tested(
         return _matches(condition, distinct)
     tested[key] = column = _matches(condition, distinct)
     return column
-
-
-def _typed(value: Any) -> Any:
-    """The types of a condition's value (of each member, for a set or a range)."""
-    if isinstance(value, frozenset):
-        return frozenset((type(v), v) for v in value)
-    if isinstance(value, tuple):
-        return tuple(type(v) for v in value)
-    return type(value)
 
 
 def _matches(condition: Condition, distinct: tuple[np.ndarray, list[Any]]) -> np.ndarray:

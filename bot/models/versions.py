@@ -186,7 +186,7 @@ async def retrain(
             )
             model, X = found.model, found.X
         proposal = propose(model, X, y, at, weights=weights, guardrails=guardrails)
-        if found is not None and checked is not None:
+        if checked is not None:  # set with ``found``: report the older labels' choice
             proposal = replace(proposal, metrics_after=checked.metrics_after)
         sources, aside = weighed.used, weighed.set_aside
         if proposal.reason is not None:
