@@ -13,6 +13,7 @@ when the outcome is recorded): the next attempt looks for the earlier post first
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -105,6 +106,13 @@ async def claim(
 async def _destinations(conn: AsyncConnection) -> list[str]:
     """The destinations with a pending or sending message: one index seek per destination
     and status (a recursive skip through the index), however many messages wait."""
+    return sorted(set((await conn.execute(_destinations_query())).scalars()))
+
+
+@functools.cache
+def _destinations_query() -> Any:
+    """Built once: the statement has no parameters, and building it (two table aliases of
+    14 columns each) cost ~1.5 ms of the event loop's CPU a claim, every few sends."""
     walks = []
     for status in DUE:
         found = OUTBOX.alias(f"found_{status}")
@@ -119,15 +127,19 @@ async def _destinations(conn: AsyncConnection) -> list[str]:
         )
         walk = walk.union_all(select(following).where(walk.c.name.is_not(None)))
         walks.append(select(walk.c.name).where(walk.c.name.is_not(None)))
-    return sorted(set((await conn.execute(union(*walks))).scalars()))
+    return union(*walks)
+
+
+# The same alias in every claim: an alias copies the table's columns when it is made.
+_OTHER = OUTBOX.alias("other")
 
 
 def _oldest_due(names: Sequence[str], now: datetime, take: int) -> Any:
     """``(destination, id)`` of at most ``take`` due messages per destination and status,
     oldest first, of the destinations no live lease holds."""
     parts = []
+    other = _OTHER
     for name in names:
-        other = OUTBOX.alias("other")
         held = (
             select(other.c.id)
             .where(other.c.destination == name, other.c.status == "sending")
