@@ -72,10 +72,8 @@ async def claim(
     id order (a claim over 96,000 waiting messages took 114–187 ms when it ranked them all;
     migration 0015).
     """
-    if destination is not None:
-        names = [destination]
-    else:
-        names = [d for d in await _destinations(conn) if d not in skip]
+    wanted = [destination] if destination is not None else await _destinations(conn)
+    names = [d for d in wanted if d not in skip]
     take = limit if per_destination is None else min(limit, per_destination)
     if not names or take <= 0:
         return []
@@ -138,12 +136,11 @@ def _oldest_due(names: Sequence[str], now: datetime, take: int) -> Any:
     """``(destination, id)`` of at most ``take`` due messages per destination and status,
     oldest first, of the destinations no live lease holds."""
     parts = []
-    other = _OTHER
     for name in names:
         held = (
-            select(other.c.id)
-            .where(other.c.destination == name, other.c.status == "sending")
-            .where(other.c.available_at > now)
+            select(_OTHER.c.id)
+            .where(_OTHER.c.destination == name, _OTHER.c.status == "sending")
+            .where(_OTHER.c.available_at > now)
             .exists()
         )
         for status in DUE:

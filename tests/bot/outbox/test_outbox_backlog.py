@@ -77,6 +77,7 @@ CLAIMS: list[dict[str, Any]] = [
     {"limit": 7},
     {"limit": 5, "destination": "C01"},
     {"limit": 5, "destination": "teams:19:abc"},
+    {"limit": 5, "destination": "C01", "skip": ("C01",)},  # skipped even when named
 ]
 
 
