@@ -13,6 +13,7 @@ learning:
   exclude_traits: [lifecycle_stage, lead_status, converted]   # never learnt from (leaks)
   new_rules: {max: 25, min_support: 10, reasons: [spam]}   # rules a refit may add; max 0: none
     # ordinal: [campaign, pdays]   numeric traits whose new points only rise (or only fall)
+    # pairs: 10                    of them "A and B" rules on two traits; 0: none
   weights:                 # a label's weight in a refit (default 1; a CRM: crm.label_weight)
     sources: {rep: 1, "crm:hubspot": 3}
     reasons: {bad timing: 0.5, spam: 1}   # a rep's disqualification, by its reason: × this
@@ -118,19 +119,21 @@ Weight = Annotated[float, Field(ge=0, le=100)]
 
 class NewRulesSpec(Strict):
     """``scoring.discover.Discovery``: how many rules a refit may add, on how many labels,
-    the disqualify ``reasons`` whose labels may train negative rules of their own, and the
+    the disqualify ``reasons`` whose labels may train negative rules of their own, the
     ``ordinal`` numeric traits whose new rules are "at least" steps on one side of zero
-    (points that only rise, or only fall, with the value)."""
+    (points that only rise, or only fall, with the value), and how many of the new rules
+    may be ``pairs`` ("A and B" on two traits; within ``max``)."""
 
     max: Annotated[int, Field(ge=0, le=50)] = Discovery.max_rules
     min_support: Annotated[int, Field(ge=5)] = Discovery.min_support
     reasons: list[Reason] = Field(default_factory=list)
     ordinal: list[TraitName] = Field(default_factory=list)
+    pairs: Annotated[int, Field(ge=0, le=50)] = Discovery.pairs
 
     def to_discovery(self) -> Discovery:
         return Discovery(
             max_rules=self.max, min_support=self.min_support, reasons=tuple(self.reasons),
-            ordinal=tuple(self.ordinal),
+            ordinal=tuple(self.ordinal), pairs=self.pairs,
         )  # fmt: skip
 
 

@@ -38,6 +38,15 @@ quantiles of the leads' values: "Time on Website minutes at least 12" (some such
 reached 12) and "… under 3" (some such event stayed below 3), each ``cap`` 1 without decay,
 the shape a snapshot reads exactly; several may be kept (a step curve on the property).
 
+Pairs of traits last (``pair_rules``): "A and B" fit rules whose two halves are one-trait
+rules of the model or candidates on different traits ("Lead Origin is API and occupation is
+Student"), what a tree finds and a sum of one-trait points misses. A greedy path adds the
+pair with the largest score statistic beside the log-odds so far, its weight fitted; how
+many to keep (``pairs`` at most, within ``max_rules``) is chosen on held-out folds, the
+fewest within one standard error of the best, because among thousands of pairs some fit any
+labels on the folds that ranked them. Each needs ``PAIR_SUPPORT`` labels, as ``leadbot
+learn``'s pairs (``scoring.interactions``).
+
 Pure: numbers in, rules out.
 """
 
@@ -99,6 +108,7 @@ class Discovery:
     intent: bool = True  # also intent rules on event names the labels' leads did
     reasons: tuple[str, ...] = ()  # disqualify reasons that may train negative rules of their own
     ordinal: tuple[str, ...] = ()  # numeric traits whose points must rise (or fall) monotonically
+    pairs: int = 10  # "A and B" rules on two traits, chosen after the one-trait rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -631,7 +641,133 @@ def discover(
         points = round(b * model.points_per_logodds / points_step) * points_step
         if points != 0:
             found.append(_new_rule(p, col, replace(_unique(p.rules[col], taken), points=points)))
+    offset = p.offset + sum((p.Z[:, p.ok[j]] * b for j, b in chosen), np.zeros(p.y.size))
+    room = replace(guard, pairs=min(guard.pairs, guard.max_rules - len(found)))
+    for rule, column, b in pair_rules(model, p, offset, room):
+        points = round(b * model.points_per_logodds / points_step) * points_step
+        if points != 0:
+            matched = column > 0
+            won = float(np.average(p.y[matched], weights=p.w[matched]))
+            rule = replace(_unique(rule, taken), points=points)
+            found.append(NewRule(rule, int(matched.sum()), won if math.isfinite(won) else 0.0))
     return found
+
+
+MAX_PAIR_BASE = 150  # one-trait rules whose pairs are tried (the most telling first)
+PAIR_SUPPORT = 30  # labels a pair must match, and miss (as ``leadbot learn``'s pairs)
+
+
+@dataclass(frozen=True)
+class _PairBase:
+    """The one-trait rules pairs are made of, their 0/1 features on the labels, and which
+    pairs are never proposed: on one trait, under ``PAIR_SUPPORT``, or equal to one of its
+    two rules (``blocked[a, b]``, upper triangle only)."""
+
+    rules: list[Rule]
+    Z: np.ndarray
+    blocked: np.ndarray
+
+
+def _pair_base(
+    model: Model, p: _Prepared, offset: np.ndarray, guard: Discovery
+) -> _PairBase | None:
+    found = [(r, p.X[:, i]) for i, r in enumerate(model.rules)
+             if r.kind is RuleKind.FIT and r.conditions]  # fmt: skip
+    found += [(p.rules[j], p.Z[:, j]) for j in p.ok if p.rules[j].kind is RuleKind.FIT]
+    if len(found) < 2:
+        return None
+    Z = np.column_stack([(column > 0).astype(float) for _, column in found])
+    prob = sigmoid(offset)
+    residual, curvature = p.w * (p.y - prob), p.w * prob * (1.0 - prob)
+    telling = (residual @ Z) ** 2 / (curvature @ Z + 1e-9)
+    keep = np.sort(np.argsort(-telling, kind="stable")[:MAX_PAIR_BASE])
+    Z, rules = Z[:, keep], [found[j][0] for j in keep]
+    k, n, least = len(rules), p.y.size, max(guard.min_support, PAIR_SUPPORT)
+    count = Z.T @ Z
+    own = np.diag(count)
+    blocked = ~np.triu(np.ones((k, k), dtype=bool), 1) | (count < least) | (count > n - least)
+    blocked |= (count == own[:, None]) | (count == own[None, :])
+    paths = [frozenset(c.path for c in rule.conditions) for rule in rules]
+    for a, b in zip(*np.nonzero(~blocked), strict=True):
+        blocked[a, b] = bool(paths[a] & paths[b])
+    return _PairBase(rules, Z, blocked)
+
+
+def _pair_path(
+    base: _PairBase,
+    rows: np.ndarray,
+    offset: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    steps: int,
+    penalty: float,
+) -> list[tuple[int, int, float]]:
+    """Greedy, on ``rows``: the pair with the highest score statistic beside ``offset``
+    (``scoring.interactions``: ``(Σ wᵢ(yᵢ − pᵢ)xᵢ)² / Σ wᵢpᵢ(1 − pᵢ)xᵢ``, every pair's
+    sums at once from ``Zᵀ·diag(r)·Z``), its weight fitted beside the offset, which moves
+    by it; ``steps`` times at most. Returns ``(a, b, weight)`` in the order added."""
+    Z, blocked = base.Z[rows], base.blocked.copy()
+    path: list[tuple[int, int, float]] = []
+    for _ in range(steps):
+        prob = sigmoid(offset)
+        residual, curvature = w * (y - prob), w * prob * (1.0 - prob)
+        stat = (Z.T @ (Z * residual[:, None])) ** 2 / (Z.T @ (Z * curvature[:, None]) + 1e-9)
+        stat[blocked] = -1.0
+        best = int(np.argmax(stat))
+        if stat.flat[best] <= 0:
+            break
+        a, b = divmod(best, Z.shape[1])
+        blocked[a, b] = True
+        column = Z[:, a] * Z[:, b]
+        weight = float(_fit_weights(column[:, None], offset, y, w, penalty)[0])
+        offset = offset + weight * column
+        path.append((a, b, weight))
+    return path
+
+
+def _row_losses(logodds: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    p = np.clip(sigmoid(logodds), 1e-12, 1 - 1e-12)
+    return -w * (y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def pair_rules(
+    model: Model, p: _Prepared, offset: np.ndarray, guard: Discovery
+) -> list[tuple[Rule, np.ndarray, float]]:
+    """ "A and B" fit rules on two different traits, each condition a one-trait rule of the
+    model or a candidate: what a tree finds and a sum of one-trait points misses ("Lead
+    Origin is API and occupation is Student"). ``offset``: the model's log-odds with the
+    rules kept so far. The greedy path (``_pair_path``) is run on all folds but one and
+    judged on the one left out, in turn; as many pairs are kept as the fewest whose held-out
+    log loss is within one standard error of the best count's (``guard.pairs`` at most), so
+    a lucky pair of noise traits — among thousands of pairs, some fit any labels — does not
+    buy a rule. Returns each rule, its feature on the labels and its weight in log-odds."""
+    offset = _recentre(offset, p.y, p.w)
+    base = _pair_base(model, p, offset, guard) if guard.pairs > 0 else None
+    if base is None:
+        return []
+    y, w, n = p.y, p.w, p.y.size
+    fold = np.arange(n) % guard.folds
+    losses = np.zeros((guard.pairs + 1, n))
+    for k in range(guard.folds):
+        train, test = fold != k, fold == k
+        path = _pair_path(base, train, offset[train], y[train], w[train], guard.pairs,
+                          guard.penalty)  # fmt: skip
+        held = offset[test].copy()
+        losses[0, test] = _row_losses(held, y[test], w[test])
+        for t, (a, b, weight) in enumerate(path, start=1):
+            held += weight * base.Z[test, a] * base.Z[test, b]
+            losses[t:, test] = _row_losses(held, y[test], w[test])
+    excess = losses - losses[int(np.argmin(losses.mean(axis=1)))]
+    error = excess.std(axis=1) / math.sqrt(n)
+    count = int(np.flatnonzero(excess.mean(axis=1) <= error)[0])
+    path = _pair_path(base, np.ones(n, dtype=bool), offset, y, w, count, guard.penalty)
+    return [(_pair(base.rules[a], base.rules[b]), base.Z[:, a] * base.Z[:, b], weight)
+            for a, b, weight in path]  # fmt: skip
+
+
+def _pair(a: Rule, b: Rule) -> Rule:
+    return Rule(slug(f"{a.id} and {b.id}")[:120], f"{a.label} and {b.label}", RuleKind.FIT,
+                0.0, (*a.conditions, *b.conditions))  # fmt: skip
 
 
 REASON_RULES = 3  # most negative rules one disqualify reason may train
