@@ -127,12 +127,14 @@ class FitRule(RuleSpec):
 
 class IntentRule(RuleSpec):
     """Counts ``track`` events by name (``where`` tests their properties) or ``page``
-    views whose properties meet the ``page`` conditions."""
+    views whose properties meet the ``page`` conditions; with ``lead`` conditions, the
+    points count only for leads whose traits meet them."""
 
     points: PositivePoints
     track: Text | None = None
     page: Conditions | None = None
     where: Conditions | None = None
+    lead: Conditions | None = None
     half_life_days: Positive | None = None
     cap: Positive | None = None
 
@@ -150,6 +152,7 @@ class NegativeRule(RuleSpec):
     track: Text | None = None
     page: Conditions | None = None
     where: Conditions | None = None
+    lead: Conditions | None = None
     inactive_days: Positive | None = None
     cap: Positive | None = None
     half_life_days: float | None = None
@@ -169,8 +172,14 @@ class NegativeRule(RuleSpec):
     @classmethod
     def rule_checks(cls, data: dict[str, Any]) -> list[str]:
         problems = super().rule_checks(data)
-        if _given(data, "cap") and not (_given(data, "track") or _given(data, "page")):
+        events = _given(data, "track") or _given(data, "page")
+        if _given(data, "cap") and not events:
             problems.append("cap applies only to event rules (track or page)")
+        if _given(data, "lead") and not events:
+            problems.append(
+                "lead applies only to event rules (track or page); a penalty on traits "
+                "alone puts its conditions under when:"
+            )
         return problems
 
     def to_rule(self) -> Rule:
@@ -209,7 +218,8 @@ def event_rule(
     half_life_days: float | None,
 ) -> Rule:
     kind = RuleKind.INTENT
-    common: dict[str, Any] = {"half_life_days": half_life_days, "cap": spec.cap}
+    common: dict[str, Any] = {"half_life_days": half_life_days, "cap": spec.cap,
+                              "lead": to_conditions(spec.lead) if spec.lead else ()}  # fmt: skip
     if track is not None:
         conditions = to_conditions(where)
         return Rule(

@@ -106,6 +106,8 @@ def _event_lines(rule: Rule) -> list[str]:
         lines.append(f"{INDENT}half_life_days: {_flow(_number(rule.half_life_days))}")
     if rule.cap is not None:
         lines.append(f"{INDENT}cap: {_flow(_number(rule.cap))}")
+    if rule.lead:
+        lines.append(f"{INDENT}lead: {_conditions(rule.lead)}")
     return lines
 
 

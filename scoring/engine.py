@@ -20,7 +20,7 @@ def feature(rule: Rule, state: LeadState, now: float) -> float:
             return 0.0
         return 1.0 if now - since >= rule.inactive_days * DAY else 0.0
     intent = state.intent.get(rule.id)
-    if intent is None:
+    if intent is None or (rule.lead and not rule.admits(state.traits)):
         return 0.0
     value = intent.read(now, rule.half_life_seconds)
     return value if rule.cap is None else min(rule.cap, value)
@@ -71,6 +71,8 @@ def totals(state: LeadState, model: Model, now: float) -> tuple[float, float]:
     for rule_id, counted in state.intent.items():
         rule = find(rule_id)
         if rule is None or rule.kind is not RuleKind.INTENT:
+            continue
+        if rule.lead and not rule.admits(state.traits):
             continue
         value = counted.read(now, rule.half_life_seconds)
         if rule.cap is not None and value > rule.cap:

@@ -137,7 +137,11 @@ class Rule:
     fit: feature = 1 when every condition holds on the traits, else 0.
     intent: feature = ``min(cap, Σ 2^(−age/half_life))`` over matching events; no half-life
     means no decay (a plain count). ``event_type`` is ``track`` or ``page``; ``event_name``
-    (track only) is compared without case; conditions test the event's properties.
+    (track only) is compared without case; conditions test the event's properties. With
+    ``lead`` conditions, the feature is 0 unless every one holds on the lead's traits
+    ("did SMS Sent, when Lead Origin is API"): the events are counted whoever the lead is,
+    and the traits gate the points when the score is read, so the order in which traits and
+    events arrive changes nothing.
     inactivity: feature = 1 once the lead has been inactive for ``inactive_days``.
     """
 
@@ -151,6 +155,11 @@ class Rule:
     half_life_days: float | None = None
     cap: float | None = None
     inactive_days: float | None = None
+    lead: tuple[Condition, ...] = ()
+
+    def admits(self, traits: Mapping[str, Any]) -> bool:
+        """Whether the ``lead`` conditions (if any) hold on these traits."""
+        return all(c.matches(traits) for c in self.lead)
 
     @property
     def negative(self) -> bool:

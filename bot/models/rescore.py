@@ -39,7 +39,7 @@ from config.schema import AlertSettings
 from scoring import score
 from scoring.bands import Thresholds, default_thresholds, resolve_thresholds
 from scoring.learn import sigmoid
-from scoring.model import DAY, Model, RuleKind, lookup
+from scoring.model import DAY, Model, Rule, RuleKind, lookup
 from scoring.state import LeadState
 from storage import locks
 from storage.crm import touch_linked
@@ -231,6 +231,7 @@ class _Plan:
     model: Model
     column: Mapping[str, int]
     intent_column: Mapping[str, int]
+    gated: Mapping[int, Rule]  # intent rules with ``lead`` conditions, by column
     is_fit: np.ndarray
     points: np.ndarray
     half_life: np.ndarray
@@ -257,6 +258,7 @@ class _Plan:
             model=model,
             column={r.id: j for j, r in enumerate(rules)},
             intent_column={r.id: j for j, r in enumerate(rules) if r.kind is RuleKind.INTENT},
+            gated={j: r for j, r in enumerate(rules) if r.kind is RuleKind.INTENT and r.lead},
             is_fit=np.array([r.kind is RuleKind.FIT for r in rules], dtype=bool),
             points=np.array([r.points for r in rules], dtype=float),
             half_life=np.array([r.half_life_seconds or np.inf for r in rules]),
@@ -365,10 +367,11 @@ def _points(
     intent_column = plan.intent_column
     at, cols, values, as_of = [], [], [], []
     since = np.empty(n)
+    gated = plan.gated
     for i, state in enumerate(states):
         for rid, counted in (state.get("intent") or {}).items():
             j = intent_column.get(rid)
-            if j is not None:
+            if j is not None and (j not in gated or gated[j].admits(state.get("traits") or {})):
                 at.append(i)
                 cols.append(j)
                 values.append(counted[0])
@@ -433,6 +436,7 @@ def feature_matrix(states: Sequence[LeadState], model: Model, now: float) -> np.
         for i, s in enumerate(states)
         for rid, c in s.intent.items()
         if (j := plan.intent_column.get(rid)) is not None
+        and (j not in plan.gated or plan.gated[j].admits(s.traits))
     ]
     since = np.array(
         [

@@ -49,6 +49,8 @@ BAD_RULES = [
     (38, "negative[1].points", ["below 0, got 5"]),
     (39, "negative[1].inactive_days", ["greater than 0, got 0"]),
     (40, "negative[2]", ["cap applies only to event rules"]),
+    (44, "negative[3]", ["lead applies only to event rules", "under when:"]),
+    (51, "negative[4].lead.size.range", ["min (5) must be below max (2)"]),
 ]
 
 

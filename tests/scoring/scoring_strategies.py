@@ -205,6 +205,7 @@ def intent_rules(draw: st.DrawFn, rule_id: str, negative: bool) -> Rule:
         event_name=event_name,
         half_life_days=half_life,
         cap=draw(caps),
+        lead=draw(_conditions(TRAIT_CONDITIONS, 0, 1)),  # counted only for whom they hold
     )
 
 

@@ -150,3 +150,41 @@ def test_a_snapshot_keeps_few_numbers_per_name_and_only_numbers() -> None:
     assert numbers["n"] == [1, 7.5, 7.5]  # text that reads as a number, as a range reads it
     assert not {"flag", "text"} & set(numbers)  # a yes/no or a word is no number
     assert snapshot([("track", "B", {"flag": True}, T)])["numbers"] == {}
+
+
+def test_an_event_that_counts_only_for_some_leads_gives_a_rule_with_lead_conditions() -> None:
+    """A text message converts API leads only (a counsellor has their number); the rule
+    found counts the event for those leads alone, and a snapshot reads it as the engine,
+    whichever came first, the traits or the events."""
+    rng = random.Random(3)
+    leads, y = [], []
+    for _ in range(1_500):
+        origin = rng.choice(["API", "Landing Page", "Form"])
+        texted = rng.random() < 0.5
+        calls: list[Call] = [("track", "SMS Sent", {}, T - DAY)] if texted else []
+        leads.append(({"lead_origin": origin}, calls))
+        y.append(float(rng.random() < (0.7 if origin == "API" and texted else 0.2)))
+    snaps = [lead_snapshot(traits, {f"track:{n}": [1, at, at] for _, n, _, at in calls})
+             for traits, calls in leads]  # fmt: skip
+    X = np.zeros((len(leads), len(MODEL.rules)))
+    found = discover(MODEL, snaps, X, np.array(y), np.ones(len(leads)), Discovery(),
+                     at=np.full(len(leads), T))  # fmt: skip
+    gated = [f.rule for f in found if f.rule.lead]
+    assert gated, [f.rule.label for f in found]
+    rule = gated[0]
+    assert (rule.kind, rule.event_name, rule.points > 0) == (RuleKind.INTENT, "SMS Sent", True)
+    assert rule.lead == (Condition(("lead_origin",), Op.EQUALS, "API"),)
+    assert rule.label.endswith(", when lead_origin is API")
+    model = Model(rules=tuple(f.rule for f in found))
+    Z = rule_columns(snaps, [T] * len(snaps), list(model.rules))
+    for i, (traits, calls) in enumerate(leads[:200]):
+        first, last = LeadState(), LeadState()  # traits before the events, and after
+        first.identify(traits, model, T - 2 * DAY)
+        for state in (first, last):
+            for kind, name, props, at in calls:
+                state.event(kind, name, props, model, at)
+        last.identify(traits, model, T)
+        for state in (first, last):
+            assert [feature(r, state, T) for r in model.rules] == pytest.approx(list(Z[i]))
+    loaded = load_config(text=model_yaml(model)).model  # fit rules first, then the rest
+    assert {r.id: r for r in loaded.rules} == {r.id: r for r in model.rules}

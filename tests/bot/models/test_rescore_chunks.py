@@ -21,7 +21,7 @@ from bot.models.rescore import RescoreAlerts, Rescored, prepare, rescore
 from config.loader import load_config
 from scoring.bands import default_thresholds, resolve_thresholds
 from scoring.engine import score
-from scoring.model import DAY, BandSpec, Model, Op, RuleKind, Threshold
+from scoring.model import DAY, BandSpec, Condition, Model, Op, RuleKind, Threshold
 from scoring.state import IntentState, LeadState
 from storage import offloop
 from storage.ingest import upsert_leads
@@ -35,14 +35,19 @@ ALERTS = RescoreAlerts(Router(slack_channel="#sales"), POLICY)
 
 
 def _new_model(bands: BandSpec | None = None) -> Model:
-    """Other points, and one fit rule that now matches whoever has its field at all (so some
-    fit sets change and those states are rewritten)."""
+    """Other points, one fit rule that now matches whoever has its field at all (so some
+    fit sets change and those states are rewritten), and the demo request counted only for
+    leads at a company of 200 or more (an intent rule with ``lead`` conditions: leads with
+    the count and no such company, or no traits at all, get none of its points)."""
     rules = [replace(r, points=r.points + 7) for r in MODEL.rules]
     i = next(i for i, r in enumerate(rules) if r.kind is RuleKind.FIT and r.conditions)
     path = rules[i].conditions[0].path
     rules[i] = replace(rules[i], conditions=(replace(rules[i].conditions[0], op=Op.EXISTS,
                                                      value=True),))  # fmt: skip
     assert path
+    j = next(j for j, r in enumerate(rules) if (r.event_name or "").lower() == "demo requested")
+    rules[j] = replace(rules[j], lead=(Condition(("company", "employee_count"), Op.RANGE,
+                                                 (200, None)),))  # fmt: skip
     return replace(MODEL, rules=tuple(rules), bands=bands or MODEL.bands)
 
 
