@@ -13,7 +13,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from scoring.model import Band
-from storage.tables import Event, Feedback, Identity, Lead, ScoreChange
+from storage.event_tally import event_count
+from storage.tables import Feedback, Identity, Lead, ScoreChange
 
 
 def _check_limit(limit: int) -> None:
@@ -161,7 +162,7 @@ async def stats(session: AsyncSession) -> dict[str, Any]:
     anonymous = col(Lead.anonymous)
     leads = await _count(session, select(func.count()).where(anonymous.is_(False)))
     anon = await _count(session, select(func.count()).where(anonymous.is_(True)))
-    events = await _count(session, select(func.count()).select_from(Event))
+    events = await _events(session)
     per_band = await session.exec(
         select(Lead.band, func.count()).where(anonymous.is_(False)).group_by(Lead.band)
     )
@@ -174,8 +175,12 @@ async def counts(session: AsyncSession) -> dict[str, int]:
     """``stats`` without the stored bands: known leads, anonymous visitors, events."""
     known = await count_known(session)
     everyone = await _count(session, select(func.count()).select_from(Lead))
-    events = await _count(session, select(func.count()).select_from(Event))
-    return {"leads": known, "anonymous": everyone - known, "events": events}
+    return {"leads": known, "anonymous": everyone - known, "events": await _events(session)}
+
+
+async def _events(session: AsyncSession) -> int:
+    """Every stored event, the tally and the newer ones (``storage.event_tally``)."""
+    return await (await session.connection()).run_sync(event_count)
 
 
 async def current_scores(session: AsyncSession) -> list[float]:

@@ -25,6 +25,7 @@ from sqlalchemy import Column, String, Table, cast, delete, func, or_, select, u
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
 
+from storage.event_tally import EVENTS, delete_events
 from storage.tables import Feedback, Identity, Lead
 
 LEADS: Table = Lead.__table__  # type: ignore[attr-defined]
@@ -211,7 +212,10 @@ async def forget_person(
     done = Forgotten(person)
     done.pseudonymised = await _pseudonymise(conn, ids, pseudonym, keep_reason)
     for table in lead_tables():
-        if table.name != FEEDBACK.name:
+        if table.name == EVENTS.name:  # the stored count of events follows (event_tally)
+            where = EVENTS.c.lead_id.in_(ids)
+            done.deleted[table.name] = await conn.run_sync(delete_events, where)
+        elif table.name != FEEDBACK.name:
             done.deleted[table.name] = await _delete(conn, table, table.c.lead_id.in_(ids))
     done.deleted[IDENTITIES.name] += await _delete(
         conn, IDENTITIES, IDENTITIES.c.key.in_(list(person.identity_keys))

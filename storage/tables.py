@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint, false, func, text
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint, false, func, text
 from sqlmodel import Field, SQLModel
 
 from storage import (
@@ -95,6 +95,17 @@ class Event(SQLModel, table=True):
     payload: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONType, nullable=False)
     )
+
+
+class EventTally(SQLModel, table=True):
+    """How many events have an id up to ``counted_to``: ``stats`` counts only the newer ones
+    (``storage.event_tally``), not ten million rows. One row, ``id`` 1."""
+
+    __tablename__ = "event_tally"
+
+    id: int = Field(default=1, primary_key=True)
+    counted_to: int = Field(default=0, sa_type=BigInteger)
+    events: int = Field(default=0, sa_type=BigInteger)
 
 
 class ScoreChange(SQLModel, table=True):

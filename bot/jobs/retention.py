@@ -9,6 +9,9 @@ is kept and why).
   default; null keeps them forever): the event rows stay (duplicates, counts, history), the
   payload becomes ``{}``, ``PAYLOAD_BATCH`` events per transaction.
 
+It also moves the events tally up to the newest event (``storage.event_tally``), so
+``stats`` counts only the events received since the last run.
+
 It runs off the event loop, a batch per transaction, as the scheduler's ``retention`` job
 (hourly by default; the slot is claimed once across replicas).
 """
@@ -25,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.loader import LeadbotConfig
 from storage import offloop
+from storage.event_tally import advance, boundary
 from storage.retention import (
     BATCH,
     PAYLOAD_BATCH,
@@ -44,11 +48,13 @@ class Pruned:
     handled_requests: int
     outbox: int
     event_payloads: int = 0
+    events_counted: int = 0
 
     def summary(self) -> str:
         return (
             f"{self.handled_requests} request keys, {self.outbox} sent messages, "
-            f"{self.event_payloads} event payloads pruned"
+            f"{self.event_payloads} event payloads pruned; {self.events_counted} new events "
+            "counted into the tally"
         )
 
 
@@ -65,7 +71,8 @@ async def retention_sweep(engine: AsyncEngine, *, config: LeadbotConfig, now: fl
         payloads = 0
         if payload_days is not None:
             payloads = await prune_payloads(worker, moment - timedelta(days=payload_days))
-    pruned = Pruned(handled, outbox, payloads)
+        counted = await count_events(worker)
+    pruned = Pruned(handled, outbox, payloads, counted)
     log.info("retention: %s", pruned.summary())
     return pruned
 
@@ -81,6 +88,13 @@ async def prune_payloads(
         emptied, start = await worker.write(_payload_batch, start, before, batch)
         total += emptied
     return total
+
+
+async def count_events(worker: offloop.Worker) -> int:
+    """Move the events tally up to the newest event; how many it added. The newest id is
+    read in a transaction of its own: on PostgreSQL it holds the ingest gate alone for that
+    read only, and the counting runs beside the ingest."""
+    return await worker.write(advance, await worker.write(boundary))
 
 
 def _payload_batch(

@@ -29,8 +29,10 @@ from bot.chat.messages import Actor
 from bot.digest.content import build_digest
 from bot.digest.data import Period, Scope
 from bot.jobs.decay import decay_sweep
+from bot.jobs.retention import count_events
 from config.loader import LeadbotConfig, load_config
 from config.settings import load_settings
+from storage import offloop
 from storage.engine import create_engine
 from storage.migrate import upgrade
 from tests.bench.scale_data import email_of, lead_id, populate
@@ -210,6 +212,10 @@ async def run(args: argparse.Namespace) -> None:
             start = time.perf_counter()  # serve sweeps every few minutes; stats reads its work
             swept = await decay_sweep(engine, config=config, model=config.model, now=time.time())
             sweep = time.perf_counter() - start
+            start = time.perf_counter()  # the hourly retention job moves the events tally
+            async with offloop.Worker(engine) as worker:
+                tallied = await count_events(worker)
+            tally = time.perf_counter() - start
             figures = await measure(
                 engine, url, config, args.leads, lookups=args.lookups, repeat=args.repeat
             )
@@ -218,7 +224,8 @@ async def run(args: argparse.Namespace) -> None:
             await engine.dispose()
     kind = "SQLite" if path is not None else "PostgreSQL"
     sys.stdout.write(
-        f"built in {built:.0f} s; decay sweep {sweep:.1f} s ({swept.checked:,} leads)\n"
+        f"built in {built:.0f} s; decay sweep {sweep:.1f} s ({swept.checked:,} leads); "
+        f"events tally {tally:.1f} s ({tallied:,} events)\n"
     )
     sys.stdout.write(
         report(figures, leads=args.leads, events=args.events, size=size, kind=kind) + "\n"
