@@ -72,6 +72,12 @@ async def test_a_move_counts_what_it_passes_and_the_count_reads_few_rows(
         assert await worker.read(_truth) == (3, 3)
 
 
+def _ingest(conn: Connection, number: int, lead: str) -> None:
+    """What an ingest transaction does first: the gate shared, then its events."""
+    locks.enter(conn, [f"user:{lead}"])
+    _insert(conn, [number], lead)
+
+
 def _max_id(conn: Connection) -> int:
     return int(conn.execute(select(func.max(EVENTS.c.id))).scalar_one())
 
@@ -91,9 +97,9 @@ async def test_an_event_committed_after_a_newer_one_is_counted_once(
         await upgrade(engine)
         async with engine.connect() as a, engine.connect() as b:
             await a.begin()
-            await a.run_sync(lambda c: (locks.enter(c, ["user:a"]), _insert(c, [1], "lead-a")))
+            await a.run_sync(_ingest, 1, "lead-a")
             await b.begin()
-            await b.run_sync(lambda c: (locks.enter(c, ["user:b"]), _insert(c, [2], "lead-b")))
+            await b.run_sync(_ingest, 2, "lead-b")
             await b.commit()
             async with offloop.Worker(engine) as worker:
                 move = asyncio.ensure_future(count_events(worker))
