@@ -627,10 +627,27 @@ def strongest(
     return [rules[j] for j in keep]
 
 
-def _new_rule(p: _Prepared, col: int, rule: Rule) -> NewRule:
-    matched = p.Z[:, col] > 0
+def _new_rule(p: _Prepared, column: np.ndarray, rule: Rule) -> NewRule:
+    matched = column > 0
     won = float(np.average(p.y[matched], weights=p.w[matched]))
     return NewRule(rule, int(matched.sum()), won if math.isfinite(won) else 0.0)
+
+
+def _kept(
+    p: _Prepared,
+    chosen: Sequence[tuple[Rule, np.ndarray, float]],
+    taken: set[str],
+    model: Model,
+    points_step: float,
+) -> list[NewRule]:
+    """The chosen ``(rule, feature on the labels, weight in log-odds)`` whose weight rounds
+    to some points: with those points, an id of their own, their support and won rate."""
+    found = []
+    for rule, column, b in chosen:
+        points = round(b * model.points_per_logodds / points_step) * points_step
+        if points != 0:
+            found.append(_new_rule(p, column, replace(_unique(rule, taken), points=points)))
+    return found
 
 
 def discover(
@@ -651,24 +668,13 @@ def discover(
     if p is None:
         return []
     taken = {r.id for r in model.rules}
-    found = []
     chosen = select(p.Z[:, p.ok], p.offset, p.y, p.w, guard, p.groups(), p.least(),
                     p.same_sign(guard.ordinal))  # fmt: skip
-    for j, b in chosen:
-        col = p.ok[j]
-        points = round(b * model.points_per_logodds / points_step) * points_step
-        if points != 0:
-            found.append(_new_rule(p, col, replace(_unique(p.rules[col], taken), points=points)))
-    offset = p.offset + sum((p.Z[:, p.ok[j]] * b for j, b in chosen), np.zeros(p.y.size))
+    singles = [(p.rules[p.ok[j]], p.Z[:, p.ok[j]], b) for j, b in chosen]
+    found = _kept(p, singles, taken, model, points_step)
+    offset = p.offset + sum((column * b for _, column, b in singles), np.zeros(p.y.size))
     room = replace(guard, pairs=min(guard.pairs, guard.max_rules - len(found)))
-    for rule, column, b in pair_rules(model, p, offset, room):
-        points = round(b * model.points_per_logodds / points_step) * points_step
-        if points != 0:
-            matched = column > 0
-            won = float(np.average(p.y[matched], weights=p.w[matched]))
-            rule = replace(_unique(rule, taken), points=points)
-            found.append(NewRule(rule, int(matched.sum()), won if math.isfinite(won) else 0.0))
-    return found
+    return found + _kept(p, pair_rules(model, p, offset, room), taken, model, points_step)
 
 
 MAX_PAIR_BASE = 200  # rules whose pairs are tried (the most telling first)
@@ -850,5 +856,5 @@ def reason_rules(
             rule = p.rules[col]
             rule = replace(rule, id=slug(f"{reason} {rule.id}"), label=f"{reason} signal: "
                            f"{rule.label}", points=points)  # fmt: skip
-            found.append(_new_rule(p, col, _unique(rule, taken)))
+            found.append(_new_rule(p, p.Z[:, col], _unique(rule, taken)))
     return found

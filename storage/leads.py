@@ -159,16 +159,12 @@ async def _count(session: AsyncSession, query: Any) -> int:
 async def stats(session: AsyncSession) -> dict[str, Any]:
     """Counts for the status command and digests. ``bands`` counts non-anonymous leads and
     always holds hot, warm and cold (a band seen in the data but unknown here is kept too)."""
-    anonymous = col(Lead.anonymous)
-    leads = await _count(session, select(func.count()).where(anonymous.is_(False)))
-    anon = await _count(session, select(func.count()).where(anonymous.is_(True)))
-    events = await _events(session)
     per_band = await session.exec(
-        select(Lead.band, func.count()).where(anonymous.is_(False)).group_by(Lead.band)
+        select(Lead.band, func.count()).where(_known()).group_by(Lead.band)
     )
     bands = {band.value: 0 for band in (Band.HOT, Band.WARM, Band.COLD)}
     bands.update({band: int(n) for band, n in per_band})
-    return {"leads": leads, "anonymous": anon, "events": events, "bands": bands}
+    return {**await counts(session), "bands": bands}
 
 
 async def counts(session: AsyncSession) -> dict[str, int]:
