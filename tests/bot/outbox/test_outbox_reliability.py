@@ -242,10 +242,11 @@ async def test_two_dispatchers_with_a_slow_transport_never_send_a_message_twice(
         rows = [slack_t.alert(f"lead-{i}", f"slack:C0{i % 4}")
                 | {"created_at": now, "available_at": now} for i in range(16)]  # fmt: skip
         await slack_t.queue(engines[0], *rows)
-        # A lease of 2 s, sends of 0.55 s: a lane's batch (4 sends, 2.2 s) outlives the lease,
-        # and a send is 0.95 s inside the ¾-lease cut-off, room for a busy CI machine.
-        lease = LEASE / 60
-        transports = [Slow(0.55), Slow(0.55)]
+        # A lease of 4 s, sends of 1.1 s: a lane's batch (4 sends, 4.4 s) outlives the lease,
+        # and a send is 1.9 s inside the ¾-lease cut-off, room for a CI machine running the
+        # suite in four workers (at 2 s and 0.55 s, 0.95 s of room, a lease ran out there).
+        lease = LEASE / 30
+        transports = [Slow(1.1), Slow(1.1)]
         dispatchers = [
             Dispatcher(e, t, clock=time.time, lease=lease, per_destination=4, max_lanes=n,
                        poll_seconds=0.05)
