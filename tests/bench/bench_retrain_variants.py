@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,8 @@ def parse_variant(text: str) -> dict[str, dict[str, Any]]:
             raise argparse.ArgumentTypeError(
                 f"{section}: an object of {', '.join(sorted(known))}: {text!r}"
             )
+        # JSON has no tuples: the settings' sequences (ordinal, reasons) are tuples
+        found[section] = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
     return found
 
 
@@ -74,7 +77,7 @@ def copied(kept: Path, base: int, into: Path) -> Path:
     for suffix in ("", "-wal"):
         if (source := Path(f"{kept / 'replay.db'}{suffix}")).exists():
             shutil.copy(source, f"{db}{suffix}")
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn, conn:  # closed, not only committed
         if conn.execute("SELECT 1 FROM model_versions WHERE id = ?", (base,)).fetchone() is None:
             raise SystemExit(f"{kept}: no model version {base} to start from (--base)")
         conn.execute("DELETE FROM model_versions WHERE id > ?", (base,))
@@ -87,8 +90,18 @@ def config_of(kept: Path) -> Path:
     return next(kept.glob("*.yaml"))
 
 
+def held_out(seed: int) -> tuple[list[str], np.ndarray]:
+    """The held-out leads' ids and outcomes: the replay's split for ``seed``."""
+    _, held = split(load_rows(DATA), seed)
+    return [row[ID_COLUMN] for row in held], np.array([outcome(row) for row in held])
+
+
 async def held_out_auc(
-    kept: Path, seed: int, variant: Mapping[str, Mapping[str, Any]], base: int, now: float
+    kept: Path,
+    held: tuple[list[str], np.ndarray],
+    variant: Mapping[str, Mapping[str, Any]],
+    base: int,
+    now: float,
 ) -> tuple[float, int]:
     """The held-out AUC after the variant's retrain is activated, and its number of rules."""
     config = load_config(config_of(kept))
@@ -108,11 +121,10 @@ async def held_out_auc(
                 await activate(engine=engine, version_id=result.version_id, by="bench", now=now)
         finally:
             await engine.dispose()
-        with sqlite3.connect(db) as conn:
+        with closing(sqlite3.connect(db)) as conn:
             stored = dict(conn.execute("SELECT id, score FROM leads"))
-    _, held = split(load_rows(DATA), seed)
-    scores = np.array([float(stored[row[ID_COLUMN]]) for row in held])
-    truth = np.array([outcome(row) for row in held])
+    ids, truth = held
+    scores = np.array([float(stored[lead_id]) for lead_id in ids])
     return roc_auc(truth, scores), len(result.proposal.model.rules)
 
 
@@ -135,11 +147,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 async def run(args: argparse.Namespace) -> None:
     now = time.time()  # one instant for every variant: decay reads the same
     reference: list[float] = []
+    held = {seed: held_out(seed) for seed, _ in args.runs}  # the CSV read once a seed
     for variant in [{}, *args.variant]:
         aucs = []
         for seed, folder in args.runs:
             start = time.perf_counter()
-            auc, rules = await held_out_auc(folder, seed, variant, args.base, now)
+            auc, rules = await held_out_auc(folder, held[seed], variant, args.base, now)
             aucs.append(auc)
             took = time.perf_counter() - start
             sys.stdout.write(f"  seed {seed}: AUC {auc:.4f}, {rules} rules, {took:.0f} s\n")
