@@ -19,6 +19,7 @@ from bot.web.keys import VERIFIER, WRITE_KEYS
 from config.loader import LeadbotConfig
 from config.settings import Settings
 from storage.engine import create_engine
+from storage.offloop import settle_heap
 
 log = logging.getLogger("leadbot")
 
@@ -80,6 +81,7 @@ def serve(
         log.warning(INSECURE_WARNING)
     if app[WRITE_KEYS] is None:
         log.warning(OPEN_SDK_WARNING)
+    settle_heap()
     try:
         web.run_app(
             app, host=host, port=port, access_log=None, print=None, reuse_port=settings.reuse_port

@@ -63,6 +63,16 @@ def gc_paused() -> Iterator[None]:
                 gc.enable()
 
 
+def settle_heap() -> None:
+    """Collect once, then move every object alive now out of the collector's sight
+    (``gc.freeze``). A long-running process's start-up heap (its modules, app, models,
+    engines) is never garbage, yet every full collection walks all of it again: for
+    ``leadbot serve``'s imports alone, 148,000 objects and ~88 ms with the event loop
+    stopped, a request's p99 many times over. Call it once, when start-up is done."""
+    gc.collect()
+    gc.freeze()
+
+
 def _autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
     dbapi_connection.isolation_level = None

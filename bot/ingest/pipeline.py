@@ -30,7 +30,7 @@ from storage import ingest as repo
 from storage.checkpoints import WalCheckpointer
 from storage.engine import sqlite_path, sqlite_writer_engine
 from storage.ingest import StoredLead
-from storage.offloop import Worker
+from storage.offloop import Worker, gc_paused
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,12 @@ class Pipeline:
         # some of the statements in it.
         if self._conn is None:
             self._conn = self._writer.connect()
-        with self._conn.begin():
+        # The cyclic collector off for the transaction: a group of thousands of events
+        # allocates enough for many collections, each walking every object of the group
+        # still alive (bench_writer, groups of 1,000: 85 → 62 µs of CPU an event). Its
+        # objects are freed by reference counting when it returns; PostgreSQL's worker
+        # (storage.offloop) does the same.
+        with self._conn.begin(), gc_paused():
             return self._apply(self._conn, requests, now)
 
     def _follow_model(self, conn: Connection) -> None:

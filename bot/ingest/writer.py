@@ -40,6 +40,7 @@ from bot.metrics import WRITER_RESTARTS
 from bot.throttle import Throttled
 from config.loader import LeadbotConfig
 from storage.engine import create_engine
+from storage.offloop import settle_heap
 
 log = logging.getLogger(__name__)
 
@@ -362,6 +363,7 @@ async def _serve(
             following_percentiles(pipeline),
         ):
             await loop.sock_sendall(sock, frame(READY, b"{}"))
+            settle_heap()
             pending = bytearray()
             while chunk := await loop.sock_recv(sock, RECEIVE_BYTES):
                 pending += chunk

@@ -4,6 +4,7 @@ keeps running meanwhile, and on SQLite a second writer waits for the first, neve
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from datetime import UTC, datetime
@@ -85,3 +86,15 @@ async def test_a_second_sqlite_writer_waits_for_the_first(sqlite_engine: AsyncEn
     async with sqlite_engine.connect() as conn:
         count = (await conn.execute(select(func.count()).select_from(HANDLED))).scalar_one()
     assert count == 2
+
+
+def test_settle_heap_puts_the_start_up_heap_out_of_the_collectors_sight() -> None:
+    before = gc.get_freeze_count()
+    kept = [object() for _ in range(1_000)], {"a": [1, 2, 3]}
+    offloop.settle_heap()
+    try:
+        assert gc.get_freeze_count() > before
+        assert gc.isenabled()
+        assert kept[1]["a"] == [1, 2, 3]  # frozen objects stay what they were
+    finally:
+        gc.unfreeze()

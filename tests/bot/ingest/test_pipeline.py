@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -279,3 +280,27 @@ async def test_a_later_event_rewrites_scores_and_times_and_keeps_the_profile(
     lead = await _lead(engine, "u1")
     assert lead is not None
     assert (lead["name"], lead["email"]) == ("Dana R. Reyes", "dana@acmesoft.com")
+
+
+async def test_a_group_runs_without_collections_and_the_collector_is_back_on_after(
+    engine: AsyncEngine, pipeline: Pipeline
+) -> None:
+    """Thousands of events allocate enough for dozens of automatic collections; none runs
+    while the group's transaction does (each would walk every object of the group). One may
+    run as the collector comes back on, with the group's garbage counted."""
+    started: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    group = [events(page(f"u{i % 400}", f"/docs/{i}", T0 + i)) for i in range(3_000)]
+    gc.callbacks.append(seen)
+    try:
+        result = await pipeline.ingest_many(group, now=T0 + 3_600)
+    finally:
+        gc.callbacks.remove(seen)
+    assert sum(r.accepted for r in result.results) == 3_000
+    assert len(started) <= 1, started
+    assert gc.isenabled()
+    assert await _count(engine, LEADS) == 400
