@@ -308,8 +308,10 @@ class Pipeline:
             ):  # fmt: skip
                 last = row["alerted_at"]
                 row["alerted_at"] = now
-                explained = score(lead.state, model, now, self.thresholds)
-                outbox += self._alert_rows(lead, row, explained, now, last)
+                # No destination (an import's router): no payload to build and explain.
+                if destinations := self.router.destinations(lead.state.traits):
+                    explained = score(lead.state, model, now, self.thresholds)
+                    outbox += self._alert_rows(lead, row, explained, now, last, destinations)
             if lead.profile or lead.row is None:
                 upserts.append(row)
             else:
@@ -347,7 +349,13 @@ class Pipeline:
         }
 
     def _alert_rows(
-        self, lead: _Lead, row: Mapping[str, Any], result: Score, now: float, last: float | None
+        self,
+        lead: _Lead,
+        row: Mapping[str, Any],
+        result: Score,
+        now: float,
+        last: float | None,
+        destinations: Sequence[str],
     ) -> list[dict[str, Any]]:
         """One outbox row per destination of the lead's route; a repeat (``last``: the
         previous alert) says so, with the claim the loaded row already carries."""
@@ -372,7 +380,7 @@ class Pipeline:
                 "available_at": now,
                 "created_at": now,
             }
-            for destination in self.router.destinations(lead.state.traits)
+            for destination in destinations
         ]
 
 
