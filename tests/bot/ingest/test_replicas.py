@@ -162,8 +162,9 @@ async def replicas(
 async def _post(http: aiohttp.ClientSession, url: str, event: Event) -> None:
     body = orjson.dumps(event)
     msg_id = f"msg_{event['messageId']}"
-    signature = Webhook(SECRET).sign(msg_id, datetime.now(UTC), body.decode())
-    headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(time.time())),
+    signed_at = datetime.now(UTC)  # one clock read: the header must carry the signed time
+    signature = Webhook(SECRET).sign(msg_id, signed_at, body.decode())
+    headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(signed_at.timestamp())),
                "webhook-signature": signature, "content-type": "application/json"}  # fmt: skip
     async with http.post(url, data=body, headers=headers) as answer:
         assert answer.status == 202, (url, answer.status, await answer.text())

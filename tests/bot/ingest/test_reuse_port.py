@@ -43,8 +43,9 @@ async def _post(url: str, n: int) -> None:
     for i in range(n):
         body = orjson.dumps(track(f"u{i % 7}", "Demo Requested", T0 + i))
         msg_id = f"msg_{time.time_ns()}_{i}"
-        signature = Webhook(SECRET).sign(msg_id, datetime.now(UTC), body.decode())
-        headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(time.time())),
+        signed_at = datetime.now(UTC)  # one clock read: the header must carry the signed time
+        signature = Webhook(SECRET).sign(msg_id, signed_at, body.decode())
+        headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(signed_at.timestamp())),
                    "webhook-signature": signature, "content-type": "application/json"}  # fmt: skip
         connector = aiohttp.TCPConnector(force_close=True)
         async with (
