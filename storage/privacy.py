@@ -16,6 +16,7 @@ rewrites a SQLite file so that deleted rows leave no copy in it or in its WAL.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -340,12 +341,29 @@ async def secure_wipe(engine: AsyncEngine, tables: Iterable[str] = ()) -> Wipe:
             return Wipe(True, True, f"VACUUM of {', '.join(tables) or 'no table'}")
         await auto.exec_driver_sql("PRAGMA secure_delete=ON")
         await auto.exec_driver_sql("VACUUM")
-        checkpoint = (await auto.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
-    busy, log, done = tuple(checkpoint)
+        busy, log, done = await _truncate_wal(auto)
     if busy:
         return Wipe(True, False, f"the WAL is in use by another connection ({done} of {log} "
                                  "pages checkpointed): run again with the bot stopped")  # fmt: skip
     return Wipe(True, True, "VACUUM and WAL checkpoint (TRUNCATE)")
+
+
+# A running bot checkpoints the WAL a few times a second (storage.checkpoints); a TRUNCATE
+# that meets one of those is refused at once, not queued, so it is tried again shortly.
+WIPE_TRIES = 40
+WIPE_PAUSE = 0.05  # seconds
+
+
+async def _truncate_wal(conn: AsyncConnection) -> tuple[int, int, int]:
+    """``wal_checkpoint(TRUNCATE)`` until it is not busy (at most ``WIPE_TRIES`` times):
+    ``(busy, pages in the log, pages checkpointed)`` of the last try."""
+    for attempt in range(WIPE_TRIES):
+        row = (await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).one()
+        busy, log, done = tuple(row)
+        if not busy or attempt == WIPE_TRIES - 1:
+            return int(busy), int(log), int(done)
+        await asyncio.sleep(WIPE_PAUSE)
+    raise AssertionError("unreachable")
 
 
 async def secure_delete(conn: AsyncConnection) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
+from storage.checkpoints import WalCheckpointer
 from storage.engine import session_factory
 from storage.privacy import (
     FEATURE_KEYS,
@@ -186,6 +187,26 @@ async def test_no_copy_stays_in_the_sqlite_file(sqlite_engine: AsyncEngine) -> N
     for trace in (EMAIL, "Ana Lopez", "visitor-1", "met Ana"):
         assert trace.encode() not in data, trace
     assert b"bo@example.org" in data
+
+
+async def test_the_wipe_completes_beside_a_running_bots_checkpoints(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    """A running bot checkpoints the WAL on a thread of its own (here every millisecond,
+    not every 0.2 s, so that the two meet in every round); the wipe's TRUNCATE, refused
+    while one runs, waits its turn instead of leaving copies in the log."""
+    await populate(sqlite_engine)
+    path = str(make_url(str(sqlite_engine.url)).database)
+    checkpoints = WalCheckpointer(path, every=0.001).start()
+    try:
+        for _ in range(5):
+            async with sqlite_engine.begin() as conn:  # pages in the log to checkpoint
+                await conn.execute(Feedback.__table__.update().values(reason="again"))  # type: ignore[attr-defined]
+            wipe = await secure_wipe(sqlite_engine)
+            assert wipe.complete, wipe.detail
+    finally:
+        checkpoints.stop()
+    assert checkpoints.rounds > 0
 
 
 async def test_postgres_vacuum_of_the_tables_touched(engine: AsyncEngine) -> None:
