@@ -11,9 +11,10 @@ learning:
   proposals_channel: "#sales-managers"   # default: the managers' DMs, else slack.default_channel
   guardrails: {min_labels: 30, max_change_points: 10, prior_strength: 1, points_step: 0.5}
   exclude_traits: [lifecycle_stage, lead_status, converted]   # never learnt from (leaks)
-  new_rules: {max: 25, min_support: 10, reasons: [spam]}   # rules a refit may add; max 0: none
+  new_rules: {max: 50, min_support: 10, reasons: [spam]}   # rules a refit may add; max 0: none
+    # (at most 25, 10 of them pairs, below 2,000 labels; 25 and 10 more per thousand above)
     # ordinal: [campaign, pdays]   numeric traits whose new points only rise (or only fall)
-    # pairs: 10                    of them "A and B" rules on two traits; 0: none
+    # pairs: 20                    of them "A and B" rules on two traits; 0: none
   weights:                 # a label's weight in a refit (default 1; a CRM: crm.label_weight)
     sources: {rep: 1, "crm:hubspot": 3}
     reasons: {bad timing: 0.5, spam: 1}   # a rep's disqualification, by its reason: × this

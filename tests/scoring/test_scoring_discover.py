@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from config.loader import load_config
 from config.writer import model_yaml
 from scoring.binning import Support
-from scoring.discover import Discovery, candidates, discover, reason_rules, unflatten
+from scoring.discover import Discovery, budget, candidates, discover, reason_rules, unflatten
 from scoring.engine import feature
 from scoring.model import DAY, Model, Rule, RuleKind
 from scoring.snapshot import decayed_count
@@ -370,3 +370,37 @@ def test_no_pair_is_proposed_on_traits_that_say_nothing(seed: int) -> None:
     found = discover(MODEL, snaps, np.zeros((800, len(MODEL.rules))), y, np.ones(800),
                      Discovery())  # fmt: skip
     assert [f.rule.label for f in found if len(f.rule.conditions) > 1] == []
+
+
+def test_the_rule_budget_grows_with_the_labels_within_the_configured_maximum() -> None:
+    default = Discovery()
+    assert (budget(default, 500).max_rules, budget(default, 500).pairs) == (25, 10)
+    assert (budget(default, 1_999).max_rules, budget(default, 1_999).pairs) == (25, 10)
+    assert (budget(default, 2_000).max_rules, budget(default, 2_000).pairs) == (50, 20)
+    assert (budget(default, 6_468).max_rules, budget(default, 6_468).pairs) == (50, 20)
+    small = Discovery(max_rules=10, pairs=3)  # an admin's maximum is a maximum
+    assert (budget(small, 6_468).max_rules, budget(small, 6_468).pairs) == (10, 3)
+    assert budget(Discovery(max_rules=0), 9_000).max_rules == 0
+
+
+def many_signals(n: int, seed: int, traits: int = 36) -> tuple[list[dict], np.ndarray]:
+    """``traits`` yes/no traits, each moving the log-odds by ±0.3: more real rules than
+    a proposal on few labels may add."""
+    rng = random.Random(seed)
+    snaps, y = [], []
+    for _ in range(n):
+        flags = {f"t{k:02d}": rng.random() < 0.5 for k in range(traits)}
+        z = -0.5 + sum(0.3 if flags[f"t{k:02d}"] == (k % 2 == 0) else -0.3 for k in range(traits))
+        snaps.append({"traits": flags, "events": {}})
+        y.append(float(rng.random() < 1 / (1 + math.exp(-z))))
+    return snaps, np.array(y)
+
+
+def test_few_labels_get_the_small_budget_and_many_labels_more_rules() -> None:
+    snaps, y = many_signals(3_000, seed=5)
+    X = np.zeros((3_000, len(MODEL.rules)))
+    guard = Discovery(pairs=0)
+    few = discover(MODEL, snaps[:1_500], X[:1_500], y[:1_500], np.ones(1_500), guard)
+    many = discover(MODEL, snaps, X, y, np.ones(3_000), guard)
+    assert len(few) == 25  # more would pass on these labels; the budget stops at 25
+    assert 25 < len(many) <= 50
