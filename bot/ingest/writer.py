@@ -362,8 +362,8 @@ async def _serve(
             Pipeline(engine, config, inline=True, router=router) as pipeline,
             following_percentiles(pipeline),
         ):
+            settle_heap()  # before READY: no request waits behind this one full collection
             await loop.sock_sendall(sock, frame(READY, b"{}"))
-            settle_heap()
             pending = bytearray()
             while chunk := await loop.sock_recv(sock, RECEIVE_BYTES):
                 pending += chunk

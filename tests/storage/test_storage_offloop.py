@@ -96,5 +96,7 @@ def test_settle_heap_puts_the_start_up_heap_out_of_the_collectors_sight() -> Non
         assert gc.get_freeze_count() > before
         assert gc.isenabled()
         assert kept[1]["a"] == [1, 2, 3]  # frozen objects stay what they were
+        # out of every generation a collection walks (gc.get_objects lists those)
+        assert not any(obj is kept[0] or obj is kept[1] for obj in gc.get_objects())
     finally:
         gc.unfreeze()

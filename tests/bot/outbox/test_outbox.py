@@ -193,22 +193,31 @@ class Hangs:
 
     def __init__(self) -> None:
         self.started: list[int] = []
+        self.held: list[float] = []  # seconds each send ran before it was cut off
 
     async def deliver(self, message: Claimed) -> None:
         self.started.append(message.id)
-        await asyncio.Event().wait()
+        began = time.monotonic()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.held.append(time.monotonic() - began)
 
 
 async def test_a_send_is_cut_off_inside_its_lease_and_left_unsure(
     sqlite_engine: AsyncEngine,
 ) -> None:
     await _queue(sqlite_engine, "a", at=time.time())
-    lease = timedelta(seconds=0.4)
+    # 2 s: the send is cut at 1.5 s, and the claim's and the mark's transactions have the
+    # rest, even on a box running four test workers on two cores (0.4 s ran out once).
+    lease = timedelta(seconds=2)
     transport = Hangs()
     dispatcher = Dispatcher(sqlite_engine, transport, clock=time.time, lease=lease)
     began = time.monotonic()
     assert await dispatcher.run_once() == 0
     assert time.monotonic() - began < lease.total_seconds()
+    [held] = transport.held  # the send itself, from its renewed lease: well inside it
+    assert held < lease.total_seconds()
     [row] = await _rows(sqlite_engine)
     assert (row["status"], row["unsure"]) == ("pending", True)
 
