@@ -75,6 +75,7 @@ from scoring.model import Condition, Model, Op, Rule, RuleKind, place
 from scoring.snapshot import (
     as_number,
     decayed_count,
+    event_flags,
     event_numbers,
     named_events,
     type_events,
@@ -85,6 +86,7 @@ CAPS = (1.0, 5.0)  # 1: "did it (lately)"; 5: how often, up to 5
 MAX_EVENT_NAMES = 40  # event names tried, most often done first
 PAGE_CAPS = (1.0, 3.0, 5.0, 10.0)  # page views: "viewed a page" … "each view, up to 10"
 MAX_PROPERTY_RULES = 160  # candidates on numeric event properties
+MAX_FLAG_RULES = 80  # candidates on yes/no event properties
 MAX_WEIGHT = 6.0  # log-odds: a rule worth more is a leak or a fluke
 
 
@@ -313,6 +315,49 @@ def property_candidates(
     return rules[:MAX_PROPERTY_RULES]
 
 
+def _flagged(
+    snapshots: Sequence[Mapping[str, Any]],
+) -> tuple[dict[tuple[str, str | None, str], list[list[float]]], dict[str, str]]:
+    """``(type, name or None for all pages, property)`` → each carrying lead's ``[times
+    true, times false]``; and each track name as first written."""
+    found: dict[tuple[str, str | None, str], list[list[float]]] = {}
+    shown: dict[str, str] = {}
+    for snap in snapshots:
+        names = set()
+        for key in snap.get("flags") or {}:
+            typ, _, name = key.partition(":")
+            if typ == "track" and name.strip():
+                names.add(name.lower())
+                shown.setdefault(name.lower(), name.strip())
+        sources = [("track", name) for name in names] + [("page", None)]
+        for kind, name in sources:
+            for prop, counted in event_flags(snap, kind, name).items():
+                found.setdefault((kind, name, prop), []).append(counted)
+    return found, shown
+
+
+def flag_candidates(snapshots: Sequence[Mapping[str, Any]], support: Support) -> list[Rule]:
+    """Intent rules on a yes/no property of a track name's events (or of all pages): "did
+    Email Opened with notable true" (cap 1, no decay), for each value enough labelled leads'
+    events carried (and enough did not)."""
+    flagged, shown = _flagged(snapshots)
+    n = len(snapshots)
+    rules: list[Rule] = []
+    most_first = sorted(flagged.items(), key=lambda kv: (-len(kv[1]), str(kv[0])))
+    for (kind, name, prop), counted in most_first:
+        event = shown.get(name, name) if name is not None else "page"
+        for value, at in ((True, 0), (False, 1)):
+            carried = sum(c[at] > 0 for c in counted)
+            if not (support.enough(carried, n) and support.enough(n - carried, n)):
+                continue
+            text = "true" if value else "false"
+            condition = Condition((prop,), Op.EQUALS, value)
+            rules.append(Rule(slug(f"{event} {prop} {text}"), f"{event} with {prop} {text}",
+                              RuleKind.INTENT, 0.0, (condition,), kind, name and event, None,
+                              1.0))  # fmt: skip
+    return rules[:MAX_FLAG_RULES]
+
+
 LABELS_PER_FINER_CUTS = 1_000
 
 
@@ -354,10 +399,8 @@ def _round(value: float) -> float:
 
 def _property_test(rule: Rule) -> tuple[str, float | None, float | None] | None:
     """``(property, low, high)`` of a rule a snapshot reads by its numbers, else None."""
-    if len(rule.conditions) != 1 or rule.cap != 1 or rule.half_life_days is not None:
-        return None
-    condition = rule.conditions[0]
-    if condition.op is not Op.RANGE or len(condition.path) != 1:
+    condition = _one_condition(rule)
+    if condition is None or condition.op is not Op.RANGE:
         return None
     low, high = condition.value
     if (low is None) == (high is None):
@@ -365,10 +408,25 @@ def _property_test(rule: Rule) -> tuple[str, float | None, float | None] | None:
     return condition.path[0], low, high
 
 
+def _flag_test(rule: Rule) -> tuple[str, bool] | None:
+    """``(property, value)`` of a rule a snapshot reads by its flags, else None."""
+    condition = _one_condition(rule)
+    if condition is None or condition.op is not Op.EQUALS or type(condition.value) is not bool:
+        return None
+    return condition.path[0], condition.value
+
+
+def _one_condition(rule: Rule) -> Condition | None:
+    """The one condition on a top-level property of a "did it" rule (cap 1, no decay)."""
+    if len(rule.conditions) != 1 or rule.cap != 1 or rule.half_life_days is not None:
+        return None
+    return rule.conditions[0] if len(rule.conditions[0].path) == 1 else None
+
+
 def readable(rule: Rule) -> bool:
     """Whether a snapshot gives this rule's feature: fit rules; intent rules on a track
-    name or on every page, plain or with one open-ended ``range`` on a property (cap 1,
-    no decay)."""
+    name or on every page, plain or with one test on a property (cap 1, no decay): an
+    open-ended ``range`` on a number, or ``equals`` true or false on a yes/no."""
     if rule.kind is RuleKind.FIT:
         return True
     if rule.kind is not RuleKind.INTENT:
@@ -377,7 +435,7 @@ def readable(rule: Rule) -> bool:
     on_pages = rule.event_type == "page" and rule.event_name is None
     if not (on_track or on_pages):
         return False
-    return not rule.conditions or _property_test(rule) is not None
+    return not rule.conditions or _property_test(rule) is not None or _flag_test(rule) is not None
 
 
 def intent_feature(
@@ -385,16 +443,8 @@ def intent_feature(
 ) -> float:
     """A ``readable`` intent rule's feature on one snapshot at ``at`` (``tracks``: its
     ``named_events``)."""
-    test = _property_test(rule) if rule.conditions else None
-    if test is not None:
-        prop, low, high = test
-        found = event_numbers(snap, rule.event_type or "track", rule.event_name).get(prop)
-        if found is None:
-            return 0.0
-        hit = found[2] >= low if low is not None else found[1] < high  # type: ignore[operator]
-        return 1.0 if hit else 0.0
     if rule.conditions:
-        return 0.0
+        return _tested(rule, snap)
     if rule.event_type == "page":
         counts = type_events(snap, "page")
     else:
@@ -402,6 +452,24 @@ def intent_feature(
     if counts is None:
         return 0.0
     return decayed_count(counts, at, rule.half_life_seconds, rule.cap)
+
+
+def _tested(rule: Rule, snap: Mapping[str, Any]) -> float:
+    """1.0 when some event of the rule's name passed its property test, else 0.0."""
+    kind = rule.event_type or "track"
+    test = _property_test(rule)
+    if test is not None:
+        prop, low, high = test
+        found = event_numbers(snap, kind, rule.event_name).get(prop)
+        if found is None:
+            return 0.0
+        hit = found[2] >= low if low is not None else found[1] < high  # type: ignore[operator]
+        return 1.0 if hit else 0.0
+    flag = _flag_test(rule)
+    if flag is None:
+        return 0.0
+    counted = event_flags(snap, kind, rule.event_name).get(flag[0])
+    return 1.0 if counted is not None and counted[0 if flag[1] else 1] > 0 else 0.0
 
 
 def rule_columns(
@@ -607,6 +675,7 @@ def _prepare(
         rules += intent_candidates(snaps, support, model)
         rules += page_candidates(snaps, support, model)
         rules += property_candidates(snaps, support, guard.bins)
+        rules += flag_candidates(snaps, support)
     if not rules:
         return None
     Z = rule_columns(snaps, times.tolist(), rules)

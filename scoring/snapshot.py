@@ -6,21 +6,23 @@ nothing a rule must not use: no personal data (e-mail addresses, names), and the
 that would leak the outcome are left out when the learner reads it (``without``).
 
 A snapshot is small and bounded: ``{"traits": {dotted path: scalar}, "events": {"type:name":
-[count, first, last]}, "numbers": {"type:name": {property: [n, min, max]}}}`` with at most
-``MAX_TRAITS`` traits (a name of at most ``MAX_PATH`` characters, a text value cut to
-``MAX_TEXT``), the event names the lead was
+[count, first, last]}, "numbers": {"type:name": {property: [n, min, max]}}, "flags":
+{"type:name": {property: [true, false]}}}`` with at most ``MAX_TRAITS`` traits (a name of at
+most ``MAX_PATH`` characters, a text value cut to ``MAX_TEXT``), the event names the lead was
 seen doing most recently (at most ``storage.labels.MAX_EVENT_NAMES``) and, per such name, the
 numeric top-level properties its events carried (at most ``MAX_NUMBERS``, the most often
-carried first): how many events carried one, its least and its greatest value. That is
-enough to read a rule "did Time on Website with minutes at least 12" (cap 1, no decay)
-exactly: some event reached 12 exactly when the greatest value did.
+carried first): how many events carried one, its least and its greatest value; and its
+yes/no properties (at most ``MAX_FLAGS``): how many events carried each as true, how many as
+false. That is enough to read a rule "did Time on Website with minutes at least 12" (cap 1,
+no decay) exactly: some event reached 12 exactly when the greatest value did; and "did Email
+Opened with notable true": some event carried it when the count of trues is above 0.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 # A wide export (a CRM's 100-odd columns) fits whole: a trait left out is one no rule can
@@ -30,6 +32,7 @@ MAX_PATH = 200
 MAX_TEXT = 100
 MAX_DEPTH = 4
 MAX_NUMBERS = 8  # numeric properties kept per event name
+MAX_FLAGS = 8  # yes/no properties kept per event name
 # Personal data the learner never needs; matched on a trait's last path segment, any case.
 PERSONAL = frozenset(
     {"email", "firstname", "lastname", "first_name", "last_name", "name", "phone", "username"}
@@ -92,41 +95,60 @@ def as_number(value: Any) -> float | None:
     return None
 
 
-def number_summary(
+Summary = dict[str, dict[str, list[float]]]  # ``type:name`` → {property: [...]}
+
+
+def carried_summary(
     events: Iterable[tuple[str, Mapping[str, Any]]],
-) -> dict[str, dict[str, list[float]]]:
-    """Per ``type:name`` key, the numeric top-level properties of its events (``(key,
-    properties)`` pairs): ``{property: [n, min, max]}``, the ``MAX_NUMBERS`` carried most
-    often (then by name)."""
-    found: dict[str, dict[str, list[float]]] = {}
+) -> dict[str, tuple[dict[str, list[float]], dict[str, list[float]]]]:
+    """Per ``type:name`` key, what the top-level properties of its events (``(key,
+    properties)`` pairs) carried: ``(numbers, flags)``, numbers ``{property: [n, min,
+    max]}`` (the ``MAX_NUMBERS`` carried most often, then by name) and yes/no properties
+    ``{property: [times true, times false]}`` (the ``MAX_FLAGS`` carried most often)."""
+    numbers: dict[str, dict[str, list[float]]] = {}
+    flags: dict[str, dict[str, list[float]]] = {}
     for key, properties in events:
-        mine = found.setdefault(key, {})
+        mine, yes_no = numbers.setdefault(key, {}), flags.setdefault(key, {})
         for prop, value in properties.items():
-            number = as_number(value)
-            if number is None or not prop:
+            if not prop:
                 continue
-            have = mine.get(prop)
-            if have is None:
-                mine[prop] = [1, number, number]
-            else:
-                have[0], have[1], have[2] = have[0] + 1, min(have[1], number), max(have[2], number)
-    return {
-        key: dict(sorted(props.items(), key=lambda kv: (-kv[1][0], kv[0]))[:MAX_NUMBERS])
-        for key, props in found.items()
-        if props
-    }
+            if isinstance(value, bool):
+                counted = yes_no.setdefault(prop, [0, 0])
+                counted[0 if value else 1] += 1
+            elif (number := as_number(value)) is not None:
+                have = mine.get(prop)
+                if have is None:
+                    mine[prop] = [1, number, number]
+                else:
+                    have[0] += 1
+                    have[1], have[2] = min(have[1], number), max(have[2], number)
+    found = {}
+    for key in numbers:
+        kept = _most_carried(numbers[key], MAX_NUMBERS, lambda v: v[0])
+        told = _most_carried(flags[key], MAX_FLAGS, lambda v: v[0] + v[1])
+        if kept or told:
+            found[key] = (kept, told)
+    return found
+
+
+def _most_carried(
+    props: dict[str, list[float]], most: int, carried: Callable[[list[float]], float]
+) -> dict[str, list[float]]:
+    return dict(sorted(props.items(), key=lambda kv: (-carried(kv[1]), kv[0]))[:most])
 
 
 def lead_snapshot(traits: Mapping[str, Any], events: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
     """The snapshot a label stores: ``trait_snapshot(traits)`` and the lead's event counts
     up to that moment (``type:name`` → ``[count, first, last]``, optionally followed by that
-    name's ``{property: [n, min, max]}``, read from its stored events:
-    ``storage.labels.event_counts``), the numbers kept apart under ``numbers``."""
+    name's numbers and flags, ``carried_summary``, read from its stored events:
+    ``storage.labels.event_counts``), the numbers and flags kept apart."""
     counts = {k: list(v[:3]) for k, v in events.items()}
     numbers = {k: dict(v[3]) for k, v in events.items() if len(v) > 3 and v[3]}
-    # ``numbers`` always, even empty: a snapshot without the key predates them, and its
-    # numbers are read from the stored events (``bot.models.snapshots``).
-    return {"traits": trait_snapshot(traits), "events": counts, "numbers": numbers}
+    flags = {k: dict(v[4]) for k, v in events.items() if len(v) > 4 and v[4]}
+    # ``numbers`` and ``flags`` always, even empty: a snapshot without the key predates it,
+    # and what it would hold is read from the stored events (``bot.models.snapshots``).
+    snapshot = {"traits": trait_snapshot(traits), "events": counts, "numbers": numbers}
+    return snapshot | {"flags": flags}
 
 
 def without(snapshot: Mapping[str, Any], excluded: Collection[str]) -> dict[str, Any]:
@@ -139,8 +161,9 @@ def without(snapshot: Mapping[str, Any], excluded: Collection[str]) -> dict[str,
         if path.lower() not in drop and path.rsplit(".", 1)[-1].lower() not in drop
     }
     kept = {"traits": traits, "events": dict(snapshot.get("events") or {})}
-    if "numbers" in snapshot:
-        kept["numbers"] = dict(snapshot["numbers"] or {})
+    for part in ("numbers", "flags"):
+        if part in snapshot:
+            kept[part] = dict(snapshot[part] or {})
     return kept
 
 
@@ -184,6 +207,20 @@ def event_numbers(
             merged[prop] = (
                 [n, low, high] if was is None else [was[0] + n, min(was[1], low), max(was[2], high)]
             )
+    return merged
+
+
+def event_flags(snapshot: Mapping[str, Any], kind: str, name: str | None) -> dict[str, list[float]]:
+    """``{property: [times true, times false]}`` over the snapshot's events of ``kind``
+    named ``name`` (any case; None: every name of that type), summed."""
+    merged: dict[str, list[float]] = {}
+    for key, props in (snapshot.get("flags") or {}).items():
+        typ, _, have = key.partition(":")
+        if typ != kind or (name is not None and have.lower() != name.lower()):
+            continue
+        for prop, (yes, no) in props.items():
+            was = merged.get(prop, [0, 0])
+            merged[prop] = [was[0] + yes, was[1] + no]
     return merged
 
 

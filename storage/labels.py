@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from storage.event_numbers import attach, event_numbers, label_event_numbers
+from storage.event_properties import attach, event_properties, label_event_properties
 from storage.tables import Event, Feedback, Lead
 
 FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
@@ -20,8 +20,8 @@ EVENTS = Event.__table__  # type: ignore[attr-defined]
 CHUNK = 500  # ids per IN list
 MAX_EVENT_NAMES = 32  # per lead, the names seen most recently
 COUNTED = ("track", "page", "screen")
-# ``type:name`` → [count, first, last] (unix seconds), then {property: [n, min, max]} when
-# its events carried numbers (``storage.event_numbers``): a lead's events up to a moment.
+# ``type:name`` → [count, first, last] (unix seconds), then its numbers and flags when its
+# events carried any (``storage.event_properties``): a lead's events up to a moment.
 EventCounts = dict[str, list[Any]]
 
 
@@ -88,7 +88,8 @@ def event_counts(conn: Connection, *, lead_id: str, until: datetime) -> EventCou
         .where(E.lead_id == lead_id, E.timestamp <= until, E.type.in_(COUNTED))
         .group_by(E.type, E.name)
     )
-    return attach(_bounded(conn.execute(query)), event_numbers(conn, lead_id=lead_id, until=until))
+    carried = event_properties(conn, lead_id=lead_id, until=until)
+    return attach(_bounded(conn.execute(query)), carried)
 
 
 def label_event_counts(conn: Connection, *, feedback_ids: Sequence[int]) -> dict[int, EventCounts]:
@@ -106,8 +107,8 @@ def label_event_counts(conn: Connection, *, feedback_ids: Sequence[int]) -> dict
         )
         for fid, *row in conn.execute(query):
             rows.setdefault(fid, []).append(row)
-    numbers = label_event_numbers(conn, feedback_ids=list(rows))
-    return {fid: attach(_bounded(found), numbers.get(fid, {})) for fid, found in rows.items()}
+    carried = label_event_properties(conn, feedback_ids=list(rows))
+    return {fid: attach(_bounded(found), carried.get(fid, {})) for fid, found in rows.items()}
 
 
 def _bounded(rows: Any) -> EventCounts:

@@ -4,14 +4,15 @@ A label stores the lead's traits and event counts beside the rules' features
 (``bot.chat.actions.features_at``). A label stored before labels did is read with the lead's
 current traits and its stored events up to the label's time (both empty for a lead
 deleted since, and ``leadbot forget`` removes a snapshot with the person); one stored
-before snapshots kept the events' numbers gets them from the stored events the same way.
+before snapshots kept the events' numbers, or their yes/no flags, gets them from the stored
+events the same way.
 Traits in ``learning.exclude_traits`` are dropped either way, so a trait found to leak the
 outcome is kept out of old labels too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Connection
 from scoring.discover import readable, rule_columns
 from scoring.model import Model
 from scoring.snapshot import LEAKS, lead_snapshot, without
-from storage.event_numbers import label_event_numbers
+from storage.event_properties import label_event_properties
 from storage.labels import Label, label_event_counts, states_of
 
 
@@ -31,30 +32,46 @@ def labelled_snapshots(
     missing = [label for label in labels if "lead" not in (label.features or {})]
     current = states_of(conn, lead_ids=[label.lead_id for label in missing]) if missing else {}
     events = label_event_counts(conn, feedback_ids=[label.id for label in missing])
-    numbers = _numbers_since(conn, labels)
+    carried = _carried_since(conn, labels)
     found = []
     for label in labels:
         snapshot = (label.features or {}).get("lead")
         if snapshot is None:
             traits = (current.get(label.lead_id) or {}).get("traits") or {}
             snapshot = lead_snapshot(traits, events.get(label.id, {}))
-        elif "numbers" not in snapshot:
-            kept = numbers.get(label.id, {})
-            counted = snapshot.get("events") or {}
-            snapshot = {**snapshot, "numbers": {k: v for k, v in kept.items() if k in counted}}
+        elif _older(snapshot):
+            snapshot = _filled(snapshot, carried.get(label.id, {}))
         found.append(without(snapshot, excluded))
     return found
 
 
-def _numbers_since(conn: Connection, labels: Sequence[Label]) -> dict[int, Any]:
-    """For snapshots stored before they kept numbers: their events' numeric properties,
+CARRIED = (("numbers", 0), ("flags", 1))  # a snapshot's parts read from the stored events
+
+
+def _older(snapshot: Mapping[str, Any]) -> bool:
+    """Whether a stored snapshot predates one of the ``CARRIED`` parts."""
+    return any(part not in snapshot for part, _ in CARRIED)
+
+
+def _filled(snapshot: Mapping[str, Any], carried: Mapping[str, Any]) -> dict[str, Any]:
+    """``snapshot`` with the parts it lacks read from its events, for the names it counts."""
+    counted = snapshot.get("events") or {}
+    filled = dict(snapshot)
+    for part, at in CARRIED:
+        if part not in snapshot:
+            filled[part] = {k: v[at] for k, v in carried.items() if k in counted and v[at]}
+    return filled
+
+
+def _carried_since(conn: Connection, labels: Sequence[Label]) -> dict[int, Any]:
+    """For snapshots stored before they kept numbers, or flags: what their events carried,
     read from the stored events up to the label's time."""
     older = [
         label.id for label in labels
         if (snap := (label.features or {}).get("lead")) is not None
-        and "numbers" not in snap and snap.get("events")
+        and _older(snap) and snap.get("events")
     ]  # fmt: skip
-    return label_event_numbers(conn, feedback_ids=older) if older else {}
+    return label_event_properties(conn, feedback_ids=older) if older else {}
 
 
 def fill_fit_features(

@@ -1,6 +1,6 @@
-"""Rule discovery on page views and numeric event properties: a signal that only a page
-count or a property's value carries is found, improves held-out AUC, and a snapshot reads
-each proposed rule as the engine scores it."""
+"""Rule discovery on page views and event properties: a signal that only a page count, a
+property's value or a yes/no property carries is found, improves held-out AUC, and a
+snapshot reads each proposed rule as the engine scores it."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from scoring.discover import Discovery, discover, rule_columns
 from scoring.engine import feature
 from scoring.metrics import roc_auc
 from scoring.model import DAY, Condition, Model, Op, Rule, RuleKind
-from scoring.snapshot import MAX_NUMBERS, lead_snapshot, number_summary
+from scoring.snapshot import MAX_FLAGS, MAX_NUMBERS, carried_summary, event_flags, lead_snapshot
 from scoring.state import LeadState
 
 MODEL = load_config().model
@@ -30,10 +30,9 @@ def snapshot(calls: list[Call]) -> dict[str, Any]:
     for kind, name, _, at in calls:
         have = counts.setdefault(f"{kind}:{name}", [0, at, at])
         have[0], have[1], have[2] = have[0] + 1, min(have[1], at), max(have[2], at)
-    numbers = number_summary((f"{kind}:{name}", props) for kind, name, props, _ in calls)
+    carried = carried_summary((f"{kind}:{name}", props) for kind, name, props, _ in calls)
     for key, value in counts.items():
-        if key in numbers:
-            value.append(numbers[key])
+        value.extend(carried.get(key, ()))
     return lead_snapshot({"plan": "x"}, counts)
 
 
@@ -150,6 +149,59 @@ def test_a_snapshot_keeps_few_numbers_per_name_and_only_numbers() -> None:
     assert numbers["n"] == [1, 7.5, 7.5]  # text that reads as a number, as a range reads it
     assert not {"flag", "text"} & set(numbers)  # a yes/no or a word is no number
     assert snapshot([("track", "B", {"flag": True}, T)])["numbers"] == {}
+
+
+def test_a_snapshot_counts_each_yes_no_property_apart_from_the_numbers() -> None:
+    props = {f"f{k}": k % 2 == 0 for k in range(12)} | {"n": 3, "word": "true"}
+    calls: list[Call] = [("track", "A", props, T), ("track", "a", {"f0": False, "f11": True}, T)]
+    snap = snapshot(calls)
+    assert snap["numbers"] == {"track:A": {"n": [1, 3.0, 3.0]}}  # no flag among numbers
+    flags = snap["flags"]["track:A"]
+    assert set(flags) == {"f0", "f1", "f10", "f11", "f2", "f3", "f4", "f5"}  # by name on a tie
+    assert len(flags) == MAX_FLAGS
+    assert flags["f0"] == [1, 0]  # times true, times false
+    assert flags["f1"] == [0, 1]
+    assert "word" not in flags  # text is no yes/no
+    assert snap["flags"]["track:a"] == {"f0": [0, 1], "f11": [1, 0]}
+    assert event_flags(snap, "track", "A")["f0"] == [1, 1]  # names that differ by case merged
+    assert snapshot([("track", "B", {"n": 1}, T)])["flags"] == {}
+
+
+def opener(rng: random.Random) -> tuple[list[Call], bool]:
+    """A lead who opened 1–4 e-mails, one of them marked ``notable`` (the campaign that
+    counts) for some; every lead opens, so a plain "did Email Opened" says nothing."""
+    notable = rng.random() < 0.4
+    calls: list[Call] = [
+        ("track", "Email Opened", {"notable": notable and k == 0}, T - (k + 1) * DAY)
+        for k in range(rng.randint(1, 4))
+    ]
+    return calls, notable
+
+
+def test_a_yes_no_property_that_separates_outcomes_gives_a_rule_on_it() -> None:
+    rng = random.Random(5)
+    leads, y = [], []
+    for _ in range(1_200):
+        calls, notable = opener(rng)
+        leads.append(calls)
+        y.append(float(rng.random() < (0.6 if notable else 0.15)))
+    snaps, at = [snapshot(c) for c in leads], np.full(len(leads), T)
+    X = np.zeros((len(leads), len(MODEL.rules)))
+    found = discover(MODEL, snaps[:800], X[:800], np.array(y[:800]), np.ones(800), Discovery(),
+                     at=at[:800])  # fmt: skip
+    rules = [f.rule for f in found]
+    flagged = [r for r in rules if r.conditions and r.conditions[0].path == ("notable",)]
+    assert flagged, [r.label for r in rules]
+    first = flagged[0]
+    assert (first.event_name, first.cap, first.half_life_days) == ("Email Opened", 1.0, None)
+    assert first.conditions[0].op is Op.EQUALS
+    assert first.label == f"Email Opened with notable {str(first.conditions[0].value).lower()}"
+    assert (first.points > 0) is first.conditions[0].value
+    Z = rule_columns(snaps[800:], list(at[800:]), rules)
+    assert roc_auc(np.array(y[800:]), Z @ np.array([r.points for r in rules])) > 0.7
+    assert_scored_as_the_engine(rules, leads[800:])
+    written = model_yaml(Model(rules=tuple(rules)))
+    assert load_config(text=written).model.rules == tuple(rules)
 
 
 def test_an_event_that_counts_only_for_some_leads_gives_a_rule_with_lead_conditions() -> None:

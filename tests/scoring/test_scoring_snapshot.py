@@ -56,6 +56,7 @@ def test_a_snapshot_holds_the_traits_kept_and_the_event_counts_given() -> None:
         "traits": {"company.industry": "Software"},
         "events": {"track:Webinar Joined": [2, 100.0, 200.0]},
         "numbers": {},  # always there: a snapshot without it predates numbers
+        "flags": {},  # the same for flags
     }
 
 

@@ -81,10 +81,10 @@ async def test_snapshots_stored_then_and_read_now_for_older_labels(engine: Async
     domain = {"email_domain": "acme.io"}
     assert snaps == [
         {"traits": {"company.industry": "Software", **domain},
-         "events": {"track:Demo": [1, NOW - 9, NOW - 9]}, "numbers": {}},
+         "events": {"track:Demo": [1, NOW - 9, NOW - 9]}, "numbers": {}, "flags": {}},
         {"traits": {"company.industry": "Retail", **domain},
-         "events": COUNTED, "numbers": {}},
-        {"traits": {}, "events": {}, "numbers": {}},  # a lead deleted since
+         "events": COUNTED, "numbers": {}, "flags": {}},
+        {"traits": {}, "events": {}, "numbers": {}, "flags": {}},  # a lead deleted since
     ]  # fmt: skip
 
 
@@ -110,6 +110,7 @@ async def test_a_click_stores_traits_and_events_without_personal_data(
             "page:": [1, NOW - 30, NOW - 30],
         },
         "numbers": {},
+        "flags": {},
     }
     assert "dana" not in str(features["lead"]).lower()
 
@@ -168,3 +169,30 @@ async def test_an_older_label_reads_its_events_numbers_up_to_its_time(
         assert snap["events"] == counted
         assert snap["numbers"] == {"track:Time on Website": {"minutes": [2, 4.0, 12.5]}}
     assert now["track:Time on Website"][3] == {"minutes": [2, 4.0, 12.5]}  # labelling time
+
+
+async def test_a_label_stored_before_snapshots_kept_flags_reads_them_from_its_events(
+    engine: AsyncEngine,
+) -> None:
+    def opened(n: int, props: dict[str, Any], ts: float) -> dict[str, Any]:
+        row = _event("lead-4", n, "track", "Email Opened", ts)
+        return row | {"payload": {"type": "track", "properties": props}}
+
+    # "yes" is a word, not a flag; the last event is after the label: left out
+    rows = [opened(1, {"notable": True, "n": 2}, NOW - 50), opened(2, {"notable": False}, NOW - 40),
+            opened(3, {"notable": "yes"}, NOW - 35), opened(4, {"notable": True}, NOW + 10),
+            opened(5, {"bounced": False}, NOW - 30)]  # fmt: skip
+    old = {k: v for k, v in features_at(_state("Retail"), MODEL, NOW).items() if k != "lead"}
+    counted = {"track:Email Opened": [4, NOW - 50, NOW - 30]}
+    kept = {"track:Email Opened": {"n": [1, 7.0, 7.0]}}  # stored: stays as it was
+    feedback = [_label("lead-4", NOW, old | {"lead": {"traits": {}, "events": counted,
+                                                      "numbers": kept}})]  # fmt: skip
+    await _store(engine, {"lead-4": _state("Retail")}, (EVENTS, rows), (FEEDBACK, feedback))
+    async with engine.connect() as conn:
+        labels = await conn.run_sync(lambda c: labels_of(c, outcomes=["won"]))
+        (snap,) = await conn.run_sync(lambda c: labelled_snapshots(c, labels))
+        now = await conn.run_sync(lambda c: event_counts(c, lead_id="lead-4", until=_at(NOW)))
+    flags = {"track:Email Opened": {"notable": [1, 1], "bounced": [0, 1]}}
+    assert snap["numbers"] == kept
+    assert snap["flags"] == flags
+    assert now["track:Email Opened"][3:] == [{"n": [1, 2.0, 2.0]}, flags["track:Email Opened"]]

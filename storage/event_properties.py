@@ -1,9 +1,10 @@
-"""The numeric properties of a lead's events, for a label's snapshot (``scoring.snapshot``):
-per ``type:name``, ``{property: [n, min, max]}``. Read at labelling time beside the event
+"""What a lead's events carried in their properties, for a label's snapshot
+(``scoring.snapshot``): per ``type:name``, numbers ``{property: [n, min, max]}`` and yes/no
+flags ``{property: [times true, times false]}``. Read at labelling time beside the event
 counts (``storage.labels``), and for labels stored before snapshots held them.
 
 Reading them means reading the stored calls, so a lead's newest ``MAX_READ`` events are
-read (a lead with more is summarised on those: the counts stay exact, the numbers are of
+read (a lead with more is summarised on those: the counts stay exact, the properties are of
 the newest events).
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from scoring.snapshot import number_summary
+from scoring.snapshot import carried_summary
 from storage.tables import Event, Feedback
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
@@ -24,7 +25,7 @@ FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
 COUNTED = ("track", "page", "screen")
 MAX_READ = 2_000  # events read per lead
 CHUNK = 200  # feedback rows a query
-Numbers = dict[str, dict[str, list[float]]]
+Carried = dict[str, tuple[dict[str, list[float]], dict[str, list[float]]]]
 
 
 def _properties(payload: Any) -> dict[str, Any]:
@@ -32,8 +33,8 @@ def _properties(payload: Any) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def event_numbers(conn: Connection, *, lead_id: str, until: datetime) -> Numbers:
-    """The lead's events up to ``until``: their numeric properties by ``type:name``."""
+def event_properties(conn: Connection, *, lead_id: str, until: datetime) -> Carried:
+    """The lead's events up to ``until``: their numbers and flags by ``type:name``."""
     E = EVENTS.c
     query = (
         select(E.type, E.name, E.payload)
@@ -41,11 +42,11 @@ def event_numbers(conn: Connection, *, lead_id: str, until: datetime) -> Numbers
         .order_by(E.timestamp.desc(), E.id.desc())
         .limit(MAX_READ)
     )
-    return number_summary((f"{t}:{n or ''}", _properties(p)) for t, n, p in conn.execute(query))
+    return carried_summary((f"{t}:{n or ''}", _properties(p)) for t, n, p in conn.execute(query))
 
 
-def label_event_numbers(conn: Connection, *, feedback_ids: Sequence[int]) -> dict[int, Numbers]:
-    """``event_numbers`` of the lead of each feedback row, up to the row's time."""
+def label_event_properties(conn: Connection, *, feedback_ids: Sequence[int]) -> dict[int, Carried]:
+    """``event_properties`` of the lead of each feedback row, up to the row's time."""
     E, F = EVENTS.c, FEEDBACK.c
     rows: dict[int, list[tuple[str, dict[str, Any]]]] = {}
     ids = sorted(set(feedback_ids))
@@ -60,13 +61,14 @@ def label_event_numbers(conn: Connection, *, feedback_ids: Sequence[int]) -> dic
             mine = rows.setdefault(fid, [])
             if len(mine) < MAX_READ:
                 mine.append((f"{kind}:{name or ''}", _properties(payload)))
-    return {fid: number_summary(found) for fid, found in rows.items()}
+    return {fid: carried_summary(found) for fid, found in rows.items()}
 
 
-def attach(counts: dict[str, list[Any]], numbers: Numbers) -> dict[str, list[Any]]:
+def attach(counts: dict[str, list[Any]], carried: Carried) -> dict[str, list[Any]]:
     """``counts`` (``type:name`` → ``[count, first, last]``) with each kept name's numbers
-    appended as a fourth item: the form ``scoring.snapshot.lead_snapshot`` reads."""
+    and flags appended as a fourth and fifth item: the form
+    ``scoring.snapshot.lead_snapshot`` reads."""
     for key, value in counts.items():
-        if numbers.get(key):
-            value.append(numbers[key])
+        if key in carried:
+            value.extend(carried[key])
     return counts
