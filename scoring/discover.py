@@ -438,37 +438,63 @@ def readable(rule: Rule) -> bool:
     return not rule.conditions or _property_test(rule) is not None or _flag_test(rule) is not None
 
 
-def intent_feature(
-    rule: Rule, snap: Mapping[str, Any], at: float, tracks: Mapping[str, list[float]]
-) -> float:
-    """A ``readable`` intent rule's feature on one snapshot at ``at`` (``tracks``: its
-    ``named_events``)."""
+class _Read:
+    """One snapshot as intent rules read it: its events by name and by type, and its
+    numbers and flags by event name, each merged once however many rules read them."""
+
+    def __init__(self, snap: Mapping[str, Any]) -> None:
+        self.snap = snap
+        self.tracks = named_events(snap)
+        self._merged: dict[tuple[str, str, str | None], dict[str, list[float]]] = {}
+        self._pages: list[list[float] | None] = []
+
+    def pages(self) -> list[float] | None:
+        if not self._pages:
+            self._pages.append(type_events(self.snap, "page"))
+        return self._pages[0]
+
+    def carried(self, part: str, kind: str, name: str | None) -> dict[str, list[float]]:
+        """``event_numbers`` (``part`` "numbers") or ``event_flags`` ("flags")."""
+        key = (part, kind, name.lower() if name is not None else None)
+        found = self._merged.get(key)
+        if found is None:
+            read = event_numbers if part == "numbers" else event_flags
+            found = self._merged[key] = read(self.snap, kind, name)
+        return found
+
+
+Test = tuple[tuple[str, float | None, float | None] | None, tuple[str, bool] | None]
+
+
+def intent_feature(rule: Rule, read: _Read, at: float, test: Test) -> float:
+    """A ``readable`` intent rule's feature on one snapshot at ``at`` (``test``: the rule's
+    ``_property_test`` and ``_flag_test``)."""
     if rule.conditions:
-        return _tested(rule, snap)
-    if rule.event_type == "page":
-        counts = type_events(snap, "page")
-    else:
-        counts = tracks.get((rule.event_name or "").lower())
+        return _tested(rule, read, test)
+    counts = (
+        read.pages()
+        if rule.event_type == "page"
+        else read.tracks.get((rule.event_name or "").lower())
+    )
     if counts is None:
         return 0.0
     return decayed_count(counts, at, rule.half_life_seconds, rule.cap)
 
 
-def _tested(rule: Rule, snap: Mapping[str, Any]) -> float:
+def _tested(rule: Rule, read: _Read, test: Test) -> float:
     """1.0 when some event of the rule's name passed its property test, else 0.0."""
     kind = rule.event_type or "track"
-    test = _property_test(rule)
-    if test is not None:
-        prop, low, high = test
-        found = event_numbers(snap, kind, rule.event_name).get(prop)
+    numeric, flag = test
+    if numeric is not None:
+        prop, low, high = numeric
+        found = read.carried("numbers", kind, rule.event_name).get(prop)
         if found is None:
             return 0.0
         hit = found[2] >= low if low is not None else found[1] < high  # type: ignore[operator]
         return 1.0 if hit else 0.0
-    flag = _flag_test(rule)
     if flag is None:
         return 0.0
-    counted = event_flags(snap, kind, rule.event_name).get(flag[0])
+    counted = read.carried("flags", kind, rule.event_name).get(flag[0])
     return 1.0 if counted is not None and counted[0 if flag[1] else 1] > 0 else 0.0
 
 
@@ -476,7 +502,7 @@ def rule_columns(
     snapshots: Sequence[Mapping[str, Any]], at: Sequence[float], rules: Sequence[Rule]
 ) -> np.ndarray:
     """``(labels, rules)``: each rule's feature on each label's snapshot at the label's time
-    ``at`` (fit rules on its traits; intent rules from its event counts and numbers,
+    ``at`` (fit rules on its traits; intent rules from its event counts, numbers and flags,
     ``intent_feature``, times its ``lead`` conditions on the traits; a rule a snapshot
     cannot read is 0)."""
     out = np.zeros((len(snapshots), len(rules)))
@@ -485,13 +511,14 @@ def rule_columns(
     traits = [unflatten(s.get("traits") or {}) for s in snapshots] if fit or gated else []
     if fit:
         out[:, fit] = feature_matrix(traits, [rules[j] for j in fit])
-    intent = [(j, r) for j, r in enumerate(rules) if r.kind is RuleKind.INTENT and readable(r)]
+    intent = [(j, r, (_property_test(r), _flag_test(r))) for j, r in enumerate(rules)
+              if r.kind is RuleKind.INTENT and readable(r)]  # fmt: skip
     if intent:
         for i, snap in enumerate(snapshots):
-            tracks = named_events(snap)
-            for j, rule in intent:
+            read = _Read(snap)
+            for j, rule, test in intent:
                 if not rule.lead or rule.admits(traits[i]):
-                    out[i, j] = intent_feature(rule, snap, at[i], tracks)
+                    out[i, j] = intent_feature(rule, read, at[i], test)
     return out
 
 
@@ -522,13 +549,6 @@ def _recentre(offset: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     return offset + shift
 
 
-def _losses(
-    Z: np.ndarray, offset: np.ndarray, y: np.ndarray, w: np.ndarray, b: np.ndarray
-) -> np.ndarray:
-    p = np.clip(sigmoid(offset[:, None] + Z * b), 1e-12, 1 - 1e-12)
-    return -(w[:, None] * (y[:, None] * np.log(p) + (1 - y[:, None]) * np.log(1 - p))).sum(0)
-
-
 def _held_out_gain(
     Z: np.ndarray,
     offset: np.ndarray,
@@ -538,15 +558,45 @@ def _held_out_gain(
     low: np.ndarray | float = -MAX_WEIGHT,
     high: np.ndarray | float = MAX_WEIGHT,
 ) -> np.ndarray:
-    """Per candidate: the held-out log loss saved per label, summed over the folds."""
-    fold = np.arange(y.size) % guard.folds
-    saved = np.zeros(Z.shape[1])
-    for k in range(guard.folds):
-        tr, te = fold != k, fold == k
-        b = _fit_weights(Z[tr], offset[tr], y[tr], w[tr], guard.penalty, low, high)
-        base = _losses(np.zeros((int(te.sum()), 1)), offset[te], y[te], w[te], np.zeros(1))
-        saved += base[0] - _losses(Z[te], offset[te], y[te], w[te], b)
+    """Per candidate: the held-out log loss saved per label, summed over the folds. Only a
+    candidate's nonzero entries move its fit or its loss (where it is 0 the row keeps the
+    offset's), so both run on those entries alone: a third of ``Z`` on X Education."""
+    rows, cols = np.nonzero(Z)
+    values, k = Z[rows, cols], Z.shape[1]
+    lows, highs = np.broadcast_to(low, k), np.broadcast_to(high, k)
+    in_fold = (np.arange(y.size) % guard.folds)[rows]
+    saved = np.zeros(k)
+    for fold in range(guard.folds):
+        tr, te = in_fold != fold, in_fold == fold
+        b = _fit_entries(cols[tr], values[tr], offset[rows[tr]], y[rows[tr]], w[rows[tr]], k,
+                         guard.penalty, lows, highs)  # fmt: skip
+        r, c = rows[te], cols[te]
+        moved = offset[r] + values[te] * b[c]
+        lost = _row_losses(offset[r], y[r], w[r]) - _row_losses(moved, y[r], w[r])
+        saved += np.bincount(c, lost, minlength=k)
     return saved / max(float(w.sum()), 1.0)
+
+
+def _fit_entries(
+    cols: np.ndarray,
+    values: np.ndarray,
+    offset: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    k: int,
+    penalty: float,
+    low: np.ndarray,
+    high: np.ndarray,
+) -> np.ndarray:
+    """``_fit_weights`` of ``k`` columns given by their nonzero entries (column, value, and
+    the row's offset, label and weight)."""
+    b = np.zeros(k)
+    for _ in range(10):
+        p = sigmoid(offset + values * b[cols])
+        g = np.bincount(cols, (p - y) * w * values, minlength=k) + penalty * b
+        h = np.bincount(cols, p * (1 - p) * w * values, minlength=k) + penalty
+        b = np.clip(b - np.clip(g / h, -2.0, 2.0), low, high)  # damped
+    return b
 
 
 def select(
