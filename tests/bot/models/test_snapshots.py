@@ -47,6 +47,9 @@ def _label(lead_id: str, ts: float, features: dict[str, Any]) -> dict[str, Any]:
             "features": features, "source": "rep"}  # fmt: skip
 
 
+FLAGS = {"track:Webinar Joined": {"live": [1, 0]}}
+
+
 async def _store(
     engine: AsyncEngine, states: dict[str, LeadState], *tables: tuple[Any, list[dict[str, Any]]]
 ) -> None:
@@ -61,7 +64,8 @@ async def _store(
 COUNTED = {"track:Webinar Joined": [2, NOW - 50, NOW - 40], "page:": [1, NOW - 30, NOW - 30]}
 EVENT_ROWS = [
     _event("lead-2", 1, "track", "Webinar Joined", NOW - 50),
-    _event("lead-2", 2, "track", "Webinar Joined", NOW - 40),
+    _event("lead-2", 2, "track", "Webinar Joined", NOW - 40)
+    | {"payload": {"type": "track", "properties": {"live": True}}},
     _event("lead-2", 3, "page", None, NOW - 30),
     _event("lead-2", 4, "identify", None, NOW - 30),  # not an event a rule counts
     _event("lead-2", 5, "track", "Trial Started", NOW + 10),  # after the label: left out
@@ -83,7 +87,7 @@ async def test_snapshots_stored_then_and_read_now_for_older_labels(engine: Async
         {"traits": {"company.industry": "Software", **domain},
          "events": {"track:Demo": [1, NOW - 9, NOW - 9]}, "numbers": {}, "flags": {}},
         {"traits": {"company.industry": "Retail", **domain},
-         "events": COUNTED, "numbers": {}, "flags": {}},
+         "events": COUNTED, "numbers": {}, "flags": FLAGS},
         {"traits": {}, "events": {}, "numbers": {}, "flags": {}},  # a lead deleted since
     ]  # fmt: skip
 
@@ -110,7 +114,7 @@ async def test_a_click_stores_traits_and_events_without_personal_data(
             "page:": [1, NOW - 30, NOW - 30],
         },
         "numbers": {},
-        "flags": {},
+        "flags": FLAGS,  # a yes/no property its events carried
     }
     assert "dana" not in str(features["lead"]).lower()
 
