@@ -178,30 +178,45 @@ def opener(rng: random.Random) -> tuple[list[Call], bool]:
     return calls, notable
 
 
-def test_a_yes_no_property_that_separates_outcomes_gives_a_rule_on_it() -> None:
+def _notable_labels(n: int) -> tuple[list[list[Call]], list[dict[str, Any]], np.ndarray]:
     rng = random.Random(5)
     leads, y = [], []
-    for _ in range(1_200):
+    for _ in range(n):
         calls, notable = opener(rng)
         leads.append(calls)
         y.append(float(rng.random() < (0.6 if notable else 0.15)))
-    snaps, at = [snapshot(c) for c in leads], np.full(len(leads), T)
-    X = np.zeros((len(leads), len(MODEL.rules)))
-    found = discover(MODEL, snaps[:800], X[:800], np.array(y[:800]), np.ones(800), Discovery(),
-                     at=at[:800])  # fmt: skip
-    rules = [f.rule for f in found]
-    flagged = [r for r in rules if r.conditions and r.conditions[0].path == ("notable",)]
-    assert flagged, [r.label for r in rules]
-    first = flagged[0]
+    return leads, [snapshot(c) for c in leads], np.array(y)
+
+
+def _notable_rules(snaps: list[dict[str, Any]], y: np.ndarray) -> list[Rule]:
+    X, at = np.zeros((len(snaps), len(MODEL.rules))), np.full(len(snaps), T)
+    found = discover(MODEL, snaps, X, y, np.ones(len(snaps)), Discovery(), at=at)
+    return [
+        f.rule for f in found if f.rule.conditions and f.rule.conditions[0].path == ("notable",)
+    ]
+
+
+def test_a_yes_no_property_that_separates_outcomes_gives_a_rule_on_it() -> None:
+    leads, snaps, y = _notable_labels(3_000)
+    train = 2_000  # flags are tried from 2,000 labels
+    rules = _notable_rules(snaps[:train], y[:train])
+    assert rules
+    first = rules[0]
     assert (first.event_name, first.cap, first.half_life_days) == ("Email Opened", 1.0, None)
     assert first.conditions[0].op is Op.EQUALS
     assert first.label == f"Email Opened with notable {str(first.conditions[0].value).lower()}"
     assert (first.points > 0) is first.conditions[0].value
-    Z = rule_columns(snaps[800:], list(at[800:]), rules)
-    assert roc_auc(np.array(y[800:]), Z @ np.array([r.points for r in rules])) > 0.7
-    assert_scored_as_the_engine(rules, leads[800:])
+    Z = rule_columns(snaps[train:], [T] * (len(snaps) - train), rules)
+    assert roc_auc(y[train:], Z @ np.array([r.points for r in rules])) > 0.7
+    assert_scored_as_the_engine(rules, leads[train:])
     written = model_yaml(Model(rules=tuple(rules)))
     assert load_config(text=written).model.rules == tuple(rules)
+
+
+def test_yes_no_properties_are_not_tried_below_two_thousand_labels() -> None:
+    """Where labels are few a flag is one more chance for noise (see ``flag_candidates``)."""
+    _, snaps, y = _notable_labels(1_999)
+    assert _notable_rules(snaps, y) == []
 
 
 def test_an_event_that_counts_only_for_some_leads_gives_a_rule_with_lead_conditions() -> None:
