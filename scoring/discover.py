@@ -575,8 +575,8 @@ def _held_out_gain(
                          guard.penalty, lows, highs)  # fmt: skip
         r, c = rows[te], cols[te]
         moved = offset[r] + values[te] * b[c]
-        lost = _row_losses(offset[r], y[r], w[r]) - _row_losses(moved, y[r], w[r])
-        saved += np.bincount(c, lost, minlength=k)
+        spared = _row_losses(offset[r], y[r], w[r]) - _row_losses(moved, y[r], w[r])
+        saved += np.bincount(c, spared, minlength=k)
     return saved / max(float(w.sum()), 1.0)
 
 
