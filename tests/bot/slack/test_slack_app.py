@@ -18,7 +18,7 @@ from sqlalchemy import select
 from bot.app import build_app
 from bot.web.keys import ENGINE
 from config.loader import LeadbotConfig
-from storage.tables import Feedback, Lead
+from storage.tables import AlertPost, Feedback, Lead
 from tests.bot.slack_helpers import (
     SIGNING_SECRET,
     Client,
@@ -65,6 +65,22 @@ async def post_slack(client: Client, body: str, **headers: str) -> Any:
     return await client.post(
         "/slack/events", data=body.encode(), headers={**slack_headers(body), **headers}
     )
+
+
+async def recorded_alert(client: Client, slack: FakeSlack) -> tuple[str, str]:
+    """The alert's ``(channel, ts)`` once Slack holds it and the bot has recorded it as its
+    post: Slack answers ``chat.postMessage`` before the bot commits the record, and a click
+    in between finds no alert to update (the bot says so and tells the clicker)."""
+    await eventually(lambda: bool(slack.messages))
+    ((channel, ts),) = slack.messages
+    posts = AlertPost.__table__.c  # type: ignore[attr-defined]
+    query = select(posts.ts).where(posts.channel == channel, posts.ts == ts)
+    for _ in range(150):
+        async with client.app[ENGINE].connect() as conn:
+            if (await conn.execute(query)).first() is not None:
+                return channel, ts
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the bot never recorded its post {channel}/{ts}")
 
 
 async def test_a_hot_lead_gives_one_alert_with_breakdown_and_buttons(
@@ -145,8 +161,7 @@ async def test_claim_updates_the_alert_and_a_second_claim_is_told_it_is_taken(
 ) -> None:
     await hot_lead(client)
     await eventually(lambda: len(slack.calls_to("chat.postMessage")) == 1)
-    await eventually(lambda: bool(slack.messages))
-    ((channel, ts),) = slack.messages
+    channel, ts = await recorded_alert(client, slack)
     first = action_body(slack, "claim", "u1", user="U0ALICE", ts=ts, n=1)
     assert (await post_slack(client, first)).status == 200
     await eventually(lambda: len(slack.calls_to("chat.update")) == 1)
@@ -168,8 +183,7 @@ async def test_qualified_click_stores_feedback_and_disqualify_asks_the_reason(
     client: Client, slack: FakeSlack
 ) -> None:
     await hot_lead(client)
-    await eventually(lambda: bool(slack.messages))
-    ((_channel, ts),) = slack.messages
+    _channel, ts = await recorded_alert(client, slack)
     qualify = action_body(slack, "qualify", "u1", user="U0ALICE", ts=ts, n=3)
     assert (await post_slack(client, qualify)).status == 200
     await eventually(lambda: len(slack.calls_to("chat.update")) == 1)
@@ -186,8 +200,7 @@ async def test_the_disqualify_form_stores_the_reason_and_updates_the_alert(
     client: Client, slack: FakeSlack
 ) -> None:
     await hot_lead(client)
-    await eventually(lambda: bool(slack.messages))
-    ((channel, ts),) = slack.messages
+    channel, ts = await recorded_alert(client, slack)
     assert (await post_slack(client, action_body(slack, "disqualify", "u1", user="U0ALICE",
                                                  ts=ts, n=5))).status == 200  # fmt: skip
     await eventually(lambda: len(slack.calls_to("views.open")) == 1)
