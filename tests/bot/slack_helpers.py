@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from bot.ingest.signatures import generate_secret, sign
 from bot.web.keys import ENGINE
 from config.settings import Settings, load_settings
+from storage.tables import AlertPost
 from tests.bot.conftest import IDEAL, identify, track
 from tests.fakes.slack_api import FakeSlack
 
@@ -70,3 +71,19 @@ def slack_settings(db_url: str, slack: FakeSlack, *, ingest: str = "thread") -> 
         "LEADBOT_WEBHOOK_SECRET": WEBHOOK_SECRET, "SLACK_BOT_TOKEN": slack.token,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": slack.url,
     })  # fmt: skip
+
+
+async def recorded_alert(client: Client, slack: FakeSlack) -> tuple[str, str]:
+    """The alert's ``(channel, ts)`` once Slack holds it and the bot has recorded it as its
+    post: Slack answers ``chat.postMessage`` before the bot commits the record, and a click
+    in between finds no alert to update (the bot says so and tells the clicker)."""
+    await eventually(lambda: bool(slack.messages))
+    ((channel, ts),) = slack.messages
+    posts = AlertPost.__table__.c  # type: ignore[attr-defined]
+    query = select(posts.ts).where(posts.channel == channel, posts.ts == ts)
+    for _ in range(150):
+        async with client.app[ENGINE].connect() as conn:
+            if (await conn.execute(query)).first() is not None:
+                return channel, ts
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the bot never recorded its post {channel}/{ts}")

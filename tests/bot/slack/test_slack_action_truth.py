@@ -19,7 +19,7 @@ from bot.web.keys import ENGINE
 from config.loader import LeadbotConfig
 from storage.tables import Feedback, Lead
 from tests.bot.slack.test_slack_app import action_body, post_slack
-from tests.bot.slack_helpers import Client, eventually, hot_lead, slack_settings
+from tests.bot.slack_helpers import Client, eventually, hot_lead, recorded_alert, slack_settings
 from tests.fakes.slack_api import FakeSlack
 
 
@@ -32,8 +32,7 @@ async def client(db_url: str, config: LeadbotConfig, slack: FakeSlack) -> AsyncI
 
 async def alert_ts(client: Client, slack: FakeSlack) -> str:
     await hot_lead(client)
-    await eventually(lambda: bool(slack.messages))
-    ((_channel, ts),) = slack.messages
+    _channel, ts = await recorded_alert(client, slack)
     return ts
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from bot.app import build_app
 from bot.web.keys import ENGINE
 from config.loader import LeadbotConfig
-from storage.tables import AlertPost, Feedback, Lead
+from storage.tables import Feedback, Lead
 from tests.bot.slack_helpers import (
     SIGNING_SECRET,
     Client,
@@ -26,6 +26,7 @@ from tests.bot.slack_helpers import (
     count,
     eventually,
     hot_lead,
+    recorded_alert,
     slack_settings,
 )
 from tests.fakes.slack_api import FakeSlack
@@ -65,22 +66,6 @@ async def post_slack(client: Client, body: str, **headers: str) -> Any:
     return await client.post(
         "/slack/events", data=body.encode(), headers={**slack_headers(body), **headers}
     )
-
-
-async def recorded_alert(client: Client, slack: FakeSlack) -> tuple[str, str]:
-    """The alert's ``(channel, ts)`` once Slack holds it and the bot has recorded it as its
-    post: Slack answers ``chat.postMessage`` before the bot commits the record, and a click
-    in between finds no alert to update (the bot says so and tells the clicker)."""
-    await eventually(lambda: bool(slack.messages))
-    ((channel, ts),) = slack.messages
-    posts = AlertPost.__table__.c  # type: ignore[attr-defined]
-    query = select(posts.ts).where(posts.channel == channel, posts.ts == ts)
-    for _ in range(150):
-        async with client.app[ENGINE].connect() as conn:
-            if (await conn.execute(query)).first() is not None:
-                return channel, ts
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the bot never recorded its post {channel}/{ts}")
 
 
 async def test_a_hot_lead_gives_one_alert_with_breakdown_and_buttons(

@@ -32,6 +32,7 @@ from tests.bot.slack_helpers import (
     count,
     eventually,
     hot_lead,
+    recorded_alert,
 )
 from tests.fakes.slack_socket import FakeSocketSlack
 
@@ -140,8 +141,7 @@ async def test_every_envelope_is_a_new_request_but_a_redelivery_acts_once(
 
 async def test_a_claim_click_updates_the_alert(client: Client, slack: FakeSocketSlack) -> None:
     await hot_lead(client)
-    await eventually(lambda: bool(slack.messages))
-    ((channel, ts),) = slack.messages
+    channel, ts = await recorded_alert(client, slack)
     ack = await slack.send_envelope("interactive", click(slack, "claim", "u1", user="U0ALICE",
                                                          ts=ts, n=1))  # fmt: skip
     assert "payload" not in ack or not ack["payload"]  # a button's ack carries nothing
