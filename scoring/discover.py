@@ -55,6 +55,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -75,8 +76,7 @@ from scoring.model import Condition, Model, Op, Rule, RuleKind, place
 from scoring.snapshot import (
     as_number,
     decayed_count,
-    event_flags,
-    event_numbers,
+    event_carried,
     named_events,
     type_events,
 )
@@ -267,18 +267,31 @@ def page_candidates(
 
 
 def _carried(
-    snapshots: Sequence[Mapping[str, Any]],
-) -> dict[tuple[str, str | None, str], list[tuple[float, float]]]:
-    """``(type, name or None for all pages, property)`` → each carrying lead's (min, max)."""
-    found: dict[tuple[str, str | None, str], list[tuple[float, float]]] = {}
+    snapshots: Sequence[Mapping[str, Any]], part: str
+) -> dict[tuple[str, str | None, str], list[list[float]]]:
+    """``(type, name or None for all pages, property)`` → each carrying lead's merged
+    ``part`` (``event_carried``): ``[n, min, max]`` of "numbers", ``[times true, times
+    false]`` of "flags"."""
+    found: dict[tuple[str, str | None, str], list[list[float]]] = {}
     for snap in snapshots:
-        names = {k.partition(":")[2].lower() for k in snap.get("numbers") or {}
+        names = {k.partition(":")[2].lower() for k in snap.get(part) or {}
                  if k.startswith("track:")}  # fmt: skip
         sources = [("track", name) for name in names if name.strip()] + [("page", None)]
         for kind, name in sources:
-            for prop, (_, low, high) in event_numbers(snap, kind, name).items():
-                found.setdefault((kind, name, prop), []).append((low, high))
+            for prop, value in event_carried(snap, part, kind, name).items():
+                found.setdefault((kind, name, prop), []).append(value)
     return found
+
+
+def _shown(snapshots: Sequence[Mapping[str, Any]], part: str) -> dict[str, str]:
+    """Each track name the snapshots' ``part`` holds, lower-cased → as first written."""
+    shown: dict[str, str] = {}
+    for snap in snapshots:
+        for key in snap.get(part) or {}:
+            typ, _, name = key.partition(":")
+            if typ == "track":
+                shown.setdefault(name.lower(), name.strip())
+    return shown
 
 
 def property_candidates(
@@ -288,20 +301,16 @@ def property_candidates(
     one condition ``range`` at or above, or below, a quantile of the leads' values; ``bins``
     quantiles, one more ``bins`` for each ``LABELS_PER_FINER_CUTS`` labels up to four
     times as many (``finer``)."""
-    shown: dict[str, str] = {}
-    for snap in snapshots:
-        for key in snap.get("numbers") or {}:
-            typ, _, name = key.partition(":")
-            if typ == "track":
-                shown.setdefault(name.lower(), name.strip())
+    shown = _shown(snapshots, "numbers")
     n = len(snapshots)
-    carried = sorted(_carried(snapshots).items(), key=lambda kv: (-len(kv[1]), str(kv[0])))
+    found = _carried(snapshots, "numbers")
+    carried = sorted(found.items(), key=lambda kv: (-len(kv[1]), str(kv[0])))
     rules: list[Rule] = []
     for (kind, name, prop), values in carried:
         if not support.enough(len(values), n):
             continue
         event = shown.get(name, name) if name is not None else "page"
-        for low_end, at in ((False, 1), (True, 0)):  # at least (by max), under (by min)
+        for low_end, at in ((False, 2), (True, 1)):  # at least (by max), under (by min)
             numbers = np.array([v[at] for v in values])
             cuts = sorted({_round(c) for c in quantile_cuts(numbers, finer(bins, n), n, support)})
             for cut in cuts:
@@ -315,27 +324,6 @@ def property_candidates(
     return rules[:MAX_PROPERTY_RULES]
 
 
-def _flagged(
-    snapshots: Sequence[Mapping[str, Any]],
-) -> tuple[dict[tuple[str, str | None, str], list[list[float]]], dict[str, str]]:
-    """``(type, name or None for all pages, property)`` → each carrying lead's ``[times
-    true, times false]``; and each track name as first written."""
-    found: dict[tuple[str, str | None, str], list[list[float]]] = {}
-    shown: dict[str, str] = {}
-    for snap in snapshots:
-        names = set()
-        for key in snap.get("flags") or {}:
-            typ, _, name = key.partition(":")
-            if typ == "track" and name.strip():
-                names.add(name.lower())
-                shown.setdefault(name.lower(), name.strip())
-        sources = [("track", name) for name in names] + [("page", None)]
-        for kind, name in sources:
-            for prop, counted in event_flags(snap, kind, name).items():
-                found.setdefault((kind, name, prop), []).append(counted)
-    return found, shown
-
-
 def flag_candidates(snapshots: Sequence[Mapping[str, Any]], support: Support) -> list[Rule]:
     """Intent rules on a yes/no property of a track name's events (or of all pages): "did
     Email Opened with notable true" (cap 1, no decay), for each value enough labelled leads'
@@ -343,7 +331,7 @@ def flag_candidates(snapshots: Sequence[Mapping[str, Any]], support: Support) ->
     where labels are few, a flag that nearly repeats its event's own rule is one more chance
     for noise to pass the held-out folds (X Education replays, seeds 0–2, 250 labels:
     held-out AUC 0.008 lower with them, 500 labels: even; all 6,468: 0.8952 → 0.8966)."""
-    flagged, shown = _flagged(snapshots)
+    flagged, shown = _carried(snapshots, "flags"), _shown(snapshots, "flags")
     n = len(snapshots)
     rules: list[Rule] = []
     most_first = sorted(flagged.items(), key=lambda kv: (-len(kv[1]), str(kv[0])))
@@ -449,20 +437,17 @@ class _Read:
         self.snap = snap
         self.tracks = named_events(snap)
         self._merged: dict[tuple[str, str, str | None], dict[str, list[float]]] = {}
-        self._pages: list[list[float] | None] = []
 
+    @cached_property
     def pages(self) -> list[float] | None:
-        if not self._pages:
-            self._pages.append(type_events(self.snap, "page"))
-        return self._pages[0]
+        return type_events(self.snap, "page")
 
     def carried(self, part: str, kind: str, name: str | None) -> dict[str, list[float]]:
-        """``event_numbers`` (``part`` "numbers") or ``event_flags`` ("flags")."""
+        """``event_carried``, merged once per ``(part, kind, name)``."""
         key = (part, kind, name.lower() if name is not None else None)
         found = self._merged.get(key)
         if found is None:
-            read = event_numbers if part == "numbers" else event_flags
-            found = self._merged[key] = read(self.snap, kind, name)
+            found = self._merged[key] = event_carried(self.snap, part, kind, name)
         return found
 
 
@@ -475,7 +460,7 @@ def intent_feature(rule: Rule, read: _Read, at: float, test: Test) -> float:
     if rule.conditions:
         return _tested(rule, read, test)
     counts = (
-        read.pages()
+        read.pages
         if rule.event_type == "page"
         else read.tracks.get((rule.event_name or "").lower())
     )

@@ -95,17 +95,14 @@ def as_number(value: Any) -> float | None:
     return None
 
 
-Summary = dict[str, dict[str, list[float]]]  # ``type:name`` → {property: [...]}
-
-
 def carried_summary(
     events: Iterable[tuple[str, Mapping[str, Any]]],
-) -> dict[str, tuple[dict[str, list[float]], dict[str, list[float]]]]:
+) -> dict[str, tuple[dict[str, list[float]], dict[str, list[float]]]]:  # (numbers, flags)
     """Per ``type:name`` key, what the top-level properties of its events (``(key,
     properties)`` pairs) carried: ``(numbers, flags)``, numbers ``{property: [n, min,
     max]}`` (the ``MAX_NUMBERS`` carried most often, then by name) and yes/no properties
     ``{property: [times true, times false]}`` (the ``MAX_FLAGS`` carried most often)."""
-    numbers: dict[str, dict[str, list[float]]] = {}
+    numbers: dict[str, dict[str, list[float]]] = {}  # ``type:name`` → {property: [...]}
     flags: dict[str, dict[str, list[float]]] = {}
     for key, properties in events:
         mine, yes_no = numbers.setdefault(key, {}), flags.setdefault(key, {})
@@ -147,8 +144,7 @@ def lead_snapshot(traits: Mapping[str, Any], events: Mapping[str, Sequence[Any]]
     flags = {k: dict(v[4]) for k, v in events.items() if len(v) > 4 and v[4]}
     # ``numbers`` and ``flags`` always, even empty: a snapshot without the key predates it,
     # and what it would hold is read from the stored events (``bot.models.snapshots``).
-    snapshot = {"traits": trait_snapshot(traits), "events": counts, "numbers": numbers}
-    return snapshot | {"flags": flags}
+    return {"traits": trait_snapshot(traits), "events": counts, "numbers": numbers, "flags": flags}
 
 
 def without(snapshot: Mapping[str, Any], excluded: Collection[str]) -> dict[str, Any]:
@@ -192,16 +188,24 @@ def type_events(snapshot: Mapping[str, Any], kind: str = "page") -> list[float] 
     return [sum(f[0] for f in found), min(f[1] for f in found), max(f[2] for f in found)]
 
 
+def _by_event(
+    snapshot: Mapping[str, Any], part: str, kind: str, name: str | None
+) -> Iterator[dict[str, list[float]]]:
+    """The snapshot's ``part`` ("numbers" or "flags") of its events of ``kind`` named
+    ``name`` (any case; None: every name of that type), one event name at a time."""
+    for key, props in (snapshot.get(part) or {}).items():
+        typ, _, have = key.partition(":")
+        if typ == kind and (name is None or have.lower() == name.lower()):
+            yield props
+
+
 def event_numbers(
     snapshot: Mapping[str, Any], kind: str, name: str | None
 ) -> dict[str, list[float]]:
     """``{property: [n, min, max]}`` over the snapshot's events of ``kind`` named ``name``
     (any case; None: every name of that type), merged."""
     merged: dict[str, list[float]] = {}
-    for key, props in (snapshot.get("numbers") or {}).items():
-        typ, _, have = key.partition(":")
-        if typ != kind or (name is not None and have.lower() != name.lower()):
-            continue
+    for props in _by_event(snapshot, "numbers", kind, name):
         for prop, (n, low, high) in props.items():
             was = merged.get(prop)
             merged[prop] = (
@@ -214,14 +218,18 @@ def event_flags(snapshot: Mapping[str, Any], kind: str, name: str | None) -> dic
     """``{property: [times true, times false]}`` over the snapshot's events of ``kind``
     named ``name`` (any case; None: every name of that type), summed."""
     merged: dict[str, list[float]] = {}
-    for key, props in (snapshot.get("flags") or {}).items():
-        typ, _, have = key.partition(":")
-        if typ != kind or (name is not None and have.lower() != name.lower()):
-            continue
+    for props in _by_event(snapshot, "flags", kind, name):
         for prop, (yes, no) in props.items():
             was = merged.get(prop, [0, 0])
             merged[prop] = [was[0] + yes, was[1] + no]
     return merged
+
+
+def event_carried(
+    snapshot: Mapping[str, Any], part: str, kind: str, name: str | None
+) -> dict[str, list[float]]:
+    """``event_numbers`` (``part`` "numbers") or ``event_flags`` ("flags")."""
+    return (event_numbers if part == "numbers" else event_flags)(snapshot, kind, name)
 
 
 def decayed_count(
