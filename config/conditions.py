@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from config.errors import got, one_of_words, show
-from scoring import Condition, Op
+from scoring import Condition, Op, Scale
 from scoring.model import compile_pattern
 
 
@@ -82,6 +82,27 @@ class RangeSpec(Strict):
                 "min is inclusive and max exclusive, so this range matches nothing"
             )
         return self
+
+
+class ScaleSpec(Strict):
+    """Points in proportion to a number: none at or below ``from``, the rule's whole
+    points at or above ``to``, a straight line between."""
+
+    trait: ConditionPath
+    low: float = Field(alias="from")
+    high: float = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ScaleSpec:
+        if not self.low < self.high:
+            raise ValueError(
+                f"from ({self.low:g}) must be below to ({self.high:g}): the points grow "
+                "from nothing at from to the rule's whole points at to"
+            )
+        return self
+
+    def to_scale(self) -> Scale:
+        return Scale(tuple(self.trait.split(".")), self.low, self.high)
 
 
 class ConditionSpec(Strict):

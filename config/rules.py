@@ -19,7 +19,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from config.conditions import Conditions, Strict, to_conditions
+from config.conditions import Conditions, ScaleSpec, Strict, to_conditions
 from config.errors import one_of_words
 from scoring import Rule, RuleKind
 
@@ -108,21 +108,24 @@ class RuleSpec(Strict):
 
 
 class FitRule(RuleSpec):
-    """Matches traits: every condition in ``when`` must hold."""
+    """Matches traits: every condition in ``when`` must hold; or, with ``scale``, earns
+    its points in proportion to a numeric trait."""
 
     points: PositivePoints
-    when: Conditions
+    when: Conditions | None = None
+    scale: ScaleSpec | None = None
+
+    SOURCES: ClassVar[tuple[str, ...]] = ("when", "scale")
 
     @field_validator("when")
     @classmethod
-    def _some_condition(cls, value: Conditions) -> Conditions:
-        if not value:
+    def _some_condition(cls, value: Conditions | None) -> Conditions | None:
+        if value is not None and not value:
             raise ValueError("needs at least one condition (a fit rule that always holds)")
         return value
 
     def to_rule(self) -> Rule:
-        conditions = to_conditions(self.when)
-        return Rule(self.id, self.label_text, RuleKind.FIT, self.points, conditions)
+        return trait_rule(self, self.when, self.scale)
 
 
 class IntentRule(RuleSpec):
@@ -167,7 +170,9 @@ class NegativeRule(RuleSpec):
             )
         return value
 
-    SOURCES: ClassVar[tuple[str, ...]] = ("when", "track", "page", "inactive_days")
+    scale: ScaleSpec | None = None
+
+    SOURCES: ClassVar[tuple[str, ...]] = ("when", "scale", "track", "page", "inactive_days")
 
     @classmethod
     def rule_checks(cls, data: dict[str, Any]) -> list[str]:
@@ -183,15 +188,23 @@ class NegativeRule(RuleSpec):
         return problems
 
     def to_rule(self) -> Rule:
-        if self.when is not None:
-            conditions = to_conditions(self.when)
-            return Rule(self.id, self.label_text, RuleKind.FIT, self.points, conditions)
+        if self.when is not None or self.scale is not None:
+            return trait_rule(self, self.when, self.scale)
         if self.inactive_days is not None:
             days = self.inactive_days
             return Rule(
                 self.id, self.label_text, RuleKind.INACTIVITY, self.points, inactive_days=days
             )
         return event_rule(self, self.track, self.page, self.where, None)
+
+
+def trait_rule(
+    spec: FitRule | NegativeRule, when: Conditions | None, scale: ScaleSpec | None
+) -> Rule:
+    """A fit rule: its conditions, or its scale."""
+    if scale is not None:
+        return Rule(spec.id, spec.label_text, RuleKind.FIT, spec.points, scale=scale.to_scale())
+    return Rule(spec.id, spec.label_text, RuleKind.FIT, spec.points, to_conditions(when))
 
 
 def _given(data: dict[str, Any], key: str) -> bool:

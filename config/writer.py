@@ -83,7 +83,15 @@ def _rule_lines(rule: Rule) -> list[str]:
         f"{INDENT}label: {_flow(rule.label)}",
         f"{INDENT}points: {_flow(_number(rule.points))}",
     ]
-    if rule.kind is RuleKind.FIT:
+    if rule.kind is RuleKind.FIT and rule.scale is not None:
+        scale = rule.scale
+        spec = {
+            "trait": ".".join(scale.path),
+            "from": _number(scale.low),
+            "to": _number(scale.high),
+        }
+        lines.append(f"{INDENT}scale: {_flow(spec)}")
+    elif rule.kind is RuleKind.FIT:
         if not rule.conditions:
             raise ValueError(f"rule {rule.id!r}: a fit rule needs at least one condition")
         lines.append(f"{INDENT}when: {_conditions(rule.conditions)}")

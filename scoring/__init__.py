@@ -4,7 +4,17 @@ Nothing here does I/O or reads the clock: time is always an argument (unix secon
 """
 
 from scoring.engine import score
-from scoring.model import Band, BandSpec, Condition, Model, Op, Rule, RuleKind, Threshold
+from scoring.model import (
+    Band,
+    BandSpec,
+    Condition,
+    Model,
+    Op,
+    Rule,
+    RuleKind,
+    Scale,
+    Threshold,
+)
 from scoring.score import Contribution, Score
 from scoring.state import IntentState, LeadState
 
@@ -19,6 +29,7 @@ __all__ = [
     "Op",
     "Rule",
     "RuleKind",
+    "Scale",
     "Score",
     "Threshold",
     "score",

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from scoring.model import Condition, Op, Rule, RuleKind, lookup
+from scoring.model import Condition, Op, Rule, RuleKind, Scale, lookup
 
 PLACEHOLDERS = frozenset({"", "select", "na", "n/a", "-", "--", "null", "none", "nan"})
 """Cell values that mean "not given" (a form left at its default, an export's null)."""
@@ -245,7 +245,19 @@ def feature_matrix(traits: Sequence[Mapping[str, Any]], rules: Sequence[Rule]) -
                 paths[condition.path] = _distinct([lookup(row, condition.path) for row in traits])
             hit &= _tested(condition, paths[condition.path], tested)
         out[:, j] = hit
+        if rule.scale is not None:
+            if rule.scale.path not in paths:
+                found = [lookup(row, rule.scale.path) for row in traits]
+                paths[rule.scale.path] = _distinct(found)
+            out[:, j] *= _scaled(rule.scale, paths[rule.scale.path])
     return out
+
+
+def _scaled(scale: Scale, distinct: tuple[np.ndarray, list[Any]]) -> np.ndarray:
+    """A scale's reading of each row, once per distinct value (as ``Scale.read`` gives it)."""
+    codes, values = distinct
+    read = np.array([scale.read(_nested(scale.path, v)) for v in values], dtype=float)
+    return read[codes] if values else np.zeros(codes.size)
 
 
 def _distinct(found: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:

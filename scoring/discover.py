@@ -72,7 +72,7 @@ from scoring.binning import (
 )
 from scoring.leaks import id_reason
 from scoring.learn import sigmoid
-from scoring.model import Condition, Model, Op, Rule, RuleKind, place
+from scoring.model import Condition, Model, Op, Rule, RuleKind, Scale, place
 from scoring.snapshot import (
     as_number,
     decayed_count,
@@ -175,6 +175,7 @@ def candidates(
         if id_reason(cells) is None:
             columns[path] = cells
     steps = [r for path, cells in columns.items() for r in _step_rules(path, cells, support, bins)]
+    steps += [r for path, cells in columns.items() for r in _scale_rules(path, cells)]
     binned = [r for r in candidate_rules(columns, support, bins) if not _closed_bin(r, ordinal)]
     return rules + binned + steps
 
@@ -200,6 +201,30 @@ def _step_rules(path: str, cells: Sequence[str | None], support: Support, bins: 
         for cut in cuts
         if cut > numbers.min()
     ]  # fmt: skip
+
+
+SCALE_SPANS = ((0.01, 0.99),)  # quantiles a scale runs between
+
+
+def _scale_rules(path: str, cells: Sequence[str | None]) -> list[Rule]:
+    """Points in proportion to a numeric trait between two quantiles of it ("duration,
+    in proportion from 0 to 1,500"): the line logistic regression fits, which steps only
+    approach."""
+    present = [c for c in cells if c is not None]
+    if not is_numeric(present):
+        return []
+    numbers = np.array([n for c in present if (n := as_number(c)) is not None])
+    rules = []
+    for low_q, high_q in SCALE_SPANS:
+        low, high = (_round(float(np.quantile(numbers, q))) for q in (low_q, high_q))
+        if high > low:
+            a, b = number_text(low), number_text(high)
+            label = f"{path}, in proportion from {a} to {b}"
+            scale = Scale(tuple(path.split(".")), low, high)
+            rules.append(
+                Rule(slug(f"{path} scaled {a} {b}"), label, RuleKind.FIT, 0.0, scale=scale)
+            )
+    return rules
 
 
 def _intent_label(name: str, half_life: float | None, cap: float) -> str:
@@ -525,7 +550,7 @@ def _fit_weights(
     for _ in range(10):
         p = sigmoid(offset[:, None] + Z * b)
         g = ((p - y[:, None]) * w[:, None] * Z).sum(axis=0) + penalty * b
-        h = (p * (1 - p) * w[:, None] * Z).sum(axis=0) + penalty
+        h = (p * (1 - p) * w[:, None] * Z * Z).sum(axis=0) + penalty  # Z² : scaled rules
         b = np.clip(b - np.clip(g / h, -2.0, 2.0), low, high)  # damped
     return b
 
@@ -582,7 +607,7 @@ def _fit_entries(
     for _ in range(10):
         p = sigmoid(offset + values * b[cols])
         g = np.bincount(cols, (p - y) * w * values, minlength=k) + penalty * b
-        h = np.bincount(cols, p * (1 - p) * w * values, minlength=k) + penalty
+        h = np.bincount(cols, p * (1 - p) * w * values * values, minlength=k) + penalty
         b = np.clip(b - np.clip(g / h, -2.0, 2.0), low, high)  # damped
     return b
 
@@ -651,16 +676,38 @@ class _Prepared:
     ok: list[int]  # the candidates within support and no copy of a model rule
     offset: np.ndarray  # the model's log-odds on each label
 
+    def weighed(self) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates' features as the selection weighs them, and per candidate what
+        a weight on that column is in log-odds per unit of its feature. A scale's column
+        is centred and spread as a yes/no of even odds (``(x − mean) / 2sd``): it reads
+        above 0 for most leads, so beside the model's log-odds alone its weight would lift
+        them all (centred, it lowers the bottom of its range as it raises the top, as the
+        refit's intercept makes it do), and the penalty on its weight is then the one a
+        yes/no rule's bears, not one that holds a line across the range near flat."""
+        Z = self.Z[:, self.ok]
+        unit = np.ones(len(self.ok))
+        for k, j in enumerate(self.ok):
+            if self.rules[j].scale is not None:
+                mean = np.average(Z[:, k], weights=self.w)
+                spread = 2.0 * math.sqrt(np.average((Z[:, k] - mean) ** 2, weights=self.w))
+                Z[:, k] = (Z[:, k] - mean) / spread
+                unit[k] = 1.0 / spread
+        return Z, unit
+
     def groups(self) -> list[str]:
         return [_group(self.rules[j], j) for j in self.ok]
 
     def same_sign(self, ordinal: Collection[str]) -> list[str | None]:
-        """Per candidate, the ordinal trait it is a step of (None: not one)."""
+        """Per candidate, the ordinal trait it is a step or a scale of (None: not one)."""
         keys: list[str | None] = []
         for j in self.ok:
             rule = self.rules[j]
-            path = ".".join(rule.conditions[0].path) if rule.conditions else ""
-            step = rule.kind is RuleKind.FIT and bool(path) and rule.conditions[0].op is Op.RANGE
+            if rule.scale is not None:  # a line on the trait: one more step, in effect
+                path, step = ".".join(rule.scale.path), True
+            else:
+                path = ".".join(rule.conditions[0].path) if rule.conditions else ""
+                ranged = bool(path) and rule.conditions[0].op is Op.RANGE
+                step = rule.kind is RuleKind.FIT and ranged
             keys.append(path if step and path in ordinal else None)
         return keys
 
@@ -719,10 +766,13 @@ def _prepare(
         return None
     Z = rule_columns(snaps, times.tolist(), rules)
     count = (Z > 0).sum(axis=0)
+    # a scale misses the labels at its top (most of them read above 0)
+    scaled = np.array([r.scale is not None for r in rules])
+    missed = np.where(scaled, (Z < 1).sum(axis=0), y_.size - count)
     known = {X_[:, j].tobytes() for j in range(X_.shape[1])}
     ok = [
         j for j in range(len(rules))
-        if guard.min_support <= count[j] <= y_.size - guard.min_support
+        if count[j] >= guard.min_support and missed[j] >= guard.min_support
         and Z[:, j].tobytes() not in known
     ]  # fmt: skip
     return _Prepared(snaps, used, X_, y_, w_, rules, Z, ok, offset)
@@ -797,11 +847,12 @@ def discover(
         return []
     guard = budget(guard, int(p.y.size))
     taken = {r.id for r in model.rules}
-    chosen = select(p.Z[:, p.ok], p.offset, p.y, p.w, guard, p.groups(), p.least(),
+    Z, unit = p.weighed()
+    chosen = select(Z, p.offset, p.y, p.w, guard, p.groups(), p.least(),
                     p.same_sign(guard.ordinal))  # fmt: skip
-    singles = [(p.rules[p.ok[j]], p.Z[:, p.ok[j]], b) for j, b in chosen]
+    singles = [(p.rules[p.ok[j]], p.Z[:, p.ok[j]], b * unit[j]) for j, b in chosen]
     found = _kept(p, singles, taken, model, points_step)
-    offset = p.offset + sum((column * b for _, column, b in singles), np.zeros(p.y.size))
+    offset = p.offset + sum((Z[:, j] * b for j, b in chosen), np.zeros(p.y.size))
     room = replace(guard, pairs=min(guard.pairs, guard.max_rules - len(found)))
     return found + _kept(p, pair_rules(model, p, offset, room), taken, model, points_step)
 
@@ -980,8 +1031,8 @@ def reason_rules(
             col = p.ok[j]
             weight = float(_fit_weights(p.Z[:, [col]], offset, p.y, p.w, guard.penalty)[0])
             points = round(weight * model.points_per_logodds / points_step) * points_step
-            if b <= 0 or points >= 0 or _fading(p.rules[col]):
-                continue  # a sign it is not this reason, no loss to the score, or fading
+            if b <= 0 or points >= 0 or _fading(p.rules[col]) or p.rules[col].scale:
+                continue  # a sign it is not this reason, no loss to the score, fading, a line
             rule = p.rules[col]
             rule = replace(rule, id=slug(f"{reason} {rule.id}"), label=f"{reason} signal: "
                            f"{rule.label}", points=points)  # fmt: skip

@@ -13,6 +13,8 @@ from scoring.state import LeadState
 def feature(rule: Rule, state: LeadState, now: float) -> float:
     """The rule's feature value for this lead at ``now`` (unix seconds)."""
     if rule.kind is RuleKind.FIT:
+        if rule.scale is not None:
+            return rule.scale.read(state.traits)
         return 1.0 if rule.id in state.fit else 0.0
     if rule.kind is RuleKind.INACTIVITY:
         since = state.active_at if state.active_at is not None else state.first_seen
@@ -43,18 +45,24 @@ def _level(cutoffs: tuple[tuple[object, float], ...], points: float, below: obje
 
 
 def active_rules(state: LeadState, model: Model) -> list[Rule]:
-    """The rules that can be non-zero for this lead: its matched fit rules, the intent
-    rules it has counts for, and inactivity. O(what the lead did), not O(the model)."""
-    found = [
-        r for rid in state.fit if (r := model.find(rid)) is not None and r.kind is RuleKind.FIT
-    ]
+    """The rules that can be non-zero for this lead: its matched fit rules, the scaled
+    ones, the intent rules it has counts for, and inactivity. O(what the lead did), not
+    O(the model)."""
+    found = [r for rid in state.fit if (r := model.find(rid)) is not None and _matched(r)]
     found += [
         r
         for rid in state.intent
         if (r := model.find(rid)) is not None and r.kind is RuleKind.INTENT
     ]
+    found += model.scaled_rules
     found += model.inactivity_rules
     return found
+
+
+def _matched(rule: Rule) -> bool:
+    """A fit rule a ``fit`` set may name (a set refitted under an older version may name
+    an id that is now a scaled rule: those are read off the traits instead)."""
+    return rule.kind is RuleKind.FIT and rule.scale is None
 
 
 def totals(state: LeadState, model: Model, now: float) -> tuple[float, float]:
@@ -65,8 +73,10 @@ def totals(state: LeadState, model: Model, now: float) -> tuple[float, float]:
     fit = 0.0
     for rule_id in state.fit:
         rule = find(rule_id)
-        if rule is not None and rule.kind is RuleKind.FIT:
+        if rule is not None and _matched(rule):
             fit += rule.points
+    for rule in model.scaled_rules:
+        fit += rule.points * rule.scale.read(state.traits)  # type: ignore[union-attr]
     intent = 0.0
     for rule_id, counted in state.intent.items():
         rule = find(rule_id)

@@ -131,10 +131,29 @@ class Condition:
 
 
 @dataclass(frozen=True, slots=True)
+class Scale:
+    """A fit feature in proportion to a number at ``path``: 0 at or below ``low``, 1 at or
+    above ``high``, linear between; 0 when the lead has no such number. The rule's points
+    are what the top of the range earns ("duration from 0 to 1,500 s: up to +36"), so a
+    trait whose every unit counts gets a line, where steps only approach one."""
+
+    path: tuple[str, ...]
+    low: float
+    high: float
+
+    def read(self, data: Mapping[str, Any]) -> float:
+        number = _as_number(lookup(data, self.path))
+        if number is None or not number > self.low:  # NaN reads as missing
+            return 0.0
+        return 1.0 if number >= self.high else (number - self.low) / (self.high - self.low)
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     """A signal and its points. The contribution to a score is ``points × feature``.
 
-    fit: feature = 1 when every condition holds on the traits, else 0.
+    fit: feature = 1 when every condition holds on the traits, else 0; with a ``scale``
+    (and no conditions), the scale's reading of the traits, from 0 to 1.
     intent: feature = ``min(cap, Σ 2^(−age/half_life))`` over matching events; no half-life
     means no decay (a plain count). ``event_type`` is ``track`` or ``page``; ``event_name``
     (track only) is compared without case; conditions test the event's properties. With
@@ -156,6 +175,7 @@ class Rule:
     cap: float | None = None
     inactive_days: float | None = None
     lead: tuple[Condition, ...] = ()
+    scale: Scale | None = None
 
     def admits(self, traits: Mapping[str, Any]) -> bool:
         """Whether the ``lead`` conditions (if any) hold on these traits."""
@@ -218,6 +238,7 @@ class Model:
     _order: dict[str, int] = field(init=False, repr=False, compare=False)
     _inactivity: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
     _fit: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
+    _scaled: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
     _fit_of_nothing: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -237,8 +258,10 @@ class Model:
         object.__setattr__(self, "_order", {r.id: i for i, r in enumerate(self.rules)})
         inactivity = tuple(r for r in self.rules if r.kind is RuleKind.INACTIVITY)
         object.__setattr__(self, "_inactivity", inactivity)
-        fit = tuple(r for r in self.rules if r.kind is RuleKind.FIT)
+        fit = tuple(r for r in self.rules if r.kind is RuleKind.FIT and r.scale is None)
         object.__setattr__(self, "_fit", fit)
+        scaled = tuple(r for r in self.rules if r.kind is RuleKind.FIT and r.scale is not None)
+        object.__setattr__(self, "_scaled", scaled)
         # What a lead with no traits yet fits: every new lead asks, once per first event.
         nothing = frozenset(r.id for r in fit if all(c.matches({}) for c in r.conditions))
         object.__setattr__(self, "_fit_of_nothing", nothing)
@@ -250,7 +273,13 @@ class Model:
 
     @property
     def fit_rules(self) -> tuple[Rule, ...]:
+        """The fit rules a lead matches or not (its ``fit`` set holds those it matches)."""
         return self._fit
+
+    @property
+    def scaled_rules(self) -> tuple[Rule, ...]:
+        """The fit rules with a ``scale``: read off the traits whenever a lead is scored."""
+        return self._scaled
 
     @property
     def fit_of_nothing(self) -> frozenset[str]:

@@ -287,8 +287,8 @@ def fit_scorecard(
 
 
 def table_totals(model: Model, traits: Sequence[Mapping[str, Any]]) -> np.ndarray:
-    """Each row's total points: the sum of the fit rules it matches (a CSV has no events)."""
-    rules = model.fit_rules
+    """Each row's total points: the sum of its fit rules' points (a CSV has no events)."""
+    rules = model.fit_rules + model.scaled_rules
     points = np.array([r.points for r in rules])
     return feature_matrix(traits, rules) @ points if rules else np.zeros(len(traits))
 

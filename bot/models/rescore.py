@@ -232,7 +232,6 @@ class _Plan:
     column: Mapping[str, int]
     intent_column: Mapping[str, int]
     gated: Mapping[int, Rule]  # intent rules with ``lead`` conditions, by column
-    is_fit: np.ndarray
     points: np.ndarray
     half_life: np.ndarray
     cap: np.ndarray
@@ -259,7 +258,6 @@ class _Plan:
             column={r.id: j for j, r in enumerate(rules)},
             intent_column={r.id: j for j, r in enumerate(rules) if r.kind is RuleKind.INTENT},
             gated={j: r for j, r in enumerate(rules) if r.kind is RuleKind.INTENT and r.lead},
-            is_fit=np.array([r.kind is RuleKind.FIT for r in rules], dtype=bool),
             points=np.array([r.points for r in rules], dtype=float),
             half_life=np.array([r.half_life_seconds or np.inf for r in rules]),
             cap=np.array([np.inf if r.cap is None else r.cap for r in rules]),
@@ -364,6 +362,8 @@ def _points(
     once per set, and intent cells (about five a lead) are scored where they are."""
     n = len(states)
     fit = np.fromiter((plan.fit_points(f) for f in fits), dtype=float, count=n)
+    if plan.model.scaled_rules:
+        fit += _scaled_points(states, plan.model)
     intent_column = plan.intent_column
     at, cols, values, as_of = [], [], [], []
     since = np.empty(n)
@@ -389,6 +389,16 @@ def _points(
             if idle.inactive_days is not None:
                 intent += (now - since >= idle.inactive_days * DAY) * idle.points
     return fit, intent
+
+
+def _scaled_points(states: Sequence[Mapping[str, Any]], model: Model) -> np.ndarray:
+    """The points of the model's scaled rules, read off each decoded state's traits."""
+    rules = model.scaled_rules
+    return np.fromiter(
+        (sum(r.points * r.scale.read(s.get("traits") or {}) for r in rules) for s in states),  # type: ignore[union-attr]
+        dtype=float,
+        count=len(states),
+    )
 
 
 def _since(state: Mapping[str, Any]) -> float | None:
@@ -426,6 +436,12 @@ def _matrix(
     return X
 
 
+def _scaled_columns(X: np.ndarray, states: Sequence[LeadState], plan: _Plan) -> np.ndarray:
+    for rule in plan.model.scaled_rules:
+        X[:, plan.column[rule.id]] = [rule.scale.read(s.traits) for s in states]  # type: ignore[union-attr]
+    return X
+
+
 def feature_matrix(states: Sequence[LeadState], model: Model, now: float) -> np.ndarray:
     """``(leads, rules)``: ``scoring.engine.feature`` of every rule for every lead at
     ``now``, vectorised by rule kind (fit sets must already be refitted)."""
@@ -446,7 +462,7 @@ def feature_matrix(states: Sequence[LeadState], model: Model, now: float) -> np.
         ],
         dtype=float,
     )  # fmt: skip
-    return _matrix(len(states), fit_cells, cells, since, plan, now)
+    return _scaled_columns(_matrix(len(states), fit_cells, cells, since, plan, now), states, plan)
 
 
 def _bands(fit: np.ndarray, intent: np.ndarray, edges: Thresholds) -> _Scores:

@@ -148,8 +148,22 @@ def test_str_matches_the_documented_format() -> None:
         (
             "model:\n  name: x\nfit:\n  - id: a\n    points: 1\n",
             4,
-            "fit[0].when",
-            "required, but missing",
+            "fit[0]",
+            "needs exactly one of when, scale, got none",
+        ),
+        (
+            "model:\n  name: x\nfit:\n  - id: a\n    points: 1\n"
+            "    scale: {trait: duration, from: 600, to: 60}\n",
+            6,
+            "fit[0].scale",
+            "from (600) must be below to (60)",
+        ),
+        (
+            "model:\n  name: x\nnegative:\n  - id: a\n    points: -1\n"
+            "    scale: {trait: duration, from: 1, to: 60, per: 2}\n",
+            6,
+            "negative[0].scale.per",
+            "allowed keys: trait, from, to",
         ),
         (
             "model:\n  name: x\nfit:\n  - id: a\n    points: 1\n    when:\n      title: [a]\n",

@@ -6,7 +6,7 @@ import pytest
 
 from config import load_config
 from config.writer import in_section_order, model_yaml
-from scoring import BandSpec, Condition, Model, Op, Rule, RuleKind, Threshold
+from scoring import BandSpec, Condition, Model, Op, Rule, RuleKind, Scale, Threshold
 
 
 def test_default_model_round_trips() -> None:
@@ -81,3 +81,22 @@ def test_two_conditions_on_one_path_are_refused_not_written_as_one() -> None:
     both = (Condition(("age",), Op.RANGE, (18, None)), Condition(("age",), Op.RANGE, (None, 65)))
     with pytest.raises(ValueError, match="two conditions on one path"):
         model_yaml(Model(rules=(Rule("adult", "adult", RuleKind.FIT, 5.0, both),)))
+
+
+def test_scaled_rules_are_written_as_scale_and_round_trip() -> None:
+    """A retrain's "points in proportion" rules, positive under fit and penalties under
+    negative, each ``scale: {trait, from, to}``, on odd column names and fractional bounds."""
+    rules = (
+        Rule("dur", "duration, in proportion", RuleKind.FIT, 42.0,
+             scale=Scale(("duration",), 2.0, 1100.0)),
+        Rule("emp", "nr.employed", RuleKind.FIT, -22.5, scale=Scale(("nr", "employed"), 4963.6,
+             5228.1)),
+        Rule("odd", "odd name", RuleKind.FIT, 3.5, scale=Scale(("Income ($), net",), -0.25, 7)),
+    )  # fmt: skip
+    text = model_yaml(Model(rules=in_section_order(rules)))
+    assert "    scale: {trait: duration, from: 2, to: 1100}\n" in text
+    assert text.index("id: emp") > text.index("negative:") > text.index("id: odd")
+    loaded = load_config(text=text).model
+    assert loaded.rules == in_section_order(rules)
+    assert [r.id for r in loaded.scaled_rules] == ["dur", "odd", "emp"]
+    assert loaded.fit_rules == ()

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
-from scoring import Condition, LeadState, Model, Op, Rule, RuleKind, Score
+from scoring import Condition, LeadState, Model, Op, Rule, RuleKind, Scale, Score
 from scoring.model import DAY, compile_pattern
 
 T0 = 1_700_000_000.0  # a realistic unix time (November 2023)
@@ -181,6 +181,20 @@ def fit_rules(draw: st.DrawFn, rule_id: str) -> Rule:
     )
 
 
+SCALED_PATHS = (("company", "size"), ("title",), ("seats",))  # a number, text, never sent
+
+
+@st.composite
+def scaled_rules(draw: st.DrawFn, rule_id: str) -> Rule:
+    """Points in proportion to a trait: ``company.size`` is a number or numeric text,
+    ``title`` never a number (so it reads 0), ``seats`` a trait no lead has."""
+    points = draw(st.floats(0.5, 30.0)) * draw(st.sampled_from((1, -1)))
+    low = draw(st.floats(-100.0, 5_000.0))
+    high = low + draw(st.floats(0.5, 5_000.0))
+    scale = Scale(draw(st.sampled_from(SCALED_PATHS)), low, high)
+    return Rule(rule_id, f"scaled {rule_id}", RuleKind.FIT, points, scale=scale)
+
+
 @st.composite
 def _event_target(draw: st.DrawFn) -> tuple[str, str | None]:
     if draw(st.booleans()):
@@ -224,13 +238,16 @@ def inactivity_rules(draw: st.DrawFn, rule_id: str) -> Rule:
 def models(draw: st.DrawFn, max_rules: int = 8, negative: bool = True) -> Model:
     """A random model; ``negative=False`` leaves out negative intent rules."""
     # Positive intent twice as likely: it is where decay, caps and merges happen.
-    kinds = ["fit", "intent+", "intent+", "inactivity"] + (["intent-"] if negative else [])
+    kinds = ["fit", "scaled", "intent+", "intent+", "inactivity"]
+    kinds += ["intent-"] if negative else []
     chosen = draw(st.lists(st.sampled_from(kinds), max_size=max_rules))
     rules: list[Rule] = []
     for i, kind in enumerate(chosen):
         rule_id = f"r{i}"
         if kind == "fit":
             rules.append(draw(fit_rules(rule_id)))
+        elif kind == "scaled":
+            rules.append(draw(scaled_rules(rule_id)))
         elif kind == "inactivity":
             rules.append(draw(inactivity_rules(rule_id)))
         else:

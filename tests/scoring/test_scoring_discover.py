@@ -23,7 +23,7 @@ from scoring.discover import (
     reason_rules,
     unflatten,
 )
-from scoring.engine import feature
+from scoring.engine import feature, totals
 from scoring.learn import sigmoid
 from scoring.model import DAY, Model, Rule, RuleKind
 from scoring.snapshot import decayed_count
@@ -83,7 +83,13 @@ def test_guardrails_hold_on_any_data(seed: int, most: int, support: int, signal:
     guard = Discovery(max_rules=most, min_support=support)
     found = discover(MODEL, snaps, np.zeros((300, len(MODEL.rules))), y, np.ones(300), guard)
     assert len(found) <= most
-    assert all(support <= f.support <= 300 - support for f in found)
+    for f in found:  # each matches, and misses, at least ``support`` labels
+        if f.rule.scale is None:
+            assert support <= f.support <= 300 - support
+        else:  # a scale: read above 0 for as many, and below its top for as many
+            read = [f.rule.scale.read(unflatten(s["traits"])) for s in snaps]
+            assert f.support == sum(r > 0 for r in read) >= support
+            assert sum(r < 1 for r in read) >= support
     assert all(f.rule.points != 0 and f.rule.id not in {r.id for r in MODEL.rules} for f in found)
     assert len({f.rule.id for f in found}) == len(found)
 
@@ -257,7 +263,7 @@ def test_rules_found_in_any_traits_make_a_version_the_model_loads(
         y.append(float(rng.random() < (0.8 if hit else 0.2)))
     X = np.zeros((240, len(MODEL.rules)))
     found = discover(MODEL, snaps, X, np.array(y), np.ones(240), Discovery(min_gain=0.0))
-    assert all(len(f.rule.conditions) in (1, 2) for f in found)  # a trait, or a pair
+    assert all(len(f.rule.conditions) in (1, 2) or f.rule.scale for f in found)  # a trait, a pair
     extended = Model(rules=(*MODEL.rules, *(f.rule for f in found)))
     loaded = load_config(text=model_yaml(extended)).model  # fit rules first, then the rest
     assert {r.id: r for r in loaded.rules} == {r.id: r for r in extended.rules}
@@ -312,8 +318,13 @@ def _hump(seed: int) -> tuple[list[dict], np.ndarray]:
 
 
 def _points_along(found: list, values: range) -> list[float]:
-    traits = [{"calls": str(v)} for v in values]
-    return [sum(f.rule.points for f in found if f.rule.conditions[0].matches(t)) for t in traits]
+    model = Model(rules=tuple(f.rule for f in found))
+    along = []
+    for v in values:
+        lead = LeadState()
+        lead.identify({"calls": str(v)}, model, 0.0)
+        along.append(sum(totals(lead, model, 0.0)))
+    return along
 
 
 def test_an_ordinal_traits_new_points_only_rise_or_only_fall() -> None:
@@ -331,7 +342,7 @@ def test_an_ordinal_traits_new_points_only_rise_or_only_fall() -> None:
     assert any(b < a for a, b in itertools.pairwise(free))  # the dip, learnt
     ordinal = found(("calls",))
     assert ordinal
-    assert all(f.rule.conditions[0].value[1] is None for f in ordinal)  # steps only
+    assert all(f.rule.scale or f.rule.conditions[0].value[1] is None for f in ordinal)  # steps
     along = _points_along(ordinal, range(100))
     rising = all(b >= a for a, b in itertools.pairwise(along))
     falling = all(b <= a for a, b in itertools.pairwise(along))

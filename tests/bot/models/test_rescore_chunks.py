@@ -21,7 +21,7 @@ from bot.models.rescore import RescoreAlerts, Rescored, prepare, rescore
 from config.loader import load_config
 from scoring.bands import default_thresholds, resolve_thresholds
 from scoring.engine import score
-from scoring.model import DAY, BandSpec, Condition, Model, Op, RuleKind, Threshold
+from scoring.model import DAY, BandSpec, Condition, Model, Op, Rule, RuleKind, Scale, Threshold
 from scoring.state import IntentState, LeadState
 from storage import offloop
 from storage.ingest import upsert_leads
@@ -36,9 +36,10 @@ ALERTS = RescoreAlerts(Router(slack_channel="#sales"), POLICY)
 
 def _new_model(bands: BandSpec | None = None) -> Model:
     """Other points, one fit rule that now matches whoever has its field at all (so some
-    fit sets change and those states are rewritten), and the demo request counted only for
+    fit sets change and those states are rewritten), the demo request counted only for
     leads at a company of 200 or more (an intent rule with ``lead`` conditions: leads with
-    the count and no such company, or no traits at all, get none of its points)."""
+    the count and no such company, or no traits at all, get none of its points), and points
+    in proportion to the company's size (a scaled rule, read off each lead's traits)."""
     rules = [replace(r, points=r.points + 7) for r in MODEL.rules]
     i = next(i for i, r in enumerate(rules) if r.kind is RuleKind.FIT and r.conditions)
     path = rules[i].conditions[0].path
@@ -48,6 +49,9 @@ def _new_model(bands: BandSpec | None = None) -> Model:
     j = next(j for j, r in enumerate(rules) if (r.event_name or "").lower() == "demo requested")
     rules[j] = replace(rules[j], lead=(Condition(("company", "employee_count"), Op.RANGE,
                                                  (200, None)),))  # fmt: skip
+    size = Scale(("company", "employee_count"), 50.0, 3000.0)
+    rules.insert(0, Rule("size_scaled", "company size, in proportion", RuleKind.FIT, 18.0,
+                         scale=size))  # fmt: skip
     return replace(MODEL, rules=tuple(rules), bands=bands or MODEL.bands)
 
 
