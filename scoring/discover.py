@@ -115,20 +115,27 @@ class Discovery:
 
 @dataclass(frozen=True, slots=True)
 class NewRule:
-    """A proposed rule (its points set), how many labels it matches and their won rate."""
+    """A proposed rule (its points set), how many labels it matches and their won rate;
+    for a scale (which reads above 0 for most labels), also the won rates of the labels in
+    the lowest and the highest quarter of its reading, which say what its slope rests on."""
 
     rule: Rule
     support: int
     won_rate: float
+    ends: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        found = {
             "id": self.rule.id,
             "label": self.rule.label,
             "points": self.rule.points,
             "support": self.support,
             "won_rate": round(self.won_rate, 4),
         }
+        if self.ends is not None:
+            found["won_lowest_quarter"] = round(self.ends[0], 4)
+            found["won_highest_quarter"] = round(self.ends[1], 4)
+        return found
 
 
 def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
@@ -806,9 +813,23 @@ def strongest(
 
 
 def _new_rule(p: _Prepared, column: np.ndarray, rule: Rule) -> NewRule:
-    matched = column > 0
-    won = float(np.average(p.y[matched], weights=p.w[matched]))
-    return NewRule(rule, int(matched.sum()), won if math.isfinite(won) else 0.0)
+    return described(rule, column, p.y, p.w)
+
+
+def described(rule: Rule, column: np.ndarray, y: np.ndarray, w: np.ndarray) -> NewRule:
+    """The rule with the labels it matches (its feature above 0 on them: ``column``), their
+    won rate, and for a scale the won rates of its lowest and highest quarter."""
+    ends = None
+    if rule.scale is not None:
+        low, high = np.quantile(column, [0.25, 0.75])
+        ends = (_won(y, w, column <= low), _won(y, w, column >= high))
+    return NewRule(rule, int((column > 0).sum()), _won(y, w, column > 0), ends)
+
+
+def _won(y: np.ndarray, w: np.ndarray, rows: np.ndarray) -> float:
+    """The weighted won rate of these labels (0 for none)."""
+    weight = float(w[rows].sum())
+    return float(w[rows] @ y[rows]) / weight if weight > 0 else 0.0
 
 
 def _kept(

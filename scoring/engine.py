@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from scoring.bands import Thresholds, band_for, default_thresholds
 from scoring.model import DAY, Model, Rule, RuleKind
@@ -59,6 +61,15 @@ def active_rules(state: LeadState, model: Model) -> list[Rule]:
     return found
 
 
+def scaled_points(model: Model, traits: Mapping[str, Any]) -> float:
+    """The points the model's scaled rules give these traits."""
+    total = 0.0
+    for rule in model.scaled_rules:
+        if rule.scale is not None:
+            total += rule.points * rule.scale.read(traits)
+    return total
+
+
 def _matched(rule: Rule) -> bool:
     """A fit rule a ``fit`` set may name (a set refitted under an older version may name
     an id that is now a scaled rule: those are read off the traits instead)."""
@@ -75,8 +86,7 @@ def totals(state: LeadState, model: Model, now: float) -> tuple[float, float]:
         rule = find(rule_id)
         if rule is not None and _matched(rule):
             fit += rule.points
-    for rule in model.scaled_rules:
-        fit += rule.points * rule.scale.read(state.traits)  # type: ignore[union-attr]
+    fit += scaled_points(model, state.traits)
     intent = 0.0
     for rule_id, counted in state.intent.items():
         rule = find(rule_id)

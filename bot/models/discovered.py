@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from scoring.discover import Discovery, NewRule, discover, reason_rules, rule_columns
+from scoring.discover import Discovery, NewRule, described, discover, reason_rules, rule_columns
 from scoring.metrics import time_split
 from scoring.model import Model
 from scoring.refit import Guardrails, Proposal, evaluate, propose
@@ -54,10 +54,8 @@ class Discovered:
         for j, new in enumerate(self.rules):
             points = proposal.model.rule(new.rule.id).points
             changes[new.rule.id] = (0.0, points)
-            matched = used & (self.columns[:, j] > 0)
-            won = float(np.average(self.y[matched], weights=self.weights[matched]))
-            kept = NewRule(replace(new.rule, points=points), int(matched.sum()), won)
-            found.append(kept.to_dict())
+            column, y, w = self.columns[used, j], self.y[used], self.weights[used]
+            found.append(described(replace(new.rule, points=points), column, y, w).to_dict())
         changes.update({k: v for k, v in proposal.changes.items() if k not in changes})
         return replace(proposal, changes=changes), tuple(found)
 

@@ -137,7 +137,12 @@ def proposal_message(
 
 
 def new_rule_label(rule: Mapping[str, Any]) -> str:
-    """``New: Lead Source is Reference (40 labels, 80% won)``: a new rule in the diff."""
+    """``New: Lead Source is Reference (40 labels, 80% won)``: a new rule in the diff; a
+    scale's reads ``(482 labels; 4% won in the lowest quarter, 31% in the highest)``."""
+    if "won_highest_quarter" in rule:
+        low, high = rule["won_lowest_quarter"], rule["won_highest_quarter"]
+        ends = f"{low:.0%} won in the lowest quarter, {high:.0%} in the highest"
+        return f"New: {rule['label']} ({rule['support']} labels; {ends})"
     return f"New: {rule['label']} ({rule['support']} labels, {rule['won_rate']:.0%} won)"
 
 

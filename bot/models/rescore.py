@@ -38,6 +38,7 @@ from bot.outbox.messages import Kind
 from config.schema import AlertSettings
 from scoring import score
 from scoring.bands import Thresholds, default_thresholds, resolve_thresholds
+from scoring.engine import feature, scaled_points
 from scoring.learn import sigmoid
 from scoring.model import DAY, Model, Rule, RuleKind, lookup
 from scoring.state import LeadState
@@ -393,12 +394,8 @@ def _points(
 
 def _scaled_points(states: Sequence[Mapping[str, Any]], model: Model) -> np.ndarray:
     """The points of the model's scaled rules, read off each decoded state's traits."""
-    rules = model.scaled_rules
-    return np.fromiter(
-        (sum(r.points * r.scale.read(s.get("traits") or {}) for r in rules) for s in states),  # type: ignore[union-attr]
-        dtype=float,
-        count=len(states),
-    )
+    found = (scaled_points(model, s.get("traits") or {}) for s in states)
+    return np.fromiter(found, dtype=float, count=len(states))
 
 
 def _since(state: Mapping[str, Any]) -> float | None:
@@ -438,7 +435,7 @@ def _matrix(
 
 def _scaled_columns(X: np.ndarray, states: Sequence[LeadState], plan: _Plan) -> np.ndarray:
     for rule in plan.model.scaled_rules:
-        X[:, plan.column[rule.id]] = [rule.scale.read(s.traits) for s in states]  # type: ignore[union-attr]
+        X[:, plan.column[rule.id]] = [feature(rule, s, 0.0) for s in states]  # traits only
     return X
 
 

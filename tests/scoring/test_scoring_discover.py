@@ -21,6 +21,7 @@ from scoring.discover import (
     candidates,
     discover,
     reason_rules,
+    rule_columns,
     unflatten,
 )
 from scoring.engine import feature, totals
@@ -472,3 +473,30 @@ def test_the_held_out_gain_on_nonzero_entries_is_the_gain_on_every_row() -> None
     assert got == pytest.approx(_dense_gain(Z, offset, y, w, guard, low), abs=1e-12)
     assert got[5] == 0.0  # a column that is never 1 saves nothing
     assert int(np.argmax(got)) == 1  # the column the labels were drawn on
+
+
+def test_a_trait_whose_log_odds_are_a_line_gets_a_scale_with_its_ends_won_rates() -> None:
+    """Every minute adds the same log-odds: the retrain proposes points in proportion to
+    the minutes, between their 1st and 99th percentiles, and says what the slope rests on
+    (few won among the shortest calls, many among the longest)."""
+    rng = random.Random(3)
+    snaps, y = [], []
+    for _ in range(600):
+        minutes = rng.uniform(0, 60)
+        snaps.append({"traits": {"call minutes": round(minutes, 1)}, "events": {}})
+        y.append(float(rng.random() < 1 / (1 + math.exp(2.5 - minutes / 12))))
+    found = discover(MODEL, snaps, np.zeros((600, len(MODEL.rules))), np.array(y),
+                     np.ones(600), Discovery())  # fmt: skip
+    scaled = [f for f in found if f.rule.scale is not None]
+    assert [f.rule.label for f in scaled] == ["call minutes, in proportion from 0.8 to 59"]
+    (line,) = scaled
+    assert line.rule.scale is not None
+    assert line.ends is not None
+    assert line.rule.scale.path == ("call minutes",)
+    assert line.rule.points > 0
+    assert found[0] is line  # the strongest signal, first
+    low, high = line.ends
+    assert line.to_dict()["won_lowest_quarter"] == round(low, 4)
+    assert low < 0.25 < 0.6 < high
+    columns = rule_columns(snaps, [0.0] * 600, [line.rule])[:, 0]
+    assert columns == pytest.approx([line.rule.scale.read(unflatten(s["traits"])) for s in snaps])

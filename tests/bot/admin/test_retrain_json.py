@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.cli import main
 from bot.ingest.pipeline import Pipeline
+from bot.models.versions import model_of
 from config.loader import DEFAULT_PATH, load_config
+from scoring import LeadState, score
 from storage import models as repo
+from storage.rawsql import time_out
 from storage.tables import Feedback, Lead
 from tests.bot.conftest import T0, events, identify, iso, track
 
@@ -189,6 +193,42 @@ async def _scores(engine: AsyncEngine, name: str = "lead_source") -> dict[str, f
     async with engine.connect() as conn:
         rows = (await conn.execute(select(Lead.__table__.c.state, Lead.__table__.c.score))).all()  # type: ignore[attr-defined]
     by: dict[str, list[float]] = {}
-    for state, score in rows:
-        by.setdefault(state["traits"][name], []).append(score)
+    for state, stored in rows:
+        by.setdefault(state["traits"][name], []).append(stored)
     return {source: sum(v) / len(v) for source, v in by.items()}
+
+
+async def test_a_trait_whose_every_unit_counts_activates_as_points_in_proportion(
+    engine: AsyncEngine, cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The longer the call, the likelier the sale, second by second: the retrain proposes
+    points in proportion to the seconds (a ``scale``), the version activates, and every
+    lead's stored score is the engine's under it, rising with the seconds."""
+    rng = random.Random(9)
+    calls, outcomes = [], []
+    for i in range(300):
+        seconds = rng.randint(0, 1200)
+        email = f"c{i}@firm{i}.com"
+        calls.append(identify(f"c{i}", T0 - 3600 + i, email=email, call_seconds=seconds))
+        won = rng.random() < 1 / (1 + math.exp(2.5 - seconds / 240))
+        outcomes.append((email, "won" if won else "lost"))
+    async with Pipeline(engine, load_config()) as pipeline:
+        await pipeline.ingest(events(*calls), now=T0)
+    await _label(tmp_path, outcomes)
+    code, summary = await _retrain(capsys)
+    assert (code, summary["version"]) == (0, 2)
+    (line,) = [r for r in summary["new_rules"] if "in proportion" in r["label"]]
+    assert line["label"].startswith("call_seconds, in proportion from ")
+    assert line["points"] > 0
+    assert line["won_lowest_quarter"] < line["won_highest_quarter"]
+    assert await _cli("model", "activate", "2") == 0
+    async with engine.connect() as conn:
+        model = model_of(await conn.run_sync(repo.active_version))
+        leads = Lead.__table__.c  # type: ignore[attr-defined]
+        rows = (await conn.execute(select(leads.state, leads.score, leads.scored_at))).all()
+    assert model.scaled_rules
+    for state, stored, at in rows:  # scored when activated: inactive for 30 days by then
+        lead = LeadState.from_dict(state)
+        assert stored == pytest.approx(score(lead, model, time_out(at) or 0).total, abs=0.01)
+    by_seconds = sorted((s["traits"]["call_seconds"], v) for s, v, _ in rows)
+    assert by_seconds[-1][1] - by_seconds[0][1] > 0.8 * line["points"]

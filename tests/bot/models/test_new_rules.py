@@ -37,3 +37,21 @@ def test_scripts_get_new_rules_apart_from_the_reweighted() -> None:
     assert (summary["status"], summary["auc_before"], summary["auc_after"]) == (
         "proposed", 0.7, 0.8,
     )  # fmt: skip
+
+
+def test_a_new_scale_reads_with_the_won_rates_at_its_two_ends() -> None:
+    """A scale reads above 0 for most labels: its one won rate says little, so the diff
+    gives the won rates of the lowest and the highest quarter of its reading."""
+    line = {"id": "duration_scaled", "label": "duration, in proportion from 3 to 1,100",
+            "points": 42.0, "support": 496, "won_rate": 0.12, "won_lowest_quarter": 0.0312,
+            "won_highest_quarter": 0.3125}  # fmt: skip
+    changes = {"duration_scaled": (0.0, 42.0)}
+    metrics = ({"roc_auc": 0.7, "log_loss": 0.6}, {"roc_auc": 0.8, "log_loss": 0.5})
+    proposal = Proposal(MODEL, changes, *metrics, labels=500)
+    found = RetrainResult(proposal, 1, 2, {"rep": 500}, 0, (line,))
+    (change,) = proposal_message(found, model_labels={}).changes
+    assert change.label == (
+        "New: duration, in proportion from 3 to 1,100 (496 labels; 3% won in the lowest "
+        "quarter, 31% in the highest)"
+    )
+    assert retrain_summary(found, None, {})["new_rules"] == [line]
