@@ -121,6 +121,7 @@ def contributions(state: LeadState, model: Model, now: float) -> tuple[Contribut
                 value=value,
                 count=counted.count if counted else None,
                 last_seen=counted.as_of if counted else None,
+                reading=rule.scale.number(state.traits) if rule.scale is not None else None,
             )
         )
     found.sort(key=lambda c: (-abs(c.points), model.position(c.rule)))

@@ -141,9 +141,14 @@ class Scale:
     low: float
     high: float
 
-    def read(self, data: Mapping[str, Any]) -> float:
+    def number(self, data: Mapping[str, Any]) -> float | None:
+        """The lead's number at ``path`` (None: none, or not a number)."""
         number = _as_number(lookup(data, self.path))
-        if number is None or not number > self.low:  # NaN reads as missing
+        return None if number is None or number != number else number  # NaN: none
+
+    def read(self, data: Mapping[str, Any]) -> float:
+        number = self.number(data)
+        if number is None or number <= self.low:
             return 0.0
         return 1.0 if number >= self.high else (number - self.low) / (self.high - self.low)
 

@@ -14,6 +14,8 @@ class Contribution:
 
     For intent rules ``value`` is the decayed, capped count the points were computed from,
     ``count`` the number of matching events and ``last_seen`` the newest (unix seconds).
+    For a scaled fit rule ``value`` is its share of the points and ``reading`` the lead's
+    number it was read from.
     """
 
     rule: str
@@ -24,6 +26,7 @@ class Contribution:
     value: float
     count: int | None = None
     last_seen: float | None = None
+    reading: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -37,6 +40,8 @@ class Contribution:
         if self.count is not None:
             out["count"] = self.count
             out["last_seen"] = self.last_seen
+        if self.reading is not None:
+            out["reading"] = self.reading
         return out
 
 

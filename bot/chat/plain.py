@@ -7,9 +7,11 @@ move the cursor, clear the screen or forge a line in a terminal or a log.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from scoring.binning import number_text
 
 if TYPE_CHECKING:  # types only: plain text imports no message module at run time
     from bot.outbox.messages import AlertMessage
@@ -33,15 +35,25 @@ def when(value: str | float | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def signal_detail(c: Mapping[str, Any], date: Callable[[Any], str]) -> str:
+    """What a contribution rests on: ``3 events, last <date>`` for an event rule, ``at 630``
+    for a scale (the lead's number), else nothing. ``c``: a contribution as JSON."""
+    if c.get("count") is not None:
+        events = "event" if c["count"] == 1 else "events"
+        return f"{c['count']} {events}, last {date(c.get('last_seen'))}"
+    if c.get("reading") is not None:
+        return f"at {number_text(float(c['reading']))}"
+    return ""
+
+
 def contribution_lines(contributions: Sequence[Mapping[str, Any]], indent: str = "  ") -> list[str]:
     """``+30.0  Requested a demo  (1 event, last 2026-03-12 14:03 UTC)`` per contribution."""
     lines = []
     width = max((len(clean(c["label"])) for c in contributions), default=0)
     for c in contributions:
         line = f"{indent}{c['points']:+6.1f}  {clean(c['label']).ljust(width)}"
-        if c.get("count") is not None:
-            events = "event" if c["count"] == 1 else "events"
-            line += f"  ({c['count']} {events}, last {when(c.get('last_seen'))})"
+        if detail := signal_detail(c, when):
+            line += f"  ({detail})"
         lines.append(line.rstrip())
     return lines
 

@@ -100,6 +100,7 @@ class Signal:
     value: float
     count: int | None = None
     last_seen: float | None = None
+    reading: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -110,15 +111,18 @@ class Signal:
             out["count"], out["last_seen"] = self.count, self.last_seen
         elif self.last_seen is not None:
             out["last_seen"] = self.last_seen
+        if self.reading is not None:
+            out["reading"] = self.reading
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Signal:
-        count, seen = data.get("count"), data.get("last_seen")
+        count, seen, reading = data.get("count"), data.get("last_seen"), data.get("reading")
         return cls(
             str(data["rule"]), str(data["label"]), str(data.get("group", "")),
             float(data["points"]), float(data.get("weight", 0.0)), float(data.get("value", 0.0)),
             None if count is None else int(count), None if seen is None else float(seen),
+            None if reading is None else float(reading),
         )  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import (
 
 from bot.chat.alerts import CrmButton, crm_button
 from bot.chat.messages import Action, Outcome, remaining_actions, validate_outcome
+from bot.chat.plain import signal_detail
 from bot.outbox.messages import AlertMessage, AlertScore, LeadRef, Signal, WhyNow
 from bot.slack.blocks import (
     FIELD_MAX,
@@ -175,9 +176,8 @@ def contribution_line(c: Mapping[str, Any]) -> str:
     ``c``: a contribution as JSON (``scoring.Contribution.to_dict``, ``Signal.to_json``)."""
     points = f"{c['points']:+.1f}".replace("-", "−")
     line = f"`{points}`  {escape(c['label'])}"
-    if c.get("count") is not None:
-        events = "event" if c["count"] == 1 else "events"
-        line += f" · {c['count']} {events}, last {slack_date(c.get('last_seen'))}"
+    if detail := signal_detail(c, slack_date):
+        line += f" · {detail}"
     return line
 
 

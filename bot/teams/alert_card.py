@@ -20,6 +20,7 @@ from typing import Any
 
 from bot.chat.alerts import crm_button
 from bot.chat.messages import Action, DisqualifyReason, Outcome, remaining_actions, validate_outcome
+from bot.chat.plain import signal_detail
 from bot.outbox.messages import AlertMessage, AlertScore, LeadRef, WhyNow
 from bot.teams.card_parts import (
     Card,
@@ -199,9 +200,8 @@ def why_now(why: WhyNow) -> Element:
 def contribution(c: Mapping[str, Any]) -> tuple[str, str]:
     """``("+30.0", "Requested a demo · 1 event, last <date>")``."""
     value = clip(c["label"], LABEL_MAX)
-    if c.get("count") is not None:
-        events = "event" if c["count"] == 1 else "events"
-        value += f" · {c['count']} {events}, last {date(c.get('last_seen'))}"
+    if detail := signal_detail(c, date):
+        value += f" · {detail}"
     return points(float(c["points"])), value
 
 
