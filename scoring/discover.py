@@ -6,7 +6,8 @@ rules it lacks, from the traits each label's snapshot holds (``scoring.snapshot`
 1. **Candidates**, with the binning ``leadbot learn`` uses (``scoring.binning``): ``equals``
    per well-supported category and ``one_of`` for the rare ones pooled, ``range`` bins at
    quantiles of a numeric trait and open "at least X" steps at twice as many (a staircase,
-   when several are kept), ``exists: false`` for a trait often missing, ``equals``
+   when several are kept), points in proportion to a numeric trait between its 1st and
+   99th percentiles (a ``scale``), ``exists: false`` for a trait often missing, ``equals``
    true/false for a yes/no trait. Id-like traits (``scoring.leaks``) give none. Labels are
    written from the data: "Lead Source is Reference", "pdays under 6".
 2. **Selection**, forward and penalised: each round fits every remaining candidate's weight
@@ -211,28 +212,25 @@ def _step_rules(path: str, cells: Sequence[str | None], support: Support, bins: 
     ]  # fmt: skip
 
 
-SCALE_SPANS = ((0.01, 0.99),)  # quantiles a scale runs between
+SCALE_QUANTILES = (0.01, 0.99)  # a scale's ends: an outlier beyond them earns no more
 
 
 def _scale_rules(path: str, cells: Sequence[str | None]) -> list[Rule]:
     """Points in proportion to a numeric trait between two quantiles of it ("duration,
     in proportion from 0 to 1,500"): the line logistic regression fits, which steps only
-    approach."""
+    approach (the generated linear domain, 500 labels: 0.972 → 0.983 × the better of
+    logistic regression and boosting)."""
     present = [c for c in cells if c is not None]
     if not is_numeric(present):
         return []
     numbers = np.array([n for c in present if (n := as_number(c)) is not None])
-    rules = []
-    for low_q, high_q in SCALE_SPANS:
-        low, high = (_round(float(np.quantile(numbers, q))) for q in (low_q, high_q))
-        if high > low:
-            a, b = number_text(low), number_text(high)
-            label = f"{path}, in proportion from {a} to {b}"
-            scale = Scale(tuple(path.split(".")), low, high)
-            rules.append(
-                Rule(slug(f"{path} scaled {a} {b}"), label, RuleKind.FIT, 0.0, scale=scale)
-            )
-    return rules
+    low, high = (_round(float(q)) for q in np.quantile(numbers, SCALE_QUANTILES))
+    if not high > low:
+        return []
+    a, b = number_text(low), number_text(high)
+    label = f"{path}, in proportion from {a} to {b}"
+    scale = Scale(tuple(path.split(".")), low, high)
+    return [Rule(slug(f"{path} scaled {a} {b}"), label, RuleKind.FIT, 0.0, scale=scale)]
 
 
 def _intent_label(name: str, half_life: float | None, cap: float) -> str:
@@ -558,7 +556,7 @@ def _fit_weights(
     for _ in range(10):
         p = sigmoid(offset[:, None] + Z * b)
         g = ((p - y[:, None]) * w[:, None] * Z).sum(axis=0) + penalty * b
-        h = (p * (1 - p) * w[:, None] * Z * Z).sum(axis=0) + penalty  # Z² : scaled rules
+        h = (p * (1 - p) * w[:, None] * Z * Z).sum(axis=0) + penalty  # Z²: not only 0/1
         b = np.clip(b - np.clip(g / h, -2.0, 2.0), low, high)  # damped
     return b
 
