@@ -56,7 +56,7 @@ leads = st.builds(LeadRef, id=words, email=maybe, name=maybe, company=maybe)
 iso = st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat().replace("+00:00", "Z"))
 signals = st.builds(
     Signal, rule=words, label=words, group=words, points=numbers, weight=numbers, value=numbers,
-    count=st.none() | counts, last_seen=st.none() | numbers,
+    count=st.none() | counts, last_seen=st.none() | numbers, reading=st.none() | numbers,
 )  # fmt: skip
 alerts = st.builds(
     AlertMessage,
