@@ -811,10 +811,6 @@ def strongest(
     return [rules[j] for j in keep]
 
 
-def _new_rule(p: _Prepared, column: np.ndarray, rule: Rule) -> NewRule:
-    return described(rule, column, p.y, p.w)
-
-
 def described(rule: Rule, column: np.ndarray, y: np.ndarray, w: np.ndarray) -> NewRule:
     """The rule with the labels it matches (its feature above 0 on them: ``column``), their
     won rate, and for a scale the won rates of its lowest and highest quarter."""
@@ -844,7 +840,7 @@ def _kept(
     for rule, column, b in chosen:
         points = round(b * model.points_per_logodds / points_step) * points_step
         if points != 0:
-            found.append(_new_rule(p, column, replace(_unique(rule, taken), points=points)))
+            found.append(described(replace(_unique(rule, taken), points=points), column, p.y, p.w))
     return found
 
 
@@ -1041,20 +1037,22 @@ def reason_rules(
     taken = {r.id for r in model.rules}
     found: list[NewRule] = []
     offset = _recentre(p.offset, p.y, p.w)  # the model's log-odds at the labels' base rate
+    steps = [j for j in p.ok if p.rules[j].scale is None]  # a line is no sign of a reason
+    groups = [_group(p.rules[j], j) for j in steps]
     for reason in guard.reasons:
         target = np.array([r == reason for r in mine], dtype=float)
         if (p.w * target > 0).sum() < guard.min_support:
             continue
         each = replace(guard, max_rules=min(REASON_RULES, guard.max_rules))
         base = np.zeros(p.y.size)
-        for j, b in select(p.Z[:, p.ok], base, target, p.w, each, p.groups()):
-            col = p.ok[j]
+        for j, b in select(p.Z[:, steps], base, target, p.w, each, groups):
+            col = steps[j]
             weight = float(_fit_weights(p.Z[:, [col]], offset, p.y, p.w, guard.penalty)[0])
             points = round(weight * model.points_per_logodds / points_step) * points_step
-            if b <= 0 or points >= 0 or _fading(p.rules[col]) or p.rules[col].scale:
-                continue  # a sign it is not this reason, no loss to the score, fading, a line
+            if b <= 0 or points >= 0 or _fading(p.rules[col]):
+                continue  # a sign it is not this reason, no loss to the score, or fading
             rule = p.rules[col]
             rule = replace(rule, id=slug(f"{reason} {rule.id}"), label=f"{reason} signal: "
                            f"{rule.label}", points=points)  # fmt: skip
-            found.append(_new_rule(p, p.Z[:, col], _unique(rule, taken)))
+            found.append(described(_unique(rule, taken), p.Z[:, col], p.y, p.w))
     return found

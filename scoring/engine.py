@@ -86,7 +86,8 @@ def totals(state: LeadState, model: Model, now: float) -> tuple[float, float]:
         rule = find(rule_id)
         if rule is not None and _matched(rule):
             fit += rule.points
-    fit += scaled_points(model, state.traits)
+    if model.scaled_rules:
+        fit += scaled_points(model, state.traits)
     intent = 0.0
     for rule_id, counted in state.intent.items():
         rule = find(rule_id)

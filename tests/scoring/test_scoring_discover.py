@@ -215,6 +215,27 @@ def test_a_disqualify_reason_trains_a_negative_rule_of_its_own() -> None:
     assert reason_rules(MODEL, snaps, X, y, np.ones(800), few, guard) == []
 
 
+def test_a_numeric_sign_of_a_reason_is_a_step_of_its_own_not_a_scale() -> None:
+    """Bots fill the form fast: the shorter, the likelier spam. A reason's rule is a sign
+    of it a rep can read ("form seconds under 25"), never a line across the whole range."""
+    rng = random.Random(0)
+    snaps, y, reasons = [], [], []
+    for _ in range(800):
+        domain, seconds = rng.choice(["gmail.com", "acme.com", "beta.io"]), rng.uniform(1, 120)
+        spam = rng.random() < 0.1 + 0.5 * (domain == "gmail.com") + 0.4 * (1 - seconds / 120)
+        snaps.append({"traits": {"email_domain": domain, "form seconds": round(seconds, 1)},
+                      "events": {}})  # fmt: skip
+        y.append(0.0 if spam else float(rng.random() < 0.4))
+        reasons.append("spam" if spam else None)
+    X = np.zeros((800, len(MODEL.rules)))
+    found = reason_rules(MODEL, snaps, X, np.array(y), np.ones(800), reasons,
+                         Discovery(reasons=("spam",)))  # fmt: skip
+    labels = [f.rule.label for f in found]
+    assert "spam signal: email_domain is gmail.com" in labels
+    assert any(label.startswith("spam signal: form seconds under") for label in labels)
+    assert all(f.rule.scale is None and f.rule.points < 0 for f in found)
+
+
 def test_a_fading_signal_of_loss_is_proposed_without_decay_so_the_version_loads() -> None:
     """A recent cancellation says "lost"; an old one little. A fading penalty would make a
     score rise while the lead does nothing (the model refuses one), so the rule proposed is
