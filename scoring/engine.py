@@ -84,7 +84,7 @@ def totals(state: LeadState, model: Model, now: float) -> tuple[float, float]:
     fit = 0.0
     for rule_id in state.fit:
         rule = find(rule_id)
-        if rule is not None and _matched(rule):
+        if rule is not None and rule.kind is RuleKind.FIT and rule.scale is None:  # _matched
             fit += rule.points
     if model.scaled_rules:
         fit += scaled_points(model, state.traits)

@@ -243,7 +243,9 @@ class Model:
     _order: dict[str, int] = field(init=False, repr=False, compare=False)
     _inactivity: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
     _fit: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
-    _scaled: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
+    # The fit rules with a ``scale``, read off the traits whenever a lead is scored. A plain
+    # attribute, not a property: the ingest path asks for every lead it scores.
+    scaled_rules: tuple[Rule, ...] = field(init=False, repr=False, compare=False)
     _fit_of_nothing: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -266,7 +268,7 @@ class Model:
         fit = tuple(r for r in self.rules if r.kind is RuleKind.FIT and r.scale is None)
         object.__setattr__(self, "_fit", fit)
         scaled = tuple(r for r in self.rules if r.kind is RuleKind.FIT and r.scale is not None)
-        object.__setattr__(self, "_scaled", scaled)
+        object.__setattr__(self, "scaled_rules", scaled)
         # What a lead with no traits yet fits: every new lead asks, once per first event.
         nothing = frozenset(r.id for r in fit if all(c.matches({}) for c in r.conditions))
         object.__setattr__(self, "_fit_of_nothing", nothing)
@@ -280,11 +282,6 @@ class Model:
     def fit_rules(self) -> tuple[Rule, ...]:
         """The fit rules a lead matches or not (its ``fit`` set holds those it matches)."""
         return self._fit
-
-    @property
-    def scaled_rules(self) -> tuple[Rule, ...]:
-        """The fit rules with a ``scale``: read off the traits whenever a lead is scored."""
-        return self._scaled
 
     @property
     def fit_of_nothing(self) -> frozenset[str]:
