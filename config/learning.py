@@ -33,8 +33,7 @@ from pydantic import AfterValidator, Field
 from config.conditions import Strict
 from config.errors import got
 from config.routing import Channel, aad_object_id
-from scoring.discover import Discovery
-from scoring.refit import Guardrails
+from scoring.limits import Discovery, Guardrails
 from scoring.snapshot import LEAKS
 
 OutcomeName = Literal["qualified", "disqualified", "won", "lost"]
@@ -82,7 +81,7 @@ ManagerId = Annotated[str, AfterValidator(_manager)]
 
 
 class GuardrailsSpec(Strict):
-    """``scoring.refit.Guardrails``; its docstring says what each limit does."""
+    """``scoring.limits.Guardrails``; its docstring says what each limit does."""
 
     min_labels: Annotated[int, Field(ge=1)] = Guardrails.min_labels
     max_change_points: Annotated[float, Field(ge=0)] = Guardrails.max_change_points
@@ -119,7 +118,7 @@ Weight = Annotated[float, Field(ge=0, le=100)]
 
 
 class NewRulesSpec(Strict):
-    """``scoring.discover.Discovery``: how many rules a refit may add, on how many labels,
+    """``scoring.limits.Discovery``: how many rules a refit may add, on how many labels,
     the disqualify ``reasons`` whose labels may train negative rules of their own, the
     ``ordinal`` numeric traits whose new rules are "at least" steps on one side of zero
     (points that only rise, or only fall, with the value), and how many of the new rules

@@ -41,15 +41,17 @@ import re
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from config.conditions import Strict
 from config.errors import got
 from config.routing import _CHANNEL, _teams_conversation, aad_object_id
 from config.rules import Text
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 JobName = Literal["digest", "sla", "decay", "retrain", "retention", "crm_pull", "rfm"]
 Period = Literal["day", "week"]
@@ -138,6 +140,9 @@ def _cron(value: str) -> str:
 
 def cron_trigger(cron: str, timezone: str) -> CronTrigger:
     """APScheduler's trigger for a crontab expression, with crontab's weekday numbers."""
+    # Imported here: the ingest writer process loads the config but never schedules.
+    from apscheduler.triggers.cron import CronTrigger
+
     fields = cron.split()
     if len(fields) != 5:
         raise ValueError(f"Wrong number of fields; got {len(fields)}, expected 5")

@@ -73,6 +73,7 @@ from scoring.binning import (
 )
 from scoring.leaks import id_reason
 from scoring.learn import sigmoid
+from scoring.limits import Discovery
 from scoring.model import Condition, Model, Op, Rule, RuleKind, Scale, place
 from scoring.snapshot import (
     as_number,
@@ -89,30 +90,6 @@ PAGE_CAPS = (1.0, 3.0, 5.0, 10.0)  # page views: "viewed a page" … "each view,
 MAX_PROPERTY_RULES = 160  # candidates on numeric event properties
 MAX_FLAG_RULES = 80  # candidates on yes/no event properties
 MAX_WEIGHT = 6.0  # log-odds: a rule worth more is a leak or a fluke
-
-
-@dataclass(frozen=True)  # no slots: the config reads the defaults off the class
-class Discovery:
-    """The guardrails of rule discovery; ``max_rules`` 0 turns it off."""
-
-    # Defaults from tests/bench/bench_discover.py, default model, 500 labels, held-out AUC
-    # against the better of logistic regression and boosting: X Education 0.883 (1.008 ×),
-    # the generated bank and linear domains 0.998 × and 0.979 × before scales, 1.008 × and
-    # 0.987 × with them (at 20 rules and a gain of 0.0005: 0.985 × and 0.968 ×; X Education
-    # 0.886). Small effects (a job, a contact channel) each save little held-out loss, and
-    # together they are what a linear model has.
-    max_rules: int = 50  # at most; fewer where labels are few (``budget``)
-    min_support: int = 10
-    min_gain: float = 0.0001  # held-out log loss per label (nats) a new rule must save
-    penalty: float = 8.0  # L2 on a new rule's weight (log-odds)
-    folds: int = 5
-    bins: int = 5
-    max_candidates: int = 400
-    max_rows: int = 20_000  # the newest labels chosen on (memory: rows × candidates floats)
-    intent: bool = True  # also intent rules on event names the labels' leads did
-    reasons: tuple[str, ...] = ()  # disqualify reasons that may train negative rules of their own
-    ordinal: tuple[str, ...] = ()  # numeric traits whose points must rise (or fall) monotonically
-    pairs: int = 20  # "A and B" rules on two traits, chosen after the one-trait rules
 
 
 @dataclass(frozen=True, slots=True)

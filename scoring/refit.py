@@ -22,46 +22,9 @@ import numpy as np
 
 from scoring.bands import band_for, resolve_thresholds
 from scoring.learn import fit_logistic, sigmoid
+from scoring.limits import Guardrails
 from scoring.metrics import conversion_by_group, log_loss, roc_auc, time_split, top_decile_lift
 from scoring.model import Model
-
-
-@dataclass(frozen=True)
-class Guardrails:
-    """Limits on what one refit may do.
-
-    ``prior_strength`` is the precision of the prior on each weight in log-odds, i.e. in
-    units of ``points_per_logodds⁻²`` on points: the prior's standard deviation is
-    ``1/√strength`` log-odds, ``points_per_logodds/√strength`` points (20 points at the
-    defaults). One label adds at most ¼ of curvature (``p(1−p) ≤ ¼``) to the weight of a
-    rule that fired for it, so a strength of 1 weighs like roughly 4 to 10 labels on which
-    the rule fired: a few dozen labels move the points part of the way, hundreds move them
-    to what the data says. 0 means no prior (then ``max_change_points`` alone holds them).
-
-    ``points_step`` rounds new points for reading (0.5 or 1). ``rescale_ratio`` is how much
-    the spread of the scores must change before ``points_per_logodds`` changes (see
-    ``propose``). ``test_fraction`` is the newest share of labels held out for the metrics.
-    """
-
-    min_labels: int = 30
-    max_change_points: float = 10.0
-    prior_strength: float = 1.0
-    points_step: float = 0.5
-    rescale_ratio: float = 1.5
-    test_fraction: float = 0.25
-
-    def __post_init__(self) -> None:
-        checks = {
-            "min_labels": self.min_labels >= 0,
-            "max_change_points": self.max_change_points >= 0,
-            "prior_strength": self.prior_strength >= 0,
-            "points_step": self.points_step > 0,
-            "rescale_ratio": self.rescale_ratio >= 1,
-            "test_fraction": 0 < self.test_fraction < 1,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"guardrails.{name}: out of range, got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)

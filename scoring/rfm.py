@@ -34,8 +34,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-import numpy as np
-
 DAY = 86400.0
 DEFAULT_WINDOW_DAYS = 365.0
 COMPLETED, REFUNDED, CANCELLED = "completed", "refunded", "cancelled"
@@ -218,6 +216,8 @@ def quintile_scores(values: Sequence[float], *, lower_is_better: bool = False) -
     """
     if not values:
         return []
+    import numpy as np  # here: the ingest writer loads this module, and scores without numpy
+
     data = np.asarray(values, dtype=float)
     ordered = np.sort(data)
     n = len(data)
@@ -253,6 +253,8 @@ class Edges:
 
 
 def _edges(values: Sequence[float], scores: Sequence[int], lower_is_better: bool) -> list[float]:
+    import numpy as np  # as in quintile_scores
+
     data, got = np.asarray(values, dtype=float), np.asarray(scores)
     edges = []
     for k in range(2, 6):

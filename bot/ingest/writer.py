@@ -36,7 +36,6 @@ from bot.ingest.batcher import commit_isolated
 from bot.ingest.inbound import InboundEvent
 from bot.ingest.pipeline import IngestResult, Pipeline
 from bot.ingest.running import following_percentiles
-from bot.metrics import WRITER_RESTARTS
 from bot.throttle import Throttled
 from config.loader import LeadbotConfig
 from storage.engine import create_engine
@@ -213,6 +212,10 @@ class IngestProcess:
 
     async def _restart(self, failures: int) -> asyncio.StreamReader | None:
         """Start a new child after a death, with backoff, until one starts or we close."""
+        # Imported here, in the server: the writer child imports this module too, and needs
+        # no metrics (prometheus_client is ~12 MB of its memory).
+        from bot.metrics import WRITER_RESTARTS
+
         code = await self._reap()
         self._log.failed(
             "died", "the ingest writer process died (exit code %s); restarting it", code
