@@ -40,6 +40,8 @@ class LiveServer:
                     **env}  # fmt: skip
         self.process: subprocess.Popen[bytes] | None = None
         self.args = ["serve"]
+        # The program and its first arguments; default: this interpreter calling bot.cli.
+        self.program: list[str] | None = None
 
     @property
     def base(self) -> str:
@@ -47,9 +49,10 @@ class LiveServer:
 
     def start(self) -> Self:
         code = f"import sys; from bot.cli import main; sys.exit(main({self.args!r}))"
+        command = [*self.program, *self.args] if self.program else [sys.executable, "-c", code]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", code], env=self.env, stdout=log, stderr=subprocess.STDOUT
+                command, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:

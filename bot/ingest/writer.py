@@ -7,8 +7,13 @@ child process. Parsed events cross a socket pair as compact JSON frames; the chi
 whatever has arrived as one transaction and answers each request after the commit. A
 request is acknowledged only once the child says it is committed.
 
-Frames: a 12-byte header ``!IQ`` (payload length, request id) and an orjson payload.
-Parent → child: a list of events. Child → parent: ``{"accepted", "duplicates"}`` or
+The child is a plain ``python -c`` process (not ``multiprocessing``, whose spawn would
+import the server's whole command line again in the child, and start a resource tracker
+beside it): it imports what writing needs and nothing more.
+
+Frames: a 12-byte header ``!IQ`` (payload length, request id) and a payload. The parent's
+first frame, id ``SETUP``, is the pickled arguments of ``child_main``; then each frame is a
+request: its events as orjson. Child → parent: ``{"accepted", "duplicates"}`` or
 ``{"error"}``; request id 0 means "alerts were queued" (wake the dispatcher), and the
 child's first frame, id ``READY``, says it is up (a child that dies before it never was).
 """
@@ -19,12 +24,13 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import multiprocessing
-import multiprocessing.spawn
 import os
+import pickle
 import signal
 import socket
 import struct
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -46,6 +52,9 @@ log = logging.getLogger(__name__)
 HEADER = struct.Struct("!IQ")
 ALERTS = 0
 READY = 0xFFFF_FFFF_FFFF_FFFF  # the child's first frame: its database and pipeline are up
+SETUP = 0xFFFF_FFFF_FFFF_FFFE  # the parent's first frame: the child's arguments, pickled
+# The child's whole program: read its arguments, then serve (see ``child_entry``).
+CHILD_CODE = "from bot.ingest.writer import child_entry; child_entry()"
 START_SECONDS = 60.0
 RESTART_DELAY = 0.1
 RESTART_CAP = 10.0
@@ -87,9 +96,8 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes] | None:
         return None
 
 
-def _start_failure(exit_code: int | None) -> str:
+def _start_failure(python: str, exit_code: int | None) -> str:
     """Why a child never became ready, as far as the parent can tell."""
-    python = multiprocessing.spawn.get_executable()
     if not os.access(python, os.X_OK):
         return f"the interpreter {python} cannot be executed"
     if exit_code is None:
@@ -122,6 +130,7 @@ class IngestProcess:
         answer_timeout: float = 30.0,
     ) -> None:
         self._args = (database_url, config, max_events, router or Router())
+        self.python = sys.executable  # the interpreter the child runs on
         self.on_alert = on_alert
         self.answer_timeout = answer_timeout
         self.restarts = 0
@@ -132,7 +141,7 @@ class IngestProcess:
         self._send = asyncio.Lock()
         self._watchdog: asyncio.Task[None] | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._process: multiprocessing.process.BaseProcess | None = None
+        self._process: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
         self._log = Throttled(log, period=30.0)
@@ -144,7 +153,8 @@ class IngestProcess:
 
     @property
     def alive(self) -> bool:
-        return self._writer is not None and self._process is not None and self._process.is_alive()
+        process = self._process
+        return self._writer is not None and process is not None and process.returncode is None
 
     async def start(self) -> None:
         """Start the child and its supervisor. A child that cannot be started at all (an
@@ -170,12 +180,11 @@ class IngestProcess:
 
     async def _spawn(self) -> asyncio.StreamReader:
         parent, child = socket.socketpair()
-        context = multiprocessing.get_context("spawn")
-        process = context.Process(
-            target=child_main, args=(child, *self._args), name="leadbot-writer", daemon=True
-        )
         try:
-            process.start()
+            process = await asyncio.create_subprocess_exec(
+                self.python, "-c", CHILD_CODE, str(child.fileno()),
+                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, env=_child_env(),
+            )  # fmt: skip
         except BaseException:
             parent.close()
             raise
@@ -183,6 +192,7 @@ class IngestProcess:
             child.close()
         self._process = process
         reader, writer = await asyncio.open_unix_connection(sock=parent)
+        writer.write(frame(SETUP, pickle.dumps(self._args)))
         try:
             async with asyncio.timeout(START_SECONDS):
                 first = await read_frame(reader)
@@ -190,8 +200,9 @@ class IngestProcess:
             first = None
         if first is None or first[0] != READY:
             writer.close()
-            process.kill()
-            raise WriterStartError(_start_failure(await self._reap()))
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            raise WriterStartError(_start_failure(self.python, await self._reap()))
         self._writer = writer
         log.info("ingest writer process started (pid %s)", process.pid)
         return reader
@@ -235,13 +246,16 @@ class IngestProcess:
             self._log.recovered("start", "the ingest writer process starts again")
             return reader
 
-    async def _reap(self) -> int | None:
-        """Wait for the dead child (briefly) so it leaves no zombie; its exit code."""
+    async def _reap(self, seconds: float = 2.0) -> int | None:
+        """Wait for the dead child (briefly) so it leaves no zombie; its exit code (minus
+        the signal that killed it), None if it is still running."""
         process = self._process
         if process is None:
             return None
-        await asyncio.get_running_loop().run_in_executor(None, process.join, 2)
-        return process.exitcode
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await process.wait()
+        return process.returncode
 
     def _down(self, reason: str) -> None:
         """The child is gone: no new request goes to it, and none waits for it."""
@@ -317,15 +331,43 @@ class IngestProcess:
             except asyncio.CancelledError:
                 if not self._supervisor.cancelled():
                     raise
-        if self._process is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._process.join, 5)
-            if self._process.is_alive():
+        if self._process is not None and await self._reap(5) is None:
+            with contextlib.suppress(ProcessLookupError):
                 self._process.kill()
+            await self._reap()
         self._down("leadbot is shutting down")
         if self._watchdog is not None:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog
+
+
+def _child_env() -> dict[str, str]:
+    """The server's environment, with its import path: the child finds the same modules
+    however the server was started (installed, or from a checkout on ``sys.path``)."""
+    return os.environ | {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+
+
+def child_entry() -> None:
+    """``CHILD_CODE``'s call: the socket's descriptor is the one argument; the first frame
+    on it holds ``child_main``'s other arguments."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # from the start: see child_main
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    length, request_id = HEADER.unpack(_receive(sock, HEADER.size))
+    if request_id != SETUP:
+        raise SystemExit(f"leadbot writer: expected the setup frame, got id {request_id}")
+    child_main(sock, *pickle.loads(_receive(sock, length)))
+
+
+def _receive(sock: socket.socket, size: int) -> bytes:
+    """Exactly ``size`` bytes (blocking: nothing else runs yet), not one more."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise SystemExit("leadbot writer: the server closed the socket before the setup")
+        data += chunk
+    return bytes(data)
 
 
 def child_main(

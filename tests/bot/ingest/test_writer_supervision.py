@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
 import random
 import signal
@@ -174,7 +173,7 @@ async def test_a_writer_that_cannot_start_says_why_and_ingest_answers_at_once(
         assert (await writer.submit(events(track("u1", "Demo Requested", T0)))).accepted == 1
         pid = writer.pid
         assert pid is not None
-        multiprocessing.set_executable(str(not_executable))
+        writer.python = str(not_executable)
         try:
             os.kill(pid, signal.SIGKILL)
             with caplog.at_level(logging.ERROR, logger="bot.ingest.writer"):
@@ -188,7 +187,7 @@ async def test_a_writer_that_cannot_start_says_why_and_ingest_answers_at_once(
             assert time.monotonic() - started < 0.5  # refused at once, not after a timeout
             assert not writer.alive
         finally:
-            multiprocessing.set_executable(sys.executable)
+            writer.python = sys.executable
         deadline = time.monotonic() + 15
         while not writer.alive:
             assert time.monotonic() < deadline, "the writer did not start again"
