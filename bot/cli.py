@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any
 
-from bot.admin import customers as customers_cli
-from bot.admin import doctor, feedback, keys, privacy
-from bot.admin import outbox as outbox_cli
-from bot.crm import cli as crm_cli
-from bot.crm.csvimport import command as csv_import
-from config.errors import ConfigError
-from config.loader import LeadbotConfig, check_config, load_config
-from config.settings import Settings, load_settings
+from bot.commands import COMMANDS
+from bot.log_privacy import quiet_chat_logs
+
+# Imported where used: a command loads what it needs, not what every other one does (the
+# whole stack took ~1 s to import at each start, ``leadbot --help`` included).
+if TYPE_CHECKING:
+    from bot.admin.doctor import ChatChecks
+    from bot.admin.privacy import Erasers
+    from config.loader import LeadbotConfig
+    from config.settings import Settings
 
 USAGE_ERROR = 2
 DESCRIPTION = "leadbot: serve the bot, replay the demo, look leads up, check a config."
@@ -29,6 +32,9 @@ def _fail(message: str, code: int = USAGE_ERROR) -> int:
 
 
 def _load(args: argparse.Namespace) -> tuple[Settings, LeadbotConfig]:
+    from config.loader import load_config
+    from config.settings import load_settings
+
     settings = load_settings()
     logging.getLogger().setLevel(settings.log_level)
     path = getattr(args, "config", None) or settings.config_path
@@ -51,6 +57,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from config.loader import check_config, load_config
+
     problems = check_config(args.file)
     if problems:
         for problem in problems:
@@ -72,6 +80,7 @@ def cmd_webhook_secret(args: argparse.Namespace) -> int:
 
 def cmd_db(args: argparse.Namespace) -> int:
     from bot.admin.leads import db_command
+    from config.settings import load_settings
 
     return asyncio.run(db_command(load_settings(), args.action))
 
@@ -96,6 +105,7 @@ def cmd_top(args: argparse.Namespace) -> int:
 
 def cmd_learn(args: argparse.Namespace) -> int:
     from bot.models.learn_csv import HistoryError, LearnOptions, run_learn
+    from config.loader import load_config
 
     base = load_config(args.model).model if args.model else None
     options = LearnOptions(
@@ -117,6 +127,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from bot.models.learn_csv import HistoryError, run_score
+    from config.loader import load_config
 
     model = load_config(args.model).model
     try:
@@ -178,7 +189,7 @@ def alert_router(settings: Settings, config: LeadbotConfig) -> Any:
     return running_router(settings, config)
 
 
-def chat_erasers() -> privacy.Erasers:
+def chat_erasers() -> Erasers:
     """How ``leadbot forget`` deletes the bot's posts on each chat platform."""
     from bot.slack import erase as slack
     from bot.teams import erase as teams
@@ -186,18 +197,22 @@ def chat_erasers() -> privacy.Erasers:
     return {"slack": slack.erase_posts, "teams": teams.erase_posts}
 
 
-def chat_checks() -> doctor.ChatChecks:
+def chat_checks() -> ChatChecks:
     """The Slack and Teams checks ``leadbot doctor`` runs beside its own."""
+    from bot.admin.doctor import ChatChecks
     from bot.slack import doctor as slack
     from bot.teams import doctor as teams
 
-    return doctor.ChatChecks(
+    return ChatChecks(
         checks=(*slack.CHECKS, *teams.CHECKS),
         timeout_fix={**slack.TIMEOUT_FIX, **teams.TIMEOUT_FIX},
     )
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(real: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """``leadbot``'s parser. Of the commands defined beside their code (``bot.commands``),
+    only those in ``real`` (None: all) get their arguments, which imports their modules;
+    the others are listed with their help, for ``leadbot --help``."""
     p = argparse.ArgumentParser(prog="leadbot", description=DESCRIPTION)
     sub = p.add_subparsers(
         dest="command", required=True, metavar="COMMAND", help="what to do (COMMAND -h for more)"
@@ -297,15 +312,31 @@ def parser() -> argparse.ArgumentParser:
     _model_parsers(sub)
     _digest_parser(sub)
     _teams_parser(sub)
-    doctor.register(sub, chat_checks)
-    privacy.register(sub, chat_erasers)
-    outbox_cli.register(sub)
-    feedback.register(sub)
-    keys.register(sub)
-    crm_cli.register(sub)
-    csv_import.register(sub)
-    customers_cli.register(sub, alert_router)
+    _registered(sub, real)
     return p
+
+
+# What a command module's ``register`` needs besides the parser: the composition root's
+# pieces (chat checks and erasers, serve's alert router), which only this module may build.
+_REGISTER_ARGS: dict[str, tuple[Any, ...]] = {
+    "bot.admin.doctor": (chat_checks,),
+    "bot.admin.privacy": (chat_erasers,),
+    "bot.admin.customers": (alert_router,),
+}
+
+
+def _registered(sub: Any, real: Collection[str] | None) -> None:
+    """Each module of ``bot.commands`` adds its commands for real when one of them is in
+    ``real`` (None: all); otherwise each of its commands is a bare line of the help."""
+    modules: dict[str, list[str]] = {}
+    for command, (module, _) in COMMANDS.items():
+        modules.setdefault(module, []).append(command)
+    for module, commands in modules.items():
+        if real is None or any(c in real for c in commands):
+            importlib.import_module(module).register(sub, *_REGISTER_ARGS.get(module, ()))
+        else:
+            for command in commands:
+                sub.add_parser(command, help=COMMANDS[command][1])
 
 
 def _teams_parser(sub: Any) -> None:
@@ -378,7 +409,11 @@ def _model_parsers(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # The command is the first word that is not an option (leadbot's own are -h only):
+    # only its module is imported.
+    named = next((word for word in argv if not word.startswith("-")), None)
+    args = parser(real=(named,) if named in COMMANDS else ()).parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -386,7 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # bot.jobs.scheduler logs each job and its next run itself; APScheduler repeats it per job.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    privacy.quiet_chat_logs()  # no lead e-mail in the log, even at DEBUG
+    quiet_chat_logs()  # no lead e-mail in the log, even at DEBUG
+    from config.errors import ConfigError
+
     try:
         return int(args.func(args))
     except ConfigError as exc:

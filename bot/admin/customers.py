@@ -24,6 +24,7 @@ from bot.admin.leads import NOT_FOUND, USAGE_ERROR, NoDatabase, with_db
 from bot.chat.customer_alerts import alerting
 from bot.chat.customers import customer_report, fresh_scores, segment_table
 from bot.chat.routing import Router
+from bot.commands import help_of
 from bot.ingest.inbound import to_unix
 from bot.jobs.rfm import Recomputed, recompute_rfm
 from config.loader import LeadbotConfig, load_config
@@ -223,14 +224,14 @@ def _configured(settings: Settings, config: LeadbotConfig) -> Router:
 def register(sub: Any, router_for: RouterFor = _configured) -> None:
     """``customer`` and ``rfm``; ``router_for`` routes the alerts of moves a recompute they
     run finds (the CLI hands in serve's router, which only the composition root may build)."""
-    c = sub.add_parser("customer", help="one customer: RFM scores, segment, orders, history")
+    c = sub.add_parser("customer", help=help_of("customer"))
     c.add_argument("key", help="the lead's id, e-mail, userId or name")
     c.add_argument("--json", action="store_true", help="print JSON instead of text")
     c.add_argument("--config", help="config YAML (LEADBOT_CONFIG, default: bundled)")
     c.add_argument("--db", help="SQLite file to read, not DATABASE_URL (never created)")
     c.add_argument("--now", metavar="TIME", help=NOW_HELP)
     c.set_defaults(func=cmd_customer, router_for=router_for)
-    r = sub.add_parser("rfm", help="RFM segments: customers, revenue and moves per segment")
+    r = sub.add_parser("rfm", help=help_of("rfm"))
     r.add_argument("--json", action="store_true", help="print JSON (with every customer)")
     r.add_argument("--out", metavar="FILE.csv", help="write every customer's scores to a CSV")
     r.add_argument("--force", action="store_true", help="let --out replace an existing file")

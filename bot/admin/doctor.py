@@ -40,6 +40,7 @@ from bot.admin.checks import (
     reason,
     warn,
 )
+from bot.commands import help_of
 from bot.crm.doctor import check_crm
 from config.errors import ConfigError
 from config.loader import DEFAULT_PATH, check_config, load_config
@@ -474,9 +475,7 @@ def doctor(
 
 def register(subparsers: Any, chat: Callable[[], ChatChecks]) -> None:
     """``leadbot doctor [--json] [--timeout S]``."""
-    p = subparsers.add_parser(
-        "doctor", help="check settings, config, database, webhooks, Slack, Teams and outbox"
-    )
+    p = subparsers.add_parser("doctor", help=help_of("doctor"))
     p.add_argument("--json", action="store_true", help="the checks as JSON")
     p.add_argument(
         "--timeout", type=_seconds, default=TIMEOUT, help=f"seconds per check ({TIMEOUT:g})"

@@ -27,6 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.chat.actions import canonical_reason, disqualify_reason, judge, lead_label
 from bot.chat.lookup import closest
 from bot.chat.messages import Actor, DisqualifyReason, Outcome
+from bot.commands import help_of
 from bot.models.edges import BandEdges
 from bot.models.versions import active_model
 from config.loader import load_config
@@ -285,7 +286,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     f = sub.add_parser(
         "feedback",
-        help="record a lead's outcome (as the chat buttons do), or a CSV of them",
+        help=help_of("feedback"),
         description="Store a label with the lead's features, as /lead feedback does. "
         "A CSV has columns email (or id), outcome, and optional reason, note, at (ISO time); "
         "an outcome of 1/0, yes/no or true/false reads as won/lost; "

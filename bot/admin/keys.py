@@ -7,6 +7,8 @@ import secrets
 import sys
 from typing import Any
 
+from bot.commands import help_of
+
 KEY_BYTES = 24  # 192 random bits: 32 URL-safe characters, nothing to escape in a header
 
 
@@ -23,8 +25,5 @@ def cmd_write_key(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """``leadbot write-key``."""
-    w = subparsers.add_parser(
-        "write-key",
-        help="print a fresh write key for LEADBOT_WRITE_KEYS (Segment/RudderStack SDKs)",
-    )
+    w = subparsers.add_parser("write-key", help=help_of("write-key"))
     w.set_defaults(func=cmd_write_key)

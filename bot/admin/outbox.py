@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import orjson
 
 from bot.chat.plain import clean
+from bot.commands import help_of
 from config.settings import Settings, load_settings
 from storage import outbox as repo
 from storage.engine import create_engine
@@ -31,7 +32,7 @@ ERROR_MAX = 160  # characters of the last error in the table (--json has all of 
 
 def register(subparsers: Any) -> None:
     """Add ``outbox list`` and ``outbox retry`` to the ``leadbot`` parser."""
-    o = subparsers.add_parser("outbox", help="messages waiting or dead: list, retry")
+    o = subparsers.add_parser("outbox", help=help_of("outbox"))
     osub = o.add_subparsers(dest="action", required=True, metavar="ACTION", help="what to do")
     ls = osub.add_parser("list", help="messages not sent yet (dead, pending, sending)")
     ls.add_argument("--status", choices=WAITING, help="only this status (default: all three)")

@@ -26,6 +26,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat.actions import split_reason
+from bot.commands import help_of
 from bot.models.live import cohort
 from config.settings import Settings, load_settings
 from storage import abtests
@@ -50,19 +51,7 @@ log = logging.getLogger(__name__)
 
 NOT_FOUND = 1
 USAGE = 2
-# Chat SDKs log whole request and response bodies (alert texts with e-mails) at DEBUG.
-CHAT_LOGGERS = ("slack_sdk", "slack_bolt", "microsoft_agents")
 PSEUDONYM_TRIES = 10_000
-
-
-def quiet_chat_logs() -> None:
-    """Hold the chat SDKs' loggers at INFO unless someone set them on purpose, so that
-    ``LEADBOT_LOG_LEVEL=DEBUG`` never writes a lead's e-mail (``storage.engine`` does the
-    same for the database driver)."""
-    for name in CHAT_LOGGERS:
-        logger = logging.getLogger(name)
-        if logger.level == logging.NOTSET:
-            logger.setLevel(logging.INFO)
 
 
 def register(subparsers: Any, erasers: Callable[[], Erasers]) -> None:
@@ -73,13 +62,11 @@ def register(subparsers: Any, erasers: Callable[[], Erasers]) -> None:
         settings = load_settings()
         return asyncio.run(forget_command(settings, args.key, yes=args.yes, erasers=erasers()))
 
-    f = subparsers.add_parser(
-        "forget", help="delete one person everywhere (leads, events, chat alerts…)"
-    )
+    f = subparsers.add_parser("forget", help=help_of("forget"))
     f.add_argument("key", metavar="EMAIL|ID", help="e-mail (any case), lead id, userId or anon:…")
     f.add_argument("--yes", action="store_true", help="do it without asking")
     f.set_defaults(func=cmd_forget)
-    e = subparsers.add_parser("export", help="print everything stored about one person as JSON")
+    e = subparsers.add_parser("export", help=help_of("export"))
     e.add_argument("key", metavar="EMAIL|ID", help="e-mail (any case), lead id, userId or anon:…")
     e.set_defaults(func=cmd_export)
 

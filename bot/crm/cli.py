@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bot.commands import help_of
 from bot.crm.base import CRMS
 from config.settings import Settings, load_settings
 
@@ -45,7 +46,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """``leadbot crm``."""
-    crm = subparsers.add_parser("crm", help="CRM (HubSpot, Salesforce): set up, pull outcomes")
+    crm = subparsers.add_parser("crm", help=help_of("crm"))
     sub = crm.add_subparsers(dest="crm_command", required=True, metavar="ACTION", help="what to do")
     setup = sub.add_parser(
         "setup",

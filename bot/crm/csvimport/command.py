@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.commands import help_of
+
 SKIPPED = 1  # exit status when some rows were skipped
 USAGE_ERROR = 2
 
@@ -92,7 +94,7 @@ def _positive(text: str) -> int:
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "import",
-        help="import a HubSpot or Salesforce CSV export, order history, or past events",
+        help=help_of("import"),
         description="Import a CRM export: each row a lead (keyed by e-mail) scored by the\n"
         "model, linked to its CRM record; won and lost records become labels.\n"
         "`import orders FILE.csv`: order history (RFM). `import events FILE.jsonl`: past\n"

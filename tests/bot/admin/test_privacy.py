@@ -21,12 +21,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
-from bot.admin.privacy import export_command, forget_command, quiet_chat_logs
+from bot.admin.privacy import export_command, forget_command
 from bot.app import build_app
 from bot.chat.actions import judge
 from bot.chat.messages import Actor, Outcome
 from bot.cli import chat_erasers, main
 from bot.ingest.signatures import sign
+from bot.log_privacy import quiet_chat_logs
 from bot.web.keys import ENGINE
 from config.loader import LeadbotConfig
 from storage.engine import session_factory
