@@ -61,6 +61,7 @@ CHUNK = 10_000
 
 _SCORE_COLUMNS = ("score", "fit", "intent", "band", "grade", "engagement", "probability",
                   "scored_at")  # fmt: skip
+_SAME_BAND_COLUMNS = tuple(c for c in _SCORE_COLUMNS if c != "band")
 
 
 @dataclass(frozen=True)
@@ -490,16 +491,20 @@ def _write(
     columns = (total, new.fit.tolist(), new.intent.tolist(), band, grade.tolist(), levels,
                prob.tolist(), [time] * len(rows))  # fmt: skip
     values = list(zip(*columns, strict=True))
+    rebanded = new.band != np.array([r.band for r in rows])
     rewrite = np.flatnonzero(worked.changed).tolist()
-    kept = [(*values[i], rows[i].key) for i in np.flatnonzero(~worked.changed).tolist()]
+    # SQLite rewrites an index entry for every column an UPDATE sets, changed or not: the
+    # band goes only where it changed (ix_leads_band; ~0.3 s at 200,000 leads).
+    kept = [(*values[i], rows[i].key) for i in np.flatnonzero(~worked.changed & rebanded).tolist()]
     set_columns(conn, _SCORE_COLUMNS, kept, by_key=True)
+    same = [(*values[i][:3], *values[i][4:], rows[i].key)
+            for i in np.flatnonzero(~worked.changed & ~rebanded).tolist()]  # fmt: skip
+    set_columns(conn, _SAME_BAND_COLUMNS, same, by_key=True)
     states = [_dump(_state(worked, rows, i).to_dict()) for i in rewrite]
     rewritten = [(*values[i], text, rows[i].key) for i, text in zip(rewrite, states, strict=True)]
     set_columns(conn, (*_SCORE_COLUMNS, "state"), rewritten, by_key=True)
     before = np.array([r.score for r in rows], dtype=float)
-    moved = (new.band != np.array([r.band for r in rows])) | (
-        np.abs(new.total - before) >= history_delta
-    )
+    moved = rebanded | (np.abs(new.total - before) >= history_delta)
     history = [
         (rows[i].id, now, total[i], band[i], rows[i].score, rows[i].band, cause)
         for i in np.flatnonzero(moved).tolist()
