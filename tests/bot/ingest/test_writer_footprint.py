@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.ingest.signatures import generate_secret
-from bot.ingest.writer import CHILD_CODE, IngestProcess
+from bot.ingest.writer import CHILD_CODE
 from config.loader import LeadbotConfig
-from storage.engine import create_engine
-from storage.migrate import upgrade
-from tests.bot.conftest import T0, events, track
+from tests.bot.ingest.conftest import running_writer
 from tests.live_server import LiveServer
 
 # Packages the server needs and the writer must not load: learning and charts (numpy,
@@ -44,21 +42,12 @@ async def test_a_running_writer_has_not_loaded_the_server_or_numpy(
 ) -> None:
     """After a commit, the child maps none of numpy's or aiohttp's compiled modules: it did
     not import the server's command line again (as a ``multiprocessing`` spawn would)."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'leadbot.db'}"
-    engine = create_engine(url)
-    await upgrade(engine)
-    await engine.dispose()
-    writer = IngestProcess(database_url=url, config=config)
-    await writer.start()
-    try:
-        assert (await writer.submit(events(track("u1", "Demo Requested", T0)))).accepted == 1
+    async with running_writer(tmp_path, config) as writer:
         assert writer.pid is not None
         maps = _mapped(writer.pid)
         assert "sqlite" in maps  # the probe reads the right process
         assert "numpy" not in maps
         assert "aiohttp" not in maps
-    finally:
-        await writer.close()
 
 
 SCRIPT = Path(sys.executable).parent / "leadbot"

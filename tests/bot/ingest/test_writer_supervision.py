@@ -18,12 +18,12 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.ingest.signatures import generate_secret
-from bot.ingest.writer import IngestProcess, WriterUnavailable
+from bot.ingest.writer import WriterUnavailable
 from config.loader import LeadbotConfig
 from storage.engine import create_engine
 from storage.ingest import EVENTS
-from storage.migrate import upgrade
 from tests.bot.conftest import T0, events, track
+from tests.bot.ingest.conftest import running_writer
 from tests.live_server import LiveServer, signed_request
 
 SECRET = generate_secret()
@@ -163,14 +163,7 @@ async def test_a_writer_that_cannot_start_says_why_and_ingest_answers_at_once(
     not_executable: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'leadbot.db'}"
-    engine = create_engine(url)
-    await upgrade(engine)
-    await engine.dispose()
-    writer = IngestProcess(database_url=url, config=config)
-    await writer.start()
-    try:
-        assert (await writer.submit(events(track("u1", "Demo Requested", T0)))).accepted == 1
+    async with running_writer(tmp_path, config) as writer:
         pid = writer.pid
         assert pid is not None
         writer.python = str(not_executable)
@@ -194,21 +187,12 @@ async def test_a_writer_that_cannot_start_says_why_and_ingest_answers_at_once(
             await asyncio.sleep(0.05)
         assert writer.restarts >= 2
         assert (await writer.submit(events(track("u1", "Demo Requested", T0)))).accepted == 1
-    finally:
-        await writer.close()
 
 
 async def test_a_hung_writer_fails_its_requests_after_the_answer_timeout(
     tmp_path: Path, config: LeadbotConfig
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'leadbot.db'}"
-    engine = create_engine(url)
-    await upgrade(engine)
-    await engine.dispose()
-    writer = IngestProcess(database_url=url, config=config, answer_timeout=0.6)
-    await writer.start()
-    try:
-        assert (await writer.submit(events(track("u1", "Demo Requested", T0)))).accepted == 1
+    async with running_writer(tmp_path, config, answer_timeout=0.6) as writer:
         pid = writer.pid
         assert pid is not None
         os.kill(pid, signal.SIGSTOP)  # alive, holding its socket, answering nothing
@@ -223,5 +207,3 @@ async def test_a_hung_writer_fails_its_requests_after_the_answer_timeout(
         answered = await writer.submit(events(track("u2", "Demo Requested", T0 + 2)))
         assert answered.accepted == 1
         assert writer.pid == pid
-    finally:
-        await writer.close()
