@@ -185,6 +185,10 @@ class IngestProcess:
                 self.python, "-c", CHILD_CODE, str(child.fileno()),
                 pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, env=_child_env(),
             )  # fmt: skip
+        except OSError as exc:  # the interpreter is missing or cannot be executed
+            parent.close()
+            reason = f"the interpreter {self.python} cannot be executed ({exc})"
+            raise WriterStartError(reason) from exc
         except BaseException:
             parent.close()
             raise

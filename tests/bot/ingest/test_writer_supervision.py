@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.ingest.signatures import generate_secret
-from bot.ingest.writer import WriterUnavailable
+from bot.ingest.writer import IngestProcess, WriterStartError, WriterUnavailable
 from config.loader import LeadbotConfig
 from storage.engine import create_engine
 from storage.ingest import EVENTS
@@ -207,3 +207,15 @@ async def test_a_hung_writer_fails_its_requests_after_the_answer_timeout(
         answered = await writer.submit(events(track("u2", "Demo Requested", T0 + 2)))
         assert answered.accepted == 1
         assert writer.pid == pid
+
+
+async def test_an_interpreter_that_cannot_run_stops_the_start_with_why(
+    tmp_path: Path, config: LeadbotConfig, not_executable: Path
+) -> None:
+    """At ``serve``'s start, a writer that cannot be executed is a clear start error (serve
+    prints it and exits 1), not a traceback."""
+    writer = IngestProcess(database_url=f"sqlite+aiosqlite:///{tmp_path / 'l.db'}", config=config)
+    writer.python = str(not_executable)
+    with pytest.raises(WriterStartError, match=f"the interpreter {not_executable} cannot be"):
+        await writer.start()
+    assert not writer.alive
