@@ -11,7 +11,7 @@ import time
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bot.commands import COMMANDS
+from bot.cli_commands import COMMANDS
 from bot.log_privacy import quiet_chat_logs
 
 # Imported where used: a command loads what it needs, not what every other one does (the
@@ -210,7 +210,7 @@ def chat_checks() -> ChatChecks:
 
 
 def parser(real: Collection[str] | None = None) -> argparse.ArgumentParser:
-    """``leadbot``'s parser. Of the commands defined beside their code (``bot.commands``),
+    """``leadbot``'s parser. Of the commands defined beside their code (``bot.cli_commands``),
     only those in ``real`` (None: all) get their arguments, which imports their modules;
     the others are listed with their help, for ``leadbot --help``."""
     p = argparse.ArgumentParser(prog="leadbot", description=DESCRIPTION)
@@ -326,7 +326,7 @@ _REGISTER_ARGS: dict[str, tuple[Any, ...]] = {
 
 
 def _registered(sub: Any, real: Collection[str] | None) -> None:
-    """Each module of ``bot.commands`` adds its commands for real when one of them is in
+    """Each module of ``bot.cli_commands`` adds its commands for real when one of them is in
     ``real`` (None: all); otherwise each of its commands is a bare line of the help."""
     modules: dict[str, list[str]] = {}
     for command, (module, _) in COMMANDS.items():

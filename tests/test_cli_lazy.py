@@ -11,13 +11,13 @@ import sys
 import pytest
 
 from bot.cli import _REGISTER_ARGS, parser
-from bot.commands import COMMANDS
+from bot.cli_commands import COMMANDS
 
 MODULES = sorted({module for module, _ in COMMANDS.values()})
 
 
 def _loaded(code: str) -> set[str]:
-    """The modules of ``bot.commands`` (and the config's loader) that a fresh interpreter
+    """The modules of ``bot.cli_commands`` (and the config's loader) that a fresh interpreter
     has imported after running ``code``."""
     report = f"{[*MODULES, 'config.loader']!r}"
     shown = f"print(*(m for m in {report} if m in sys.modules), file=sys.stderr)"

@@ -24,7 +24,7 @@ from bot.admin.leads import NOT_FOUND, USAGE_ERROR, NoDatabase, with_db
 from bot.chat.customer_alerts import alerting
 from bot.chat.customers import customer_report, fresh_scores, segment_table
 from bot.chat.routing import Router
-from bot.commands import help_of
+from bot.cli_commands import help_of
 from bot.ingest.inbound import to_unix
 from bot.jobs.rfm import Recomputed, recompute_rfm
 from config.loader import LeadbotConfig, load_config

@@ -40,7 +40,7 @@ from bot.admin.checks import (
     reason,
     warn,
 )
-from bot.commands import help_of
+from bot.cli_commands import help_of
 from bot.crm.doctor import check_crm
 from config.errors import ConfigError
 from config.loader import DEFAULT_PATH, check_config, load_config

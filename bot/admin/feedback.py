@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.chat.actions import canonical_reason, disqualify_reason, judge, lead_label
 from bot.chat.lookup import closest
 from bot.chat.messages import Actor, DisqualifyReason, Outcome
-from bot.commands import help_of
+from bot.cli_commands import help_of
 from bot.models.edges import BandEdges
 from bot.models.versions import active_model
 from config.loader import load_config

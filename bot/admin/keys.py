@@ -7,7 +7,7 @@ import secrets
 import sys
 from typing import Any
 
-from bot.commands import help_of
+from bot.cli_commands import help_of
 
 KEY_BYTES = 24  # 192 random bits: 32 URL-safe characters, nothing to escape in a header
 

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import orjson
 
 from bot.chat.plain import clean
-from bot.commands import help_of
+from bot.cli_commands import help_of
 from config.settings import Settings, load_settings
 from storage import outbox as repo
 from storage.engine import create_engine

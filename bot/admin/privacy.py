@@ -26,7 +26,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat.actions import split_reason
-from bot.commands import help_of
+from bot.cli_commands import help_of
 from bot.models.live import cohort
 from config.settings import Settings, load_settings
 from storage import abtests

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bot.commands import help_of
+from bot.cli_commands import help_of
 from bot.crm.base import CRMS
 from config.settings import Settings, load_settings
 

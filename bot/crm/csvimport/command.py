@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.commands import help_of
+from bot.cli_commands import help_of
 
 SKIPPED = 1  # exit status when some rows were skipped
 USAGE_ERROR = 2
