@@ -45,7 +45,9 @@ def lookup(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     SDK call names it, is found by the path ``("nr", "employed")``."""
     value: Any = data
     for i, key in enumerate(path):
-        if not isinstance(value, Mapping):
+        # A dict first: the ABC check alone is ~0.1 µs, and every rule's condition on every
+        # event (and every lead of a rescore) looks its traits up here.
+        if type(value) is not dict and not isinstance(value, Mapping):
             return None
         found = value.get(key)
         if found is None and i + 1 < len(path):
