@@ -17,6 +17,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.rawsql import sqlstate
+
 # Alembic is imported only to migrate: a database already at the head is checked with one
 # read, and the head is read off the scripts' own lines (Alembic, with Mako and Pygments,
 # took ~100 ms of every command's start).
@@ -87,9 +89,17 @@ async def _versions(engine: AsyncEngine) -> list[str] | None:
     async with engine.connect() as conn:
         try:
             found = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
-        except DBAPIError:  # no such table: a database never migrated
-            return None
+        except DBAPIError as exc:
+            if _no_version_table(exc):  # a database never migrated
+                return None
+            raise  # a locked or failing database is not an unmigrated one
     return [str(row[0]) for row in found]
+
+
+def _no_version_table(exc: DBAPIError) -> bool:
+    """Whether the read failed only because ``alembic_version`` does not exist: SQLite's
+    "no such table", PostgreSQL's undefined_table (42P01)."""
+    return sqlstate(exc) == "42P01" or "no such table: alembic_version" in str(exc.orig)
 
 
 @functools.cache

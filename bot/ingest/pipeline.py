@@ -31,6 +31,7 @@ from storage.checkpoints import WalCheckpointer
 from storage.engine import sqlite_path, sqlite_writer_engine
 from storage.ingest import StoredLead
 from storage.offloop import Worker, gc_paused
+from storage.rawsql import sqlstate
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ class Pipeline:
                 async with self.engine.begin() as conn:  # inline: this loop has nothing else
                     return await conn.run_sync(self._apply, requests, now, alone)
             except DBAPIError as exc:
-                state = _sqlstate(exc)
+                state = sqlstate(exc)
                 if attempt == RETRIES or state not in RETRYABLE:
                     raise
                 # The shared lock table is full: the next try takes the gate alone.
@@ -382,10 +383,6 @@ class Pipeline:
             }
             for destination in destinations
         ]
-
-
-def _sqlstate(exc: DBAPIError) -> str | None:
-    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
 
 
 def _all_keys(events: Sequence[InboundEvent]) -> list[str]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import os
 import pickle
@@ -53,8 +54,12 @@ HEADER = struct.Struct("!IQ")
 ALERTS = 0
 READY = 0xFFFF_FFFF_FFFF_FFFF  # the child's first frame: its database and pipeline are up
 SETUP = 0xFFFF_FFFF_FFFF_FFFE  # the parent's first frame: the child's arguments, pickled
-# The child's whole program: read its arguments, then serve (see ``child_entry``).
-CHILD_CODE = "from bot.ingest.writer import child_entry; child_entry()"
+# The child's whole program: the server's import path (argv[2], as JSON, so the child finds
+# the same modules however the server was started), then its arguments, then serve.
+CHILD_CODE = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[2]); "
+    "from bot.ingest.writer import child_entry; child_entry()"
+)
 START_SECONDS = 60.0
 RESTART_DELAY = 0.1
 RESTART_CAP = 10.0
@@ -182,8 +187,8 @@ class IngestProcess:
         parent, child = socket.socketpair()
         try:
             process = await asyncio.create_subprocess_exec(
-                self.python, "-c", CHILD_CODE, str(child.fileno()),
-                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, env=_child_env(),
+                self.python, "-c", CHILD_CODE, str(child.fileno()), json.dumps(sys.path),
+                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL,
             )  # fmt: skip
         except OSError as exc:  # the interpreter is missing or cannot be executed
             parent.close()
@@ -346,14 +351,8 @@ class IngestProcess:
                 await self._watchdog
 
 
-def _child_env() -> dict[str, str]:
-    """The server's environment, with its import path: the child finds the same modules
-    however the server was started (installed, or from a checkout on ``sys.path``)."""
-    return os.environ | {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-
-
 def child_entry() -> None:
-    """``CHILD_CODE``'s call: the socket's descriptor is the one argument; the first frame
+    """``CHILD_CODE``'s call: the socket's descriptor is the first argument; the first frame
     on it holds ``child_main``'s other arguments."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # from the start: see child_main
     sock = socket.socket(fileno=int(sys.argv[1]))

@@ -495,11 +495,12 @@ def _write(
     rewrite = np.flatnonzero(worked.changed).tolist()
     # SQLite rewrites an index entry for every column an UPDATE sets, changed or not: the
     # band goes only where it changed (ix_leads_band; ~0.3 s at 200,000 leads).
-    kept = [(*values[i], rows[i].key) for i in np.flatnonzero(~worked.changed & rebanded).tolist()]
-    set_columns(conn, _SCORE_COLUMNS, kept, by_key=True)
-    same = [(*values[i][:3], *values[i][4:], rows[i].key)
-            for i in np.flatnonzero(~worked.changed & ~rebanded).tolist()]  # fmt: skip
-    set_columns(conn, _SAME_BAND_COLUMNS, same, by_key=True)
+    kept = ~worked.changed  # the stored state stays: only the scores are written
+    new_band = [(*values[i], rows[i].key) for i in np.flatnonzero(kept & rebanded).tolist()]
+    set_columns(conn, _SCORE_COLUMNS, new_band, by_key=True)
+    same_band = [(*values[i][:3], *values[i][4:], rows[i].key)
+                 for i in np.flatnonzero(kept & ~rebanded).tolist()]  # fmt: skip
+    set_columns(conn, _SAME_BAND_COLUMNS, same_band, by_key=True)
     states = [_dump(_state(worked, rows, i).to_dict()) for i in rewrite]
     rewritten = [(*values[i], text, rows[i].key) for i, text in zip(rewrite, states, strict=True)]
     set_columns(conn, (*_SCORE_COLUMNS, "state"), rewritten, by_key=True)

@@ -15,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
@@ -193,3 +194,19 @@ async def test_a_database_at_the_head_is_checked_without_importing_alembic(tmp_p
     )
     out, _ = await run.communicate()
     assert out.decode().split() == [head_revision(), head_revision(), "False"]
+
+
+async def test_a_version_table_that_cannot_be_read_is_an_error_not_an_unmigrated_database(
+    tmp_path: Path,
+) -> None:
+    """Only a missing ``alembic_version`` means "never migrated": any other failure of the
+    read (here a table without its column) is raised, so no check reports it as new."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'odd.db'}")
+    try:
+        assert await current_revision(engine) is None  # no table yet
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("CREATE TABLE alembic_version (other TEXT)")
+        with pytest.raises(DBAPIError, match="version_num"):
+            await current_revision(engine)
+    finally:
+        await engine.dispose()

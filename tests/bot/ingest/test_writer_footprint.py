@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from bot.ingest.signatures import generate_secret
-from bot.ingest.writer import CHILD_CODE
 from config.loader import LeadbotConfig
 from tests.bot.ingest.conftest import running_writer
 from tests.live_server import LiveServer
@@ -22,10 +21,7 @@ HEAVY = ("numpy", "matplotlib", "slack_bolt", "aiohttp", "apscheduler", "prometh
 
 
 def test_the_writer_module_imports_none_of_the_servers_heavy_packages() -> None:
-    probe = (
-        f"{CHILD_CODE.split(';')[0]}; import sys; "
-        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
-    )
+    probe = f"import bot.ingest.writer, sys; print(*(m for m in {HEAVY!r} if m in sys.modules))"
     loaded = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout.split()
