@@ -101,6 +101,12 @@ def leads_to_rescore(conn: Any) -> list[RescoreRow]:
     return [row for page in lead_chunks(conn, 10_000) for row in page]
 
 
+def last_rowid(conn: Any) -> int:
+    """The highest rowid of the leads table (SQLite; 0 when empty): how many leads a
+    rescore may page through, from the index's last entry alone."""
+    return int(query(conn, "SELECT coalesce(max(rowid), 0) FROM leads")[0][0])
+
+
 def any_crm_link(conn: Any) -> bool:
     """Whether any lead is linked to a CRM (with none, a rescore has no record to touch)."""
     return bool(query(conn, "SELECT 1 FROM crm_links LIMIT 1"))

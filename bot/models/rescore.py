@@ -24,8 +24,8 @@ score with the model it activated. Ingest pauses for the rescore; nothing is los
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,21 +34,25 @@ from sqlalchemy.engine import Connection
 
 from bot.chat.alerts import WhyNow, alert_payload
 from bot.chat.routing import Router
+from bot.models.rescore_helper import PointsHelper
+from bot.models.rescore_points import EMPTY, Known, Plan, Worked, work
 from bot.outbox.messages import Kind
 from config.schema import AlertSettings
 from scoring import score
 from scoring.bands import Thresholds, default_thresholds, resolve_thresholds
-from scoring.engine import feature, scaled_points
+from scoring.engine import feature
 from scoring.learn import sigmoid
-from scoring.model import DAY, Model, Rule, RuleKind, lookup
+from scoring.model import DAY, Model
 from scoring.state import LeadState
 from storage import locks
 from storage.crm import touch_linked
+from storage.engine import sqlite_path
 from storage.ingest import add_history, enqueue
 from storage.rawsql import time_encoder, time_out
 from storage.rescores import (
     RescoreRow,
     any_crm_link,
+    last_rowid,
     lead_chunks,
     roomy_cache,
     rows_by_id,
@@ -58,6 +62,9 @@ from storage.rescores import (
 # Leads a chunk: large enough that per-statement costs vanish, small enough that a chunk's
 # rows and decoded states stay a few tens of MB.
 CHUNK = 10_000
+# From how many leads (SQLite rowids) ``prepare`` hands the points to a helper process
+# (``bot.models.rescore_helper``): below, working them out here is quicker than starting it.
+HELPER_FROM = 30_000
 
 _SCORE_COLUMNS = ("score", "fit", "intent", "band", "grade", "engagement", "probability",
                   "scored_at")  # fmt: skip
@@ -86,64 +93,33 @@ class Rescored:
 
 
 @dataclass(frozen=True)
-class Known:
-    """Fit and intent points of stored states already worked out for one model at one
-    ``now``, and whether the state's fit set changes: 25 bytes a lead, in numpy arrays
-    sorted by the state's key (Python's 64-bit hash of its stored JSON text). Points depend
-    on nothing but the state, so a lead whose stored text is the same as when it was worked
-    out reuses them; one whose text changed (written since) misses and is worked out again."""
-
-    keys: np.ndarray
-    fit: np.ndarray
-    intent: np.ndarray
-    changed: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.keys.size)
-
-    @staticmethod
-    def of(parts: Sequence[_Worked]) -> Known:
-        keys = np.concatenate([p.keys for p in parts]) if parts else np.zeros(0, np.int64)
-        order = np.argsort(keys, kind="stable")
-
-        def column(name: str, dtype: Any) -> np.ndarray:
-            if not parts:
-                return np.zeros(0, dtype)
-            return np.concatenate([getattr(p, name) for p in parts])[order]
-
-        return Known(keys[order], column("fit", float), column("intent", float),
-                     column("changed", bool))  # fmt: skip
-
-    def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(found, where) for each key."""
-        if not self.keys.size:
-            return np.zeros(keys.size, bool), np.zeros(keys.size, np.intp)
-        where = np.minimum(np.searchsorted(self.keys, keys), self.keys.size - 1)
-        return self.keys[where] == keys, where
-
-
-@dataclass(frozen=True)
 class Ahead:
-    """The costly part of a rescore, done before its transaction (``prepare``): every lead's
+    """The costly part of a rescore, done apart from its writes (``prepare``): every lead's
     points under ``model`` at ``now``, by stored state. ``rescore`` reuses a lead's work when
     its state is still the same, so a write transaction holds the lock only for what changed
-    since, and the writes."""
+    since, and the writes. The points are ``leads``, worked out before the transaction, or
+    come from ``helper``, a process working them out a page at a time while the
+    transaction writes the pages before (SQLite, many leads). ``close()`` when done."""
 
     model: Model
     now: float
-    leads: Known
+    leads: Known = EMPTY
+    helper: PointsHelper | None = None
 
+    def page(self, rows: Sequence[RescoreRow]) -> Known:
+        """What is known of a page of leads (pages come in key order)."""
+        if self.helper is None:
+            return self.leads
+        return self.helper.known_for(rows[0].key, rows[-1].key)
 
-@dataclass
-class _Worked:
-    """A chunk's leads worked out: state keys, points, whether the fit set changed; for the
-    leads decoded here, their state dict and new fit set (by index in the chunk)."""
+    def whole(self) -> Known:
+        """What is known of every lead."""
+        return self.leads if self.helper is None else self.helper.everything()
 
-    keys: np.ndarray
-    fit: np.ndarray
-    intent: np.ndarray
-    changed: np.ndarray
-    decoded: dict[int, tuple[dict[str, Any], frozenset[str]]]
+    def close(self) -> None:
+        """Stop the helper process, if any (it has stopped by itself once through)."""
+        if self.helper is not None:
+            self.helper.close()
 
 
 @dataclass(frozen=True)
@@ -162,10 +138,19 @@ def prepare(
     now: float,
     only: Callable[[str], bool] | None = None,
     chunk: int = CHUNK,
+    helper_from: int | None = HELPER_FROM,
 ) -> Ahead:
-    """Work out every lead ``rescore`` would (no write, no lock), a chunk at a time."""
-    plan = _Plan.of(model)
-    parts = [_work(rows, _EMPTY, plan, now, keep=False) for rows in _pages(conn, only, chunk)]
+    """Work out every lead ``rescore`` would (no write, no lock), a chunk at a time. On a
+    SQLite file whose leads reach rowid ``helper_from`` (None: never), a helper process
+    does it instead, while the rescore writes; this returns once it sent its first page."""
+    path = sqlite_path(conn.engine.url.render_as_string(hide_password=False))
+    wide = helper_from is not None and last_rowid(conn) >= helper_from
+    if only is None and path is not None and wide:
+        helper = PointsHelper.start(path, model, now, chunk)
+        if helper is not None:
+            return Ahead(model, now, helper=helper)
+    plan = Plan.of(model)
+    parts = [work(_texts(rows), EMPTY, plan, now, keep=False) for rows in _pages(conn, only, chunk)]
     return Ahead(model, now, Known.of(parts))
 
 
@@ -190,22 +175,24 @@ def rescore(
     # No link now, none to touch. SQLite: nobody else writes before the commit; PostgreSQL: a
     # link committed meanwhile would miss touch_linked's own UPDATE just the same.
     linked = any_crm_link(conn)
-    plan = _Plan.of(model)
+    plan = Plan.of(model)
     fresh = ahead is not None and ahead.now == now and ahead.model == model
-    known = ahead.leads if ahead is not None and fresh else _EMPTY
+    source = ahead if ahead is not None and fresh else Ahead(model, now)
     if model.bands.uses_percentiles:
-        parts = [_work(rows, known, plan, now, keep=False) for rows in _pages(conn, only, chunk)]
-        known = Known.of(parts)
-        if not len(known):
+        whole = source.whole()
+        parts = [work(_texts(rows), whole, plan, now, keep=False)
+                 for rows in _pages(conn, only, chunk)]  # fmt: skip
+        source = Ahead(model, now, Known.of(parts))
+        if not len(source.leads):
             return Rescored(0, 0, 0)
-        edges = resolve_thresholds(model.bands, (known.fit + known.intent).tolist())
+        edges = resolve_thresholds(model.bands, (source.leads.fit + source.leads.intent).tolist())
     else:
         edges = default_thresholds(model.bands)
     leads = history = 0
     owed = _Owed(alerts.policy.rescore_limit if alerts else 0, now, alerts)
     with roomy_cache(conn):
         for rows in _pages(conn, only, chunk):
-            worked = _work(rows, known, plan, now, keep=True)
+            worked = work(_texts(rows), source.page(rows), plan, now, keep=True)
             new = _bands(worked.fit, worked.intent, edges)
             history += _write(conn, rows, worked, new, model, now, history_delta, cause, linked)
             owed.note(rows, new)
@@ -214,7 +201,8 @@ def rescore(
     return Rescored(leads, history, sent, owed.eligible - sent)
 
 
-_EMPTY = Known.of([])
+def _texts(rows: Sequence[RescoreRow]) -> list[str]:
+    return [r.state for r in rows]
 
 
 def _pages(
@@ -226,194 +214,12 @@ def _pages(
             yield kept
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """What a model's feature matrix needs, worked out once per rescore."""
-
-    model: Model
-    column: Mapping[str, int]
-    intent_column: Mapping[str, int]
-    gated: Mapping[int, Rule]  # intent rules with ``lead`` conditions, by column
-    points: np.ndarray
-    half_life: np.ndarray
-    cap: np.ndarray
-    no_traits_fit: frozenset[str]
-    fit_sets: _FitSets
-    _fit_points: dict[frozenset[str], float] = field(default_factory=dict)
-
-    def fit_points(self, fit: frozenset[str]) -> float:
-        """The points of a fit set (sets repeat: ``_FitSets`` hands out the same ones)."""
-        points = self._fit_points.get(fit)
-        if points is None:
-            if len(self._fit_points) > _FitSets.MEMO:
-                self._fit_points.clear()
-            points = self._fit_points[fit] = float(
-                sum(self.points[self.column[rid]] for rid in fit)
-            )
-        return points
-
-    @staticmethod
-    def of(model: Model) -> _Plan:
-        rules = model.rules
-        return _Plan(
-            model=model,
-            column={r.id: j for j, r in enumerate(rules)},
-            intent_column={r.id: j for j, r in enumerate(rules) if r.kind is RuleKind.INTENT},
-            gated={j: r for j, r in enumerate(rules) if r.kind is RuleKind.INTENT and r.lead},
-            points=np.array([r.points for r in rules], dtype=float),
-            half_life=np.array([r.half_life_seconds or np.inf for r in rules]),
-            cap=np.array([np.inf if r.cap is None else r.cap for r in rules]),
-            no_traits_fit=_fit_set(model, {}),
-            fit_sets=_FitSets(model),
-        )
-
-
-_SCALARS = (str, int, float, bool, type(None))
-
-
-class _FitSets:
-    """``_fit_set`` for many leads, remembered: a condition depends on its path's value
-    alone, and leads share titles, industries, countries and sizes. A lead whose values on
-    every path the rules read were seen before (its profile) costs one dict look-up; else
-    each condition's answer is remembered per value (a regular expression runs once per
-    title). Keys carry the values' types: 1, 1.0 and True are equal in Python but not to
-    every condition. Each memory is cleared past ``MEMO`` entries, so it stays bounded."""
-
-    MEMO = 200_000
-
-    def __init__(self, model: Model) -> None:
-        conditions = list(dict.fromkeys(c for r in model.fit_rules for c in r.conditions))
-        index = {c: j for j, c in enumerate(conditions)}
-        self._conditions = conditions
-        self._paths = list(dict.fromkeys(c.path for c in conditions))
-        self._rules = [(r.id, [index[c] for c in r.conditions]) for r in model.fit_rules]
-        self._memo: dict[tuple[int, type, Any], bool] = {}
-        self._profiles: dict[tuple[tuple[Any, ...], tuple[type, ...]], frozenset[str]] = {}
-
-    def of(self, traits: Mapping[str, Any]) -> frozenset[str]:
-        values = [lookup(traits, path) for path in self._paths]
-        if all(isinstance(v, _SCALARS) for v in values):  # the whole profile seen before?
-            key = (tuple(values), tuple(map(type, values)))
-            known = self._profiles.get(key)
-            if known is None:
-                if len(self._profiles) > self.MEMO:
-                    self._profiles.clear()
-                known = self._profiles[key] = self._match(traits, values)
-            return known
-        return self._match(traits, values)
-
-    def _match(self, traits: Mapping[str, Any], listed: list[Any]) -> frozenset[str]:
-        values = dict(zip(self._paths, listed, strict=True))
-        memo = self._memo
-        if len(memo) > self.MEMO:
-            memo.clear()
-        answers = []
-        for j, condition in enumerate(self._conditions):
-            value = values[condition.path]
-            if not isinstance(value, _SCALARS):
-                answers.append(condition.matches(traits))
-                continue
-            key = (j, type(value), value)
-            answer = memo.get(key)
-            if answer is None:
-                answer = memo[key] = condition.matches(traits)
-            answers.append(answer)
-        return frozenset(rid for rid, needs in self._rules if all(answers[j] for j in needs))
-
-
-def _fit_set(model: Model, traits: Mapping[str, Any]) -> frozenset[str]:
-    """``LeadState.refit``'s fit set for these traits."""
-    return frozenset(r.id for r in model.fit_rules if all(c.matches(traits) for c in r.conditions))
-
-
-def _work(
-    rows: Sequence[RescoreRow], known: Known, plan: _Plan, now: float, *, keep: bool
-) -> _Worked:
-    """Points for a chunk: from ``known`` where the stored state is the same, else worked
-    out from the decoded state. With ``keep``, leads whose fit set changes are decoded even
-    when known (their new state must be written), and decoded states are kept."""
-    keys = np.fromiter((hash(r.state) for r in rows), dtype=np.int64, count=len(rows))
-    found, where = known.find(keys)
-    changed = found & known.changed[where] if len(known) else np.zeros(len(rows), bool)
-    fit = np.where(found, known.fit[where] if len(known) else 0.0, 0.0)
-    intent = np.where(found, known.intent[where] if len(known) else 0.0, 0.0)
-    again = np.flatnonzero(~found | changed) if keep else np.flatnonzero(~found)
-    decoded: dict[int, tuple[dict[str, Any], frozenset[str]]] = {}
-    if again.size:
-        states = [orjson.loads(rows[i].state) for i in again.tolist()]
-        fits = [_refit(s, plan) for s in states]
-        fit[again], intent[again] = _points(states, fits, plan, now)
-        changed[again] = [
-            f != frozenset(s.get("fit") or ()) for s, f in zip(states, fits, strict=True)
-        ]
-        if keep:
-            decoded = {int(i): (s, f) for i, s, f in zip(again, states, fits, strict=True)}
-    return _Worked(keys, fit, intent, changed, decoded)
-
-
-def _refit(state: Mapping[str, Any], plan: _Plan) -> frozenset[str]:
-    traits = state.get("traits")
-    return plan.fit_sets.of(traits) if traits else plan.no_traits_fit
-
-
-def _points(
-    states: Sequence[Mapping[str, Any]], fits: Sequence[frozenset[str]], plan: _Plan, now: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Fit and intent points of decoded states (``fits``: their refitted fit sets), as
-    ``_matrix`` times the points, without the dense matrix: a fit set's points are summed
-    once per set, and intent cells (about five a lead) are scored where they are."""
-    n = len(states)
-    fit = np.fromiter((plan.fit_points(f) for f in fits), dtype=float, count=n)
-    if plan.model.scaled_rules:
-        fit += _scaled_points(states, plan.model)
-    intent_column = plan.intent_column
-    at, cols, values, as_of = [], [], [], []
-    since = np.empty(n)
-    gated = plan.gated
-    for i, state in enumerate(states):
-        for rid, counted in (state.get("intent") or {}).items():
-            j = intent_column.get(rid)
-            if j is not None and (j not in gated or gated[j].admits(state.get("traits") or {})):
-                at.append(i)
-                cols.append(j)
-                values.append(counted[0])
-                as_of.append(counted[1])
-        since[i] = _since(state)
-    intent: np.ndarray = np.zeros(n)
-    if at:
-        rule = np.array(cols, dtype=np.intp)
-        elapsed = np.maximum(0.0, now - np.array(as_of, dtype=float))
-        value = np.array(values, dtype=float) * np.power(2.0, -elapsed / plan.half_life[rule])
-        weights = np.minimum(plan.cap[rule], value) * plan.points[rule]
-        intent = np.bincount(np.array(at, dtype=np.intp), weights=weights, minlength=n)
-    with np.errstate(invalid="ignore"):
-        for idle in plan.model.inactivity_rules:
-            if idle.inactive_days is not None:
-                intent += (now - since >= idle.inactive_days * DAY) * idle.points
-    return fit, intent
-
-
-def _scaled_points(states: Sequence[Mapping[str, Any]], model: Model) -> np.ndarray:
-    """The points of the model's scaled rules, read off each decoded state's traits."""
-    found = (scaled_points(model, s.get("traits") or {}) for s in states)
-    return np.fromiter(found, dtype=float, count=len(states))
-
-
-def _since(state: Mapping[str, Any]) -> float | None:
-    """When inactivity counts from, as ``LeadState``: the last activity, else the first
-    sighting (a first_seen of 0.0 counts as none there), else never (nan)."""
-    active = state.get("active_at")
-    if active is not None:
-        return float(active)
-    return state.get("first_seen") or np.nan
-
-
 def _matrix(
     n: int,
     fit_cells: Sequence[tuple[int, int]],
     intent_cells: Sequence[tuple[int, int, float, float]],
     since: np.ndarray,
-    plan: _Plan,
+    plan: Plan,
     now: float,
 ) -> np.ndarray:
     """``(leads, rules)``: ``scoring.engine.feature`` of every rule for every lead at ``now``."""
@@ -434,7 +240,7 @@ def _matrix(
     return X
 
 
-def _scaled_columns(X: np.ndarray, states: Sequence[LeadState], plan: _Plan) -> np.ndarray:
+def _scaled_columns(X: np.ndarray, states: Sequence[LeadState], plan: Plan) -> np.ndarray:
     for rule in plan.model.scaled_rules:
         X[:, plan.column[rule.id]] = [feature(rule, s, 0.0) for s in states]  # traits only
     return X
@@ -443,7 +249,7 @@ def _scaled_columns(X: np.ndarray, states: Sequence[LeadState], plan: _Plan) -> 
 def feature_matrix(states: Sequence[LeadState], model: Model, now: float) -> np.ndarray:
     """``(leads, rules)``: ``scoring.engine.feature`` of every rule for every lead at
     ``now``, vectorised by rule kind (fit sets must already be refitted)."""
-    plan = _Plan.of(model)
+    plan = Plan.of(model)
     fit_cells = [(i, plan.column[rid]) for i, s in enumerate(states) for rid in s.fit]
     cells = [
         (i, j, c.value, c.as_of)
@@ -472,7 +278,7 @@ def _bands(fit: np.ndarray, intent: np.ndarray, edges: Thresholds) -> _Scores:
 def _write(
     conn: Connection,
     rows: Sequence[RescoreRow],
-    worked: _Worked,
+    worked: Worked,
     new: _Scores,
     model: Model,
     now: float,
@@ -516,7 +322,7 @@ def _write(
     return len(history)
 
 
-def _state(worked: _Worked, rows: Sequence[RescoreRow], i: int) -> LeadState:
+def _state(worked: Worked, rows: Sequence[RescoreRow], i: int) -> LeadState:
     """Lead ``i``'s state refitted to the model, as ``LeadState.refit`` leaves it. A lead
     not decoded in this chunk was known with an unchanged fit set: its stored one is right."""
     done = worked.decoded.get(i)

@@ -239,8 +239,7 @@ async def activate(
         abtests.stop_test(conn, by=f"activation of v{version_id}", at=_at(now))
         return _rescored(conn, version_id, previous, now, history_delta, alerts, ahead)
 
-    async with offloop.Worker(engine) as worker:
-        return await worker.write(run, await worker.read(ready))
+    return await _prepared_then(engine, ready, run)
 
 
 async def rollback(
@@ -270,8 +269,23 @@ async def rollback(
         abtests.stop_test(conn, by=f"rollback to v{_id(target)}", at=_at(now))
         return _rescored(conn, _id(target), previous, now, history_delta, alerts, ahead)
 
+    return await _prepared_then(engine, ready, run)
+
+
+async def _prepared_then(
+    engine: AsyncEngine,
+    ready: Callable[[Connection], Ahead | None],
+    run: Callable[[Connection, Ahead | None], Rescore],
+) -> Rescore:
+    """``ready``'s preparation on a read, then ``run``'s write transaction with it, on one
+    worker off the event loop; a helper process the preparation started is stopped after."""
     async with offloop.Worker(engine) as worker:
-        return await worker.write(run, await worker.read(ready))
+        ahead = await worker.read(ready)
+        try:
+            return await worker.write(run, ahead)
+        finally:
+            if ahead is not None:
+                ahead.close()
 
 
 def _rescored(

@@ -153,15 +153,22 @@ async def _check(
         assert time_out(after[o.lead_id].alerted_at) == pytest.approx(NOW)
 
 
+@pytest.mark.parametrize("helper", [False, True], ids=["here", "helper"])
 @pytest.mark.parametrize("percentiles", [False, True], ids=["fixed", "percentile"])
 async def test_a_rescore_in_chunks_of_7_stores_what_each_lead_scores_alone(
-    engine: AsyncEngine, percentiles: bool
+    engine: AsyncEngine, percentiles: bool, helper: bool
 ) -> None:
+    """``helper``: the points come from a helper process (SQLite), page by page."""
     bands = BandSpec(Threshold(percentile=40.0), Threshold(percentile=75.0, min_points=10.0))
     model = _new_model(bands if percentiles else None)
     rng = random.Random(11)
     await _seed(engine, _mixed(rng))
-    ahead = await offloop.read(engine, lambda c: prepare(c, model=model, now=NOW, chunk=7))
+    ahead = await offloop.read(
+        engine,
+        lambda c: prepare(c, model=model, now=NOW, chunk=7, helper_from=0 if helper else None),
+    )
+    # A helper on every SQLite file asked for one; never on PostgreSQL (no file to read).
+    assert (ahead.helper is not None) == (helper and engine.dialect.name == "sqlite")
     # Written after the preparation: worked out again inside the transaction.
     await _seed(engine, [_row("lead-03", _state(rng, MODEL), MODEL)])
     before = await _stored(engine)
@@ -172,7 +179,10 @@ async def test_a_rescore_in_chunks_of_7_stores_what_each_lead_scores_alone(
             ahead=ahead, chunk=7,
         )  # fmt: skip
 
-    done = await offloop.write(engine, run)
+    try:
+        done = await offloop.write(engine, run)
+    finally:
+        ahead.close()
     await _check(engine, before, model, done, lambda _: True)
 
 

@@ -1,5 +1,5 @@
-"""The rescore's remembered fit sets (``_FitSets``) equal matching every rule afresh
-(``_fit_set``), lead after lead, whatever the values: equal-looking values of other types
+"""The rescore's remembered fit sets (``FitSets``) equal matching every rule afresh
+(``fit_set``), lead after lead, whatever the values: equal-looking values of other types
 (1, 1.0, True, "1"), lists, nested objects, missing paths."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.models.rescore import _fit_set, _FitSets
+from bot.models.rescore_points import FitSets, fit_set
 from config.loader import load_config
 from scoring.model import place
 
@@ -39,13 +39,13 @@ def traits(draw: st.DrawFn) -> dict[str, Any]:
 @settings(max_examples=60, deadline=None)
 @given(st.lists(traits(), min_size=1, max_size=30))
 def test_remembered_fit_sets_equal_matching_afresh(leads: list[dict[str, Any]]) -> None:
-    fit_sets = _FitSets(MODEL)
+    fit_sets = FitSets(MODEL)
     for lead in leads + leads:  # the second time round, every answer is remembered
-        assert fit_sets.of(lead) == _fit_set(MODEL, lead), lead
+        assert fit_sets.of(lead) == fit_set(MODEL, lead), lead
 
 
 def test_one_true_and_one_point_zero_are_told_apart() -> None:
-    fit_sets = _FitSets(MODEL)
+    fit_sets = FitSets(MODEL)
     for value in (1, True, 1.0, "1", 1, True):
         lead = {"unsubscribed": value, "company": {"employee_count": value}}
-        assert fit_sets.of(lead) == _fit_set(MODEL, lead), value
+        assert fit_sets.of(lead) == fit_set(MODEL, lead), value

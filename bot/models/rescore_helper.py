@@ -1,0 +1,214 @@
+"""A second process that works a rescore's points out while the rescore writes (SQLite).
+
+Activating a model over many leads has two halves of about equal cost: working every lead's
+points out from its stored state (decoding JSON, matching rules: Python) and writing the new
+scores (SQLite). One process does them one after the other; the machine's second core sits
+idle. So ``prepare`` starts this helper: a plain ``python -c`` process (like the ingest
+writer, it loads numpy, orjson and ``scoring`` only) that reads the leads a page at a time,
+in the rescore's own order, on its own read-only connection, and sends each page's points
+back as numpy arrays. The rescore's transaction then writes page after page, taking each
+page's points as they come.
+
+Nothing depends on the helper being right on time or alive: points are matched to leads by
+``state_key`` of the stored text, so a lead the ingest wrote after the helper read it, a
+page the helper has not sent, or a helper that died or never started is worked out in the
+rescore's own process, as without a helper.
+
+Frames: an 8-byte length, then a pickle. Parent → child: ``(path, model, now, chunk)``, then
+one ``CREDIT`` byte per page received (the helper runs at most ``AHEAD`` pages ahead).
+Child → parent: ``("page", first_rowid, last_rowid, keys, fit, intent, changed)`` per page,
+then ``("done",)``, or ``("error", text)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import pickle
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.models.rescore_points import EMPTY, Known, Plan, Worked, work
+from scoring.model import Model
+
+log = logging.getLogger(__name__)
+
+LENGTH = struct.Struct("!Q")
+CHILD_CODE = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[2]); "
+    "from bot.models.rescore_helper import child_entry; child_entry()"
+)
+# Pages the helper may send ahead of the rescore's reads, each answered by a CREDIT byte:
+# what waits in the socket stays a few pages, whatever the number of leads.
+AHEAD = 3
+CREDIT = b"+"
+# A page takes the helper a fraction of a second; one that takes longer than this means it
+# is stuck (or the machine is swapping), and the rescore goes on without it.
+PAGE_SECONDS = 120.0
+EXIT_SECONDS = 5.0  # for a helper that has said it is done, or failed, to exit
+
+# The same pages as ``storage.rescores.lead_chunks`` on SQLite: known leads in rowid order.
+PAGE_SQL = "SELECT rowid, state FROM leads WHERE NOT anonymous AND rowid > ? ORDER BY rowid LIMIT ?"
+
+
+def send_frame(sock: socket.socket, value: Any) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    sock.sendall(LENGTH.pack(len(data)) + data)
+
+
+def receive_frame(sock: socket.socket) -> Any:
+    """The next frame's value; EOFError when the other side is gone."""
+    (length,) = LENGTH.unpack(_exactly(sock, LENGTH.size))
+    return pickle.loads(_exactly(sock, length))
+
+
+def _exactly(sock: socket.socket, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(min(size - len(data), 1 << 20))
+        if not chunk:
+            raise EOFError("the other process closed the socket")
+        data += chunk
+    return bytes(data)
+
+
+class PointsHelper:
+    """The rescore's handle on its helper process: pages of points by rowid, as they come."""
+
+    def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket) -> None:
+        self._process = process
+        self._sock = sock
+        self._parts: list[tuple[int, int, Worked]] = []
+        self._reached = -1  # the last rowid of the pages received
+        self._open = True
+
+    @classmethod
+    def start(
+        cls, path: str, model: Model, now: float, chunk: int, *, python: str | None = None
+    ) -> PointsHelper | None:
+        """Start a helper over the SQLite file ``path`` and wait for its first page; None
+        (logged) when it cannot start, and the rescore works every lead out itself."""
+        parent, child = socket.socketpair()
+        try:
+            process = subprocess.Popen(
+                [python or sys.executable, "-c", CHILD_CODE, str(child.fileno()),
+                 json.dumps(sys.path)],
+                pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        except OSError as exc:
+            parent.close()
+            log.warning("cannot start the rescore's helper process (%s); rescoring in one", exc)
+            return None
+        finally:
+            child.close()
+        helper = cls(process, parent)
+        parent.settimeout(PAGE_SECONDS)
+        try:
+            send_frame(parent, (path, model, now, chunk))
+        except OSError as exc:
+            helper._stop(f"it exited at start ({exc})")
+            return None
+        helper._receive()  # outside the write transaction: the first page, or why not
+        return helper
+
+    @property
+    def running(self) -> bool:
+        return self._open
+
+    def known_for(self, first: int, last: int) -> Known:
+        """The points known of the leads with rowids ``first`` to ``last`` (waiting for the
+        helper to reach ``last``). Pages are asked for in rowid order: earlier ones are let
+        go."""
+        while self._open and self._reached < last:
+            self._receive()
+        self._parts = [p for p in self._parts if p[1] >= first]
+        return Known.of([w for start, end, w in self._parts if start <= last and end >= first])
+
+    def everything(self) -> Known:
+        """Every page's points, once the helper is through (percentile bands need all)."""
+        while self._open:
+            self._receive()
+        return Known.of([w for _, _, w in self._parts])
+
+    def close(self) -> None:
+        if self._open:
+            self._stop(None)
+
+    def _receive(self) -> None:
+        try:
+            frame = receive_frame(self._sock)
+        except (OSError, EOFError, pickle.UnpicklingError) as exc:
+            self._stop(f"it stopped answering ({type(exc).__name__}: {exc})")
+            return
+        if frame[0] == "page":
+            _, first, last, keys, fit, intent, changed = frame
+            self._parts.append((first, last, Worked(keys, fit, intent, changed, {})))
+            self._reached = last
+            # Room for one more page. A helper that is through (or gone) no longer reads:
+            # what it sent before is still read, and its end shows at the next frame.
+            with contextlib.suppress(OSError):
+                self._sock.sendall(CREDIT)
+        elif frame[0] == "done":
+            self._stop(None)
+        else:
+            self._stop(f"it failed: {frame[1]}")
+
+    def _stop(self, problem: str | None) -> None:
+        """Done with the process: a problem is logged, and the rest is worked out here."""
+        self._open = False
+        if problem is not None:
+            log.warning(
+                "the rescore's helper process stopped: %s; the rescore works the rest out itself",
+                problem,
+            )
+        # A helper still working finds the socket closed at its next page and exits.
+        self._sock.close()
+        try:
+            self._process.wait(timeout=EXIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+def pages(conn: sqlite3.Connection, chunk: int) -> Iterator[list[tuple[int, str]]]:
+    """``(rowid, state text)`` of the known leads, a page at a time."""
+    after = -1
+    while page := conn.execute(PAGE_SQL, (after, chunk)).fetchall():
+        yield page
+        after = page[-1][0]
+
+
+def child_entry() -> None:
+    """``CHILD_CODE``'s call: the socket's descriptor is the first argument."""
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    path, model, now, chunk = receive_frame(sock)
+    try:
+        # mode=rw: a file that is not there is an error, not a new empty database.
+        conn = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=rw", uri=True)
+        conn.execute("PRAGMA query_only = 1")
+        plan = Plan.of(model)
+        unanswered = 0
+        for page in pages(conn, chunk):
+            done = work([state for _, state in page], EMPTY, plan, now, keep=False)
+            arrays = (done.keys, done.fit, done.intent, np.asarray(done.changed, bool))
+            if unanswered == AHEAD:
+                _exactly(sock, len(CREDIT))
+                unanswered -= 1
+            send_frame(sock, ("page", page[0][0], page[-1][0], *arrays))
+            unanswered += 1
+        send_frame(sock, ("done",))
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        raise SystemExit(0) from None  # the rescore is over, or gone: nobody to tell
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            send_frame(sock, ("error", f"{type(exc).__name__}: {exc}"))
+        raise SystemExit(1) from exc
