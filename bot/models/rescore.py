@@ -142,10 +142,12 @@ def prepare(
 ) -> Ahead:
     """Work out every lead ``rescore`` would (no write, no lock), a chunk at a time. On a
     SQLite file whose leads reach rowid ``helper_from`` (None: never), a helper process
-    does it instead, while the rescore writes; this returns once it sent its first page."""
+    does it instead, while the rescore writes; this returns once it sent its first page.
+    Not for percentile bands: they need every lead's points before the first write, and
+    those are better worked out here, before the write lock is taken."""
     path = sqlite_path(conn.engine.url.render_as_string(hide_password=False))
     wide = helper_from is not None and last_rowid(conn) >= helper_from
-    if only is None and path is not None and wide:
+    if only is None and path is not None and wide and not model.bands.uses_percentiles:
         helper = PointsHelper.start(path, model, now, chunk)
         if helper is not None:
             return Ahead(model, now, helper=helper)
