@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 from bot.chat.alerts import WhyNow, alert_payload
 from bot.chat.routing import Router
 from bot.models.rescore_helper import PointsHelper
-from bot.models.rescore_points import EMPTY, Known, Plan, Worked, work
+from bot.models.rescore_points import EMPTY, Known, Plan, Worked, refitted, work
 from bot.outbox.messages import Kind
 from config.schema import AlertSettings
 from scoring import score
@@ -309,7 +309,7 @@ def _write(
     same_band = [(*values[i][:3], *values[i][4:], rows[i].key)
                  for i in np.flatnonzero(kept & ~rebanded).tolist()]  # fmt: skip
     set_columns(conn, _SAME_BAND_COLUMNS, same_band, by_key=True)
-    states = [_dump(_state(worked, rows, i).to_dict()) for i in rewrite]
+    states = [_rewritten(worked, rows, i) for i in rewrite]
     rewritten = [(*values[i], text, rows[i].key) for i, text in zip(rewrite, states, strict=True)]
     set_columns(conn, (*_SCORE_COLUMNS, "state"), rewritten, by_key=True)
     before = np.array([r.score for r in rows], dtype=float)
@@ -324,15 +324,17 @@ def _write(
     return len(history)
 
 
-def _state(worked: Worked, rows: Sequence[RescoreRow], i: int) -> LeadState:
-    """Lead ``i``'s state refitted to the model, as ``LeadState.refit`` leaves it. A lead
-    not decoded in this chunk was known with an unchanged fit set: its stored one is right."""
+def _rewritten(worked: Worked, rows: Sequence[RescoreRow], i: int) -> str:
+    """Lead ``i``'s state refitted to the model, as ``LeadState.refit`` leaves it, as the
+    text to store: as it came worked out (the helper's), else from the state decoded here.
+    A lead neither was known with an unchanged fit set: its stored one is right."""
+    text = worked.text(i)
+    if text is not None:
+        return text
     done = worked.decoded.get(i)
     if done is None:
-        return LeadState.from_dict(orjson.loads(rows[i].state))
-    state = LeadState.from_dict(done[0])
-    state.fit = done[1]
-    return state
+        return _dump(LeadState.from_dict(orjson.loads(rows[i].state)).to_dict())
+    return refitted(*done)
 
 
 class _Owed:

@@ -6,8 +6,8 @@ scores (SQLite). One process does them one after the other; the machine's second
 idle. So ``prepare`` starts this helper: a plain ``python -c`` process (like the ingest
 writer, it loads numpy, orjson and ``scoring`` only) that reads the leads a page at a time,
 in the rescore's own order, on its own read-only connection, and sends each page's points
-back as numpy arrays. The rescore's transaction then writes page after page, taking each
-page's points as they come.
+back as numpy arrays, with the refitted state text of each lead whose fit set changes. The
+rescore's transaction then writes page after page, taking each page's points as they come.
 
 Nothing depends on the helper being right on time or alive: points are matched to leads by
 ``state_key`` of the stored text, so a lead the ingest wrote after the helper read it, a
@@ -16,8 +16,9 @@ rescore's own process, as without a helper.
 
 Frames: an 8-byte length, then a pickle. Parent → child: ``(path, model, now, chunk)``, then
 one ``CREDIT`` byte per page received (the helper runs at most ``AHEAD`` pages ahead).
-Child → parent: ``("page", first_rowid, last_rowid, keys, fit, intent, changed)`` per page,
-then ``("done",)``, or ``("error", text)``.
+Child → parent: ``("page", first_rowid, last_rowid, keys, fit, intent, changed, texts)`` per
+page (``texts``: the refitted state text of each lead whose fit set changes, else None), then
+``("done",)``, or ``("error", text)``.
 """
 
 from __future__ import annotations
@@ -150,8 +151,8 @@ class PointsHelper:
             self._stop(f"it stopped answering ({type(exc).__name__}: {exc})")
             return
         if frame[0] == "page":
-            _, first, last, keys, fit, intent, changed = frame
-            self._parts.append((first, last, Worked(keys, fit, intent, changed, {})))
+            _, first, last, keys, fit, intent, changed, texts = frame
+            self._parts.append((first, last, Worked(keys, fit, intent, changed, {}, texts)))
             self._reached = last
             # Room for one more page. A helper that is through (or gone) no longer reads:
             # what it sent before is still read, and its end shows at the next frame.
@@ -198,8 +199,8 @@ def child_entry() -> None:
         plan = Plan.of(model)
         unanswered = 0
         for page in pages(conn, chunk):
-            done = work([state for _, state in page], EMPTY, plan, now, keep=False)
-            arrays = (done.keys, done.fit, done.intent, np.asarray(done.changed, bool))
+            done = work([state for _, state in page], EMPTY, plan, now, keep=True).with_texts()
+            arrays = (done.keys, done.fit, done.intent, np.asarray(done.changed, bool), done.texts)
             if unanswered == AHEAD:
                 _exactly(sock, len(CREDIT))
                 unanswered -= 1

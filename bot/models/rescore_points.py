@@ -19,6 +19,7 @@ import orjson
 
 from scoring.engine import scaled_points
 from scoring.model import DAY, Model, Rule, RuleKind, lookup
+from scoring.state import LeadState
 
 
 def state_key(text: str) -> int:
@@ -45,6 +46,9 @@ class Known:
     fit: np.ndarray
     intent: np.ndarray
     changed: np.ndarray
+    # The refitted state's text, where the fit set changes and whoever worked it out wrote
+    # it (the helper process does): the rescore then writes it without decoding the state.
+    texts: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.keys.size)
@@ -59,8 +63,11 @@ class Known:
                 return np.zeros(0, dtype)
             return np.concatenate([getattr(p, name) for p in parts])[order]
 
+        texts = None
+        if any(p.texts is not None for p in parts):
+            texts = np.concatenate([_texts_of(p) for p in parts])[order]
         return Known(keys[order], column("fit", float), column("intent", float),
-                     column("changed", bool))  # fmt: skip
+                     column("changed", bool), texts)  # fmt: skip
 
     def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(found, where) for each key."""
@@ -80,6 +87,31 @@ class Worked:
     intent: np.ndarray
     changed: np.ndarray
     decoded: dict[int, tuple[dict[str, Any], frozenset[str]]]
+    texts: np.ndarray | None = None  # as ``Known.texts``, by index in the chunk
+
+    def text(self, i: int) -> str | None:
+        """Lead ``i``'s refitted state text, if it came worked out."""
+        return None if self.texts is None else self.texts[i]
+
+    def with_texts(self) -> Worked:
+        """The refitted state text of every lead whose fit set changes (all decoded here)."""
+        texts = np.full(self.keys.size, None, dtype=object)
+        for i in np.flatnonzero(self.changed).tolist():
+            texts[i] = refitted(*self.decoded[i])
+        return Worked(self.keys, self.fit, self.intent, self.changed, {}, texts)
+
+
+def _texts_of(part: Worked) -> np.ndarray:
+    if part.texts is not None:
+        return part.texts
+    return np.full(part.keys.size, None, dtype=object)
+
+
+def refitted(state: dict[str, Any], fit: frozenset[str]) -> str:
+    """A decoded state with its new fit set, as the text to store (``LeadState.refit``)."""
+    lead = LeadState.from_dict(state)
+    lead.fit = fit
+    return orjson.dumps(lead.to_dict()).decode()
 
 
 EMPTY = Known.of([])
@@ -195,7 +227,11 @@ def work(states: Sequence[str], known: Known, plan: Plan, now: float, *, keep: b
     changed = found & known.changed[where] if len(known) else np.zeros(len(states), bool)
     fit = np.where(found, known.fit[where] if len(known) else 0.0, 0.0)
     intent = np.where(found, known.intent[where] if len(known) else 0.0, 0.0)
-    again = np.flatnonzero(~found | changed) if keep else np.flatnonzero(~found)
+    texts = None
+    if known.texts is not None:  # refitted texts come with the points: nothing to decode
+        texts = np.where(found & changed, known.texts[where], None)
+    rewrite = changed if texts is None else changed & np.equal(texts, None)
+    again = np.flatnonzero(~found | rewrite) if keep else np.flatnonzero(~found)
     decoded: dict[int, tuple[dict[str, Any], frozenset[str]]] = {}
     if again.size:
         dicts = [orjson.loads(states[i]) for i in again.tolist()]
@@ -206,7 +242,7 @@ def work(states: Sequence[str], known: Known, plan: Plan, now: float, *, keep: b
         ]
         if keep:
             decoded = {int(i): (s, f) for i, s, f in zip(again, dicts, fits, strict=True)}
-    return Worked(keys, fit, intent, changed, decoded)
+    return Worked(keys, fit, intent, changed, decoded, texts)
 
 
 def _refit(state: Mapping[str, Any], plan: Plan) -> frozenset[str]:
