@@ -27,6 +27,7 @@ import contextlib
 import json
 import logging
 import pickle
+import signal
 import socket
 import sqlite3
 import struct
@@ -190,6 +191,9 @@ def pages(conn: sqlite3.Connection, chunk: int) -> Iterator[list[tuple[int, str]
 
 def child_entry() -> None:
     """``CHILD_CODE``'s call: the socket's descriptor is the first argument."""
+    # Ctrl-C reaches the whole process group: the rescore stops and closes the socket,
+    # which ends this process quietly at its next page (no traceback of its own).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=int(sys.argv[1]))
     path, model, now, chunk = receive_frame(sock)
     try:
