@@ -146,8 +146,8 @@ def prepare(
     Not for percentile bands: they need every lead's points before the first write, and
     those are better worked out here, before the write lock is taken."""
     path = sqlite_path(conn.engine.url.render_as_string(hide_password=False))
-    streamed = only is None and path is not None and not model.bands.uses_percentiles
-    if streamed and helper_from is not None and last_rowid(conn) >= helper_from:
+    streamed = only is None and not model.bands.uses_percentiles
+    if path and streamed and helper_from is not None and last_rowid(conn) >= helper_from:
         helper = PointsHelper.start(path, model, now, chunk)
         if helper is not None:
             return Ahead(model, now, helper=helper)

@@ -227,10 +227,13 @@ def work(states: Sequence[str], known: Known, plan: Plan, now: float, *, keep: b
     changed = found & known.changed[where] if len(known) else np.zeros(len(states), bool)
     fit = np.where(found, known.fit[where] if len(known) else 0.0, 0.0)
     intent = np.where(found, known.intent[where] if len(known) else 0.0, 0.0)
-    texts = None
+    texts: np.ndarray | None = None
+    rewrite = changed  # leads whose new state text must be made here
     if known.texts is not None:  # refitted texts come with the points: nothing to decode
-        texts = np.where(found & changed, known.texts[where], None)
-    rewrite = changed if texts is None else changed & np.equal(texts, None)
+        texts = np.full(len(states), None, dtype=object)
+        hit = found & changed
+        texts[hit] = known.texts[where[hit]]
+        rewrite = changed & np.fromiter((t is None for t in texts), bool, count=len(states))
     again = np.flatnonzero(~found | rewrite) if keep else np.flatnonzero(~found)
     decoded: dict[int, tuple[dict[str, Any], frozenset[str]]] = {}
     if again.size:
