@@ -7,6 +7,7 @@ here, by a manager's click or from the CLI, scores the next event committed.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
@@ -278,14 +279,15 @@ async def _prepared_then(
     run: Callable[[Connection, Ahead | None], Rescore],
 ) -> Rescore:
     """``ready``'s preparation on a read, then ``run``'s write transaction with it, on one
-    worker off the event loop; a helper process the preparation started is stopped after."""
+    worker off the event loop; a helper process the preparation started is stopped after
+    (off the loop too: it may take the helper a page to notice)."""
     async with offloop.Worker(engine) as worker:
         ahead = await worker.read(ready)
         try:
             return await worker.write(run, ahead)
         finally:
             if ahead is not None:
-                ahead.close()
+                await asyncio.to_thread(ahead.close)
 
 
 def _rescored(
