@@ -13,7 +13,8 @@ Run on demand: ``python -m tests.bench.bench_rescore [--leads N] [--runs R] [--b
    - **leadbot**: ``leadbot model import FILE --activate`` as a subprocess (FILE: the active
      model with every rule's points + ``--shift``, default 5, and, with ``--refit``, one fit
      rule's condition changed so fit sets change and those states are rewritten), its wall
-     time and peak RSS (``os.wait4``'s ``ru_maxrss``).
+     time and peak RSS (``os.wait4``'s ``ru_maxrss``, read by a small launcher process: see
+     ``LAUNCHER``).
 4. Prints each run and the medians: leadbot's time as a ratio to the floor's.
 
 With ``--postgres URL`` (a role that may create databases, e.g. the tests'
@@ -137,21 +138,34 @@ def model_file(workdir: Path, *, shift: float, refit: bool) -> Path:
     return path
 
 
+# Linux charges a child's ``ru_maxrss`` with the peak of the process it was forked from (the
+# larger of the two is kept across exec): started from this bench, which has just held the
+# floor's rows (~700 MB at a million leads), leadbot would be charged for them. So a small
+# launcher starts it, times it and reads its peak.
+LAUNCHER = (
+    "import os, subprocess, sys, time\n"
+    "start = time.perf_counter()\n"
+    "child = subprocess.Popen(sys.argv[1:])\n"
+    "_, status, usage = os.wait4(child.pid, 0)\n"
+    "print(f'\\nlaunched {time.perf_counter() - start} {usage.ru_maxrss} {status}', flush=True)\n"
+)
+
+
 def leadbot(database: Path | str, model: Path) -> tuple[float, float, str]:
     """``leadbot model import FILE --activate`` on a SQLite file or a database URL:
     (seconds, peak RSS MB, its last line of output)."""
     url = database if isinstance(database, str) else f"sqlite+aiosqlite:///{database}"
     env = os.environ | {"DATABASE_URL": url}
     command = [*leadbot_command(), "model", "import", str(model), "--activate"]
-    start = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert process.stdout is not None
-    out = process.stdout.read().decode()
-    _, status, usage = os.wait4(process.pid, 0)
-    took = time.perf_counter() - start
-    if status != 0:
-        raise RuntimeError(f"leadbot model import failed ({status}):\n{out}")
-    return took, usage.ru_maxrss / 1024, out.strip().splitlines()[-1]
+    done = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *command],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=True,
+    )  # fmt: skip
+    *said, last = [line for line in done.stdout.decode().splitlines() if line.strip()]
+    _, took, peak_kb, status = last.split()
+    if status != "0":
+        raise RuntimeError(f"leadbot model import failed ({status}):\n" + "\n".join(said))
+    return float(took), int(peak_kb) / 1024, said[-1]
 
 
 def _pg(url: str, database: str | None = None) -> str:
