@@ -14,7 +14,8 @@ Nothing depends on the helper being right on time or alive: points are matched t
 page the helper has not sent, or a helper that died or never started is worked out in the
 rescore's own process, as without a helper.
 
-Frames: an 8-byte length, then a pickle. Parent → child: ``(path, model, now, chunk)``, then
+Frames: an 8-byte length, then a pickle. Parent → child: ``(code_stamp, path, model, now,
+chunk)`` (a helper whose code differs from the rescore's says so and stops), then
 one ``CREDIT`` byte per page received (the helper runs at most ``AHEAD`` pages ahead).
 Child → parent: ``("page", first_rowid, last_rowid, keys, fit, intent, changed, texts)`` per
 page (``texts``: the refitted state text of each lead whose fit set changes, else None), then
@@ -39,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+import scoring
+from bot.models import rescore_points
 from bot.models.rescore_points import EMPTY, Known, Plan, Worked, work
 from scoring.model import Model
 
@@ -57,6 +60,24 @@ CREDIT = b"+"
 # is stuck (or the machine is swapping), and the rescore goes on without it.
 PAGE_SECONDS = 120.0
 EXIT_SECONDS = 5.0  # for a helper that has said it is done, or failed, to exit
+
+
+def code_stamp() -> tuple[tuple[str, int, int], ...]:
+    """Which code works points out: the files of ``scoring`` and of the points module,
+    each with its size and modification time. A helper started after an upgrade on disk
+    (``leadbot serve`` keeps running the code it loaded) would score by other rules than
+    the rescore it helps: it sees another stamp and declines."""
+    files = sorted(Path(scoring.__file__).parent.glob("*.py"))
+    files.append(Path(rescore_points.__file__))
+    stamp = []
+    for file in files:
+        info = file.stat()
+        stamp.append((file.name, info.st_size, info.st_mtime_ns))
+    return tuple(stamp)
+
+
+# What this process loaded, taken when it loaded it (not when a helper starts).
+LOADED = code_stamp()
 
 # The same pages as ``storage.rescores.lead_chunks`` on SQLite: known leads in rowid order.
 PAGE_SQL = "SELECT rowid, state FROM leads WHERE NOT anonymous AND rowid > ? ORDER BY rowid LIMIT ?"
@@ -95,7 +116,14 @@ class PointsHelper:
 
     @classmethod
     def start(
-        cls, path: str, model: Model, now: float, chunk: int, *, python: str | None = None
+        cls,
+        path: str,
+        model: Model,
+        now: float,
+        chunk: int,
+        *,
+        python: str | None = None,
+        stamp: tuple[tuple[str, int, int], ...] = LOADED,
     ) -> PointsHelper | None:
         """Start a helper over the SQLite file ``path`` and wait for its first page; None
         (logged) when it cannot start, and the rescore works every lead out itself."""
@@ -115,7 +143,7 @@ class PointsHelper:
         helper = cls(process, parent)
         parent.settimeout(PAGE_SECONDS)
         try:
-            send_frame(parent, (path, model, now, chunk))
+            send_frame(parent, (stamp, path, model, now, chunk))
         except OSError as exc:
             helper._stop(f"it exited at start ({exc})")
             return None
@@ -151,7 +179,8 @@ class PointsHelper:
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
             self._stop(f"it stopped answering ({type(exc).__name__}: {exc})")
             return
-        if frame[0] == "page":
+        kind = frame[0] if isinstance(frame, tuple) and frame else None
+        if kind == "page" and len(frame) == 8:
             _, first, last, keys, fit, intent, changed, texts = frame
             self._parts.append((first, last, Worked(keys, fit, intent, changed, {}, texts)))
             self._reached = last
@@ -159,10 +188,12 @@ class PointsHelper:
             # what it sent before is still read, and its end shows at the next frame.
             with contextlib.suppress(OSError):
                 self._sock.sendall(CREDIT)
-        elif frame[0] == "done":
+        elif kind == "done":
             self._stop(None)
-        else:
+        elif kind == "error" and len(frame) == 2:
             self._stop(f"it failed: {frame[1]}")
+        else:
+            self._stop(f"it sent a frame this process cannot read ({str(frame)[:80]})")
 
     def _stop(self, problem: str | None) -> None:
         """Done with the process: a problem is logged, and the rest is worked out here."""
@@ -195,8 +226,10 @@ def child_entry() -> None:
     # which ends this process quietly at its next page (no traceback of its own).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=int(sys.argv[1]))
-    path, model, now, chunk = receive_frame(sock)
     try:
+        stamp, path, model, now, chunk = receive_frame(sock)
+        if stamp != LOADED:
+            raise RuntimeError("leadbot's scoring code on disk is not the code of the rescore")
         # mode=rw: a file that is not there is an error, not a new empty database.
         conn = sqlite3.connect(Path(path).absolute().as_uri() + "?mode=rw", uri=True)
         conn.execute("PRAGMA query_only = 1")

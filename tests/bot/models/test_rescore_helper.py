@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.models.rescore import Ahead, Rescored, prepare, rescore
-from bot.models.rescore_helper import PointsHelper
+from bot.models.rescore_helper import PointsHelper, code_stamp
 from bot.models.rescore_points import state_key
 from scoring.engine import score
 from scoring.state import LeadState
@@ -106,6 +106,19 @@ def test_a_helper_that_cannot_open_the_database_says_why_and_stops(
     assert len(helper.everything()) == 0
     assert "unable to open database file" in caplog.text
     assert not Path(missing).exists()  # it created no empty database
+
+
+def test_a_helper_whose_code_differs_from_the_rescores_declines(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As after an upgrade on disk under a running ``leadbot serve``: another stamp."""
+    older = tuple((name, size + 1, mtime) for name, size, mtime in code_stamp())
+    with caplog.at_level(logging.WARNING, logger="bot.models.rescore_helper"):
+        helper = PointsHelper.start(str(tmp_path / "x.db"), BUMPED, NOW, 5, stamp=older)
+        assert helper is not None
+        assert len(helper.everything()) == 0
+    assert not helper.running
+    assert "scoring code on disk is not the code of the rescore" in caplog.text
 
 
 def test_a_helper_whose_interpreter_cannot_run_is_no_helper(
