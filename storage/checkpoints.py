@@ -8,7 +8,10 @@ a third of the writer's time spent waiting on the disk, with every queued reques
 behind it. The writer's connection now never checkpoints (``wal_autocheckpoint=0``); this
 thread runs a PASSIVE checkpoint a few times a second on its own connection. PASSIVE never
 takes the write lock, so commits go on while it syncs; the writer restarts the log once a
-checkpoint has copied all of it (and cuts the file back: ``journal_size_limit``).
+checkpoint has copied all of it and writes over the file from its start. The file is cut
+back here, never in a commit: once a round finds the whole log copied and nothing written
+since the round before (the writer idle), a log file over ``WAL_SIZE_LIMIT`` is truncated
+(``wal_checkpoint(TRUNCATE)``, trying once, without waiting for a lock).
 
 Durability is unchanged: with ``synchronous=NORMAL`` a commit is in the log, which survives
 a crash of the process at any instant; checkpoints only move it into the main file.
@@ -17,22 +20,30 @@ a crash of the process at any instant; checkpoints only move it into the main fi
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 
 log = logging.getLogger(__name__)
 
-EVERY = 0.2  # seconds between checkpoints: the log stays a few MB at full ingest speed
+EVERY = 0.2  # seconds between checkpoints
+# Past this size the log file is cut back to nothing once the writer is idle; under load it
+# keeps its size and is written over from its start.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes
+BUSY_MS = 10_000  # how long a checkpoint waits for a lock (not the truncation: it never waits)
 
 
 class WalCheckpointer:
     """Runs ``PRAGMA wal_checkpoint(PASSIVE)`` on ``path`` every ``every`` seconds until
     ``stop()``; a failure is logged and the next round tries again."""
 
-    def __init__(self, path: str, *, every: float = EVERY) -> None:
+    def __init__(self, path: str, *, every: float = EVERY, limit: int = WAL_SIZE_LIMIT) -> None:
         self.path = path
         self.every = every
+        self.limit = limit  # bytes of log file kept while idle
         self.rounds = 0
+        self.cuts = 0  # times the idle log file was truncated
+        self._frames = -1  # the log's frames at the last round
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="leadbot-checkpoints", daemon=True)
 
@@ -47,7 +58,7 @@ class WalCheckpointer:
 
     def _run(self) -> None:
         try:
-            conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=BUSY_MS / 1000, check_same_thread=False)
         except sqlite3.Error as exc:
             log.warning("WAL checkpoints not started (%s): SQLite's own will run", exc)
             return
@@ -60,7 +71,30 @@ class WalCheckpointer:
 
     def checkpoint(self, conn: sqlite3.Connection) -> None:
         try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.rounds += 1
+            idle = frames == copied == self._frames  # all copied, nothing new since last round
+            self._frames = frames
+            if idle and frames > 0 and self._log_bytes() > self.limit:
+                self._cut(conn)
         except sqlite3.Error as exc:  # a locked or vanished file: try again next round
             log.warning("WAL checkpoint failed (%s); retrying", exc)
+
+    def _log_bytes(self) -> int:
+        try:
+            return os.path.getsize(f"{self.path}-wal")
+        except OSError:
+            return 0
+
+    def _cut(self, conn: sqlite3.Connection) -> None:
+        """Truncate the log to nothing, if no writer or reader is in the way right now: a
+        writer arriving meanwhile waits for the truncation, so it is tried only when idle,
+        and never waited for (a busy database: next idle round)."""
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                self.cuts += 1
+                self._frames = 0
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_MS}")

@@ -1,5 +1,7 @@
 """The ingest writer's WAL is checkpointed by a thread of its own: the log is copied back
-and reused while the writer keeps committing, and nothing committed is lost."""
+and reused while the writer keeps committing, and nothing committed is lost. A commit never
+cuts the log file (a truncation of hundreds of MB stalled every request behind it); the
+thread cuts it once the writer is idle."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ import sqlite3
 import time
 from pathlib import Path
 
-from storage.checkpoints import WalCheckpointer
-from storage.engine import WAL_SIZE_LIMIT
+from sqlalchemy import text
+
+from storage.checkpoints import WAL_SIZE_LIMIT, WalCheckpointer
+from storage.engine import create_engine, sqlite_writer_engine
 
 
 def writer(path: Path) -> sqlite3.Connection:
@@ -16,7 +20,7 @@ def writer(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA wal_autocheckpoint=0")  # as the ingest writer's connection
-    conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+    conn.execute("PRAGMA journal_size_limit=-1")
     conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)")
     return conn
 
@@ -57,3 +61,68 @@ def test_a_missing_directory_only_logs(tmp_path: Path) -> None:
     checkpoints = WalCheckpointer(str(tmp_path / "no" / "such.db"), every=0.01).start()
     checkpoints.stop()
     assert checkpoints.rounds == 0
+
+
+def test_an_idle_writers_log_is_cut_back_and_keeps_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "idle.db"
+    conn = writer(path)
+    checkpoints = WalCheckpointer(str(path), every=0.02, limit=1_000_000).start()
+    try:
+        commit_rows(conn, 0, 2_000)  # ~4 MB of log, over the 1 MB limit
+        deadline = time.monotonic() + 10
+        while checkpoints.cuts == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert checkpoints.cuts >= 1
+        assert wal_bytes(path) == 0
+        commit_rows(conn, 2_000, 100)  # the writer goes on after the cut
+    finally:
+        checkpoints.stop()
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM t").fetchone() == (2_100,)
+    conn.close()
+
+
+def test_a_log_under_the_limit_is_left_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "small.db"
+    conn = writer(path)
+    commit_rows(conn, 0, 500)
+    checkpoints = WalCheckpointer(str(path), every=0.02).start()  # 64 MB
+    try:
+        time.sleep(0.3)  # many idle rounds
+    finally:
+        checkpoints.stop()
+    assert checkpoints.cuts == 0
+    assert wal_bytes(path) > 0
+    conn.close()
+
+
+async def test_the_writers_commit_after_a_restart_writes_over_the_log_never_cuts_it(
+    tmp_path: Path,
+) -> None:
+    """Past ``WAL_SIZE_LIMIT`` of log, fully copied back: the next commit restarts the log
+    from its start and the file keeps its size (SQLite's ``journal_size_limit`` would cut
+    it right there, in the commit)."""
+    path = tmp_path / "writer.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    sync = sqlite_writer_engine(engine, own_checkpoints=True)
+    assert sync is not None
+    try:
+        with sync.connect() as conn:
+            with conn.begin():
+                conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)"))
+            for i in range(0, 36_000, 2_000):  # ~75 MB of log
+                with conn.begin():
+                    rows = [{"id": j, "v": b"x" * 2000} for j in range(i, i + 2_000)]
+                    conn.execute(text("INSERT INTO t VALUES (:id, :v)"), rows)
+            grown = wal_bytes(path)
+            assert grown > WAL_SIZE_LIMIT
+            other = sqlite3.connect(path)
+            busy, frames, copied = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            assert (busy, frames) == (0, copied)
+            other.close()
+            with conn.begin():
+                conn.execute(text("INSERT INTO t VALUES (-1, x'00')"))
+            assert wal_bytes(path) == grown
+    finally:
+        sync.dispose()
+        await engine.dispose()
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM t").fetchone() == (36_001,)
