@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import os
 import pickle
@@ -39,6 +38,7 @@ from typing import Any
 import orjson
 
 from bot.chat.routing import Router
+from bot.children import child_argv, recv_exactly
 from bot.ingest.batcher import commit_isolated
 from bot.ingest.inbound import InboundEvent
 from bot.ingest.pipeline import IngestResult, Pipeline
@@ -54,12 +54,6 @@ HEADER = struct.Struct("!IQ")
 ALERTS = 0
 READY = 0xFFFF_FFFF_FFFF_FFFF  # the child's first frame: its database and pipeline are up
 SETUP = 0xFFFF_FFFF_FFFF_FFFE  # the parent's first frame: the child's arguments, pickled
-# The child's whole program: the server's import path (argv[2], as JSON, so the child finds
-# the same modules however the server was started), then its arguments, then serve.
-CHILD_CODE = (
-    "import json, sys; sys.path[:] = json.loads(sys.argv[2]); "
-    "from bot.ingest.writer import child_entry; child_entry()"
-)
 START_SECONDS = 60.0
 RESTART_DELAY = 0.1
 RESTART_CAP = 10.0
@@ -187,7 +181,7 @@ class IngestProcess:
         parent, child = socket.socketpair()
         try:
             process = await asyncio.create_subprocess_exec(
-                self.python, "-c", CHILD_CODE, str(child.fileno()), json.dumps(sys.path),
+                *child_argv(self.python, __name__, child.fileno()),
                 pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL,
             )  # fmt: skip
         except OSError as exc:  # the interpreter is missing or cannot be executed
@@ -352,25 +346,18 @@ class IngestProcess:
 
 
 def child_entry() -> None:
-    """``CHILD_CODE``'s call: the socket's descriptor is the first argument; the first frame
-    on it holds ``child_main``'s other arguments."""
+    """The child's call (``bot.children.child_argv``): the socket's descriptor is the first
+    argument; the first frame on it holds ``child_main``'s other arguments."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # from the start: see child_main
     sock = socket.socket(fileno=int(sys.argv[1]))
-    length, request_id = HEADER.unpack(_receive(sock, HEADER.size))
-    if request_id != SETUP:
-        raise SystemExit(f"leadbot writer: expected the setup frame, got id {request_id}")
-    child_main(sock, *pickle.loads(_receive(sock, length)))
-
-
-def _receive(sock: socket.socket, size: int) -> bytes:
-    """Exactly ``size`` bytes (blocking: nothing else runs yet), not one more."""
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise SystemExit("leadbot writer: the server closed the socket before the setup")
-        data += chunk
-    return bytes(data)
+    try:  # blocking: nothing else runs yet
+        length, request_id = HEADER.unpack(recv_exactly(sock, HEADER.size))
+        if request_id != SETUP:
+            raise SystemExit(f"leadbot writer: expected the setup frame, got id {request_id}")
+        arguments = pickle.loads(recv_exactly(sock, length))
+    except EOFError:
+        raise SystemExit("leadbot writer: the server closed the socket before the setup") from None
+    child_main(sock, *arguments)
 
 
 def child_main(

@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 
 from bot.chat.alerts import WhyNow, alert_payload
 from bot.chat.routing import Router
-from bot.models.rescore_helper import PointsHelper
+from bot.models.rescore_helper import ALL_ROWIDS, PointsHelper
 from bot.models.rescore_points import EMPTY, Known, Plan, Worked, refitted, work
 from bot.outbox.messages import Kind
 from config.schema import AlertSettings
@@ -114,7 +114,7 @@ class Ahead:
 
     def whole(self) -> Known:
         """What is known of every lead."""
-        return self.leads if self.helper is None else self.helper.everything()
+        return self.leads if self.helper is None else self.helper.known_for(-1, ALL_ROWIDS)
 
     def close(self) -> None:
         """Stop the helper process, if any (it has stopped by itself once through)."""
@@ -309,7 +309,7 @@ def _write(
     same_band = [(*values[i][:3], *values[i][4:], rows[i].key)
                  for i in np.flatnonzero(kept & ~rebanded).tolist()]  # fmt: skip
     set_columns(conn, _SAME_BAND_COLUMNS, same_band, by_key=True)
-    states = [_rewritten(worked, rows, i) for i in rewrite]
+    states = [_rewritten(worked, i) for i in rewrite]
     rewritten = [(*values[i], text, rows[i].key) for i, text in zip(rewrite, states, strict=True)]
     set_columns(conn, (*_SCORE_COLUMNS, "state"), rewritten, by_key=True)
     before = np.array([r.score for r in rows], dtype=float)
@@ -324,17 +324,12 @@ def _write(
     return len(history)
 
 
-def _rewritten(worked: Worked, rows: Sequence[RescoreRow], i: int) -> str:
+def _rewritten(worked: Worked, i: int) -> str:
     """Lead ``i``'s state refitted to the model, as ``LeadState.refit`` leaves it, as the
-    text to store: as it came worked out (the helper's), else from the state decoded here.
-    A lead neither was known with an unchanged fit set: its stored one is right."""
+    text to store: as it came worked out (the helper's), else from the state decoded here
+    (``work`` with ``keep`` decodes every lead whose fit set changes and has no text)."""
     text = worked.text(i)
-    if text is not None:
-        return text
-    done = worked.decoded.get(i)
-    if done is None:
-        return _dump(LeadState.from_dict(orjson.loads(rows[i].state)).to_dict())
-    return refitted(*done)
+    return text if text is not None else refitted(*worked.decoded[i])
 
 
 class _Owed:
@@ -405,10 +400,6 @@ def _alert(
     set_columns(conn, ("alerted_at",), alerted, by_key=True)
     enqueue(conn, rows=outbox)
     return len(alerted)
-
-
-def _dump(value: Any) -> str:
-    return orjson.dumps(value).decode()
 
 
 def _levels(cutoffs: Sequence[tuple[Any, float]], points: np.ndarray, below: Any) -> np.ndarray:

@@ -25,7 +25,6 @@ page (``texts``: the refitted state text of each lead whose fit set changes, els
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import pickle
 import signal
@@ -41,6 +40,7 @@ from typing import Any
 import numpy as np
 
 import scoring
+from bot.children import child_argv, recv_exactly
 from bot.models import rescore_points
 from bot.models.rescore_points import EMPTY, Known, Plan, Worked, work
 from scoring.model import Model
@@ -48,10 +48,7 @@ from scoring.model import Model
 log = logging.getLogger(__name__)
 
 LENGTH = struct.Struct("!Q")
-CHILD_CODE = (
-    "import json, sys; sys.path[:] = json.loads(sys.argv[2]); "
-    "from bot.models.rescore_helper import child_entry; child_entry()"
-)
+ALL_ROWIDS = 2**63 - 1  # ``known_for(-1, ALL_ROWIDS)``: every page, once the helper is through
 # Pages the helper may send ahead of the rescore's reads, each answered by a CREDIT byte:
 # what waits in the socket stays a few pages, whatever the number of leads.
 AHEAD = 3
@@ -90,18 +87,8 @@ def send_frame(sock: socket.socket, value: Any) -> None:
 
 def receive_frame(sock: socket.socket) -> Any:
     """The next frame's value; EOFError when the other side is gone."""
-    (length,) = LENGTH.unpack(_exactly(sock, LENGTH.size))
-    return pickle.loads(_exactly(sock, length))
-
-
-def _exactly(sock: socket.socket, size: int) -> bytes:
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(min(size - len(data), 1 << 20))
-        if not chunk:
-            raise EOFError("the other process closed the socket")
-        data += chunk
-    return bytes(data)
+    (length,) = LENGTH.unpack(recv_exactly(sock, LENGTH.size))
+    return pickle.loads(recv_exactly(sock, length))
 
 
 class PointsHelper:
@@ -130,8 +117,7 @@ class PointsHelper:
         parent, child = socket.socketpair()
         try:
             process = subprocess.Popen(
-                [python or sys.executable, "-c", CHILD_CODE, str(child.fileno()),
-                 json.dumps(sys.path)],
+                child_argv(python or sys.executable, __name__, child.fileno()),
                 pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL,
             )  # fmt: skip
         except OSError as exc:
@@ -162,12 +148,6 @@ class PointsHelper:
             self._receive()
         self._parts = [p for p in self._parts if p[1] >= first]
         return Known.of([w for start, end, w in self._parts if start <= last and end >= first])
-
-    def everything(self) -> Known:
-        """Every page's points, once the helper is through (percentile bands need all)."""
-        while self._open:
-            self._receive()
-        return Known.of([w for _, _, w in self._parts])
 
     def close(self) -> None:
         if self._open:
@@ -221,7 +201,8 @@ def pages(conn: sqlite3.Connection, chunk: int) -> Iterator[list[tuple[int, str]
 
 
 def child_entry() -> None:
-    """``CHILD_CODE``'s call: the socket's descriptor is the first argument."""
+    """The child's call (``bot.children.child_argv``): the socket's descriptor is the first
+    argument."""
     # Ctrl-C reaches the whole process group: the rescore stops and closes the socket,
     # which ends this process quietly at its next page (no traceback of its own).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -239,7 +220,7 @@ def child_entry() -> None:
             done = work([state for _, state in page], EMPTY, plan, now, keep=True).with_texts()
             arrays = (done.keys, done.fit, done.intent, np.asarray(done.changed, bool), done.texts)
             if unanswered == AHEAD:
-                _exactly(sock, len(CREDIT))
+                recv_exactly(sock, len(CREDIT))
                 unanswered -= 1
             send_frame(sock, ("page", page[0][0], page[-1][0], *arrays))
             unanswered += 1

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.models.rescore import Ahead, Rescored, prepare, rescore
-from bot.models.rescore_helper import PointsHelper, code_stamp
+from bot.models.rescore_helper import ALL_ROWIDS, PointsHelper, code_stamp
 from bot.models.rescore_points import state_key
 from scoring.engine import score
 from scoring.state import LeadState
@@ -103,7 +103,7 @@ def test_a_helper_that_cannot_open_the_database_says_why_and_stops(
         helper = PointsHelper.start(missing, BUMPED, NOW, 5)
     assert helper is not None
     assert not helper.running
-    assert len(helper.everything()) == 0
+    assert len(helper.known_for(-1, ALL_ROWIDS)) == 0
     assert "unable to open database file" in caplog.text
     assert not Path(missing).exists()  # it created no empty database
 
@@ -116,7 +116,7 @@ def test_a_helper_whose_code_differs_from_the_rescores_declines(
     with caplog.at_level(logging.WARNING, logger="bot.models.rescore_helper"):
         helper = PointsHelper.start(str(tmp_path / "x.db"), BUMPED, NOW, 5, stamp=older)
         assert helper is not None
-        assert len(helper.everything()) == 0
+        assert len(helper.known_for(-1, ALL_ROWIDS)) == 0
     assert not helper.running
     assert "scoring code on disk is not the code of the rescore" in caplog.text
 
