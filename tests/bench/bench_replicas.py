@@ -8,7 +8,8 @@ Per run and per replica count, on a fresh database (migrated once, before the re
 start): N ``leadbot serve`` processes with ``LEADBOT_REUSE_PORT=1`` on ONE port (the kernel
 spreads the load generator's connections between them), driven like the ingest bench (its
 workload, its pools of signed requests, wrk or the Python generator over 32 connections: a
-warm-up, then the measured run). Then every acknowledged event must be in ``events``
+warm-up, an ``ANALYZE`` (as autovacuum would run soon after a deployment's first rows),
+then the measured run). Then every acknowledged event must be in ``events``
 (``FAIL`` and exit 1 otherwise). Prints events/s per replica count, as a ratio to the
 single-replica figure of the same run, each replica's share of the server CPU, and the
 medians. The single replica is the floor: N replicas would ideally do N times as much.
@@ -134,6 +135,20 @@ async def _create(admin_url: str) -> str:
     return url
 
 
+async def _analyze(url: str) -> None:
+    """What autovacuum does within a minute of a real deployment's first rows. Without it
+    the measured run is a fresh database's first seconds: each replica's statements were
+    prepared on empty tables, and PostgreSQL keeps the generic plans it chose then (a
+    sequential scan of ``identities`` per transaction) until an ANALYZE invalidates them.
+    That halved a single replica's events/s (README)."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("ANALYZE"))
+    finally:
+        await engine.dispose()
+
+
 async def _count_and_drop(admin_url: str, url: str) -> int:
     engine = create_engine(url)
     try:
@@ -211,6 +226,7 @@ def _one(n: int, args: argparse.Namespace, workdir: Path, run: int) -> tuple[flo
     try:
         tag = f"r{run}n{n}"
         warm, _ = _load(servers, workload, args, f"{tag}w", WARMUP_REQUESTS, args.warmup, workdir)
+        asyncio.run(_analyze(url))
         count = pool_size(min(CEILING_RPS, 2 * max(warm.rps, 500.0)), args.duration)
         measured, cpu = _load(servers, workload, args, f"{tag}m", count, args.duration, workdir)
     finally:
