@@ -32,6 +32,7 @@ from bot.errors import InputError
 from bot.ingest.inbound import InboundEvent, Parsed, load_json, parse_doc
 from bot.ingest.pipeline import Pipeline
 from config.loader import LeadbotConfig
+from storage.statistics import refresh_statistics
 
 GROUP = 5_000  # events per transaction: per-transaction costs vanish, a group stays small
 MAX_LINE_BYTES = 4 * 1_048_576  # a batch line may carry many calls
@@ -143,6 +144,8 @@ async def import_events(
                     err.flush()
         if pending:
             await _store(pipeline, pending, tally, now)
+    if tally.accepted:
+        await refresh_statistics(engine)  # running servers re-plan now (storage.statistics)
     if tally.unshown:
         err.write(f"import: {tally.unshown:,} more problems not shown\n")
     err.write(f"import: {tally.line(time.perf_counter() - started)}\n")

@@ -31,6 +31,7 @@ from bot.ingest.inbound import InboundEvent, parse_body, to_unix
 from bot.ingest.pipeline import Pipeline
 from bot.jobs.rfm import recompute_rfm
 from config.loader import LeadbotConfig
+from storage.statistics import refresh_statistics
 
 CHUNK = 500  # calls per ingest transaction
 PROGRESS_EVERY = 5000  # rows between progress lines
@@ -216,4 +217,6 @@ async def import_orders(
         err.write(f"{path}: {len(rows)} orders: {accepted} calls stored, {duplicates} known\n")
     recomputed = await recompute_rfm(engine, config.rfm, now=time.time())
     err.write(f"rfm: {recomputed.summary()}\n")
+    if accepted:
+        await refresh_statistics(engine)  # running servers re-plan now (storage.statistics)
     return 0

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import io
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from config.loader import load_config
 from storage.engine import create_engine
 from storage.ingest import EVENTS
+from storage.migrate import upgrade
+from storage.statistics import INGEST_TABLES, refresh_statistics
 from storage.tables import Lead, OutboxMessage
 from tests.bot.rfm_client import DAY, cli, iso, post, shop
 
@@ -234,3 +237,60 @@ def test_a_backfill_killed_midway_and_run_again_stores_every_event_once(tmp_path
         return {i: (band, counted[i]) for i, band, _ in rows}
 
     assert leads(killed) == leads(whole)  # the same bands and pricing-page counts, once each
+
+
+def _pages(now: float, users: range) -> list[dict[str, Any]]:
+    return [{"type": "page", "userId": f"u{i}", "messageId": f"m{i}",
+             "properties": {"path": "/pricing"}, "timestamp": iso(now - DAY)}
+            for i in users]  # fmt: skip
+
+
+@pytest.mark.postgres
+async def test_a_server_that_planned_on_a_small_table_plans_again_after_an_import(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """A running server's prepared statements keep the plan made when the table was small
+    (a scan of the whole table) until PostgreSQL's statistics change; the import refreshes
+    them at its end."""
+    engine = create_engine(postgres_url)
+    await upgrade(engine)
+    try:
+        async with engine.connect() as server:  # a connection that lives through the import
+            raw = (await server.get_raw_connection()).driver_connection
+            assert raw is not None
+            await raw.executemany(  # a new deployment's first rows, analyzed as autovacuum
+                "INSERT INTO identities (key, lead_id) VALUES ($1, $2)",  # does past 50
+                [(f"user:first{i}", f"first{i}") for i in range(60)],
+            )
+            await raw.execute("ANALYZE identities")
+            await raw.execute("SET plan_cache_mode = force_generic_plan")  # as after 5 runs
+            await raw.execute(  # the ingest's look-up (storage.ingest.resolve_identities)
+                "PREPARE lookup(varchar, varchar) AS "
+                "SELECT key, lead_id FROM identities WHERE key IN ($1, $2)"
+            )
+            plan = "EXPLAIN EXECUTE lookup('user:u1', 'user:u2')"
+            assert "Seq Scan" in "\n".join(r[0] for r in await raw.fetch(plan))
+            path = _jsonl(tmp_path / "many.jsonl", _pages(time.time(), range(3_000)))
+            args = ("import", "events", str(path))
+            code, _, err = await cli(monkeypatch, capsys, postgres_url, *args)
+            assert code == 0, err
+            assert "Index" in "\n".join(r[0] for r in await raw.fetch(plan))
+            analyzed = await raw.fetch(
+                "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL"
+            )
+    finally:
+        await engine.dispose()
+    assert {r[0] for r in analyzed} >= set(INGEST_TABLES)
+
+
+async def test_statistics_are_postgresql_s_alone(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/x.db")
+    try:
+        await upgrade(engine)
+        assert await refresh_statistics(engine) is False
+        async with engine.connect() as conn:  # no sqlite_stat1: SQLite plans by its indexes
+            names = (await conn.execute(text("SELECT name FROM sqlite_master"))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert "sqlite_stat1" not in names
