@@ -36,12 +36,14 @@ from sqlalchemy import text
 from bot.ingest.signatures import generate_secret
 from storage.engine import create_engine
 from storage.migrate import upgrade
+from tests.bench.cpucap import CapUnavailable, CpuCap
 from tests.bench.loadgen import LoadResult, run_load, wrk_available, wrk_threads
 from tests.bench.phases import PhaseResult, commit_check, pool_size
 from tests.bench.servers import (
     STARTUP_SECONDS,
     STOP_SECONDS,
     Server,
+    children,
     free_port,
     leadbot_command,
 )
@@ -201,10 +203,11 @@ def _load(
     count: int, seconds: float, workdir: Path,
 ) -> tuple[LoadResult, Cpu]:  # fmt: skip
     """One load phase against the shared port; the run and the CPU it took."""
-    threads = wrk_threads(args.connections)
+    connections = _connections(args, len(servers))
+    threads = wrk_threads(connections)
     pool = workload.write_pool(workdir, tag, count, batch=args.batch, threads=threads)
     cpu, postgres, (busy, total) = [s.cpu_seconds() for s in servers], _postgres_cpu(), _machine()
-    result = run_load(servers[0].url, pool, duration=seconds, connections=args.connections,
+    result = run_load(servers[0].url, pool, duration=seconds, connections=connections,
                       use_wrk=args.use_wrk)  # fmt: skip
     busy_after, total_after = _machine()
     used = Cpu(
@@ -216,6 +219,24 @@ def _load(
     return result, used
 
 
+def _connections(args: argparse.Namespace, replicas: int) -> int:
+    """With a CPU cap per replica, each replica gets the load one alone would: the question
+    is then whether capacity added by replicas is used, not how a fixed load splits."""
+    return args.connections * (replicas if args.cpu_per_replica else 1)
+
+
+def _capped(servers: list[Server], cores: float | None) -> list[CpuCap]:
+    """One cap per replica, holding its server and its ingest writer."""
+    caps: list[CpuCap] = []
+    if cores is None:
+        return caps
+    for server in servers:
+        caps.append(CpuCap(cores))
+        for pid in (server.pid, *children(server.pid)):
+            caps[-1].add(pid)
+    return caps
+
+
 def _one(n: int, args: argparse.Namespace, workdir: Path, run: int) -> tuple[float, bool, str]:
     """events/s of ``n`` replicas on a fresh database, whether every acknowledged event is
     committed, and a line describing the run."""
@@ -223,7 +244,9 @@ def _one(n: int, args: argparse.Namespace, workdir: Path, run: int) -> tuple[flo
     url = asyncio.run(_create(args.postgres))
     workload = Workload(secret, seed=args.seed + run)
     servers = start_replicas(url, n, free_port(), secret, workdir)
+    caps: list[CpuCap] = []
     try:
+        caps = _capped(servers, args.cpu_per_replica)
         tag = f"r{run}n{n}"
         warm, _ = _load(servers, workload, args, f"{tag}w", WARMUP_REQUESTS, args.warmup, workdir)
         asyncio.run(_analyze(url))
@@ -231,6 +254,8 @@ def _one(n: int, args: argparse.Namespace, workdir: Path, run: int) -> tuple[flo
         measured, cpu = _load(servers, workload, args, f"{tag}m", count, args.duration, workdir)
     finally:
         stop_replicas(servers)
+        for cap in caps:
+            cap.close()
     phase = PhaseResult(f"{n} replicas", args.batch, warm, measured, 0.0)
     check = commit_check(phase, asyncio.run(_count_and_drop(args.postgres, url)))
     leadbot = sum(cpu.replicas) or 1.0
@@ -256,14 +281,27 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--batch", type=int, default=1, help="events per request")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--cpu-per-replica", type=float, metavar="CORES",
+        help="cap each replica (server and writer) at CORES CPUs (cgroups; root), and give "
+        "each the --connections one alone gets: does added capacity add throughput?",
+    )  # fmt: skip
     args = parser.parse_args()
     if not args.postgres:
         sys.stderr.write("bench_replicas needs --postgres URL or LEADBOT_TEST_POSTGRES_URL\n")
         return 2
     args.use_wrk = wrk_available()
     counts = [int(n) for n in args.replicas.split(",")]
-    print(f"generator: {'wrk' if args.use_wrk else 'python'}, {args.connections} connections, "
-          f"{args.batch} event(s) per request, {os.cpu_count()} cores")  # fmt: skip
+    if args.cpu_per_replica is not None:
+        try:
+            CpuCap(args.cpu_per_replica).close()
+        except (CapUnavailable, ValueError) as exc:
+            sys.stderr.write(f"bench_replicas: --cpu-per-replica: {exc}\n")
+            return 2
+    each = " per replica" if args.cpu_per_replica else ""
+    cap = f", each replica capped at {args.cpu_per_replica:g} CPU" if args.cpu_per_replica else ""
+    print(f"generator: {'wrk' if args.use_wrk else 'python'}, {args.connections} connections"
+          f"{each}, {args.batch} event(s) per request, {os.cpu_count()} cores{cap}")  # fmt: skip
     rates: dict[int, list[float]] = {n: [] for n in counts}
     ok = True
     with tempfile.TemporaryDirectory(prefix="bench-replicas-") as tmp:

@@ -50,14 +50,14 @@ class Server:
     def cpu_seconds(self) -> float:
         """User + system CPU so far of the process and its child processes (leadbot's
         ingest writer is one), all threads (from /proc)."""
-        return sum(_cpu_ticks(pid) for pid in (self.pid, *_children(self.pid))) / os.sysconf(
+        return sum(_cpu_ticks(pid) for pid in (self.pid, *children(self.pid))) / os.sysconf(
             "SC_CLK_TCK"
         )
 
     def peak_rss_mb(self) -> float:
         """Peak resident memory of the process plus that of each child (leadbot's ingest
         writer), in MB: what the server needs at most, both processes together."""
-        return sum(_peak_kb(pid) for pid in (self.pid, *_children(self.pid))) / 1024
+        return sum(_peak_kb(pid) for pid in (self.pid, *children(self.pid))) / 1024
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_SECONDS
@@ -121,7 +121,7 @@ def _peak_kb(pid: int) -> int:
     return 0
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     """Direct child processes (field 4 of /proc/<pid>/stat is the parent id)."""
     found = []
     for entry in Path("/proc").iterdir():
