@@ -2,7 +2,7 @@
 
 Run on demand, with a PostgreSQL server whose URL can create databases:
 ``LEADBOT_TEST_POSTGRES_URL=postgresql+asyncpg://… python -m tests.bench.bench_replicas
-[--replicas 1,2,4] [--runs 3] [--duration 10] [--batch 1]``.
+[--replicas 1,2,4] [--runs 3] [--duration 10] [--batch 1] [--cpu-per-replica CORES]``.
 
 Per run and per replica count, on a fresh database (migrated once, before the replicas
 start): N ``leadbot serve`` processes with ``LEADBOT_REUSE_PORT=1`` on ONE port (the kernel
@@ -13,6 +13,13 @@ then the measured run). Then every acknowledged event must be in ``events``
 (``FAIL`` and exit 1 otherwise). Prints events/s per replica count, as a ratio to the
 single-replica figure of the same run, each replica's share of the server CPU, and the
 medians. The single replica is the floor: N replicas would ideally do N times as much.
+
+On a machine that one replica and PostgreSQL already keep busy, more replicas can only
+split its cores. ``--cpu-per-replica CORES`` asks the other question, as if each replica
+had a small machine of its own: a cgroup caps each replica (its server and its writer) at
+CORES CPUs, and each replica gets the load one alone gets (``--connections`` each). Then N
+replicas doing N times as much means the shared database, its locks and the claims add no
+bottleneck of their own up to that load (root and the cgroup ``cpu`` controller needed).
 """
 
 from __future__ import annotations
