@@ -54,7 +54,7 @@ from tests.bench.servers import (
     free_port,
     leadbot_command,
 )
-from tests.bench.workload import Workload
+from tests.bench.workload import USERS, Workload
 
 WARMUP_REQUESTS = 4_000
 CEILING_RPS = 20_000.0  # the largest pool a measured run may need, per second
@@ -249,7 +249,7 @@ def _one(n: int, args: argparse.Namespace, workdir: Path, run: int) -> tuple[flo
     committed, and a line describing the run."""
     secret = generate_secret()
     url = asyncio.run(_create(args.postgres))
-    workload = Workload(secret, seed=args.seed + run)
+    workload = Workload(secret, seed=args.seed + run, users=args.users)
     servers = start_replicas(url, n, free_port(), secret, workdir)
     caps: list[CpuCap] = []
     try:
@@ -288,6 +288,10 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--batch", type=int, default=1, help="events per request")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--users", type=int, default=USERS,
+        help=f"distinct userIds the events come from (default {USERS:,}, as bench_ingest)",
+    )  # fmt: skip
     parser.add_argument(
         "--cpu-per-replica", type=float, metavar="CORES",
         help="cap each replica (server and writer) at CORES CPUs (cgroups; root), and give "
