@@ -125,10 +125,22 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
+class Hold:
+    """One request kept back until the test releases it: ``arrived`` is set when it is in."""
+
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@dataclass(frozen=True, slots=True)
 class _Failure:
     status: int
     retry_after: int | None
     hang: float = 0.0
+    hold: Hold | None = None
 
 
 class FakeHubSpot:
@@ -230,6 +242,13 @@ class FakeHubSpot:
         """Keep the next ``n`` requests' answers back ``seconds`` (then answer normally)."""
         self._failures.extend(_Failure(200, None, hang=seconds) for _ in range(n))
 
+    def hold_next(self) -> Hold:
+        """Keep the next request's answer back until ``release()`` (then answer normally):
+        what happens meanwhile is up to the test, not to a timer."""
+        hold = Hold()
+        self._failures.append(_Failure(200, None, hold=hold))
+        return hold
+
     def requests_to(self, method: str, prefix: str) -> list[Request]:
         return [r for r in self.requests if r.method == method and r.path.startswith(prefix)]
 
@@ -259,7 +278,10 @@ class FakeHubSpot:
     async def _answer(self, request: web.Request, body: Any) -> tuple[int, Any, dict[str, str]]:
         if self._failures:
             failure = self._failures.popleft()
-            if failure.hang:
+            if failure.hold is not None:
+                failure.hold.arrived.set()
+                await _first(failure.hold.released, self._closing)
+            elif failure.hang:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._closing.wait(), failure.hang)
             elif failure.status == 429:
@@ -659,3 +681,13 @@ def _invalid_email(value: str) -> dict[str, Any]:
         ],
         "links": {},
     }
+
+
+async def _first(*events: asyncio.Event) -> None:
+    """Until one of ``events`` is set."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()

@@ -152,12 +152,13 @@ async def test_a_change_during_a_write_is_written_after_it(
     await leads(engine, crm_config, 1)
     clock = Clock(T0 + 60)
     sync = syncer(engine, hub, crm_config, clock)
-    hub.hang_next(0.5)  # the write is slow; meanwhile the lead changes
+    held = hub.hold_next()  # the write is slow; meanwhile the lead changes
     write = asyncio.create_task(sync.run_once())
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(held.arrived.wait(), 10)  # read at T0 + 60, being sent
     async with Pipeline(engine, crm_config) as pipeline:
         await pipeline.ingest(events(track("u0", "Demo Requested", T0 + 61)), now=T0 + 61)
     clock.now = T0 + 62
+    held.release()
     assert await write == 2  # the slow write cleared nothing it had not read: sent again
     upserts = hub.requests_to("POST", "/crm/v3/objects/contacts/batch/upsert")
     first, second = (float(r.json["inputs"][0]["properties"]["leadbot_score"]) for r in upserts)
