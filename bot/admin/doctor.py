@@ -53,6 +53,7 @@ from storage.diagnostics import (
 )
 from storage.engine import sqlite_path
 from storage.migrate import current_revision
+from storage.statistics import stale, table_statistics
 
 __all__ = ["Check", "doctor", "register", "run_checks"]
 
@@ -235,6 +236,38 @@ async def check_sqlite(ctx: Context) -> list[Check]:
     return ok("sqlite", summary)
 
 
+async def check_postgresql(ctx: Context) -> list[Check]:
+    """PostgreSQL's planner statistics of the ingest tables: plans made when a table was
+    small scan it whole until an ANALYZE (storage/statistics.py)."""
+    if ctx.engine is None or ctx.engine.dialect.name != "postgresql" or ctx.revision is None:
+        return []  # SQLite, or the database or migrations check already said why not
+    async with ctx.engine.connect() as conn:
+        tables = await table_statistics(conn)
+    off = sorted(t.name for t in tables if not t.autovacuum)
+    behind = [t for t in tables if stale(t)]
+    if behind:
+        listed = ", ".join(
+            f"{t.name} ({t.rows:,} rows, {t.changed:,} changed since its last ANALYZE)"
+            if t.analyzed else f"{t.name} ({t.rows:,} rows, never analyzed)"
+            for t in behind
+        )  # fmt: skip
+        return warn(
+            "postgresql",
+            f"planner statistics far behind the data: {listed}; statements planned when "
+            "these tables were small scan them whole",
+            "run `ANALYZE` in psql (servers re-plan at once)"
+            + (f"; autovacuum is off for {', '.join(off)}: turn it on" if off else ""),
+        )
+    if off:
+        return warn(
+            "postgresql",
+            f"autovacuum is off for {', '.join(off)}: their statistics change only by hand",
+            "turn autovacuum on (postgresql.conf; a table's own setting: ALTER TABLE … RESET "
+            "(autovacuum_enabled)), or run `ANALYZE` after every large load",
+        )
+    return ok("postgresql", f"autovacuum on; statistics of {len(tables)} ingest tables current")
+
+
 def _missing(path: str) -> str | None:
     """The absolute path of a SQLite file that does not exist; None when it does."""
     file = Path(path)
@@ -359,6 +392,7 @@ CORE_CHECKS: Checks = (
     ("database", check_database),
     ("migrations", check_migrations),
     ("sqlite", check_sqlite),
+    ("postgresql", check_postgresql),
     ("webhooks", check_webhooks),
     ("write keys", check_write_keys),
 )

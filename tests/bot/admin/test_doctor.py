@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from bot.admin.doctor import doctor
@@ -104,6 +105,7 @@ async def test_a_healthy_install_passes_every_check(
         assert "journal mode wal" in report.check("sqlite")["detail"]
     else:
         assert "sqlite" not in names
+        assert report.check("postgresql")["detail"].startswith("autovacuum on; statistics")
         shown = make_url(db_url).render_as_string(hide_password=True)
         assert report.check("database")["detail"].startswith(f"{shown} reachable (PostgreSQL ")
         assert f":{make_url(db_url).password}@" not in report.out
@@ -404,3 +406,41 @@ async def test_teams_anonymous_mode_warns_and_half_configured_fails(
     assert half.code == 1
     assert half.status("teams") == "FAIL"
     assert f"{TEAMS}TENANTID" in half.check("teams")["detail"]
+
+
+@pytest.mark.postgres
+async def test_postgresql_statistics_far_behind_the_data_warn_with_analyze(
+    postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A table loaded without an ANALYZE (a restore, autovacuum off) is named, with the fix;
+    after ANALYZE the check is OK, and autovacuum turned off for a table still warns."""
+    await migrated(postgres_url)
+    env = {"DATABASE_URL": postgres_url, "LEADBOT_WEBHOOK_SECRET": SECRET}
+    engine = create_engine(postgres_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE identities SET (autovacuum_enabled = false)"))
+            await conn.execute(text(
+                "INSERT INTO identities (key, lead_id) "
+                "SELECT 'user:u' || g, 'u' || g FROM generate_series(1, 12000) g"
+            ))  # fmt: skip
+            await conn.execute(text("SELECT pg_stat_force_next_flush()"))
+        report = await run(env, capsys)
+        check = report.check("postgresql")
+        assert check["status"] == "WARN", report.out
+        assert "identities (12,000 rows, never analyzed)" in check["detail"]
+        assert "leads" not in check["detail"]  # empty: nothing to plan wrong
+        assert "run `ANALYZE` in psql" in check["fix"]
+        assert "autovacuum is off for identities" in check["fix"]
+        async with engine.begin() as conn:
+            await conn.execute(text("ANALYZE identities"))
+        report = await run(env, capsys)
+        check = report.check("postgresql")
+        assert check["status"] == "WARN", report.out
+        assert check["detail"].startswith("autovacuum is off for identities:")
+        async with engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE identities RESET (autovacuum_enabled)"))
+        report = await run(env, capsys)
+        assert report.status("postgresql") == "OK", report.out
+    finally:
+        await engine.dispose()
