@@ -27,9 +27,18 @@ from storage.engine import is_sqlite
 INGEST_TABLES = ("events", "identities", "leads", "score_history", "orders", "customers")
 
 
-async def refresh_statistics(engine: AsyncEngine, tables: Sequence[str] = INGEST_TABLES) -> bool:
-    """ANALYZE ``tables`` on PostgreSQL; whether it ran (False on SQLite)."""
-    if is_sqlite(engine):
+# Rows a load must have written for its command to run ANALYZE itself. ANALYZE reads a
+# sample of every table (30,000 rows each by default): seconds on tables of millions of
+# rows, too much after a few hundred; autovacuum looks after small loads within a minute.
+LOAD_ROWS = 10_000
+
+
+async def refresh_statistics(
+    engine: AsyncEngine, written: int, tables: Sequence[str] = INGEST_TABLES
+) -> bool:
+    """ANALYZE ``tables`` on PostgreSQL after a load that wrote ``written`` rows, when that
+    is at least ``LOAD_ROWS``; whether it ran (never on SQLite)."""
+    if is_sqlite(engine) or written < LOAD_ROWS:
         return False
     async with engine.connect() as conn:
         await conn.execute(text(f"ANALYZE {', '.join(tables)}"))

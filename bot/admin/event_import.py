@@ -144,8 +144,8 @@ async def import_events(
                     err.flush()
         if pending:
             await _store(pipeline, pending, tally, now)
-    if tally.accepted:
-        await refresh_statistics(engine)  # running servers re-plan now (storage.statistics)
+    # A large load: running servers re-plan now, not at autovacuum's round (storage.statistics)
+    await refresh_statistics(engine, tally.accepted)
     if tally.unshown:
         err.write(f"import: {tally.unshown:,} more problems not shown\n")
     err.write(f"import: {tally.line(time.perf_counter() - started)}\n")

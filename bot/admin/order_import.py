@@ -217,6 +217,5 @@ async def import_orders(
         err.write(f"{path}: {len(rows)} orders: {accepted} calls stored, {duplicates} known\n")
     recomputed = await recompute_rfm(engine, config.rfm, now=time.time())
     err.write(f"rfm: {recomputed.summary()}\n")
-    if accepted:
-        await refresh_statistics(engine)  # running servers re-plan now (storage.statistics)
+    await refresh_statistics(engine, accepted)  # a large load: servers re-plan now
     return 0

@@ -19,7 +19,7 @@ from config.loader import load_config
 from storage.engine import create_engine
 from storage.ingest import EVENTS
 from storage.migrate import upgrade
-from storage.statistics import INGEST_TABLES, refresh_statistics
+from storage.statistics import INGEST_TABLES, LOAD_ROWS, refresh_statistics
 from storage.tables import Lead, OutboxMessage
 from tests.bot.rfm_client import DAY, cli, iso, post, shop
 
@@ -271,7 +271,7 @@ async def test_a_server_that_planned_on_a_small_table_plans_again_after_an_impor
             )
             plan = "EXPLAIN EXECUTE lookup('user:u1', 'user:u2')"
             assert "Seq Scan" in "\n".join(r[0] for r in await raw.fetch(plan))
-            path = _jsonl(tmp_path / "many.jsonl", _pages(time.time(), range(3_000)))
+            path = _jsonl(tmp_path / "many.jsonl", _pages(time.time(), range(LOAD_ROWS)))
             args = ("import", "events", str(path))
             code, _, err = await cli(monkeypatch, capsys, postgres_url, *args)
             assert code == 0, err
@@ -288,7 +288,7 @@ async def test_statistics_are_postgresql_s_alone(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/x.db")
     try:
         await upgrade(engine)
-        assert await refresh_statistics(engine) is False
+        assert await refresh_statistics(engine, LOAD_ROWS) is False
         async with engine.connect() as conn:  # no sqlite_stat1: SQLite plans by its indexes
             names = (await conn.execute(text("SELECT name FROM sqlite_master"))).scalars().all()
     finally:

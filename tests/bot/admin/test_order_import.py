@@ -64,8 +64,8 @@ async def test_import_twice_changes_nothing_the_second_time(
     assert "rfm: 3 customers scored" in err
     orders, events = await count(db_url, ORDERS), await count(db_url, EVENTS)
     assert orders == 6
-    if db_url.startswith("postgresql"):  # running servers re-plan at once (storage.statistics)
-        assert await analyzed(db_url) >= set(INGEST_TABLES)
+    if db_url.startswith("postgresql"):  # a small load is autovacuum's (storage.statistics)
+        assert not await analyzed(db_url) & set(INGEST_TABLES)
 
     code, _, err = await cli(monkeypatch, capsys, db_url, "import", "orders", str(path))
     assert code == 0, err
