@@ -47,33 +47,31 @@ async def refresh_statistics(
     return True
 
 
-# A table counts as stale when this many rows changed since its last ANALYZE, and more
-# than it had then (autovacuum would have run long before, at a tenth of that).
+# A table's statistics are far behind its data from this many rows, when it has more than
+# twice the rows its planner counts (autovacuum re-counts at a tenth more). Rows updated in
+# place do not count: a hot table rewritten all day keeps its size, and its plans hold.
 STALE_ROWS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
 class TableStatistics:
-    """What PostgreSQL knows of one table's size against what its planner last saw."""
+    """One table's size against the size its planner works with."""
 
     name: str
     rows: int  # live rows now (the statistics system's count)
-    changed: int  # rows inserted, updated or deleted since the last ANALYZE
-    analyzed: bool  # ever, by hand or by autovacuum
+    planned: int | None  # rows the planner counts (pg_class.reltuples); None: never counted
     autovacuum: bool  # the server's setting and the table's own
 
 
 async def table_statistics(
     conn: AsyncConnection, tables: Sequence[str] = INGEST_TABLES
 ) -> list[TableStatistics]:
-    """Per ingest table (PostgreSQL): live rows, rows changed since the last ANALYZE,
-    whether it was ever analyzed, and whether autovacuum looks after it. Read-only."""
+    """Per ingest table (PostgreSQL): live rows, the rows its planner counts, and whether
+    autovacuum looks after it. Read-only."""
     on = (await conn.execute(text("SELECT current_setting('autovacuum')"))).scalar_one() == "on"
     rows = await conn.execute(
         text(
-            "SELECT s.relname, s.n_live_tup, s.n_mod_since_analyze,"
-            " s.last_analyze IS NOT NULL OR s.last_autoanalyze IS NOT NULL,"
-            " coalesce(c.reloptions, '{}') "
+            "SELECT s.relname, s.n_live_tup, c.reltuples, coalesce(c.reloptions, '{}') "
             "FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
             "WHERE s.schemaname = current_schema() AND s.relname = ANY(:names)"
         ),
@@ -83,16 +81,16 @@ async def table_statistics(
         TableStatistics(
             name,
             int(live),
-            int(changed),
-            bool(analyzed),
+            None if planned < 0 else int(planned),  # -1: never vacuumed nor analyzed
             autovacuum=on and "autovacuum_enabled=false" not in options,
         )
-        for name, live, changed, analyzed, options in rows
+        for name, live, planned, options in rows
     ]
 
 
 def stale(table: TableStatistics) -> bool:
-    """Whether the planner's picture of ``table`` is far from its size: never analyzed
-    though large, or changed by more than its size since (plans made then may scan it)."""
-    big = max(STALE_ROWS, table.rows - table.changed)
-    return table.changed >= big if table.analyzed else table.rows >= STALE_ROWS
+    """Whether the planner's picture of ``table`` is far from its size: statements planned
+    with it may scan the table whole (see the module)."""
+    if table.rows < STALE_ROWS:
+        return False
+    return table.planned is None or table.rows > 2 * table.planned

@@ -247,8 +247,8 @@ async def check_postgresql(ctx: Context) -> list[Check]:
     behind = [t for t in tables if stale(t)]
     if behind:
         listed = ", ".join(
-            f"{t.name} ({t.rows:,} rows, {t.changed:,} changed since its last ANALYZE)"
-            if t.analyzed else f"{t.name} ({t.rows:,} rows, never analyzed)"
+            f"{t.name} ({t.rows:,} rows, never analyzed)" if t.planned is None
+            else f"{t.name} ({t.rows:,} rows; its planner counts {t.planned:,})"
             for t in behind
         )  # fmt: skip
         return warn(

@@ -412,8 +412,9 @@ async def test_teams_anonymous_mode_warns_and_half_configured_fails(
 async def test_postgresql_statistics_far_behind_the_data_warn_with_analyze(
     postgres_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A table loaded without an ANALYZE (a restore, autovacuum off) is named, with the fix;
-    after ANALYZE the check is OK, and autovacuum turned off for a table still warns."""
+    """A table loaded without an ANALYZE (a restore, autovacuum off) is named, with the fix,
+    and again once it grew past twice what its planner counts; after ANALYZE, autovacuum
+    off for the table still warns; on again, OK. Rows rewritten in place never warn."""
     await migrated(postgres_url)
     env = {"DATABASE_URL": postgres_url, "LEADBOT_WEBHOOK_SECRET": SECRET}
     engine = create_engine(postgres_url)
@@ -434,6 +435,18 @@ async def test_postgresql_statistics_far_behind_the_data_warn_with_analyze(
         assert "autovacuum is off for identities" in check["fix"]
         async with engine.begin() as conn:
             await conn.execute(text("ANALYZE identities"))
+            await conn.execute(text(
+                "INSERT INTO identities (key, lead_id) "
+                "SELECT 'user:v' || g, 'v' || g FROM generate_series(1, 12001) g"
+            ))  # fmt: skip
+            await conn.execute(text("SELECT pg_stat_force_next_flush()"))
+        report = await run(env, capsys)
+        check = report.check("postgresql")
+        assert "identities (24,001 rows; its planner counts 12,000)" in check["detail"]
+        async with engine.begin() as conn:
+            await conn.execute(text("ANALYZE identities"))
+            await conn.execute(text("UPDATE identities SET lead_id = lead_id || 'x'"))
+            await conn.execute(text("SELECT pg_stat_force_next_flush()"))
         report = await run(env, capsys)
         check = report.check("postgresql")
         assert check["status"] == "WARN", report.out
