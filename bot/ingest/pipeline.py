@@ -27,7 +27,7 @@ from scoring import LeadState, Model, Score, score
 from scoring.bands import Thresholds, default_thresholds
 from storage import crm, locks
 from storage import ingest as repo
-from storage.checkpoints import WalCheckpointer
+from storage.checkpoints import WAL_HARD_LIMIT, WalCheckpointer
 from storage.engine import sqlite_path, sqlite_writer_engine
 from storage.ingest import StoredLead
 from storage.offloop import Worker, gc_paused
@@ -117,6 +117,9 @@ class Pipeline:
     # the GIL with the event loop cost more than the transaction itself.
     inline: bool = False
     router: Router = field(default_factory=Router)
+    # SQLite only: the log file's size past which the writer copies it back itself after a
+    # commit (storage.checkpoints.WalCheckpointer.bound).
+    wal_hard_limit: int = WAL_HARD_LIMIT
     thresholds: Thresholds = field(init=False)
     # The model follows the active stored version, read in each transaction (bot.models.live).
     active: ActiveModel = field(init=False)
@@ -133,7 +136,7 @@ class Pipeline:
         url = self.engine.url.render_as_string(hide_password=False)
         path = sqlite_path(url) if self._writer is not None else None
         if path is not None:  # its commits never wait on a checkpoint's disk sync
-            self._checkpoints = WalCheckpointer(path).start()
+            self._checkpoints = WalCheckpointer(path, hard_limit=self.wal_hard_limit).start()
         if self._writer is not None and not self.inline:
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadbot-writer")
         if self._writer is None and not self.inline:
@@ -211,7 +214,10 @@ class Pipeline:
         # objects are freed by reference counting when it returns; PostgreSQL's worker
         # (storage.offloop) does the same.
         with self._conn.begin(), gc_paused():
-            return self._apply(self._conn, requests, now)
+            result = self._apply(self._conn, requests, now)
+        if self._checkpoints is not None:  # a log past its cap is copied back now
+            self._checkpoints.bound(self._conn.connection.dbapi_connection)  # type: ignore[arg-type]
+        return result
 
     def _follow_model(self, conn: Connection) -> None:
         before = self.active.model

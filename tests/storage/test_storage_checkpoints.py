@@ -5,14 +5,21 @@ thread cuts it once the writer is idle."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from pathlib import Path
 
+import orjson
 from sqlalchemy import text
 
+from bot.ingest.inbound import parse_body
+from bot.ingest.pipeline import Pipeline
+from config.loader import load_config
 from storage.checkpoints import WAL_SIZE_LIMIT, WalCheckpointer
 from storage.engine import create_engine, sqlite_writer_engine
+from storage.migrate import upgrade
+from tests.bot.conftest import track
 
 
 def writer(path: Path) -> sqlite3.Connection:
@@ -126,3 +133,52 @@ async def test_the_writers_commit_after_a_restart_writes_over_the_log_never_cuts
         sync.dispose()
         await engine.dispose()
     assert sqlite3.connect(path).execute("SELECT count(*) FROM t").fetchone() == (36_001,)
+
+
+def test_a_writer_that_never_pauses_keeps_its_log_under_the_hard_limit(tmp_path: Path) -> None:
+    """Commits back to back leave a checkpoint no moment to catch up, so the log only grows
+    (a backfill grew it to 8.7 GB); a writer that calls ``bound`` after each commit restarts
+    it once the checkpoint thread measured more than the hard limit in use (the limit and
+    what the writer adds during one round), every row kept."""
+    grown, bounded = tmp_path / "grown.db", tmp_path / "bounded.db"
+    sizes: dict[Path, int] = {}
+    for path in (grown, bounded):
+        conn = writer(path)
+        checkpoints = WalCheckpointer(str(path), every=0.01, hard_limit=4_000_000).start()
+        try:
+            for start in range(0, 20_000, 1_000):  # ~40 MB of rows, no pause
+                commit_rows(conn, start, 1_000)
+                if path == bounded:
+                    checkpoints.bound(conn)
+                sizes[path] = max(sizes.get(path, 0), wal_bytes(path))
+        finally:
+            checkpoints.stop()
+        assert sqlite3.connect(path).execute("SELECT count(*) FROM t").fetchone() == (20_000,)
+        conn.close()
+    assert sizes[grown] > 30_000_000  # the control: nothing catches up
+    assert sizes[bounded] < sizes[grown] / 2
+    assert checkpoints.restarts >= 2
+
+
+async def test_the_ingest_pipeline_bounds_its_log(tmp_path: Path) -> None:
+    """The pipeline's writer calls ``bound`` after its commits (the cap here: any log in
+    use), so the log restarts once a checkpoint round has measured it; every event stored."""
+    path = tmp_path / "ingest.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    await upgrade(engine)
+    now = time.time()
+    calls = [track(f"u{i}", "Pricing Viewed", now - 60, properties={"plan": "x" * 300})
+             for i in range(4_000)]  # fmt: skip
+    events = [parse_body(orjson.dumps(c), now=now)[0] for c in calls]
+    try:
+        async with Pipeline(engine, load_config(None), wal_hard_limit=1) as pipeline:
+            for i in range(0, len(events), 500):
+                await pipeline.ingest(events[i : i + 500], now=now)
+                await asyncio.sleep(0.25)  # a checkpoint round (every 0.2 s) measures the log
+            assert pipeline._checkpoints is not None
+            assert pipeline._checkpoints.restarts >= 2
+        async with engine.connect() as conn:
+            stored = (await conn.execute(text("SELECT count(*) FROM events"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert stored == len(events)
