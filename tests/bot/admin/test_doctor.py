@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.admin.doctor import doctor
 from bot.cli import chat_checks, main
@@ -408,6 +409,15 @@ async def test_teams_anonymous_mode_warns_and_half_configured_fails(
     assert f"{TEAMS}TENANTID" in half.check("teams")["detail"]
 
 
+async def _sql(engine: AsyncEngine, *statements: str) -> None:
+    """Run ``statements`` in one transaction, then publish this session's table counts
+    (PostgreSQL reports them to the statistics views within a second otherwise)."""
+    async with engine.begin() as conn:
+        for statement in statements:
+            await conn.execute(text(statement))
+        await conn.execute(text("SELECT pg_stat_force_next_flush()"))
+
+
 @pytest.mark.postgres
 async def test_postgresql_statistics_far_behind_the_data_warn_with_analyze(
     postgres_url: str, capsys: pytest.CaptureFixture[str]
@@ -419,13 +429,12 @@ async def test_postgresql_statistics_far_behind_the_data_warn_with_analyze(
     env = {"DATABASE_URL": postgres_url, "LEADBOT_WEBHOOK_SECRET": SECRET}
     engine = create_engine(postgres_url)
     try:
-        async with engine.begin() as conn:
-            await conn.execute(text("ALTER TABLE identities SET (autovacuum_enabled = false)"))
-            await conn.execute(text(
-                "INSERT INTO identities (key, lead_id) "
-                "SELECT 'user:u' || g, 'u' || g FROM generate_series(1, 12000) g"
-            ))  # fmt: skip
-            await conn.execute(text("SELECT pg_stat_force_next_flush()"))
+        await _sql(
+            engine,
+            "ALTER TABLE identities SET (autovacuum_enabled = false)",
+            "INSERT INTO identities (key, lead_id) "
+            "SELECT 'user:u' || g, 'u' || g FROM generate_series(1, 12000) g",
+        )
         report = await run(env, capsys)
         check = report.check("postgresql")
         assert check["status"] == "WARN", report.out
@@ -433,20 +442,16 @@ async def test_postgresql_statistics_far_behind_the_data_warn_with_analyze(
         assert "leads" not in check["detail"]  # empty: nothing to plan wrong
         assert "run `ANALYZE` in psql" in check["fix"]
         assert "autovacuum is off for identities" in check["fix"]
-        async with engine.begin() as conn:
-            await conn.execute(text("ANALYZE identities"))
-            await conn.execute(text(
-                "INSERT INTO identities (key, lead_id) "
-                "SELECT 'user:v' || g, 'v' || g FROM generate_series(1, 12001) g"
-            ))  # fmt: skip
-            await conn.execute(text("SELECT pg_stat_force_next_flush()"))
+        await _sql(
+            engine,
+            "ANALYZE identities",
+            "INSERT INTO identities (key, lead_id) "
+            "SELECT 'user:v' || g, 'v' || g FROM generate_series(1, 12001) g",
+        )
         report = await run(env, capsys)
         check = report.check("postgresql")
         assert "identities (24,001 rows; its planner counts 12,000)" in check["detail"]
-        async with engine.begin() as conn:
-            await conn.execute(text("ANALYZE identities"))
-            await conn.execute(text("UPDATE identities SET lead_id = lead_id || 'x'"))
-            await conn.execute(text("SELECT pg_stat_force_next_flush()"))
+        await _sql(engine, "ANALYZE identities", "UPDATE identities SET lead_id = lead_id || 'x'")
         report = await run(env, capsys)
         check = report.check("postgresql")
         assert check["status"] == "WARN", report.out
