@@ -39,8 +39,8 @@ EVERY = 0.2  # seconds between checkpoints
 # keeps its size and is written over from its start.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes
 BUSY_MS = 10_000  # how long a checkpoint waits for a lock (not the truncation: it never waits)
-# Past this size the writer stops after its commit until the log is copied back and can
-# restart (``WalCheckpointer.bound``): the disk the log takes is bounded under any load.
+# Past this much log in use, the writer copies it back after its next commit so that it
+# restarts (``WalCheckpointer.bound``): the disk the log takes is bounded under any load.
 WAL_HARD_LIMIT = 256 * 1024 * 1024  # bytes
 
 
@@ -59,7 +59,7 @@ class WalCheckpointer:
         self.path = path
         self.every = every
         self.limit = limit  # bytes of log file kept while idle
-        self.hard_limit = hard_limit  # bytes of log file past which the writer waits
+        self.hard_limit = hard_limit  # bytes of log in use past which the writer copies it back
         self.rounds = 0
         self.cuts = 0  # times the idle log file was truncated
         self.restarts = 0  # times the writer copied the log back itself (``bound``)

@@ -117,8 +117,8 @@ class Pipeline:
     # the GIL with the event loop cost more than the transaction itself.
     inline: bool = False
     router: Router = field(default_factory=Router)
-    # SQLite only: the log file's size past which the writer copies it back itself after a
-    # commit (storage.checkpoints.WalCheckpointer.bound).
+    # SQLite only: the bytes of log in use past which the writer copies it back itself after
+    # a commit (storage.checkpoints.WalCheckpointer.bound).
     wal_hard_limit: int = WAL_HARD_LIMIT
     thresholds: Thresholds = field(init=False)
     # The model follows the active stored version, read in each transaction (bot.models.live).
