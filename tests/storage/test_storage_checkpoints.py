@@ -135,29 +135,44 @@ async def test_the_writers_commit_after_a_restart_writes_over_the_log_never_cuts
     assert sqlite3.connect(path).execute("SELECT count(*) FROM t").fetchone() == (36_001,)
 
 
-def test_a_writer_that_never_pauses_keeps_its_log_under_the_hard_limit(tmp_path: Path) -> None:
-    """Commits back to back leave a checkpoint no moment to catch up, so the log only grows
-    (a backfill grew it to 8.7 GB); a writer that calls ``bound`` after each commit restarts
-    it once the checkpoint thread measured more than the hard limit in use (the limit and
-    what the writer adds during one round), every row kept."""
-    grown, bounded = tmp_path / "grown.db", tmp_path / "bounded.db"
-    sizes: dict[Path, int] = {}
-    for path in (grown, bounded):
+def test_a_log_over_the_hard_limit_is_copied_back_and_starts_over(tmp_path: Path) -> None:
+    """A writer that never pauses leaves no checkpoint round the moment to copy all of the
+    log, so it only grew (8.7 GB over a backfill). A round measures the log in use; once
+    that is over the hard limit, ``bound`` on the writer's connection copies it back and the
+    next commit writes the log from its start: the file stops growing, every row kept."""
+    sizes = {}
+    for bounded in (False, True):
+        path = tmp_path / f"bounded-{bounded}.db"
         conn = writer(path)
-        checkpoints = WalCheckpointer(str(path), every=0.01, hard_limit=4_000_000).start()
-        try:
-            for start in range(0, 20_000, 1_000):  # ~40 MB of rows, no pause
-                commit_rows(conn, start, 1_000)
-                if path == bounded:
-                    checkpoints.bound(conn)
-                sizes[path] = max(sizes.get(path, 0), wal_bytes(path))
-        finally:
-            checkpoints.stop()
-        assert sqlite3.connect(path).execute("SELECT count(*) FROM t").fetchone() == (20_000,)
+        commit_rows(conn, 0, 4_000)  # ~8 MB of log, nothing copied back yet
+        checkpoints = WalCheckpointer(str(path), hard_limit=4_000_000)  # no thread: by hand
+        before = wal_bytes(path)
+        checkpoints.in_log = before  # what the thread's round would have measured
+        if bounded:
+            assert checkpoints.bound(conn)
+            assert checkpoints.restarts == 1
+        commit_rows(conn, 4_000, 1_000)  # the writer goes on
+        sizes[bounded] = wal_bytes(path) - before
         conn.close()
-    assert sizes[grown] > 30_000_000  # the control: nothing catches up
-    assert sizes[bounded] < sizes[grown] / 2
-    assert checkpoints.restarts >= 2
+        assert sqlite3.connect(path).execute("SELECT count(*) FROM t").fetchone() == (5_000,)
+    assert sizes[False] > 1_000_000  # the log went on growing
+    assert sizes[True] == 0  # written over from its start
+
+
+def test_a_round_measures_the_log_in_use(tmp_path: Path) -> None:
+    path = tmp_path / "measured.db"
+    conn = writer(path)
+    commit_rows(conn, 0, 1_000)
+    checkpoints = WalCheckpointer(str(path), hard_limit=1)
+    other = sqlite3.connect(path)
+    checkpoints.checkpoint(other)  # one round, as the thread runs them
+    assert checkpoints.in_log == wal_bytes(path) - 32  # every frame, less the log's header
+    assert checkpoints.bound(conn)  # over a 1-byte limit
+    commit_rows(conn, 1_000, 10)
+    checkpoints.checkpoint(other)  # the log started over: a few frames in use
+    assert 0 < checkpoints.in_log < wal_bytes(path) / 10
+    other.close()
+    conn.close()
 
 
 async def test_the_ingest_pipeline_bounds_its_log(tmp_path: Path) -> None:
