@@ -191,7 +191,7 @@ async def test_the_ingest_pipeline_bounds_its_log(tmp_path: Path) -> None:
                 await pipeline.ingest(events[i : i + 500], now=now)
                 await asyncio.sleep(0.25)  # a checkpoint round (every 0.2 s) measures the log
             assert pipeline._checkpoints is not None
-            assert pipeline._checkpoints.restarts >= 2
+            assert pipeline._checkpoints.restarts >= 1
         async with engine.connect() as conn:
             stored = (await conn.execute(text("SELECT count(*) FROM events"))).scalar_one()
     finally:
