@@ -232,16 +232,15 @@ def _connections(args: argparse.Namespace, replicas: int) -> int:
     return args.connections * (replicas if args.cpu_per_replica else 1)
 
 
-def _capped(servers: list[Server], cores: float | None) -> list[CpuCap]:
-    """One cap per replica, holding its server and its ingest writer."""
-    caps: list[CpuCap] = []
+def _cap(servers: list[Server], cores: float | None, caps: list[CpuCap]) -> None:
+    """One cap per replica, holding its server and its ingest writer, appended to ``caps``
+    as each is made (the caller removes every one made, even if a later one fails)."""
     if cores is None:
-        return caps
+        return
     for server in servers:
         caps.append(CpuCap(cores))
         for pid in (server.pid, *children(server.pid)):
             caps[-1].add(pid)
-    return caps
 
 
 def _one(n: int, args: argparse.Namespace, workdir: Path, run: int) -> tuple[float, bool, str]:
@@ -253,7 +252,7 @@ def _one(n: int, args: argparse.Namespace, workdir: Path, run: int) -> tuple[flo
     servers = start_replicas(url, n, free_port(), secret, workdir)
     caps: list[CpuCap] = []
     try:
-        caps = _capped(servers, args.cpu_per_replica)
+        _cap(servers, args.cpu_per_replica, caps)
         tag = f"r{run}n{n}"
         warm, _ = _load(servers, workload, args, f"{tag}w", WARMUP_REQUESTS, args.warmup, workdir)
         asyncio.run(_analyze(url))

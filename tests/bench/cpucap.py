@@ -55,9 +55,6 @@ class CpuCap:
         """Move process ``pid`` (all its threads) under the cap."""
         (self.path / "cgroup.procs").write_text(str(pid))
 
-    def pids(self) -> list[int]:
-        return [int(x) for x in (self.path / "cgroup.procs").read_text().split()]
-
     def close(self) -> None:
         """Remove the group; its processes must have exited (the kernel refuses otherwise)."""
         with suppress(FileNotFoundError):
