@@ -197,3 +197,26 @@ async def test_the_ingest_pipeline_bounds_its_log(tmp_path: Path) -> None:
     finally:
         await engine.dispose()
     assert stored == len(events)
+
+
+async def test_the_writers_statement_journals_stay_in_memory(tmp_path: Path) -> None:
+    """A statement journal past 64 KB went to a new file in /var/tmp, made and unlinked every
+    few groups under load; the writer's connection keeps temporary storage in memory. A
+    statement rewriting pages its transaction already changed (what spills) still works."""
+    path = tmp_path / "writer.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    sync = sqlite_writer_engine(engine, own_checkpoints=True)
+    assert sync is not None
+    try:
+        with sync.connect() as conn, conn.begin():
+            assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2  # MEMORY
+            conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB UNIQUE)"))
+            rows = [{"id": j, "v": b"%d" % j * 300} for j in range(2_000)]
+            conn.execute(text("INSERT INTO t VALUES (:id, :v)"), rows)
+            conn.execute(text("UPDATE t SET v = v || x'00'"))  # ~1 MB of changed pages
+    finally:
+        sync.dispose()
+        await engine.dispose()
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM t").fetchone() == (2_000,)
+    # The server's readers keep SQLite's default: a large sort may spill to disk.
+    assert sqlite3.connect(path).execute("PRAGMA temp_store").fetchone() == (0,)
