@@ -1,9 +1,11 @@
 """Pre-generated, signed webhook requests: the traffic both servers receive.
 
 A realistic mix of single Segment calls from B2B leads: ~5 % identify (email, title, company,
-country), the rest track and page events, over ~5,000 distinct userIds, each with a unique
-messageId and a timestamp of now. Requests are signed with ``bot.ingest.signatures.sign`` (Standard
-Webhooks, valid 5 minutes), so a pool is generated right before the run that uses it.
+country), the rest track and page events, over ~5,000 distinct userIds, each with a random
+UUID messageId (as the SDKs make them: a run of numbered ids would fill the message-id index
+at one end only, where real traffic writes anywhere in it) and a timestamp of now. Requests
+are signed with ``bot.ingest.signatures.sign`` (Standard Webhooks, valid 5 minutes), so a
+pool is generated right before the run that uses it.
 
 A pool is written as one file per load-generator thread, four lines per request:
 ``webhook-id``, ``webhook-timestamp``, ``webhook-signature``, body (compact JSON, which has no
@@ -73,7 +75,7 @@ class Workload:
         n = next(self._seq)
         user = self.rng.randrange(self.users)
         base: dict[str, Any] = {
-            "messageId": f"bench-{self._run}-{n}",
+            "messageId": str(uuid.uuid4()),  # random, as the SDKs make them
             "userId": f"user-{user}",
             "timestamp": _iso(now),
             "context": {"library": {"name": "analytics.js", "version": "4.1.0"},
