@@ -17,7 +17,7 @@ from bot.ingest.inbound import parse_body
 from bot.ingest.pipeline import Pipeline
 from config.loader import load_config
 from storage.checkpoints import WAL_SIZE_LIMIT, WalCheckpointer
-from storage.engine import create_engine, sqlite_writer_engine
+from storage.engine import WRITER_CACHE_KB, create_engine, sqlite_writer_engine
 from storage.migrate import upgrade
 from tests.bot.conftest import track
 
@@ -199,7 +199,7 @@ async def test_the_ingest_pipeline_bounds_its_log(tmp_path: Path) -> None:
     assert stored == len(events)
 
 
-async def test_the_writers_statement_journals_stay_in_memory(tmp_path: Path) -> None:
+async def test_the_writer_keeps_statement_journals_and_more_pages_in_memory(tmp_path: Path) -> None:
     """A statement journal past 64 KB went to a new file in /var/tmp, made and unlinked every
     few groups under load; the writer's connection keeps temporary storage in memory. A
     statement rewriting pages its transaction already changed (what spills) still works."""
@@ -210,6 +210,8 @@ async def test_the_writers_statement_journals_stay_in_memory(tmp_path: Path) -> 
     try:
         with sync.connect() as conn, conn.begin():
             assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2  # MEMORY
+            # and a page cache for the random pages of its indexes (negative: in KiB)
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -WRITER_CACHE_KB
             conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB UNIQUE)"))
             rows = [{"id": j, "v": b"%d" % j * 300} for j in range(2_000)]
             conn.execute(text("INSERT INTO t VALUES (:id, :v)"), rows)
@@ -218,5 +220,6 @@ async def test_the_writers_statement_journals_stay_in_memory(tmp_path: Path) -> 
         sync.dispose()
         await engine.dispose()
     assert sqlite3.connect(path).execute("SELECT count(*) FROM t").fetchone() == (2_000,)
-    # The server's readers keep SQLite's default: a large sort may spill to disk.
+    # The server's readers keep SQLite's defaults: a large sort may spill to disk.
     assert sqlite3.connect(path).execute("PRAGMA temp_store").fetchone() == (0,)
+    assert sqlite3.connect(path).execute("PRAGMA cache_size").fetchone() == (-2000,)
