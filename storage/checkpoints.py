@@ -42,6 +42,7 @@ BUSY_MS = 10_000  # how long a checkpoint waits for a lock (not the truncation: 
 # Past this much log in use, the writer copies it back after its next commit so that it
 # restarts (``WalCheckpointer.bound``): the disk the log takes is bounded under any load.
 WAL_HARD_LIMIT = 256 * 1024 * 1024  # bytes
+RESTART_WAIT_MS = 50  # how long the writer's restart waits for readers to leave the log
 
 
 class WalCheckpointer:
@@ -110,19 +111,30 @@ class WalCheckpointer:
         """Called by the writer between its transactions, on its own connection: when the
         log in use (as this thread's last round measured it) is over ``hard_limit``, copy
         the rest of it back and wait for readers to leave it (``wal_checkpoint(RESTART)``),
-        so the next transaction writes the log from its start. Whether it did. A failure
-        is logged: the log then stays as it is, and the next call tries again."""
+        so the next transaction writes the log from its start. Whether it did: not when a
+        reader stays in the log past ``RESTART_WAIT_MS``, nor on a failure (logged); the
+        log then goes on growing, and the call after the next commit tries again."""
         if self.in_log <= self.hard_limit:
             return False
+        # RESTART waits on the busy handler for readers to leave the log. A reader on an
+        # old snapshot (a digest, ``top`` over a million leads) would hold every request
+        # behind the writer for up to its 10 s: wait briefly, and try again after a later
+        # commit instead.
+        waits = writer.execute("PRAGMA busy_timeout").fetchone()[0]
+        writer.execute(f"PRAGMA busy_timeout = {RESTART_WAIT_MS}")
         try:
             busy, frames, copied = writer.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
         except sqlite3.Error as exc:
             log.warning("WAL restart failed (%s); retrying after the next commit", exc)
             return False
+        finally:
+            writer.execute(f"PRAGMA busy_timeout = {waits}")
+        if busy:  # a reader still in the log: copied what it could, the log goes on
+            return False
         self.restarts += 1
         self.in_log = 0  # restarts with the next transaction; the next round measures it
-        log.debug("WAL over %d bytes: copied back by the writer (%s/%s frames, busy %s)",
-                  self.hard_limit, copied, frames, busy)  # fmt: skip
+        log.debug("WAL over %d bytes: copied back by the writer (%s/%s frames)",
+                  self.hard_limit, copied, frames)  # fmt: skip
         return True
 
     def _log_bytes(self) -> int:

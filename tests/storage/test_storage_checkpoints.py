@@ -175,6 +175,33 @@ def test_a_round_measures_the_log_in_use(tmp_path: Path) -> None:
     conn.close()
 
 
+def test_a_reader_in_the_log_holds_the_writers_restart_back_briefly(tmp_path: Path) -> None:
+    """A reader on an old snapshot (a digest, ``top`` over many leads) keeps the log from
+    restarting. The writer must not wait for it on its 10 s busy timeout, every request
+    behind it: it gives up within ``RESTART_WAIT_MS``, keeps its timeout, and restarts the
+    log after a later commit, once the reader has gone."""
+    path = tmp_path / "read.db"
+    conn = writer(path)
+    conn.execute("PRAGMA busy_timeout = 10000")
+    commit_rows(conn, 0, 500)
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM t").fetchone()  # holds its snapshot in the log
+    commit_rows(conn, 500, 500)
+    checkpoints = WalCheckpointer(str(path), hard_limit=1)
+    checkpoints.in_log = wal_bytes(path)
+    started = time.monotonic()
+    assert not checkpoints.bound(conn)
+    assert time.monotonic() - started < 2.0  # not the 10 s busy timeout
+    assert checkpoints.restarts == 0
+    assert conn.execute("PRAGMA busy_timeout").fetchone() == (10_000,)
+    reader.execute("COMMIT")
+    assert checkpoints.bound(conn)  # the reader gone: the log starts over
+    assert checkpoints.restarts == 1
+    reader.close()
+    conn.close()
+
+
 async def test_the_ingest_pipeline_bounds_its_log(tmp_path: Path) -> None:
     """The pipeline's writer calls ``bound`` after its commits (the cap here: any log in
     use), so the log restarts once a checkpoint round has measured it; every event stored."""

@@ -418,6 +418,15 @@ async def _sql(engine: AsyncEngine, *statements: str) -> None:
         await conn.execute(text("SELECT pg_stat_force_next_flush()"))
 
 
+async def _postgresql_after(
+    engine: AsyncEngine, env: dict[str, str], capsys: pytest.CaptureFixture[str], *sql: str
+) -> tuple[Report, dict[str, str]]:
+    """Doctor's report, and its ``postgresql`` check, once ``sql`` has run."""
+    await _sql(engine, *sql)
+    report = await run(env, capsys)
+    return report, report.check("postgresql")
+
+
 @pytest.mark.postgres
 async def test_postgresql_statistics_far_behind_the_data_warn_with_analyze(
     postgres_url: str, capsys: pytest.CaptureFixture[str]
@@ -429,36 +438,33 @@ async def test_postgresql_statistics_far_behind_the_data_warn_with_analyze(
     env = {"DATABASE_URL": postgres_url, "LEADBOT_WEBHOOK_SECRET": SECRET}
     engine = create_engine(postgres_url)
     try:
-        await _sql(
-            engine,
+        report, check = await _postgresql_after(
+            engine, env, capsys,
             "ALTER TABLE identities SET (autovacuum_enabled = false)",
             "INSERT INTO identities (key, lead_id) "
             "SELECT 'user:u' || g, 'u' || g FROM generate_series(1, 12000) g",
-        )
-        report = await run(env, capsys)
-        check = report.check("postgresql")
+        )  # fmt: skip
         assert check["status"] == "WARN", report.out
         assert "identities (12,000 rows, never analyzed)" in check["detail"]
         assert "leads" not in check["detail"]  # empty: nothing to plan wrong
         assert "run `ANALYZE` in psql" in check["fix"]
         assert "autovacuum is off for identities" in check["fix"]
-        await _sql(
-            engine,
+        report, check = await _postgresql_after(
+            engine, env, capsys,
             "ANALYZE identities",
             "INSERT INTO identities (key, lead_id) "
             "SELECT 'user:v' || g, 'v' || g FROM generate_series(1, 12001) g",
-        )
-        report = await run(env, capsys)
-        check = report.check("postgresql")
+        )  # fmt: skip
         assert "identities (24,001 rows; its planner counts 12,000)" in check["detail"]
-        await _sql(engine, "ANALYZE identities", "UPDATE identities SET lead_id = lead_id || 'x'")
-        report = await run(env, capsys)
-        check = report.check("postgresql")
+        report, check = await _postgresql_after(
+            engine, env, capsys,
+            "ANALYZE identities", "UPDATE identities SET lead_id = lead_id || 'x'",
+        )  # fmt: skip
         assert check["status"] == "WARN", report.out
         assert check["detail"].startswith("autovacuum is off for identities:")
-        async with engine.begin() as conn:
-            await conn.execute(text("ALTER TABLE identities RESET (autovacuum_enabled)"))
-        report = await run(env, capsys)
-        assert report.status("postgresql") == "OK", report.out
+        report, check = await _postgresql_after(
+            engine, env, capsys, "ALTER TABLE identities RESET (autovacuum_enabled)"
+        )
+        assert check["status"] == "OK", report.out
     finally:
         await engine.dispose()
