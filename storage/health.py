@@ -1,13 +1,23 @@
-"""What readiness checks and the metrics endpoint read from the database."""
+"""What readiness checks and the metrics endpoint read from the database, and which
+failures mean the database itself is down."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.ingest import OUTBOX
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database is unreachable, locked, full or dropped the connection: nothing about
+    the request itself, so a retry later will do (a 503, not a 4xx)."""
+    if isinstance(exc, DBAPIError) and (exc.connection_invalidated or exc.statement is None):
+        return True  # no statement: it failed while connecting
+    return isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError)
 
 
 async def ping(conn: AsyncConnection) -> None:

@@ -13,11 +13,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
 from bot.ingest.inbound import InboundEvent
 from bot.ingest.pipeline import IngestResult, Pipeline
 from bot.throttle import Throttled
+from storage.health import is_outage
 
 log = logging.getLogger(__name__)
 FAILURES = Throttled(log)
@@ -125,14 +124,6 @@ async def commit_isolated(
         return outcomes, alerts
     FAILURES.recovered("commit", "ingest commits again")
     return list(done.results), done.alerts
-
-
-def is_outage(exc: BaseException) -> bool:
-    """The database is unreachable, locked, full or dropped the connection: nothing about
-    the request itself, so a retry later will do (a 503, not a 4xx)."""
-    if isinstance(exc, DBAPIError) and (exc.connection_invalidated or exc.statement is None):
-        return True  # no statement: it failed while connecting
-    return isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError)
 
 
 def _settle(item: _Pending, outcome: Outcome) -> None:

@@ -20,6 +20,7 @@ from bot.throttle import Throttled
 from scoring.bands import Thresholds, default_thresholds, resolve_thresholds
 from scoring.model import BandSpec
 from storage.engine import session_factory
+from storage.health import is_outage
 from storage.leads import current_scores
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ async def follow_band_edges(
         except Exception as exc:
             failures.failed(
                 "refresh", "could not refresh percentile band edges; keeping the last ones: %r",
-                exc, exc_info=True,
+                exc, exc_info=not is_outage(exc),
             )  # fmt: skip
         else:
             failures.recovered("refresh", "percentile band edges refresh again")

@@ -38,6 +38,7 @@ from bot.outbox.text import plain_text
 from bot.throttle import Throttled
 from storage import outbox as repo
 from storage.crm import record_links
+from storage.health import is_outage
 from storage.outbox import Claimed
 from storage.posts import channel_of, post_of
 
@@ -372,10 +373,12 @@ class Dispatcher:
         while True:
             try:
                 await self.run_once()
-            except Exception as exc:  # the database is down: once per period, with a count
+            except Exception as exc:  # once per period, with a count
+                # An outage says all in one line; anything else is a bug: its traceback.
                 self._loop_failures.failed(
-                    "run", "outbox dispatcher failed; retrying: %r", exc, exc_info=True
-                )
+                    "run", "outbox dispatcher failed; retrying: %r", exc,
+                    exc_info=not is_outage(exc),
+                )  # fmt: skip
             else:
                 self._loop_failures.recovered("run", "outbox dispatcher delivers again")
             # asyncio.timeout, not wait_for: on Python 3.11, wait_for around an Event that is

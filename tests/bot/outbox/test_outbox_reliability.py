@@ -8,7 +8,9 @@ fake server is stopped (connections refused) and started again on the same port.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -22,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.cli import main
 from bot.digest.content import Period, Scope, build_digest
 from bot.digest.plain import render_text
-from bot.outbox.dispatcher import BACKOFF_CAP, LEASE, Dispatcher
+from bot.outbox.dispatcher import BACKOFF_CAP, LEASE, ConsoleTransport, Dispatcher
 from bot.slack.digest_blocks import digest_blocks
 from bot.slack.runtime import build_slack
 from bot.teams.digest_card import digest_card
@@ -286,3 +288,38 @@ async def test_dead_messages_are_in_the_digests_health_section(engine: AsyncEngi
     card = json.dumps(digest_card(digest), ensure_ascii=False)
     assert "Outbox: 1 dead" in card  # the card escapes Markdown in the rest
     assert "run leadbot outbox list" in card
+
+
+async def test_a_database_outage_is_one_line_a_period_not_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database's directory is missing (nothing can connect), then comes back: the loop
+    says so in one line without a traceback, and says when it delivers again."""
+    folder = tmp_path / "gone"
+    engine = create_engine(f"sqlite+aiosqlite:///{folder / 'leadbot.db'}")
+    dispatcher = Dispatcher(engine, ConsoleTransport(io.StringIO()), clock=time.time,
+                            poll_seconds=0.02)  # fmt: skip
+    caplog.set_level(logging.INFO, logger="bot.outbox.dispatcher")
+
+    def lines(start: str) -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage().startswith(start)]
+
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        async with asyncio.timeout(10):
+            while len(lines("outbox dispatcher failed")) < 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.2)  # ~10 more failing rounds, all within the period
+            folder.mkdir()
+            await upgrade(engine)
+            while not lines("outbox dispatcher delivers again"):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await engine.dispose()
+    [failed] = lines("outbox dispatcher failed")
+    assert "unable to open database file" in failed.getMessage()
+    assert not failed.exc_info
+    [back] = lines("outbox dispatcher delivers again")
+    assert int(back.getMessage().split("after ")[1].split()[0]) >= 1  # the rounds it held back
