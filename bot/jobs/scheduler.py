@@ -6,6 +6,8 @@ Every replica schedules every job. When a trigger fires, :func:`run_job` first c
 slot in ``scheduled_runs`` (``storage.runs``): the key is the slot's fire time, the latest
 one at or before ``now``, so replicas firing the same slot race on the same primary key and
 only the winner does the work. On SQLite there is one process, and the claim costs nothing.
+While the database is down no claim can be written: the trigger tries again until it can
+(:meth:`Scheduler.fire_when_up`), so an outage delays a slot instead of dropping it.
 
 Time is an argument: tests call :meth:`Scheduler.fire` (or :func:`run_job`) with the
 ``now`` they want, and never wait for a wall-clock trigger.
@@ -31,8 +33,10 @@ from bot.metrics import SCHEDULER_RUNS
 from bot.models.learning import manager_destinations, retrain_now
 from bot.models.live import ActiveModel
 from bot.models.rescore import RescoreAlerts
+from bot.throttle import Throttled
 from config.loader import LeadbotConfig
 from config.schedules import CRM_PULL, RFM, Schedule
+from storage.health import is_outage
 from storage.runs import claim_run, finish_run, prune_runs
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,10 @@ KEEP_RUNS_SECONDS = 30 * 86400.0
 # A slot fired this late (a blocked loop, a suspended host) still runs; later, it is dropped.
 MISFIRE_GRACE_SECONDS = 300
 STOP_GRACE_SECONDS = 30.0
+# While the database is down a slot's claim cannot be written: try again after 5 s, 10 s, …
+# up to a minute, so an outage delays the slot instead of dropping it.
+OUTAGE_RETRY_FIRST = 5.0
+OUTAGE_RETRY_MAX = 60.0
 _LOOKBACK_START = 60.0
 _LOOKBACK_MAX = 400 * 86400.0  # a yearly schedule's last slot is within this
 
@@ -242,7 +250,11 @@ class Scheduler:
     clock: Callable[[], float] = time.time
     jobs: dict[str, Job] = field(init=False)
     _aps: AsyncIOScheduler | None = field(init=False, default=None)
-    _running: set[asyncio.Task[RunResult]] = field(init=False, default_factory=set)
+    retry_first: float = OUTAGE_RETRY_FIRST
+    retry_max: float = OUTAGE_RETRY_MAX
+    _running: set[asyncio.Task[RunResult | None]] = field(init=False, default_factory=set)
+    _stopping: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _outage: Throttled = field(init=False, default_factory=lambda: Throttled(log, period=300.0))
 
     def __post_init__(self) -> None:
         jobs = jobs_for(self.config, crm=bool(self.context.crm))
@@ -255,8 +267,32 @@ class Scheduler:
             context=self.context,
         )  # fmt: skip
 
+    async def fire_when_up(self, job_id: str) -> RunResult | None:
+        """What a trigger does: :meth:`fire` at ``clock()``. While the database is down,
+        wait and fire again, at the slot then current (the same one, or a later one that
+        supersedes it); None when the scheduler stops first."""
+        wait = self.retry_first
+        while True:
+            try:
+                result = await self.fire(job_id, self.clock())
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                self._outage.failed(
+                    job_id, "scheduled job %s waits for the database (%r); trying again",
+                    job_id, exc,
+                )  # fmt: skip
+            else:
+                self._outage.recovered(job_id, f"scheduled job {job_id} reaches the database")
+                return result
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._stopping.wait()
+                    return None
+            wait = min(wait * 2, self.retry_max)
+
     async def _tick(self, job_id: str) -> None:
-        task = asyncio.ensure_future(self.fire(job_id, self.clock()))
+        task = asyncio.ensure_future(self.fire_when_up(job_id))
         self._running.add(task)
         try:
             await asyncio.shield(task)  # a stop waits for the run instead of cutting it
@@ -264,6 +300,7 @@ class Scheduler:
             self._running.discard(task)
 
     def start(self) -> None:
+        self._stopping.clear()
         aps = AsyncIOScheduler(timezone=UTC)
         for job in self.jobs.values():
             aps.add_job(
@@ -291,7 +328,8 @@ class Scheduler:
 
     async def stop(self) -> None:
         """No new runs; runs in progress get ``STOP_GRACE_SECONDS`` to finish, then are
-        cancelled."""
+        cancelled; a slot waiting for the database gives up at once."""
+        self._stopping.set()
         if self._aps is not None:
             self._aps.shutdown(wait=False)
             self._aps = None

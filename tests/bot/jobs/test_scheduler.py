@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -213,3 +215,62 @@ async def test_retrain_and_digest_jobs_run_on_their_slots(
     assert result.outcome.startswith("ok: no new version")  # no labels yet
     digest = await scheduler.fire("digest-week", at(2026, 3, 16, 7, 0, 1))
     assert (digest.run_key, digest.outcome) == ("2026-03-16T07:00:00+00:00", "ok: 1 digests queued")
+
+
+def _waits(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if "waits for the database" in r.getMessage()]
+
+
+async def test_a_slot_fired_while_the_database_is_down_runs_once_it_is_back(
+    tmp_path: Path, config: LeadbotConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database's directory is missing (nothing can connect) when the 09:07 slot fires;
+    it comes back at 09:40: the 09:07 slot runs then, and the wait was one line."""
+    folder = tmp_path / "gone"
+    engine = create_engine(f"sqlite+aiosqlite:///{folder / 'leadbot.db'}")
+    now = [at(2026, 3, 16, 9, 7, 1)]
+    scheduler = Scheduler(engine, config, clock=lambda: now[0], retry_first=0.01,
+                          retry_max=0.02)  # fmt: skip
+    caplog.set_level(logging.INFO, logger="bot.jobs.scheduler")
+    try:
+        task = asyncio.create_task(scheduler.fire_when_up("decay"))
+        async with asyncio.timeout(10):
+            while not _waits(caplog):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)  # several more tries, all failing
+            assert not task.done()
+            folder.mkdir()
+            await upgrade(engine)
+            now[0] = at(2026, 3, 16, 9, 40)
+            result = await task
+        assert result is not None
+        assert (result.ran, result.run_key) == (True, "2026-03-16T09:07:00+00:00")
+        assert [(r.run_key, r.outcome) for r in await list_runs(engine)] == [
+            ("2026-03-16T09:07:00+00:00", result.outcome)
+        ]
+        assert result.outcome.startswith("ok: ")
+    finally:
+        await engine.dispose()
+    [wait] = _waits(caplog)
+    assert "unable to open database file" in wait.getMessage()
+    assert not wait.exc_info
+    assert any("scheduled job decay reaches the database" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+
+
+async def test_stop_ends_a_slot_waiting_for_the_database_at_once(
+    tmp_path: Path, config: LeadbotConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'gone' / 'leadbot.db'}")
+    scheduler = Scheduler(engine, config, retry_first=60.0)
+    caplog.set_level(logging.INFO, logger="bot.jobs.scheduler")
+    try:
+        task = asyncio.create_task(scheduler.fire_when_up("sla"))
+        async with asyncio.timeout(10):
+            while not _waits(caplog):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        async with asyncio.timeout(2):  # not the 60 s the next try waits for
+            await scheduler.stop()
+            assert await task is None
+    finally:
+        await engine.dispose()
