@@ -33,6 +33,7 @@ from bot.metrics import SCHEDULER_RUNS
 from bot.models.learning import manager_destinations, retrain_now
 from bot.models.live import ActiveModel
 from bot.models.rescore import RescoreAlerts
+from bot.outage import RETRY_FIRST, RETRY_MOST, Backoff
 from bot.throttle import Throttled
 from config.loader import LeadbotConfig
 from config.schedules import CRM_PULL, RFM, Schedule
@@ -45,10 +46,6 @@ KEEP_RUNS_SECONDS = 30 * 86400.0
 # A slot fired this late (a blocked loop, a suspended host) still runs; later, it is dropped.
 MISFIRE_GRACE_SECONDS = 300
 STOP_GRACE_SECONDS = 30.0
-# While the database is down a slot's claim cannot be written: try again after 5 s, 10 s, …
-# up to a minute, so an outage delays the slot instead of dropping it.
-OUTAGE_RETRY_FIRST = 5.0
-OUTAGE_RETRY_MAX = 60.0
 _LOOKBACK_START = 60.0
 _LOOKBACK_MAX = 400 * 86400.0  # a yearly schedule's last slot is within this
 
@@ -250,8 +247,8 @@ class Scheduler:
     clock: Callable[[], float] = time.time
     jobs: dict[str, Job] = field(init=False)
     _aps: AsyncIOScheduler | None = field(init=False, default=None)
-    retry_first: float = OUTAGE_RETRY_FIRST
-    retry_max: float = OUTAGE_RETRY_MAX
+    retry_first: float = RETRY_FIRST  # while the database is down (``bot.outage``)
+    retry_max: float = RETRY_MOST
     _running: set[asyncio.Task[RunResult | None]] = field(init=False, default_factory=set)
     _stopping: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     _outage: Throttled = field(init=False, default_factory=lambda: Throttled(log, period=300.0))
@@ -271,7 +268,7 @@ class Scheduler:
         """What a trigger does: :meth:`fire` at ``clock()``. While the database is down,
         wait and fire again, at the slot then current (the same one, or a later one that
         supersedes it); None when the scheduler stops first."""
-        wait = self.retry_first
+        backoff = Backoff(self.retry_first, self.retry_max)
         while True:
             try:
                 result = await self.fire(job_id, self.clock())
@@ -286,10 +283,9 @@ class Scheduler:
                 self._outage.recovered(job_id, f"scheduled job {job_id} reaches the database")
                 return result
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
+                async with asyncio.timeout(backoff.next()):
                     await self._stopping.wait()
                     return None
-            wait = min(wait * 2, self.retry_max)
 
     async def _tick(self, job_id: str) -> None:
         task = asyncio.ensure_future(self.fire_when_up(job_id))

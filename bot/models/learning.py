@@ -32,12 +32,15 @@ from bot.models.versions import (
     metric_lines,
     retrain,
 )
+from bot.outage import Backoff
 from bot.outbox.messages import Kind, ProposalMessage, RuleChange, outbox_row
+from bot.throttle import Throttled
 from config.learning import Learning
 from config.loader import LeadbotConfig
 from storage import labels as stored_labels
 from storage import models as repo
 from storage import offloop
+from storage.health import is_outage
 from storage.ingest import enqueue
 from storage.models import Status
 
@@ -306,10 +309,13 @@ class Learner:
         clock: Callable[[], float],
         on_queued: Callable[[], None] = lambda: None,
         alerts: RescoreAlerts | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self.engine, self.config, self.destinations = engine, config, tuple(destinations)
         self.clock, self.on_queued, self.alerts = clock, on_queued, alerts
+        self.backoff = backoff or Backoff()
         self._woken = asyncio.Event()
+        self._outage = Throttled(log, period=300.0)
         # After a refit that stored nothing: the label count at which to try again.
         self._next_at = 0
 
@@ -364,8 +370,18 @@ class Learner:
             self._woken.clear()
             try:
                 await self.run_once()
-            except Exception:  # the next label tries again; the bot keeps running
-                log.exception("automatic refit failed")
+            except Exception as exc:
+                if not is_outage(exc):  # a bug: the next label tries again; the bot goes on
+                    log.exception("automatic refit failed")
+                    continue
+                # The labels that woke it are stored: try again when the database is back,
+                # not only when yet another label comes.
+                self._outage.failed("refit", "automatic refit waits for the database (%r)", exc)
+                await asyncio.sleep(self.backoff.next())
+                self._woken.set()
+            else:
+                self.backoff.reset()
+                self._outage.recovered("refit", "automatic refit reaches the database")
 
 
 @contextlib.asynccontextmanager

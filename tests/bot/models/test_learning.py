@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import NullPool
 
-from bot.models.learning import Learner, decide, describe
+from bot.models.learning import Learner, decide, describe, running_learner
 from bot.models.versions import improved, retrain
+from bot.outage import Backoff
 from config.learning import Learning
 from config.loader import load_config
 from scoring.refit import Guardrails, Proposal
 from storage import models as repo
+from storage.engine import create_engine
+from storage.migrate import upgrade
 from storage.tables import Feedback
 from tests.bot.models.test_versions import MODEL, NOW, _seed
 
@@ -101,3 +108,44 @@ async def test_a_newer_proposal_supersedes_the_waiting_one(engine: AsyncEngine) 
         f"Model v{first.version_id} was superseded by v{second.version_id} before anyone "
         "decided: decide on that one."
     )
+
+
+async def test_a_refit_woken_during_an_outage_runs_once_the_database_is_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Enough labels are stored, then the database goes away (its directory is renamed:
+    nothing can connect) as the learner wakes; once it is back, the refit runs without
+    waiting for another label."""
+    folder, away = tmp_path / "db", tmp_path / "away"
+    folder.mkdir()
+    # No pool: every connection opens the file again, as after a server restart.
+    engine = create_engine(f"sqlite+aiosqlite:///{folder / 'leadbot.db'}", poolclass=NullPool)
+    await upgrade(engine)
+    await _seed(engine, leads=40, labels=30)
+    folder.rename(away)
+    bot = learner(engine, every=25, least=10)
+    bot.backoff = Backoff(first=0.02, most=0.05)
+    caplog.set_level(logging.INFO, logger="bot.models.learning")
+
+    def said(text: str) -> list[logging.LogRecord]:
+        return [r for r in caplog.records if text in r.getMessage()]
+
+    try:
+        async with running_learner(bot):  # it wakes itself once at the start, as at boot
+            async with asyncio.timeout(10):
+                while not said("waits for the database"):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.1)  # a few more tries
+                away.rename(folder)
+                while not said("automatic refit stored model v"):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+        async with engine.connect() as conn:
+            versions = await conn.run_sync(repo.list_versions)
+    finally:
+        await engine.dispose()
+    assert versions[-1].created_by == "auto"
+    [waited] = said("waits for the database")
+    assert "unable to open database file" in waited.getMessage()
+    assert not waited.exc_info
+    assert not said("automatic refit failed")
+    assert said("automatic refit reaches the database")
