@@ -28,10 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.crm.base import Connector, CrmRefused, CrmUnavailable, ScoreUpdate, WriteResult
 from bot.ingest.pipeline import display
 from bot.models.live import ActiveModel
+from bot.outage import Backoff
 from bot.throttle import Throttled
 from scoring import LeadState, Model, Score, score
 from scoring.bands import Thresholds
 from storage import crm as repo
+from storage.health import is_outage
 from storage.tables import Lead
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ class CrmSyncer:
     reasons: int = 3
     thresholds: Callable[[], Thresholds | None] = lambda: None
     clock: Callable[[], float] = time.time
+    backoff: Backoff = field(default_factory=Backoff)  # while rounds fail
     _lanes: list[_Lane] = field(init=False)
     _wake: asyncio.Event = field(init=False, default_factory=asyncio.Event)
     _log: Throttled = field(init=False, default_factory=lambda: Throttled(log, period=300.0))
@@ -78,14 +81,31 @@ class CrmSyncer:
         self._wake.set()
 
     async def run(self) -> None:
+        """Write until cancelled. A round that fails (the database is down, or a bug) is
+        logged once a period, waits on ``bot.outage``'s backoff and the loop goes on: the
+        rows it had claimed keep their lease and their dirty state, so a later round writes
+        them (the CRM takes the same score twice alike)."""
         while True:
             self._wake.clear()
-            busy = False
-            for lane in self._lanes:
-                busy = await self._drain(lane) or busy
+            try:
+                busy = await self._round()
+            except Exception as exc:
+                self._log.failed("round", "CRM sync failed; trying again: %r", exc,
+                                 exc_info=not is_outage(exc))  # fmt: skip
+                await asyncio.sleep(self.backoff.next())
+                continue
+            self.backoff.reset()
+            self._log.recovered("round", "CRM sync works again")
             if not busy:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+
+    async def _round(self) -> bool:
+        """One batch for each CRM; True when any was written."""
+        busy = False
+        for lane in self._lanes:
+            busy = await self._drain(lane) or busy
+        return busy
 
     async def run_once(self) -> int:
         """Write every due lead once, each CRM in turn (tests, ``leadbot crm sync``);
