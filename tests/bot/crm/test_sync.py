@@ -27,6 +27,7 @@ from storage.engine import create_engine
 from storage.migrate import upgrade
 from tests.bot.conftest import IDEAL, T0, events, identify, track
 from tests.fakes.hubspot_api import FakeHubSpot
+from tests.logs import logged, until_logged
 
 TOKEN = "pat-sync"
 
@@ -222,9 +223,8 @@ async def test_a_database_outage_delays_the_sync_and_does_not_end_it(
         caplog.set_level(logging.INFO, logger="bot.crm.sync")
         task = asyncio.create_task(sync.run())
         try:
+            await until_logged(caplog, "CRM sync failed")
             async with asyncio.timeout(10):
-                while not _said(caplog, "CRM sync failed"):  # noqa: ASYNC110
-                    await asyncio.sleep(0.01)
                 await asyncio.sleep(0.1)  # a few more rounds fail
                 assert not task.done()
                 away.rename(folder)
@@ -236,11 +236,7 @@ async def test_a_database_outage_delays_the_sync_and_does_not_end_it(
         assert len(hub.contacts) == 3
     finally:
         await engine.dispose()
-    [failed] = _said(caplog, "CRM sync failed")
+    [failed] = logged(caplog, "CRM sync failed")
     assert "unable to open database file" in failed.getMessage()
     assert not failed.exc_info
-    assert _said(caplog, "CRM sync works again")
-
-
-def _said(caplog: pytest.LogCaptureFixture, text: str) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if text in r.getMessage()]
+    assert logged(caplog, "CRM sync works again")

@@ -27,6 +27,7 @@ from storage.migrate import upgrade
 from storage.outbox import Claimed
 from storage.runs import list_runs
 from tests.bot.conftest import DAY, IDEAL, SMALL_MODEL, T0, events, identify, track
+from tests.logs import logged, until_logged
 
 
 def at(*parts: int) -> float:
@@ -217,8 +218,7 @@ async def test_retrain_and_digest_jobs_run_on_their_slots(
     assert (digest.run_key, digest.outcome) == ("2026-03-16T07:00:00+00:00", "ok: 1 digests queued")
 
 
-def _waits(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if "waits for the database" in r.getMessage()]
+WAITS = "waits for the database"
 
 
 async def test_a_slot_fired_while_the_database_is_down_runs_once_it_is_back(
@@ -234,9 +234,8 @@ async def test_a_slot_fired_while_the_database_is_down_runs_once_it_is_back(
     caplog.set_level(logging.INFO, logger="bot.jobs.scheduler")
     try:
         task = asyncio.create_task(scheduler.fire_when_up("decay"))
+        await until_logged(caplog, WAITS)
         async with asyncio.timeout(10):
-            while not _waits(caplog):  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
             await asyncio.sleep(0.1)  # several more tries, all failing
             assert not task.done()
             folder.mkdir()
@@ -251,11 +250,10 @@ async def test_a_slot_fired_while_the_database_is_down_runs_once_it_is_back(
         assert result.outcome.startswith("ok: ")
     finally:
         await engine.dispose()
-    [wait] = _waits(caplog)
+    [wait] = logged(caplog, WAITS)
     assert "unable to open database file" in wait.getMessage()
     assert not wait.exc_info
-    assert any("scheduled job decay reaches the database" in r.getMessage()
-               for r in caplog.records)  # fmt: skip
+    assert logged(caplog, "scheduled job decay reaches the database")
 
 
 async def test_stop_ends_a_slot_waiting_for_the_database_at_once(
@@ -266,9 +264,7 @@ async def test_stop_ends_a_slot_waiting_for_the_database_at_once(
     caplog.set_level(logging.INFO, logger="bot.jobs.scheduler")
     try:
         task = asyncio.create_task(scheduler.fire_when_up("sla"))
-        async with asyncio.timeout(10):
-            while not _waits(caplog):  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
+        await until_logged(caplog, WAITS)
         async with asyncio.timeout(2):  # not the 60 s the next try waits for
             await scheduler.stop()
             assert await task is None

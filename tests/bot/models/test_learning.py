@@ -24,6 +24,7 @@ from storage.engine import create_engine
 from storage.migrate import upgrade
 from storage.tables import Feedback
 from tests.bot.models.test_versions import MODEL, NOW, _seed
+from tests.logs import logged, until_logged
 
 
 def proposal(before: tuple[float, float], after: tuple[float, float]) -> Proposal:
@@ -127,25 +128,19 @@ async def test_a_refit_woken_during_an_outage_runs_once_the_database_is_back(
     bot.backoff = Backoff(first=0.02, most=0.05)
     caplog.set_level(logging.INFO, logger="bot.models.learning")
 
-    def said(text: str) -> list[logging.LogRecord]:
-        return [r for r in caplog.records if text in r.getMessage()]
-
     try:
         async with running_learner(bot):  # it wakes itself once at the start, as at boot
-            async with asyncio.timeout(10):
-                while not said("waits for the database"):  # noqa: ASYNC110
-                    await asyncio.sleep(0.01)
-                await asyncio.sleep(0.1)  # a few more tries
-                away.rename(folder)
-                while not said("automatic refit stored model v"):  # noqa: ASYNC110
-                    await asyncio.sleep(0.01)
+            await until_logged(caplog, "waits for the database")
+            await asyncio.sleep(0.1)  # a few more tries
+            away.rename(folder)
+            await until_logged(caplog, "automatic refit stored model v")
         async with engine.connect() as conn:
             versions = await conn.run_sync(repo.list_versions)
     finally:
         await engine.dispose()
     assert versions[-1].created_by == "auto"
-    [waited] = said("waits for the database")
+    [waited] = logged(caplog, "waits for the database")
     assert "unable to open database file" in waited.getMessage()
     assert not waited.exc_info
-    assert not said("automatic refit failed")
-    assert said("automatic refit reaches the database")
+    assert not logged(caplog, "automatic refit failed")
+    assert logged(caplog, "automatic refit reaches the database")

@@ -40,6 +40,7 @@ from tests.bot.slack_helpers import slack_settings
 from tests.bot.teams import test_teams_transport as teams_t
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.teams_connector import FakeConnector
+from tests.logs import logged, until_logged
 
 OUTAGE = 600.0  # seconds
 
@@ -301,25 +302,19 @@ async def test_a_database_outage_is_one_line_a_period_not_a_traceback(
                             poll_seconds=0.02)  # fmt: skip
     caplog.set_level(logging.INFO, logger="bot.outbox.dispatcher")
 
-    def lines(start: str) -> list[logging.LogRecord]:
-        return [r for r in caplog.records if r.getMessage().startswith(start)]
-
     task = asyncio.create_task(dispatcher.run())
     try:
-        async with asyncio.timeout(10):
-            while len(lines("outbox dispatcher failed")) < 1:  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.2)  # ~10 more failing rounds, all within the period
-            folder.mkdir()
-            await upgrade(engine)
-            while not lines("outbox dispatcher delivers again"):  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
+        await until_logged(caplog, "outbox dispatcher failed")
+        await asyncio.sleep(0.2)  # ~10 more failing rounds, all within the period
+        folder.mkdir()
+        await upgrade(engine)
+        await until_logged(caplog, "outbox dispatcher delivers again")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await engine.dispose()
-    [failed] = lines("outbox dispatcher failed")
+    [failed] = logged(caplog, "outbox dispatcher failed")
     assert "unable to open database file" in failed.getMessage()
     assert not failed.exc_info
-    [back] = lines("outbox dispatcher delivers again")
+    [back] = logged(caplog, "outbox dispatcher delivers again")
     assert int(back.getMessage().split("after ")[1].split()[0]) >= 1  # the rounds it held back
