@@ -7,7 +7,8 @@ slot in ``scheduled_runs`` (``storage.runs``): the key is the slot's fire time, 
 one at or before ``now``, so replicas firing the same slot race on the same primary key and
 only the winner does the work. On SQLite there is one process, and the claim costs nothing.
 While the database is down no claim can be written: the trigger tries again until it can
-(:meth:`Scheduler.fire_when_up`), so an outage delays a slot instead of dropping it.
+(:meth:`Scheduler.fire_when_up`), so an outage delays a slot instead of dropping it; a run
+the outage cuts short runs again on its claim once the database is back.
 
 Time is an argument: tests call :meth:`Scheduler.fire` (or :func:`run_job`) with the
 ``now`` they want, and never wait for a wall-clock trigger.
@@ -65,6 +66,17 @@ class RunResult:
     run_key: str
     ran: bool  # False: the slot had been claimed already (by another replica, or before)
     outcome: str  # "ok: …", "failed: …" or "skipped: …"
+
+
+class Interrupted(Exception):
+    """The database went down while a run this caller had claimed was working: the slot is
+    still this caller's, to run again once the database is back (``resume``). Every job
+    may run again for its slot: what it queues carries a dedupe key, and what it writes is
+    written again alike."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
 
 
 @dataclass
@@ -132,21 +144,29 @@ async def run_job(
     config: LeadbotConfig,
     now: float,
     context: JobContext | None = None,
+    resume: str | None = None,
 ) -> RunResult:
     """Claim ``job``'s slot at ``now`` and, if this caller won it, do the work and record
-    the outcome. A failing job is logged and recorded, never raised: the scheduler goes on."""
-    slot = slot_at(job.trigger, now)
-    if slot is None:
-        return RunResult(job.id, "", ran=False, outcome="skipped: no slot at or before now")
-    key = slot.isoformat()
-    if not await claim_run(engine, job=job.id, run_key=key, now=now):
-        SCHEDULER_RUNS.labels(job=job.id, outcome="skipped").inc()
-        log.debug("%s %s: already run", job.id, key)
-        return RunResult(job.id, key, ran=False, outcome="skipped: already run")
+    the outcome. A failing job is logged and recorded, never raised: the scheduler goes on.
+    Except when the database goes down during the work: that raises :class:`Interrupted`,
+    and ``resume`` (its key) runs that claimed slot's work again, at ``now``."""
+    if resume is None:
+        slot = slot_at(job.trigger, now)
+        if slot is None:
+            return RunResult(job.id, "", ran=False, outcome="skipped: no slot at or before now")
+        key = slot.isoformat()
+        if not await claim_run(engine, job=job.id, run_key=key, now=now):
+            SCHEDULER_RUNS.labels(job=job.id, outcome="skipped").inc()
+            log.debug("%s %s: already run", job.id, key)
+            return RunResult(job.id, key, ran=False, outcome="skipped: already run")
+    else:
+        key = resume
     context = context or JobContext()
     try:
         outcome = "ok: " + await _work(job, engine, config, now, context)
     except Exception as exc:
+        if is_outage(exc):
+            raise Interrupted(key) from exc
         log.exception("scheduled job %s (%s) failed", job.id, key)
         outcome = f"failed: {type(exc).__name__}: {exc}"
     SCHEDULER_RUNS.labels(job=job.id, outcome=outcome.split(":", 1)[0]).inc()
@@ -257,21 +277,30 @@ class Scheduler:
         jobs = jobs_for(self.config, crm=bool(self.context.crm))
         self.jobs = {job.id: job for job in jobs}
 
-    async def fire(self, job_id: str, now: float) -> RunResult:
-        """Run ``job_id``'s slot at ``now`` (what a trigger does, with a chosen time)."""
+    async def fire(self, job_id: str, now: float, resume: str | None = None) -> RunResult:
+        """Run ``job_id``'s slot at ``now`` (what a trigger does, with a chosen time);
+        ``resume``: see :func:`run_job`."""
         return await run_job(
             self.jobs[job_id], engine=self.engine, config=self.config, now=now,
-            context=self.context,
+            context=self.context, resume=resume,
         )  # fmt: skip
 
     async def fire_when_up(self, job_id: str) -> RunResult | None:
         """What a trigger does: :meth:`fire` at ``clock()``. While the database is down,
         wait and fire again, at the slot then current (the same one, or a later one that
-        supersedes it); None when the scheduler stops first."""
+        supersedes it); a run the database cut short runs again once it is back. None when
+        the scheduler stops first."""
         backoff = Backoff(self.retry_first, self.retry_max)
+        resume: str | None = None
         while True:
             try:
-                result = await self.fire(job_id, self.clock())
+                result = await self.fire(job_id, self.clock(), resume)
+            except Interrupted as exc:
+                resume = exc.key
+                self._outage.failed(
+                    job_id, "scheduled job %s (%s) was cut short by the database (%r); it "
+                    "runs again once the database is back", job_id, exc.key, exc.__cause__,
+                )  # fmt: skip
             except Exception as exc:
                 if not is_outage(exc):
                     raise

@@ -9,10 +9,12 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import NullPool
 
 from bot.chat.routing import Router
 from bot.ingest.pipeline import Pipeline
@@ -270,3 +272,51 @@ async def test_stop_ends_a_slot_waiting_for_the_database_at_once(
             assert await task is None
     finally:
         await engine.dispose()
+
+
+async def test_a_run_the_database_cuts_short_runs_again_once_it_is_back(
+    tmp_path: Path, config: LeadbotConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The 09:07 decay slot is claimed; the database goes away right after that commit (its
+    directory renamed: nothing can connect), so the sweep cannot read. Once it is back, the
+    same claimed slot runs, once, and its outcome is recorded."""
+    folder, away = tmp_path / "db", tmp_path / "away"
+    folder.mkdir()
+    engine = create_engine(f"sqlite+aiosqlite:///{folder / 'leadbot.db'}", poolclass=NullPool)
+    await upgrade(engine)
+    await _seed_hot_lead(engine, config)
+    scheduler = Scheduler(engine, config, clock=lambda: at(2026, 3, 16, 9, 7, 2),
+                          retry_first=0.01, retry_max=0.02)  # fmt: skip
+    caplog.set_level(logging.INFO, logger="bot.jobs.scheduler")
+
+    commits: list[Any] = []
+
+    def cut(conn: Any) -> None:  # at the claim's commit (the first): the database goes away
+        commits.append(conn)
+        if len(commits) == 1:
+            folder.rename(away)
+
+    event.listen(engine.sync_engine, "commit", cut)
+    try:
+        task = asyncio.create_task(scheduler.fire_when_up("decay"))
+        await until_logged(caplog, "was cut short by the database")
+        await asyncio.sleep(0.1)  # a few more tries, all failing
+        assert not task.done()
+        away.rename(folder)
+        async with asyncio.timeout(10):
+            result = await task
+        assert result is not None
+        assert (result.ran, result.outcome) == (True, "ok: 1 of 1 leads rescored, 1 cooling")
+        runs = await list_runs(engine)
+        async with engine.connect() as conn:
+            cooling = (await conn.execute(select(OUTBOX).where(OUTBOX.c.kind == "cooling"))).all()
+    finally:
+        await engine.dispose()
+    assert [(r.run_key, r.outcome) for r in runs] == [
+        ("2026-03-16T09:07:00+00:00", "ok: 1 of 1 leads rescored, 1 cooling")
+    ]
+    assert len(cooling) == 1
+    [said] = logged(caplog, "was cut short by the database")
+    assert "unable to open database file" in said.getMessage()
+    assert not said.exc_info
+    assert not logged(caplog, "failed")
