@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import NullPool
 
 from bot.crm.hubspot import HubSpotConnector
 from bot.crm.sync import CrmSyncer, reasons_line
@@ -23,11 +22,10 @@ from config.crm import HubSpotOutcomes
 from config.loader import LeadbotConfig
 from scoring import LeadState, score
 from storage.crm import LINKS
-from storage.engine import create_engine
-from storage.migrate import upgrade
 from tests.bot.conftest import IDEAL, T0, events, identify, track
 from tests.fakes.hubspot_api import FakeHubSpot
 from tests.logs import logged, until_logged
+from tests.outage import movable_database
 
 TOKEN = "pat-sync"
 
@@ -209,33 +207,27 @@ async def test_both_crms_get_the_score_and_salesforce_skips_a_lead_it_lacks(
 async def test_a_database_outage_delays_the_sync_and_does_not_end_it(
     tmp_path: Path, hub: FakeHubSpot, crm_config: LeadbotConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The database goes away (its directory renamed: nothing can connect) while the syncer
-    runs, and comes back: the changed leads are written then, and the wait was one line."""
-    folder, away = tmp_path / "db", tmp_path / "away"
-    folder.mkdir()
-    engine = create_engine(f"sqlite+aiosqlite:///{folder / 'leadbot.db'}", poolclass=NullPool)
-    try:
-        await upgrade(engine)
-        await leads(engine, crm_config, 3)
-        folder.rename(away)
-        sync = syncer(engine, hub, crm_config, Clock(T0 + 60))
+    """The database goes away while the syncer runs, and comes back: the changed leads are
+    written then, and the wait was one line."""
+    caplog.set_level(logging.INFO, logger="bot.crm.sync")
+    async with movable_database(tmp_path) as db:
+        await leads(db.engine, crm_config, 3)
+        db.take_away()
+        sync = syncer(db.engine, hub, crm_config, Clock(T0 + 60))
         sync.backoff = Backoff(first=0.02, most=0.05)
-        caplog.set_level(logging.INFO, logger="bot.crm.sync")
         task = asyncio.create_task(sync.run())
         try:
             await until_logged(caplog, "CRM sync failed")
+            await asyncio.sleep(0.1)  # a few more rounds fail
+            assert not task.done()
+            db.put_back()
             async with asyncio.timeout(10):
-                await asyncio.sleep(0.1)  # a few more rounds fail
-                assert not task.done()
-                away.rename(folder)
-                while await dirty_count(engine):  # noqa: ASYNC110 (a database read)
+                while await dirty_count(db.engine):  # noqa: ASYNC110 (a database read)
                     await asyncio.sleep(0.01)
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        assert len(hub.contacts) == 3
-    finally:
-        await engine.dispose()
+    assert len(hub.contacts) == 3
     [failed] = logged(caplog, "CRM sync failed")
     assert "unable to open database file" in failed.getMessage()
     assert not failed.exc_info

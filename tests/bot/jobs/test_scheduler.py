@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import NullPool
 
 from bot.chat.routing import Router
 from bot.ingest.pipeline import Pipeline
@@ -30,6 +29,7 @@ from storage.outbox import Claimed
 from storage.runs import list_runs
 from tests.bot.conftest import DAY, IDEAL, SMALL_MODEL, T0, events, identify, track
 from tests.logs import logged, until_logged
+from tests.outage import movable_database
 
 
 def at(*parts: int) -> float:
@@ -226,32 +226,27 @@ WAITS = "waits for the database"
 async def test_a_slot_fired_while_the_database_is_down_runs_once_it_is_back(
     tmp_path: Path, config: LeadbotConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The database's directory is missing (nothing can connect) when the 09:07 slot fires;
-    it comes back at 09:40: the 09:07 slot runs then, and the wait was one line."""
-    folder = tmp_path / "gone"
-    engine = create_engine(f"sqlite+aiosqlite:///{folder / 'leadbot.db'}")
+    """The database is away when the 09:07 slot fires; it comes back at 09:40: the 09:07
+    slot runs then, and the wait was one line."""
     now = [at(2026, 3, 16, 9, 7, 1)]
-    scheduler = Scheduler(engine, config, clock=lambda: now[0], retry_first=0.01,
-                          retry_max=0.02)  # fmt: skip
     caplog.set_level(logging.INFO, logger="bot.jobs.scheduler")
-    try:
+    async with movable_database(tmp_path) as db:
+        scheduler = Scheduler(db.engine, config, clock=lambda: now[0], retry_first=0.01,
+                              retry_max=0.02)  # fmt: skip
+        db.take_away()
         task = asyncio.create_task(scheduler.fire_when_up("decay"))
         await until_logged(caplog, WAITS)
+        await asyncio.sleep(0.1)  # several more tries, all failing
+        assert not task.done()
+        db.put_back()
+        now[0] = at(2026, 3, 16, 9, 40)
         async with asyncio.timeout(10):
-            await asyncio.sleep(0.1)  # several more tries, all failing
-            assert not task.done()
-            folder.mkdir()
-            await upgrade(engine)
-            now[0] = at(2026, 3, 16, 9, 40)
             result = await task
-        assert result is not None
-        assert (result.ran, result.run_key) == (True, "2026-03-16T09:07:00+00:00")
-        assert [(r.run_key, r.outcome) for r in await list_runs(engine)] == [
-            ("2026-03-16T09:07:00+00:00", result.outcome)
-        ]
-        assert result.outcome.startswith("ok: ")
-    finally:
-        await engine.dispose()
+        runs = await list_runs(db.engine)
+    assert result is not None
+    assert (result.ran, result.run_key) == (True, "2026-03-16T09:07:00+00:00")
+    assert result.outcome.startswith("ok: ")
+    assert [(r.run_key, r.outcome) for r in runs] == [("2026-03-16T09:07:00+00:00", result.outcome)]
     [wait] = logged(caplog, WAITS)
     assert "unable to open database file" in wait.getMessage()
     assert not wait.exc_info
@@ -261,57 +256,48 @@ async def test_a_slot_fired_while_the_database_is_down_runs_once_it_is_back(
 async def test_stop_ends_a_slot_waiting_for_the_database_at_once(
     tmp_path: Path, config: LeadbotConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'gone' / 'leadbot.db'}")
-    scheduler = Scheduler(engine, config, retry_first=60.0)
     caplog.set_level(logging.INFO, logger="bot.jobs.scheduler")
-    try:
+    async with movable_database(tmp_path) as db:
+        scheduler = Scheduler(db.engine, config, retry_first=60.0)
+        db.take_away()
         task = asyncio.create_task(scheduler.fire_when_up("sla"))
         await until_logged(caplog, WAITS)
         async with asyncio.timeout(2):  # not the 60 s the next try waits for
             await scheduler.stop()
             assert await task is None
-    finally:
-        await engine.dispose()
 
 
 async def test_a_run_the_database_cuts_short_runs_again_once_it_is_back(
     tmp_path: Path, config: LeadbotConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The 09:07 decay slot is claimed; the database goes away right after that commit (its
-    directory renamed: nothing can connect), so the sweep cannot read. Once it is back, the
-    same claimed slot runs, once, and its outcome is recorded."""
-    folder, away = tmp_path / "db", tmp_path / "away"
-    folder.mkdir()
-    engine = create_engine(f"sqlite+aiosqlite:///{folder / 'leadbot.db'}", poolclass=NullPool)
-    await upgrade(engine)
-    await _seed_hot_lead(engine, config)
-    scheduler = Scheduler(engine, config, clock=lambda: at(2026, 3, 16, 9, 7, 2),
-                          retry_first=0.01, retry_max=0.02)  # fmt: skip
+    """The 09:07 decay slot is claimed; the database goes away at that commit, so the sweep
+    cannot read. Once it is back, the same claimed slot runs, once, and its outcome is
+    recorded."""
     caplog.set_level(logging.INFO, logger="bot.jobs.scheduler")
+    async with movable_database(tmp_path) as db:
+        await _seed_hot_lead(db.engine, config)
+        scheduler = Scheduler(db.engine, config, clock=lambda: at(2026, 3, 16, 9, 7, 2),
+                              retry_first=0.01, retry_max=0.02)  # fmt: skip
+        commits: list[Any] = []
 
-    commits: list[Any] = []
+        def cut(conn: Any) -> None:  # the first commit, the claim's: the database goes away
+            commits.append(conn)
+            if len(commits) == 1:
+                db.take_away()
 
-    def cut(conn: Any) -> None:  # at the claim's commit (the first): the database goes away
-        commits.append(conn)
-        if len(commits) == 1:
-            folder.rename(away)
-
-    event.listen(engine.sync_engine, "commit", cut)
-    try:
+        event.listen(db.engine.sync_engine, "commit", cut)
         task = asyncio.create_task(scheduler.fire_when_up("decay"))
         await until_logged(caplog, "was cut short by the database")
         await asyncio.sleep(0.1)  # a few more tries, all failing
         assert not task.done()
-        away.rename(folder)
+        db.put_back()
         async with asyncio.timeout(10):
             result = await task
-        assert result is not None
-        assert (result.ran, result.outcome) == (True, "ok: 1 of 1 leads rescored, 1 cooling")
-        runs = await list_runs(engine)
-        async with engine.connect() as conn:
+        runs = await list_runs(db.engine)
+        async with db.engine.connect() as conn:
             cooling = (await conn.execute(select(OUTBOX).where(OUTBOX.c.kind == "cooling"))).all()
-    finally:
-        await engine.dispose()
+    assert result is not None
+    assert (result.ran, result.outcome) == (True, "ok: 1 of 1 leads rescored, 1 cooling")
     assert [(r.run_key, r.outcome) for r in runs] == [
         ("2026-03-16T09:07:00+00:00", "ok: 1 of 1 leads rescored, 1 cooling")
     ]

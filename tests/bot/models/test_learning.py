@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import NullPool
 
 from bot.models.learning import Learner, decide, describe, running_learner
 from bot.models.versions import improved, retrain
@@ -20,11 +19,10 @@ from config.learning import Learning
 from config.loader import load_config
 from scoring.refit import Guardrails, Proposal
 from storage import models as repo
-from storage.engine import create_engine
-from storage.migrate import upgrade
 from storage.tables import Feedback
 from tests.bot.models.test_versions import MODEL, NOW, _seed
 from tests.logs import logged, until_logged
+from tests.outage import movable_database
 
 
 def proposal(before: tuple[float, float], after: tuple[float, float]) -> Proposal:
@@ -114,30 +112,21 @@ async def test_a_newer_proposal_supersedes_the_waiting_one(engine: AsyncEngine) 
 async def test_a_refit_woken_during_an_outage_runs_once_the_database_is_back(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Enough labels are stored, then the database goes away (its directory is renamed:
-    nothing can connect) as the learner wakes; once it is back, the refit runs without
-    waiting for another label."""
-    folder, away = tmp_path / "db", tmp_path / "away"
-    folder.mkdir()
-    # No pool: every connection opens the file again, as after a server restart.
-    engine = create_engine(f"sqlite+aiosqlite:///{folder / 'leadbot.db'}", poolclass=NullPool)
-    await upgrade(engine)
-    await _seed(engine, leads=40, labels=30)
-    folder.rename(away)
-    bot = learner(engine, every=25, least=10)
-    bot.backoff = Backoff(first=0.02, most=0.05)
+    """Enough labels are stored, then the database goes away as the learner wakes; once it
+    is back, the refit runs without waiting for another label."""
     caplog.set_level(logging.INFO, logger="bot.models.learning")
-
-    try:
+    async with movable_database(tmp_path) as db:
+        await _seed(db.engine, leads=40, labels=30)
+        db.take_away()
+        bot = learner(db.engine, every=25, least=10)
+        bot.backoff = Backoff(first=0.02, most=0.05)
         async with running_learner(bot):  # it wakes itself once at the start, as at boot
             await until_logged(caplog, "waits for the database")
             await asyncio.sleep(0.1)  # a few more tries
-            away.rename(folder)
+            db.put_back()
             await until_logged(caplog, "automatic refit stored model v")
-        async with engine.connect() as conn:
+        async with db.engine.connect() as conn:
             versions = await conn.run_sync(repo.list_versions)
-    finally:
-        await engine.dispose()
     assert versions[-1].created_by == "auto"
     [waited] = logged(caplog, "waits for the database")
     assert "unable to open database file" in waited.getMessage()

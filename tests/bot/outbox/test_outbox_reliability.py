@@ -41,6 +41,7 @@ from tests.bot.teams import test_teams_transport as teams_t
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.teams_connector import FakeConnector
 from tests.logs import logged, until_logged
+from tests.outage import movable_database
 
 OUTAGE = 600.0  # seconds
 
@@ -294,25 +295,28 @@ async def test_dead_messages_are_in_the_digests_health_section(engine: AsyncEngi
 async def test_a_database_outage_is_one_line_a_period_not_a_traceback(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The database's directory is missing (nothing can connect), then comes back: the loop
-    says so in one line without a traceback, and says when it delivers again."""
-    folder = tmp_path / "gone"
-    engine = create_engine(f"sqlite+aiosqlite:///{folder / 'leadbot.db'}")
-    dispatcher = Dispatcher(engine, ConsoleTransport(io.StringIO()), clock=time.time,
-                            poll_seconds=0.02)  # fmt: skip
+    """The database goes away, then comes back: the loop says so in one line without a
+    traceback, says when it delivers again, and delivers what was queued meanwhile."""
+    printed = io.StringIO()
     caplog.set_level(logging.INFO, logger="bot.outbox.dispatcher")
-
-    task = asyncio.create_task(dispatcher.run())
-    try:
-        await until_logged(caplog, "outbox dispatcher failed")
-        await asyncio.sleep(0.2)  # ~10 more failing rounds, all within the period
-        folder.mkdir()
-        await upgrade(engine)
-        await until_logged(caplog, "outbox dispatcher delivers again")
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await engine.dispose()
+    async with movable_database(tmp_path) as db:
+        dispatcher = Dispatcher(db.engine, ConsoleTransport(printed), clock=time.time,
+                                poll_seconds=0.02)  # fmt: skip
+        db.take_away()
+        task = asyncio.create_task(dispatcher.run())
+        try:
+            await until_logged(caplog, "outbox dispatcher failed")
+            await asyncio.sleep(0.2)  # ~10 more failing rounds, all within the period
+            db.put_back()
+            await until_logged(caplog, "outbox dispatcher delivers again")
+            notice = {"kind": "notice", "payload": {"text": "Hot lead back"}}
+            await slack_t.queue(db.engine, slack_t.alert("back", "console") | notice)
+            async with asyncio.timeout(10):
+                while "Hot lead back" not in printed.getvalue():  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
     [failed] = logged(caplog, "outbox dispatcher failed")
     assert "unable to open database file" in failed.getMessage()
     assert not failed.exc_info
