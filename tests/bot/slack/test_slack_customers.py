@@ -20,7 +20,13 @@ from config.settings import Settings
 from storage.customer_alerts import ACTIONS
 from tests.bot.customer_helpers import NOW, slipping_star
 from tests.bot.slack.test_slack_app import command_body, post_slack
-from tests.bot.slack_helpers import Client, click_payload, eventually, slack_settings
+from tests.bot.slack_helpers import (
+    Client,
+    click_payload,
+    eventually,
+    recorded_alert,
+    slack_settings,
+)
 from tests.fakes.slack_api import FakeSlack
 
 DAY = 86_400.0
@@ -74,7 +80,7 @@ async def test_the_slipping_alert_is_posted_once_and_snooze_updates_it(
     assert "last order 151 days ago, usually every 10 days; 9,600 EUR in the last year" in posted
     for label in ("Reached out", "Snooze", "Not a concern"):
         assert label in posted
-    ((channel, ts),) = slack.messages
+    channel, ts = await recorded_alert(client, slack)  # a click comes after the record
 
     payload: dict[str, Any] = click_payload(slack, "x", "star", user="U0ALICE", ts=ts, n=1)
     payload["channel"]["id"] = channel

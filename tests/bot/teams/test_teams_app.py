@@ -34,7 +34,7 @@ from config.settings import load_settings
 from config.writer import model_yaml
 from storage import models as repo
 from storage.engine import session_factory
-from storage.posts import find_post
+from storage.posts import PostedAlert, find_post
 from storage.tables import Feedback, Lead
 from storage.teams import find_conversation
 from tests.bot.conftest import SMALL_MODEL
@@ -114,7 +114,20 @@ async def alert_card(client: Client, fake: FakeConnector) -> tuple[str, dict[str
     await hot_lead(client)
     await eventually(lambda: len(fake.calls_to("send", ok_only=True)) == 1)
     [(activity_id, posted)] = fake.activities[CHANNEL].items()
+    # A click comes after the post is recorded, in its own transaction right after Teams
+    # answers: a click before it finds no alert (seen in CI on a loaded machine).
+    await recorded_post(client, activity_id)
     return activity_id, posted["attachments"][0]["content"]
+
+
+async def recorded_post(client: Client, card_id: str) -> PostedAlert:
+    for _ in range(150):
+        async with session_factory(client.app[ENGINE])() as session:
+            posted = await find_post(session, platform="teams", channel=CHANNEL, ts=card_id)
+        if posted is not None:
+            return posted
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no post recorded for {card_id} within 3 s")
 
 
 def flat(value: Any) -> str:
@@ -285,14 +298,7 @@ async def test_the_posted_alert_is_recorded_for_later_clicks(
     client: Client, fake: FakeConnector
 ) -> None:
     card_id, _ = await alert_card(client, fake)
-    # The post is recorded in its own transaction right after Teams answers: wait for it.
-    for _ in range(150):
-        async with session_factory(client.app[ENGINE])() as session:
-            posted = await find_post(session, platform="teams", channel=CHANNEL, ts=card_id)
-        if posted is not None:
-            break
-        await asyncio.sleep(0.02)
-    assert posted is not None
+    posted = await recorded_post(client, card_id)
     assert posted.lead_id == "u1"
 
 

@@ -23,6 +23,7 @@ from tests.bot.teams.test_teams_app import (
     install,
     mention,
     post,
+    recorded_post,
 )
 from tests.fakes.teams_connector import FakeConnector
 
@@ -38,6 +39,7 @@ async def star_alert(client: Client, fake: FakeConnector, config: LeadbotConfig)
     client.app[DISPATCHER].wake()
     await eventually(lambda: len(fake.posted(CHANNEL)) == 1)
     [(card_id, _)] = fake.activities[CHANNEL].items()
+    await recorded_post(client, card_id)  # a click comes after the post is recorded
     return card_id
 
 
