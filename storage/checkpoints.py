@@ -31,6 +31,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ BUSY_MS = 10_000  # how long a checkpoint waits for a lock (not the truncation: 
 # restarts (``WalCheckpointer.bound``): the disk the log takes is bounded under any load.
 WAL_HARD_LIMIT = 256 * 1024 * 1024  # bytes
 RESTART_WAIT_MS = 50  # how long the writer's restart waits for readers to leave the log
+# A failing round (the disk is full or gone) is logged at most this often: at five rounds a
+# second, a line each would write 18,000 lines an hour.
+FAILURE_LOG_SECONDS = 60.0
 
 
 class WalCheckpointer:
@@ -69,6 +73,8 @@ class WalCheckpointer:
         self.in_log = 0
         self._frame_bytes = 4096 + 24  # page and frame header, read from the file at start
         self._frames = -1  # the log's frames at the last round
+        self.failures = 0  # failed rounds since the last one that worked
+        self._failure_logged = float("-inf")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="leadbot-checkpoints", daemon=True)
 
@@ -105,7 +111,19 @@ class WalCheckpointer:
             if idle and frames > 0 and self._log_bytes() > self.limit:
                 self._cut(conn)
         except sqlite3.Error as exc:  # a locked or vanished file: try again next round
-            log.warning("WAL checkpoint failed (%s); retrying", exc)
+            self._failed(exc)
+        else:
+            if self.failures:
+                log.warning("WAL checkpoints work again (after %d failed round(s))", self.failures)
+                self.failures, self._failure_logged = 0, float("-inf")
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        self.failures += 1
+        now = time.monotonic()
+        if now - self._failure_logged >= FAILURE_LOG_SECONDS:
+            self._failure_logged = now
+            log.warning("WAL checkpoint failed (%s); retrying every %g s (%d failed round(s) "
+                        "so far)", exc, self.every, self.failures)  # fmt: skip
 
     def bound(self, writer: sqlite3.Connection) -> bool:
         """Called by the writer between its transactions, on its own connection: when the

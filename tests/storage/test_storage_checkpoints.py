@@ -6,11 +6,13 @@ thread cuts it once the writer is idle."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from pathlib import Path
 
 import orjson
+import pytest
 from sqlalchemy import text
 
 from bot.ingest.inbound import parse_body
@@ -68,6 +70,29 @@ def test_a_missing_directory_only_logs(tmp_path: Path) -> None:
     checkpoints = WalCheckpointer(str(tmp_path / "no" / "such.db"), every=0.01).start()
     checkpoints.stop()
     assert checkpoints.rounds == 0
+
+
+def test_failing_rounds_are_one_line_a_minute_and_the_recovery_one_more(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """200 rounds on a connection that cannot checkpoint (closed: as a disk gone away
+    leaves it) log one warning, and the first round that works says so."""
+    path = tmp_path / "db.sqlite"
+    good = writer(path)
+    gone = sqlite3.connect(path)
+    gone.close()
+    checkpoints = WalCheckpointer(str(path))
+    with caplog.at_level(logging.WARNING, logger="storage.checkpoints"):
+        for _ in range(200):
+            checkpoints.checkpoint(gone)
+        assert checkpoints.failures == 200
+        checkpoints.checkpoint(good)
+    assert checkpoints.failures == 0
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2
+    assert said[0].startswith("WAL checkpoint failed (Cannot operate on a closed database.)")
+    assert said[1] == "WAL checkpoints work again (after 200 failed round(s))"
+    good.close()
 
 
 def test_an_idle_writers_log_is_cut_back_and_keeps_every_row(tmp_path: Path) -> None:
