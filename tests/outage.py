@@ -1,5 +1,6 @@
-"""A database outage for tests of background loops: a migrated SQLite file whose directory is
-taken away (nothing can connect, as when a database server is unreachable) and put back.
+"""A database outage for tests: a migrated SQLite file whose directory is taken away (nothing
+can connect, as when a database server is unreachable) and put back; or a PostgreSQL
+database that stops taking connections and drops the ones it has (``cut_postgres``).
 
 The engine has no pool, so every connection opens the file again, as a server's reconnects
 would. On exit the engine is disposed and the threads of its connections are waited for: a
@@ -16,6 +17,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from aiosqlite.core import _connection_worker_thread
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
@@ -57,3 +60,23 @@ async def movable_database(root: Path) -> AsyncIterator[MovableDatabase]:
         await db.engine.dispose()
         for thread in _sqlite_threads() - before:
             await asyncio.to_thread(thread.join, 5.0)
+
+
+async def cut_postgres(url: str, *, allow: bool) -> None:
+    """Stop (or allow again) every connection to ``url``'s database, as an outage would:
+    pooled connections are terminated too, so the next use of each fails."""
+    name = make_url(url).database
+    statements = [f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {str(allow).lower()}']
+    if not allow:
+        statements.append(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        )
+    admin = make_url(url).set(database="postgres").render_as_string(hide_password=False)
+    engine = create_engine(admin, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            for sql in statements:
+                await conn.execute(text(sql))
+    finally:
+        await engine.dispose()

@@ -32,13 +32,16 @@ from bot.crm.hubspot import HubSpotConnector
 from bot.crm.outcomes import store_outcomes
 from bot.models.learning import Learner
 from bot.models.live import ActiveModel
+from bot.throttle import Throttled
 from bot.web.answers import json_response, read_body, refused, unavailable
 from bot.web.keys import ENGINE, LIMITS
 from config.crm import HubSpotOutcomes
 from config.loader import LeadbotConfig
 from config.settings import Settings
+from storage.health import is_outage
 
 log = logging.getLogger(__name__)
+_store_failures = Throttled(log)  # the database failing every delivery: a line per 30 s
 
 PATH = "/crm/hubspot/webhooks"
 ENDPOINT = "hubspot"  # the metrics label
@@ -129,9 +132,14 @@ async def _store(
     try:
         model = await hook.active.current(engine)
         result = await store_outcomes(engine, outcomes, model=model)
-    except Exception:  # the database: HubSpot delivers again; never a 500 with a traceback
-        log.exception("HubSpot webhook: storing %d outcomes failed", len(outcomes))
+    except Exception as exc:  # HubSpot delivers again; never a 500
+        # Once a period: an outage fails every delivery alike (a traceback for a bug).
+        _store_failures.failed(
+            "store", "HubSpot webhook: storing %d outcomes failed (HubSpot delivers again): %r",
+            len(outcomes), exc, exc_info=not is_outage(exc),
+        )  # fmt: skip
         return unavailable(ENDPOINT, "the database failed, deliver again later")
+    _store_failures.recovered("store", "HubSpot webhook: outcomes are stored again")
     learner = request.app.get(LEARNER)
     if result.stored and learner is not None:
         learner.wake()

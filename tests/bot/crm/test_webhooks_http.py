@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,6 +28,8 @@ from config.settings import load_settings
 from storage.crm import FEEDBACK, IDENTITIES
 from tests.bot.conftest import IDEAL, T0, events, identify
 from tests.fakes.hubspot_api import FakeHubSpot
+from tests.logs import logged
+from tests.outage import cut_postgres
 
 CLIENT_SECRET = "hubspot-app-client-secret"
 TOKEN = "pat-test"
@@ -246,3 +249,32 @@ async def test_without_the_client_secret_the_route_says_what_to_set(
         assert "HUBSPOT_CLIENT_SECRET" in error["message"]
     finally:
         await client.close()
+
+
+async def test_a_database_outage_answers_503_in_one_log_line_and_the_redelivery_stores(
+    postgres_url: str, hub: FakeHubSpot, config: LeadbotConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL stops taking connections: each of five deliveries is answered 503 (HubSpot
+    delivers again) and logged once, without a traceback; once it is back, the redelivery
+    stores the label."""
+    client = await _client(postgres_url, hub, config)
+    contact = hub.add_contact(IDEAL["email"], lifecyclestage="customer")
+    change = [event("contact.propertyChange", contact, "lifecyclestage", "customer")]
+    caplog.set_level(logging.INFO, logger="bot.crm.webhooks")
+    try:
+        await cut_postgres(postgres_url, allow=False)
+        try:
+            for _ in range(5):
+                down = await deliver(client, change)
+                assert down.status == 503, await down.text()
+                assert (await down.json())["code"] == "unavailable"
+        finally:
+            await cut_postgres(postgres_url, allow=True)
+        redelivered = await deliver(client, change)
+        assert redelivered.status == 200, await redelivered.text()
+        assert [row[1] for row in await labels(client)] == ["won"]
+    finally:
+        await client.close()
+    [failed] = logged(caplog, "storing 1 outcomes failed")
+    assert not failed.exc_info
+    assert logged(caplog, "outcomes are stored again (after 4 suppressed failure(s))")

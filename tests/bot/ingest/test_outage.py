@@ -11,39 +11,15 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy import func, select
 
 from bot.ingest.signatures import generate_secret
 from storage.engine import create_engine
 from storage.ingest import EVENTS
 from tests.live_server import LiveServer, signed_request
+from tests.outage import cut_postgres
 
 SECRET = generate_secret()
-
-
-async def _admin(url: str, *statements: str) -> None:
-    admin = make_url(url).set(database="postgres").render_as_string(hide_password=False)
-    engine = create_engine(admin, poolclass=NullPool, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            for sql in statements:
-                await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
-async def _cut(url: str, allow: bool) -> None:
-    """Stop (or allow again) every connection to the test database, as an outage would."""
-    name = make_url(url).database
-    statements = [f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {str(allow).lower()}']
-    if not allow:
-        statements.append(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
-        )
-    await _admin(url, *statements)
 
 
 @pytest.fixture
@@ -53,7 +29,7 @@ async def server(postgres_url: str, tmp_path: Path) -> AsyncIterator[LiveServer]
     try:
         yield live
     finally:
-        await _cut(postgres_url, allow=True)  # the fixture drops the database afterwards
+        await cut_postgres(postgres_url, allow=True)  # the fixture drops the database afterwards
         await asyncio.to_thread(live.stop)
 
 
@@ -83,7 +59,7 @@ async def test_a_database_outage_gives_503_with_retry_after_and_ingest_returns(
     async with aiohttp.ClientSession(timeout=timeout) as session:
         assert {s for s, _ in await _send(session, server, before)} == {202}
         log_lines = server.log().count("\n")
-        await _cut(postgres_url, allow=False)
+        await cut_postgres(postgres_url, allow=False)
         answers = await asyncio.gather(*(_send(session, server, [c]) for c in during))
         statuses = [a[0] for batch in answers for a in batch]
         assert set(statuses) == {503}
@@ -95,7 +71,7 @@ async def test_a_database_outage_gives_503_with_retry_after_and_ingest_returns(
         # One line per period with a count, not a traceback (116 lines) per request.
         logged = server.log().splitlines()[log_lines:]  # shown if it fails: what was so chatty
         assert server.log().count("\n") - log_lines < 40, "\n".join(logged)
-        await _cut(postgres_url, allow=True)
+        await cut_postgres(postgres_url, allow=True)
         deadline = time.monotonic() + 15
         while {s for s, _ in await _send(session, server, during[:1])} != {202}:
             assert time.monotonic() < deadline, "ingest did not come back"
