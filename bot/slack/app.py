@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat.actions import ActionResult, apply_action, not_refreshed
 from bot.chat.commands import run_command
+from bot.chat.failures import failure, sorry
 from bot.chat.messages import Action, Actor
 from bot.models.edges import BandEdges
 from bot.models.learning import Learner
@@ -49,6 +50,7 @@ from bot.slack.views import (
 )
 from config.loader import LeadbotConfig
 from storage.engine import session_factory
+from storage.health import is_outage
 from storage.posts import find_post
 from storage.requests import first_time
 
@@ -86,11 +88,18 @@ def build_slack_app(
     async def once(
         req: AsyncBoltRequest, resp: BoltResponse, next_: Callable[[], Awaitable[BoltResponse]]
     ) -> Any:
-        """Slack resends what it did not see acknowledged in time: act on it once."""
+        """Slack resends what it did not see acknowledged in time: act on it once. While the
+        database is down nothing can be acted on: the rep is told so, Slack gets its 200."""
         key = request_key(req)
-        async with sessions() as session:
-            new = await first_time(session, key=key, at=datetime.fromtimestamp(clock(), UTC))
-            await session.commit()
+        try:
+            async with sessions() as session:
+                new = await first_time(session, key=key, at=datetime.fromtimestamp(clock(), UTC))
+                await session.commit()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            await tell_failure(req.body, exc)
+            return BoltResponse(status=200, body="")
         if not new:
             log.info("ignoring a resent Slack request (%s)", key)
             return BoltResponse(status=200, body="")
@@ -285,19 +294,15 @@ def request_key(req: AsyncBoltRequest) -> str:
 
 async def tell_failure(body: dict[str, Any], error: Exception) -> None:
     """Tell the rep, privately, instead of leaving them without an answer."""
-    if isinstance(error, ValueError):  # the request's own fault (an unknown lead): no trace
-        log.info("Slack request refused: %s", error)
-    else:
-        log.error("Slack request failed: %s", error, exc_info=error)
+    failed = failure(error)
+    log.log(failed.level, "Slack request failed: %s", error,
+            exc_info=error if failed.traceback else None)  # fmt: skip
     url = _response_url(body)
     if url is None:
         return
-    detail = str(error) if isinstance(error, ValueError) else "an internal error"
     try:
         await AsyncWebhookClient(url).send(
-            response_type="ephemeral",
-            replace_original=False,
-            text=f"Sorry, that did not work: {escape(detail)}. Nothing was changed.",
+            response_type="ephemeral", replace_original=False, text=sorry(escape(failed.notice))
         )
     except Exception as exc:  # the rep is not told; the failure above is in the log
         log.warning("could not tell the rep at their response_url: %s", exc)

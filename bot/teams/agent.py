@@ -40,10 +40,12 @@ from microsoft_agents.hosting.core.app.adaptive_card import factory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.chat.commands import SUBCOMMANDS, run_command
+from bot.chat.failures import failure, sorry
 from bot.chat.messages import Actor
 from bot.models.edges import BandEdges
 from bot.models.learning import Learner
 from bot.models.live import ActiveModel
+from bot.teams.card_parts import plain
 from bot.teams.cards import reply_card, summary_text
 from bot.teams.clicks import LEAD_ACTION, MODEL, Clicked, Clicks
 from bot.teams.customer_card import CUSTOMER_ACTION
@@ -184,9 +186,11 @@ def build_agent(
 
     @app.error
     async def failed(context: TurnContext, error: Exception) -> None:
-        log.error("Teams turn failed: %s", error, exc_info=error)
+        turn = failure(error)
+        log.log(turn.level, "Teams turn failed: %s", error,
+                exc_info=error if turn.traceback else None)  # fmt: skip
         if context.activity.type == ActivityTypes.message:
-            await context.send_activity("Sorry, that did not work (an internal error).")
+            await context.send_activity(sorry(plain(turn.notice)))  # lead data made inert
 
     return app
 

@@ -4,6 +4,7 @@ Web API at the wire, a real database. Nothing of leadbot's own is patched."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +31,8 @@ from tests.bot.slack_helpers import (
     slack_settings,
 )
 from tests.fakes.slack_api import FakeSlack
+from tests.logs import logged
+from tests.outage import cut_postgres
 
 
 @pytest.fixture
@@ -237,3 +240,30 @@ async def test_a_click_on_an_unknown_lead_gets_a_private_explanation(
     assert answer["response_type"] == "ephemeral"
     assert "nobody-here" in answer["text"]
     assert "Nothing was changed" in answer["text"]
+
+
+async def test_a_command_while_the_database_is_down_tells_the_rep_to_try_again(
+    postgres_url: str, config: LeadbotConfig, slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL stops taking connections: `/lead score` answers the rep privately that the
+    database is unreachable, and the log has a warning, not a traceback."""
+    settings = slack_settings(postgres_url, slack)
+    caplog.set_level(logging.INFO, logger="bot.slack.app")
+    async with TestClient(TestServer(build_app(settings=settings, config=config))) as client:
+        await hot_lead(client)
+        await cut_postgres(postgres_url, allow=False)
+        try:
+            resp = await post_slack(client, command_body(slack, "score dana@acmesoft.com"))
+            assert resp.status == 200
+            await eventually(lambda: len(slack.calls_to("response_url")) == 1, seconds=10)
+        finally:
+            await cut_postgres(postgres_url, allow=True)
+    [answer] = slack.calls_to("response_url")
+    assert answer.body["response_type"] == "ephemeral"
+    assert answer.body["text"] == (
+        "Sorry, that did not work: the database is unreachable right now; try again in a "
+        "minute. Nothing was changed."
+    )
+    [failed] = logged(caplog, "Slack request failed")
+    assert failed.levelno == logging.WARNING
+    assert not failed.exc_info

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import logging
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -41,6 +42,8 @@ from tests.bot.conftest import SMALL_MODEL
 from tests.bot.slack_helpers import WEBHOOK_SECRET, Client, count, eventually, hot_lead
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.teams_connector import FakeConnector
+from tests.logs import logged
+from tests.outage import cut_postgres
 
 # pytest's "error" filter outranks bot.teams.runtime's narrow ignore of this warning, which
 # the SDK's JWT check raises (it stores the claims under a plain string request key).
@@ -625,3 +628,28 @@ async def test_the_playground_user_as_manager_approves_a_proposal(
             active = await conn.run_sync(repo.active_version)
         assert active is not None
         assert (active.id, active.approved_by) == (version, f"teams:{PLAYGROUND}")
+
+
+async def test_a_message_while_the_database_is_down_tells_the_rep_to_try_again(
+    postgres_url: str, config: LeadbotConfig, fake: FakeConnector, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL stops taking connections: `@leadbot lead score` is answered that the
+    database is unreachable, and the log has a warning, not a traceback."""
+    app = build_app(settings=settings(postgres_url, **ANONYMOUS), config=config)
+    caplog.set_level(logging.INFO, logger="bot.teams.agent")
+    async with TestClient(TestServer(app)) as client:
+        await install(client, fake)
+        await cut_postgres(postgres_url, allow=False)
+        try:
+            message = mention(fake, "lead score dana@acmesoft.com")
+            assert (await post(client, message)).status in (200, 202)
+        finally:
+            await cut_postgres(postgres_url, allow=True)
+    [reply] = fake.calls_to("reply")
+    assert reply.body["text"] == (
+        "Sorry, that did not work: the database is unreachable right now; try again in a "
+        "minute. Nothing was changed."
+    )
+    [failed] = logged(caplog, "Teams turn failed")
+    assert failed.levelno == logging.WARNING
+    assert not failed.exc_info
