@@ -21,3 +21,12 @@ async def until_logged(
     async with asyncio.timeout(seconds):
         while not logged(caplog, text):  # noqa: ASYNC110 (records are a list, not an event)
             await asyncio.sleep(0.01)
+
+
+def warned_once(caplog: pytest.LogCaptureFixture, text: str) -> logging.LogRecord:
+    """The one record containing ``text``: a warning without a traceback (an outage is
+    nobody's bug)."""
+    [record] = logged(caplog, text)
+    assert record.levelno == logging.WARNING, record.levelname
+    assert not record.exc_info
+    return record

@@ -25,6 +25,12 @@ from sqlalchemy.pool import NullPool
 from storage.engine import create_engine
 from storage.migrate import upgrade
 
+# What a rep is told when their command or click meets a database outage (Slack and Teams).
+OUTAGE_REPLY = (
+    "Sorry, that did not work: the database is unreachable right now; try again in a minute. "
+    "Nothing was changed."
+)
+
 
 class MovableDatabase:
     def __init__(self, root: Path) -> None:
