@@ -52,6 +52,7 @@ from bot.teams.customer_card import CUSTOMER_ACTION
 from bot.teams.references import THREAD_MARK, NotAReference, remember
 from bot.teams.transport import CARD_TYPE, TeamsTransport
 from config.loader import LeadbotConfig
+from storage.health import is_outage
 from storage.people import remember_name
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,15 @@ def build_agent(
 
     @app.before_turn
     async def remember_conversation(context: TurnContext, _state: TurnState) -> bool:
-        await _remember(engine, context.activity, clock)
+        try:
+            await _remember(engine, context.activity, clock)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            # The database is down: the turn goes on, to tell the sender so in its own
+            # answer (a click's invoke answer, a message's reply). The reference is stored
+            # again by the next activity.
+            log.warning("Teams: where this activity came from is not stored: %s", exc)
         return True
 
     @app.activity([ActivityTypes.conversation_update, ActivityTypes.installation_update])
@@ -182,6 +191,13 @@ def build_agent(
         except ValueError as exc:  # a bad click: the clicker sees why, nothing changed
             log.info("Teams card action refused: %s", exc)
             return factory.bad_request(f"{exc}. Nothing was changed.")
+        except Exception as exc:
+            turn = failure(exc)
+            if turn.traceback:
+                raise  # a bug: the turn's error handler logs it
+            # The database is down: the clicker is told to try again, as Teams shows it.
+            log.log(turn.level, "Teams card action failed: %s", exc)
+            return factory.message(sorry(plain(turn.notice)))
         return await _answer(transport, clicked, where, card_id)
 
     @app.error

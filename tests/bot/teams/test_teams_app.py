@@ -57,6 +57,7 @@ BOT = "28:leadbot-app"
 REP = "aaaaaaaa-0000-0000-0000-000000000001"
 MANAGER = "bbbbbbbb-0000-0000-0000-000000000002"
 CARD = "application/vnd.microsoft.card.adaptive"
+MESSAGE = "application/vnd.microsoft.activity.message"
 _ids = itertools.count(1)
 
 
@@ -648,3 +649,30 @@ async def test_a_message_while_the_database_is_down_tells_the_rep_to_try_again(
     [reply] = fake.calls_to("reply")
     assert reply.body["text"] == OUTAGE_REPLY
     warned_once(caplog, "Teams turn failed")
+
+
+async def test_a_click_while_the_database_is_down_tells_the_clicker_to_try_again(
+    postgres_url: str, config: LeadbotConfig, fake: FakeConnector, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL stops taking connections after the alert is posted: a Qualify click is
+    answered, in Teams' invoke answer, that the database is unreachable; once it is back,
+    the same click stores the label."""
+    app = build_app(settings=settings(postgres_url, **ANONYMOUS), config=config)
+    caplog.set_level(logging.INFO, logger="bot.teams.agent")
+    async with TestClient(TestServer(app)) as client:
+        card_id, _ = await alert_card(client, fake)
+        click = execute(fake, card_id, "lead_qualify", leadbot="lead_action", action="qualify",
+                        lead_id="u1")  # fmt: skip
+        await cut_postgres(postgres_url, allow=False)
+        try:
+            resp = await post(client, click)
+            assert resp.status == 200
+            answer = await resp.json()
+        finally:
+            await cut_postgres(postgres_url, allow=True)
+        assert (answer["statusCode"], answer["type"]) == (200, MESSAGE)
+        assert answer["value"] == OUTAGE_REPLY
+        again = await post(client, {**click, "id": "again"})
+        assert (await again.json())["type"] == CARD
+        assert await count(client, Feedback) == 1
+    warned_once(caplog, "Teams card action failed")
