@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 USAGE_ERROR = 2
+DATABASE_UNAVAILABLE = 69  # sysexits.h EX_UNAVAILABLE
 DESCRIPTION = "leadbot: serve the bot, replay the demo, look leads up, check a config."
 
 
@@ -431,6 +432,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail("configuration error: nothing was started")
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from storage.health import is_outage
+
+        if not is_outage(exc):
+            raise
+        return _unreachable(exc)
+
+
+def _unreachable(exc: Exception) -> int:
+    """A database that cannot be reached is the admin's to fix, not a bug: one line naming
+    the cause, and sysexits' "service unavailable" (69)."""
+    from bot.admin.checks import reason
+
+    return _fail(
+        f"the database is unreachable ({reason(exc)}); nothing was changed. "
+        "`leadbot doctor` checks DATABASE_URL and the connection",
+        DATABASE_UNAVAILABLE,
+    )
 
 
 if __name__ == "__main__":

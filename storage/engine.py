@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
+import aiosqlite
 import orjson
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import event
@@ -55,6 +58,30 @@ def quiet_driver_logs() -> None:
             logger.setLevel(logging.INFO)
 
 
+def _aiosqlite_creator(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+    """Connect through :func:`_aiosqlite_connect` (SQLAlchemy's aiosqlite adapter takes the
+    creator from the connect parameters)."""
+    params["async_creator_fn"] = _aiosqlite_connect
+
+
+def _aiosqlite_connect(*args: Any, **kwargs: Any) -> Awaitable[aiosqlite.Connection]:
+    connection = aiosqlite.connect(*args, **kwargs)
+    connection._thread.daemon = True  # as SQLAlchemy's own connect does: never holds exit
+    return _connected(connection)
+
+
+async def _connected(connection: aiosqlite.Connection) -> aiosqlite.Connection:
+    """A failed connect (the file cannot be opened) leaves aiosqlite's thread stopping, and
+    telling this loop when it has: wait for that while the loop runs. A thread that told a
+    loop already closed (a command's ``asyncio.run`` ending) printed "Exception in thread …
+    Event loop is closed" after the command's own one-line error."""
+    try:
+        return await connection
+    except BaseException:
+        await asyncio.to_thread(connection._thread.join, 5.0)
+        raise
+
+
 def create_engine(url: str = DEFAULT_URL, **kwargs: Any) -> AsyncEngine:
     url = normalize_url(url)
     quiet_driver_logs()
@@ -65,6 +92,7 @@ def create_engine(url: str = DEFAULT_URL, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **kwargs)
+        event.listen(engine.sync_engine, "do_connect", _aiosqlite_creator)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     if "poolclass" not in kwargs:  # NullPool and friends refuse a pool_size

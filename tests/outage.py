@@ -3,20 +3,16 @@ can connect, as when a database server is unreachable) and put back; or a Postgr
 database that stops taking connections and drops the ones it has (``cut_postgres``).
 
 The engine has no pool, so every connection opens the file again, as a server's reconnects
-would. On exit the engine is disposed and the threads of its connections are waited for: a
-failed connect leaves aiosqlite closing its thread, and a thread that finishes after the
-test's loop has closed raises in the next test (seen in CI).
+would. (A failed connect leaves aiosqlite closing its thread; ``storage.engine`` waits for
+it, since a thread finishing after the loop had closed raised in the next test, seen in CI.)
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from aiosqlite.core import _connection_worker_thread
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -47,25 +43,15 @@ class MovableDatabase:
         self.away.rename(self.here)
 
 
-def _sqlite_threads() -> set[threading.Thread]:
-    return {
-        t for t in threading.enumerate()
-        if getattr(t, "_target", None) is _connection_worker_thread
-    }  # fmt: skip
-
-
 @asynccontextmanager
 async def movable_database(root: Path) -> AsyncIterator[MovableDatabase]:
     """A migrated database in ``root``, present at the start."""
-    before = _sqlite_threads()
     db = MovableDatabase(root)
     try:
         await upgrade(db.engine)
         yield db
     finally:
         await db.engine.dispose()
-        for thread in _sqlite_threads() - before:
-            await asyncio.to_thread(thread.join, 5.0)
 
 
 async def cut_postgres(url: str, *, allow: bool) -> None:
