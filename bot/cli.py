@@ -433,9 +433,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        from storage.health import is_outage
+        from storage.health import is_database_outage
 
-        if not is_outage(exc):
+        if not is_database_outage(exc):
             raise
         return _unreachable(exc)
 

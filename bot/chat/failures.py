@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from storage.health import is_outage
+from storage.health import is_database_outage
 
 OUTAGE_NOTICE = "the database is unreachable right now; try again in a minute"
 
@@ -24,7 +24,7 @@ def failure(error: Exception) -> Failure:
     else is logged with its traceback and shown as an internal error."""
     if isinstance(error, ValueError):
         return Failure(str(error), logging.INFO, traceback=False)
-    if is_outage(error):
+    if is_database_outage(error):
         return Failure(OUTAGE_NOTICE, logging.WARNING, traceback=False)
     return Failure("an internal error", logging.ERROR, traceback=True)
 

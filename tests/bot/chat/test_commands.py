@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import build_app
 from bot.chat.actions import apply_action
 from bot.chat.commands import SUBCOMMANDS, TEAM_PAGE, USAGE, Scope, run_command, usage
+from bot.chat.failures import failure, sorry
 from bot.chat.messages import Action, Actor, Outcome, Reply
 from bot.ingest.pipeline import Pipeline
 from bot.models.edges import BandEdges
@@ -558,3 +560,21 @@ async def test_the_slack_server_answers_with_its_live_edges(
                     break
                 await asyncio.sleep(0.02)
     assert "score 20.0 warm" in answers[-1], answers[-1]
+
+
+def test_a_failure_is_worded_by_whose_it_is() -> None:
+    """The rep's own mistake is shown as it is; another service's network error is an
+    internal error with its traceback in the log, never "the database is unreachable"."""
+    mistake = failure(ValueError("no lead matches 'x@y.z'"))
+    assert (mistake.notice, mistake.level, mistake.traceback) == (
+        "no lead matches 'x@y.z'", logging.INFO, False,
+    )  # fmt: skip
+    with pytest.raises(ConnectionRefusedError) as slack_down:
+        raise ConnectionRefusedError(111, "Connect call failed ('203.0.113.9', 443)")
+    network = failure(slack_down.value)
+    assert (network.notice, network.level, network.traceback) == (
+        "an internal error", logging.ERROR, True,
+    )  # fmt: skip
+    assert sorry(mistake.notice) == (
+        "Sorry, that did not work: no lead matches 'x@y.z'. Nothing was changed."
+    )
