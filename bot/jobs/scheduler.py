@@ -38,7 +38,7 @@ from bot.outage import RETRY_FIRST, RETRY_MOST, Backoff
 from bot.throttle import Throttled
 from config.loader import LeadbotConfig
 from config.schedules import CRM_PULL, RFM, Schedule
-from storage.health import is_outage
+from storage.health import is_database_outage, is_outage
 from storage.runs import claim_run, finish_run, prune_runs
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ async def run_job(
     try:
         outcome = "ok: " + await _work(job, engine, config, now, context)
     except Exception as exc:
-        if is_outage(exc):
+        if is_database_outage(exc):  # not a CRM's network error in crm_pull
             raise Interrupted(key) from exc
         log.exception("scheduled job %s (%s) failed", job.id, key)
         outcome = f"failed: {type(exc).__name__}: {exc}"
