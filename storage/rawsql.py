@@ -63,13 +63,16 @@ def _sqlite_time_or_none(ts: float | None) -> str | None:
     return None if ts is None else _sqlite_time(ts)
 
 
+@functools.lru_cache(maxsize=8192)
 def _sqlite_time(ts: float) -> str:
     """SQLAlchemy's SQLite DATETIME text form, "YYYY-MM-DD HH:MM:SS.ffffff", so ORM reads
     parse what is written here; the same string as ``datetime.fromtimestamp(ts, UTC)``.
 
-    Every event and lead row carries times of its own (a backfill's are all different), so
-    a cache of whole values missed: 2.0 µs each through ``datetime``. The second is cached
-    and the microseconds appended, rounded half to even as ``fromtimestamp`` does: 0.65 µs.
+    Live traffic repeats its values (a group's "now" on every row, a lead's first-seen and
+    alerted times each time it is rewritten): the whole value is cached, 0.08 µs a hit
+    against 0.45 built. A backfill's times are all different: a miss builds it from the
+    cached second and the microseconds, rounded half to even as ``fromtimestamp`` does,
+    1.4 µs with the cache's own cost, against 2.2 through ``datetime``.
     """
     second = math.floor(ts)
     micro = round((ts - second) * 1e6)
